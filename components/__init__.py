@@ -1,0 +1,1 @@
+"""Reusable UI pieces. Pages call these; these call governance/ services."""

@@ -1,0 +1,37 @@
+"""What every page shares: its header, and the rule that users see messages, never tracebacks."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Callable
+
+import streamlit as st
+
+from governance.errors import GovernanceError
+
+log = logging.getLogger("quorum.app")
+
+
+def render_page(title: str, body: Callable[[], None], *, caption: str | None = None) -> None:
+    """Show the title, then run the page body; a domain error becomes its message, anything else a reference."""
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    try:
+        body()
+    except GovernanceError as exc:
+        st.error(str(exc))
+    except Exception:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("page %s failed, reference %s", title, reference)
+        st.error(f"Something went wrong on this page (reference {reference}). "
+                 "The details are in the server log; please report the reference.")
+
+
+def not_built_yet(title: str, planned: list[str]) -> None:
+    """A page whose capability is not built yet says so plainly: no sample numbers."""
+    def body() -> None:
+        st.info(f"{title} is not built yet. Nothing on this page is computed until it is.", icon=":material/construction:")
+        st.markdown("**Planned:**\n" + "\n".join(f"- {item}" for item in planned))
+    render_page(title, body)

@@ -1,0 +1,1 @@
+"""Quorum's governance domain: plain Python over one DuckDB workspace. Never imports streamlit."""

@@ -1,0 +1,324 @@
+"""The demo workspace: real models on UCI Adult and German credit, and 90 days of replayed telemetry.
+
+Telemetry is made by replaying real held-out rows through the real models, so every prediction, score
+and label is what the model actually did on a real person's record. On top of that replay, a few
+episodes are scripted so the pages have something true to reveal:
+
+* data drift: from day 60 a growing share of Adult traffic comes from older applicants who work longer
+  hours (age +9 years, hours per week +7); every other feature keeps its mix;
+* A/B split: adult-income v2 takes half of the Adult traffic from day 60 to day 89, beside v1;
+* latency regression: adult-income v2 is about 3x slower on days 75-80 inclusive;
+* error spike: german-credit v1 fails 20% of requests on day 40 between 10:00 and 13:00.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from governance import errors
+from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
+                                 GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
+from governance.model_artifacts import dump_model
+from governance.store import GovernanceStore
+from governance.training import TrainedModel, train
+
+DEFAULT_ROWS = 1_000_000
+DEFAULT_SEED = 42
+MIN_ROWS, MAX_ROWS = 10_000, 100_000_000
+START = np.datetime64("2026-07-01T00:00:00")
+DAYS = 90
+AB_START_DAY = 60
+DRIFT_START_DAY = 60
+DRIFT_FULL_DAY = 67          # the drifted share ramps up linearly until this day
+DRIFT_SHARE = 0.6            # share of Adult traffic from the shifted population once drift is full
+DRIFT_AGE_YEARS = 9
+DRIFT_HOURS = 7
+LATENCY_REGRESSION_DAYS = (75, 80)   # inclusive
+LATENCY_REGRESSION_FACTOR = 3.2
+ERROR_SPIKE_DAY, ERROR_SPIKE_HOURS, ERROR_SPIKE_RATE = 40, (10, 13), 0.20
+BASE_ERROR_RATE = 0.004
+LABEL_MISSING_SHARE = 0.10
+LABEL_LAG_DAYS = 3           # outcomes of the last days have not arrived yet
+DRIFTED_INPUT_OFFSET = 1_000_000
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class DemoVersion:
+    version: str
+    kind: str
+    stage: str
+    created_at: str
+    median_latency_ms: float
+    cpu_base_pct: float
+    memory_base_mb: float
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    name: str
+    purpose: str
+    intended_use: str
+    owner: str
+    risk_tier: str
+    dataset: str
+    training_data: str
+    traffic_share: float
+    segments: dict[str, float]
+    versions: tuple[DemoVersion, ...]
+
+
+ADULT = DemoModel(
+    name="adult-income",
+    purpose="Pre-approve applicants for the premium credit card by predicting whether annual income exceeds $50K.",
+    intended_use=("Decision support for the card team: a person reviews every decline. Not for employment, "
+                  "housing or insurance decisions. Sex and race are not model inputs; they are kept for audits."),
+    owner="Priya Raman (Retail Credit ML)",
+    risk_tier="high",
+    dataset="UCI Adult (1994 US census extract)",
+    training_data=("UCI Adult training split (adult.data): 30,162 rows after dropping rows with missing values; "
+                   "inputs: " + ", ".join(ADULT_NUMERIC + ADULT_CATEGORICAL) + ". Evaluated on adult.test "
+                   "(15,060 rows)."),
+    traffic_share=0.7,
+    segments={"web": 0.55, "mobile": 0.30, "branch": 0.15},
+    versions=(
+        DemoVersion("v1", "logistic_regression", "production", "2026-05-12 09:30:00", 38.0, 22.0, 410.0),
+        DemoVersion("v2", "gradient_boosting", "staging", "2026-08-20 14:00:00", 72.0, 41.0, 780.0),
+    ),
+)
+
+GERMAN = DemoModel(
+    name="german-credit",
+    purpose="Score consumer loan applications as good or bad credit risk.",
+    intended_use=("Decision support for loan officers, who make and explain the final decision. "
+                  "Not for automated rejection."),
+    owner="Jonas Weber (Lending Analytics)",
+    risk_tier="high",
+    dataset="Statlog German credit (UCI)",
+    training_data=("Statlog German credit: 700 of 1,000 applicants (stratified split, fixed seed); inputs: "
+                   + ", ".join(GERMAN_NUMERIC + GERMAN_CATEGORICAL) + ". Evaluated on the other 300."),
+    traffic_share=0.3,
+    segments={"branch": 0.50, "web": 0.35, "broker": 0.15},
+    versions=(DemoVersion("v1", "random_forest", "production", "2026-04-03 11:00:00", 30.0, 30.0, 620.0),),
+)
+
+DEMO_MODELS = (ADULT, GERMAN)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    model: DemoModel
+    evaluation: pd.DataFrame             # held-out rows with target and sensitive attributes
+    features: list[str]
+    sensitive: list[str]
+    trained: dict[str, TrainedModel]     # by version
+    inputs: pd.DataFrame                 # input_id, source, features...; replay pool
+    scores: dict[str, np.ndarray]        # by version, aligned with inputs
+
+
+def _stratified_split(frame: pd.DataFrame, *, test_size: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    test_index = []
+    for _, group in frame.groupby("target"):
+        take = round(test_size * len(group) / len(frame))
+        test_index.extend(rng.choice(group.index.to_numpy(), size=take, replace=False))
+    test = frame.loc[sorted(test_index)]
+    return frame.drop(index=test.index).reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _prepare(seed: int) -> list[_Prepared]:
+    adult_train, adult_test = load_adult()
+    german_train, german_test = _stratified_split(load_german(), test_size=300, seed=seed)
+    prepared = []
+    for model, train_frame, evaluation, numeric, categorical, sensitive in (
+            (ADULT, adult_train, adult_test, ADULT_NUMERIC, ADULT_CATEGORICAL, ADULT_SENSITIVE),
+            (GERMAN, german_train, german_test, GERMAN_NUMERIC, GERMAN_CATEGORICAL, GERMAN_SENSITIVE)):
+        trained = {v.version: train(kind=v.kind, train_frame=train_frame, numeric=numeric, categorical=categorical,
+                                    evaluation=evaluation, seed=seed) for v in model.versions}
+        features = numeric + categorical
+        base = evaluation[features].copy()
+        base.insert(0, "input_id", np.arange(len(base), dtype=np.int64))
+        base.insert(1, "source", "evaluation replay")
+        pools = [base]
+        if model is ADULT:
+            shifted = base.copy()
+            shifted["input_id"] += DRIFTED_INPUT_OFFSET
+            shifted["source"] = "evaluation replay, shifted population (drift episode)"
+            shifted["age"] = np.minimum(shifted["age"] + DRIFT_AGE_YEARS, 90)
+            shifted["hours_per_week"] = np.minimum(shifted["hours_per_week"] + DRIFT_HOURS, 99)
+            pools.append(shifted)
+        inputs = pd.concat(pools, ignore_index=True)
+        scores = {version: t.estimator.predict_proba(inputs[features])[:, 1] for version, t in trained.items()}
+        labels = np.tile(evaluation["target"].to_numpy(), len(pools))  # a shifted copy keeps its real outcome
+        prepared.append(_Prepared(model, evaluation, features, sensitive, trained, inputs.assign(_label=labels),
+                                  scores))
+    return prepared
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    if frame.empty:
+        return []
+    return frame.to_json(orient="records", lines=True).rstrip("\n").split("\n")
+
+
+def _inventory_rows(p: _Prepared, tx) -> None:
+    m = p.model
+    tx.execute("INSERT INTO model VALUES (?, ?, ?, ?, ?, ?, ?)",
+               [m.name, m.purpose, m.intended_use, m.owner, m.risk_tier, m.dataset,
+                min(v.created_at for v in m.versions)])
+    for v in m.versions:
+        trained = p.trained[v.version]
+        tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [m.name, v.version, trained.algorithm, m.training_data, v.created_at, v.stage,
+                    json.dumps(trained.metrics)])
+        content, sha256 = dump_model(trained.estimator)
+        tx.execute("INSERT INTO model_artifact VALUES (?, ?, 'skops', ?, ?)", [m.name, v.version, sha256, content])
+        score = trained.estimator.predict_proba(p.evaluation[p.features])[:, 1]
+        tx.insert_frame("evaluation_row", pd.DataFrame({
+            "model": m.name, "version": v.version, "row_id": np.arange(len(p.evaluation), dtype=np.int32),
+            "features": _json_lines(p.evaluation[p.features]), "sensitive": _json_lines(p.evaluation[p.sensitive]),
+            "y_true": p.evaluation["target"].to_numpy(np.int8), "y_pred": (score >= 0.5).astype(np.int8),
+            "score": score}))
+    tx.insert_frame("telemetry_input", pd.DataFrame({
+        "model": m.name, "input_id": p.inputs["input_id"], "source": p.inputs["source"],
+        "features": _json_lines(p.inputs[p.features])}))
+
+
+def _timestamps(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Arrival times over 90 days: quieter weekends, a working-day curve over the hours."""
+    day_weight = np.array([0.6 if (d + 2) % 7 in (5, 6) else 1.0 for d in range(DAYS)])  # 2026-07-01 is a Wednesday
+    hour_weight = np.array([0.25, 0.2, 0.15, 0.15, 0.2, 0.35, 0.6, 0.9, 1.2, 1.4, 1.5, 1.5,
+                            1.4, 1.5, 1.5, 1.4, 1.3, 1.2, 1.0, 0.9, 0.8, 0.6, 0.45, 0.3])
+    days = rng.choice(DAYS, size=n, p=day_weight / day_weight.sum())
+    hours = rng.choice(24, size=n, p=hour_weight / hour_weight.sum())
+    seconds = days * 86_400 + hours * 3_600 + rng.integers(0, 3_600, size=n)
+    return np.sort(seconds)
+
+
+def _telemetry(p: _Prepared, *, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    m = p.model
+    seconds = _timestamps(rng, n)
+    day = seconds // 86_400
+    hour = (seconds % 86_400) // 3_600
+    load = np.interp(hour, [0, 4, 10, 14, 20, 23], [0.2, 0.1, 1.0, 1.0, 0.6, 0.3])
+
+    version_index = np.zeros(n, dtype=np.int64)
+    if len(m.versions) > 1:
+        version_index = np.where((day >= AB_START_DAY) & (rng.random(n) < 0.5), 1, 0)
+
+    n_base = int((p.inputs["input_id"] < DRIFTED_INPUT_OFFSET).sum())
+    pool_row = rng.integers(0, n_base, size=n)
+    if len(p.inputs) > n_base:  # this model has a drift episode
+        drift_share = DRIFT_SHARE * np.clip((day - DRIFT_START_DAY + 1) / (DRIFT_FULL_DAY - DRIFT_START_DAY + 1), 0, 1)
+        pool_row = np.where(rng.random(n) < drift_share, pool_row + n_base, pool_row)
+
+    score = np.empty(n)
+    median_ms = np.empty(n)
+    cpu_base = np.empty(n)
+    memory_base = np.empty(n)
+    for i, v in enumerate(m.versions):
+        chosen = version_index == i
+        score[chosen] = p.scores[v.version][pool_row[chosen]]
+        median_ms[chosen] = v.median_latency_ms
+        cpu_base[chosen] = v.cpu_base_pct
+        memory_base[chosen] = v.memory_base_mb
+
+    regression = np.zeros(n, dtype=bool)
+    if len(m.versions) > 1:
+        low, high = LATENCY_REGRESSION_DAYS
+        regression = (version_index == 1) & (day >= low) & (day <= high)
+    latency_ms = median_ms * (1 + 0.25 * load) * np.exp(rng.normal(0, 0.38, n))
+    latency_ms = np.where(regression, latency_ms * LATENCY_REGRESSION_FACTOR, latency_ms)
+
+    error_rate = np.full(n, BASE_ERROR_RATE)
+    if m is GERMAN:
+        spike = (day == ERROR_SPIKE_DAY) & (hour >= ERROR_SPIKE_HOURS[0]) & (hour < ERROR_SPIKE_HOURS[1])
+        error_rate = np.where(spike, ERROR_SPIKE_RATE, error_rate)
+    is_error = rng.random(n) < error_rate
+    latency_ms = np.where(is_error, rng.uniform(800, 3000, n), latency_ms)
+
+    label = p.inputs["_label"].to_numpy()[pool_row].astype(np.float64)
+    label_missing = (rng.random(n) < LABEL_MISSING_SHARE) | (day >= DAYS - LABEL_LAG_DAYS) | is_error
+    label[label_missing] = np.nan
+    score = np.where(is_error, np.nan, score)
+    prediction = np.where(is_error, np.nan, (score >= 0.5).astype(np.float64))
+    approved = prediction == 1
+
+    if m is ADULT:  # premium card: a $5,000 credit line; value from the expected take-up and default
+        volume = np.where(approved, 5_000.0, 0.0)
+        value = np.where(approved, score * 180.0 - (1 - score) * 40.0, 0.0)
+    else:           # consumer loan: the amount asked for; value from margin against expected loss
+        amount = p.inputs["credit_amount"].to_numpy(np.float64)[pool_row]
+        volume = np.where(approved, amount, 0.0)
+        value = np.where(approved, amount * (score * 0.10 - (1 - score) * 0.25), 0.0)
+
+    segments = list(m.segments)
+    segment = np.array(segments)[rng.choice(len(segments), size=n, p=list(m.segments.values()))]
+    cpu_pct = np.clip(cpu_base + 30 * load + np.where(regression, 25, 0) + rng.normal(0, 4, n), 1, 100)
+    memory_mb = memory_base + 60 * load + rng.normal(0, 15, n)
+    cost_usd = 0.00012 + latency_ms * 0.000004
+
+    versions = np.array([v.version for v in m.versions])
+    return pd.DataFrame({
+        "ts": START + seconds.astype("timedelta64[s]"),
+        "model": m.name,
+        "version": versions[version_index],
+        "segment": segment,
+        "input_id": p.inputs["input_id"].to_numpy()[pool_row],
+        "prediction": pd.array(prediction, dtype="Int8"),
+        "score": score,
+        "label": pd.array(label, dtype="Int8"),
+        "latency_ms": latency_ms.round(2),
+        "is_error": is_error,
+        "cpu_pct": cpu_pct.round(1),
+        "memory_mb": memory_mb.round(1),
+        "cost_usd": cost_usd,
+        "approved_volume_usd": volume,
+        "expected_value_usd": value.round(2),
+    })
+
+
+def _require_empty(store: GovernanceStore) -> None:
+    if store.query_value("SELECT count(*) FROM model"):
+        raise errors.WorkspaceNotEmptyError(errors.WORKSPACE_NOT_EMPTY.format(path=store.path))
+
+
+def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
+              progress: ProgressCallback | None = None) -> dict:
+    """Build the demo into an empty workspace in one transaction: all of it lands, or none of it."""
+    if not MIN_ROWS <= rows <= MAX_ROWS:
+        raise errors.InvalidInputError(errors.ROWS_OUT_OF_RANGE.format(low=MIN_ROWS, high=MAX_ROWS, rows=rows))
+    _require_empty(store)
+    report = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+    report(0.0, "Training models on UCI Adult and German credit")
+    prepared = _prepare(seed)
+    rng = np.random.default_rng(seed)
+    with store.write() as tx:
+        _require_empty(store)  # again under the write lock: another session may have seeded meanwhile
+        report(0.15, "Writing model inventory and evaluation sets")
+        for p in prepared:
+            _inventory_rows(p, tx)
+        done = 0
+        for p in prepared:
+            n = round(rows * p.model.traffic_share) if p is not prepared[-1] else rows - done
+            chunk = 2_000_000
+            for offset in range(0, n, chunk):
+                report(0.2 + 0.8 * (done / rows), f"Replaying {p.model.name} telemetry ({done:,} of {rows:,} rows)")
+                # Chunks are independent draws; each is sorted in time, so within a model rows stay near-sorted.
+                size = min(chunk, n - offset)
+                tx.insert_frame("telemetry", _telemetry(p, n=size, rng=rng))
+                done += size
+        meta = {"demo_seed": seed, "demo_rows": rows, "demo_start": str(START), "demo_days": DAYS,
+                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])
+    report(1.0, "Demo workspace ready")
+    return {"rows": rows, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}

@@ -1,0 +1,60 @@
+import streamlit as st
+
+from components.charts import daily_volume_chart
+from components.formatting import count, milliseconds, percent, usd, usd_compact
+from components.page import render_page
+from components.workspace import cached
+from governance.inventory import list_models, list_versions
+from governance.kpis import daily_volume, headline_figures
+
+
+def body() -> None:
+    models = cached(list_models)
+    if models.empty:
+        st.info("This workspace has no models yet. Build the demo with "
+                "`python -m governance --db <this workspace> init --demo`, or start the app without QUORUM_DB "
+                "to use the bundled demo workspace.")
+        return
+
+    for h in cached(headline_figures, window_days=7):
+        st.subheader(h.model)
+        st.caption(f"Last {h.window_days} days of telemetry, up to {h.window_end:%Y-%m-%d %H:%M} UTC")
+        tiles = st.columns(6)
+        tiles[0].metric("Predictions", count(h.predictions), border=True)
+        tiles[1].metric("Accuracy", percent(h.accuracy), border=True,
+                        help="Share of correct predictions among requests whose true outcome has arrived.")
+        tiles[2].metric("Label coverage", percent(h.label_coverage, digits=0), border=True,
+                        help="Share of predictions whose true outcome has arrived; recent outcomes lag.")
+        tiles[3].metric("p95 latency", milliseconds(h.latency_p95_ms), border=True)
+        tiles[4].metric("Error rate", percent(h.error_rate, digits=2), border=True)
+        tiles[5].metric("Expected value", usd_compact(h.expected_value_usd), border=True,
+                        help=f"Business value the approvals are expected to bring; cost {usd(h.cost_per_1k_usd, digits=2)}"
+                             " per 1,000 predictions.")
+
+    st.subheader("Model inventory")
+    versions = cached(list_versions)
+    table = versions.assign(
+        accuracy=versions["training_metrics"].map(lambda m: m.get("accuracy")),
+        roc_auc=versions["training_metrics"].map(lambda m: m.get("roc_auc")),
+    )[["model", "version", "stage", "owner", "risk_tier", "algorithm", "accuracy", "roc_auc", "telemetry_rows",
+       "created_at"]]
+    st.dataframe(table, hide_index=True, column_config={
+        "risk_tier": "risk tier",
+        "accuracy": st.column_config.NumberColumn("held-out accuracy", format="%.3f"),
+        "roc_auc": st.column_config.NumberColumn("held-out ROC AUC", format="%.3f"),
+        "telemetry_rows": st.column_config.NumberColumn("telemetry rows", format="localized"),
+        "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD"),
+    })
+    for model in models.itertuples(index=False):
+        with st.expander(f"Model card: {model.name}"):
+            st.markdown(f"**Purpose.** {model.purpose}")
+            st.markdown(f"**Intended use.** {model.intended_use}")
+            st.markdown(f"**Owner.** {model.owner}  \n**Risk tier.** {model.risk_tier}  \n"
+                        f"**Data set.** {model.dataset}")
+            for v in versions[versions["model"] == model.name].itertuples(index=False):
+                st.markdown(f"**{v.version}** ({v.stage}): {v.algorithm}. Artifact sha256 `{v.artifact_sha256}`")
+
+    st.plotly_chart(daily_volume_chart(cached(daily_volume)), theme=None)
+
+
+render_page("Overview", body, caption="Every deployed model at a glance: health, value and who owns it.")

@@ -1,0 +1,82 @@
+"""The CLI as a script or CI would run it: real processes, real files, exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "governance", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_init_demo_then_status_json(tmp_path):
+    db = tmp_path / "ws.duckdb"
+    built = cli("init", "--demo", "--db", str(db), "--rows", "20000", "--json")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["demo"]["rows"] == 20_000
+    status = cli("--db", str(db), "status", "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert report["schema_version"] >= 1
+    assert report["tables"]["telemetry"] == 20_000
+    versions = {(m["name"], v["version"]): v for m in report["models"] for v in m["versions"]}
+    assert set(versions) == {("adult-income", "v1"), ("adult-income", "v2"), ("german-credit", "v1")}
+    assert versions[("adult-income", "v1")]["stage"] == "production"
+    assert sum(v["telemetry_rows"] for v in versions.values()) == 20_000
+
+
+def test_db_comes_from_the_environment_when_not_given(tmp_path):
+    db = tmp_path / "env.duckdb"
+    result = cli("status", env={"QUORUM_DB": str(db)})
+    assert result.returncode == 0, result.stderr
+    assert str(db) in result.stdout and db.exists()
+
+
+def test_usage_errors_are_one_line_with_exit_code_2(tmp_path):
+    for args in (["stat"], ["status", "--rows", "3"], ["init", "--rows", "lots"], []):
+        result = cli(*args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("error:"), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_bad_workspaces_give_clear_errors_and_stay_untouched(tmp_path):
+    junk = tmp_path / "junk.duckdb"
+    junk.write_bytes(b"this is not a database\n" * 50)
+    before = junk.read_bytes()
+    for db, expected in ((junk, "not a readable Quorum workspace"),
+                         (junk / "inside.duckdb", "is a file, not a folder")):
+        result = cli("--db", str(db), "status")
+        assert result.returncode == 2
+        assert result.stderr.startswith("error:") and expected in result.stderr
+        assert "Traceback" not in result.stderr
+    assert junk.read_bytes() == before
+
+
+def test_demo_into_a_populated_workspace_is_refused(demo_copy):
+    result = cli("--db", str(demo_copy), "init", "--demo", "--rows", "20000")
+    assert result.returncode == 2
+    assert "already holds models" in result.stderr
+
+
+def test_workspace_held_by_another_process_is_refused_with_advice(demo_copy):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
+         "from governance.store import GovernanceStore; s = GovernanceStore(sys.argv[2]);"
+         "print('holding', flush=True); time.sleep(60)", str(ROOT), str(demo_copy)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        result = cli("--db", str(demo_copy), "status", "--json")
+        assert result.returncode == 2
+        assert "open in another process: stop the app or use a copy" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
