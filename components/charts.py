@@ -14,5 +14,5 @@ def daily_volume_chart(daily: pd.DataFrame) -> go.Figure:
     frame = daily.assign(series=daily["model"] + " " + daily["version"])
     figure = px.line(frame, x="day", y="predictions", color="series", template=QUORUM_TEMPLATE,
                      labels={"day": "", "predictions": "predictions per day", "series": ""})
-    figure.update_layout(height=320, title="Predictions served per day")
+    figure.update_layout(height=360, title="Predictions served per day")
     return figure

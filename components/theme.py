@@ -11,10 +11,11 @@ QUORUM_TEMPLATE = go.layout.Template(layout=go.Layout(
     colorway=PALETTE,
     paper_bgcolor="rgba(0,0,0,0)",
     plot_bgcolor="rgba(0,0,0,0)",
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    xaxis={"gridcolor": "#E6E9EF", "zeroline": False},
-    yaxis={"gridcolor": "#E6E9EF", "zeroline": False},
-    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+    margin={"l": 70, "r": 20, "t": 50, "b": 60},
+    title={"x": 0, "xanchor": "left", "font": {"size": 16}},
+    xaxis={"gridcolor": "#E6E9EF", "zeroline": False, "automargin": True},
+    yaxis={"gridcolor": "#E6E9EF", "zeroline": False, "automargin": True},
+    legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0},
     hoverlabel={"font": {"size": 12}},
 ))
 pio.templates["quorum"] = QUORUM_TEMPLATE

@@ -36,8 +36,8 @@ def body() -> None:
     table = versions.assign(
         accuracy=versions["training_metrics"].map(lambda m: m.get("accuracy")),
         roc_auc=versions["training_metrics"].map(lambda m: m.get("roc_auc")),
-    )[["model", "version", "stage", "owner", "risk_tier", "algorithm", "accuracy", "roc_auc", "telemetry_rows",
-       "created_at"]]
+    )[["model", "version", "stage", "accuracy", "roc_auc", "telemetry_rows", "owner", "risk_tier", "created_at",
+       "algorithm"]]
     st.dataframe(table, hide_index=True, column_config={
         "risk_tier": "risk tier",
         "accuracy": st.column_config.NumberColumn("held-out accuracy", format="%.3f"),

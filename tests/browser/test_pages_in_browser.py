@@ -19,14 +19,24 @@ def open_and_settle(page, url: str, title: str) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_function(CHARTS_AND_TABLES_DRAWN, timeout=60_000)
+    page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)
 
 
-# Charts and tables load their renderers lazily, after the script has finished.
-CHARTS_AND_TABLES_DRAWN = """() =>
-    [...document.querySelectorAll("[data-testid='stPlotlyChart']")].every(c => c.querySelector('.main-svg')) &&
-    [...document.querySelectorAll("[data-testid='stDataFrame']")].every(t => t.querySelector("[data-testid^='glide-cell']"))
-"""
+# Charts and tables load their renderers lazily, after the script has finished: the page is settled when
+# every chart and table has drawn and the main area has not changed for 750 ms.
+DRAWN_AND_STILL = """() => {
+    const drawn =
+        [...document.querySelectorAll("[data-testid='stPlotlyChart']")].every(c => c.querySelector('.main-svg')) &&
+        [...document.querySelectorAll("[data-testid='stDataFrame']")].every(
+            t => t.querySelector("[data-testid^='glide-cell']"));
+    const html = document.querySelector("[data-testid='stMain']").innerHTML;
+    if (!drawn || window.__quorumHtml !== html) {
+        window.__quorumHtml = html;
+        window.__quorumSince = Date.now();
+        return false;
+    }
+    return Date.now() - window.__quorumSince > 750;
+}"""
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.title for p in PAGES])
