@@ -12,7 +12,9 @@ import sys
 import uuid
 
 from governance import errors
-from governance.inventory import workspace_status
+from governance.inventory import require_model, workspace_status
+from governance.kpis import GRAINS, kpi_series, resolve_window
+from governance.service_levels import breaches, service_levels
 from governance.store import GovernanceStore
 from governance.workspace import workspace_path
 
@@ -44,6 +46,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", parents=[workspace], help="schema version, table sizes, models and versions")
     status.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    kpis = commands.add_parser("kpis", parents=[workspace], help="KPI time series and service-level breaches")
+    kpis.add_argument("--model", required=True)
+    kpis.add_argument("--version", help="one version (default: all)")
+    kpis.add_argument("--since", metavar="YYYY-MM-DD", help="first day (default: the model's first telemetry)")
+    kpis.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: the newest telemetry)")
+    kpis.add_argument("--grain", choices=GRAINS, default="day")
+    kpis.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -82,7 +92,41 @@ def _print_status(status: dict) -> None:
                   f"  telemetry rows {v['telemetry_rows']:,}  {v['algorithm']}")
 
 
-COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status)}
+SERIES_FIELDS = ("version", "period", "n", "accuracy", "label_coverage", "latency_p50_ms", "latency_p95_ms",
+                 "latency_p99_ms", "error_rate", "throughput_per_min", "cost_per_1k_usd")
+
+
+def _kpis(store: GovernanceStore, args) -> dict:
+    require_model(store, model=args.model, version=args.version)
+    window = resolve_window(store, model=args.model, since=args.since, until=args.until)
+    series = kpi_series(store, model=args.model, window=window, grain=args.grain, version=args.version)
+    found = breaches(series, levels=service_levels(store, model=args.model), grain=args.grain)
+    rows = series[list(SERIES_FIELDS)].astype(object).where(series[list(SERIES_FIELDS)].notna(), None)
+    return {
+        "model": args.model, "grain": args.grain,
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "series": [{**row, "period": row["period"].isoformat()} for row in rows.to_dict("records")],
+        "slo_breaches": [b.as_dict() for b in found],
+    }
+
+
+def _print_kpis(result: dict) -> None:
+    print(f"{result['model']}  {result['window']['start']} to {result['window']['end']}  by {result['grain']}")
+    print(f"{'version':<8}{'period':<21}{'n':>9}{'accuracy':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+          f"{'errors':>8}{'$/1k':>8}")
+    for r in result["series"]:
+        show = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+        print(f"{r['version']:<8}{r['period'][:19]:<21}{r['n']:>9,}{show(r['accuracy'], '.3f'):>10}"
+              f"{show(r['latency_p50_ms'], '.0f'):>9}{show(r['latency_p95_ms'], '.0f'):>9}"
+              f"{show(r['latency_p99_ms'], '.0f'):>9}{show(r['error_rate'], '.2%'):>8}"
+              f"{show(r['cost_per_1k_usd'], '.3f'):>8}")
+    print(f"service-level breaches: {len(result['slo_breaches'])}")
+    for b in result["slo_breaches"]:
+        print(f"  {b['version']} {b['kpi']}: {b['start']} to {b['end']} ({b['periods']} periods), "
+              f"worst {b['worst']:.4g}; rule: {b['rule']}")
+
+
+COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     run, show = COMMANDS[args.command]
     try:
         with GovernanceStore(workspace_path(db=args.db)) as store:
-            result = run(store, args) if args.command == "init" else run(store)
+            result = run(store) if args.command == "status" else run(store, args)
     except errors.GovernanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

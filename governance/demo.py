@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from governance import errors
+from governance import service_levels as service_level_rules
 from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
                                  GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
 from governance.model_artifacts import dump_model
@@ -74,6 +75,7 @@ class DemoModel:
     traffic_share: float
     segments: dict[str, float]
     versions: tuple[DemoVersion, ...]
+    service_levels: dict[str, float]    # KPI -> target; amber levels follow the default rule
 
 
 ADULT = DemoModel(
@@ -93,6 +95,7 @@ ADULT = DemoModel(
         DemoVersion("v1", "logistic_regression", "production", "2026-05-12 09:30:00", 38.0, 22.0, 410.0),
         DemoVersion("v2", "gradient_boosting", "staging", "2026-08-20 14:00:00", 72.0, 41.0, 780.0),
     ),
+    service_levels={"latency_p95_ms": 250.0, "accuracy": 0.82, "error_rate": 0.01},
 )
 
 GERMAN = DemoModel(
@@ -108,6 +111,7 @@ GERMAN = DemoModel(
     traffic_share=0.3,
     segments={"branch": 0.50, "web": 0.35, "broker": 0.15},
     versions=(DemoVersion("v1", "random_forest", "production", "2026-04-03 11:00:00", 30.0, 30.0, 620.0),),
+    service_levels={"latency_p95_ms": 250.0, "accuracy": 0.72, "error_rate": 0.01},
 )
 
 DEMO_MODELS = (ADULT, GERMAN)
@@ -187,6 +191,10 @@ def _inventory_rows(p: _Prepared, tx) -> None:
             "features": _json_lines(p.evaluation[p.features]), "sensitive": _json_lines(p.evaluation[p.sensitive]),
             "y_true": p.evaluation["target"].to_numpy(np.int8), "y_pred": (score >= 0.5).astype(np.int8),
             "score": score}))
+    for kpi, target in m.service_levels.items():
+        target, warning = service_level_rules.validate(kpi=kpi, target=target)
+        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, now(), true)",
+                   [m.name, kpi, target, warning, f"{m.owner} (demo set-up)"])
     tx.insert_frame("telemetry_input", pd.DataFrame({
         "model": m.name, "input_id": p.inputs["input_id"], "source": p.inputs["source"],
         "features": _json_lines(p.inputs[p.features])}))

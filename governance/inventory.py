@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 
+from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 
 STAGES = ("development", "validation", "staging", "production", "retired")
@@ -53,3 +54,19 @@ def workspace_status(store: GovernanceStore) -> dict:
         "tables": store.table_row_counts(),
         "models": models,
     }
+
+
+UNKNOWN_MODEL = "there is no model named {model!r} in this workspace; models: {known}"
+UNKNOWN_VERSION = "model {model!r} has no version {version!r}; versions: {known}"
+
+
+def require_model(store: GovernanceStore, *, model: str, version: str | None = None) -> None:
+    """Raise a clear error naming what exists when a model or version is not in the workspace."""
+    models = [r[0] for r in store.query_rows("SELECT name FROM model ORDER BY name")]
+    if model not in models:
+        raise InvalidInputError(UNKNOWN_MODEL.format(model=model, known=", ".join(models) or "none yet"))
+    if version is not None:
+        versions = [r[0] for r in store.query_rows(
+            "SELECT version FROM model_version WHERE model = ? ORDER BY version", [model])]
+        if version not in versions:
+            raise InvalidInputError(UNKNOWN_VERSION.format(model=model, version=version, known=", ".join(versions)))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import pandas as pd
 
+from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
+
+BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,130 @@ def daily_volume(store: GovernanceStore) -> pd.DataFrame:
     return store.query("""
         SELECT model, version, date_trunc('day', ts) AS day, count(*) AS predictions
         FROM telemetry GROUP BY ALL ORDER BY model, version, day""")
+
+
+# --- KPI time series and window summaries --------------------------------------------------------------
+
+GRAINS = ("hour", "day", "week")
+GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
+
+# The measures every KPI view shares. Latency percentiles are over successful requests only (a failed
+# request's latency is a timeout, counted in the error rate instead). Accuracy, precision and recall use the
+# rows whose label has arrived; label_coverage says how many that is.
+_MEASURES = """
+       count(*)                                                              AS n,
+       sum(is_error::INTEGER)                                                AS failures,
+       avg(is_error::INTEGER)                                                AS error_rate,
+       count(label) FILTER (WHERE NOT is_error)                              AS labelled,
+       count(label) FILTER (WHERE NOT is_error) / nullif(count(*) FILTER (WHERE NOT is_error), 0)
+                                                                             AS label_coverage,
+       avg((prediction = label)::INTEGER) FILTER (WHERE label IS NOT NULL AND NOT is_error)
+                                                                             AS accuracy,
+       count(*) FILTER (WHERE prediction = 1 AND label = 1)
+         / nullif(count(*) FILTER (WHERE prediction = 1 AND label IS NOT NULL), 0) AS precision,
+       count(*) FILTER (WHERE prediction = 1 AND label = 1)
+         / nullif(count(*) FILTER (WHERE label = 1 AND prediction IS NOT NULL), 0) AS recall,
+       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error) AS latency_q,
+       avg(cpu_pct)                                                          AS cpu_pct,
+       avg(memory_mb)                                                        AS memory_mb,
+       1000 * avg(cost_usd)                                                  AS cost_per_1k_usd,
+       sum(approved_volume_usd)                                              AS approved_volume_usd,
+       sum(expected_value_usd)                                               AS expected_value_usd
+"""
+
+_WHERE = "model = $model AND ($version IS NULL OR version = $version) AND ts >= $start AND ts < $end"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range [start, end)."""
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / pd.Timedelta(days=1)
+
+    def previous(self) -> "Window":
+        """The window of the same length just before this one, for 'change against the previous window'."""
+        return Window(self.start - (self.end - self.start), self.start)
+
+
+def _split_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
+    quantiles = frame.pop("latency_q")
+    for i, name in enumerate(("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")):
+        frame[name] = quantiles.map(lambda q, i=i: None if q is None or len(q) == 0 else q[i]).astype("float64")
+    return frame
+
+
+def data_window(store: GovernanceStore, *, model: str) -> Window | None:
+    """The span of a model's telemetry, or None when it has none."""
+    first, last = store.query_rows("SELECT min(ts), max(ts) FROM telemetry WHERE model = ?", [model])[0]
+    if first is None:
+        return None
+    return Window(pd.Timestamp(first).floor("D"), pd.Timestamp(last).floor("D") + pd.Timedelta(days=1))
+
+
+def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
+               version: str | None = None) -> pd.DataFrame:
+    """Per version and period: every KPI, plus throughput and rolling stability. One query, all in DuckDB."""
+    if grain not in GRAINS:
+        raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
+    frame = store.query(f"""
+        WITH periods AS (
+            SELECT version, date_trunc($grain, ts) AS period, {_MEASURES}
+            FROM telemetry WHERE {_WHERE}
+            GROUP BY ALL
+        )
+        SELECT *,
+               n / $minutes AS throughput_per_min,
+               stddev_samp(accuracy) OVER stability AS accuracy_rolling_std,
+               stddev_samp(latency_q[2]) OVER stability AS latency_p95_rolling_std_ms
+        FROM periods
+        WINDOW stability AS (PARTITION BY version ORDER BY period ROWS BETWEEN 6 PRECEDING AND CURRENT ROW)
+        ORDER BY version, period""",
+        {"grain": grain, "minutes": GRAIN_MINUTES[grain], "model": model, "version": version,
+         "start": window.start, "end": window.end})
+    return _split_quantiles(frame)
+
+
+def kpi_summary(store: GovernanceStore, *, model: str, window: Window, version: str | None = None) -> pd.DataFrame:
+    """Per version: every KPI over the whole window (one row per version)."""
+    frame = store.query(f"""
+        SELECT version, {_MEASURES}, count(*) / ($days * 1440) AS throughput_per_min
+        FROM telemetry WHERE {_WHERE}
+        GROUP BY version ORDER BY version""",
+        {"model": model, "version": version, "start": window.start, "end": window.end, "days": window.days})
+    return _split_quantiles(frame)
+
+
+BAD_DATE = "{name} must be a date like 2026-09-01, got {value!r}"
+EMPTY_RANGE = "--until ({until}) is before --since ({since}): swap them"
+OUTSIDE_DATA = "the window holds no telemetry of {model!r}: it spans {first} to {last}; choose days in that range"
+NO_TELEMETRY = "model {model!r} has no telemetry yet: ingest some first"
+
+
+def _parse_day(name: str, value: str | None) -> pd.Timestamp | None:
+    if value in (None, ""):
+        return None
+    try:
+        return pd.Timestamp(date.fromisoformat(str(value)))
+    except ValueError:
+        raise InvalidInputError(BAD_DATE.format(name=name, value=value)) from None
+
+
+def resolve_window(store: GovernanceStore, *, model: str, since: str | None = None,
+                   until: str | None = None) -> Window:
+    """The window [since, until] in whole days (until inclusive); open ends take the model's data span."""
+    span = data_window(store, model=model)
+    if span is None:
+        raise InvalidInputError(NO_TELEMETRY.format(model=model))
+    start = _parse_day("--since", since) or span.start
+    last_day = _parse_day("--until", until)
+    end = last_day + pd.Timedelta(days=1) if last_day is not None else span.end
+    if end <= start:
+        if since and until:
+            raise InvalidInputError(EMPTY_RANGE.format(since=since, until=until))
+        raise InvalidInputError(OUTSIDE_DATA.format(model=model, first=span.start.date(),
+                                                    last=(span.end - pd.Timedelta(days=1)).date()))
+    return Window(start, end)

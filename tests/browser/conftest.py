@@ -36,12 +36,8 @@ class Server:
         return self.log_path.read_text(errors="replace")[-8000:]
 
 
-@pytest.fixture(scope="session")
-def server(demo_workspace, tmp_path_factory):
-    """The app as a user meets it, on its own copy of the demo workspace (the server holds the file)."""
-    workdir = tmp_path_factory.mktemp("server")
-    db = workdir / "browser.duckdb"
-    shutil.copyfile(demo_workspace, db)
+def start_server(*, db: Path, workdir: Path) -> tuple[Server, subprocess.Popen]:
+    """`streamlit run app.py` on a free port, waited on until /_stcore/health answers."""
     port = _free_port()
     log_path = workdir / "streamlit.log"
     env = {**os.environ, "QUORUM_DB": str(db), "QUORUM_AUTO_DEMO": "0"}
@@ -57,19 +53,32 @@ def server(demo_workspace, tmp_path_factory):
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return server, process
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             pytest.fail(f"streamlit did not become healthy; its output:\n{server.output()}")
         time.sleep(0.3)
-    yield server
+
+
+def stop_server(process: subprocess.Popen) -> None:
     process.terminate()
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(demo_workspace, tmp_path_factory):
+    """The app as a user meets it, on its own copy of the demo workspace (the server holds the file)."""
+    workdir = tmp_path_factory.mktemp("server")
+    db = workdir / "browser.duckdb"
+    shutil.copyfile(demo_workspace, db)
+    server, process = start_server(db=db, workdir=workdir)
+    yield server
+    stop_server(process)
 
 
 @pytest.fixture(scope="session")

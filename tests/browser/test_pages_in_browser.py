@@ -23,12 +23,13 @@ def open_and_settle(page, url: str, title: str) -> None:
 
 
 # Charts and tables load their renderers lazily, after the script has finished: the page is settled when
-# every chart and table has drawn and the main area has not changed for 750 ms.
+# every visible chart and table has drawn (hidden tabs and closed expanders draw when opened) and the main area has not changed for 750 ms.
 DRAWN_AND_STILL = """() => {
+    const shown = selector => [...document.querySelectorAll(selector)].filter(
+        e => e.offsetParent !== null && !e.closest("details:not([open])"));
     const drawn =
-        [...document.querySelectorAll("[data-testid='stPlotlyChart']")].every(c => c.querySelector('.main-svg')) &&
-        [...document.querySelectorAll("[data-testid='stDataFrame']")].every(
-            t => t.querySelector("[data-testid^='glide-cell']"));
+        shown("[data-testid='stPlotlyChart']").every(c => c.querySelector('.main-svg')) &&
+        shown("[data-testid='stDataFrame']").every(t => t.querySelector("[data-testid^='glide-cell']"));
     const html = document.querySelector("[data-testid='stMain']").innerHTML;
     if (!drawn || window.__quorumHtml !== html) {
         window.__quorumHtml = html;
@@ -74,3 +75,23 @@ def test_navigation_lists_every_page_and_moves_between_them(page, server):
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     assert page.url.endswith("/admin")
     assert page.get_by_text("Schema version").is_visible()
+
+
+def test_a_direct_link_as_first_request_still_goes_through_app_py(browser, demo_workspace, tmp_path):
+    """Streamlit runs a page file directly, skipping app.py, when a `pages/` folder sits beside it and the
+    first request of a fresh server is a direct link. Our pages live in app_pages/, so this must not happen."""
+    from tests.browser.conftest import start_server, stop_server
+
+    db = tmp_path / "direct.duckdb"
+    shutil.copyfile(demo_workspace, db)
+    server, process = start_server(db=db, workdir=tmp_path)
+    context = browser.new_context(viewport={"width": 1440, "height": 1200})
+    page = context.new_page()
+    try:
+        open_and_settle(page, server.url + "/admin", "Admin")
+        links = page.locator("[data-testid='stSidebarNav'] [data-testid='stSidebarNavLink']")
+        assert [t.split("\n")[-1].strip() for t in links.all_inner_texts()] == [spec.title for spec in PAGES], \
+            server.output()
+    finally:
+        context.close()
+        stop_server(process)

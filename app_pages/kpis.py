@@ -1,0 +1,182 @@
+import pandas as pd
+import streamlit as st
+
+from components.charts import SERIES_POINT_BUDGET, kpi_line_chart
+from components.formatting import milliseconds, percent, usd, usd_compact
+from components.kpi_tiles import kpi_tile
+from components.page import render_page
+from components.workspace import cached, get_store
+from governance.errors import GovernanceError
+from governance.inventory import list_models, list_versions
+from governance.kpis import GRAINS, Window, data_window, kpi_series, kpi_summary
+from governance.service_levels import KPIS, breaches, service_levels, set_service_level
+
+HOURLY_MAX_DAYS = 31  # keeps an hourly chart within the point budget
+
+
+def controls() -> tuple[str, list[str], str, Window] | None:
+    models = cached(list_models)["name"].tolist()
+    if not models:
+        st.info("No models in this workspace yet.")
+        return None
+    left, middle, right, dates = st.columns([2, 2, 1.4, 2.6])
+    model = left.selectbox("Model", models)
+    versions = cached(list_versions)
+    versions = versions[versions["model"] == model]["version"].tolist()
+    chosen = middle.multiselect("Versions", versions, default=versions)
+    grain = right.segmented_control("Grain", GRAINS, default="day", required=True)
+    span = cached(data_window, model=model)
+    if span is None:
+        st.info(f"{model} has no telemetry yet.")
+        return None
+    last_day = (span.end - pd.Timedelta(days=1)).date()
+    picked = dates.date_input("Window", value=(span.start.date(), last_day), min_value=span.start.date(),
+                              max_value=last_day)
+    if not chosen:
+        st.warning("Choose at least one version.")
+        return None
+    if not isinstance(picked, (tuple, list)) or len(picked) != 2:
+        st.info("Pick the last day of the window too.")
+        return None
+    window = Window(pd.Timestamp(picked[0]), pd.Timestamp(picked[1]) + pd.Timedelta(days=1))
+    if grain == "hour" and window.days > HOURLY_MAX_DAYS:
+        window = Window(window.end - pd.Timedelta(days=HOURLY_MAX_DAYS), window.end)
+        st.caption(f"Hourly grain shows at most {HOURLY_MAX_DAYS} days: showing "
+                   f"{window.start:%Y-%m-%d} to {(window.end - pd.Timedelta(days=1)):%Y-%m-%d}.")
+    return model, chosen, grain, window
+
+
+def tiles(model: str, versions: list[str], window: Window) -> None:
+    levels = cached(service_levels, model=model)
+    now = cached(kpi_summary, model=model, window=window).set_index("version")
+    before = cached(kpi_summary, model=model, window=window.previous()).set_index("version")
+    st.caption(f"{window.start:%Y-%m-%d} to {(window.end - pd.Timedelta(days=1)):%Y-%m-%d}; "
+               f"changes are against the {window.days:g} days before.")
+    for version in versions:
+        if version not in now.index:
+            st.info(f"{model} {version} served no predictions in this window.")
+            continue
+        row = now.loc[version]
+        prev = before.loc[version] if version in before.index else pd.Series(dtype=float)
+        st.markdown(f"**{model} {version}** · {int(row['n']):,} predictions · labels arrived for "
+                    f"{percent(row['label_coverage'], digits=0)}")
+        cols = st.columns(6)
+        kpi_tile(cols[0], label="Accuracy", value=row["accuracy"], previous=prev.get("accuracy"),
+                 show=lambda v: percent(v), level=levels.get("accuracy"), sample=int(row["labelled"]),
+                 help_text="Correct predictions among requests whose outcome has arrived.")
+        kpi_tile(cols[1], label="p95 latency", value=row["latency_p95_ms"], previous=prev.get("latency_p95_ms"),
+                 show=milliseconds, lower_is_better=True, level=levels.get("latency_p95_ms"),
+                 help_text=f"p50 {milliseconds(row['latency_p50_ms'])}, p99 {milliseconds(row['latency_p99_ms'])};"
+                           " successful requests only.")
+        kpi_tile(cols[2], label="Error rate", value=row["error_rate"], previous=prev.get("error_rate"),
+                 show=lambda v: percent(v, digits=2), lower_is_better=True, level=levels.get("error_rate"),
+                 sample=int(row["n"]), help_text=f"{int(row['failures']):,} failed requests.")
+        kpi_tile(cols[3], label="Throughput", value=row["throughput_per_min"],
+                 previous=prev.get("throughput_per_min"), show=lambda v: f"{v:,.1f}/min")
+        kpi_tile(cols[4], label="Cost per 1k", value=row["cost_per_1k_usd"], previous=prev.get("cost_per_1k_usd"),
+                 show=lambda v: usd(v, digits=3), lower_is_better=True,
+                 help_text=f"CPU {row['cpu_pct']:.0f}%, memory {row['memory_mb']:,.0f} MB on average.")
+        kpi_tile(cols[5], label="Expected value", value=row["expected_value_usd"],
+                 previous=prev.get("expected_value_usd"), show=usd_compact,
+                 help_text=f"Approved volume {usd_compact(row['approved_volume_usd'])}.")
+
+
+def charts(series: pd.DataFrame, levels: dict) -> None:
+    target = lambda kpi: levels[kpi].target if kpi in levels else None  # noqa: E731
+    quality, speed, reliability, resources, stability = st.tabs(
+        ["Quality", "Latency & throughput", "Errors", "Resources & value", "Stability"])
+    with quality:
+        st.plotly_chart(kpi_line_chart(series, columns={"accuracy": "accuracy", "precision": "precision",
+                                                        "recall": "recall"}, title="Accuracy, precision, recall",
+                                       y_title="", percent=True, target=target("accuracy")), theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"label_coverage": "label coverage"},
+                                       title="Label coverage (outcomes that have arrived)", y_title="",
+                                       percent=True), theme=None)
+    with speed:
+        st.plotly_chart(kpi_line_chart(series, columns={"latency_p50_ms": "p50", "latency_p95_ms": "p95",
+                                                        "latency_p99_ms": "p99"}, title="Inference latency",
+                                       y_title="ms", target=target("latency_p95_ms")), theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"throughput_per_min": "throughput"},
+                                       title="Throughput", y_title="predictions per minute"), theme=None)
+    with reliability:
+        st.plotly_chart(kpi_line_chart(series, columns={"error_rate": "error rate"}, title="Error rate",
+                                       y_title="", percent=True, target=target("error_rate")), theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"failures": "failures"}, title="Failed requests",
+                                       y_title="failures"), theme=None)
+    with resources:
+        st.plotly_chart(kpi_line_chart(series, columns={"cpu_pct": "CPU %"}, title="CPU utilisation",
+                                       y_title="%"), theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"memory_mb": "memory"}, title="Memory", y_title="MB"),
+                        theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"cost_per_1k_usd": "cost per 1k"},
+                                       title="Cost per 1,000 predictions", y_title="USD"), theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"expected_value_usd": "expected value"},
+                                       title="Business outcome: expected value of approvals", y_title="USD"),
+                        theme=None)
+    with stability:
+        st.caption("Rolling standard deviation over the last 7 periods: a rising line means a less stable model.")
+        st.plotly_chart(kpi_line_chart(series, columns={"accuracy_rolling_std": "accuracy"},
+                                       title="Accuracy stability", y_title="std of accuracy"), theme=None)
+        st.plotly_chart(kpi_line_chart(series, columns={"latency_p95_rolling_std_ms": "p95 latency"},
+                                       title="p95 latency stability", y_title="std of p95 (ms)"), theme=None)
+
+
+def breach_table(series: pd.DataFrame, levels: dict, grain: str) -> None:
+    st.subheader("Service-level breaches")
+    found = breaches(series, levels=levels, grain=grain)
+    if not found:
+        st.success("No breaches in this window.")
+        return
+    st.dataframe(pd.DataFrame([b.as_dict() for b in found]), hide_index=True, column_config={
+        "kpi": "KPI", "start": "from", "end": "until", "periods": st.column_config.NumberColumn(f"{grain}s"),
+        "worst": st.column_config.NumberColumn("worst value", format="%.4g"),
+        "target": st.column_config.NumberColumn(format="%.4g")})
+
+
+def objectives_form(model: str, levels: dict) -> None:
+    with st.expander("Service-level objectives", icon=":material/tune:"):
+        if levels:
+            st.dataframe(pd.DataFrame([{"KPI": l.definition.label, "rule": l.rule(), "set by": l.set_by,
+                                        "set at": l.set_at} for l in levels.values()]), hide_index=True)
+        with st.form("slo"):
+            kpi = st.selectbox("KPI", list(KPIS), format_func=lambda k: KPIS[k].label)
+            current = levels.get(kpi)
+            target = st.number_input("Target (red beyond it)", value=float(current.target) if current else 0.0,
+                                     format="%.4f")
+            warning = st.number_input("Amber level (on the passing side; 0 = default rule)", value=0.0,
+                                      format="%.4f")
+            who = st.text_input("Your name", max_chars=120)
+            if st.form_submit_button("Save objective"):
+                if not who.strip():
+                    st.error("Say who sets this objective: it is kept on record.")
+                    return
+                try:
+                    set_service_level(get_store(), model=model, kpi=kpi, target=target,
+                                      warning=warning or None, set_by=who.strip())
+                except GovernanceError as exc:
+                    st.error(str(exc))
+                    return
+                st.success(f"Saved: {KPIS[kpi].label} objective for {model}.")
+                st.rerun()
+
+
+def body() -> None:
+    chosen = controls()
+    if chosen is None:
+        return
+    model, versions, grain, window = chosen
+    tiles(model, versions, window)
+    series = cached(kpi_series, model=model, window=window, grain=grain)
+    series = series[series["version"].isin(versions)]
+    if series.empty:
+        st.info("No predictions in this window.")
+        return
+    if len(series) * 3 > SERIES_POINT_BUDGET:
+        st.caption("Long window at fine grain: choose a coarser grain for a lighter chart.")
+    levels = cached(service_levels, model=model)
+    charts(series, levels)
+    breach_table(series, levels, grain)
+    objectives_form(model, levels)
+
+
+render_page("KPIs", body, caption="Is each model healthy, and still worth what it costs?")
