@@ -66,15 +66,15 @@ def test_newer_workspace_is_refused_untouched(tmp_path):
 
 def test_failed_migration_leaves_the_workspace_at_its_old_version(tmp_path):
     bad_dir = tmp_path / "bad"
-    bad_dir.mkdir()
-    shutil.copy(MIGRATIONS_DIR / "001_init.sql", bad_dir)
-    (bad_dir / "002_broken.sql").write_text("CREATE TABLE half (x INTEGER); SELEC nonsense;")
+    shutil.copytree(MIGRATIONS_DIR, bad_dir)
+    current = len(load_migrations())
+    (bad_dir / f"{current + 1:03d}_broken.sql").write_text("CREATE TABLE half (x INTEGER); SELEC nonsense;")
     path = tmp_path / "ws.duckdb"
     GovernanceStore(path).close()
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="syntax error"):
         GovernanceStore(path, migrations_dir=bad_dir)
     with GovernanceStore(path) as store:
-        assert store.schema_version() == 1
+        assert store.schema_version() == current
         assert "half" not in store.table_row_counts()
 
 

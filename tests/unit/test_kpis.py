@@ -1,0 +1,139 @@
+"""KPI queries and service levels, checked against an independent numpy computation on a small table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from governance import errors
+from governance.kpis import Window, kpi_series, kpi_summary, resolve_window
+from governance.service_levels import (ServiceLevel, breaches, service_levels, set_service_level,
+                                       wilson_interval)
+from governance.store import GovernanceStore
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Three days of 400 hand-made predictions for one model with two versions."""
+    rng = np.random.default_rng(3)
+    n = 1_200
+    day = np.repeat([0, 1, 2], n // 3)
+    frame = pd.DataFrame({
+        "ts": pd.Timestamp("2026-01-05") + pd.to_timedelta(day * 86_400 + rng.integers(0, 86_400, n), unit="s"),
+        "model": "m", "version": np.where(rng.random(n) < 0.5, "a", "b"), "segment": "web",
+        "input_id": np.arange(n), "latency_ms": rng.gamma(2.0, 40.0, n).round(2),
+        "is_error": rng.random(n) < np.where(day == 1, 0.2, 0.003),
+        "cpu_pct": rng.uniform(10, 90, n), "memory_mb": rng.uniform(300, 500, n),
+        "cost_usd": rng.uniform(0.0001, 0.001, n), "approved_volume_usd": 0.0, "expected_value_usd": 1.0,
+    })
+    prediction = (rng.random(n) < 0.4).astype(float)
+    label = np.where(rng.random(n) < 0.8, (rng.random(n) < 0.35).astype(float), np.nan)
+    frame["prediction"] = pd.array(np.where(frame["is_error"], np.nan, prediction), dtype="Int8")
+    frame["score"] = np.where(frame["is_error"], np.nan, 0.5)
+    frame["label"] = pd.array(np.where(frame["is_error"], np.nan, label), dtype="Int8")
+    store = GovernanceStore(tmp_path / "small.duckdb")
+    with store.write() as tx:
+        tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', NULL, now())")
+        tx.insert_frame("telemetry", frame)
+    yield store, frame
+    store.close()
+
+
+def _expected(group: pd.DataFrame) -> dict:
+    ok = group[~group["is_error"]]
+    labelled = ok[ok["label"].notna()]
+    pred, label = labelled["prediction"].astype(int).to_numpy(), labelled["label"].astype(int).to_numpy()
+    tp = int(((pred == 1) & (label == 1)).sum())
+    return {
+        "n": len(group), "error_rate": group["is_error"].mean(), "accuracy": (pred == label).mean(),
+        "precision": tp / (pred == 1).sum(), "recall": tp / (label == 1).sum(),
+        "label_coverage": len(labelled) / len(ok),
+        "latency_p50_ms": np.percentile(ok["latency_ms"], 50), "latency_p95_ms": np.percentile(ok["latency_ms"], 95),
+        "latency_p99_ms": np.percentile(ok["latency_ms"], 99), "cost_per_1k_usd": 1000 * group["cost_usd"].mean(),
+        "throughput_per_min": len(group) / 1440, "cpu_pct": group["cpu_pct"].mean(),
+    }
+
+
+def test_daily_series_matches_numpy(small):
+    store, frame = small
+    window = Window(pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-08"))
+    series = kpi_series(store, model="m", window=window, grain="day")
+    assert len(series) == 6
+    frame = frame.assign(period=frame["ts"].dt.floor("D"))
+    for row in series.itertuples(index=False):
+        expected = _expected(frame[(frame["version"] == row.version) & (frame["period"] == row.period)])
+        for name, value in expected.items():
+            assert getattr(row, name) == pytest.approx(value, rel=1e-9), (row.version, row.period, name)
+
+
+def test_window_summary_matches_numpy_and_filters_by_version(small):
+    store, frame = small
+    window = Window(pd.Timestamp("2026-01-06"), pd.Timestamp("2026-01-08"))
+    summary = kpi_summary(store, model="m", window=window, version="b")
+    assert list(summary["version"]) == ["b"]
+    chosen = frame[(frame["version"] == "b") & (frame["ts"] >= window.start) & (frame["ts"] < window.end)]
+    expected = _expected(chosen) | {"throughput_per_min": len(chosen) / (2 * 1440)}
+    for name, value in expected.items():
+        assert summary.iloc[0][name] == pytest.approx(value, rel=1e-9), name
+
+
+def test_no_labels_means_no_accuracy_not_zero(small):
+    store, _ = small
+    with store.write() as tx:
+        tx.execute("UPDATE telemetry SET label = NULL")
+    window = Window(pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-08"))
+    summary = kpi_summary(store, model="m", window=window)
+    assert summary["accuracy"].isna().all() and summary["precision"].isna().all()
+    assert (summary["label_coverage"] == 0).all()
+
+
+def test_error_spike_day_is_a_breach_and_quiet_days_are_not(small):
+    store, _ = small
+    set_service_level(store, model="m", kpi="error_rate", target=0.01, set_by="test")
+    window = Window(pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-08"))
+    found = breaches(kpi_series(store, model="m", window=window), levels=service_levels(store, model="m"),
+                     grain="day")
+    assert {(b.version, b.start, b.end) for b in found} == {
+        ("a", pd.Timestamp("2026-01-06"), pd.Timestamp("2026-01-07")),
+        ("b", pd.Timestamp("2026-01-06"), pd.Timestamp("2026-01-07"))}
+
+
+def test_service_levels_are_append_only_and_validated(small):
+    store, _ = small
+    set_service_level(store, model="m", kpi="latency_p95_ms", target=250, set_by="Ada")
+    set_service_level(store, model="m", kpi="latency_p95_ms", target=300, set_by="Grace")
+    level = service_levels(store, model="m")["latency_p95_ms"]
+    assert (level.target, level.warning, level.set_by) == (300, 270, "Grace")
+    assert store.query_value("SELECT count(*) FROM service_level_objective") == 2
+    for kpi, target, warning in (("accuracy", 1.5, None), ("accuracy", -0.1, None), ("error_rate", "lots", None),
+                                 ("latency_p95_ms", 250, 300), ("accuracy", 0.8, 0.7), ("speed", 1, None)):
+        with pytest.raises(errors.InvalidInputError):
+            set_service_level(store, model="m", kpi=kpi, target=target, warning=warning, set_by="x")
+    with pytest.raises(errors.InvalidInputError, match="no model named"):
+        set_service_level(store, model="ghost", kpi="accuracy", target=0.8, set_by="x")
+    assert store.query_value("SELECT count(*) FROM service_level_objective") == 2
+
+
+def test_status_needs_evidence_beyond_chance_for_rates():
+    level = ServiceLevel("m", "error_rate", 0.01, 0.009, "x", pd.Timestamp("2026-01-01"))
+    assert level.status(0.02, sample=50) == "amber"      # 1 failure in 50: could be chance
+    assert level.status(0.02, sample=20_000) == "red"
+    assert level.status(0.0095, sample=20_000) == "amber"
+    assert level.status(0.001, sample=20_000) == "green"
+    assert level.status(None, sample=0) == "unknown"
+    low, high = wilson_interval(0.02, 50)
+    assert low < 0.01 < high
+
+
+def test_windows_are_whole_days_and_bad_dates_are_refused(small):
+    store, _ = small
+    window = resolve_window(store, model="m", since="2026-01-06", until="2026-01-06")
+    assert (window.start, window.end) == (pd.Timestamp("2026-01-06"), pd.Timestamp("2026-01-07"))
+    assert resolve_window(store, model="m").days == 3
+    for since, until, message in (("2026-02-30", None, "must be a date"), ("2026-01-07", "2026-01-05", "swap"),
+                                  ("2027-01-01", None, "spans 2026-01-05 to 2026-01-07")):
+        with pytest.raises(errors.InvalidInputError, match=message):
+            resolve_window(store, model="m", since=since, until=until)
+    with pytest.raises(errors.InvalidInputError, match="grain must be one of"):
+        kpi_series(store, model="m", window=window, grain="minute")
