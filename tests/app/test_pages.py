@@ -6,6 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.navigation import PAGES
+from governance.service_levels import service_levels
+from governance.store import GovernanceStore
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
@@ -75,3 +77,56 @@ def test_a_broken_workspace_shows_a_message_not_a_traceback(tmp_path, monkeypatc
     app.run()
     assert not app.exception
     assert "not a readable Quorum workspace" in app.error[0].value
+
+
+def _open_kpis(app: AppTest) -> AppTest:
+    app.run()
+    app.switch_page("app_pages/kpis.py")
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_kpis_page_shows_tiles_statuses_and_the_latency_breach(demo_copy, monkeypatch):
+    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
+    app = _open_kpis(AppTest.from_file(APP, default_timeout=60))
+    labels = [m.label for m in app.metric]
+    assert labels.count("p95 latency") == 2  # adult-income v1 and v2
+    breaches = app.dataframe[0].value
+    latency = breaches[breaches["kpi"] == "latency_p95_ms"]
+    assert list(latency["version"]) == ["v2"]
+    assert str(latency["start"].iloc[0]).startswith("2026-09-14")
+
+
+def test_kpis_page_grain_and_version_controls_rerun_cleanly(demo_copy, monkeypatch):
+    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
+    app = _open_kpis(AppTest.from_file(APP, default_timeout=60))
+    app.multiselect[0].set_value(["v1"]).run()
+    assert not app.exception
+    assert [m.label for m in app.metric].count("p95 latency") == 1
+    app.selectbox[0].set_value("german-credit").run()
+    assert not app.exception
+    assert "german-credit v1" in " ".join(md.value for md in app.markdown)
+
+
+def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_copy, monkeypatch):
+    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
+    app = _open_kpis(AppTest.from_file(APP, default_timeout=60))
+    form_inputs = app.number_input
+    kpi_box = next(s for s in app.selectbox if s.label == "KPI")
+    kpi_box.set_value("accuracy")
+    target = next(n for n in form_inputs if n.label.startswith("Target"))
+    target.set_value(1.7)
+    next(t for t in app.text_input if t.label == "Your name").set_value("Priya Raman")
+    next(b for b in app.button if b.label == "Save objective").click()
+    app.run()
+    assert not app.exception
+    assert any("between 0 and 1" in e.value for e in app.error)
+    target = next(n for n in app.number_input if n.label.startswith("Target"))
+    target.set_value(0.83)
+    next(b for b in app.button if b.label == "Save objective").click()
+    app.run()
+    assert not app.exception
+    with GovernanceStore(demo_copy) as store:
+        level = service_levels(store, model="adult-income")["accuracy"]
+    assert (level.target, level.set_by) == (0.83, "Priya Raman")

@@ -95,3 +95,15 @@ def test_a_direct_link_as_first_request_still_goes_through_app_py(browser, demo_
     finally:
         context.close()
         stop_server(process)
+
+
+def test_kpis_chart_follows_the_grain_control(page, server):
+    open_and_settle(page, server.url + "/kpis", "KPIs")
+    points = "() => document.querySelector(\"[data-testid='stPlotlyChart'] .js-plotly-plot\").data[0].x.length"
+    daily = page.evaluate(points)
+    assert 85 <= daily <= 90  # one point per day of adult-income v1
+    page.locator("[data-testid='stButtonGroup']").get_by_text("week", exact=True).click()
+    page.wait_for_function(f"() => ({points[6:]}) < 20", timeout=60_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    assert page.evaluate(points) in (13, 14)  # 90 days touch 14 ISO weeks
+    assert page.locator("[data-testid='stException']").count() == 0
