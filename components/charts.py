@@ -35,3 +35,26 @@ def kpi_line_chart(series: pd.DataFrame, *, columns: dict[str, str], title: str,
     if percent:
         figure.update_yaxes(tickformat=".1%")
     return figure
+
+
+VERDICT_COLOURS = {"better": "#3A9A6E", "worse": "#C0392B", "no significant difference": "#8C8C8C",
+                   "not computable": "#C9C9C9"}
+
+
+def comparison_chart(comparisons: pd.DataFrame) -> go.Figure:
+    """Forest plot: each KPI's change of b against a, in % of a, with its 95% interval."""
+    shown = comparisons.dropna(subset=["difference"])
+    shown = shown[shown["a"] != 0]
+    relative = 100 * shown["difference"] / shown["a"].abs()
+    low = 100 * shown["ci_low"] / shown["a"].abs()
+    high = 100 * shown["ci_high"] / shown["a"].abs()
+    figure = go.Figure(go.Scatter(
+        x=relative, y=shown["kpi"], mode="markers",
+        marker={"size": 11, "color": [VERDICT_COLOURS[v] for v in shown["verdict"]]},
+        error_x={"type": "data", "symmetric": False, "array": high - relative, "arrayminus": relative - low},
+        text=shown["verdict"], hovertemplate="%{y}: %{x:+.2f}% (%{text})<extra></extra>"))
+    figure.add_vline(x=0, line_color="#8C8C8C")
+    figure.update_layout(template=QUORUM_TEMPLATE, height=60 + 45 * len(shown),
+                         title="Change of B against A, % of A, with 95% interval",
+                         xaxis_title="% change", yaxis={"autorange": "reversed"})
+    return figure

@@ -16,6 +16,7 @@ class PageSpec:
 PAGES = (
     PageSpec("app_pages/overview.py", "Overview", ":material/dashboard:", "Home"),
     PageSpec("app_pages/kpis.py", "KPIs", ":material/speed:", "Monitoring"),
+    PageSpec("app_pages/compare.py", "A/B comparison", ":material/compare_arrows:", "Monitoring"),
     PageSpec("app_pages/drift.py", "Drift", ":material/trending_up:", "Monitoring"),
     PageSpec("app_pages/explore.py", "Explore", ":material/query_stats:", "Monitoring"),
     PageSpec("app_pages/fairness.py", "Fairness", ":material/balance:", "Responsible AI"),

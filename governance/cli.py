@@ -12,6 +12,7 @@ import sys
 import uuid
 
 from governance import errors
+from governance.compare import compare_versions, overlap_window
 from governance.inventory import require_model, workspace_status
 from governance.kpis import GRAINS, kpi_series, resolve_window
 from governance.service_levels import breaches, service_levels
@@ -54,6 +55,15 @@ def _build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: the newest telemetry)")
     kpis.add_argument("--grain", choices=GRAINS, default="day")
     kpis.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    compare = commands.add_parser("compare", parents=[workspace],
+                                  help="A/B comparison of two versions with 95%% intervals and verdicts")
+    compare.add_argument("--model", required=True)
+    compare.add_argument("--a", required=True, metavar="VERSION", help="the baseline version")
+    compare.add_argument("--b", required=True, metavar="VERSION", help="the challenger version")
+    compare.add_argument("--since", metavar="YYYY-MM-DD", help="first day (default: first day both served)")
+    compare.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: last day both served)")
+    compare.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -126,7 +136,33 @@ def _print_kpis(result: dict) -> None:
               f"worst {b['worst']:.4g}; rule: {b['rule']}")
 
 
-COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis)}
+def _compare(store: GovernanceStore, args) -> dict:
+    for version in (args.a, args.b):
+        require_model(store, model=args.model, version=version)
+    window = overlap_window(store, model=args.model, a=args.a, b=args.b)
+    if args.since or args.until or window is None:
+        window = resolve_window(store, model=args.model, since=args.since, until=args.until)
+    return {"model": args.model, "a": args.a, "b": args.b,
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+            "kpis": [c.as_dict() for c in compare_versions(store, model=args.model, a=args.a, b=args.b,
+                                                           window=window)]}
+
+
+def _print_compare(result: dict) -> None:
+    print(f"{result['model']}: {result['b']} against {result['a']}, "
+          f"{result['window']['start'][:10]} to {result['window']['end'][:10]} (end exclusive)")
+    print(f"{'KPI':<26}{'a':>12}{'b':>12}{'b - a':>12}{'95% interval':>26}{'n a':>10}{'n b':>10}  verdict")
+    for k in result["kpis"]:
+        if k["difference"] is None:
+            print(f"{k['kpi']:<26}{'-':>12}{'-':>12}{'-':>12}{'-':>26}{k['n_a']:>10,}{k['n_b']:>10,}  {k['verdict']}")
+            continue
+        interval = f"[{k['ci_low']:.4g}, {k['ci_high']:.4g}]"
+        print(f"{k['kpi']:<26}{k['a']:>12.4g}{k['b']:>12.4g}{k['difference']:>12.4g}{interval:>26}"
+              f"{k['n_a']:>10,}{k['n_b']:>10,}  {k['verdict']}")
+
+
+COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis),
+            "compare": (_compare, _print_compare)}
 
 
 def main(argv: list[str] | None = None) -> int:

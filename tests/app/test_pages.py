@@ -130,3 +130,13 @@ def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_c
     with GovernanceStore(demo_copy) as store:
         level = service_levels(store, model="adult-income")["accuracy"]
     assert (level.target, level.set_by) == (0.83, "Priya Raman")
+
+
+def test_ab_page_gives_verdicts_for_the_demo_split(app):
+    app.run()
+    app.switch_page("app_pages/compare.py")
+    app.run()
+    assert not app.exception
+    table = app.dataframe[0].value.set_index("kpi")
+    assert table.loc["latency_p95_ms", "verdict"] == "worse"
+    assert table.loc["accuracy", "n_a"] > 0

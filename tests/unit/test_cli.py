@@ -107,3 +107,15 @@ def test_kpis_bad_input_is_one_clear_line(demo_copy):
                           (["--model", "adult-income", "--grain", "minute"], "invalid choice")):
         result = cli("--db", str(demo_copy), "kpis", *args)
         assert result.returncode == 2 and result.stderr.startswith("error:") and message in result.stderr, args
+
+
+def test_compare_json_for_the_demo_ab_split(demo_copy):
+    result = cli("--db", str(demo_copy), "compare", "--model", "adult-income", "--a", "v1", "--b", "v2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["window"]["start"][:10], report["window"]["end"][:10]) == ("2026-08-30", "2026-09-29")
+    by_kpi = {k["kpi"]: k for k in report["kpis"]}
+    assert by_kpi["latency_p95_ms"]["verdict"] == "worse"
+    assert by_kpi["accuracy"]["ci_low"] <= by_kpi["accuracy"]["difference"] <= by_kpi["accuracy"]["ci_high"]
+    refused = cli("--db", str(demo_copy), "compare", "--model", "german-credit", "--a", "v1", "--b", "v2")
+    assert refused.returncode == 2 and "has no version 'v2'" in refused.stderr
