@@ -58,3 +58,20 @@ def comparison_chart(comparisons: pd.DataFrame) -> go.Figure:
                          title="Change of B against A, % of A, with 95% interval",
                          xaxis_title="% change", yaxis={"autorange": "reversed"})
     return figure
+
+
+def explore_chart(frame: pd.DataFrame, *, measure: str, dimensions: list[str]) -> go.Figure:
+    """Line over time when the view has periods, bars otherwise; one colour per combination of dimensions."""
+    frame = frame.copy()
+    colour = None
+    if dimensions:
+        frame["group"] = frame[dimensions].astype(str).agg(" · ".join, axis=1)
+        colour = "group"
+    if "period" in frame:
+        figure = px.line(frame, x="period", y=measure, color=colour, template=QUORUM_TEMPLATE,
+                         labels={"period": "", "group": ""})
+    else:
+        x = "group" if dimensions else None
+        figure = px.bar(frame, x=x, y=measure, template=QUORUM_TEMPLATE, labels={"group": ""})
+    figure.update_layout(height=380, title=measure.replace("_", " "))
+    return figure

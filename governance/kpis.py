@@ -78,26 +78,25 @@ GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 # The measures every KPI view shares. Latency percentiles are over successful requests only (a failed
 # request's latency is a timeout, counted in the error rate instead). Accuracy, precision and recall use the
 # rows whose label has arrived; label_coverage says how many that is.
-_MEASURES = """
-       count(*)                                                              AS n,
-       sum(is_error::INTEGER)                                                AS failures,
-       avg(is_error::INTEGER)                                                AS error_rate,
-       count(label) FILTER (WHERE NOT is_error)                              AS labelled,
-       count(label) FILTER (WHERE NOT is_error) / nullif(count(*) FILTER (WHERE NOT is_error), 0)
-                                                                             AS label_coverage,
-       avg((prediction = label)::INTEGER) FILTER (WHERE label IS NOT NULL AND NOT is_error)
-                                                                             AS accuracy,
-       count(*) FILTER (WHERE prediction = 1 AND label = 1)
-         / nullif(count(*) FILTER (WHERE prediction = 1 AND label IS NOT NULL), 0) AS precision,
-       count(*) FILTER (WHERE prediction = 1 AND label = 1)
-         / nullif(count(*) FILTER (WHERE label = 1 AND prediction IS NOT NULL), 0) AS recall,
-       quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error) AS latency_q,
-       avg(cpu_pct)                                                          AS cpu_pct,
-       avg(memory_mb)                                                        AS memory_mb,
-       1000 * avg(cost_usd)                                                  AS cost_per_1k_usd,
-       sum(approved_volume_usd)                                              AS approved_volume_usd,
-       sum(expected_value_usd)                                               AS expected_value_usd
-"""
+MEASURE_SQL = {
+    "n": "count(*)",
+    "failures": "sum(is_error::INTEGER)",
+    "error_rate": "avg(is_error::INTEGER)",
+    "labelled": "count(label) FILTER (WHERE NOT is_error)",
+    "label_coverage": "count(label) FILTER (WHERE NOT is_error) / nullif(count(*) FILTER (WHERE NOT is_error), 0)",
+    "accuracy": "avg((prediction = label)::INTEGER) FILTER (WHERE label IS NOT NULL AND NOT is_error)",
+    "precision": "count(*) FILTER (WHERE prediction = 1 AND label = 1)"
+                 " / nullif(count(*) FILTER (WHERE prediction = 1 AND label IS NOT NULL), 0)",
+    "recall": "count(*) FILTER (WHERE prediction = 1 AND label = 1)"
+              " / nullif(count(*) FILTER (WHERE label = 1 AND prediction IS NOT NULL), 0)",
+    "latency_q": "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error)",
+    "cpu_pct": "avg(cpu_pct)",
+    "memory_mb": "avg(memory_mb)",
+    "cost_per_1k_usd": "1000 * avg(cost_usd)",
+    "approved_volume_usd": "sum(approved_volume_usd)",
+    "expected_value_usd": "sum(expected_value_usd)",
+}
+_MEASURES = ",\n".join(f"{sql} AS {name}" for name, sql in MEASURE_SQL.items())
 
 _WHERE = "model = $model AND ($version IS NULL OR version = $version) AND ts >= $start AND ts < $end"
 

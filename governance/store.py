@@ -178,6 +178,25 @@ class GovernanceStore:
             "AND schema_name = 'main' ORDER BY table_name")]
         return {t: self.query_value(f'SELECT count(*) FROM "{t}"') for t in tables}
 
+    def export_snapshot(self, *, path: str | Path, tables: Sequence[str]) -> None:
+        """Copy the named tables into a new DuckDB file at `path`, for readers that must not share our handle.
+
+        Runs on this process's own database (a second connection could not open the file while we hold it
+        read-write); the write lock keeps a write from landing halfway through the copy.
+        """
+        for table in tables:
+            if not _IDENTIFIER.match(table):
+                raise ValueError(f"not a table name: {table!r}")
+        with self._write_lock:
+            cursor = self._cursor()
+            cursor.execute("ATTACH ? AS quorum_snapshot_export", [str(path)])
+            try:
+                for table in tables:
+                    cursor.execute(f"CREATE OR REPLACE TABLE quorum_snapshot_export.{table} AS "
+                                   f"SELECT * FROM main.{table}")
+            finally:
+                cursor.execute("DETACH quorum_snapshot_export")
+
 
 class WriteTransaction:
     """The cursor of an open write, with a bulk insert that keeps table names out of user input."""

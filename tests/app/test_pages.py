@@ -140,3 +140,49 @@ def test_ab_page_gives_verdicts_for_the_demo_split(app):
     table = app.dataframe[0].value.set_index("kpi")
     assert table.loc["latency_p95_ms", "verdict"] == "worse"
     assert table.loc["accuracy", "n_a"] > 0
+
+
+def test_explore_view_comes_from_and_goes_to_the_page_address(app):
+    app.query_params["measure"] = "error_rate"
+    app.query_params["dims"] = "segment"
+    app.query_params["grain"] = "week"
+    app.query_params["model"] = "german-credit"
+    app.run()
+    app.switch_page("app_pages/explore.py")
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    table = app.dataframe[0].value
+    assert list(table.columns) == ["period", "segment", "error_rate"]
+    assert set(table["segment"]) == {"branch", "web", "broker"}  # german-credit's segments only
+    app.selectbox[0].set_value("latency_p95_ms").run()
+    assert app.query_params["measure"] == "latency_p95_ms"
+    assert app.query_params["model"] == "german-credit"
+
+
+def test_explore_ignores_a_stale_or_hostile_link(app):
+    app.query_params["measure"] = "predictions; DROP TABLE telemetry"
+    app.query_params["dims"] = "model,nonsense"
+    app.query_params["since"] = "not-a-date"
+    app.run()
+    app.switch_page("app_pages/explore.py")
+    app.run()
+    assert not app.exception
+    assert list(app.dataframe[0].value.columns) == ["period", "model", "predictions"]
+
+
+def test_sql_console_runs_selects_and_refuses_writes(app):
+    app.run()
+    app.switch_page("app_pages/explore.py")
+    app.run()
+    console = next(t for t in app.text_area if t.label == "SQL")
+    console.set_value("SELECT count(*) AS n FROM telemetry")
+    next(b for b in app.button if b.label == "Run").click()
+    app.run()
+    assert not app.exception
+    assert app.dataframe[-1].value["n"].iloc[0] == 60_000
+    console = next(t for t in app.text_area if t.label == "SQL")
+    console.set_value("DROP TABLE telemetry")
+    next(b for b in app.button if b.label == "Run").click()
+    app.run()
+    assert not app.exception
+    assert any("SELECT" in e.value for e in app.error)
