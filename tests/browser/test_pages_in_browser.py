@@ -107,3 +107,18 @@ def test_kpis_chart_follows_the_grain_control(page, server):
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     assert page.evaluate(points) in (13, 14)  # 90 days touch 14 ISO weeks
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_explore_chart_follows_the_measure_and_the_link_keeps_it(page, server):
+    open_and_settle(page, server.url + "/explore", "Explore")
+    title = page.locator("[data-testid='stPlotlyChart'] .gtitle").first
+    assert title.text_content() == "predictions"
+    page.locator("[data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name="error_rate", exact=True).click()
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-testid='stPlotlyChart'] .gtitle\")?.textContent === 'error rate'",
+        timeout=60_000)
+    assert "measure=error_rate" in page.url
+    shared = page.url
+    open_and_settle(page, shared, "Explore")  # a colleague opening the link sees the same view
+    assert page.locator("[data-testid='stPlotlyChart'] .gtitle").first.text_content() == "error rate"
