@@ -3,11 +3,11 @@
 import streamlit as st
 
 from components.navigation import PAGES
-from components.workspace import ensure_demo, get_store
+from components.workspace import open_workspace
 
 st.set_page_config(page_title="Quorum: AI governance", page_icon=":material/gavel:", layout="wide")
 
-ensure_demo(get_store())
+open_workspace()
 
 sections: dict[str, list] = {}
 for spec in PAGES:

@@ -1,7 +1,94 @@
-from components.page import not_built_yet
+import pandas as pd
+import streamlit as st
 
-not_built_yet("Drift", [
-    "Population stability index and KS / chi-square tests per feature and for the score",
-    "A heat map of drift by feature over time, with reference and current distributions",
-    "Prediction drift where labels have not arrived",
-])
+from components.charts import distribution_chart, drift_heatmap
+from components.page import render_page
+from components.workspace import cached, get_store
+from governance.drift import drift_report, drift_thresholds, set_drift_thresholds
+from governance.errors import GovernanceError
+from governance.inventory import list_versions
+from governance.kpis import Window, data_window
+
+STATUS_BADGES = {"ok": "green", "watch": "orange", "act": "red", "not judged": "gray", "no data": "gray"}
+
+
+def thresholds_form(model: str) -> None:
+    current = cached(drift_thresholds, model=model)
+    with st.expander("Drift thresholds", icon=":material/tune:"):
+        st.caption(current.rule() + ("" if current.is_default else f" · set by {current.set_by}, {current.set_at:%Y-%m-%d}"))
+        with st.form("drift-thresholds"):
+            left, right = st.columns(2)
+            watch = left.number_input("Watch from PSI", value=float(current.psi_watch), format="%.3f")
+            act = right.number_input("Act from PSI", value=float(current.psi_act), format="%.3f")
+            who = st.text_input("Your name", max_chars=120)
+            if st.form_submit_button("Save thresholds"):
+                try:
+                    set_drift_thresholds(get_store(), model=model, psi_watch=watch, psi_act=act, set_by=who)
+                except GovernanceError as exc:
+                    st.error(str(exc))
+                    return
+                st.rerun()
+
+
+def body() -> None:
+    versions = cached(list_versions)
+    if versions.empty:
+        st.info("No models in this workspace yet.")
+        return
+    model_col, version_col, grain_col, ref_col = st.columns([2, 1, 1, 2])
+    model = model_col.selectbox("Model", sorted(versions["model"].unique()))
+    version = version_col.selectbox("Version", versions[versions["model"] == model]["version"].tolist())
+    grain = grain_col.segmented_control("Grain", ["day", "week"], default="week", required=True)
+    reference_kind = ref_col.selectbox("Reference", ["held-out evaluation set", "a telemetry period"])
+    span = cached(data_window, model=model)
+    if span is None:
+        st.info(f"{model} has no telemetry yet.")
+        return
+    first, last = span.start.date(), (span.end - pd.Timedelta(days=1)).date()
+    reference = "training"
+    if reference_kind == "a telemetry period":
+        picked = st.date_input("Reference period", value=(first, min(last, first + pd.Timedelta(days=29))),
+                               min_value=first, max_value=last)
+        if not isinstance(picked, (tuple, list)) or len(picked) != 2:
+            st.info("Pick the last day of the reference period too.")
+            return
+        reference = (picked[0].isoformat(), picked[1].isoformat())
+    picked = st.date_input("Current window", value=(first, last), min_value=first, max_value=last)
+    if not isinstance(picked, (tuple, list)) or len(picked) != 2:
+        st.info("Pick the last day of the window too.")
+        return
+    window = Window(pd.Timestamp(picked[0]), pd.Timestamp(picked[1]) + pd.Timedelta(days=1))
+    report = cached(drift_report, model=model, version=version, reference=reference, current=window, grain=grain)
+
+    st.caption(f"Reference: {report.reference.describe()}. {report.thresholds.rule()}.")
+    if report.label_note:
+        st.warning(report.label_note, icon=":material/label_off:")
+    for note in report.notes:
+        st.caption(note)
+    features = report.features
+    drifted = report.periods[report.periods["status"].isin(["watch", "act"])]
+    if drifted.empty:
+        st.success(f"No feature drifted in any {grain} of this window.")
+    else:
+        first = drifted.sort_values("period").groupby("feature", sort=False).agg(
+            since=("period", "min"), worst=("psi", "max"), status=("status", lambda s: "act" if "act" in set(s)
+                                                                   else "watch"))
+        st.markdown(f"**Drifted in some {grain}s:** " + "; ".join(
+            f"{name} ({row.status} from {row.since:%Y-%m-%d}, PSI up to {row.worst:.2f})"
+            for name, row in first.iterrows()))
+    flagged = features[features["feature"].isin(drifted["feature"])]
+    st.plotly_chart(drift_heatmap(report.heatmap(), watch=report.thresholds.psi_watch,
+                                  act=report.thresholds.psi_act), theme=None)
+    st.dataframe(features, hide_index=True, column_config={
+        "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
+        "statistic": st.column_config.NumberColumn(format="%.4f"),
+        "p_value": st.column_config.NumberColumn("p-value", format="%.2e"),
+        "n_reference": st.column_config.NumberColumn("reference rows", format="localized"),
+        "n_current": st.column_config.NumberColumn("current rows", format="localized")})
+    default = flagged["feature"].iloc[0] if not flagged.empty else report.feature_names[0]
+    feature = st.selectbox("Feature detail", report.feature_names, index=report.feature_names.index(default))
+    st.plotly_chart(distribution_chart(report.distribution(feature), feature=feature), theme=None)
+    thresholds_form(model)
+
+
+render_page("Drift", body, caption="Has the data moved under the model? Inputs and scores against a reference.")

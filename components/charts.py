@@ -75,3 +75,32 @@ def explore_chart(frame: pd.DataFrame, *, measure: str, dimensions: list[str]) -
         figure = px.bar(frame, x=x, y=measure, template=QUORUM_TEMPLATE, labels={"group": ""})
     figure.update_layout(height=380, title=measure.replace("_", " "))
     return figure
+
+
+DRIFT_COLOURSCALE = [[0.0, "#F4F6F8"], [0.4, "#F4F6F8"], [0.4, "#F2C14E"], [0.99, "#F2C14E"], [1.0, "#C0392B"]]
+
+
+def drift_heatmap(heat: pd.DataFrame, *, watch: float, act: float) -> go.Figure:
+    """PSI by feature (rows) and period (columns); colour bands at the model's watch and act levels."""
+    capped = heat.clip(upper=act * 1.0001)  # everything at or beyond "act" shares the red band
+    figure = go.Figure(go.Heatmap(
+        z=capped.to_numpy(), x=list(heat.columns), y=list(heat.index), customdata=heat.to_numpy(),
+        zmin=0, zmax=act * 1.0001,
+        colorscale=[[0.0, "#EEF2F6"], [watch / (act * 1.0001), "#EEF2F6"], [watch / (act * 1.0001), "#F2C14E"],
+                    [0.9999, "#F2C14E"], [1.0, "#C0392B"]],
+        colorbar={"title": "PSI", "tickvals": [0, watch, act], "ticktext": ["0", f"watch {watch:g}", f"act {act:g}"]},
+        hovertemplate="%{y} · %{x|%Y-%m-%d}: PSI %{customdata:.3f}<extra></extra>", xgap=1, ygap=1))
+    figure.update_layout(template=QUORUM_TEMPLATE, height=120 + 26 * len(heat), title="Drift by feature over time",
+                         yaxis={"autorange": "reversed"})
+    return figure
+
+
+def distribution_chart(distribution: pd.DataFrame, *, feature: str) -> go.Figure:
+    """Reference against current share per bin of one feature."""
+    figure = go.Figure([
+        go.Bar(name="reference", x=distribution["bin_label"], y=distribution["reference_share"]),
+        go.Bar(name="current window", x=distribution["bin_label"], y=distribution["current_share"]),
+    ])
+    figure.update_layout(template=QUORUM_TEMPLATE, barmode="group", height=340,
+                         title=f"{feature}: reference and current distribution", yaxis_tickformat=".0%")
+    return figure

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from typing import Callable, TypeVar
 
 import streamlit as st
 
 from governance import demo
 from governance.errors import GovernanceError
+from governance.ingest import absorb_inbox
 from governance.store import GovernanceStore
 from governance.workspace import is_default_workspace, workspace_path
 
 T = TypeVar("T")
+log = logging.getLogger("quorum.app")
 _seed_lock = threading.Lock()
 
 
@@ -48,6 +52,37 @@ def ensure_demo(store: GovernanceStore) -> None:
         bar = st.progress(0.0, text="Building the demo workspace on UCI Adult and German credit …")
         demo.seed_demo(store, rows=rows, progress=lambda fraction, message: bar.progress(fraction, text=message))
         bar.empty()
+
+
+INBOX_POLL_SECONDS = 15
+
+
+@st.cache_resource(show_spinner=False)
+def _inbox_watcher(path: str) -> threading.Thread:
+    """One thread per process absorbs files that `python -m governance ingest` queued while the app held the
+    workspace. Absorbing commits through the store, so the data version moves and cached figures refresh."""
+    store = _open_store(path)
+
+    def watch() -> None:
+        while True:
+            try:
+                for outcome in absorb_inbox(store):
+                    log.info("inbox: %s %s (%s rows)", outcome.mode, outcome.file_name, outcome.rows_accepted)
+            except Exception:  # keep watching: a bad round must not stop ingestion for the app's lifetime
+                log.exception("inbox absorption failed; retrying in %s s", INBOX_POLL_SECONDS)
+            time.sleep(INBOX_POLL_SECONDS)
+
+    thread = threading.Thread(target=watch, name="quorum-inbox", daemon=True)
+    thread.start()
+    return thread
+
+
+def open_workspace() -> GovernanceStore:
+    """The workspace the app serves: opened, the demo built if it is due, and its inbox watched."""
+    store = get_store()
+    ensure_demo(store)
+    _inbox_watcher(str(store.path))
+    return store
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -10,9 +10,14 @@ import json
 import logging
 import sys
 import uuid
+from pathlib import Path
+
+import pandas as pd
 
 from governance import errors
 from governance.compare import compare_versions, overlap_window
+from governance.drift import drift_report
+from governance.ingest import ingest_file
 from governance.inventory import require_model, workspace_status
 from governance.kpis import GRAINS, kpi_series, resolve_window
 from governance.service_levels import breaches, service_levels
@@ -55,6 +60,24 @@ def _build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: the newest telemetry)")
     kpis.add_argument("--grain", choices=GRAINS, default="day")
     kpis.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    drift = commands.add_parser("drift", parents=[workspace], help="data drift per feature: PSI and a two-sample test")
+    drift.add_argument("--model", required=True)
+    drift.add_argument("--version", required=True)
+    drift.add_argument("--reference", default="training", metavar="training|YYYY-MM-DD:YYYY-MM-DD",
+                       help="the held-out evaluation set (default) or a telemetry period, end day included")
+    drift.add_argument("--current", metavar="YYYY-MM-DD:YYYY-MM-DD",
+                       help="the window to judge, end day included (default: all telemetry after the reference)")
+    drift.add_argument("--grain", choices=("day", "week"), default="week")
+    drift.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    ingest = commands.add_parser("ingest", parents=[workspace],
+                                 help="ingest telemetry from a CSV, Parquet or JSON-lines file")
+    ingest.add_argument("kind", choices=("telemetry",), help="what the file holds")
+    ingest.add_argument("file", help="the file; bad rows are quarantined, the good ones commit together")
+    ingest.add_argument("--model", required=True)
+    ingest.add_argument("--version", required=True)
+    ingest.add_argument("--json", action="store_true", help="print the result as JSON")
 
     compare = commands.add_parser("compare", parents=[workspace],
                                   help="A/B comparison of two versions with 95%% intervals and verdicts")
@@ -136,6 +159,64 @@ def _print_kpis(result: dict) -> None:
               f"worst {b['worst']:.4g}; rule: {b['rule']}")
 
 
+def _day_range(name: str, text: str) -> tuple[str, str]:
+    start, sep, end = text.partition(":")
+    if not sep or not start or not end:
+        raise errors.InvalidInputError(f"{name} must look like 2026-07-01:2026-07-31, got {text!r}")
+    return start, end
+
+
+def _drift(store: GovernanceStore, args) -> dict:
+    require_model(store, model=args.model, version=args.version)
+    reference = "training" if args.reference == "training" else _day_range("--reference", args.reference)
+    current = None
+    if args.current:
+        since, until = _day_range("--current", args.current)
+        current = resolve_window(store, model=args.model, since=since, until=until)
+    report = drift_report(store, model=args.model, version=args.version, reference=reference, current=current,
+                          grain=args.grain)
+    return report.as_dict()
+
+
+def _print_drift(result: dict) -> None:
+    print(f"{result['model']} {result['version']}: {result['current']['start'][:10]} to "
+          f"{result['current']['end'][:10]} (end exclusive) against {result['reference']['description']}")
+    print(result["thresholds"]["rule"])
+    if result["label_note"]:
+        print(f"note: {result['label_note']}")
+    print(f"{'feature':<22}{'kind':<13}{'PSI':>8}{'test':>6}{'p-value':>11}  status   worst period")
+    periods = pd.DataFrame(result["periods"])
+    for f in result["features"]:
+        mine = periods[periods["feature"] == f["feature"]].dropna(subset=["psi"])
+        worst = mine.loc[mine["psi"].idxmax()] if not mine.empty else None
+        worst_text = "" if worst is None else f"{worst['status']} (PSI {worst['psi']:.3f}, {str(worst['period'])[:10]})"
+        p_value = "-" if f["p_value"] is None else f"{f['p_value']:.2e}"
+        psi = "-" if f["psi"] is None else f"{f['psi']:.3f}"
+        print(f"{f['feature']:<22}{f['kind']:<13}{psi:>8}{f['test']:>6}{p_value:>11}  {f['status']:<8} {worst_text}")
+
+
+def _ingest(args) -> dict:
+    """Straight into the workspace, or (while the app holds it) into its inbox, which the app absorbs."""
+    outcome = ingest_file(workspace=workspace_path(db=args.db), file=Path(args.file), model=args.model,
+                          version=args.version)
+    return outcome.to_dict()
+
+
+def _print_ingest(result: dict) -> None:
+    said = {"ingested": "ingested into the workspace",
+            "queued": "queued in the workspace's inbox: the running app absorbs it within a minute",
+            "already_ingested": "already ingested earlier: nothing done",
+            "rejected": "rejected"}[result["mode"]]
+    print(f"{result['file_name']}: {said}")
+    print(f"  rows accepted {result['rows_accepted']:,}, quarantined {result['rows_quarantined']:,}")
+    for reason, count in result["quarantined_by_reason"].items():
+        print(f"  {count:,} × {reason}")
+    for problem in result["problems"]:
+        print(f"  {problem}")
+    if result["ignored_columns"]:
+        print(f"  ignored columns: {', '.join(result['ignored_columns'])}")
+
+
 def _compare(store: GovernanceStore, args) -> dict:
     for version in (args.a, args.b):
         require_model(store, model=args.model, version=version)
@@ -162,15 +243,20 @@ def _print_compare(result: dict) -> None:
 
 
 COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis),
-            "compare": (_compare, _print_compare)}
+            "compare": (_compare, _print_compare), "drift": (_drift, _print_drift),
+            "ingest": (_ingest, _print_ingest)}
+OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the file
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     run, show = COMMANDS[args.command]
     try:
-        with GovernanceStore(workspace_path(db=args.db)) as store:
-            result = run(store) if args.command == "status" else run(store, args)
+        if args.command in OPENS_ITS_OWN_WORKSPACE:
+            result = run(args)
+        else:
+            with GovernanceStore(workspace_path(db=args.db)) as store:
+                result = run(store) if args.command == "status" else run(store, args)
     except errors.GovernanceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
