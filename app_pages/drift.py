@@ -77,7 +77,7 @@ def body() -> None:
             f"{name} ({row.status} from {row.since:%Y-%m-%d}, PSI up to {row.worst:.2f})"
             for name, row in first.iterrows()))
     flagged = features[features["feature"].isin(drifted["feature"])]
-    st.plotly_chart(drift_heatmap(report.heatmap(), watch=report.thresholds.psi_watch,
+    st.plotly_chart(drift_heatmap(report.heatmap(judged_only=True), watch=report.thresholds.psi_watch,
                                   act=report.thresholds.psi_act), theme=None)
     st.dataframe(features, hide_index=True, column_config={
         "psi": st.column_config.NumberColumn("PSI", format="%.3f"),

@@ -323,9 +323,16 @@ class DriftReport:
         self._require(name)
         return self.distributions[self.distributions["feature"] == name].reset_index(drop=True)
 
-    def heatmap(self, value: str = "psi") -> pd.DataFrame:
-        """Feature x period table of one per-period column (psi by default)."""
-        return self.periods.pivot(index="feature", columns="period", values=value).reindex(self.feature_names)
+    def heatmap(self, value: str = "psi", *, judged_only: bool = False) -> pd.DataFrame:
+        """Feature x period table of one per-period column (psi by default).
+
+        judged_only: blank (NaN) the cells whose status is "not judged" or "no data", so that the noisy PSI of
+        a too-small period is not coloured as drift.
+        """
+        periods = self.periods
+        if judged_only:
+            periods = periods.assign(**{value: periods[value].where(periods["status"].isin(("ok", "watch", "act")))})
+        return periods.pivot(index="feature", columns="period", values=value).reindex(self.feature_names)
 
     def _require(self, name: str) -> None:
         if name not in set(self.features["feature"]):

@@ -298,6 +298,8 @@ def test_statuses_label_coverage_and_json(small):
     assert not daily.prediction_drift_only
     # days have ~430 rows: fewer than the PSI can be judged on
     assert set(daily.periods["status"]) == {"not judged"}
+    assert daily.heatmap().notna().all().all() and daily.heatmap(judged_only=True).isna().all().all()
+    assert daily.heatmap("status").shape == (4, 14)
     # only the last two days: no labels at all
     tail = drift_report(store, model="m", version="v1", current=Window(DAY0 + pd.Timedelta(days=12), WINDOW.end))
     assert tail.label_note == drift.LABELS_NONE and tail.prediction_drift_only
