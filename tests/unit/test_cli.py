@@ -119,3 +119,29 @@ def test_compare_json_for_the_demo_ab_split(demo_copy):
     assert by_kpi["accuracy"]["ci_low"] <= by_kpi["accuracy"]["difference"] <= by_kpi["accuracy"]["ci_high"]
     refused = cli("--db", str(demo_copy), "compare", "--model", "german-credit", "--a", "v1", "--b", "v2")
     assert refused.returncode == 2 and "has no version 'v2'" in refused.stderr
+
+
+def test_drift_json_flags_age_and_hours_after_day_60_only(demo_copy):
+    result = cli("--db", str(demo_copy), "drift", "--model", "adult-income", "--version", "v1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"feature", "psi", "test", "p_value", "status"} <= set(report["features"][0])
+    late = [p for p in report["periods"] if p["period"] >= "2026-09-07" and p["status"] in ("watch", "act")]
+    early = [p for p in report["periods"] if p["period"] < "2026-08-24" and p["status"] in ("watch", "act")]
+    assert {p["feature"] for p in late} == {"age", "hours_per_week"}
+    assert early == []
+
+
+def test_drift_and_ingest_bad_input_is_one_clear_line(demo_copy, tmp_path):
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    for args, message in (
+            (["drift", "--model", "adult-income", "--version", "v1", "--reference", "last week"], "must look like"),
+            (["drift", "--model", "adult-income", "--version", "v7"], "has no version 'v7'"),
+            (["ingest", "telemetry", str(garbage), "--model", "adult-income", "--version", "v1"], "nothing was ingested"),
+            (["ingest", "telemetry", str(tmp_path / "missing.csv"), "--model", "adult-income", "--version", "v1"],
+             "cannot read")):
+        result = cli("--db", str(demo_copy), *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith("error:") and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
