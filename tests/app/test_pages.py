@@ -186,3 +186,30 @@ def test_sql_console_runs_selects_and_refuses_writes(app):
     app.run()
     assert not app.exception
     assert any("SELECT" in e.value for e in app.error)
+
+
+def test_drift_page_names_the_drifted_features_and_guards_its_thresholds(demo_copy, monkeypatch):
+    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    app.switch_page("app_pages/drift.py")
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    summary = next(m.value for m in app.markdown if m.value.startswith("**Drifted in some"))
+    assert "age" in summary and "hours_per_week" in summary and "occupation" not in summary
+    next(n for n in app.number_input if n.label == "Watch from PSI").set_value(0.3)
+    next(n for n in app.number_input if n.label == "Act from PSI").set_value(0.2)
+    next(t for t in app.text_input if t.label == "Your name").set_value("Ada Lovelace")
+    next(b for b in app.button if b.label == "Save thresholds").click()
+    app.run()
+    assert not app.exception
+    assert any("0 < watch < act" in e.value for e in app.error)
+
+
+def test_drift_page_warns_when_labels_are_missing(demo_copy, monkeypatch):
+    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    app.switch_page("app_pages/drift.py")
+    app.run()
+    assert any("labels missing" in w.value for w in app.warning)  # the last days have no outcomes yet
