@@ -41,10 +41,10 @@ def body() -> None:
     st.caption(f"Differences are B − A. Rates: Newcombe score interval; latency, cost and value: bootstrap "
                f"over the whole population. {window.start:%Y-%m-%d} to "
                f"{(window.end - pd.Timedelta(days=1)):%Y-%m-%d}.")
-    cols = st.columns(len(frame))
-    for col, row in zip(cols, frame.itertuples(index=False)):
-        text, colour = VERDICT_BADGES[row.verdict]
-        col.badge(f"{row.kpi}: {text}", color=colour)
+    with st.container(horizontal=True, wrap=True):
+        for row in frame.itertuples(index=False):
+            text, colour = VERDICT_BADGES[row.verdict]
+            st.badge(f"{row.kpi}: {text}", color=colour)
     st.dataframe(frame, hide_index=True, column_config={
         "kpi": "KPI", "a": st.column_config.NumberColumn(f"A ({a})", format="%.4g"),
         "b": st.column_config.NumberColumn(f"B ({b})", format="%.4g"),

@@ -79,6 +79,7 @@ def body() -> None:
     flagged = features[features["feature"].isin(drifted["feature"])]
     st.plotly_chart(drift_heatmap(report.heatmap(judged_only=True), watch=report.thresholds.psi_watch,
                                   act=report.thresholds.psi_act), theme=None)
+    st.caption("Over the whole window: drift confined to some periods is diluted here; the heat map shows when.")
     st.dataframe(features, hide_index=True, column_config={
         "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
         "statistic": st.column_config.NumberColumn(format="%.4f"),
