@@ -8,7 +8,7 @@ from components.page import render_page
 from components.workspace import cached, get_store
 from governance.errors import GovernanceError
 from governance.inventory import list_models, list_versions
-from governance.kpis import GRAINS, Window, data_window, kpi_series, kpi_summary
+from governance.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
 from governance.service_levels import KPIS, breaches, service_levels, set_service_level
 
 HOURLY_MAX_DAYS = 31  # keeps an hourly chart within the point budget
@@ -46,9 +46,9 @@ def controls() -> tuple[str, list[str], str, Window] | None:
     return model, chosen, grain, window
 
 
-def tiles(model: str, versions: list[str], window: Window) -> None:
+def tiles(model: str, versions: list[str], window: Window, summary: pd.DataFrame) -> None:
     levels = cached(service_levels, model=model)
-    now = cached(kpi_summary, model=model, window=window).set_index("version")
+    now = summary.set_index("version")
     before = cached(kpi_summary, model=model, window=window.previous()).set_index("version")
     st.caption(f"{window.start:%Y-%m-%d} to {(window.end - pd.Timedelta(days=1)):%Y-%m-%d}; "
                f"changes are against the {window.days:g} days before.")
@@ -165,9 +165,9 @@ def body() -> None:
     if chosen is None:
         return
     model, versions, grain, window = chosen
-    tiles(model, versions, window)
-    series = cached(kpi_series, model=model, window=window, grain=grain)
-    series = series[series["version"].isin(versions)]
+    view = cached(kpi_view, model=model, window=window, grain=grain)
+    tiles(model, versions, window, view.summary)
+    series = view.series[view.series["version"].isin(versions)]
     if series.empty:
         st.info("No predictions in this window.")
         return

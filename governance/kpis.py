@@ -76,28 +76,64 @@ def daily_volume(store: GovernanceStore) -> pd.DataFrame:
 GRAINS = ("hour", "day", "week")
 GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 
-# The measures every KPI view shares. Latency percentiles are over successful requests only (a failed
+# The counts and sums behind every KPI. Latency percentiles are over successful requests only (a failed
 # request's latency is a timeout, counted in the error rate instead). Accuracy, precision and recall use the
-# rows whose label has arrived; label_coverage says how many that is.
-MEASURE_SQL = {
+# successful requests whose label has arrived; label_coverage says how many that is. Ratios are derived
+# from these (derive_ratios), so a window's figures can be summed from its periods' without another scan.
+COUNT_SQL = {
     "n": "count(*)",
-    "failures": "sum(is_error::INTEGER)",
-    "error_rate": "avg(is_error::INTEGER)",
+    "failures": "count(*) FILTER (WHERE is_error)",
     "labelled": "count(label) FILTER (WHERE NOT is_error)",
-    "label_coverage": "count(label) FILTER (WHERE NOT is_error) / nullif(count(*) FILTER (WHERE NOT is_error), 0)",
-    "accuracy": "avg((prediction = label)::INTEGER) FILTER (WHERE label IS NOT NULL AND NOT is_error)",
-    "precision": "count(*) FILTER (WHERE prediction = 1 AND label = 1)"
-                 " / nullif(count(*) FILTER (WHERE prediction = 1 AND label IS NOT NULL), 0)",
-    "recall": "count(*) FILTER (WHERE prediction = 1 AND label = 1)"
-              " / nullif(count(*) FILTER (WHERE label = 1 AND prediction IS NOT NULL), 0)",
-    "latency_q": "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error)",
-    "cpu_pct": "avg(cpu_pct)",
-    "memory_mb": "avg(memory_mb)",
-    "cost_per_1k_usd": "1000 * avg(cost_usd)",
+    "correct": "count(*) FILTER (WHERE prediction = label AND NOT is_error)",
+    "true_positives": "count(*) FILTER (WHERE prediction = 1 AND label = 1 AND NOT is_error)",
+    "predicted_positives": "count(*) FILTER (WHERE prediction = 1 AND label IS NOT NULL AND NOT is_error)",
+    "actual_positives": "count(*) FILTER (WHERE label = 1 AND prediction IS NOT NULL AND NOT is_error)",
+    "cpu_n": "count(cpu_pct)", "cpu_sum": "sum(cpu_pct)",
+    "memory_n": "count(memory_mb)", "memory_sum": "sum(memory_mb)",
+    "cost_n": "count(cost_usd)", "cost_sum": "sum(cost_usd)",
     "approved_volume_usd": "sum(approved_volume_usd)",
     "expected_value_usd": "sum(expected_value_usd)",
 }
-_MEASURES = ",\n".join(f"{sql} AS {name}" for name, sql in MEASURE_SQL.items())
+_COUNTS = ",\n".join(f"{sql} AS {name}" for name, sql in COUNT_SQL.items())
+_LATENCY_QUANTILES = "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error) AS latency_q"
+
+# The same figures as single SQL expressions, for views grouped by any dimension (Explore).
+MEASURE_SQL = {
+    "n": COUNT_SQL["n"],
+    "failures": COUNT_SQL["failures"],
+    "error_rate": f"{COUNT_SQL['failures']} / count(*)",
+    "labelled": COUNT_SQL["labelled"],
+    "label_coverage": f"{COUNT_SQL['labelled']} / nullif(count(*) FILTER (WHERE NOT is_error), 0)",
+    "accuracy": f"{COUNT_SQL['correct']} / nullif({COUNT_SQL['labelled']}, 0)",
+    "precision": f"{COUNT_SQL['true_positives']} / nullif({COUNT_SQL['predicted_positives']}, 0)",
+    "recall": f"{COUNT_SQL['true_positives']} / nullif({COUNT_SQL['actual_positives']}, 0)",
+    "cpu_pct": "avg(cpu_pct)",
+    "memory_mb": "avg(memory_mb)",
+    "cost_per_1k_usd": "1000 * avg(cost_usd)",
+    "approved_volume_usd": COUNT_SQL["approved_volume_usd"],
+    "expected_value_usd": COUNT_SQL["expected_value_usd"],
+}
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """numerator / denominator, NaN (never 0) where the denominator is 0: not computable is not zero."""
+    return (numerator / denominator.where(denominator > 0)).astype("float64")
+
+
+def derive_ratios(frame: pd.DataFrame, *, minutes: float | pd.Series) -> pd.DataFrame:
+    """Add the KPI ratios to rows of COUNT_SQL counts (periods, or whole windows)."""
+    return frame.assign(
+        error_rate=_ratio(frame["failures"], frame["n"]),
+        label_coverage=_ratio(frame["labelled"], frame["n"] - frame["failures"]),
+        accuracy=_ratio(frame["correct"], frame["labelled"]),
+        precision=_ratio(frame["true_positives"], frame["predicted_positives"]),
+        recall=_ratio(frame["true_positives"], frame["actual_positives"]),
+        cpu_pct=_ratio(frame["cpu_sum"], frame["cpu_n"]),
+        memory_mb=_ratio(frame["memory_sum"], frame["memory_n"]),
+        cost_per_1k_usd=1000 * _ratio(frame["cost_sum"], frame["cost_n"]),
+        throughput_per_min=frame["n"] / minutes,
+    )
+
 
 _WHERE = "model = $model AND ($version IS NULL OR version = $version) AND ts >= $start AND ts < $end"
 
@@ -134,45 +170,51 @@ def data_window(store: GovernanceStore, *, model: str) -> Window | None:
 
 def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
                version: str | None = None) -> pd.DataFrame:
-    """Per version and period: every KPI, plus throughput and rolling stability. One query, all in DuckDB."""
+    """Per version and period: every KPI, plus throughput and rolling stability. One scan, in DuckDB."""
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     frame = store.query(f"""
-        WITH periods AS (
-            SELECT version, date_trunc($grain, ts) AS period, {_MEASURES}
-            FROM telemetry WHERE {_WHERE}
-            GROUP BY ALL
-        )
-        SELECT *,
-               n / $minutes AS throughput_per_min,
-               stddev_samp(accuracy) OVER stability AS accuracy_rolling_std,
-               stddev_samp(latency_q[2]) OVER stability AS latency_p95_rolling_std_ms
-        FROM periods
-        WINDOW stability AS (PARTITION BY version ORDER BY period ROWS BETWEEN 6 PRECEDING AND CURRENT ROW)
-        ORDER BY version, period""",
-        {"grain": grain, "minutes": GRAIN_MINUTES[grain], "model": model, "version": version,
-         "start": window.start, "end": window.end})
-    return _split_quantiles(frame)
+        SELECT version, date_trunc($grain, ts) AS period, {_COUNTS}, {_LATENCY_QUANTILES}
+        FROM telemetry WHERE {_WHERE}
+        GROUP BY ALL ORDER BY version, period""",
+        {"grain": grain, "model": model, "version": version, "start": window.start, "end": window.end})
+    frame = _split_quantiles(derive_ratios(frame, minutes=GRAIN_MINUTES[grain]))
+    # Stability: standard deviation over the last 7 periods (a window function over <= a few thousand rows).
+    rolling = frame.groupby("version")[["accuracy", "latency_p95_ms"]].rolling(7, min_periods=2).std()
+    frame["accuracy_rolling_std"] = rolling["accuracy"].to_numpy()
+    frame["latency_p95_rolling_std_ms"] = rolling["latency_p95_ms"].to_numpy()
+    return frame
+
+
+@dataclass(frozen=True)
+class KpiView:
+    """What the KPI page shows for one window: the series at a grain, and the window as a whole."""
+    series: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def kpi_view(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
+             version: str | None = None) -> KpiView:
+    """The series, and the window's figures summed from it: one scan of the rows plus a latency histogram.
+
+    The window's percentiles come from a histogram of exact latency values (a GROUP BY, which DuckDB does far
+    faster than sorting millions of values), interpolated as quantile_cont does: the same numbers.
+    """
+    series = kpi_series(store, model=model, window=window, grain=grain, version=version)
+    sums = series.groupby("version", as_index=False)[list(COUNT_SQL)].sum(min_count=1)
+    summary = derive_ratios(sums, minutes=window.days * 1440)
+    histogram = store.query(f"""
+        SELECT version, latency_ms, count(*) AS n FROM telemetry WHERE {_WHERE} AND NOT is_error
+        GROUP BY ALL ORDER BY version, latency_ms""",
+        {"model": model, "version": version, "start": window.start, "end": window.end})
+    for name, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)):
+        summary[name] = [histogram_quantile(histogram[histogram["version"] == v], q) for v in summary["version"]]
+    return KpiView(series, summary)
 
 
 def kpi_summary(store: GovernanceStore, *, model: str, window: Window, version: str | None = None) -> pd.DataFrame:
-    """Per version: every KPI over the whole window (one row per version).
-
-    The window's percentiles come from a histogram of exact latency values (a GROUP BY, which DuckDB does far
-    faster than sorting millions of values per version), interpolated as quantile_cont does: the same numbers.
-    """
-    measures = ",\n".join(f"{sql} AS {name}" for name, sql in MEASURE_SQL.items() if name != "latency_q")
-    params = {"model": model, "version": version, "start": window.start, "end": window.end}
-    frame = store.query(f"""
-        SELECT version, {measures}, count(*) / ($days * 1440) AS throughput_per_min
-        FROM telemetry WHERE {_WHERE}
-        GROUP BY version ORDER BY version""", {**params, "days": window.days})
-    histogram = store.query(f"""
-        SELECT version, latency_ms, count(*) AS n FROM telemetry WHERE {_WHERE} AND NOT is_error
-        GROUP BY ALL ORDER BY version, latency_ms""", params)
-    for name, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)):
-        frame[name] = [histogram_quantile(histogram[histogram["version"] == v], q) for v in frame["version"]]
-    return frame
+    """Per version: every KPI over the whole window (one row per version)."""
+    return kpi_view(store, model=model, window=window, grain="week", version=version).summary
 
 
 def histogram_quantile(histogram: pd.DataFrame, q: float) -> float | None:
