@@ -358,26 +358,26 @@ def _csv_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
                                        null_values=CSV_NULL_TEXTS, strings_can_be_null=True)
         with pacsv.open_csv(path, read_options=read_options, convert_options=convert) as reader:
-            done = 0
-            for batch in reader:
-                frame = batch.to_pandas()
-                frame.columns = columns
-                yield frame, np.arange(done + 1, done + len(frame) + 1)
-                done += len(frame)
+            yield from _numbered(reader, columns)
     except pa.ArrowException as exc:
         raise errors.InvalidInputError(NOT_CSV.format(file=path.name, detail=_short(exc))) from None
+
+
+def _numbered(batches, columns: list[str]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Arrow record batches as DataFrames with our column names, each with its 1-based row numbers."""
+    done = 0
+    for batch in batches:
+        frame = batch.to_pandas()
+        frame.columns = columns
+        yield frame, np.arange(done + 1, done + len(frame) + 1)
+        done += len(frame)
 
 
 def _parquet_chunks(path: Path) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     try:
         with pq.ParquetFile(path) as parquet:
             columns = _normalised_columns(path, parquet.schema_arrow.names)
-            done = 0
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                frame = batch.to_pandas()
-                frame.columns = columns
-                yield frame, np.arange(done + 1, done + len(frame) + 1)
-                done += len(frame)
+            yield from _numbered(parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS), columns)
     except pa.ArrowException as exc:
         raise errors.InvalidInputError(NOT_PARQUET.format(file=path.name, detail=_short(exc))) from None
 

@@ -79,17 +79,19 @@ def test_a_broken_workspace_shows_a_message_not_a_traceback(tmp_path, monkeypatc
     assert "not a readable Quorum workspace" in app.error[0].value
 
 
-def _open_kpis(app: AppTest) -> AppTest:
+def _open(path: str, db, monkeypatch) -> AppTest:
+    """The app on workspace `db`, switched to the page file `path`, run without an exception."""
+    monkeypatch.setenv("QUORUM_DB", str(db))
+    app = AppTest.from_file(APP, default_timeout=60)
     app.run()
-    app.switch_page("app_pages/kpis.py")
+    app.switch_page(path)
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
 
 def test_kpis_page_shows_tiles_statuses_and_the_latency_breach(demo_copy, monkeypatch):
-    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
-    app = _open_kpis(AppTest.from_file(APP, default_timeout=60))
+    app = _open("app_pages/kpis.py", demo_copy, monkeypatch)
     labels = [m.label for m in app.metric]
     assert labels.count("p95 latency") == 2  # adult-income v1 and v2
     breaches = app.dataframe[0].value
@@ -99,8 +101,7 @@ def test_kpis_page_shows_tiles_statuses_and_the_latency_breach(demo_copy, monkey
 
 
 def test_kpis_page_grain_and_version_controls_rerun_cleanly(demo_copy, monkeypatch):
-    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
-    app = _open_kpis(AppTest.from_file(APP, default_timeout=60))
+    app = _open("app_pages/kpis.py", demo_copy, monkeypatch)
     app.multiselect[0].set_value(["v1"]).run()
     assert not app.exception
     assert [m.label for m in app.metric].count("p95 latency") == 1
@@ -110,8 +111,7 @@ def test_kpis_page_grain_and_version_controls_rerun_cleanly(demo_copy, monkeypat
 
 
 def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_copy, monkeypatch):
-    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
-    app = _open_kpis(AppTest.from_file(APP, default_timeout=60))
+    app = _open("app_pages/kpis.py", demo_copy, monkeypatch)
     form_inputs = app.number_input
     kpi_box = next(s for s in app.selectbox if s.label == "KPI")
     kpi_box.set_value("accuracy")
@@ -189,12 +189,7 @@ def test_sql_console_runs_selects_and_refuses_writes(app):
 
 
 def test_drift_page_names_the_drifted_features_and_guards_its_thresholds(demo_copy, monkeypatch):
-    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page("app_pages/drift.py")
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
+    app = _open("app_pages/drift.py", demo_copy, monkeypatch)
     summary = next(m.value for m in app.markdown if m.value.startswith("**Drifted in some"))
     assert "age" in summary and "hours_per_week" in summary and "occupation" not in summary
     next(n for n in app.number_input if n.label == "Watch from PSI").set_value(0.3)
@@ -207,9 +202,5 @@ def test_drift_page_names_the_drifted_features_and_guards_its_thresholds(demo_co
 
 
 def test_drift_page_warns_when_labels_are_missing(demo_copy, monkeypatch):
-    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page("app_pages/drift.py")
-    app.run()
+    app = _open("app_pages/drift.py", demo_copy, monkeypatch)
     assert any("labels missing" in w.value for w in app.warning)  # the last days have no outcomes yet
