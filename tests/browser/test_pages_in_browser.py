@@ -29,7 +29,8 @@ DRAWN_AND_STILL = """() => {
         e => e.offsetParent !== null && !e.closest("details:not([open])"));
     const drawn =
         shown("[data-testid='stPlotlyChart']").every(c => c.querySelector('.main-svg')) &&
-        shown("[data-testid='stDataFrame']").every(t => t.querySelector("[data-testid^='glide-cell']"));
+        shown("[data-testid='stDataFrame']").every(
+            t => t.querySelector("[data-testid^='glide-cell']") && t.getBoundingClientRect().width > 200);
     const html = document.querySelector("[data-testid='stMain']").innerHTML;
     if (!drawn || window.__quorumHtml !== html) {
         window.__quorumHtml = html;
