@@ -10,6 +10,7 @@ import pandas as pd
 
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
+from governance.telemetry_rollup import COUNT_SQL, SUMS
 
 BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
 
@@ -76,25 +77,11 @@ def daily_volume(store: GovernanceStore) -> pd.DataFrame:
 GRAINS = ("hour", "day", "week")
 GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 
-# The counts and sums behind every KPI. Latency percentiles are over successful requests only (a failed
-# request's latency is a timeout, counted in the error rate instead). Accuracy, precision and recall use the
-# successful requests whose label has arrived; label_coverage says how many that is. Ratios are derived
-# from these (derive_ratios), so a window's figures can be summed from its periods' without another scan.
-COUNT_SQL = {
-    "n": "count(*)",
-    "failures": "count(*) FILTER (WHERE is_error)",
-    "labelled": "count(label) FILTER (WHERE NOT is_error)",
-    "correct": "count(*) FILTER (WHERE prediction = label AND NOT is_error)",
-    "true_positives": "count(*) FILTER (WHERE prediction = 1 AND label = 1 AND NOT is_error)",
-    "predicted_positives": "count(*) FILTER (WHERE prediction = 1 AND label IS NOT NULL AND NOT is_error)",
-    "actual_positives": "count(*) FILTER (WHERE label = 1 AND prediction IS NOT NULL AND NOT is_error)",
-    "cpu_n": "count(cpu_pct)", "cpu_sum": "sum(cpu_pct)",
-    "memory_n": "count(memory_mb)", "memory_sum": "sum(memory_mb)",
-    "cost_n": "count(cost_usd)", "cost_sum": "sum(cost_usd)",
-    "approved_volume_usd": "sum(approved_volume_usd)",
-    "expected_value_usd": "sum(expected_value_usd)",
-}
-_COUNTS = ",\n".join(f"{sql} AS {name}" for name, sql in COUNT_SQL.items())
+# The counts and sums behind every KPI are telemetry_rollup.COUNT_SQL, kept per hour in telemetry_hourly.
+# Accuracy, precision and recall use the successful requests whose label has arrived; label_coverage says
+# how many that is. Ratios are derived from the counts (derive_ratios), so a window's figures are summed
+# from its periods'. Latency percentiles are over successful requests only (a failed request's latency is a
+# timeout, counted in the error rate instead) and read from the raw rows: they do not add up.
 _LATENCY_QUANTILES = "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error) AS latency_q"
 
 # The same figures as single SQL expressions, for views grouped by any dimension (Explore).
@@ -140,7 +127,7 @@ _WHERE = "model = $model AND ($version IS NULL OR version = $version) AND ts >= 
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open time range [start, end)."""
+    """A half-open time range [start, end), on whole hours (KPI counts come from an hourly rollup)."""
     start: pd.Timestamp
     end: pd.Timestamp
 
@@ -173,10 +160,18 @@ def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str
     """Per version and period: every KPI, plus throughput and rolling stability. One scan, in DuckDB."""
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
+    # Counts from the hourly rollup; only the percentiles, which do not add up, read the raw rows.
     frame = store.query(f"""
-        SELECT version, date_trunc($grain, ts) AS period, {_COUNTS}, {_LATENCY_QUANTILES}
-        FROM telemetry WHERE {_WHERE}
-        GROUP BY ALL ORDER BY version, period""",
+        WITH counts AS (
+            SELECT version, date_trunc($grain, hour) AS period, {SUMS}
+            FROM telemetry_hourly
+            WHERE model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end
+            GROUP BY ALL),
+        latency AS (
+            SELECT version, date_trunc($grain, ts) AS period, {_LATENCY_QUANTILES}
+            FROM telemetry WHERE {_WHERE}
+            GROUP BY ALL)
+        SELECT * FROM counts LEFT JOIN latency USING (version, period) ORDER BY version, period""",
         {"grain": grain, "model": model, "version": version, "start": window.start, "end": window.end})
     frame = _split_quantiles(derive_ratios(frame, minutes=GRAIN_MINUTES[grain]))
     # Stability: standard deviation over the last 7 periods (a window function over <= a few thousand rows).

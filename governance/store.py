@@ -17,11 +17,13 @@ from typing import Iterator, Sequence
 import duckdb
 import pandas as pd
 
-from governance import errors
+from governance import errors, telemetry_rollup
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_WRITES_TELEMETRY = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|COPY|TRUNCATE)\s+(main\.)?telemetry\b",
+                               re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,11 @@ class GovernanceStore:
             cursor = self._cursor()
             cursor.begin()
             try:
-                yield WriteTransaction(cursor)
+                tx = WriteTransaction(cursor)
+                yield tx
+                if tx.telemetry_changed:  # keep the hourly rollup exactly in step with the rows
+                    for statement in telemetry_rollup.REBUILD_SQL:
+                        cursor.execute(statement)
                 cursor.execute("UPDATE data_version SET version = version + 1")
                 cursor.commit()
             except BaseException:
@@ -203,11 +209,14 @@ class WriteTransaction:
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection):
         self._cursor = cursor
+        self.telemetry_changed = False
 
     def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
+        self.telemetry_changed |= bool(_WRITES_TELEMETRY.search(sql))
         self._cursor.execute(sql, params or [])
 
     def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        self.telemetry_changed |= bool(_WRITES_TELEMETRY.search(sql))
         self._cursor.executemany(sql, rows)
 
     def insert_frame(self, table: str, frame: pd.DataFrame) -> int:
@@ -216,6 +225,7 @@ class WriteTransaction:
             raise ValueError(f"not a table name: {table!r}")
         # Found by DuckDB's replacement scan of this function's locals. register() would keep every frame
         # alive until the transaction commits, so a chunked load would hold the whole file in memory.
+        self.telemetry_changed |= table == "telemetry"
         _quorum_frame = frame  # noqa: F841
         self._cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _quorum_frame")
         return len(frame)

@@ -137,3 +137,29 @@ def test_windows_are_whole_days_and_bad_dates_are_refused(small):
             resolve_window(store, model="m", since=since, until=until)
     with pytest.raises(errors.InvalidInputError, match="grain must be one of"):
         kpi_series(store, model="m", window=window, grain="minute")
+
+
+def test_hourly_rollup_stays_in_step_with_every_kind_of_write(small):
+    store, _ = small
+    direct = ("SELECT version, date_trunc('hour', ts) AS hour, count(*) AS n, "
+              "count(*) FILTER (WHERE prediction = label AND NOT is_error) AS correct, sum(cost_usd) AS cost_sum "
+              "FROM telemetry GROUP BY ALL ORDER BY ALL")
+    rolled = "SELECT version, hour, n, correct, cost_sum FROM telemetry_hourly ORDER BY ALL"
+
+    def same() -> bool:
+        a, b = store.query(direct), store.query(rolled)
+        return len(a) == len(b) and np.allclose(a[["n", "correct", "cost_sum"]].astype(float),
+                                                b[["n", "correct", "cost_sum"]].astype(float))
+
+    assert same()
+    with store.write() as tx:
+        tx.execute("UPDATE telemetry SET prediction = label WHERE label IS NOT NULL AND NOT is_error")
+    assert same()
+    with store.write() as tx:
+        tx.execute("DELETE FROM telemetry WHERE version = 'b'")
+    assert same() and set(store.query(rolled)["version"]) == {"a"}
+    with pytest.raises(RuntimeError):
+        with store.write() as tx:
+            tx.execute("DELETE FROM telemetry")
+            raise RuntimeError("crash before commit")
+    assert same() and store.query_value("SELECT sum(n) FROM telemetry_hourly") > 0
