@@ -38,8 +38,14 @@ test: $(VENV)/.test chromium
 test-unit test-app test-browser: $(VENV)/.test
 	$(PY) -m pytest tests/$(subst test-,,$@)
 
+BENCH_DB := artifacts/bench-10m.duckdb
+
 bench: $(VENV)/.runtime
 	$(PY) benchmarks/seed_demo.py
+	@mkdir -p artifacts
+	@[ -f $(BENCH_DB) ] || $(PY) -m governance init --demo --db $(BENCH_DB) --rows 10000000
+	$(PY) benchmarks/kpi_page.py --db $(BENCH_DB)
+	$(PY) benchmarks/drift_report.py --db $(BENCH_DB)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache
