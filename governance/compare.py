@@ -18,6 +18,7 @@ from governance.errors import InvalidInputError
 from governance.kpis import Window
 from governance.service_levels import wilson_interval
 from governance.store import GovernanceStore
+from governance.telemetry_sql import COMPARE_BINNED, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL, compare_bins_sql
 
 BOOTSTRAP_DRAWS = 1_000
 SAME_VERSION = "compare two different versions, got {a!r} twice"
@@ -108,36 +109,20 @@ def _weighted_mean(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return counts @ values / counts.sum(axis=1)
 
 
-_BINNED = {  # measure -> (SQL expression, bin width): fine enough for the figures shown, coarse enough to be fast
-    "latency_ms": ("latency_ms", 1.0),
-    "cost_usd": ("cost_usd", 0.00001),
-    "expected_value_usd": ("expected_value_usd", 0.5),
-}
-
-
 def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, window: Window,
                      seed: int = 0) -> list[KpiComparison]:
     """Side-by-side KPIs of versions a and b; each difference is b - a."""
     if a == b:
         raise InvalidInputError(SAME_VERSION.format(a=a))
-    where = "model = $model AND version IN ($a, $b) AND ts >= $start AND ts < $end"
     params = {"model": model, "a": a, "b": b, "start": window.start, "end": window.end}
-    counts = store.query(f"""
-        SELECT version, count(*) AS n, count(*) FILTER (WHERE is_error) AS errors,
-               count(*) FILTER (WHERE label IS NOT NULL AND NOT is_error) AS labelled,
-               count(*) FILTER (WHERE prediction = label) AS correct
-        FROM telemetry WHERE {where} GROUP BY version""", params).set_index("version")
+    counts = store.query(COMPARE_COUNTS_SQL, params).set_index("version")
     for version in (a, b):
         if version not in counts.index:
             raise InvalidInputError(NO_TRAFFIC.format(version=version))
     counts = counts.loc[[a, b]]
     bins = {}
-    for measure, (expression, width) in _BINNED.items():
-        ok = "" if measure != "latency_ms" else " AND NOT is_error"  # latency of successful requests only
-        frame = store.query(f"""
-            SELECT version, round({expression} / $width) * $width AS value, count(*) AS n
-            FROM telemetry WHERE {where}{ok} AND {expression} IS NOT NULL
-            GROUP BY ALL ORDER BY version, value""", {**params, "width": width})
+    for measure, (_, width) in COMPARE_BINNED.items():  # binned finely (see COMPARE_BINNED): fast to bootstrap
+        frame = store.query(compare_bins_sql(measure), {**params, "width": width})
         bins[measure] = {version: group for version, group in frame.groupby("version")}
     rng = np.random.default_rng(seed)
     versions = (a, b)
@@ -154,10 +139,7 @@ def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, wind
 
 def overlap_window(store: GovernanceStore, *, model: str, a: str, b: str) -> Window | None:
     """The whole days on which both versions served predictions: the natural A/B window."""
-    start, end, versions = store.query_rows("""
-        SELECT max(first_day), min(last_day), count(*) FROM (
-            SELECT min(ts)::DATE AS first_day, max(ts)::DATE AS last_day
-            FROM telemetry WHERE model = ? AND version IN (?, ?) GROUP BY version)""", [model, a, b])[0]
+    start, end, versions = store.query_rows(OVERLAP_WINDOW_SQL, {"model": model, "a": a, "b": b})[0]
     if versions < 2 or end < start:
         return None
     return Window(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1))

@@ -81,6 +81,9 @@ from scipy import special, stats
 from governance.errors import InvalidInputError
 from governance.kpis import Window, resolve_window
 from governance.store import GovernanceStore
+from governance.telemetry_sql import (EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL,
+                                      REFERENCE_SCORES_SQL, REFERENCE_TOTAL_SQL, REFERENCE_VALUES_SQL,
+                                      current_counts_sql, distinct_values_sql, json_structure)
 
 # --- constants ------------------------------------------------------------------------------------------
 
@@ -420,39 +423,19 @@ def _reference_window(reference) -> Window | None:
     return window
 
 
-_VALUE_COLUMNS = "j.key AS feature, j.type AS json_type, j.value::VARCHAR AS value"
-
-
 def _reference_counts(store: GovernanceStore, *, model: str, version: str, window: Window | None
                       ) -> tuple[int, pd.DataFrame, pd.DataFrame]:
     """Rows in the reference, value counts per feature key, and score value counts."""
     if window is None:
         params = {"model": model, "version": version}
-        total = store.query_value(
-            "SELECT count(*) FROM evaluation_row WHERE model = $model AND version = $version", params)
-        values = store.query(f"""
-            SELECT {_VALUE_COLUMNS}, count(*) AS n, min(j.id) AS position
-            FROM evaluation_row e, json_each(e.features) j
-            WHERE e.model = $model AND e.version = $version
-            GROUP BY ALL""", params)
-        scores = store.query("""
-            SELECT score, count(*) AS n FROM evaluation_row
-            WHERE model = $model AND version = $version AND score IS NOT NULL AND isfinite(score)
-            GROUP BY score ORDER BY score""", params)
+        total = store.query_value(EVALUATION_TOTAL_SQL, params)
+        values = store.query(EVALUATION_VALUES_SQL, params)
+        scores = store.query(EVALUATION_SCORES_SQL, params)
         return int(total or 0), values, scores
     params = {"model": model, "version": version, "start": window.start, "end": window.end}
-    where = "model = $model AND version = $version AND ts >= $start AND ts < $end"
-    total = store.query_value(f"SELECT count(*) FROM telemetry WHERE {where}", params)
-    values = store.query(f"""
-        WITH r AS (SELECT input_id, count(*) AS n FROM telemetry WHERE {where} GROUP BY input_id)
-        SELECT {_VALUE_COLUMNS}, sum(r.n)::BIGINT AS n, min(j.id) AS position
-        FROM r JOIN telemetry_input ti ON ti.model = $model AND ti.input_id = r.input_id,
-             json_each(ti.features) j
-        GROUP BY ALL""", params)
-    scores = store.query(f"""
-        SELECT score, count(*) AS n FROM telemetry
-        WHERE {where} AND NOT is_error AND score IS NOT NULL AND isfinite(score)
-        GROUP BY score ORDER BY score""", params)
+    total = store.query_value(REFERENCE_TOTAL_SQL, params)
+    values = store.query(REFERENCE_VALUES_SQL, params)
+    scores = store.query(REFERENCE_SCORES_SQL, params)
     return int(total or 0), values, scores
 
 
@@ -504,36 +487,13 @@ def _features_from_reference(total: int, values: pd.DataFrame, scores: pd.DataFr
 
 # --- current window: one query ----------------------------------------------------------------------------
 
-def _structure(inputs: list[_Feature]) -> str:
-    """The json_transform structure of the inputs, bound as a parameter: each feature parsed once per input.
-
-    json_transform is lenient: a number given as a string ("12") counts as the number, any other non-number
-    in a numeric feature as missing, and a categorical feature's numbers, booleans and nested values as
-    their JSON text (as the reference's are).
-    """
-    return json.dumps({f.name: ("DOUBLE" if f.kind == "numeric" else "VARCHAR") for f in inputs})
-
-
-def _bin_case(value: str, prefix: str, edges: np.ndarray, params: dict) -> str:
-    """Right-closed bin of `value` against bound edges: 0 for x <= e1, ..., len(edges) for x > e_last; -1 missing."""
-    parts = [f"CASE WHEN {value} IS NULL OR NOT isfinite({value}) THEN -1"]
-    for k, edge in enumerate(edges):
-        params[f"{prefix}_{k}"] = float(edge)
-        parts.append(f"WHEN {value} <= ${prefix}_{k} THEN {k}")
-    parts.append(f"ELSE {len(edges)} END")
-    return " ".join(parts)
-
-
 def _distinct_values(store: GovernanceStore, model: str, inputs: list[_Feature]) -> dict[str, int]:
     """How many distinct values each numeric feature takes among the model's inputs."""
     numeric = [f for f in inputs if f.kind == "numeric"]
     if not numeric:
         return {}
-    columns = ", ".join(f"count(DISTINCT struct_extract_at(v, {f.index + 1}))" for f in numeric)
-    row = store.query_rows(f"""
-        SELECT {columns} FROM (
-            SELECT json_transform(features, $structure) AS v FROM telemetry_input WHERE model = $model)""",
-        {"model": model, "structure": _structure(inputs)})[0]
+    row = store.query_rows(distinct_values_sql([f.index for f in numeric]),
+                           {"model": model, "structure": json_structure(inputs)})[0]
     return {f.name: int(n) for f, n in zip(numeric, row)}
 
 
@@ -548,62 +508,13 @@ def _current_counts(store: GovernanceStore, *, model: str, version: str, window:
     of each score value. Returns the rows of each part by its key.
 
     Feature names (validated by _FEATURE_NAME) reach the SQL only inside the bound json_transform structure;
-    the SQL text holds positional column names (f0, f1 ...) and parameter names, nothing else.
+    the SQL text (telemetry_sql.current_counts_sql) holds positional column names (f0, f1 ...) and parameter
+    names, nothing else.
     """
     params: dict = {"model": model, "version": version, "start": window.start, "end": window.end,
                     "grain": grain}
-    binned = []
-    parts: dict[tuple, int] = {("totals",): 0}
-    branches = ["SELECT 0 AS part, period, NULL::DOUBLE AS value, sum(n)::BIGINT AS n, "
-                "(sum(n) FILTER (WHERE NOT is_error))::BIGINT AS n_ok, "
-                "(sum(n_label) FILTER (WHERE NOT is_error))::BIGINT AS n_labelled, "
-                "(sum(n) FILTER (WHERE NOT is_error AND sbin >= 0))::BIGINT AS n_scored "
-                "FROM joined GROUP BY period"]
-
-    def branch(key: tuple, select: str, group: str, where: str = "") -> None:
-        parts[key] = len(parts)
-        branches.append(f"SELECT {parts[key]}, {select}, sum(n), NULL, NULL, NULL FROM joined {where} "
-                        f"GROUP BY {group}")
-
-    for f in inputs:
-        i = f.index
-        value = f"struct_extract_at(v, {i + 1})"
-        if f.kind == "categorical":
-            params[f"c{i}"] = [str(v) for v in f.values]
-            binned.append(f"CASE WHEN {value} IS NULL THEN -1 "
-                          f"ELSE coalesce(list_position($c{i}, {value}), 0) END AS f{i}")
-        elif f.by_value:
-            binned.append(f"{value} AS f{i}")
-        else:
-            binned.append(f"{_bin_case(value, f'e{i}', f.edges, params)} AS f{i}")
-            binned.append(f"{value} AS w{i}")
-            branch(("w", i), f"NULL, w{i}", f"w{i}", f"WHERE w{i} IS NOT NULL")
-        branch(("f", i), f"period, f{i}::DOUBLE", f"period, f{i}")
-    branch(("sbin",), "period, sbin::DOUBLE", "period, sbin", "WHERE NOT is_error AND sbin >= 0")
-    branch(("score",), "NULL, score", "score", "WHERE NOT is_error AND sbin >= 0")
-    score_bin = _bin_case("per_input.score", "s", score.edges, params)
-    if inputs:
-        params["structure"] = _structure(inputs)
-        joined = f"""
-            SELECT per_input.* EXCLUDE (input_id), inputs.* EXCLUDE (input_id), {score_bin} AS sbin
-            FROM per_input LEFT JOIN (
-                SELECT input_id, {', '.join(binned)} FROM (
-                    SELECT input_id, json_transform(features, $structure) AS v
-                    FROM telemetry_input WHERE model = $model)
-            ) AS inputs USING (input_id)"""
-    else:
-        joined = f"SELECT per_input.* EXCLUDE (input_id), {score_bin} AS sbin FROM per_input"
-    union = "\n        UNION ALL ".join(branches)
-    frame = store.query(f"""
-        WITH per_input AS (
-            SELECT date_trunc($grain, ts) AS period, input_id, score, is_error,
-                   count(*) AS n, count(label) AS n_label
-            FROM telemetry
-            WHERE model = $model AND version = $version AND ts >= $start AND ts < $end
-            GROUP BY ALL
-        ), joined AS MATERIALIZED ({joined}
-        )
-        {union}""", params)
+    sql, parts = current_counts_sql(inputs, score.edges, params)
+    frame = store.query(sql, params)
     split = dict(tuple(frame.groupby("part", sort=False)))
     return {key: split.get(number, frame.iloc[:0]) for key, number in parts.items()}
 

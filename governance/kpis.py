@@ -1,4 +1,6 @@
-"""KPI queries: SQL over the `telemetry` relation, aggregated in DuckDB; only aggregates leave this module."""
+"""KPI queries: SQL over the `telemetry` relation, aggregated in DuckDB; only aggregates leave this module.
+
+The SQL text itself is in governance.telemetry_sql, with every other query over telemetry."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import pandas as pd
 
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
-from governance.telemetry_rollup import COUNT_SQL, SUMS
+from governance.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL, KPI_SERIES_SQL,
+                                      LATENCY_HISTOGRAM_SQL)
+from governance.telemetry_sql import MEASURE_SQL  # noqa: F401  (still importable from governance.kpis)
 
 BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
 
@@ -33,30 +37,13 @@ class Headline:
     expected_value_usd: float | None
 
 
-_HEADLINE_SQL = """
-WITH bounds AS (SELECT model, max(ts) AS window_end FROM telemetry GROUP BY model)
-SELECT t.model, b.window_end,
-       count(*)                                                         AS predictions,
-       avg(t.is_error::INTEGER)                                         AS error_rate,
-       quantile_cont(t.latency_ms, 0.95)                                AS latency_p95_ms,
-       avg((t.prediction = t.label)::INTEGER) FILTER (WHERE t.label IS NOT NULL AND NOT t.is_error) AS accuracy,
-       count(t.label) / count(*)                                        AS label_coverage,
-       1000 * avg(t.cost_usd)                                           AS cost_per_1k_usd,
-       sum(t.expected_value_usd)                                        AS expected_value_usd
-FROM telemetry t JOIN bounds b USING (model)
-WHERE t.ts > b.window_end - to_days(?)
-GROUP BY t.model, b.window_end
-ORDER BY t.model
-"""
-
-
 def _none_if_nan(value):
     return None if value is None or pd.isna(value) else float(value)
 
 
 def headline_figures(store: GovernanceStore, *, window_days: int = 7) -> list[Headline]:
     """Per model, its figures over the last `window_days` days up to its newest prediction."""
-    frame = store.query(_HEADLINE_SQL, [window_days])
+    frame = store.query(HEADLINE_SQL, {"window_days": window_days})
     return [Headline(
         model=row.model, window_days=window_days, window_end=row.window_end, predictions=int(row.predictions),
         error_rate=_none_if_nan(row.error_rate), latency_p95_ms=_none_if_nan(row.latency_p95_ms),
@@ -67,9 +54,7 @@ def headline_figures(store: GovernanceStore, *, window_days: int = 7) -> list[He
 
 def daily_volume(store: GovernanceStore) -> pd.DataFrame:
     """Predictions per day per model and version: at most a few hundred points for a chart."""
-    return store.query("""
-        SELECT model, version, date_trunc('day', ts) AS day, count(*) AS predictions
-        FROM telemetry GROUP BY ALL ORDER BY model, version, day""")
+    return store.query(DAILY_VOLUME_SQL)
 
 
 # --- KPI time series and window summaries --------------------------------------------------------------
@@ -77,29 +62,12 @@ def daily_volume(store: GovernanceStore) -> pd.DataFrame:
 GRAINS = ("hour", "day", "week")
 GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 
-# The counts and sums behind every KPI are telemetry_rollup.COUNT_SQL, kept per hour in telemetry_hourly.
+# The counts and sums behind every KPI are telemetry_sql.COUNT_SQL, kept per hour in telemetry_hourly.
 # Accuracy, precision and recall use the successful requests whose label has arrived; label_coverage says
 # how many that is. Ratios are derived from the counts (derive_ratios), so a window's figures are summed
 # from its periods'. Latency percentiles are over successful requests only (a failed request's latency is a
 # timeout, counted in the error rate instead) and read from the raw rows: they do not add up.
-_LATENCY_QUANTILES = "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error) AS latency_q"
-
-# The same figures as single SQL expressions, for views grouped by any dimension (Explore).
-MEASURE_SQL = {
-    "n": COUNT_SQL["n"],
-    "failures": COUNT_SQL["failures"],
-    "error_rate": f"{COUNT_SQL['failures']} / count(*)",
-    "labelled": COUNT_SQL["labelled"],
-    "label_coverage": f"{COUNT_SQL['labelled']} / nullif(count(*) FILTER (WHERE NOT is_error), 0)",
-    "accuracy": f"{COUNT_SQL['correct']} / nullif({COUNT_SQL['labelled']}, 0)",
-    "precision": f"{COUNT_SQL['true_positives']} / nullif({COUNT_SQL['predicted_positives']}, 0)",
-    "recall": f"{COUNT_SQL['true_positives']} / nullif({COUNT_SQL['actual_positives']}, 0)",
-    "cpu_pct": "avg(cpu_pct)",
-    "memory_mb": "avg(memory_mb)",
-    "cost_per_1k_usd": "1000 * avg(cost_usd)",
-    "approved_volume_usd": COUNT_SQL["approved_volume_usd"],
-    "expected_value_usd": COUNT_SQL["expected_value_usd"],
-}
+# MEASURE_SQL (from telemetry_sql) holds the same figures as single SQL expressions, for Explore.
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -120,9 +88,6 @@ def derive_ratios(frame: pd.DataFrame, *, minutes: float | pd.Series) -> pd.Data
         cost_per_1k_usd=1000 * _ratio(frame["cost_sum"], frame["cost_n"]),
         throughput_per_min=frame["n"] / minutes,
     )
-
-
-_WHERE = "model = $model AND ($version IS NULL OR version = $version) AND ts >= $start AND ts < $end"
 
 
 @dataclass(frozen=True)
@@ -149,7 +114,7 @@ def _split_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
 
 def data_window(store: GovernanceStore, *, model: str) -> Window | None:
     """The span of a model's telemetry, or None when it has none."""
-    first, last = store.query_rows("SELECT min(ts), max(ts) FROM telemetry WHERE model = ?", [model])[0]
+    first, last = store.query_rows(DATA_WINDOW_SQL, {"model": model})[0]
     if first is None:
         return None
     return Window(pd.Timestamp(first).floor("D"), pd.Timestamp(last).floor("D") + pd.Timedelta(days=1))
@@ -161,18 +126,8 @@ def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     # Counts from the hourly rollup; only the percentiles, which do not add up, read the raw rows.
-    frame = store.query(f"""
-        WITH counts AS (
-            SELECT version, date_trunc($grain, hour) AS period, {SUMS}
-            FROM telemetry_hourly
-            WHERE model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end
-            GROUP BY ALL),
-        latency AS (
-            SELECT version, date_trunc($grain, ts) AS period, {_LATENCY_QUANTILES}
-            FROM telemetry WHERE {_WHERE}
-            GROUP BY ALL)
-        SELECT * FROM counts LEFT JOIN latency USING (version, period) ORDER BY version, period""",
-        {"grain": grain, "model": model, "version": version, "start": window.start, "end": window.end})
+    frame = store.query(KPI_SERIES_SQL, {"grain": grain, "model": model, "version": version,
+                                         "start": window.start, "end": window.end})
     frame = _split_quantiles(derive_ratios(frame, minutes=GRAIN_MINUTES[grain]))
     # Stability: standard deviation over the last 7 periods (a window function over <= a few thousand rows).
     rolling = frame.groupby("version")[["accuracy", "latency_p95_ms"]].rolling(7, min_periods=2).std()
@@ -198,10 +153,8 @@ def kpi_view(store: GovernanceStore, *, model: str, window: Window, grain: str =
     series = kpi_series(store, model=model, window=window, grain=grain, version=version)
     sums = series.groupby("version", as_index=False)[list(COUNT_SQL)].sum(min_count=1)
     summary = derive_ratios(sums, minutes=window.days * 1440)
-    histogram = store.query(f"""
-        SELECT version, latency_ms, count(*) AS n FROM telemetry WHERE {_WHERE} AND NOT is_error
-        GROUP BY ALL ORDER BY version, latency_ms""",
-        {"model": model, "version": version, "start": window.start, "end": window.end})
+    histogram = store.query(LATENCY_HISTOGRAM_SQL, {"model": model, "version": version, "start": window.start,
+                                                    "end": window.end})
     for name, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)):
         summary[name] = [histogram_quantile(histogram[histogram["version"] == v], q) for v in summary["version"]]
     return KpiView(series, summary)

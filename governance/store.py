@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import duckdb
 import pandas as pd
 
-from governance import errors, telemetry_rollup
+from governance import errors, telemetry_sql
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -162,7 +162,7 @@ class GovernanceStore:
                 tx = WriteTransaction(cursor)
                 yield tx
                 if tx.telemetry_changed:  # keep the hourly rollup exactly in step with the rows
-                    for statement in telemetry_rollup.REBUILD_SQL:
+                    for statement in telemetry_sql.REBUILD_SQL:
                         cursor.execute(statement)
                 cursor.execute("UPDATE data_version SET version = version + 1")
                 cursor.commit()

@@ -1,4 +1,4 @@
--- Hourly rollup of telemetry (see governance/telemetry_rollup.py): every KPI count and sum per model,
+-- Hourly rollup of telemetry (see governance/telemetry_sql.py): every KPI count and sum per model,
 -- version and hour. Rebuilt by GovernanceStore inside every transaction that writes telemetry.
 CREATE TABLE telemetry_hourly (
     model                VARCHAR NOT NULL,
