@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -20,15 +19,7 @@ import pandas as pd  # noqa: E402
 
 from governance.drift import EPSILON, drift_report  # noqa: E402
 from governance.store import GovernanceStore  # noqa: E402
-
-
-def best_of(runs: int, action) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = action()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+from timing import best_of  # noqa: E402  (benchmarks/ is this script's folder)
 
 
 def pandas_psi(rows: pd.DataFrame, reference: pd.DataFrame, features: list[str]) -> pd.DataFrame:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -19,23 +18,7 @@ import numpy as np  # noqa: E402
 from governance.kpis import data_window, kpi_summary, kpi_view  # noqa: E402
 from governance.service_levels import breaches, service_levels  # noqa: E402
 from governance.store import GovernanceStore  # noqa: E402
-
-
-def rss_mb(field: str = "VmRSS") -> float:
-    """This process's resident memory (or its peak, VmHWM) in MB, from /proc."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def best_of(runs: int, action) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = action()
-        best = min(best, time.perf_counter() - started)
-    return best, result
+from timing import best_of, rss_mb  # noqa: E402  (benchmarks/ is this script's folder)
 
 
 def main() -> None:
