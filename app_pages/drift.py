@@ -9,8 +9,6 @@ from governance.errors import GovernanceError
 from governance.inventory import list_versions
 from governance.kpis import Window, data_window
 
-STATUS_BADGES = {"ok": "green", "watch": "orange", "act": "red", "not judged": "gray", "no data": "gray"}
-
 
 def thresholds_form(model: str) -> None:
     current = cached(drift_thresholds, model=model)

@@ -77,9 +77,6 @@ def explore_chart(frame: pd.DataFrame, *, measure: str, dimensions: list[str]) -
     return figure
 
 
-DRIFT_COLOURSCALE = [[0.0, "#F4F6F8"], [0.4, "#F4F6F8"], [0.4, "#F2C14E"], [0.99, "#F2C14E"], [1.0, "#C0392B"]]
-
-
 def drift_heatmap(heat: pd.DataFrame, *, watch: float, act: float) -> go.Figure:
     """PSI by feature (rows) and period (columns); colour bands at the model's watch and act levels."""
     capped = heat.clip(upper=act * 1.0001)  # everything at or beyond "act" shares the red band

@@ -4,7 +4,6 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 PALETTE = ["#2F5D8A", "#D9822B", "#3A9A6E", "#B5485D", "#7A5EA8", "#8C8C8C", "#C9A227", "#4BA3C3"]
-STATUS_COLOURS = {"ok": "#3A9A6E", "watch": "#D9A21B", "act": "#C0392B", "unknown": "#8C8C8C"}
 
 QUORUM_TEMPLATE = go.layout.Template(layout=go.Layout(
     font={"family": "Inter, 'Source Sans Pro', 'DejaVu Sans', sans-serif", "size": 13, "color": "#262730"},

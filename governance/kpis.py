@@ -14,7 +14,6 @@ from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 from governance.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL, KPI_SERIES_SQL,
                                       LATENCY_HISTOGRAM_SQL)
-from governance.telemetry_sql import MEASURE_SQL  # noqa: F401  (still importable from governance.kpis)
 
 BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
 
