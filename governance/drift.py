@@ -71,7 +71,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Sequence
 
 import numpy as np
@@ -79,7 +78,8 @@ import pandas as pd
 from scipy import special, stats
 
 from governance.errors import InvalidInputError
-from governance.kpis import Window, resolve_window
+from governance.inventory import require_model
+from governance.kpis import BAD_DATE, Window, parse_day, resolve_window
 from governance.store import GovernanceStore
 from governance.telemetry_sql import (EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL,
                                       REFERENCE_SCORES_SQL, REFERENCE_TOTAL_SQL, REFERENCE_VALUES_SQL,
@@ -107,11 +107,9 @@ _FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _JSON_NUMBER_TYPES = ("BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT", "INTEGER", "UINTEGER", "DOUBLE")
 
 BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
-NO_SUCH_MODEL = "there is no model named {model!r} in this workspace: see `python -m governance status`"
 UNKNOWN_VERSION = "model {model!r} has no version {version!r}: choose one of {versions}"
 BAD_REFERENCE = ('reference must be "training" (the version\'s held-out evaluation set) or a period '
                  '(start_date, end_date), got {reference!r}')
-BAD_DATE = "{name} must be a date like 2026-09-01, got {value!r}"
 BAD_CURRENT = "current must be a Window or a period (start_date, end_date), got {current!r}"
 EMPTY_PERIOD = "the {name} period ends ({end}) before it starts ({start}): swap the dates"
 EMPTY_REFERENCE = ("the reference of {model!r} {version} holds no rows ({reference}): choose a reference "
@@ -217,18 +215,13 @@ def validate_thresholds(*, psi_watch, psi_act, alpha=DEFAULT_ALPHA) -> tuple[flo
     return watch, act, level
 
 
-def _require_model(store: GovernanceStore, model: str) -> None:
-    if not store.query_value("SELECT count(*) FROM model WHERE name = ?", [model]):
-        raise InvalidInputError(NO_SUCH_MODEL.format(model=model))
-
-
 def set_drift_thresholds(store: GovernanceStore, *, model: str, psi_watch, psi_act, alpha=DEFAULT_ALPHA,
                          set_by: str) -> DriftThresholds:
     """Record new thresholds for a model (validated first); earlier ones stay in the history."""
     watch, act, level = validate_thresholds(psi_watch=psi_watch, psi_act=psi_act, alpha=alpha)
     if not isinstance(set_by, str) or not set_by.strip():
         raise InvalidInputError(BAD_SET_BY.format(value=set_by))
-    _require_model(store, model)
+    require_model(store, model=model)
     with store.write() as tx:
         tx.execute("INSERT INTO drift_threshold VALUES (?, ?, ?, ?, ?, now())",
                    [model, watch, act, level, set_by.strip()])
@@ -390,14 +383,10 @@ class _Feature:
 
 
 def _parse_day(name: str, value) -> pd.Timestamp:
-    if isinstance(value, (datetime, pd.Timestamp)):
-        return pd.Timestamp(value).normalize()
-    if isinstance(value, date):
-        return pd.Timestamp(value)
-    try:
-        return pd.Timestamp(date.fromisoformat(str(value)))
-    except ValueError:
-        raise InvalidInputError(BAD_DATE.format(name=name, value=value)) from None
+    day = parse_day(name, value)
+    if day is None:  # a period needs both ends
+        raise InvalidInputError(BAD_DATE.format(name=name, value=value))
+    return day
 
 
 def _period_window(name: str, period) -> Window | None:
@@ -740,7 +729,7 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
     """
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
-    _require_model(store, model)
+    require_model(store, model=model)
     versions = [r[0] for r in store.query_rows(
         "SELECT version FROM model_version WHERE model = ? ORDER BY version", [model])]
     if version not in versions:

@@ -5,7 +5,7 @@ The SQL text itself is in governance.telemetry_sql, with every other query over 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -182,9 +182,14 @@ OUTSIDE_DATA = "the window holds no telemetry of {model!r}: it spans {first} to 
 NO_TELEMETRY = "model {model!r} has no telemetry yet: ingest some first"
 
 
-def _parse_day(name: str, value: str | None) -> pd.Timestamp | None:
-    if value in (None, ""):
+def parse_day(name: str, value) -> pd.Timestamp | None:
+    """A whole day from an ISO date text, a date or a timestamp; None for no value; a clear error otherwise."""
+    if value is None or (isinstance(value, str) and not value):
         return None
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return pd.Timestamp(value).normalize()
+    if isinstance(value, date):
+        return pd.Timestamp(value)
     try:
         return pd.Timestamp(date.fromisoformat(str(value)))
     except ValueError:
@@ -197,8 +202,8 @@ def resolve_window(store: GovernanceStore, *, model: str, since: str | None = No
     span = data_window(store, model=model)
     if span is None:
         raise InvalidInputError(NO_TELEMETRY.format(model=model))
-    start = _parse_day("--since", since) or span.start
-    last_day = _parse_day("--until", until)
+    start = parse_day("--since", since) or span.start
+    last_day = parse_day("--until", until)
     end = last_day + pd.Timedelta(days=1) if last_day is not None else span.end
     if end <= start:
         if since and until:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from governance.errors import InvalidInputError
+from governance.inventory import require_model
 from governance.kpis import Window, kpi_series
 from governance.store import GovernanceStore
 
@@ -38,7 +39,6 @@ BAD_KPI = "no service level can be set on {kpi!r}: choose one of {choices}"
 BAD_TARGET = "{label} target must be a number between {low:g} and {high:g}, got {target!r}"
 BAD_WARNING = ("the amber level of {label} must lie on the passing side of the target ({side} {target:g}), "
                "got {warning!r}")
-NO_SUCH_MODEL = "there is no model named {model!r} in this workspace: see `python -m governance status`"
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,7 @@ def validate(*, kpi: str, target, warning=None) -> tuple[float, float]:
 def set_service_level(store: GovernanceStore, *, model: str, kpi: str, target, warning=None, set_by: str) -> None:
     """Record a new objective (validated first); the previous one stays in the history."""
     target, warning = validate(kpi=kpi, target=target, warning=warning)
-    if not store.query_value("SELECT count(*) FROM model WHERE name = ?", [model]):
-        raise InvalidInputError(NO_SUCH_MODEL.format(model=model))
+    require_model(store, model=model)
     with store.write() as tx:
         tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, now(), true)",
                    [model, kpi, target, warning, set_by])
