@@ -22,10 +22,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from governance import errors
+from governance import errors, fairness
 from governance import service_levels as service_level_rules
 from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
                                  GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
+from governance.evaluation_sets import record_evaluation_set
 from governance.model_artifacts import dump_model
 from governance.store import GovernanceStore
 from governance.training import TrainedModel, train
@@ -191,6 +192,7 @@ def _inventory_rows(p: _Prepared, tx) -> None:
             "features": _json_lines(p.evaluation[p.features]), "sensitive": _json_lines(p.evaluation[p.sensitive]),
             "y_true": p.evaluation["target"].to_numpy(np.int8), "y_pred": (score >= 0.5).astype(np.int8),
             "score": score}))
+        record_evaluation_set(tx, model=m.name, version=v.version)
     for kpi, target in m.service_levels.items():
         target, warning = service_level_rules.validate(kpi=kpi, target=target)
         tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, now(), true)",
@@ -294,6 +296,19 @@ def _telemetry(p: _Prepared, *, n: int, rng: np.random.Generator) -> pd.DataFram
     })
 
 
+# Audits the demo ships with, each locked and run like any other (sensitive features, intersectional).
+DEMO_AUDITS = (("adult-income", "v1", ("sex", "race"), True), ("adult-income", "v2", ("sex", "race"), True),
+               ("german-credit", "v1", ("sex", "age_band", "foreign_worker"), False))
+DEMO_AUDITOR = "Dr. Amara Okafor (ethics committee, demo)"
+
+
+def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
+    for model, version, sensitive, intersectional in DEMO_AUDITS:
+        data = fairness.evaluation_set_data(store, model=model, version=version)
+        fairness.record_audit_in(store, tx, data=data, actor=DEMO_AUDITOR, sensitive=sensitive,
+                                 intersectional=intersectional, seed=seed)
+
+
 def _require_empty(store: GovernanceStore) -> None:
     if store.query_value("SELECT count(*) FROM model"):
         raise errors.WorkspaceNotEmptyError(errors.WORKSPACE_NOT_EMPTY.format(path=store.path))
@@ -325,6 +340,8 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
                 size = min(chunk, n - offset)
                 tx.insert_frame("telemetry", _telemetry(p, n=size, rng=rng))
                 done += size
+        report(0.98, "Running the demo's fairness audits")
+        _fairness_audits(store, tx, seed=seed)
         meta = {"demo_seed": seed, "demo_rows": rows, "demo_start": str(START), "demo_days": DAYS,
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])

@@ -1,0 +1,557 @@
+"""Fairness audits: criteria locked before results exist, 95% bootstrap intervals, honest verdicts, kept as evidence.
+
+An audit is defined (source, columns, sensitive features, metrics, criteria, minimum group size, bootstrap
+resamples, seed), and the definition is stored and locked before it runs; a changed definition is a new audit.
+Running it computes, per group, each metric with a 95% interval, and per criterion the disparity between the
+highest and lowest eligible group with its interval and a verdict: pass, fail, or inconclusive when the
+interval does not clear the threshold (or does not after Holm's correction across the audit's criteria).
+Groups smaller than the minimum are listed as too small and kept out of disparities. Results are stored once,
+with an evidence hash over the definition, the data's content hash and the results.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib.metadata import version as package_version
+from itertools import combinations
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from governance import fairness_metrics as fm
+from governance.evaluation_sets import recompute_content_sha256
+from governance.fairness_inputs import (MISSING_GROUP, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError, as_text,
+                                        evaluation_set_data, sha256_text)
+from governance.store import GovernanceStore
+
+SCHEMA_VERSION = 1
+DEFAULT_MIN_GROUP_SIZE = 30
+DEFAULT_BOOTSTRAP = 1_000
+DEFAULT_SEED = 0
+DEFAULT_CRITERIA = "demographic_parity_ratio>=0.8,equalized_odds_difference<=0.1,equal_opportunity_difference<=0.1"
+DEFAULT_METRICS = tuple(fm.RATE_METRICS)
+FOUR_FIFTHS = ("demographic_parity_ratio", ">=", 0.8)
+MIN_BOOTSTRAP, MAX_BOOTSTRAP = 100, 100_000
+LIBRARIES = ("numpy", "pandas", "duckdb", "fairlearn", "scikit-learn")
+
+ProgressCallback = Callable[[float], None]
+
+
+# Messages the tests import, so the wording is shared (input checks: fairness_inputs).
+BAD_CRITERION = ("cannot read criterion {text!r}: write NAME>=VALUE for a ratio or NAME<=VALUE for a difference, "
+                 "e.g. demographic_parity_ratio>=0.8; names: {known}")
+RATIO_DIRECTION = ("criterion {name!r} is a ratio (lowest group / highest group, 1 = equal): it must be "
+                   "'>=' a value between 0 and 1, e.g. {name}>=0.8")
+DIFFERENCE_DIRECTION = ("criterion {name!r} is a difference (highest group - lowest group, 0 = equal): it must be "
+                        "'<=' a value between 0 and 1, e.g. {name}<=0.1")
+UNKNOWN_METRIC = "unknown metric {name!r}; metrics: {known}"
+SCORE_METRIC_NEEDS_SCORE = "metric {name!r} needs a score column (a probability per row)"
+BAD_SETTING = "{name} must be a whole number between {low:,} and {high:,}, got {value!r}"
+UNKNOWN_AUDIT = "there is no fairness audit {audit_id!r}; run `python -m governance audit list` to see them"
+ALREADY_RAN = ("audit {audit_id} has already run and its results are evidence: define a new audit to run again "
+               "(a changed definition is a new audit)")
+NEEDS_FILE = "audit {audit_id} reads the file {name!r}: give that same file to run it"
+FILE_CHANGED = ("the data given to audit {audit_id} (SHA-256 {given}) is not the data it was defined on "
+                "({expected}): define a new audit for the new data")
+EVALUATION_SET_CHANGED = ("the evaluation set of {model} {version} no longer matches the hash the audit was defined "
+                          "on: define a new audit")
+
+
+def canonical_json(value) -> str:
+    """The one serialisation that hashes are taken over: sorted keys, no spaces, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+# --- definition ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Criterion:
+    name: str            # e.g. demographic_parity_ratio
+    operator: str        # ">=" for ratios, "<=" for differences
+    threshold: float
+
+    @property
+    def base(self) -> str:
+        return self.name.rsplit("_", 1)[0]
+
+    @property
+    def kind(self) -> str:
+        return self.name.rsplit("_", 1)[1]
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}{self.operator}{self.threshold:g}"
+
+    def passes(self, value: float) -> bool:
+        return value >= self.threshold if self.operator == ">=" else value <= self.threshold
+
+
+_CRITERION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|=>|=<|>|<)\s*([0-9]*\.?[0-9]+)\s*$")
+CRITERION_NAMES = tuple(f"{base}_{kind}" for base in fm.CRITERION_BASES for kind in ("ratio", "difference"))
+
+
+def parse_criteria(text: str | Sequence[str]) -> tuple[Criterion, ...]:
+    """"demographic_parity_ratio>=0.8,equalized_odds_difference<=0.1" -> criteria, with errors that say how to fix."""
+    parts = [p for p in (text.split(",") if isinstance(text, str) else text) if p.strip()]
+    found = []
+    for part in parts:
+        match = _CRITERION.match(part)
+        if match is None or match.group(1) not in CRITERION_NAMES:
+            raise AuditError(BAD_CRITERION.format(text=part.strip(), known=", ".join(CRITERION_NAMES)))
+        name, operator, threshold = match.group(1), match.group(2), float(match.group(3))
+        operator = {"=>": ">=", "=<": "<=", ">": ">=", "<": "<="}.get(operator, operator)
+        criterion = Criterion(name, operator, threshold)
+        if criterion.kind == "ratio" and (operator != ">=" or not 0 < threshold <= 1):
+            raise AuditError(RATIO_DIRECTION.format(name=name))
+        if criterion.kind == "difference" and (operator != "<=" or not 0 <= threshold <= 1):
+            raise AuditError(DIFFERENCE_DIRECTION.format(name=name))
+        found.append(criterion)
+    return tuple(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class AuditDefinition:
+    source: dict                 # {"kind": "evaluation_set"|"file", "name", "model", "version", "data_sha256", "rows"}
+    y_true: str
+    y_pred: str
+    score: str | None
+    pos_label: str
+    sensitive: tuple[str, ...]
+    intersectional: bool
+    metrics: tuple[str, ...]
+    criteria: tuple[Criterion, ...]
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    seed: int = DEFAULT_SEED
+    confidence: float = fm.CONFIDENCE
+
+    @property
+    def feature_sets(self) -> list[tuple[str, ...]]:
+        """Each sensitive feature alone, then (if intersectional) every combination of two or more."""
+        sets = [(s,) for s in self.sensitive]
+        if self.intersectional:
+            sets += [c for size in range(2, len(self.sensitive) + 1) for c in combinations(self.sensitive, size)]
+        return sets
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["criteria"] = [asdict(c) for c in self.criteria]
+        out["sensitive"], out["metrics"] = list(self.sensitive), list(self.metrics)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AuditDefinition":
+        return cls(**{**d, "sensitive": tuple(d["sensitive"]), "metrics": tuple(d["metrics"]),
+                      "criteria": tuple(Criterion(**c) for c in d["criteria"])})
+
+
+# --- defining and running ----------------------------------------------------------------------------------------
+def make_definition(*, data: AuditData, sensitive: Sequence[str], criteria: str | Sequence[str] = DEFAULT_CRITERIA,
+                    metrics: Sequence[str] | None = None, intersectional: bool = False,
+                    min_group_size: int = DEFAULT_MIN_GROUP_SIZE, bootstrap: int = DEFAULT_BOOTSTRAP,
+                    seed: int = DEFAULT_SEED) -> AuditDefinition:
+    """Check every choice against the data before anything is stored."""
+    sensitive = tuple(dict.fromkeys(s.strip() for s in sensitive if s.strip()))
+    if not sensitive:
+        raise AuditError(NO_SENSITIVE)
+    for column in sensitive:
+        if column not in data.attributes:
+            raise AuditError(UNKNOWN_COLUMN.format(column=column, source=data.name, known=", ".join(data.attributes)))
+    parsed = parse_criteria(criteria)
+    chosen = list(metrics) if metrics else list(DEFAULT_METRICS) + (list(fm.SCORE_METRICS) if data.score else [])
+    for name in chosen:
+        if name not in fm.ALL_METRICS:
+            raise AuditError(UNKNOWN_METRIC.format(name=name, known=", ".join(fm.ALL_METRICS)))
+        if name in fm.SCORE_METRICS and not data.score:
+            raise AuditError(SCORE_METRIC_NEEDS_SCORE.format(name=name))
+    needed = [m for c in parsed for m in fm.CRITERION_BASES[c.base]]  # a criterion's metrics are always reported
+    chosen_metrics = tuple(m for m in fm.ALL_METRICS if m in set(chosen) | set(needed))
+    for name, value, low, high in (("minimum group size", min_group_size, 1, 1_000_000),
+                                   ("bootstrap resamples", bootstrap, MIN_BOOTSTRAP, MAX_BOOTSTRAP),
+                                   ("seed", seed, 0, 2**32 - 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise AuditError(BAD_SETTING.format(name=name, low=low, high=high, value=value))
+    return AuditDefinition(source=data.source(), y_true=data.y_true, y_pred=data.y_pred, score=data.score,
+                           pos_label=data.pos_label, sensitive=sensitive, intersectional=bool(intersectional),
+                           metrics=chosen_metrics, criteria=parsed, min_group_size=int(min_group_size),
+                           bootstrap=int(bootstrap), seed=int(seed))
+
+
+def define_audit(store: GovernanceStore, *, definition: AuditDefinition, defined_by: str) -> str:
+    """Store and lock the definition; returns the new audit's id. Results can only come after this."""
+    with store.write() as tx:
+        return _insert_definition(store, tx, definition=definition, defined_by=defined_by)
+
+
+def _insert_definition(store: GovernanceStore, tx, *, definition: AuditDefinition, defined_by: str) -> str:
+    text = canonical_json(definition.as_dict())
+    audit_id = f"FA-{store.query_value('SELECT count(*) FROM fairness_audit') + 1:04d}"
+    tx.execute("INSERT INTO fairness_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [audit_id, definition.source["model"], definition.source["version"], definition.source["name"],
+                text, sha256_text(text), defined_by, _now()])
+    return audit_id
+
+
+def load_definition(store: GovernanceStore, *, audit_id: str) -> AuditDefinition:
+    text = store.query_value("SELECT definition FROM fairness_audit WHERE audit_id = ?", [audit_id])
+    if text is None:
+        raise AuditError(UNKNOWN_AUDIT.format(audit_id=audit_id))
+    return AuditDefinition.from_dict(json.loads(text))
+
+
+def run_audit(store: GovernanceStore, *, audit_id: str, ran_by: str, data: AuditData | None = None,
+              progress: ProgressCallback | None = None) -> dict:
+    """Run a locked audit once and store its results; returns the audit as `get_audit` shows it."""
+    definition = load_definition(store, audit_id=audit_id)
+    _refuse_second_run(store, audit_id=audit_id)
+    data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
+    results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition),
+                              progress=progress)
+    with store.write() as tx:
+        _refuse_second_run(store, audit_id=audit_id)   # another session may have run it meanwhile
+        _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results, ran_by=ran_by)
+    return get_audit(store, audit_id=audit_id)
+
+
+def _refuse_second_run(store: GovernanceStore, *, audit_id: str) -> None:
+    if store.query_value("SELECT count(*) FROM fairness_audit_run WHERE audit_id = ?", [audit_id]):
+        raise AuditError(ALREADY_RAN.format(audit_id=audit_id))
+
+
+def _insert_run(tx, *, audit_id: str, definition: AuditDefinition, data: AuditData, results: dict,
+                ran_by: str) -> None:
+    evidence_hash = evidence_hash_of(definition=definition, data_sha256=data.data_sha256, results=results)
+    tx.execute("INSERT INTO fairness_audit_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [audit_id, ran_by, _now(), results["n"], data.data_sha256, canonical_json(results),
+                results["verdict"], evidence_hash])
+
+
+def run_new_audit(store: GovernanceStore, *, data: AuditData, actor: str, progress: ProgressCallback | None = None,
+                  **choices) -> dict:
+    """Define, lock, then run: what the CLI does in one command. `choices` are make_definition's keywords."""
+    audit_id = define_audit(store, definition=make_definition(data=data, **choices), defined_by=actor)
+    return run_audit(store, audit_id=audit_id, ran_by=actor, data=data, progress=progress)
+
+
+def record_audit_in(store: GovernanceStore, tx, *, data: AuditData, actor: str, **choices) -> str:
+    """Define and run inside a write that is already open (the demo build, which lands all or nothing)."""
+    definition = make_definition(data=data, **choices)
+    audit_id = _insert_definition(store, tx, definition=definition, defined_by=actor)
+    results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition))
+    _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results, ran_by=actor)
+    return audit_id
+
+
+def _data_for(store: GovernanceStore, *, audit_id: str, definition: AuditDefinition, data: AuditData | None) -> AuditData:
+    source = definition.source
+    if source["kind"] == "evaluation_set":
+        found = evaluation_set_data(store, model=source["model"], version=source["version"])
+        if found.data_sha256 != source["data_sha256"]:
+            raise AuditError(EVALUATION_SET_CHANGED.format(model=source["model"], version=source["version"]))
+        return found
+    if data is None or data.frame is None:
+        raise AuditError(NEEDS_FILE.format(audit_id=audit_id, name=source["name"]))
+    if data.data_sha256 != source["data_sha256"]:
+        raise AuditError(FILE_CHANGED.format(audit_id=audit_id, given=data.data_sha256[:12],
+                                             expected=source["data_sha256"][:12]))
+    return data
+
+
+def evidence_hash_of(*, definition: AuditDefinition, data_sha256: str, results: dict) -> str:
+    return sha256_text(canonical_json({"definition": definition.as_dict(), "data_sha256": data_sha256,
+                                       "results": results}))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+# --- cells -------------------------------------------------------------------------------------------------------
+def finest_cells(store: GovernanceStore | None, *, data: AuditData, definition: AuditDefinition) -> fm.Cells:
+    """Counts over every combination of the audited features x outcome x prediction x score bin."""
+    attributes = list(definition.sensitive)
+    bins = fm.SCORE_BINS if definition.score else 1
+    if data.kind == "evaluation_set":
+        # Grouping by the whole JSON text first is ~5x faster than extracting each attribute per row.
+        raw = store.query(f"""
+            SELECT sensitive, y_true, y_pred, {'least(floor(score * ?), ? - 1)::INTEGER' if bins > 1 else '0'} AS bin,
+                   count(*) AS n, sum(score) AS score_sum
+            FROM evaluation_row WHERE model = ? AND version = ? GROUP BY ALL""",
+                          ([bins, bins] if bins > 1 else []) + [data.model, data.version])
+        parsed = pd.DataFrame([json.loads(s) for s in raw["sensitive"]], index=raw.index).reindex(columns=attributes)
+        for a in attributes:
+            raw[a] = as_text(parsed[a]).fillna(MISSING_GROUP)
+    else:
+        frame = data.frame
+        raw = frame[attributes + ["y_true", "y_pred"]].copy()
+        raw["bin"] = np.minimum(np.floor(frame["score"] * bins), bins - 1).astype(int) if bins > 1 else 0
+        raw["n"] = 1
+        raw["score_sum"] = frame["score"] if "score" in frame else 0.0
+    cells = raw.groupby(attributes + ["y_true", "y_pred", "bin"], sort=True)[["n", "score_sum"]].sum().reset_index()
+    keys = cells[attributes].astype(str).apply(tuple, axis=1)
+    groups = tuple(sorted(set(keys)))
+    index = {g: i for i, g in enumerate(groups)}
+    counts = np.zeros((len(groups), 2, 2, bins), dtype=np.int64)
+    score_sum = np.zeros(counts.shape)
+    position = (keys.map(index).to_numpy(), cells["y_true"].to_numpy(int), cells["y_pred"].to_numpy(int),
+                cells["bin"].to_numpy(int))
+    np.add.at(counts, position, cells["n"].to_numpy(np.int64))
+    np.add.at(score_sum, position, cells["score_sum"].fillna(0).to_numpy(np.float64))
+    return fm.Cells(groups, counts, score_sum if definition.score else None)
+
+
+def _project(cells: fm.Cells, attributes: Sequence[str], chosen: Sequence[str]) -> tuple[list[tuple], np.ndarray]:
+    """Groups of a subset of the features, and the 0/1 matrix that sums finest groups into them."""
+    positions = [attributes.index(a) for a in chosen]
+    keys = [tuple(g[p] for p in positions) for g in cells.groups]
+    groups = sorted(set(keys))
+    matrix = np.zeros((len(cells.groups), len(groups)), dtype=np.int64)
+    for i, key in enumerate(keys):
+        matrix[i, groups.index(key)] = 1
+    return groups, matrix
+
+
+# --- results -----------------------------------------------------------------------------------------------------
+def compute_results(*, definition: AuditDefinition, cells: fm.Cells, progress: ProgressCallback | None = None) -> dict:
+    """Every figure of the audit from the finest cells; deterministic for a given definition (its seed)."""
+    rng = np.random.default_rng(definition.seed)
+    draws, draw_scores = fm.bootstrap_counts(cells, draws=definition.bootstrap, rng=rng, progress=progress)
+    groups_out, criteria_out, notes = [], [], []
+    for chosen in definition.feature_sets:
+        groups, matrix = _project(cells, list(definition.sensitive), chosen)
+        counts = np.einsum("gxyb,gh->hxyb", cells.counts, matrix)
+        boot = np.einsum("dgxyb,gh->dhxyb", draws, matrix)
+        scores = None if cells.score_sum is None else np.einsum("gxyb,gh->hxyb", cells.score_sum, matrix)
+        boot_scores = None if draw_scores is None else np.einsum("dgxyb,gh->dhxyb", draw_scores, matrix)
+        point = fm.group_metrics(counts, scores, definition.metrics)
+        spread = fm.group_metrics(boot, boot_scores, definition.metrics)
+        sizes = counts.sum(axis=(1, 2, 3))
+        eligible = sizes >= definition.min_group_size
+        labels = [dict(zip(chosen, g)) for g in groups]
+        for i, label in enumerate(labels):
+            groups_out.append({
+                "sensitive": list(chosen), "group": label, "n": int(sizes[i]), "share": float(sizes[i] / cells.n),
+                "status": "ok" if eligible[i] else "too_small",
+                "metrics": {name: _metric_value(name, point[name][i], spread[name][:, i]) for name in definition.metrics},
+            })
+        too_small = [_label(labels[i]) for i in np.flatnonzero(~eligible)]
+        if too_small:
+            notes.append(f"{', '.join(too_small)}: fewer than {definition.min_group_size} people, too small to assess; "
+                         "listed with their figures but left out of every disparity")
+        for criterion in definition.criteria:
+            criteria_out.append(_criterion(criterion, chosen=chosen, labels=labels, point=point, spread=spread,
+                                           eligible=eligible, definition=definition))
+    correction = _apply_holm(criteria_out)
+    verdicts = [c["verdict"] for c in criteria_out]
+    verdict = "fail" if "fail" in verdicts else "pass" if verdicts and set(verdicts) == {"pass"} else "inconclusive"
+    return {
+        "schema_version": SCHEMA_VERSION, "n": cells.n, "verdict": verdict,
+        "verdict_counts": {v: verdicts.count(v) for v in ("pass", "fail", "inconclusive", "not computable")},
+        "groups": groups_out, "criteria": criteria_out, "correction": correction,
+        "notes": notes, "environment": environment(),
+    }
+
+
+def environment() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = package_version(name)
+        except Exception:  # an optional library that is not installed
+            versions[name] = None
+    return versions
+
+
+def _metric_value(name: str, value: float, draws: np.ndarray) -> dict:
+    if not np.isfinite(value):
+        return {"value": None, "ci_low": None, "ci_high": None, "reason": fm.undefined_reason(name)}
+    low, high = fm.percentile_interval(draws)
+    return {"value": float(value), "ci_low": low, "ci_high": high}
+
+
+def _label(group: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in group.items())
+
+
+def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible, definition) -> dict:
+    out = {"name": criterion.name, "sensitive": list(chosen), "operator": criterion.operator,
+           "threshold": criterion.threshold, "value": None, "ci_low": None, "ci_high": None, "difference": None,
+           "ratio": None, "metric": None, "highest_group": None, "lowest_group": None, "highest_value": None,
+           "lowest_value": None, "left_out": [], "p_value": None, "judged_at": None, "verdict": "not computable",
+           "reason": None}
+    is_ratio = criterion.kind == "ratio"
+    components = []   # (metric, statistic, point disparity, bootstrap draws of the statistic, group indices)
+    for metric in fm.CRITERION_BASES[criterion.base]:
+        for i in np.flatnonzero(eligible & ~np.isfinite(point[metric])):
+            out["left_out"].append({"group": labels[i], "reason": f"{fm.METRIC_WORDS[metric]} not computable: "
+                                                                  f"{fm.undefined_reason(metric)}"})
+        index = np.flatnonzero(eligible & np.isfinite(point[metric]))
+        if len(index) < 2:
+            out["reason"] = (f"fewer than two groups of at least {definition.min_group_size} people with a "
+                             f"computable {fm.METRIC_WORDS[metric]}")
+            return out
+        here, boot = fm.disparity(point[metric][index]), fm.disparity(spread[metric][:, index])
+        statistic = float(here.ratio if is_ratio else here.difference)
+        if not np.isfinite(statistic):
+            out["reason"] = f"every eligible group's {fm.METRIC_WORDS[metric]} is 0, so their ratio is undefined"
+            return out
+        components.append((metric, statistic, here, boot.ratio if is_ratio else boot.difference, index))
+    # Equalized odds has two components; the binding one is the worse (smaller ratio, larger difference).
+    metric, statistic, here, _, index = (min if is_ratio else max)(components, key=lambda c: c[1])
+    draws = (np.fmin if is_ratio else np.fmax).reduce([c[3] for c in components])
+    low, high = fm.percentile_interval(draws)
+    out.update(value=statistic, ci_low=low, ci_high=high, difference=float(here.difference),
+               ratio=fm.finite_or_none(here.ratio), metric=metric,
+               highest_group=labels[index[here.highest]], lowest_group=labels[index[here.lowest]],
+               highest_value=float(point[metric][index[here.highest]]),
+               lowest_value=float(point[metric][index[here.lowest]]),
+               p_value=fm.bootstrap_p_value(draws, criterion.threshold))
+    return out
+
+
+def _apply_holm(criteria: list[dict]) -> dict:
+    judged = [c for c in criteria if c["value"] is not None]
+    for c, (rejected, level) in zip(judged, fm.holm_verdicts([c["p_value"] for c in judged])):
+        crosses = c["ci_low"] is None or c["ci_low"] <= c["threshold"] <= c["ci_high"]
+        c["judged_at"] = level
+        if rejected and not crosses:
+            c["verdict"] = "pass" if Criterion(c["name"], c["operator"], c["threshold"]).passes(c["value"]) else "fail"
+        else:
+            c["verdict"] = "inconclusive"
+            c["reason"] = ("the interval includes the threshold, so the data cannot tell pass from fail"
+                           if crosses else f"the interval clears the threshold, but not at the stricter level Holm's "
+                                           f"correction for {len(judged)} tests requires ({level:.4f})")
+    for c in criteria:
+        c["explanation"] = explain(c)
+    return {"method": "Holm", "tests": len(judged), "alpha": fm.ALPHA,
+            "note": (f"Each verdict is a bootstrap test of the criterion against its threshold; Holm's step-down "
+                     f"correction across the audit's {len(judged)} tests keeps the chance of any wrong pass or "
+                     f"fail at or below 5%.") if len(judged) > 1 else "One test: no correction needed."}
+
+
+def explain(c: dict) -> str:
+    """One plain-language sentence per criterion, built from its numbers."""
+    rule = f"{c['name'].replace('_', ' ')} {'≥' if c['operator'] == '>=' else '≤'} {c['threshold']:g}"
+    if (c["name"], c["operator"], c["threshold"]) == FOUR_FIFTHS:
+        rule = "the four-fifths rule (demographic-parity ratio ≥ 0.8)"
+    if c["value"] is None:
+        return f"Not computable for {' × '.join(c['sensitive'])}: {c['reason']}."
+    words = fm.METRIC_WORDS[c["metric"]]
+    low, high = _label(c["lowest_group"]), _label(c["highest_group"])
+    if c["name"].endswith("_ratio"):
+        finding = (f"The {words} for {low} ({c['lowest_value']:.3f}) is {c['value']:.2f} of that for {high} "
+                   f"({c['highest_value']:.3f}), 95% CI {c['ci_low']:.2f}–{c['ci_high']:.2f}")
+    else:
+        finding = (f"The {words} for {low} ({c['lowest_value']:.3f}) is {c['value']:.3f} lower than for {high} "
+                   f"({c['highest_value']:.3f}), 95% CI {c['ci_low']:.3f}–{c['ci_high']:.3f}")
+    outcome = {"pass": f"passes {rule}", "fail": f"fails {rule}",
+               "inconclusive": f"inconclusive on {rule}: {c['reason']}"}[c["verdict"]]
+    return f"{finding} — {outcome}."
+
+
+# --- reading back ------------------------------------------------------------------------------------------------
+def list_audits(store: GovernanceStore, *, model: str | None = None, version: str | None = None) -> pd.DataFrame:
+    """Every audit, newest first, with its verdict (or 'not run yet')."""
+    frame = store.query("""
+        SELECT a.audit_id, a.model, a.version, a.source_name, a.definition, a.defined_by, a.defined_at,
+               r.ran_at, r.ran_by, r.n_rows, coalesce(r.verdict, 'not run yet') AS verdict, r.evidence_hash,
+               r.results
+        FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id)
+        WHERE (? IS NULL OR a.model = ?) AND (? IS NULL OR a.version = ?)
+        ORDER BY a.defined_at DESC, a.audit_id DESC""", [model, model, version, version])
+    definitions = frame["definition"].map(json.loads)
+    frame["sensitive"] = definitions.map(lambda d: " × ".join(d["sensitive"]) + (" (+ intersections)"
+                                                                               if d["intersectional"] else ""))
+    frame["criteria"] = definitions.map(lambda d: ", ".join(Criterion(**c).text for c in d["criteria"]))
+    counts = frame["results"].map(lambda r: json.loads(r)["verdict_counts"] if isinstance(r, str) else {})
+    for v in ("pass", "fail", "inconclusive"):
+        frame[v] = counts.map(lambda c: c.get(v))
+    return frame.drop(columns=["definition", "results"])
+
+
+def get_audit(store: GovernanceStore, *, audit_id: str) -> dict:
+    """The audit as stored: the JSON the CLI prints (documented in the README)."""
+    rows = store.query_rows("""
+        SELECT a.definition, a.definition_hash, a.defined_by, a.defined_at, r.ran_by, r.ran_at, r.n_rows,
+               r.data_sha256, r.results, r.verdict, r.evidence_hash
+        FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id) WHERE a.audit_id = ?""", [audit_id])
+    if not rows:
+        raise AuditError(UNKNOWN_AUDIT.format(audit_id=audit_id))
+    (definition, definition_hash, defined_by, defined_at, ran_by, ran_at, n_rows, data_sha256, results, verdict,
+     evidence_hash) = rows[0]
+    out = {"audit_id": audit_id, "status": "completed" if results else "defined", "evidence_hash": evidence_hash,
+           "definition": json.loads(definition), "definition_hash": definition_hash, "defined_by": defined_by,
+           "defined_at": defined_at.isoformat() + "Z", "ran_by": ran_by,
+           "ran_at": ran_at.isoformat() + "Z" if ran_at else None, "data_sha256": data_sha256, "n": n_rows,
+           "verdict": verdict}
+    if results:
+        out.update({k: v for k, v in json.loads(results).items() if k not in ("n", "verdict")})
+    return out
+
+
+def verify_audit(store: GovernanceStore, *, audit_id: str) -> dict:
+    """Recheck an audit: its evidence hash over what is stored, its data hash, and its results recomputed."""
+    audit = get_audit(store, audit_id=audit_id)
+    if audit["status"] != "completed":
+        return {"audit_id": audit_id, "ok": False, "checks": [{"check": "has run", "ok": False}]}
+    definition = AuditDefinition.from_dict(audit["definition"])
+    stored = json.loads(store.query_value("SELECT results FROM fairness_audit_run WHERE audit_id = ?", [audit_id]))
+    checks = [{"check": "definition hash", "ok": sha256_text(canonical_json(audit["definition"]))
+               == audit["definition_hash"]},
+              {"check": "evidence hash", "ok": evidence_hash_of(definition=definition, data_sha256=audit["data_sha256"],
+                                                                results=stored) == audit["evidence_hash"]}]
+    source = definition.source
+    if source["kind"] == "evaluation_set":
+        now = recompute_content_sha256(store, model=source["model"], version=source["version"])
+        checks.append({"check": "evaluation set content hash", "ok": now == audit["data_sha256"]})
+        data = evaluation_set_data(store, model=source["model"], version=source["version"])
+        again = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition))
+        same = canonical_json({**again, "environment": None}) == canonical_json({**stored, "environment": None})
+        checks.append({"check": "results recomputed from the data", "ok": same})
+    return {"audit_id": audit_id, "ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def compare_audits(store: GovernanceStore, *, a: str, b: str) -> pd.DataFrame:
+    """Criteria of two audits side by side, matched on (features, criterion)."""
+    rows = {}
+    for tag, audit_id in (("a", a), ("b", b)):
+        audit = get_audit(store, audit_id=audit_id)
+        for c in audit.get("criteria", []):
+            key = (" × ".join(c["sensitive"]), c["name"])
+            rows.setdefault(key, {"sensitive": key[0], "criterion": f"{c['name']} {c['operator']} {c['threshold']:g}"})
+            rows[key].update({f"value_{tag}": c["value"], f"ci_low_{tag}": c["ci_low"], f"ci_high_{tag}": c["ci_high"],
+                              f"verdict_{tag}": c["verdict"]})
+    columns = ["sensitive", "criterion"] + [f"{k}_{t}" for t in "ab" for k in ("value", "ci_low", "ci_high", "verdict")]
+    return pd.DataFrame(list(rows.values())).reindex(columns=columns)
+
+
+def group_table(audit: dict, *, sensitive: Sequence[str]) -> pd.DataFrame:
+    """One row per (group, metric) of one feature set: value, interval, status, reason."""
+    records = []
+    for g in audit.get("groups", []):
+        if g["sensitive"] != list(sensitive):
+            continue
+        for metric, m in g["metrics"].items():
+            records.append({"group": _label(g["group"]), "n": g["n"], "status": g["status"], "metric": metric,
+                            "value": m["value"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
+                            "reason": m.get("reason")})
+    return pd.DataFrame.from_records(records, columns=["group", "n", "status", "metric", "value", "ci_low", "ci_high",
+                                                       "reason"])
+
+
+def audit_rows(store: GovernanceStore, *, audit_id: str, data: AuditData | None = None) -> pd.DataFrame:
+    """The rows behind an audit: y_true, y_pred, score and the audited features (for a preview, not for display)."""
+    definition = load_definition(store, audit_id=audit_id)
+    data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
+    if data.kind == "file":
+        return data.frame
+    frame = store.query("SELECT y_true, y_pred, score, sensitive FROM evaluation_row WHERE model = ? AND version = ? "
+                        "ORDER BY row_id", [data.model, data.version])
+    parsed = pd.DataFrame([json.loads(s) for s in frame.pop("sensitive")]).reindex(columns=list(definition.sensitive))
+    for column in definition.sensitive:
+        frame[column] = as_text(parsed[column]).fillna(MISSING_GROUP).to_numpy()
+    return frame
