@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance import errors
+from governance import cli_audit, errors
 from governance.compare import compare_versions, overlap_window
 from governance.drift import drift_report
 from governance.ingest import ingest_file
@@ -87,6 +87,8 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--since", metavar="YYYY-MM-DD", help="first day (default: first day both served)")
     compare.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: last day both served)")
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    cli_audit.add_parser(commands, workspace=workspace, parser_class=_Parser)
     return parser
 
 
@@ -250,7 +252,10 @@ OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the fil
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    run, show = COMMANDS[args.command]
+    if args.command == "audit":
+        run, show, exit_code = cli_audit.COMMANDS[args.subcommand]
+    else:
+        (run, show), exit_code = COMMANDS[args.command], (lambda result: 0)
     try:
         if args.command in OPENS_ITS_OWN_WORKSPACE:
             result = run(args)
@@ -270,4 +275,4 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2, default=str))
     else:
         show(result)
-    return 0
+    return exit_code(result)

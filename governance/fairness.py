@@ -37,6 +37,9 @@ DEFAULT_CRITERIA = "demographic_parity_ratio>=0.8,equalized_odds_difference<=0.1
 DEFAULT_METRICS = tuple(fm.RATE_METRICS)
 FOUR_FIFTHS = ("demographic_parity_ratio", ">=", 0.8)
 MIN_BOOTSTRAP, MAX_BOOTSTRAP = 100, 100_000
+# Scores are summed as whole nano-units: integer sums do not depend on the order DuckDB's threads add them in,
+# so a recomputation reproduces the stored results bit for bit.
+SCORE_UNITS = 1_000_000_000
 LIBRARIES = ("numpy", "pandas", "duckdb", "fairlearn", "scikit-learn")
 
 ProgressCallback = Callable[[float], None]
@@ -279,7 +282,7 @@ def finest_cells(store: GovernanceStore | None, *, data: AuditData, definition: 
         # Grouping by the whole JSON text first is ~5x faster than extracting each attribute per row.
         raw = store.query(f"""
             SELECT sensitive, y_true, y_pred, {'least(floor(score * ?), ? - 1)::INTEGER' if bins > 1 else '0'} AS bin,
-                   count(*) AS n, sum(score) AS score_sum
+                   count(*) AS n, sum(round(score * {SCORE_UNITS})::BIGINT) AS score_units
             FROM evaluation_row WHERE model = ? AND version = ? GROUP BY ALL""",
                           ([bins, bins] if bins > 1 else []) + [data.model, data.version])
         parsed = pd.DataFrame([json.loads(s) for s in raw["sensitive"]], index=raw.index).reindex(columns=attributes)
@@ -290,18 +293,18 @@ def finest_cells(store: GovernanceStore | None, *, data: AuditData, definition: 
         raw = frame[attributes + ["y_true", "y_pred"]].copy()
         raw["bin"] = np.minimum(np.floor(frame["score"] * bins), bins - 1).astype(int) if bins > 1 else 0
         raw["n"] = 1
-        raw["score_sum"] = frame["score"] if "score" in frame else 0.0
-    cells = raw.groupby(attributes + ["y_true", "y_pred", "bin"], sort=True)[["n", "score_sum"]].sum().reset_index()
+        raw["score_units"] = np.round(frame["score"] * SCORE_UNITS).astype(np.int64) if "score" in frame else 0
+    cells = raw.groupby(attributes + ["y_true", "y_pred", "bin"], sort=True)[["n", "score_units"]].sum().reset_index()
     keys = cells[attributes].astype(str).apply(tuple, axis=1)
     groups = tuple(sorted(set(keys)))
     index = {g: i for i, g in enumerate(groups)}
     counts = np.zeros((len(groups), 2, 2, bins), dtype=np.int64)
-    score_sum = np.zeros(counts.shape)
+    score_units = np.zeros(counts.shape, dtype=np.int64)
     position = (keys.map(index).to_numpy(), cells["y_true"].to_numpy(int), cells["y_pred"].to_numpy(int),
                 cells["bin"].to_numpy(int))
     np.add.at(counts, position, cells["n"].to_numpy(np.int64))
-    np.add.at(score_sum, position, cells["score_sum"].fillna(0).to_numpy(np.float64))
-    return fm.Cells(groups, counts, score_sum if definition.score else None)
+    np.add.at(score_units, position, cells["score_units"].fillna(0).to_numpy(np.int64))
+    return fm.Cells(groups, counts, score_units / SCORE_UNITS if definition.score else None)
 
 
 def _project(cells: fm.Cells, attributes: Sequence[str], chosen: Sequence[str]) -> tuple[list[tuple], np.ndarray]:
@@ -344,8 +347,8 @@ def compute_results(*, definition: AuditDefinition, cells: fm.Cells, progress: P
                          "listed with their figures but left out of every disparity")
         for criterion in definition.criteria:
             criteria_out.append(_criterion(criterion, chosen=chosen, labels=labels, point=point, spread=spread,
-                                           eligible=eligible, definition=definition))
-    correction = _apply_holm(criteria_out)
+                                           eligible=eligible, counts=counts, definition=definition))
+    correction = _apply_holm(criteria_out, resamples=definition.bootstrap)
     verdicts = [c["verdict"] for c in criteria_out]
     verdict = "fail" if "fail" in verdicts else "pass" if verdicts and set(verdicts) == {"pass"} else "inconclusive"
     return {
@@ -377,7 +380,7 @@ def _label(group: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in group.items())
 
 
-def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible, definition) -> dict:
+def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible, counts, definition) -> dict:
     out = {"name": criterion.name, "sensitive": list(chosen), "operator": criterion.operator,
            "threshold": criterion.threshold, "value": None, "ci_low": None, "ci_high": None, "difference": None,
            "ratio": None, "metric": None, "highest_group": None, "lowest_group": None, "highest_value": None,
@@ -386,13 +389,19 @@ def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible,
     is_ratio = criterion.kind == "ratio"
     components = []   # (metric, statistic, point disparity, bootstrap draws of the statistic, group indices)
     for metric in fm.CRITERION_BASES[criterion.base]:
-        for i in np.flatnonzero(eligible & ~np.isfinite(point[metric])):
-            out["left_out"].append({"group": labels[i], "reason": f"{fm.METRIC_WORDS[metric]} not computable: "
-                                                                  f"{fm.undefined_reason(metric)}"})
-        index = np.flatnonzero(eligible & np.isfinite(point[metric]))
+        # A rate rests on its denominator, not the group: a true-positive rate from 5 positives is left out
+        # even in a group of 500, by the same minimum that keeps small groups out.
+        base = fm.denominators(counts, metric)
+        enough = base >= definition.min_group_size
+        for i in np.flatnonzero(eligible & ~enough):
+            reason = (f"{fm.METRIC_WORDS[metric]} not computable: {fm.undefined_reason(metric)}" if base[i] == 0 else
+                      f"only {base[i]} people {fm.DENOMINATOR_WORDS[metric]}: too few to assess its "
+                      f"{fm.METRIC_WORDS[metric]}")
+            out["left_out"].append({"group": labels[i], "reason": reason})
+        index = np.flatnonzero(eligible & enough)
         if len(index) < 2:
-            out["reason"] = (f"fewer than two groups of at least {definition.min_group_size} people with a "
-                             f"computable {fm.METRIC_WORDS[metric]}")
+            out["reason"] = (f"fewer than two groups with at least {definition.min_group_size} people "
+                             f"{fm.DENOMINATOR_WORDS[metric]} to compare {fm.METRIC_WORDS[metric]}s")
             return out
         here, boot = fm.disparity(point[metric][index]), fm.disparity(spread[metric][:, index])
         statistic = float(here.ratio if is_ratio else here.difference)
@@ -413,7 +422,7 @@ def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible,
     return out
 
 
-def _apply_holm(criteria: list[dict]) -> dict:
+def _apply_holm(criteria: list[dict], *, resamples: int) -> dict:
     judged = [c for c in criteria if c["value"] is not None]
     for c, (rejected, level) in zip(judged, fm.holm_verdicts([c["p_value"] for c in judged])):
         crosses = c["ci_low"] is None or c["ci_low"] <= c["threshold"] <= c["ci_high"]
@@ -427,10 +436,14 @@ def _apply_holm(criteria: list[dict]) -> dict:
                                            f"correction for {len(judged)} tests requires ({level:.4f})")
     for c in criteria:
         c["explanation"] = explain(c)
-    return {"method": "Holm", "tests": len(judged), "alpha": fm.ALPHA,
-            "note": (f"Each verdict is a bootstrap test of the criterion against its threshold; Holm's step-down "
-                     f"correction across the audit's {len(judged)} tests keeps the chance of any wrong pass or "
-                     f"fail at or below 5%.") if len(judged) > 1 else "One test: no correction needed."}
+    note = (f"Each verdict is a bootstrap test of the criterion against its threshold; Holm's step-down correction "
+            f"across the audit's {len(judged)} tests keeps the chance of any wrong pass or fail at or below 5%."
+            if len(judged) > 1 else "One test: no correction needed.")
+    if judged and resamples and 2 / (resamples + 1) > fm.ALPHA / len(judged):
+        needed = int(np.ceil(2 * len(judged) / fm.ALPHA))
+        note += (f" With {len(judged)} tests the strictest level is {fm.ALPHA / len(judged):.4f}, finer than "
+                 f"{resamples:,} resamples can resolve: use at least {needed:,} resamples for conclusive verdicts.")
+    return {"method": "Holm", "tests": len(judged), "alpha": fm.ALPHA, "note": note}
 
 
 def explain(c: dict) -> str:
@@ -536,7 +549,8 @@ def group_table(audit: dict, *, sensitive: Sequence[str]) -> pd.DataFrame:
         if g["sensitive"] != list(sensitive):
             continue
         for metric, m in g["metrics"].items():
-            records.append({"group": _label(g["group"]), "n": g["n"], "status": g["status"], "metric": metric,
+            label = _label({k: g["group"][k] for k in g["sensitive"]})  # stored JSON sorts keys; keep the set's order
+            records.append({"group": label, "n": g["n"], "status": g["status"], "metric": metric,
                             "value": m["value"], "ci_low": m["ci_low"], "ci_high": m["ci_high"],
                             "reason": m.get("reason")})
     return pd.DataFrame.from_records(records, columns=["group", "n", "status", "metric", "value", "ci_low", "ci_high",

@@ -94,6 +94,19 @@ def _calibration(name: str, counts: np.ndarray, score_sum: np.ndarray) -> np.nda
         return np.where(n > 0, gap.sum(axis=-1) / np.maximum(n, 1), np.nan)
 
 
+DENOMINATOR_WORDS = {"selection_rate": "in the group", "accuracy": "in the group",
+                     "precision": "predicted positive", "true_positive_rate": "with a positive outcome",
+                     "false_positive_rate": "with a negative outcome", "false_negative_rate": "with a positive outcome"}
+
+
+def denominators(counts: np.ndarray, metric: str) -> np.ndarray:
+    """How many people each group's rate is computed over (the whole group for calibration metrics)."""
+    by_cell = counts.sum(axis=-1)
+    if metric not in RATE_METRICS:
+        return by_cell.sum(axis=(-2, -1))
+    return sum(by_cell[..., t, p] for t, p in RATE_METRICS[metric][2])
+
+
 def finite_or_none(value) -> float | None:
     """A float for JSON, or None where the figure is undefined (never a silent 0)."""
     return float(value) if value is not None and np.isfinite(value) else None
@@ -177,8 +190,12 @@ def holm_verdicts(p_values: list[float], *, alpha: float = ALPHA) -> list[tuple[
 
 
 def bootstrap_p_value(draws: np.ndarray, threshold: float) -> float:
-    """Two-sided bootstrap p-value for "the statistic equals the threshold": how far the draws sit to one side."""
+    """Two-sided bootstrap p-value for "the statistic equals the threshold": how far the draws sit to one side.
+
+    Counted as (k + 1) / (B + 1) per side, so it is never 0: B resamples cannot show a p-value below 2 / (B + 1).
+    """
     finite = draws[np.isfinite(draws)]
     if finite.size == 0:
         return 1.0
-    return float(min(1.0, 2 * min(np.mean(finite <= threshold), np.mean(finite >= threshold))))
+    below, above = np.sum(finite <= threshold), np.sum(finite >= threshold)
+    return float(min(1.0, 2 * (min(below, above) + 1) / (finite.size + 1)))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from governance.store import GovernanceStore
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -141,6 +143,74 @@ def test_drift_and_ingest_bad_input_is_one_clear_line(demo_copy, tmp_path):
             (["ingest", "telemetry", str(garbage), "--model", "adult-income", "--version", "v1"], "nothing was ingested"),
             (["ingest", "telemetry", str(tmp_path / "missing.csv"), "--model", "adult-income", "--version", "v1"],
              "cannot read")):
+        result = cli("--db", str(demo_copy), *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith("error:") and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_audit_run_on_a_csv_matches_the_documented_json(demo_copy, tmp_path):
+    table = tmp_path / "decisions.csv"
+    rows = ["outcome,decision,p,sex"]
+    # 40 women: 10 approved; 40 men: 30 approved; outcome equals decision except 4 rows per group
+    for sex, approved in (("F", 10), ("M", 30)):
+        for i in range(40):
+            decision = "approve" if i < approved else "decline"
+            outcome = decision if i % 10 else ("decline" if decision == "approve" else "approve")
+            rows.append(f"{outcome},{decision},{0.9 if decision == 'approve' else 0.1},{sex}")
+    table.write_text("\n".join(rows) + "\n")
+    result = cli("--db", str(demo_copy), "audit", "run", "--data", str(table), "--y-true", "outcome",
+                 "--y-pred", "decision", "--score", "p", "--pos-label", "approve", "--sensitive", "sex",
+                 "--bootstrap", "200", "--seed", "7", "--actor", "ci", "--json")
+    assert result.returncode == 0, result.stderr
+    audit = json.loads(result.stdout)
+    assert {"audit_id", "evidence_hash", "n", "groups", "criteria"} <= set(audit)
+    assert audit["n"] == 80 and len(audit["evidence_hash"]) == 64
+    women = next(g for g in audit["groups"] if g["group"] == {"sex": "F"})
+    assert women["status"] == "ok" and women["metrics"]["selection_rate"]["value"] == 10 / 40
+    low, high = women["metrics"]["selection_rate"]["ci_low"], women["metrics"]["selection_rate"]["ci_high"]
+    assert low < 10 / 40 < high
+    parity = next(c for c in audit["criteria"] if c["name"] == "demographic_parity_ratio")
+    assert parity["value"] == (10 / 40) / (30 / 40) and parity["threshold"] == 0.8
+    assert parity["verdict"] == "fail"
+    assert {"name", "value", "ci_low", "ci_high", "threshold", "verdict"} <= set(parity)
+
+    shown = cli("--db", str(demo_copy), "audit", "show", audit["audit_id"], "--json")
+    assert json.loads(shown.stdout)["evidence_hash"] == audit["evidence_hash"]
+    listed = json.loads(cli("--db", str(demo_copy), "audit", "list", "--json").stdout)["audits"]
+    assert [a["audit_id"] for a in listed][:1] == [audit["audit_id"]]
+    verified = cli("--db", str(demo_copy), "audit", "verify", audit["audit_id"])
+    assert verified.returncode == 0 and "verified" in verified.stdout
+
+
+def test_audit_of_a_stored_evaluation_set_and_a_failed_verification_exits_1(demo_copy):
+    result = cli("--db", str(demo_copy), "audit", "run", "--model", "adult-income", "--version", "v2",
+                 "--sensitive", "sex,race", "--intersectional", "--bootstrap", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    audit = json.loads(result.stdout)
+    assert {tuple(c["sensitive"]) for c in audit["criteria"]} == {("sex",), ("race",), ("sex", "race")}
+    assert audit["correction"]["method"] == "Holm" and audit["correction"]["tests"] == 9
+    with GovernanceStore(demo_copy) as store, store.write() as tx:  # tamper with one stored figure
+        tx.execute("UPDATE fairness_audit_run SET results = replace(results, '\"n\":15060', '\"n\":15061') "
+                   "WHERE audit_id = ?", [audit["audit_id"]])
+    verified = cli("--db", str(demo_copy), "audit", "verify", audit["audit_id"], "--json")
+    assert verified.returncode == 1
+    checks = {c["check"]: c["ok"] for c in json.loads(verified.stdout)["checks"]}
+    assert checks["evidence hash"] is False and checks["definition hash"] is True
+
+
+def test_audit_bad_input_is_one_clear_line(demo_copy, tmp_path):
+    probabilities = tmp_path / "p.csv"
+    probabilities.write_text("y,p,sex\n1,0.83,F\n0,0.12,M\n1,0.55,M\n")
+    for args, message in (
+            (["audit", "run", "--model", "adult-income", "--sensitive", "sex"], "say what to audit"),
+            (["audit", "run", "--model", "adult-income", "--version", "v1", "--sensitive", "religion"],
+             "no column 'religion'"),
+            (["audit", "run", "--model", "adult-income", "--version", "v1", "--sensitive", "sex",
+              "--criteria", "demographic_parity_ratio<=0.8"], "must be '>='"),
+            (["audit", "run", "--data", str(probabilities), "--y-true", "y", "--y-pred", "p", "--sensitive", "sex"],
+             "look like probabilities"),
+            (["audit", "show", "FA-9999"], "no fairness audit 'FA-9999'")):
         result = cli("--db", str(demo_copy), *args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error:") and message in result.stderr, (args, result.stderr)
