@@ -46,6 +46,7 @@ bench: $(VENV)/.runtime
 	@[ -f $(BENCH_DB) ] || $(PY) -m governance init --demo --db $(BENCH_DB) --rows 10000000
 	$(PY) benchmarks/kpi_page.py --db $(BENCH_DB)
 	$(PY) benchmarks/drift_report.py --db $(BENCH_DB)
+	$(PY) benchmarks/fairness_audit.py
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

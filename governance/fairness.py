@@ -93,7 +93,7 @@ class Criterion:
         return value >= self.threshold if self.operator == ">=" else value <= self.threshold
 
 
-_CRITERION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|=>|=<|>|<)\s*([0-9]*\.?[0-9]+)\s*$")
+_CRITERION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|=>|=<)\s*([0-9]*\.?[0-9]+)\s*$")
 CRITERION_NAMES = tuple(f"{base}_{kind}" for base in fm.CRITERION_BASES for kind in ("ratio", "difference"))
 
 
@@ -106,7 +106,7 @@ def parse_criteria(text: str | Sequence[str]) -> tuple[Criterion, ...]:
         if match is None or match.group(1) not in CRITERION_NAMES:
             raise AuditError(BAD_CRITERION.format(text=part.strip(), known=", ".join(CRITERION_NAMES)))
         name, operator, threshold = match.group(1), match.group(2), float(match.group(3))
-        operator = {"=>": ">=", "=<": "<=", ">": ">=", "<": "<="}.get(operator, operator)
+        operator = {"=>": ">=", "=<": "<="}.get(operator, operator)
         criterion = Criterion(name, operator, threshold)
         if criterion.kind == "ratio" and (operator != ">=" or not 0 < threshold <= 1):
             raise AuditError(RATIO_DIRECTION.format(name=name))
@@ -281,7 +281,7 @@ def finest_cells(store: GovernanceStore | None, *, data: AuditData, definition: 
     if data.kind == "evaluation_set":
         # Grouping by the whole JSON text first is ~5x faster than extracting each attribute per row.
         raw = store.query(f"""
-            SELECT sensitive, y_true, y_pred, {'least(floor(score * ?), ? - 1)::INTEGER' if bins > 1 else '0'} AS bin,
+            SELECT sensitive, y_true, y_pred, {'greatest(0, least(floor(score * ?), ? - 1))::INTEGER' if bins > 1 else '0'} AS bin,
                    count(*) AS n, sum(round(score * {SCORE_UNITS})::BIGINT) AS score_units
             FROM evaluation_row WHERE model = ? AND version = ? GROUP BY ALL""",
                           ([bins, bins] if bins > 1 else []) + [data.model, data.version])
@@ -341,6 +341,9 @@ def compute_results(*, definition: AuditDefinition, cells: fm.Cells, progress: P
                 "status": "ok" if eligible[i] else "too_small",
                 "metrics": {name: _metric_value(name, point[name][i], spread[name][:, i]) for name in definition.metrics},
             })
+        if len(chosen) == 1 and MISSING_GROUP in [g[0] for g in groups]:
+            notes.append(f"{int(sizes[[g[0] for g in groups].index(MISSING_GROUP)]):,} rows have no value for "
+                         f"{chosen[0]}: they form their own group '{MISSING_GROUP}', audited, not dropped")
         too_small = [_label(labels[i]) for i in np.flatnonzero(~eligible)]
         if too_small:
             notes.append(f"{', '.join(too_small)}: fewer than {definition.min_group_size} people, too small to assess; "

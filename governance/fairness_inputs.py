@@ -111,9 +111,9 @@ def frame_data(*, y_true: Sequence, y_pred: Sequence, sensitive: dict[str, Seque
     _require_present(truth, role="outcome", column=true_name)
     _require_present(predicted, role="prediction", column=pred_name)
     _refuse_probabilities(predicted, column=pred_name)
-    positive = _positive_label(truth, predicted, pos_label=pos_label, column=true_name)
     _require_binary(truth, role="outcome", column=true_name)
-    _require_binary(predicted, role="prediction", column=pred_name)
+    _require_binary(predicted, role="prediction", column=pred_name)   # before the label: 0/1/2 is not text
+    positive = _positive_label(truth, predicted, pos_label=pos_label, column=true_name)
     out = pd.DataFrame({"y_true": (truth == positive).astype(np.int8).to_numpy(),
                         "y_pred": (predicted == positive).astype(np.int8).to_numpy()})
     if out["y_pred"].nunique() == 1:

@@ -181,10 +181,11 @@ def holm_verdicts(p_values: list[float], *, alpha: float = ALPHA) -> list[tuple[
     m = len(p_values)
     order = sorted(range(m), key=lambda i: p_values[i])
     out: list[tuple[bool, float]] = [(False, alpha)] * m
-    still_rejecting = True
+    still_rejecting, level = True, alpha
     for rank, i in enumerate(order):
-        level = alpha / (m - rank)
-        still_rejecting = still_rejecting and p_values[i] <= level
+        if still_rejecting:
+            level = alpha / (m - rank)
+            still_rejecting = p_values[i] <= level
         out[i] = (still_rejecting, level)
     return out
 

@@ -23,11 +23,11 @@ def open_and_settle(page, url: str, title: str) -> None:
 
 
 # Charts and tables load their renderers lazily, after the script has finished: the page is settled when
-# every visible chart and table has drawn (hidden tabs and closed expanders draw when opened) and the main area has not changed for 750 ms.
+# no placeholder skeleton is left, every visible chart and table has drawn (hidden tabs and closed expanders draw when opened) and the main area has not changed for 750 ms.
 DRAWN_AND_STILL = """() => {
     const shown = selector => [...document.querySelectorAll(selector)].filter(
         e => e.offsetParent !== null && !e.closest("details:not([open])"));
-    const drawn =
+    const drawn = !document.querySelector("[data-testid='stSkeleton']") &&
         shown("[data-testid='stPlotlyChart']").every(c => c.querySelector('.main-svg')) &&
         shown("[data-testid='stDataFrame']").every(
             t => t.querySelector("[data-testid^='glide-cell']") && t.getBoundingClientRect().width > 200);
