@@ -47,6 +47,7 @@ bench: $(VENV)/.runtime
 	$(PY) benchmarks/kpi_page.py --db $(BENCH_DB)
 	$(PY) benchmarks/drift_report.py --db $(BENCH_DB)
 	$(PY) benchmarks/fairness_audit.py
+	$(PY) benchmarks/explanations.py
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance import cli_audit, errors
+from governance import cli_audit, cli_models, errors
 from governance.compare import compare_versions, overlap_window
 from governance.drift import drift_report
 from governance.ingest import ingest_file
@@ -89,6 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
 
     cli_audit.add_parser(commands, workspace=workspace, parser_class=_Parser)
+    cli_models.add_parsers(commands, workspace=workspace, parser_class=_Parser)
     return parser
 
 
@@ -246,7 +247,7 @@ def _print_compare(result: dict) -> None:
 
 COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis),
             "compare": (_compare, _print_compare), "drift": (_drift, _print_drift),
-            "ingest": (_ingest, _print_ingest)}
+            "ingest": (_ingest, _print_ingest), "explain": (cli_models.explain, cli_models.print_explanation)}
 OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the file
 
 
@@ -254,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "audit":
         run, show, exit_code = cli_audit.COMMANDS[args.subcommand]
+    elif args.command == "model":
+        (run, show), exit_code = cli_models.COMMANDS[args.subcommand], (lambda result: 0)
     else:
         (run, show), exit_code = COMMANDS[args.command], (lambda result: 0)
     try:

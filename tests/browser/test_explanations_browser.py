@@ -1,0 +1,111 @@
+"""The Explanations page in a real Chromium: the explanation is computed in the background on first opening
+(a progress bar, and other pages stay usable meanwhile), then the charts and a local narrative draw.
+
+The page writes (it stores the explanation it computes), so it runs against its own server on a fresh copy of the
+demo workspace: the shared server may already hold explanations stored by the every-page test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, start_server, stop_server
+from tests.browser.test_pages_in_browser import DRAWN_AND_STILL, open_and_settle
+
+# adult-income v2: the tree explainer on 10,000 rows, long enough (several seconds) to open another page meanwhile
+ADDRESS = "/explanations?model=adult-income&version=v2"
+COMPUTED = 90_000
+
+
+@pytest.fixture(scope="module")
+def fresh_server(demo_workspace, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("explanations-server")
+    db = workdir / "explanations.duckdb"
+    shutil.copyfile(demo_workspace, db)
+    server, process = start_server(db=db, workdir=workdir)
+    yield server
+    stop_server(process)
+
+
+@pytest.fixture
+def context(browser, fresh_server, request):
+    opened = browser.new_context(viewport={"width": 1440, "height": 2200})
+    yield opened
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        print(f"\n--- streamlit output ---\n{fresh_server.output()}")
+    opened.close()
+
+
+def settle(page) -> None:
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)
+
+
+def assert_no_failure(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+    text = page.locator("[data-testid='stMain']").inner_text()
+    assert "Something went wrong" not in text and "Traceback" not in text and "None" not in text.split()
+    assert "failed (reference" not in text
+
+
+def test_explanation_computes_in_background_then_draws_global_and_local(context, fresh_server):
+    page = context.new_page()
+    page.goto(fresh_server.url + ADDRESS)
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
+    page.get_by_role("heading", name="Explanations", level=1).wait_for(timeout=60_000)
+    progress = page.locator("[data-testid='stProgress']")
+    progress.first.wait_for(timeout=60_000)
+    assert "being computed now" in page.locator("[data-testid='stMain']").inner_text()
+
+    other = context.new_page()  # a second tab: another page opens while the computation runs
+    started = time.monotonic()
+    other.goto(fresh_server.url + "/kpis")
+    other.get_by_role("heading", name="KPIs", level=1).wait_for(timeout=60_000)
+    other.locator("[data-testid='stMetric']").first.wait_for(timeout=60_000)
+    kpis_opened = time.monotonic() - started
+    still_computing = progress.count() > 0   # sampled the moment the other page has its figures
+    open_and_settle(other, fresh_server.url + "/kpis", "KPIs")   # and it finishes drawing, without a failure
+    assert other.locator("[data-testid='stException']").count() == 0
+    assert other.locator("[data-testid='stMetric']").count() >= 2
+    other.close()
+
+    chart = page.locator("[data-testid='stPlotlyChart']").first
+    chart.locator(".main-svg").first.wait_for(timeout=COMPUTED)
+    settle(page)
+    assert still_computing, f"the explanation finished before /kpis had opened ({kpis_opened:.1f} s)"
+    assert progress.count() == 0
+    assert_no_failure(page)
+    assert page.get_by_role("tab", name="Global").get_attribute("aria-selected") == "true"
+    titles = page.locator("[data-testid='stPlotlyChart'] .gtitle").all_text_contents()
+    assert titles[0].startswith("Which inputs matter most") and len(titles) == 3
+    importance = page.locator("[data-testid='stPlotlyChart']").first
+    assert importance.locator(".barlayer .point").count() >= 10  # one bar per input of adult-income
+    assert importance.locator(".xtitle").text_content() == "mean |SHAP| (log-odds)"
+    swarm = page.locator("[data-testid='stPlotlyChart']").nth(1)
+    assert swarm.locator(".scatterlayer .point").count() > 1_000
+    assert "log-odds" in page.locator("[data-testid='stCaptionContainer']").filter(
+        has_text="How to read this").inner_text()
+
+    page.mouse.move(1, 1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1440, "height": 2600})
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / "explanations-global.png"), full_page=True)
+
+    page.get_by_role("tab", name="Local").click()
+    settle(page)
+    page.get_by_role("button", name="Show a declined applicant near the threshold").click()
+    settle(page)
+    assert_no_failure(page)
+    narrative = page.locator("[data-testid='stAlertContentInfo']").filter(has_text="The model scored this applicant")
+    assert narrative.is_visible()
+    assert "decline" in narrative.inner_text() and "log-odds" in narrative.inner_text()
+    waterfall = page.locator("[data-testid='stPlotlyChart']").first
+    assert waterfall.locator(".gtitle").text_content().startswith("From an average applicant")
+    assert waterfall.locator(".waterfalllayer .point").count() >= 10
+    page.mouse.move(1, 1)
+    page.screenshot(path=str(ARTIFACTS / "explanations-local.png"), full_page=True)
