@@ -70,15 +70,63 @@ def stop_server(process: subprocess.Popen) -> None:
         process.kill()
 
 
-@pytest.fixture(scope="session")
-def server(demo_workspace, tmp_path_factory):
-    """The app as a user meets it, on its own copy of the demo workspace (the server holds the file)."""
-    workdir = tmp_path_factory.mktemp("server")
-    db = workdir / "browser.duckdb"
+def open_and_settle(page, url: str, title: str) -> None:
+    """Go to the page and wait until the script has finished running: never a sleep."""
+    page.goto(url)
+    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
+    page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)
+
+
+# Charts and tables load their renderers lazily, after the script has finished: the page is settled when
+# no placeholder skeleton is left, every visible chart and table has drawn (hidden tabs and closed expanders draw when opened) and the main area has not changed for 750 ms.
+DRAWN_AND_STILL = """() => {
+    const shown = selector => [...document.querySelectorAll(selector)].filter(
+        e => e.offsetParent !== null && !e.closest("details:not([open])"));
+    const drawn = !document.querySelector("[data-testid='stSkeleton']") &&
+        shown("[data-testid='stPlotlyChart']").every(c => c.querySelector('.main-svg')) &&
+        shown("[data-testid='stDataFrame']").every(
+            t => t.querySelector("[data-testid^='glide-cell']") && t.getBoundingClientRect().width > 200);
+    const html = document.querySelector("[data-testid='stMain']").innerHTML;
+    if (!drawn || window.__quorumHtml !== html) {
+        window.__quorumHtml = html;
+        window.__quorumSince = Date.now();
+        return false;
+    }
+    return Date.now() - window.__quorumSince > 750;
+}"""
+
+
+def serve_copy(demo_workspace: Path, tmp_path_factory, name: str):
+    """Start the app on a private copy of the demo workspace (the server holds the file); yields the server."""
+    workdir = tmp_path_factory.mktemp(name)
+    db = workdir / f"{name}.duckdb"
     shutil.copyfile(demo_workspace, db)
     server, process = start_server(db=db, workdir=workdir)
-    yield server
-    stop_server(process)
+    try:
+        yield server
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def server(demo_workspace, tmp_path_factory):
+    """The app as a user meets it, on its own copy of the demo workspace."""
+    yield from serve_copy(demo_workspace, tmp_path_factory, "browser")
+
+
+def settle(page) -> None:
+    """After a click: the rerun has finished, lazily loaded widgets are in, charts and tables are drawn."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)
+
+
+def assert_no_failure(page) -> None:
+    """No exception box, no traceback, no 'something went wrong' in the main area."""
+    assert page.locator("[data-testid='stException']").count() == 0
+    text = page.locator("[data-testid='stMain']").inner_text()
+    assert "Something went wrong" not in text and "Traceback" not in text
 
 
 @pytest.fixture(scope="session")

@@ -6,23 +6,10 @@ from __future__ import annotations
 import pytest
 
 from governance.fairness_inputs import AuditError, read_csv_data
-from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_pages_in_browser import DRAWN_AND_STILL, open_and_settle
+from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, settle
 
 PROBABILITIES = "outcome,prediction,gender\n" + "".join(
     f"{i % 2},0.{i % 9 + 1},{'F' if i % 3 else 'M'}\n" for i in range(80))
-
-
-def settle(page) -> None:
-    """After a click: the rerun has finished, lazily loaded widgets are in, charts and tables are drawn."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)
-
-
-def assert_no_failure(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0
-    text = page.locator("[data-testid='stMain']").inner_text()
-    assert "Something went wrong" not in text and "Traceback" not in text
 
 
 def test_fairness_page_draws_the_verdicts_and_the_group_chart(page, server):

@@ -10,8 +10,7 @@ import time
 
 from governance.ingest import inbox_dir
 from governance.store import GovernanceStore
-from tests.browser.conftest import start_server, stop_server
-from tests.browser.test_pages_in_browser import open_and_settle
+from tests.browser.conftest import open_and_settle, start_server, stop_server
 from tests.conftest import ROOT
 
 ROWS = "ts,prediction,score,label,latency_ms,is_error,segment\n" + "".join(

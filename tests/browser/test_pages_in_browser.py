@@ -7,38 +7,10 @@ import shutil
 import pytest
 
 from components.navigation import PAGES, url_path
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, open_and_settle
 from tests.conftest import ROOT
 
 README_SCREENSHOT = ROOT / "docs" / "screenshots" / "overview.png"
-
-
-def open_and_settle(page, url: str, title: str) -> None:
-    """Go to the page and wait until the script has finished running: never a sleep."""
-    page.goto(url)
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
-    page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
-    page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)
-
-
-# Charts and tables load their renderers lazily, after the script has finished: the page is settled when
-# no placeholder skeleton is left, every visible chart and table has drawn (hidden tabs and closed expanders draw when opened) and the main area has not changed for 750 ms.
-DRAWN_AND_STILL = """() => {
-    const shown = selector => [...document.querySelectorAll(selector)].filter(
-        e => e.offsetParent !== null && !e.closest("details:not([open])"));
-    const drawn = !document.querySelector("[data-testid='stSkeleton']") &&
-        shown("[data-testid='stPlotlyChart']").every(c => c.querySelector('.main-svg')) &&
-        shown("[data-testid='stDataFrame']").every(
-            t => t.querySelector("[data-testid^='glide-cell']") && t.getBoundingClientRect().width > 200);
-    const html = document.querySelector("[data-testid='stMain']").innerHTML;
-    if (!drawn || window.__quorumHtml !== html) {
-        window.__quorumHtml = html;
-        window.__quorumSince = Date.now();
-        return false;
-    }
-    return Date.now() - window.__quorumSince > 750;
-}"""
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.title for p in PAGES])
