@@ -1,0 +1,51 @@
+"""The Risks page in a real Chromium: a risk whose title is HTML is stored and shown as the literal text, and no
+script in it runs. It writes one risk to the session server's own copy of the demo workspace."""
+
+from __future__ import annotations
+
+from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, settle
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_a_risk_titled_with_html_shows_literally_and_runs_no_script(page, server):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.set_viewport_size({"width": 1440, "height": 3000})
+    open_and_settle(page, server.url + "/risks", "Risks")
+    assert_no_failure(page)
+
+    form = page.locator("[data-testid='stForm']").filter(has=page.get_by_role("button", name="Add risk"))
+    form.get_by_label("Title").fill(HOSTILE)
+    form.get_by_label("Description").fill(f"Description with {HOSTILE} and <script>alert(2)</script> too")
+    form.get_by_label("Owner").fill("Model risk team")
+    form.get_by_label("Your name").fill("Browser <b>tester</b>")
+    form.get_by_role("button", name="Add risk").click()
+    settle(page)
+    page.get_by_text("recorded.", exact=False).first.wait_for(timeout=60_000)
+    settle(page)
+    assert_no_failure(page)
+
+    assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    shown = page.locator("[data-testid='stText']").filter(has_text=HOSTILE)
+    assert shown.first.is_visible()
+    assert shown.first.inner_text().strip() == HOSTILE
+    assert page.get_by_text(HOSTILE, exact=False).locator("visible=true").count() >= 2  # detail and risk picker
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("[data-testid='stMain'] script").count() == 0
+    assert page.locator("[data-testid='stMain'] b").filter(has_text="tester").count() == 0
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 2  # the heat maps
+
+
+    # a click on the inherent heat map's cell of this risk (likelihood 3 × impact 3, the form's defaults) lists it
+    cell = page.locator("[data-testid='stPlotlyChart']").first.locator(".scatterlayer .point").nth(12)
+    box = cell.bounding_box()  # plotly's drag layer lies on top: click where the cell is, as a user does
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    settle(page)
+    assert page.get_by_text("Showing the risks in the clicked cell (inherent 3 × 3", exact=False).is_visible()
+    assert_no_failure(page)
+
+    page.mouse.move(1, 1)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "risks.png"), full_page=True)
+    assert dialogs == []  # no alert() ran

@@ -1,0 +1,84 @@
+"""`python -m governance risks ...` as a script or CI would run it: real processes, exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from governance import risks
+from governance.store import GovernanceStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "governance", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    """A fresh workspace with one model, closed again so a CLI process can open it."""
+    path = tmp_path / "ws.duckdb"
+    with GovernanceStore(path) as store:
+        with store.write() as tx:
+            tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
+    return path
+
+
+def test_add_update_history_list_coverage_verify(db):
+    added = cli("risks", "add", "--db", str(db), "--title", "<img src=x onerror=alert(1)>", "--category",
+                "fairness/bias", "--model", "m", "--owner", "alice", "--likelihood", "4", "--impact", "3",
+                "--clause", "Article 10", "--clause", "MEASURE 2.11", "--actor", "ci", "--json")
+    assert added.returncode == 0, added.stderr
+    risk = json.loads(added.stdout)
+    assert (risk["risk_id"], risk["title"], risk["inherent_score"]) == ("R-001", "<img src=x onerror=alert(1)>", 12)
+
+    updated = cli("risks", "update", "--db", str(db), "R-001", "--status", "assessed", "--likelihood", "2",
+                  "--reason", "scored with the team", "--actor", "ci", "--json")
+    assert updated.returncode == 0, updated.stderr
+    assert (json.loads(updated.stdout)["status"], json.loads(updated.stdout)["likelihood"]) == ("assessed", 2)
+
+    shown = cli("risks", "history", "--db", str(db), "R-001", "--json")
+    listed = cli("risks", "list", "--db", str(db), "--json")
+    covered = cli("risks", "coverage", "--db", str(db), "--framework", "euaia", "--json")
+    verified = cli("risks", "verify", "--db", str(db))
+    for result in (shown, listed, covered, verified):
+        assert result.returncode == 0, result.stderr
+    with GovernanceStore(db) as store:
+        assert json.loads(shown.stdout) == {"risk_id": "R-001", "events": risks.history(store, risk_id="R-001")}
+        expected_list = json.loads(json.dumps({"risks": risks.list_risks(store)}, default=str))
+        expected_coverage = risks.coverage(store, framework="euaia")
+    assert [e["kind"] for e in json.loads(shown.stdout)["events"]] == ["created", "changed", "changed"]
+    assert json.loads(listed.stdout) == expected_list
+    coverage = json.loads(covered.stdout)
+    assert coverage == expected_coverage
+    assert {r["ref_id"]: r["status"] for r in coverage["clauses"]}["Article 10"] == "partial"
+    assert "3 events, chain intact" in verified.stdout
+
+
+def test_import_with_one_bad_row_imports_nothing_and_a_good_file_imports_all(db, tmp_path):
+    header = "title,category,models,owner,likelihood,impact,clauses\n"
+    good = "Drift,performance/drift,m,alice,2,3,MEASURE 2.11\nLeak,privacy,,bob,4,5,A.7\n"
+    bad_file, good_file = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad_file.write_text(header + "Drift,performance/drift,m,alice,2,3,MEASURE 2.11\nLeak,privacy,,bob,3.5,5,A.7\n")
+    good_file.write_text(header + good)
+
+    refused = cli("risks", "import", "--db", str(db), str(bad_file), "--actor", "ci")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error:") and "Traceback" not in refused.stderr
+    assert "nothing was imported" in refused.stderr and "row 3, column likelihood" in refused.stderr
+    with GovernanceStore(db) as store:
+        assert store.query_value("SELECT count(*) FROM risk_event") == 0
+
+    imported = cli("risks", "import", "--db", str(db), str(good_file), "--actor", "ci", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert [r["risk_id"] for r in json.loads(imported.stdout)["imported"]] == ["R-001", "R-002"]
+    with GovernanceStore(db) as store:
+        assert [r["title"] for r in risks.list_risks(store)] == ["Drift", "Leak"]
+        assert risks.verify_chain(store)["ok"]

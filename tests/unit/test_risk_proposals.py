@@ -1,0 +1,63 @@
+"""The register fed by monitoring, on the demo's real findings: proposals, links, idempotence, decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from governance import risks
+from governance.errors import InvalidInputError
+from governance.fairness import list_audits
+from governance.risk_proposals import MONITORING_ACTOR, findings, propose_from_monitoring
+from governance.store import GovernanceStore
+
+
+@pytest.fixture
+def store(demo_copy):
+    with GovernanceStore(demo_copy) as opened:
+        yield opened
+
+
+def test_findings_are_the_demos_episodes(store):
+    found = findings(store)
+    failing = set(list_audits(store).query("verdict == 'fail'")["audit_id"])
+    assert {f.ref for f in found if f.kind == "fairness_audit"} == failing and failing
+    drift = [f for f in found if f.kind == "drift"]
+    assert {f.model for f in drift} == {"adult-income"}          # the drift episode is Adult's only
+    for f in drift:   # only the shifted inputs (age, hours per week) and the score they move reach 'act'
+        features = set(f.note.split(" in: ")[1].split(", "))
+        assert "hours_per_week" in features and features <= {"age", "hours_per_week", "prediction score"}
+    breached = {(f.model, f.note.split(",")[0]) for f in found if f.kind == "kpi_breach"}
+    refs = " ".join(f.ref for f in found if f.kind == "kpi_breach")
+    assert "latency_p95_ms 2026-09-14" in refs and "german-credit v1 error_rate 2026-08-10" in refs, breached
+
+
+def test_each_finding_is_proposed_or_linked_once_and_never_duplicated(store):
+    found = findings(store)
+    result = propose_from_monitoring(store)
+    register = risks.list_risks(store)
+    assert [r["risk_id"] for r in register] == result["proposed"]
+    assert all(r["status"] == "proposed" and r["created_by"] == MONITORING_ACTOR for r in register)
+    # one open risk per (model, category): later findings of the same kind are linked to it as evidence
+    keys = [(r["models"][0].split(" ")[0], r["category"]) for r in register]
+    assert len(keys) == len(set(keys))
+    evidence = sorted((e["kind"], e["ref"]) for r in register for e in r["evidence"])
+    assert evidence == sorted((f.kind, f.ref) for f in found)
+    assert len(result["linked"]) == len(found) - len(result["proposed"])
+    again = propose_from_monitoring(store)
+    assert again == {"proposed": [], "linked": []}
+    assert risks.verify_chain(store)["ok"]
+
+
+def test_a_person_accepts_or_dismisses_a_proposal_with_a_reason(store):
+    first, second = propose_from_monitoring(store)["proposed"][:2]
+    with pytest.raises(InvalidInputError, match="say why"):
+        risks.update_risk(store, risk_id=first, changes={"status": "dismissed"}, actor="Amara", reason=" ")
+    with pytest.raises(InvalidInputError, match="not to 'mitigating'"):
+        risks.update_risk(store, risk_id=first, changes={"status": "mitigating"}, actor="Amara", reason="why not")
+    kept = risks.update_risk(store, risk_id=first, changes={"status": "identified"}, actor="Amara",
+                             reason="confirmed against the audit")
+    gone = risks.update_risk(store, risk_id=second, changes={"status": "dismissed"}, actor="Amara",
+                             reason="known, covered by R-001")
+    assert kept["status"] == "identified" and gone["status"] == "dismissed"
+    assert gone["status_reason"] == "known, covered by R-001"
+    assert [e["field"] for e in risks.history(store, risk_id=second)][-1] == "status"
