@@ -4,7 +4,7 @@ import streamlit as st
 from components import jobs
 from components.explanation_charts import (beeswarm_chart, cohort_chart, dependence_chart, importance_chart,
                                            label, value_text, waterfall_chart)
-from components.formatting import NOT_COMPUTABLE
+from components.formatting import NOT_COMPUTABLE, plain
 from components.page import render_page
 from components.workspace import cached, get_store
 from governance import explanations as ex
@@ -17,13 +17,8 @@ SEED = 0
 SWARM_ROWS = 2_000            # rows sent to the browser for the beeswarm and dependence plots
 EXACT = 1e-6                  # additivity error below this: exact (tree and linear explainers)
 UNITS = {"log_odds": "log-odds", "probability": "probability"}
-MARKDOWN_SPECIALS = "\\`*_[]$~"
 SPREAD = "spread of importance share (points)"
 
-
-def plain(text: str) -> str:
-    """Service text shown as it is: characters markdown would act on are escaped, never interpreted."""
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in str(text))
 
 
 def short(digest) -> str:

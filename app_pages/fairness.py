@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
-from components.formatting import NOT_COMPUTABLE, percent
+from components.formatting import NOT_COMPUTABLE, percent, plain
 from components.page import render_page
 from components.workspace import cached, get_store
 from governance import fairness
@@ -62,6 +62,11 @@ def feature_set(sensitive) -> str:
 
 def group_label(group: dict, sensitive) -> str:
     return ", ".join(f"{k} = {group[k]}" for k in sensitive)
+
+
+def group_text(group: dict, sensitive) -> str:
+    """A group label for markdown: its values come from the data, so they are shown literally."""
+    return plain(group_label(group, sensitive))
 
 
 def verdict_fill(verdict) -> str:
@@ -122,14 +127,14 @@ def audits_tab() -> None:
 
 def definition_summary(audit: dict) -> None:
     d = audit["definition"]
-    st.markdown(f"**Criteria locked** at {when(audit['defined_at'])} by {audit['defined_by']}, before any result "
+    st.markdown(f"**Criteria locked** at {when(audit['defined_at'])} by {plain(audit['defined_by'])}, before any result "
                 f"existed. Definition hash `{short(audit['definition_hash'])}`.")
     if audit["status"] == "completed":
-        st.markdown(f"**Ran** at {when(audit['ran_at'])} by {audit['ran_by']} on {audit['n']:,} rows. "
+        st.markdown(f"**Ran** at {when(audit['ran_at'])} by {plain(audit['ran_by'])} on {audit['n']:,} rows. "
                     f"Data SHA-256 `{short(audit['data_sha256'])}`; evidence hash `{short(audit['evidence_hash'])}`.")
     criteria = "; ".join(rule(c["name"], c["operator"], c["threshold"]) for c in d["criteria"])
     score = f"`{d['score']}`" if d["score"] else "none"
-    st.caption(f"Source: {d['source']['name']} ({d['source']['rows']:,} rows) · outcome `{d['y_true']}`, "
+    st.caption(f"Source: {plain(d['source']['name'])} ({d['source']['rows']:,} rows) · outcome `{d['y_true']}`, "
                f"prediction `{d['y_pred']}`, score {score}, positive label "
                f"`{d['pos_label']}` · sensitive: {', '.join(d['sensitive'])}"
                f"{' and their intersections' if d['intersectional'] else ''} · minimum group size "
@@ -182,18 +187,18 @@ def too_small(audit: dict) -> None:
     small = [g for g in audit["groups"] if g["status"] == "too_small"]
     if small:
         st.markdown("\n".join(
-            f"- {group_label(g['group'], g['sensitive'])}: {g['n']:,} people, fewer than {d['min_group_size']:,}; "
+            f"- {group_text(g['group'], g['sensitive'])}: {g['n']:,} people, fewer than {d['min_group_size']:,}; "
             "figures shown, left out of every disparity" for g in small))
     else:
         st.caption(f"None: every group has at least {d['min_group_size']:,} people.")
-    left_out = list(dict.fromkeys(f"- {group_label(x['group'], c['sensitive'])}: {x['reason']}"
+    left_out = list(dict.fromkeys(f"- {group_text(x['group'], c['sensitive'])}: {plain(x['reason'])}"
                                   for c in audit["criteria"] for x in c["left_out"]))
     if left_out:
         st.markdown("**Left out of a criterion** (the group is large enough, but the rate rests on too few people "
                     "or none)\n" + "\n".join(left_out))
     for note in audit["notes"]:
         if "too small to assess" not in note:
-            st.caption(note)
+            st.caption(plain(note))
 
 
 def reference_line(audit: dict, sensitive: list, metric: str, frame: pd.DataFrame) -> tuple[float, str] | None:
@@ -439,12 +444,12 @@ def upload_source() -> tuple[AuditData | None, list[str]]:
         data = _read_upload(content, upload.name, y_true, y_pred, tuple(sensitive),
                             None if score == NO_SCORE else score, pos_label.strip() or None)
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None, sensitive
-    st.caption(f"{upload.name}: {data.rows:,} rows, checked · positive label `{data.pos_label}` · SHA-256 "
+    st.caption(f"{plain(upload.name)}: {data.rows:,} rows, checked · positive label `{data.pos_label}` · SHA-256 "
                f"`{short(data.data_sha256)}`")
     for note in data.notes:
-        st.info(note)
+        st.info(plain(note))
     return data, sensitive
 
 

@@ -21,12 +21,7 @@ NO_SCORE = "—"
 LEVELS = ("low", "medium", "high", "critical")
 NAME_MAX = risks.MAX_NAME
 EMPTY_STATE = "No risks recorded yet — add one below or import a CSV."
-MARKDOWN_SPECIALS = "\\`*_[]$~<>#|"
 
-
-def plain(text) -> str:
-    """User text inside markdown: characters markdown (or HTML) would act on are escaped, never interpreted."""
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in str(text))
 
 
 def joined(values) -> str:

@@ -31,3 +31,12 @@ def usd_compact(value: float | None) -> str:
 
 def count(value: int | None) -> str:
     return NOT_COMPUTABLE if value is None else f"{value:,}"
+
+
+MARKDOWN_SPECIALS = "\\`*_[]$~<>#|"   # escaping [ and ] already defeats links and images
+
+
+def plain(text) -> str:
+    """Text from users or data inside markdown: every character markdown or HTML would act on is escaped,
+    so a name like ![x](http://…) or <img …> shows literally and loads nothing."""
+    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in str(text))

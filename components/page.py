@@ -8,6 +8,7 @@ from typing import Callable
 
 import streamlit as st
 
+from components.formatting import plain
 from governance.errors import GovernanceError
 
 log = logging.getLogger("quorum.app")
@@ -20,8 +21,8 @@ def render_page(title: str, body: Callable[[], None], *, caption: str | None = N
         st.caption(caption)
     try:
         body()
-    except GovernanceError as exc:
-        st.error(str(exc))
+    except GovernanceError as exc:  # messages quote user input (names, columns): shown literally
+        st.error(plain(exc))
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("page %s failed, reference %s", title, reference)
