@@ -5,7 +5,7 @@ from components import jobs
 from components.explanation_charts import (beeswarm_chart, cohort_chart, dependence_chart, importance_chart,
                                            label, value_text, waterfall_chart)
 from components.formatting import NOT_COMPUTABLE, plain
-from components.page import render_page
+from components.page import lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance import explanations as ex
 from governance.errors import GovernanceError
@@ -341,19 +341,8 @@ def body() -> None:
     else:
         jobs.forget(job_key(model, version))  # a finished computation's result is now read from the store
     header(explanation)
-    tab_global, tab_local, tab_cohorts, tab_checks = st.tabs(TABS, key="ex_tab", on_change="rerun")
-    if tab_global.open:
-        with tab_global:
-            global_tab(explanation)
-    if tab_local.open:
-        with tab_local:
-            local_tab(explanation, model, version)
-    if tab_cohorts.open:
-        with tab_cohorts:
-            cohorts_tab(explanation)
-    if tab_checks.open:
-        with tab_checks:
-            checks_tab(explanation)
+    lazy_tabs("ex_tab", dict(zip(TABS, (lambda: global_tab(explanation), lambda: local_tab(explanation, model, version),
+                                        lambda: cohorts_tab(explanation), lambda: checks_tab(explanation)))))
 
 
 render_page("Explanations", body, caption="Why does a model decide as it does? SHAP explanations of each version, "

@@ -6,7 +6,7 @@ import streamlit as st
 
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
 from components.formatting import NOT_COMPUTABLE, percent, plain
-from components.page import render_page
+from components.page import lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance import fairness
 from governance import fairness_metrics as fm
@@ -589,16 +589,7 @@ def body() -> None:
     goto = st.session_state.pop("fa_goto", None)
     if goto:  # an audit that just ran opens under Audits
         st.session_state.update({"fa_tab": TABS[0], "fa_model": ALL, "fa_version": ALL, "fa_audit": goto})
-    audits, new, compare = st.tabs(TABS, key="fa_tab", on_change="rerun")
-    if audits.open:
-        with audits:
-            audits_tab()
-    if new.open:
-        with new:
-            new_audit_tab()
-    if compare.open:
-        with compare:
-            compare_tab()
+    lazy_tabs("fa_tab", dict(zip(TABS, (audits_tab, new_audit_tab, compare_tab))))
 
 
 render_page("Fairness", body, caption="Do groups of people get equally good decisions? Audits with criteria locked "

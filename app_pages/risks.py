@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from components.page import render_page
+from components.page import lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
 from governance import risks
@@ -183,6 +183,15 @@ def register_tab() -> None:
     import_panel()
 
 
+def records(heading: str, rows: list[dict], columns: list[str], *, key: str, empty: str) -> None:
+    """A heading, then the rows as a table, or a line saying there are none."""
+    st.markdown(f"**{heading}**")
+    if rows:
+        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, key=key)
+    else:
+        st.caption(empty)
+
+
 def detail(rows: list[dict]) -> None:
     st.subheader("Risk detail")
     ids = [r["risk_id"] for r in rows]
@@ -202,18 +211,10 @@ def detail(rows: list[dict]) -> None:
               ("Clauses", r["clauses"]), ("Recorded", f"{r['created_at']} by {r['created_by']}")]
     st.dataframe(pd.DataFrame({"field": [f for f, _ in fields], "value": [shown(v) for _, v in fields]}),
                  hide_index=True, key="rk_fields", height=(len(fields) + 1) * 35 + 3)
-    st.markdown("**Controls**")
-    if r["controls"]:
-        st.dataframe(pd.DataFrame(r["controls"], columns=["control_id", "title", "owner", "due", "status"]),
-                     hide_index=True, key="rk_controls")
-    else:
-        st.caption("No controls yet.")
-    st.markdown("**Evidence**")
-    if r["evidence"]:
-        st.dataframe(pd.DataFrame(r["evidence"], columns=["kind", "ref", "note", "linked_at", "linked_by"]),
-                     hide_index=True, key="rk_evidence")
-    else:
-        st.caption("No evidence linked yet.")
+    records("Controls", r["controls"], ["control_id", "title", "owner", "due", "status"], key="rk_controls",
+            empty="No controls yet.")
+    records("Evidence", r["evidence"], ["kind", "ref", "note", "linked_at", "linked_by"], key="rk_evidence",
+            empty="No evidence linked yet.")
     st.markdown("**Timeline**")
     events = cached(risks.history, risk_id=risk_id)
     st.dataframe(timeline(events), hide_index=True, key="rk_timeline")
@@ -448,16 +449,7 @@ def actions_tab() -> None:
 
 
 def body() -> None:
-    register, coverage, actions = st.tabs(TABS, key="rk_tab", on_change="rerun")
-    if register.open:
-        with register:
-            register_tab()
-    if coverage.open:
-        with coverage:
-            coverage_tab()
-    if actions.open:
-        with actions:
-            actions_tab()
+    lazy_tabs("rk_tab", dict(zip(TABS, (register_tab, coverage_tab, actions_tab))))
 
 
 render_page("Risks", body, caption="The AI risk register: every change recorded with who, when and why, mapped to "

@@ -30,6 +30,14 @@ def render_page(title: str, body: Callable[[], None], *, caption: str | None = N
                  "The details are in the server log; please report the reference.")
 
 
+def lazy_tabs(key: str, tabs: dict[str, Callable[[], None]]) -> None:
+    """Tabs that run only the open one's body; the open tab is kept in session state under `key`."""
+    for tab, draw in zip(st.tabs(list(tabs), key=key, on_change="rerun"), tabs.values()):
+        if tab.open:
+            with tab:
+                draw()
+
+
 def not_built_yet(title: str, planned: list[str]) -> None:
     """A page whose capability is not built yet says so plainly: no sample numbers."""
     def body() -> None:

@@ -18,7 +18,8 @@ from components.explanation_charts import label
 from governance import explanations as ex
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
-from tests.app.test_pages import APP
+from tests.app.test_pages import assert_clean as assert_page_clean
+from tests.app.test_pages import open_page
 
 PAGE = "app_pages/explanations.py"
 MODEL, VERSION = "adult-income", "v1"      # the page's first choice: the linear explainer, about a second
@@ -29,25 +30,16 @@ COMPUTE_TIMEOUT = 60
 
 def open_explanations(db, monkeypatch, *, tab: str | None = None, params: dict | None = None,
                       clean: bool = True) -> AppTest:
-    monkeypatch.setenv("QUORUM_DB", str(db))
-    monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
-    app = AppTest.from_file(APP, default_timeout=60)
-    for name, value in (params or {}).items():
-        app.query_params[name] = value
-    app.run()
-    app.switch_page(PAGE)
-    if tab:
-        app.session_state["ex_tab"] = tab
-    app.run()
+    app = open_page(PAGE, db, monkeypatch, session={"ex_tab": tab} if tab else None, params=params)
     if clean:
         assert_clean(app)
     return app
 
 
 def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not any("Something went wrong" in e.value or "failed (reference" in e.value for e in app.error), \
-        [e.value for e in app.error]
+    """As the shared check, and a failed background computation must not show either."""
+    assert_page_clean(app)
+    assert not any("failed (reference" in e.value for e in app.error), [e.value for e in app.error]
 
 
 def charts(app: AppTest) -> list[dict]:

@@ -15,28 +15,16 @@ from governance import fairness
 from governance.fairness_inputs import AuditError, read_csv_data
 from governance.fairness_mitigation import mitigation_preview
 from governance.store import GovernanceStore
-from tests.app.test_pages import APP
+from tests.app.test_pages import assert_clean, open_page
 
 PAGE = "app_pages/fairness.py"
 DEMO_AUDITS = ("FA-0001", "FA-0002", "FA-0003")
 
 
 def open_fairness(db, monkeypatch, tab: str | None = None) -> AppTest:
-    monkeypatch.setenv("QUORUM_DB", str(db))
-    monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page(PAGE)
-    if tab:
-        app.session_state["fa_tab"] = tab
-    app.run()
+    app = open_page(PAGE, db, monkeypatch, session={"fa_tab": tab} if tab else None)
     assert_clean(app)
     return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not any("Something went wrong" in e.value for e in app.error), [e.value for e in app.error]
 
 
 def button(app: AppTest, label: str):

@@ -85,6 +85,27 @@ def test_a_broken_workspace_shows_a_message_not_a_traceback(tmp_path, monkeypatc
     assert "not a readable Quorum workspace" in app.error[0].value
 
 
+def open_page(path: str, db, monkeypatch, *, session: dict | None = None, params: dict | None = None) -> AppTest:
+    """The app on workspace `db` (no auto demo), switched to page `path` with `session` state set, run once more."""
+    monkeypatch.setenv("QUORUM_DB", str(db))
+    monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
+    app = AppTest.from_file(APP, default_timeout=60)
+    for name, value in (params or {}).items():
+        app.query_params[name] = value
+    app.run()
+    app.switch_page(path)
+    for key, value in (session or {}).items():
+        app.session_state[key] = value
+    app.run()
+    return app
+
+
+def assert_clean(app: AppTest) -> None:
+    """No exception and no 'something went wrong' reference: domain messages are allowed."""
+    assert not app.exception, [e.value for e in app.exception]
+    assert not any("Something went wrong" in e.value for e in app.error), [e.value for e in app.error]
+
+
 def _open(path: str, db, monkeypatch) -> AppTest:
     """The app on workspace `db`, switched to the page file `path`, run without an exception."""
     monkeypatch.setenv("QUORUM_DB", str(db))

@@ -10,27 +10,15 @@ from streamlit.testing.v1 import AppTest
 from governance import risks
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
-from tests.app.test_pages import APP
+from tests.app.test_pages import assert_clean, open_page
 
 PAGE = "app_pages/risks.py"
 
 
 def open_risks(db, monkeypatch, tab: str | None = None) -> AppTest:
-    monkeypatch.setenv("QUORUM_DB", str(db))
-    monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page(PAGE)
-    if tab:
-        app.session_state["rk_tab"] = tab
-    app.run()
+    app = open_page(PAGE, db, monkeypatch, session={"rk_tab": tab} if tab else None)
     assert_clean(app)
     return app
-
-
-def assert_clean(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not any("Something went wrong" in e.value for e in app.error), [e.value for e in app.error]
 
 
 def widget(widgets, label: str):
