@@ -7,6 +7,7 @@ import getpass
 from pathlib import Path
 
 from governance import fairness
+from governance.cli_files import read_input
 from governance.errors import InvalidInputError
 from governance.fairness_inputs import read_csv_data
 from governance.store import GovernanceStore
@@ -14,7 +15,6 @@ from governance.store import GovernanceStore
 NO_SOURCE = "say what to audit: --data FILE.csv (with --y-true and --y-pred) or --model M --version V"
 BOTH_SOURCES = "give either --data or --model/--version, not both"
 FILE_COLUMNS_NEEDED = "--data needs --y-true COL and --y-pred COL (the outcome and the model's prediction)"
-UNREADABLE_FILE = "cannot read {path}: {reason}"
 
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
@@ -69,12 +69,7 @@ def _run(store: GovernanceStore, args) -> dict:
     if args.data:
         if not (args.y_true and args.y_pred):
             raise InvalidInputError(FILE_COLUMNS_NEEDED)
-        path = Path(args.data)
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(UNREADABLE_FILE.format(path=path, reason=exc.strerror or exc)) from None
-        data = read_csv_data(content=content, name=path.name, y_true=args.y_true, y_pred=args.y_pred,
+        data = read_csv_data(content=read_input(args.data), name=Path(args.data).name, y_true=args.y_true, y_pred=args.y_pred,
                              score=args.score, pos_label=args.pos_label, sensitive=_names(args.sensitive))
     elif args.model and args.version:
         data = fairness.evaluation_set_data(store, model=args.model, version=args.version)

@@ -6,9 +6,8 @@ import argparse
 import getpass
 from pathlib import Path
 
-from governance.errors import InvalidInputError
+from governance.cli_files import read_input
 
-UNREADABLE_FILE = "cannot read {path}: {reason}"
 TOO_BIG = "{path} is {size:,.0f} MB, over the {limit:,.0f} MB limit: nothing was registered"
 
 
@@ -38,23 +37,15 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
     explain.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _read(path_text: str, *, limit: int) -> bytes:
-    path = Path(path_text)
-    try:
-        if path.stat().st_size > limit:  # refuse before reading a huge file into memory
-            raise InvalidInputError(TOO_BIG.format(path=path, size=path.stat().st_size / 2**20, limit=limit / 2**20))
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(UNREADABLE_FILE.format(path=path, reason=exc.strerror or exc)) from None
-
-
 def register(store, args) -> dict:
     from governance.model_registry import MAX_EVALUATION_BYTES, MAX_MODEL_BYTES, register_model
 
     return register_model(
-        store, model=args.model, version=args.version, content=_read(args.file, limit=MAX_MODEL_BYTES),
+        store, model=args.model, version=args.version,
+        content=read_input(args.file, limit=MAX_MODEL_BYTES, too_big=TOO_BIG),
         file_name=Path(args.file).name,
-        evaluation=_read(args.eval, limit=MAX_EVALUATION_BYTES) if args.eval else None, evaluation_name=Path(args.eval).name if args.eval else None,
+        evaluation=read_input(args.eval, limit=MAX_EVALUATION_BYTES, too_big=TOO_BIG) if args.eval else None,
+        evaluation_name=Path(args.eval).name if args.eval else None,
         y_true=args.y_true, sensitive=[s.strip() for s in (args.sensitive or "").split(",") if s.strip()],
         purpose=args.purpose, owner=args.owner, registered_by=getpass.getuser()).as_dict()
 

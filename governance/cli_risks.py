@@ -7,6 +7,7 @@ import getpass
 from pathlib import Path
 
 from governance import risks
+from governance.cli_files import read_input
 from governance.errors import InvalidInputError
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -118,14 +119,9 @@ def _print_history(result: dict) -> None:
 
 
 def _import(store, args) -> dict:
-    path = Path(args.file)
-    try:
-        if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise InvalidInputError(f"{path} is over {MAX_IMPORT_BYTES // 2**20} MB: a register that large is not a CSV of risks")
-        content = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    return {"imported": risks.import_csv(store, content=content, name=path.name, actor=_actor(args))}
+    content = read_input(args.file, limit=MAX_IMPORT_BYTES,
+                         too_big="{path} is over {limit:,.0f} MB: a register that large is not a CSV of risks")
+    return {"imported": risks.import_csv(store, content=content, name=Path(args.file).name, actor=_actor(args))}
 
 
 def _print_import(result: dict) -> None:
