@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.auth import can, current_user, needs
 from components.charts import distribution_chart, drift_heatmap
 from components.page import render_page
 from components.workspace import cached, get_store
@@ -18,10 +19,11 @@ def thresholds_form(model: str) -> None:
             left, right = st.columns(2)
             watch = left.number_input("Watch from PSI", value=float(current.psi_watch), format="%.3f")
             act = right.number_input("Act from PSI", value=float(current.psi_act), format="%.3f")
-            who = st.text_input("Your name", max_chars=120)
-            if st.form_submit_button("Save thresholds"):
+            if st.form_submit_button("Save thresholds", disabled=not can("configure monitoring"),
+                                     help=needs("configure monitoring")):
                 try:
-                    set_drift_thresholds(get_store(), model=model, psi_watch=watch, psi_act=act, set_by=who)
+                    set_drift_thresholds(get_store(), model=model, psi_watch=watch, psi_act=act,
+                                         actor=current_user())
                 except GovernanceError as exc:
                     st.error(str(exc))
                     return

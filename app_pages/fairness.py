@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from components.auth import can, current_user, needs
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
 from components.formatting import NOT_COMPUTABLE, percent, plain
 from components.page import lazy_tabs, render_page
@@ -317,19 +318,16 @@ def show_preview(preview: dict) -> None:
 
 
 # --- running a locked audit ------------------------------------------------------------------------------------------
-def run_now(audit_id: str, *, ran_by: str, data: AuditData | None, bootstrap: int) -> None:
-    """Run a locked audit with a progress bar; on success open its result under Audits."""
-    ran_by = ran_by.strip()
-    if not ran_by:
-        st.error("Say who runs this audit (your name): it is kept on record.")
-        return
+def run_now(audit_id: str, *, data: AuditData | None, bootstrap: int) -> None:
+    """Run a locked audit with a progress bar, as the signed-in person; on success open its result under Audits."""
     bar = st.progress(0.0, text=f"Bootstrap: 0 of {bootstrap:,} resamples")
 
     def progress(fraction: float) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"Bootstrap: {round(fraction * bootstrap):,} of "
                                                         f"{bootstrap:,} resamples")
     try:
-        result = fairness.run_audit(get_store(), audit_id=audit_id, ran_by=ran_by, data=data, progress=progress)
+        result = fairness.run_audit(get_store(), audit_id=audit_id, actor=current_user(), data=data,
+                                    progress=progress)
     except GovernanceError as exc:
         bar.empty()
         st.error(str(exc))
@@ -357,9 +355,9 @@ def run_panel(audit: dict) -> None:
         except GovernanceError as exc:
             st.error(str(exc))
             return
-    who = st.text_input("Your name", max_chars=NAME_MAX, key=f"fa_ran_by_{audit_id}")
-    if st.button("Run audit", type="primary", icon=":material/play_arrow:", key=f"fa_run_{audit_id}"):
-        run_now(audit_id, ran_by=who, data=data, bootstrap=d["bootstrap"])
+    if st.button("Run audit", type="primary", icon=":material/play_arrow:", key=f"fa_run_{audit_id}",
+                 disabled=not can("run audit"), help=needs("run audit")):
+        run_now(audit_id, data=data, bootstrap=d["bootstrap"])
 
 
 # --- new audit ---------------------------------------------------------------------------------------------------
@@ -504,25 +502,21 @@ def new_audit_tab() -> None:
                                       key="fa_new_bootstrap")
     seed = seed_col.number_input("Seed", min_value=0, max_value=2**32 - 1, value=fairness.DEFAULT_SEED, step=1,
                                  key="fa_new_seed")
-    who = st.text_input("Your name", max_chars=NAME_MAX, key="fa_new_who",
-                        help="Kept on record as the person who defined (and runs) this audit.")
-    if not st.button("Lock definition", type="primary", icon=":material/lock:"):
-        return
-    if not who.strip():
-        st.error("Say who defines this audit (your name): it is kept on record.")
+    if not st.button("Lock definition", type="primary", icon=":material/lock:", disabled=not can("run audit"),
+                     help=needs("run audit")):
         return
     try:
         definition = fairness.make_definition(
             data=data, sensitive=sensitive, criteria=criteria, metrics=metrics or None,
             intersectional=intersectional and len(sensitive) > 1, min_group_size=int(min_group_size),
             bootstrap=int(bootstrap), seed=int(seed))
-        audit_id = fairness.define_audit(get_store(), definition=definition, defined_by=who.strip())
+        audit_id = fairness.define_audit(get_store(), definition=definition, actor=current_user())
     except GovernanceError as exc:
         st.error(str(exc))
         return
     if data.kind == "file":  # a file audit runs on the same bytes: keep them for step 2
         st.session_state.setdefault("fa_files", {})[audit_id] = data
-    st.session_state["fa_locked"] = {"audit_id": audit_id, "by": who.strip()}
+    st.session_state["fa_locked"] = {"audit_id": audit_id}
     st.rerun()
 
 
@@ -534,8 +528,9 @@ def locked_panel(locked: dict) -> None:
     definition_summary(audit)
     st.markdown("**Step 2 of 2: run it.**")
     run_col, other_col = st.columns([1, 3])
-    if run_col.button("Run audit", type="primary", icon=":material/play_arrow:", key="fa_run_locked"):
-        run_now(audit_id, ran_by=locked["by"], data=st.session_state.get("fa_files", {}).get(audit_id),
+    if run_col.button("Run audit", type="primary", icon=":material/play_arrow:", key="fa_run_locked",
+                      disabled=not can("run audit"), help=needs("run audit")):
+        run_now(audit_id, data=st.session_state.get("fa_files", {}).get(audit_id),
                 bootstrap=audit["definition"]["bootstrap"])
     if other_col.button("Define another audit instead", key="fa_unlock",
                         help="This one stays in the history, locked and not run; it can run from there later."):

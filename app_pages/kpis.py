@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.auth import can, current_user, needs
 from components.charts import SERIES_POINT_BUDGET, kpi_line_chart
 from components.formatting import milliseconds, percent, usd, usd_compact
 from components.kpi_tiles import kpi_tile
@@ -145,14 +146,11 @@ def objectives_form(model: str, levels: dict) -> None:
                                      format="%.4f")
             warning = st.number_input("Amber level (on the passing side; 0 = default rule)", value=0.0,
                                       format="%.4f")
-            who = st.text_input("Your name", max_chars=120)
-            if st.form_submit_button("Save objective"):
-                if not who.strip():
-                    st.error("Say who sets this objective: it is kept on record.")
-                    return
+            if st.form_submit_button("Save objective", disabled=not can("configure monitoring"),
+                                     help=needs("configure monitoring")):
                 try:
                     set_service_level(get_store(), model=model, kpi=kpi, target=target,
-                                      warning=warning or None, set_by=who.strip())
+                                      warning=warning or None, actor=current_user())
                 except GovernanceError as exc:
                     st.error(str(exc))
                     return

@@ -5,23 +5,28 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from components.auth import can, current_user
+from components.formatting import plain
 from components.page import lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
-from governance import risks
+from governance import identity, risks
 from governance.errors import GovernanceError
 from governance.inventory import list_models
 from governance.workspace import DATA_DIR
 
 TABS = ("Register", "Framework coverage", "Actions")
 ALL = "All"
-OTHER_ROLE = "other"
 NO_CHANGE = "(no change)"
 NO_SCORE = "—"
+NO_OWNER = "(no owner yet)"
 LEVELS = ("low", "medium", "high", "critical")
-NAME_MAX = risks.MAX_NAME
-EMPTY_STATE = "No risks recorded yet — add one below or import a CSV."
-
+EDIT, ACCEPT = "edit risks", "accept risk"
+EMPTY_STATE = "No risks recorded yet — add one below, import a CSV or propose risks from monitoring."
+SIGN_IN_FIRST = "Sign in to change the register: until then it is read-only."
+PROPOSE_HELP = ("Failing fairness audits, input drift at 'act' level and service-level breaches become proposed "
+                "risks with their evidence, or evidence on an open risk of the same model and category; a finding "
+                "already on record is skipped.")
 
 
 def joined(values) -> str:
@@ -45,6 +50,21 @@ def keep_valid(key: str, options, default) -> None:
 
 def is_overdue(r: dict) -> bool:
     return bool(r["review_overdue"] or r["overdue_controls"])
+
+
+def allowed(action: str) -> dict:
+    """Arguments that grey a write control out, saying which role it needs; the services enforce it anyway."""
+    if can(action):
+        return {"disabled": False}
+    return {"disabled": True, "help": f"Needs the role {' or '.join(identity.PERMISSIONS[action])}."}
+
+
+def owner_select(label: str, *, key: str, current: str | None = None, container=st) -> str | None:
+    """Accounts of the workspace, shown as 'Display Name (role)'; the user name is what is stored."""
+    users = {u.user_name: u.signature_name for u in cached(identity.list_users)}
+    names = list(users)
+    return container.selectbox(label, names, index=names.index(current) if current in users else None,
+                               format_func=users.get, key=key, placeholder="Choose an account")
 
 
 # --- reference data ------------------------------------------------------------------------------------------------
@@ -94,7 +114,7 @@ def filters(everything: list[dict]) -> list[dict]:
     model = cols[0].selectbox("Model", models, key="rk_f_model")
     keep_valid("rk_f_category", [ALL, *risks.CATEGORIES], ALL)
     category = cols[1].selectbox("Category", [ALL, *risks.CATEGORIES], key="rk_f_category")
-    owners = [ALL] + sorted({r["owner"] for r in everything})
+    owners = [ALL] + sorted({r["owner"] or NO_OWNER for r in everything})
     keep_valid("rk_f_owner", owners, ALL)
     owner = cols[2].selectbox("Owner", owners, key="rk_f_owner")
     keep_valid("rk_f_status", [ALL, *risks.STATUSES], ALL)
@@ -109,7 +129,7 @@ def filters(everything: list[dict]) -> list[dict]:
     if category != ALL:
         rows = [r for r in rows if r["category"] == category]
     if owner != ALL:
-        rows = [r for r in rows if r["owner"] == owner]
+        rows = [r for r in rows if (r["owner"] or NO_OWNER) == owner]
     if status != ALL:
         rows = [r for r in rows if r["status"] == status]
     if band != ALL:
@@ -153,10 +173,30 @@ def heat_maps(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def propose_button() -> None:
+    """Monitoring's findings into the register on demand; it acts as monitoring, so any editor may start it."""
+    if not st.button("Propose from monitoring", key="rk_propose", icon=":material/radar:",
+                     **{"help": PROPOSE_HELP, **allowed(EDIT)}):
+        return
+    from governance.risk_proposals import propose_from_monitoring  # reads drift and KPIs: only when asked
+
+    run(lambda: propose_from_monitoring(get_store()), proposal_summary)
+
+
+def proposal_summary(result: dict) -> str:
+    lines = [f"Monitoring proposed {', '.join(result['proposed'])}." if result["proposed"]
+             else "Monitoring found nothing new to propose."]
+    lines += [f"Linked {plain(link['evidence'])} to {link['risk_id']}." for link in result["linked"]]
+    return "  \n".join(lines)   # markdown line breaks
+
+
 def register_tab() -> None:
     flash = st.session_state.pop("rk_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
+    if current_user() is None:
+        st.info(SIGN_IN_FIRST, icon=":material/lock:")
+    propose_button()
     everything = cached(risks.list_risks)
     if not everything:
         st.info(EMPTY_STATE, icon=":material/inventory_2:")
@@ -196,6 +236,8 @@ def detail(rows: list[dict]) -> None:
     st.subheader("Risk detail")
     ids = [r["risk_id"] for r in rows]
     titles = {r["risk_id"]: f"{r['risk_id']} · {r['title']}" for r in rows}
+    if st.session_state.get("rk_show") in ids:   # a risk just added: the picker exists only after this
+        st.session_state["rk_risk"] = st.session_state.pop("rk_show")
     keep_valid("rk_risk", ids, ids[0])
     risk_id = st.selectbox("Risk", ids, format_func=titles.get, key="rk_risk")
     r = cached(risks.get_risk, risk_id=risk_id)
@@ -218,7 +260,7 @@ def detail(rows: list[dict]) -> None:
     st.markdown("**Timeline**")
     events = cached(risks.history, risk_id=risk_id)
     st.dataframe(timeline(events), hide_index=True, key="rk_timeline")
-    update_form(r)
+    (proposal_form if r["status"] == "proposed" else update_form)(r)
     controls_panel(r)
 
 
@@ -242,10 +284,13 @@ def update_form(r: dict) -> None:
     risk_id = r["risk_id"]
     with st.form(f"rk_update_{risk_id}"):
         st.markdown(f"**Update {risk_id}** — every change is recorded with who, when and why.")
-        statuses = [NO_CHANGE, *sorted(risks.NEXT_STATUSES[r["status"]])]
+        following = sorted(risks.NEXT_STATUSES[r["status"]])
+        # accepting is offered only to those who may: others would only meet the service's refusal
+        statuses = [NO_CHANGE, *(s for s in following if s != "accepted" or can(ACCEPT))]
         status = st.selectbox("Status", statuses, key=f"rk_u_status_{risk_id}",
                               help=f"From {r['status']!r} a risk can go to: "
-                                   f"{', '.join(statuses[1:]) or 'nowhere (it is final)'}.")
+                                   f"{', '.join(following) or 'nowhere (it is final)'}. Accepting needs the "
+                                   f"role {' or '.join(identity.PERMISSIONS[ACCEPT])}.")
         a, b, c, d = st.columns(4)
         likelihood = a.slider("Likelihood", 1, 5, r["likelihood"], key=f"rk_u_likelihood_{risk_id}")
         impact = b.slider("Impact", 1, 5, r["impact"], key=f"rk_u_impact_{risk_id}")
@@ -254,37 +299,44 @@ def update_form(r: dict) -> None:
                                           key=f"rk_u_rlikelihood_{risk_id}")
         options, index = score_options(r.get("residual_impact"))
         residual_impact = d.selectbox("Residual impact", options, index=index, key=f"rk_u_rimpact_{risk_id}")
+        a, b = st.columns(2)
+        owner = owner_select("Owner", key=f"rk_u_owner_{risk_id}", current=r.get("owner"), container=a)
         current_review = date.fromisoformat(r["next_review"]) if r.get("next_review") else None
-        next_review = st.date_input("Next review", value=current_review, key=f"rk_u_review_{risk_id}")
+        next_review = b.date_input("Next review", value=current_review, key=f"rk_u_review_{risk_id}")
         reason = st.text_area("Reason (required)", key=f"rk_u_reason_{risk_id}", max_chars=risks.MAX_TEXT)
-        who_col, role_col = st.columns(2)
-        who = who_col.text_input("Your name", max_chars=NAME_MAX, key=f"rk_u_who_{risk_id}")
-        role = role_col.selectbox("Role you act in", [*risks.ACCEPTING_ROLES, OTHER_ROLE], index=3,
-                                  key=f"rk_u_role_{risk_id}",
-                                  help="Accepting a risk needs " + " or ".join(risks.ACCEPTING_ROLES) + ".")
-        submitted = st.form_submit_button("Record the change", type="primary")
+        submitted = st.form_submit_button("Record the change", type="primary", **allowed(EDIT))
     if not submitted:
         return
     wanted = {"status": None if status == NO_CHANGE else status, "likelihood": likelihood, "impact": impact,
               "residual_likelihood": None if residual_likelihood == NO_SCORE else residual_likelihood,
-              "residual_impact": None if residual_impact == NO_SCORE else residual_impact,
+              "residual_impact": None if residual_impact == NO_SCORE else residual_impact, "owner": owner,
               "next_review": next_review.isoformat() if next_review else None}
     changes = {field: value for field, value in wanted.items()
-               if not (field == "status" and value is None) and value != r.get(field)}
-    if not who.strip():
-        st.error("Say who makes this change (your name): it is kept on record.")
-        return
+               if not (field in ("status", "owner") and value is None) and value != r.get(field)}
     if not changes:
-        st.error("Nothing changed: set a new status, score or review date.")
+        st.error("Nothing changed: set a new status, score, owner or review date.")
         return
-    try:
-        risks.update_risk(get_store(), risk_id=risk_id, changes=changes, actor=who.strip(), reason=reason,
-                          role=role)
-    except GovernanceError as exc:
-        st.error(str(exc))
-        return
-    st.session_state["rk_flash"] = f"{risk_id}: recorded {', '.join(changes)}."
-    st.rerun()
+    run(lambda: risks.update_risk(get_store(), risk_id=risk_id, changes=changes, actor=current_user(),
+                                  reason=reason), f"{risk_id}: recorded {', '.join(changes)}.")
+
+
+def proposal_form(r: dict) -> None:
+    """A proposal from monitoring becomes a risk with an owner, or is dismissed; either way with a reason."""
+    risk_id = r["risk_id"]
+    with st.form(f"rk_proposal_{risk_id}"):
+        st.markdown(f"**Proposal {risk_id}** — accept it as an identified risk with an owner, or dismiss it.")
+        owner = owner_select("Owner (when accepting)", key=f"rk_p_owner_{risk_id}", current=r.get("owner"))
+        reason = st.text_area("Reason (required)", key=f"rk_p_reason_{risk_id}", max_chars=risks.MAX_TEXT)
+        a, b = st.columns(2)
+        accept = a.form_submit_button("Accept", type="primary", icon=":material/check:", **allowed(EDIT))
+        dismiss = b.form_submit_button("Dismiss", icon=":material/close:", **allowed(EDIT))
+    if accept:
+        changes = {"status": "identified", **({"owner": owner} if owner and owner != r.get("owner") else {})}
+        run(lambda: risks.update_risk(get_store(), risk_id=risk_id, changes=changes, actor=current_user(),
+                                      reason=reason), f"{risk_id}: accepted as an identified risk.")
+    if dismiss:
+        run(lambda: risks.update_risk(get_store(), risk_id=risk_id, changes={"status": "dismissed"},
+                                      actor=current_user(), reason=reason), f"{risk_id}: dismissed.")
 
 
 def controls_panel(r: dict) -> None:
@@ -294,12 +346,11 @@ def controls_panel(r: dict) -> None:
             st.markdown("**New control**")
             a, b, c = st.columns([3, 2, 2])
             title = a.text_input("Control", max_chars=risks.MAX_TITLE, key=f"rk_c_title_{risk_id}")
-            owner = b.text_input("Control owner", max_chars=NAME_MAX, key=f"rk_c_owner_{risk_id}")
+            owner = owner_select("Control owner", key=f"rk_c_owner_{risk_id}", container=b)
             due = c.date_input("Due", value=None, key=f"rk_c_due_{risk_id}")
-            who = st.text_input("Your name", max_chars=NAME_MAX, key=f"rk_c_who_{risk_id}")
-            if st.form_submit_button("Add control"):
+            if st.form_submit_button("Add control", **allowed(EDIT)):
                 run(lambda: risks.add_control(get_store(), risk_id=risk_id, title=title, owner=owner,
-                                              due=due.isoformat() if due else None, actor=who),
+                                              due=due.isoformat() if due else None, actor=current_user()),
                     f"{risk_id}: control added.")
         open_controls = [c for c in r["controls"] if c["status"] != "done"]
         if open_controls:
@@ -312,10 +363,9 @@ def controls_panel(r: dict) -> None:
                                          key=f"rk_cs_id_{risk_id}")
                 status = b.selectbox("New status", risks.CONTROL_STATUSES, key=f"rk_cs_status_{risk_id}")
                 reason = st.text_input("Reason", key=f"rk_cs_reason_{risk_id}")
-                who = st.text_input("Your name", max_chars=NAME_MAX, key=f"rk_cs_who_{risk_id}")
-                if st.form_submit_button("Record control status"):
+                if st.form_submit_button("Record control status", **allowed(EDIT)):
                     run(lambda: risks.update_control(get_store(), risk_id=risk_id, control_id=control_id,
-                                                     status=status, actor=who, reason=reason),
+                                                     status=status, actor=current_user(), reason=reason),
                         f"{risk_id}: control {control_id} is now {status}.")
         with st.form(f"rk_evidence_{risk_id}"):
             st.markdown("**Link evidence**")
@@ -323,19 +373,19 @@ def controls_panel(r: dict) -> None:
             kind = a.selectbox("Kind", risks.EVIDENCE_KINDS, key=f"rk_e_kind_{risk_id}")
             ref = b.text_input("Reference (e.g. FA-0001)", max_chars=risks.MAX_TITLE, key=f"rk_e_ref_{risk_id}")
             note = st.text_input("Note", key=f"rk_e_note_{risk_id}")
-            who = st.text_input("Your name", max_chars=NAME_MAX, key=f"rk_e_who_{risk_id}")
-            if st.form_submit_button("Link evidence"):
+            if st.form_submit_button("Link evidence", **allowed(EDIT)):
                 run(lambda: risks.link_evidence(get_store(), risk_id=risk_id, kind=kind, ref=ref, note=note,
-                                                actor=who), f"{risk_id}: evidence linked.")
+                                                actor=current_user()), f"{risk_id}: evidence linked.")
 
 
-def run(action, flash: str) -> None:
+def run(action, flash) -> None:
+    """Do one write; on success rerun showing `flash` (a text, or made from the action's result)."""
     try:
-        action()
+        result = action()
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
-    st.session_state["rk_flash"] = flash
+    st.session_state["rk_flash"] = flash(result) if callable(flash) else flash
     st.rerun()
 
 
@@ -348,7 +398,7 @@ def add_form() -> None:
         description = st.text_area("Description", key=f"rk_new_description_{generation}")
         a, b = st.columns(2)
         category = a.selectbox("Category", risks.CATEGORIES, key=f"rk_new_category_{generation}")
-        owner = b.text_input("Owner", max_chars=NAME_MAX, key=f"rk_new_owner_{generation}")
+        owner = owner_select("Owner", key=f"rk_new_owner_{generation}", container=b)
         models = st.multiselect("Models", model_names(), key=f"rk_new_models_{generation}")
         a, b = st.columns(2)
         likelihood = a.slider("Likelihood", 1, 5, 3, key=f"rk_new_likelihood_{generation}",
@@ -356,41 +406,31 @@ def add_form() -> None:
         impact = b.slider("Impact", 1, 5, 3, key=f"rk_new_impact_{generation}", help="1 minor … 5 severe")
         chosen = st.multiselect("Framework clauses", list(labels), format_func=labels.get,
                                 key=f"rk_new_clauses_{generation}")
-        a, b = st.columns(2)
-        next_review = a.date_input("Next review", value=None, key=f"rk_new_review_{generation}")
-        who = b.text_input("Your name", max_chars=NAME_MAX, key=f"rk_new_who_{generation}")
-        submitted = st.form_submit_button("Add risk", type="primary", icon=":material/add:")
+        next_review = st.date_input("Next review", value=None, key=f"rk_new_review_{generation}")
+        submitted = st.form_submit_button("Add risk", type="primary", icon=":material/add:", **allowed(EDIT))
     if not submitted:
         return
-    if not who.strip():
-        st.error("Say who records this risk (your name): it is kept on record.")
-        return
-    try:
-        added = risks.add_risk(get_store(), risk=risks.NewRisk(
+
+    def add() -> dict:
+        added = risks.add_risk(get_store(), actor=current_user(), risk=risks.NewRisk(
             title=title, description=description, category=category, owner=owner, likelihood=likelihood,
             impact=impact, models=tuple(models), clauses=tuple(chosen),
-            next_review=next_review.isoformat() if next_review else None), actor=who.strip())
-    except GovernanceError as exc:
-        st.error(str(exc))
-        return
-    st.session_state["rk_new_generation"] = generation + 1
-    st.session_state["rk_flash"] = f"{added['risk_id']} recorded."
-    st.session_state["rk_risk"] = added["risk_id"]
-    st.rerun()
+            next_review=next_review.isoformat() if next_review else None))
+        st.session_state.update(rk_new_generation=generation + 1, rk_show=added["risk_id"])
+        return added
+    run(add, lambda added: f"{added['risk_id']} recorded.")
 
 
 def import_panel() -> None:
     with st.expander("Import risks from a CSV file", icon=":material/upload_file:"):
-        st.caption(f"Columns: {', '.join(risks.IMPORT_COLUMNS)}. Every row is checked first: any problem and nothing "
-                   "is imported.")
-        upload = st.file_uploader("CSV file", type="csv", key="rk_import_file")
-        who = st.text_input("Your name", max_chars=NAME_MAX, key="rk_import_who")
-        if st.button("Import", key="rk_import", disabled=upload is None):
-            if not who.strip():
-                st.error("Say who imports these risks (your name): it is kept on record.")
-                return
+        st.caption(f"Columns: {', '.join(risks.IMPORT_COLUMNS)}; owners are user names of accounts. Every row is "
+                   "checked first: any problem and nothing is imported.")
+        permission = allowed(EDIT)
+        upload = st.file_uploader("CSV file", type="csv", key="rk_import_file", disabled=permission["disabled"])
+        if st.button("Import", key="rk_import", **{**permission, "disabled": permission["disabled"] or upload is None}):
             try:
-                added = risks.import_csv(get_store(), content=upload.getvalue(), name=upload.name, actor=who.strip())
+                added = risks.import_csv(get_store(), content=upload.getvalue(), name=upload.name,
+                                         actor=current_user())
             except GovernanceError as exc:
                 st.code(str(exc), language=None)  # the problems by row, as plain text
                 st.error("Nothing was imported: fix the problems above and import again.")
@@ -425,12 +465,12 @@ def coverage_tab() -> None:
 # --- actions -------------------------------------------------------------------------------------------------------
 def actions_tab() -> None:
     today = date.today().isoformat()
-    everything = [r for r in cached(risks.list_risks) if r["status"] not in ("closed", "withdrawn")]
+    everything = [r for r in cached(risks.list_risks) if r["status"] not in ("closed", "withdrawn", "dismissed")]
     rows = [{"owner": c["owner"], "risk_id": r["risk_id"], "risk": r["title"], "action": f"control {c['control_id']}",
              "title": c["title"], "due": c.get("due"), "status": c["status"],
              "overdue": bool(c.get("due") and c["due"] < today)}
             for r in everything for c in r["controls"] if c["status"] != "done"]
-    rows += [{"owner": r["owner"], "risk_id": r["risk_id"], "risk": r["title"], "action": "review",
+    rows += [{"owner": r["owner"] or NO_OWNER, "risk_id": r["risk_id"], "risk": r["title"], "action": "review",
               "title": "review the risk", "due": r["next_review"], "status": r["status"],
               "overdue": r["review_overdue"]} for r in everything if r.get("next_review")]
     if not rows:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from pathlib import Path
 
 from governance import fairness
 from governance.cli_files import read_input
+from governance.cli_users import acting_user, add_by_argument
 from governance.errors import InvalidInputError
 from governance.fairness_inputs import read_csv_data
 from governance.store import GovernanceStore
@@ -39,7 +39,7 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     run.add_argument("--bootstrap", type=int, default=fairness.DEFAULT_BOOTSTRAP, metavar="N",
                      help="bootstrap resamples for the 95%% intervals")
     run.add_argument("--seed", type=int, default=fairness.DEFAULT_SEED)
-    run.add_argument("--actor", help="who runs the audit, for the record (default: your login name)")
+    add_by_argument(run, what="runs the audit")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
 
     listing = sub.add_parser("list", parents=[workspace], help="audits, newest first")
@@ -75,7 +75,7 @@ def _run(store: GovernanceStore, args) -> dict:
         data = fairness.evaluation_set_data(store, model=args.model, version=args.version)
     else:
         raise InvalidInputError(NO_SOURCE)
-    return fairness.run_new_audit(store, data=data, actor=args.actor or getpass.getuser(),
+    return fairness.run_new_audit(store, data=data, actor=acting_user(store, args.by),
                                   sensitive=_names(args.sensitive), criteria=args.criteria,
                                   metrics=_names(args.metrics) or None, intersectional=args.intersectional,
                                   min_group_size=args.min_group_size, bootstrap=args.bootstrap, seed=args.seed)

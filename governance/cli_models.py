@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from pathlib import Path
 
 from governance.cli_files import read_input
+from governance.cli_users import acting_user, add_by_argument
 
 TOO_BIG = "{path} is {size:,.0f} MB, over the {limit:,.0f} MB limit: nothing was registered"
 
@@ -25,6 +25,7 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
     register.add_argument("--sensitive", metavar="COL[,COL…]", help="sensitive columns of --eval, kept for audits")
     register.add_argument("--purpose", help="what the model is for (a new model only)")
     register.add_argument("--owner", help="who answers for it (default: you)")
+    add_by_argument(register, what="registers it")
     register.add_argument("--json", action="store_true", help="print the result as JSON")
 
     explain = commands.add_parser("explain", parents=[workspace],
@@ -47,7 +48,7 @@ def register(store, args) -> dict:
         evaluation=read_input(args.eval, limit=MAX_EVALUATION_BYTES, too_big=TOO_BIG) if args.eval else None,
         evaluation_name=Path(args.eval).name if args.eval else None,
         y_true=args.y_true, sensitive=[s.strip() for s in (args.sensitive or "").split(",") if s.strip()],
-        purpose=args.purpose, owner=args.owner, registered_by=getpass.getuser()).as_dict()
+        purpose=args.purpose, owner=args.owner, actor=acting_user(store, args.by)).as_dict()
 
 
 def print_registration(result: dict) -> None:

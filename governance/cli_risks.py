@@ -1,13 +1,17 @@
-"""`python -m governance risks list|add|update|history|import|coverage|verify`: the risk register from scripts."""
+"""`python -m governance risks list|add|update|history|import|coverage|propose|verify`: the register from scripts.
+
+Changes are made as an account that proves who it is, as on the sign-in screen (`--by USER`, default: your login
+name; a local account's password is prompted for or read from QUORUM_PASSWORD); the role is the account's.
+"""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 from pathlib import Path
 
-from governance import risks
+from governance import identity, risks
 from governance.cli_files import read_input
+from governance.cli_users import acting_user, add_by_argument
 from governance.errors import InvalidInputError
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -27,13 +31,13 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     add.add_argument("--description", default="")
     add.add_argument("--category", required=True, choices=risks.CATEGORIES)
     add.add_argument("--model", action="append", default=[], help="a model, or 'model version'; repeat for more")
-    add.add_argument("--owner", required=True)
+    add.add_argument("--owner", required=True, help="the user name of the account who answers for the risk")
     add.add_argument("--likelihood", required=True, help="1 (rare) to 5 (almost certain)")
     add.add_argument("--impact", required=True, help="1 (negligible) to 5 (severe)")
     add.add_argument("--clause", action="append", default=[],
                      help="framework clause ref_id, e.g. 'MEASURE 2.11', 'Article 10', 'A.7'; repeat for more")
     add.add_argument("--next-review", metavar="YYYY-MM-DD")
-    add.add_argument("--actor", help="who records it (default: your login name)")
+    add_by_argument(add, what="records it")
     add.add_argument("--json", action="store_true", help="print the result as JSON")
 
     update = sub.add_parser("update", parents=[workspace], help="change fields of a risk, with a reason")
@@ -42,8 +46,8 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
         update.add_argument(f"--{field.replace('_', '-')}", dest=f"set_{field}", metavar="VALUE",
                             help="several values separated by ';'" if field in ("models", "clauses") else None)
     update.add_argument("--reason", required=True, help="why: recorded with every change")
-    update.add_argument("--role", help=f"the role you act in (accepting needs {' or '.join(risks.ACCEPTING_ROLES)})")
-    update.add_argument("--actor", help="who changes it (default: your login name)")
+    add_by_argument(update, what=f"changes it (accepting needs the role "
+                                 f"{' or '.join(identity.PERMISSIONS['accept risk'])})")
     update.add_argument("--json", action="store_true", help="print the result as JSON")
 
     shown = sub.add_parser("history", parents=[workspace], help="every event of one risk, oldest first")
@@ -53,7 +57,7 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     imported = sub.add_parser("import", parents=[workspace],
                               help="add risks from a CSV: every row is checked first, all or nothing")
     imported.add_argument("file", metavar="FILE.csv")
-    imported.add_argument("--actor", help="who imports them (default: your login name)")
+    add_by_argument(imported, what="imports them")
     imported.add_argument("--json", action="store_true", help="print the result as JSON")
 
     covered = sub.add_parser("coverage", parents=[workspace], help="framework clauses with risks, controls, evidence")
@@ -69,8 +73,8 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _actor(args) -> str:
-    return args.actor or getpass.getuser()
+def _actor(store, args) -> identity.User:
+    return acting_user(store, args.by)
 
 
 def _list(store, args) -> dict:
@@ -83,11 +87,11 @@ def _print_list(result: dict) -> None:
     for r in result["risks"]:
         residual = f" → {r['residual_level']}" if r["residual_level"] else ""
         print(f"{r['risk_id']}  {r['status']:<11} {r['inherent_level']:<8}{residual:<12} {r['category']:<28} "
-              f"{r['owner']:<20} {r['title'][:60]}")
+              f"{r['owner'] or '-':<20} {r['title'][:60]}")
 
 
 def _add(store, args) -> dict:
-    return risks.add_risk(store, actor=_actor(args), risk=risks.NewRisk(
+    return risks.add_risk(store, actor=_actor(store, args), risk=risks.NewRisk(
         title=args.title, description=args.description, category=args.category, models=args.model, owner=args.owner,
         likelihood=args.likelihood, impact=args.impact, clauses=args.clause, next_review=args.next_review))
 
@@ -96,13 +100,13 @@ def _update(store, args) -> dict:
     changes = {f: getattr(args, f"set_{f}") for f in risks.EDITABLE if getattr(args, f"set_{f}") is not None}
     if not changes:
         raise InvalidInputError("say what to change, e.g. --status assessed or --likelihood 3 (see --help)")
-    return risks.update_risk(store, risk_id=args.risk_id, changes=changes, actor=_actor(args), reason=args.reason,
-                             role=args.role)
+    return risks.update_risk(store, risk_id=args.risk_id, changes=changes, actor=_actor(store, args),
+                             reason=args.reason)
 
 
 def _print_risk(r: dict) -> None:
     print(f"{r['risk_id']}: {r['title']}")
-    print(f"  {r['category']}, {r['status']}, owner {r['owner']}; models {', '.join(r['models']) or '-'}")
+    print(f"  {r['category']}, {r['status']}, owner {r['owner'] or '-'}; models {', '.join(r['models']) or '-'}")
     print(f"  inherent {r['likelihood']}×{r['impact']} = {r['inherent_score']} ({r['inherent_level']})"
           + (f"; residual {r['residual_score']} ({r['residual_level']})" if r["residual_score"] else ""))
     print(f"  clauses {', '.join(r['clauses']) or '-'}; next review {r['next_review'] or '-'}")
@@ -121,7 +125,8 @@ def _print_history(result: dict) -> None:
 def _import(store, args) -> dict:
     content = read_input(args.file, limit=MAX_IMPORT_BYTES,
                          too_big="{path} is over {limit:,.0f} MB: a register that large is not a CSV of risks")
-    return {"imported": risks.import_csv(store, content=content, name=Path(args.file).name, actor=_actor(args))}
+    return {"imported": risks.import_csv(store, content=content, name=Path(args.file).name,
+                                         actor=_actor(store, args))}
 
 
 def _print_import(result: dict) -> None:
@@ -150,7 +155,8 @@ def _print_propose(result: dict) -> None:
     print(f"proposed {len(result['proposed'])} risks: {', '.join(result['proposed']) or '-'}")
     for link in result["linked"]:
         print(f"  linked {link['evidence']} to {link['risk_id']}")
-    print("accept or dismiss each with: python -m governance risks update ID --status identified|dismissed --reason …")
+    print("accept each with: python -m governance risks update ID --status identified --owner USER --reason …; "
+          "or dismiss it with --status dismissed --reason …")
 
 
 def _print_verify(result: dict) -> None:

@@ -22,10 +22,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from governance import errors, fairness
+from governance import errors, fairness, identity
 from governance import service_levels as service_level_rules
 from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
                                  GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
+from governance.demo_risks import seed_demo_risks
 from governance.evaluation_sets import record_evaluation_set
 from governance.model_artifacts import dump_model
 from governance.store import GovernanceStore
@@ -299,7 +300,7 @@ def _telemetry(p: _Prepared, *, n: int, rng: np.random.Generator) -> pd.DataFram
 # Audits the demo ships with, each locked and run like any other (sensitive features, intersectional).
 DEMO_AUDITS = (("adult-income", "v1", ("sex", "race"), True), ("adult-income", "v2", ("sex", "race"), True),
                ("german-credit", "v1", ("sex", "age_band", "foreign_worker"), False))
-DEMO_AUDITOR = "Dr. Amara Okafor (ethics committee, demo)"
+DEMO_AUDITOR = identity.DEMO_USERS[0]   # Amara Okafor, the committee chair
 
 
 def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
@@ -328,6 +329,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
     with store.write() as tx:
         _require_empty(store)  # again under the write lock: another session may have seeded meanwhile
         report(0.15, "Writing model inventory and evaluation sets")
+        identity.seed_demo_users(store, tx)
         for p in prepared:
             _inventory_rows(p, tx)
         done = 0
@@ -345,5 +347,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         meta = {"demo_seed": seed, "demo_rows": rows, "demo_start": str(START), "demo_days": DAYS,
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])
+    report(0.99, "Recording the demo's risk register")
+    seed_demo_risks(store)
     report(1.0, "Demo workspace ready")
     return {"rows": rows, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}

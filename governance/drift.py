@@ -78,6 +78,7 @@ import pandas as pd
 from scipy import special, stats
 
 from governance.errors import InvalidInputError
+from governance.identity import User, require
 from governance.inventory import require_model
 from governance.kpis import BAD_DATE, Window, parse_day, resolve_window
 from governance.store import GovernanceStore
@@ -131,7 +132,6 @@ BAD_THRESHOLD = "{name} must be a finite number, got {value!r}"
 BAD_THRESHOLD_ORDER = ("drift thresholds need 0 < watch < act, got watch {watch!r} and act {act!r}: "
                        "the act level must be the higher PSI")
 BAD_ALPHA = "alpha must be a number between 0 and 1 (exclusive), got {value!r}"
-BAD_SET_BY = "say who sets the thresholds (set_by must name a person), got {value!r}"
 LABELS_NONE = ("labels missing: no true outcomes have arrived in this window, so accuracy is unknown; "
                "showing prediction drift")
 LABELS_PARTIAL = ("labels missing for {missing} of {total} periods ({periods}): accuracy is unknown there; "
@@ -216,15 +216,14 @@ def validate_thresholds(*, psi_watch, psi_act, alpha=DEFAULT_ALPHA) -> tuple[flo
 
 
 def set_drift_thresholds(store: GovernanceStore, *, model: str, psi_watch, psi_act, alpha=DEFAULT_ALPHA,
-                         set_by: str) -> DriftThresholds:
+                         actor: User) -> DriftThresholds:
     """Record new thresholds for a model (validated first); earlier ones stay in the history."""
+    require(actor, "configure monitoring")
     watch, act, level = validate_thresholds(psi_watch=psi_watch, psi_act=psi_act, alpha=alpha)
-    if not isinstance(set_by, str) or not set_by.strip():
-        raise InvalidInputError(BAD_SET_BY.format(value=set_by))
     require_model(store, model=model)
     with store.write() as tx:
         tx.execute("INSERT INTO drift_threshold VALUES (?, ?, ?, ?, ?, now())",
-                   [model, watch, act, level, set_by.strip()])
+                   [model, watch, act, level, actor.recorded_as])
     return drift_thresholds(store, model=model)
 
 

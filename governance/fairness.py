@@ -27,6 +27,7 @@ from governance import fairness_metrics as fm
 from governance.evaluation_sets import recompute_content_sha256
 from governance.fairness_inputs import (MISSING_GROUP, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError, as_text,
                                         evaluation_set_data, sha256_text)
+from governance.identity import User, require
 from governance.store import GovernanceStore
 
 SCHEMA_VERSION = 1
@@ -184,10 +185,11 @@ def make_definition(*, data: AuditData, sensitive: Sequence[str], criteria: str 
                            bootstrap=int(bootstrap), seed=int(seed))
 
 
-def define_audit(store: GovernanceStore, *, definition: AuditDefinition, defined_by: str) -> str:
+def define_audit(store: GovernanceStore, *, definition: AuditDefinition, actor: User) -> str:
     """Store and lock the definition; returns the new audit's id. Results can only come after this."""
+    require(actor, "run audit")
     with store.write() as tx:
-        return _insert_definition(store, tx, definition=definition, defined_by=defined_by)
+        return _insert_definition(store, tx, definition=definition, defined_by=actor.recorded_as)
 
 
 def _insert_definition(store: GovernanceStore, tx, *, definition: AuditDefinition, defined_by: str) -> str:
@@ -206,9 +208,10 @@ def load_definition(store: GovernanceStore, *, audit_id: str) -> AuditDefinition
     return AuditDefinition.from_dict(json.loads(text))
 
 
-def run_audit(store: GovernanceStore, *, audit_id: str, ran_by: str, data: AuditData | None = None,
+def run_audit(store: GovernanceStore, *, audit_id: str, actor: User, data: AuditData | None = None,
               progress: ProgressCallback | None = None) -> dict:
     """Run a locked audit once and store its results; returns the audit as `get_audit` shows it."""
+    require(actor, "run audit")
     definition = load_definition(store, audit_id=audit_id)
     _refuse_second_run(store, audit_id=audit_id)
     data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
@@ -216,7 +219,8 @@ def run_audit(store: GovernanceStore, *, audit_id: str, ran_by: str, data: Audit
                               progress=progress)
     with store.write() as tx:
         _refuse_second_run(store, audit_id=audit_id)   # another session may have run it meanwhile
-        _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results, ran_by=ran_by)
+        _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results,
+                    ran_by=actor.recorded_as)
     return get_audit(store, audit_id=audit_id)
 
 
@@ -233,19 +237,20 @@ def _insert_run(tx, *, audit_id: str, definition: AuditDefinition, data: AuditDa
                 results["verdict"], evidence_hash])
 
 
-def run_new_audit(store: GovernanceStore, *, data: AuditData, actor: str, progress: ProgressCallback | None = None,
+def run_new_audit(store: GovernanceStore, *, data: AuditData, actor: User, progress: ProgressCallback | None = None,
                   **choices) -> dict:
     """Define, lock, then run: what the CLI does in one command. `choices` are make_definition's keywords."""
-    audit_id = define_audit(store, definition=make_definition(data=data, **choices), defined_by=actor)
-    return run_audit(store, audit_id=audit_id, ran_by=actor, data=data, progress=progress)
+    audit_id = define_audit(store, definition=make_definition(data=data, **choices), actor=actor)
+    return run_audit(store, audit_id=audit_id, actor=actor, data=data, progress=progress)
 
 
-def record_audit_in(store: GovernanceStore, tx, *, data: AuditData, actor: str, **choices) -> str:
+def record_audit_in(store: GovernanceStore, tx, *, data: AuditData, actor: User, **choices) -> str:
     """Define and run inside a write that is already open (the demo build, which lands all or nothing)."""
+    require(actor, "run audit")
     definition = make_definition(data=data, **choices)
-    audit_id = _insert_definition(store, tx, definition=definition, defined_by=actor)
+    audit_id = _insert_definition(store, tx, definition=definition, defined_by=actor.recorded_as)
     results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition))
-    _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results, ran_by=actor)
+    _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results, ran_by=actor.recorded_as)
     return audit_id
 
 

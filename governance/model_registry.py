@@ -19,6 +19,7 @@ import pandas as pd
 
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import record_evaluation_set
+from governance.identity import User, require
 from governance.model_artifacts import load_model
 from governance.store import GovernanceStore
 from governance.training import training_metrics
@@ -133,10 +134,11 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
 
 
 def register_model(store: GovernanceStore, *, model: str, version: str, content: bytes, file_name: str,
-                   registered_by: str, evaluation: bytes | None = None, evaluation_name: str | None = None,
+                   actor: User, evaluation: bytes | None = None, evaluation_name: str | None = None,
                    y_true: str = "y_true", sensitive: Sequence[str] = (), purpose: str | None = None,
                    owner: str | None = None) -> Registration:
     """Check everything first, then write model, version, artifact and evaluation set in one transaction."""
+    require(actor, "register model")
     model, version = _name(model, "the model name"), _name(version, "the version")
     estimator = check_model_file(content=content, name=file_name)
     features = [str(f) for f in estimator.feature_names_in_]
@@ -163,9 +165,9 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
         if not store.query_value("SELECT count(*) FROM model WHERE name = ?", [model]):
             tx.execute("INSERT INTO model VALUES (?, ?, ?, ?, 'high', ?, now())",
                        [model, purpose or "(not given at registration)", "(not given at registration)",
-                        owner or registered_by, evaluation_name])
+                        owner or actor.display_name, evaluation_name])
         tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, now(), 'development', ?)",
-                   [model, version, algorithm, f"registered from {file_name} by {registered_by}", json.dumps(metrics)])
+                   [model, version, algorithm, f"registered from {file_name} by {actor.recorded_as}", json.dumps(metrics)])
         tx.execute("INSERT INTO model_artifact VALUES (?, ?, 'skops', ?, ?)", [model, version, sha256, content])
         if rows is not None:
             tx.insert_frame("evaluation_row", rows)

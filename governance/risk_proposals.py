@@ -2,15 +2,16 @@
 
 Each finding either becomes a *proposed* risk with its evidence attached, or — when an open risk of the same
 model and category already exists — is linked to that risk as evidence instead of duplicating it. A finding
-already on record (same kind and reference) is skipped, so running this again changes nothing. A person then
-accepts a proposal (status identified) or dismisses it, with a reason, through `risks.update_risk`.
+already on record (same kind and reference) is skipped, so running this again changes nothing. Monitoring acts
+as `identity.MONITORING`, which may do nothing else, and leaves the owner open: a person then accepts a
+proposal (status identified, choosing its owner) or dismisses it, with a reason, through `risks.update_risk`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from governance import risks
+from governance import identity, risks
 from governance.drift import drift_report
 from governance.fairness import list_audits
 from governance.inventory import list_versions
@@ -18,7 +19,6 @@ from governance.kpis import kpi_series, resolve_window
 from governance.service_levels import breaches, service_levels
 from governance.store import GovernanceStore
 
-MONITORING_ACTOR = "Quorum monitoring"
 CLOSED = ("closed", "withdrawn", "dismissed")
 
 
@@ -70,7 +70,7 @@ def findings(store: GovernanceStore) -> list[Finding]:
     return found
 
 
-def propose_from_monitoring(store: GovernanceStore, *, actor: str = MONITORING_ACTOR) -> dict:
+def propose_from_monitoring(store: GovernanceStore) -> dict:
     """Turn new findings into proposals or evidence on existing open risks; returns what it did."""
     register = risks.list_risks(store)
     on_record = {(e["kind"], e["ref"]) for r in register for e in r["evidence"]}
@@ -83,19 +83,16 @@ def propose_from_monitoring(store: GovernanceStore, *, actor: str = MONITORING_A
         if same:
             target = same[0]["risk_id"]
         else:
-            target = risks.add_risk(store, actor=actor, reason=f"proposed by monitoring: {f.ref}", status="proposed",
-                                    risk=risks.NewRisk(title=f.title, category=f.category, owner=_owner(store, f.model),
+            target = risks.add_risk(store, actor=identity.MONITORING, reason=f"proposed by monitoring: {f.ref}",
+                                    status="proposed",
+                                    risk=risks.NewRisk(title=f.title, category=f.category, owner=None,
                                                        likelihood=f.likelihood, impact=f.impact,
                                                        models=[f"{f.model} {f.version}"], description=f.note,
                                                        clauses=f.clauses))["risk_id"]
             proposed.append(target)
-        risks.link_evidence(store, risk_id=target, kind=f.kind, ref=f.ref, note=f.note, actor=actor)
+        risks.link_evidence(store, risk_id=target, kind=f.kind, ref=f.ref, note=f.note, actor=identity.MONITORING)
         if same:
             linked.append({"risk_id": target, "evidence": f.ref})
         on_record.add((f.kind, f.ref))
         register = risks.list_risks(store)
     return {"proposed": proposed, "linked": linked}
-
-
-def _owner(store: GovernanceStore, model: str) -> str:
-    return store.query_value("SELECT owner FROM model WHERE name = ?", [model]) or MONITORING_ACTOR

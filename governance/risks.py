@@ -4,6 +4,10 @@ Nothing is updated or deleted: a change is a new event (who, when, field, old va
 risk ends closed or withdrawn with a reason, and each event carries the hash of the previous one, so
 `verify_chain` finds any event edited or removed afterwards. Text is stored exactly as typed; pages render it
 as text, never as HTML.
+
+Every command takes the acting `identity.User` and checks its role before writing ("edit risks"; accepting a
+risk also needs "accept risk"). Monitoring (`identity.MONITORING`) may only propose risks and link evidence.
+Owners of risks and controls are accounts of the workspace, recorded by user name.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from governance.errors import InvalidInputError
+from governance import identity
+from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore
 from governance.workspace import DATA_DIR
 
@@ -31,8 +36,7 @@ NEXT_STATUSES = {"proposed": {"identified", "dismissed"}, "dismissed": set(),
                  "identified": {"assessed", "withdrawn"}, "assessed": {"mitigating", "accepted", "closed", "withdrawn"},
                  "mitigating": {"accepted", "closed", "withdrawn"}, "accepted": {"mitigating", "closed"},
                  "closed": set(), "withdrawn": set()}
-# Until sign-in exists (the sign-offs issue), the role is declared by the caller and recorded with the event.
-ACCEPTING_ROLES = ("risk owner", "committee chair", "admin")
+NEW_STATUSES = ("identified", "proposed")
 CONTROL_STATUSES = ("planned", "in progress", "done")
 EVIDENCE_KINDS = ("fairness_audit", "drift", "kpi_breach", "explanation", "other")
 FRAMEWORKS = {"nist": ("NIST AI RMF 1.0", "nist_ai_rmf_1_0.csv"),
@@ -53,7 +57,9 @@ BAD_SCORE = "{field} must be a whole number from 1 to 5, got {value!r}"
 BAD_CATEGORY = "category {value!r} is not one of: {known}"
 BAD_STATUS_MOVE = "a risk goes from {old!r} to one of {allowed}, not to {new!r}"
 NEEDS_REASON = "say why ({what}): a reason is recorded with the change"
-ROLE_CANNOT_ACCEPT = "accepting a risk needs the role {roles}; you acted as {role!r}"
+UNKNOWN_OWNER = "owner {name!r} has no account in this workspace; owners: {known}"
+NO_OWNER = "a risk that is {status!r} needs an owner: choose the account that answers for it"
+BAD_NEW_STATUS = "a new risk is 'identified' (or 'proposed' by monitoring), not {value!r}"
 UNKNOWN_CLAUSE = "{ref!r} is not a clause of NIST AI RMF 1.0, the EU AI Act or ISO/IEC 42001 Annex A (e.g. 'MEASURE 2.11', 'Article 10', 'A.7')"
 UNKNOWN_MODEL = "there is no model {model!r} in this workspace; models: {known}"
 BAD_DATE = "{field} must be a date like 2026-12-31, got {value!r}"
@@ -136,6 +142,25 @@ def _names(value) -> list[str]:
     return list(dict.fromkeys(p.strip() for p in parts if p and p.strip()))
 
 
+def _account(store: GovernanceStore, value, *, field: str, required: bool) -> str | None:
+    """The user name of an enabled account, or None when empty and not required."""
+    name = _text(value, field, limit=MAX_NAME, required=required)
+    if not name:
+        return None
+    try:
+        return identity.get_user(store, user_name=name).user_name
+    except GovernanceError:   # unknown or disabled: either way nobody who can answer for it
+        known = ", ".join(u.user_name for u in identity.list_users(store)) or "none yet"
+        raise InvalidInputError(UNKNOWN_OWNER.format(name=name, known=known)) from None
+
+
+def _require_owner(owner: str | None, status: str) -> None:
+    """Only a proposal from monitoring may wait for an owner (a person gives it one when accepting it), and a
+    dismissed proposal never gets one."""
+    if not owner and status not in ("proposed", "dismissed"):
+        raise InvalidInputError(NO_OWNER.format(status=status))
+
+
 def _check_value(store: GovernanceStore, field: str, value):
     """The canonical form of one field's value, or a clear error."""
     if field == "title":
@@ -143,7 +168,7 @@ def _check_value(store: GovernanceStore, field: str, value):
     if field == "description":
         return _text(value, "description", limit=MAX_TEXT, required=False)
     if field == "owner":
-        return _text(value, "owner", limit=MAX_NAME)
+        return _account(store, value, field="owner", required=False)
     if field == "category":
         if value not in CATEGORIES:
             raise InvalidInputError(BAD_CATEGORY.format(value=value, known=", ".join(CATEGORIES)))
@@ -281,7 +306,7 @@ def list_risks(store: GovernanceStore, *, model: str | None = None, status: str 
 class NewRisk:
     title: str
     category: str
-    owner: str
+    owner: str | None          # a user name; None only for a proposal
     likelihood: int
     impact: int
     models: Sequence[str] = ()
@@ -293,10 +318,9 @@ class NewRisk:
 
 
 def _checked_new(store: GovernanceStore, risk: NewRisk) -> dict:
-    state = {field: _check_value(store, field, getattr(risk, field))
-             for field in ("title", "description", "category", "models", "owner", "likelihood", "impact",
-                           "residual_likelihood", "residual_impact", "next_review", "clauses")}
-    return {**state, "status": "identified"}
+    return {field: _check_value(store, field, getattr(risk, field))
+            for field in ("title", "description", "category", "models", "owner", "likelihood", "impact",
+                          "residual_likelihood", "residual_impact", "next_review", "clauses")}
 
 
 def _next_id(store: GovernanceStore) -> str:
@@ -305,23 +329,37 @@ def _next_id(store: GovernanceStore) -> str:
     return f"R-{count + 1:03d}"
 
 
-def add_risk(store: GovernanceStore, *, risk: NewRisk, actor: str, reason: str | None = None,
+def _who(actor: identity.User) -> str:
+    """The actor as events record it: account and role, so the record shows in what capacity they acted."""
+    return actor.display_name if actor == identity.MONITORING else f"{actor.user_name} ({actor.role})"
+
+
+def _may_edit(actor: identity.User, *, monitoring_may: bool = False) -> str:
+    """Refuse before anything is checked or written unless the actor may edit risks (or is monitoring doing
+    what monitoring may); returns the actor as recorded."""
+    if not (monitoring_may and actor == identity.MONITORING):
+        identity.require(actor, "edit risks")
+    return _who(actor)
+
+
+def add_risk(store: GovernanceStore, *, risk: NewRisk, actor: identity.User, reason: str | None = None,
              status: str = "identified") -> dict:
-    """Record a new risk: identified, or proposed when monitoring suggests it."""
-    actor = _text(actor, "actor", limit=MAX_NAME)
-    state = {**_checked_new(store, risk), "status": _check_value(store, "status", status)}
+    """Record a new risk: identified, or proposed (without an owner yet) when monitoring suggests it."""
+    who = _may_edit(actor, monitoring_may=status == "proposed")
+    if status not in NEW_STATUSES:
+        raise InvalidInputError(BAD_NEW_STATUS.format(value=status))
+    state = {**_checked_new(store, risk), "status": status}
+    _require_owner(state["owner"], status)
     with store.write() as tx:
         risk_id = _next_id(store)
-        _append(store, tx, risk_id=risk_id, actor=actor, kind="created", new=state, reason=reason)
+        _append(store, tx, risk_id=risk_id, actor=who, kind="created", new=state, reason=reason)
     return get_risk(store, risk_id=risk_id)
 
 
-def update_risk(store: GovernanceStore, *, risk_id: str, changes: dict, actor: str, reason: str,
-                role: str | None = None) -> dict:
+def update_risk(store: GovernanceStore, *, risk_id: str, changes: dict, actor: identity.User, reason: str) -> dict:
     """Change fields; one event per field that changes, all in one transaction. A reason is required."""
-    actor = _text(actor, "actor", limit=MAX_NAME)
+    who = _may_edit(actor)
     reason = _text(reason, "reason", limit=MAX_TEXT, required=False)
-    role = _text(role, "role", limit=MAX_NAME, required=False) or None   # recorded in the actor column
     if not reason:
         raise InvalidInputError(NEEDS_REASON.format(what="every change to a risk"))
     current = get_risk(store, risk_id=risk_id)
@@ -337,31 +375,33 @@ def update_risk(store: GovernanceStore, *, risk_id: str, changes: dict, actor: s
         if new not in NEXT_STATUSES[old]:
             raise InvalidInputError(BAD_STATUS_MOVE.format(old=old, new=new,
                                                            allowed=", ".join(sorted(NEXT_STATUSES[old])) or "none"))
-        if new == "accepted" and role not in ACCEPTING_ROLES:
-            raise InvalidInputError(ROLE_CANNOT_ACCEPT.format(roles=" or ".join(ACCEPTING_ROLES), role=role))
+        if new == "accepted":
+            identity.require(actor, "accept risk")
+    _require_owner(checked.get("owner", current.get("owner")), checked.get("status", current["status"]))
     with store.write() as tx:
         for field, value in checked.items():
-            _append(store, tx, risk_id=risk_id, actor=actor + (f" ({role})" if role else ""), kind="changed",
-                    field=field, old=current.get(field), new=value, reason=reason)
+            _append(store, tx, risk_id=risk_id, actor=who, kind="changed", field=field, old=current.get(field),
+                    new=value, reason=reason)
     return get_risk(store, risk_id=risk_id)
 
 
-def add_control(store: GovernanceStore, *, risk_id: str, title: str, owner: str, due: str | None, actor: str,
-                status: str = "planned") -> dict:
+def add_control(store: GovernanceStore, *, risk_id: str, title: str, owner: str, due: str | None,
+                actor: identity.User, status: str = "planned") -> dict:
+    who = _may_edit(actor)
     current = get_risk(store, risk_id=risk_id)
     if status not in CONTROL_STATUSES:
         raise InvalidInputError(f"control status must be one of {', '.join(CONTROL_STATUSES)}, got {status!r}")
     control = {"control_id": f"C{len(current['controls']) + 1}", "title": _text(title, "control", limit=MAX_TITLE),
-               "owner": _text(owner, "control owner", limit=MAX_NAME), "due": _date(due, "due date"),
+               "owner": _account(store, owner, field="control owner", required=True), "due": _date(due, "due date"),
                "status": status}
     with store.write() as tx:
-        _append(store, tx, risk_id=risk_id, actor=_text(actor, "actor", limit=MAX_NAME), kind="control_added",
-                new=control)
+        _append(store, tx, risk_id=risk_id, actor=who, kind="control_added", new=control)
     return get_risk(store, risk_id=risk_id)
 
 
-def update_control(store: GovernanceStore, *, risk_id: str, control_id: str, status: str, actor: str,
+def update_control(store: GovernanceStore, *, risk_id: str, control_id: str, status: str, actor: identity.User,
                    reason: str) -> dict:
+    who = _may_edit(actor)
     current = get_risk(store, risk_id=risk_id)
     control = next((c for c in current["controls"] if c["control_id"] == control_id), None)
     if control is None:
@@ -371,21 +411,22 @@ def update_control(store: GovernanceStore, *, risk_id: str, control_id: str, sta
     if not (reason or "").strip():
         raise InvalidInputError(NEEDS_REASON.format(what="a control's status change"))
     with store.write() as tx:
-        _append(store, tx, risk_id=risk_id, actor=_text(actor, "actor", limit=MAX_NAME), kind="control_changed",
-                field="status", old={"control_id": control_id, "value": control["status"]},
+        _append(store, tx, risk_id=risk_id, actor=who, kind="control_changed", field="status",
+                old={"control_id": control_id, "value": control["status"]},
                 new={"control_id": control_id, "value": status}, reason=reason.strip())
     return get_risk(store, risk_id=risk_id)
 
 
-def link_evidence(store: GovernanceStore, *, risk_id: str, kind: str, ref: str, note: str, actor: str) -> dict:
+def link_evidence(store: GovernanceStore, *, risk_id: str, kind: str, ref: str, note: str,
+                  actor: identity.User) -> dict:
+    who = _may_edit(actor, monitoring_may=True)
     get_risk(store, risk_id=risk_id)
     if kind not in EVIDENCE_KINDS:
         raise InvalidInputError(f"evidence kind must be one of {', '.join(EVIDENCE_KINDS)}, got {kind!r}")
     evidence = {"kind": kind, "ref": _text(ref, "evidence reference", limit=MAX_TITLE),
                 "note": _text(note, "evidence note", limit=MAX_TEXT, required=False)}
     with store.write() as tx:
-        _append(store, tx, risk_id=risk_id, actor=_text(actor, "actor", limit=MAX_NAME), kind="evidence_linked",
-                new=evidence)
+        _append(store, tx, risk_id=risk_id, actor=who, kind="evidence_linked", new=evidence)
     return get_risk(store, risk_id=risk_id)
 
 
@@ -428,8 +469,9 @@ def export_csv(risks: Sequence[dict]) -> str:
     return out.getvalue()
 
 
-def import_csv(store: GovernanceStore, *, content: bytes, name: str, actor: str) -> list[dict]:
+def import_csv(store: GovernanceStore, *, content: bytes, name: str, actor: identity.User) -> list[dict]:
     """Every row is checked first; any problem and nothing is imported, with each problem by row and column."""
+    who = _may_edit(actor)
     try:
         frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -446,16 +488,20 @@ def import_csv(store: GovernanceStore, *, content: bytes, name: str, actor: str)
                 state[field] = _check_value(store, field, record.get(field, ""))
             except InvalidInputError as exc:
                 problems.append(f"row {number}, column {field}: {exc}")
+        try:
+            if "owner" in state:   # an unknown owner is already reported above
+                _require_owner(state["owner"], "identified")
+        except InvalidInputError as exc:
+            problems.append(f"row {number}, column owner: {exc}")
         checked.append(state)
     if problems:
         shown = "\n".join(problems[:50]) + (f"\n… and {len(problems) - 50} more" if len(problems) > 50 else "")
         raise InvalidInputError(IMPORT_PROBLEMS.format(count=len(problems), name=name, problems=shown))
-    actor = _text(actor, "actor", limit=MAX_NAME)
     with store.write() as tx:
         ids = []
         for state in checked:
             risk_id = _next_id(store)
-            _append(store, tx, risk_id=risk_id, actor=actor, kind="created",
+            _append(store, tx, risk_id=risk_id, actor=who, kind="created",
                     new={**state, "residual_likelihood": None, "residual_impact": None, "status": "identified"},
                     reason=f"imported from {name}")
             ids.append(risk_id)

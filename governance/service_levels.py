@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from governance.errors import InvalidInputError
+from governance.identity import User, require
 from governance.inventory import require_model
 from governance.kpis import Window, kpi_series
 from governance.store import GovernanceStore
@@ -112,13 +113,14 @@ def validate(*, kpi: str, target, warning=None) -> tuple[float, float]:
     return target, warning
 
 
-def set_service_level(store: GovernanceStore, *, model: str, kpi: str, target, warning=None, set_by: str) -> None:
+def set_service_level(store: GovernanceStore, *, model: str, kpi: str, target, warning=None, actor: User) -> None:
     """Record a new objective (validated first); the previous one stays in the history."""
+    require(actor, "configure monitoring")
     target, warning = validate(kpi=kpi, target=target, warning=warning)
     require_model(store, model=model)
     with store.write() as tx:
         tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, now(), true)",
-                   [model, kpi, target, warning, set_by])
+                   [model, kpi, target, warning, actor.recorded_as])
 
 
 def service_levels(store: GovernanceStore, *, model: str) -> dict[str, ServiceLevel]:

@@ -12,9 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from governance.demo import seed_demo  # noqa: E402
+from governance.identity import User  # noqa: E402
 from governance.store import GovernanceStore  # noqa: E402
 
 DEMO_ROWS = 60_000
+# Who acts in service-level tests: services check the role of the User they are given (pages and the CLI get it
+# from a signed-in account); names and roles as in the demo.
+LEADER = User("farid.haddad", "Farid Haddad", "engineering leader", "demo")
+AUDITOR = User("amara.okafor", "Amara Okafor", "committee chair", "demo")
+VIEWER = User("hugo.tanaka", "Hugo Tanaka", "viewer", "demo")
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,14 @@ from governance.fairness_inputs import AuditError, read_csv_data
 from governance.fairness_mitigation import mitigation_preview
 from governance.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
+from tests.conftest import LEADER
 
 PAGE = "app_pages/fairness.py"
 DEMO_AUDITS = ("FA-0001", "FA-0002", "FA-0003")
 
 
-def open_fairness(db, monkeypatch, tab: str | None = None) -> AppTest:
-    app = open_page(PAGE, db, monkeypatch, session={"fa_tab": tab} if tab else None)
+def open_fairness(db, monkeypatch, tab: str | None = None, user: str = "farid.haddad") -> AppTest:
+    app = open_page(PAGE, db, monkeypatch, session={"fa_tab": tab} if tab else None, user=user)
     assert_clean(app)
     return app
 
@@ -139,15 +140,12 @@ def test_defining_and_running_an_audit_through_the_form_stores_what_was_chosen(d
     app.selectbox(key="fa_new_version").set_value("v2").run()
     app.multiselect(key="fa_new_sensitive").set_value(["sex"]).run()
     assert_clean(app)
-    button(app, "Lock definition").click().run()  # no name yet: refused, nothing stored
-    assert any("Say who defines this audit" in e.value for e in app.error)
-    app.text_input(key="fa_new_who").set_value("  Test Auditor  ")
-    button(app, "Lock definition").click().run()
+    button(app, "Lock definition").click().run()   # as the signed-in engineering leader
     assert_clean(app)
     assert any("FA-0004 is locked" in s.value for s in app.success)
     with GovernanceStore(demo_copy) as store:
         locked = fairness.get_audit(store, audit_id="FA-0004")
-    assert locked["status"] == "defined" and locked["defined_by"] == "Test Auditor"
+    assert locked["status"] == "defined" and locked["defined_by"] == LEADER.recorded_as
     assert any(locked["definition_hash"] in s.value for s in app.success)
 
     button(app, "Run audit").click().run()
@@ -161,10 +159,21 @@ def test_defining_and_running_an_audit_through_the_form_stores_what_was_chosen(d
     assert audit["definition"]["criteria"] == [
         {"name": c.name, "operator": c.operator, "threshold": c.threshold}
         for c in fairness.parse_criteria(fairness.DEFAULT_CRITERIA)]
-    assert (audit["status"], audit["ran_by"]) == ("completed", "Test Auditor")
+    assert (audit["status"], audit["ran_by"]) == ("completed", LEADER.recorded_as)
     assert app.session_state["fa_tab"] == "Audits" and app.selectbox(key="fa_audit").value == "FA-0004"
     assert any(f"FA-0004 ran on {audit['n']:,} rows: verdict {audit['verdict']}" in s.value for s in app.success)
     assert list(verdict_table(app)["explanation"]) == [c["explanation"] for c in audit["criteria"]]
+
+
+def test_a_viewer_can_read_audits_but_not_define_or_run_one(demo_copy, monkeypatch):
+    app = open_fairness(demo_copy, monkeypatch, tab="New audit", user="hugo.tanaka")
+    app.selectbox(key="fa_new_model").set_value("adult-income")
+    app.selectbox(key="fa_new_version").set_value("v2").run()
+    app.multiselect(key="fa_new_sensitive").set_value(["sex"]).run()
+    lock = button(app, "Lock definition")
+    assert lock.disabled and "Needs the role engineering leader" in lock.help
+    with GovernanceStore(demo_copy) as store:
+        assert len(fairness.list_audits(store)) == 3
 
 
 def _csv(rows: int, row) -> bytes:
@@ -212,7 +221,7 @@ def test_a_file_audit_keeps_its_rows_between_locking_and_running(demo_copy, monk
     next(t for t in app.text_input if t.label == "Positive label").set_value("good").run()
     assert_clean(app)
     app.number_input(key="fa_new_bootstrap").set_value(200)
-    app.text_input(key="fa_new_who").set_value("File Auditor").run()
+    app.run()
     button(app, "Lock definition").click().run()
     assert_clean(app)
     button(app, "Run audit").click().run()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.navigation import PAGES
+from governance import identity
 from governance.service_levels import service_levels
 from governance.store import GovernanceStore
-from tests.conftest import ROOT
+from tests.conftest import LEADER, ROOT
 
 APP = str(ROOT / "app.py")
 
@@ -17,7 +20,7 @@ APP = str(ROOT / "app.py")
 def app(demo_workspace, monkeypatch) -> AppTest:
     monkeypatch.setenv("QUORUM_DB", str(demo_workspace))
     monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
-    return AppTest.from_file(APP, default_timeout=60)
+    return signed_in(AppTest.from_file(APP, default_timeout=60))
 
 
 WRITING_PAGES = {"app_pages/explanations.py"}  # computes and stores explanations on first open
@@ -27,7 +30,7 @@ WRITING_PAGES = {"app_pages/explanations.py"}  # computes and stores explanation
 def test_page_runs_without_exception(app, page, demo_copy, monkeypatch):
     if page.path in WRITING_PAGES:  # the shared demo workspace is read-only for tests: give it a copy
         monkeypatch.setenv("QUORUM_DB", str(demo_copy))
-        app = AppTest.from_file(APP, default_timeout=60)
+        app = signed_in(AppTest.from_file(APP, default_timeout=60))
     app.run()
     if page is not PAGES[0]:
         app.switch_page(page.path)
@@ -57,9 +60,18 @@ def test_unbuilt_pages_say_so_and_show_no_numbers(app):
 
 
 def test_empty_workspace_explains_how_to_get_data(tmp_path, monkeypatch):
-    monkeypatch.setenv("QUORUM_DB", str(tmp_path / "empty.duckdb"))
+    path = tmp_path / "empty.duckdb"
+    monkeypatch.setenv("QUORUM_DB", str(path))
     monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
     app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert "no accounts yet" in app.info[0].value and "users add NAME --role admin" in app.info[0].value
+    assert not app.text_input   # nobody to sign in as, and no demo mode outside the demo
+    with GovernanceStore(path) as store:
+        identity.add_user(store, user_name="ada", display_name="Ada", role="admin", actor=None,
+                          password="correct horse battery")
+    app = signed_in(AppTest.from_file(APP, default_timeout=60), "ada")
     app.run()
     assert not app.exception
     assert "no models yet" in app.info[0].value
@@ -69,7 +81,7 @@ def test_first_start_builds_the_demo(tmp_path, monkeypatch):
     monkeypatch.setenv("QUORUM_DB", str(tmp_path / "fresh.duckdb"))
     monkeypatch.setenv("QUORUM_AUTO_DEMO", "1")
     monkeypatch.setenv("QUORUM_DEMO_ROWS", "20000")
-    app = AppTest.from_file(APP, default_timeout=120)
+    app = signed_in(AppTest.from_file(APP, default_timeout=120))
     app.run()
     assert not app.exception
     assert "Model inventory" in [s.value for s in app.subheader]
@@ -85,11 +97,19 @@ def test_a_broken_workspace_shows_a_message_not_a_traceback(tmp_path, monkeypatc
     assert "not a readable Quorum workspace" in app.error[0].value
 
 
-def open_page(path: str, db, monkeypatch, *, session: dict | None = None, params: dict | None = None) -> AppTest:
-    """The app on workspace `db` (no auto demo), switched to page `path` with `session` state set, run once more."""
+def signed_in(app: AppTest, user: str = "farid.haddad") -> AppTest:
+    """The session of a demo user (an engineering leader by default) who signed in a moment ago."""
+    app.session_state["quorum_auth"] = {"user_name": user, "method": "demo", "signed_in_at": time.time()}
+    return app
+
+
+def open_page(path: str, db, monkeypatch, *, session: dict | None = None, params: dict | None = None,
+              user: str = "farid.haddad") -> AppTest:
+    """The app on workspace `db` (no auto demo), signed in as `user`, switched to page `path` with `session`
+    state set, run once more."""
     monkeypatch.setenv("QUORUM_DB", str(db))
     monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
-    app = AppTest.from_file(APP, default_timeout=60)
+    app = signed_in(AppTest.from_file(APP, default_timeout=60), user)
     for name, value in (params or {}).items():
         app.query_params[name] = value
     app.run()
@@ -108,11 +128,7 @@ def assert_clean(app: AppTest) -> None:
 
 def _open(path: str, db, monkeypatch) -> AppTest:
     """The app on workspace `db`, switched to the page file `path`, run without an exception."""
-    monkeypatch.setenv("QUORUM_DB", str(db))
-    app = AppTest.from_file(APP, default_timeout=60)
-    app.run()
-    app.switch_page(path)
-    app.run()
+    app = open_page(path, db, monkeypatch)
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -144,7 +160,6 @@ def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_c
     kpi_box.set_value("accuracy")
     target = next(n for n in form_inputs if n.label.startswith("Target"))
     target.set_value(1.7)
-    next(t for t in app.text_input if t.label == "Your name").set_value("Priya Raman")
     next(b for b in app.button if b.label == "Save objective").click()
     app.run()
     assert not app.exception
@@ -156,7 +171,7 @@ def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_c
     assert not app.exception
     with GovernanceStore(demo_copy) as store:
         level = service_levels(store, model="adult-income")["accuracy"]
-    assert (level.target, level.set_by) == (0.83, "Priya Raman")
+    assert (level.target, level.set_by) == (0.83, LEADER.recorded_as)
 
 
 def test_ab_page_gives_verdicts_for_the_demo_split(app):
@@ -221,7 +236,6 @@ def test_drift_page_names_the_drifted_features_and_guards_its_thresholds(demo_co
     assert "age" in summary and "hours_per_week" in summary and "occupation" not in summary
     next(n for n in app.number_input if n.label == "Watch from PSI").set_value(0.3)
     next(n for n in app.number_input if n.label == "Act from PSI").set_value(0.2)
-    next(t for t in app.text_input if t.label == "Your name").set_value("Ada Lovelace")
     next(b for b in app.button if b.label == "Save thresholds").click()
     app.run()
     assert not app.exception

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.conftest import ROOT
 
+DEMO_PERSON = "Farid Haddad"   # an engineering leader: may run audits and edit risks, not vote
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
@@ -36,15 +38,16 @@ class Server:
         return self.log_path.read_text(errors="replace")[-8000:]
 
 
-def start_server(*, db: Path, workdir: Path) -> tuple[Server, subprocess.Popen]:
+def start_server(*, db: Path, workdir: Path, port: int | None = None,
+                 extra_args: tuple[str, ...] = ()) -> tuple[Server, subprocess.Popen]:
     """`streamlit run app.py` on a free port, waited on until /_stcore/health answers."""
-    port = _free_port()
+    port = port or _free_port()
     log_path = workdir / "streamlit.log"
     env = {**os.environ, "QUORUM_DB": str(db), "QUORUM_AUTO_DEMO": "0"}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1"],
+             "--server.headless", "true", "--server.address", "127.0.0.1", *extra_args],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     server = Server(url, log_path)
@@ -70,10 +73,19 @@ def stop_server(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def open_and_settle(page, url: str, title: str) -> None:
-    """Go to the page and wait until the script has finished running: never a sleep."""
-    page.goto(url)
+def sign_in_as_demo_user(page, person: str = DEMO_PERSON) -> None:
+    """A new browser session meets the sign-in screen; the demo workspace on localhost offers demo mode."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
+    page.get_by_role("heading", name="Sign in to Quorum", level=1).wait_for(timeout=60_000)
+    page.get_by_test_id("stSelectbox").filter(has_text="Act as").click()
+    page.get_by_role("option", name=re.compile(re.escape(person))).click()
+    page.get_by_role("button", name="Enter demo mode").click()
+
+
+def open_and_settle(page, url: str, title: str, *, person: str = DEMO_PERSON) -> None:
+    """Go to the page, sign in as a demo person, and wait until the script has finished running: never a sleep."""
+    page.goto(url)
+    sign_in_as_demo_user(page, person)
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     page.wait_for_function(DRAWN_AND_STILL, polling=100, timeout=60_000)

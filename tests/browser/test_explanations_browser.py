@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, serve_copy, settle
+from tests.browser.conftest import (ARTIFACTS, assert_no_failure, open_and_settle, serve_copy, settle,
+                                    sign_in_as_demo_user)
 
 # adult-income v2: the tree explainer on 10,000 rows, long enough (several seconds) to open another page meanwhile
 ADDRESS = "/explanations?model=adult-income&version=v2"
@@ -43,7 +44,7 @@ def assert_explained(page) -> None:
 def test_explanation_computes_in_background_then_draws_global_and_local(context, fresh_server):
     page = context.new_page()
     page.goto(fresh_server.url + ADDRESS)
-    page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
+    sign_in_as_demo_user(page)
     page.get_by_role("heading", name="Explanations", level=1).wait_for(timeout=60_000)
     progress = page.locator("[data-testid='stProgress']")
     progress.first.wait_for(timeout=60_000)
@@ -52,6 +53,7 @@ def test_explanation_computes_in_background_then_draws_global_and_local(context,
     other = context.new_page()  # a second tab: another page opens while the computation runs
     started = time.monotonic()
     other.goto(fresh_server.url + "/kpis")
+    sign_in_as_demo_user(other)
     other.get_by_role("heading", name="KPIs", level=1).wait_for(timeout=60_000)
     other.locator("[data-testid='stMetric']").first.wait_for(timeout=60_000)
     kpis_opened = time.monotonic() - started

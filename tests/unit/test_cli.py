@@ -143,6 +143,8 @@ def test_drift_and_ingest_bad_input_is_one_clear_line(demo_copy, tmp_path):
             (["ingest", "telemetry", str(garbage), "--model", "adult-income", "--version", "v1"], "nothing was ingested"),
             (["ingest", "telemetry", str(tmp_path / "missing.csv"), "--model", "adult-income", "--version", "v1"],
              "cannot read")):
+        if args[1] == "run" and "--by" not in args:
+            args = [*args, "--by", "farid.haddad"]
         result = cli("--db", str(demo_copy), *args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error:") and message in result.stderr, (args, result.stderr)
@@ -161,7 +163,7 @@ def test_audit_run_on_a_csv_matches_the_documented_json(demo_copy, tmp_path):
     table.write_text("\n".join(rows) + "\n")
     result = cli("--db", str(demo_copy), "audit", "run", "--data", str(table), "--y-true", "outcome",
                  "--y-pred", "decision", "--score", "p", "--pos-label", "approve", "--sensitive", "sex",
-                 "--bootstrap", "200", "--seed", "7", "--actor", "ci", "--json")
+                 "--bootstrap", "200", "--seed", "7", "--by", "farid.haddad", "--json")
     assert result.returncode == 0, result.stderr
     audit = json.loads(result.stdout)
     assert {"audit_id", "evidence_hash", "n", "groups", "criteria"} <= set(audit)
@@ -185,7 +187,8 @@ def test_audit_run_on_a_csv_matches_the_documented_json(demo_copy, tmp_path):
 
 def test_audit_of_a_stored_evaluation_set_and_a_failed_verification_exits_1(demo_copy):
     result = cli("--db", str(demo_copy), "audit", "run", "--model", "adult-income", "--version", "v2",
-                 "--sensitive", "sex,race", "--intersectional", "--bootstrap", "200", "--json")
+                 "--sensitive", "sex,race", "--intersectional", "--bootstrap", "200", "--by", "amara.okafor",
+                 "--json")
     assert result.returncode == 0, result.stderr
     audit = json.loads(result.stdout)
     assert {tuple(c["sensitive"]) for c in audit["criteria"]} == {("sex",), ("race",), ("sex", "race")}
@@ -210,7 +213,13 @@ def test_audit_bad_input_is_one_clear_line(demo_copy, tmp_path):
               "--criteria", "demographic_parity_ratio<=0.8"], "must be '>='"),
             (["audit", "run", "--data", str(probabilities), "--y-true", "y", "--y-pred", "p", "--sensitive", "sex"],
              "look like probabilities"),
-            (["audit", "show", "FA-9999"], "no fairness audit 'FA-9999'")):
+            (["audit", "show", "FA-9999"], "no fairness audit 'FA-9999'"),
+            (["audit", "run", "--model", "adult-income", "--version", "v1", "--sensitive", "sex", "--by", "hugo.tanaka"],
+             "Hugo Tanaka acts as 'viewer'; run audit needs the role"),
+            (["audit", "run", "--model", "adult-income", "--version", "v1", "--sensitive", "sex", "--by", "nobody"],
+             "there is no user 'nobody'")):
+        if args[1] == "run" and "--by" not in args:
+            args = [*args, "--by", "farid.haddad"]
         result = cli("--db", str(demo_copy), *args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error:") and message in result.stderr, (args, result.stderr)

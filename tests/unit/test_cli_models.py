@@ -9,7 +9,7 @@ import pickle
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from governance import explanations
+from governance import explanations, identity
 from governance.datasets import load_german
 from governance.explanations import UNKNOWN_ROW
 from governance.model_registry import ALREADY_REGISTERED, EVALUATION_NOT_FINITE, PICKLE_REFUSED
@@ -31,6 +31,18 @@ def _files(tmp_path):
     return model, model_file, evaluation_file
 
 
+PASSWORD = "correct horse battery"
+AS_ADMIN = {"QUORUM_PASSWORD": PASSWORD}
+
+
+def _workspace(tmp_path):
+    """A new workspace whose first admin, ada, registers models (with her password, as a pipeline would)."""
+    db = tmp_path / "ws.duckdb"
+    with GovernanceStore(db) as store:
+        identity.add_user(store, user_name="ada", display_name="Ada", role="admin", actor=None, password=PASSWORD)
+    return db
+
+
 def _counts(db) -> dict[str, int]:
     with GovernanceStore(db) as store:
         return {t: store.query_value(f"SELECT count(*) FROM {t}") for t in TABLES}
@@ -38,10 +50,10 @@ def _counts(db) -> dict[str, int]:
 
 def test_register_then_explain_a_skops_model(tmp_path):
     model, model_file, evaluation_file = _files(tmp_path)
-    db = tmp_path / "ws.duckdb"
+    db = _workspace(tmp_path)
     registered = cli("--db", str(db), "model", "register", "--model", "credit", "--version", "v1",
                      "--file", str(model_file), "--eval", str(evaluation_file), "--y-true", "outcome",
-                     "--sensitive", "sex", "--json")
+                     "--sensitive", "sex", "--by", "ada", "--json", env=AS_ADMIN)
     assert registered.returncode == 0, registered.stderr
     result = json.loads(registered.stdout)
     assert result["artifact_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
@@ -61,7 +73,7 @@ def test_register_then_explain_a_skops_model(tmp_path):
     assert [c["attribute"] for c in report["cohorts"]] == ["sex"]
 
     again = cli("--db", str(db), "model", "register", "--model", "credit", "--version", "v1",
-                "--file", str(model_file))
+                "--file", str(model_file), "--by", "ada", env=AS_ADMIN)
     assert again.returncode == 2
     assert again.stderr == f"error: {ALREADY_REGISTERED.format(model='credit', version='v1')}\n"
 
@@ -75,13 +87,14 @@ def test_refused_registrations_exit_2_with_one_line_and_write_nothing(tmp_path):
     first = lines[1].split(",")
     first[FEATURES.index("credit_amount")] = "inf"
     broken.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
-    db = tmp_path / "ws.duckdb"
+    db = _workspace(tmp_path)
     for args, message in (
             (["--file", str(disguised)], PICKLE_REFUSED.format(name="model.skops")),
             (["--file", str(tmp_path / "nowhere.skops")], f"cannot read {tmp_path / 'nowhere.skops'}: "),
             (["--file", str(model_file), "--eval", str(broken), "--y-true", "outcome"],
              EVALUATION_NOT_FINITE.format(column="credit_amount", name="broken.csv", count=1, first=1))):
-        result = cli("--db", str(db), "model", "register", "--model", "credit", "--version", "v1", *args)
+        result = cli("--db", str(db), "model", "register", "--model", "credit", "--version", "v1", "--by", "ada",
+                     *args, env=AS_ADMIN)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1, result.stderr
         assert "Traceback" not in result.stderr

@@ -9,6 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
+from governance.identity import PermissionDeniedError, User
+from tests.conftest import LEADER, VIEWER
+
+ADA = User("ada", "Ada", "admin")
 
 from governance import drift
 from governance.demo import DRIFT_FULL_DAY, DRIFT_START_DAY, START
@@ -442,13 +446,15 @@ def test_thresholds_default_then_set_append_only(tmp_path):
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', NULL, now())")
         default = drift_thresholds(store, model="m")
         assert (default.psi_watch, default.psi_act, default.alpha) == (0.1, 0.25, 0.01) and default.is_default
-        set_drift_thresholds(store, model="m", psi_watch=0.2, psi_act=0.3, set_by="Ada")
-        newest = set_drift_thresholds(store, model="m", psi_watch="0.05", psi_act=0.15, alpha=0.001, set_by=" Bo ")
-        assert (newest.psi_watch, newest.psi_act, newest.alpha, newest.set_by) == (0.05, 0.15, 0.001, "Bo")
+        set_drift_thresholds(store, model="m", psi_watch=0.2, psi_act=0.3, actor=ADA)
+        newest = set_drift_thresholds(store, model="m", psi_watch="0.05", psi_act=0.15, alpha=0.001, actor=LEADER)
+        assert (newest.psi_watch, newest.psi_act, newest.alpha, newest.set_by) == (0.05, 0.15, 0.001, LEADER.recorded_as)
         assert drift_thresholds(store, model="m") == newest
         history = drift_threshold_history(store, model="m")
-        assert list(history["set_by"]) == ["Bo", "Ada"] and list(history["psi_watch"]) == [0.05, 0.2]
+        assert list(history["set_by"]) == [LEADER.recorded_as, ADA.recorded_as] and list(history["psi_watch"]) == [0.05, 0.2]
         assert history["set_at"].is_monotonic_decreasing
+        with pytest.raises(PermissionDeniedError):
+            set_drift_thresholds(store, model="m", psi_watch=0.2, psi_act=0.3, actor=VIEWER)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -462,14 +468,13 @@ def test_thresholds_default_then_set_append_only(tmp_path):
     ({"psi_watch": True, "psi_act": 0.2}, "psi_watch must be a finite number"),
     ({"psi_watch": 0.1, "psi_act": 0.2, "alpha": 1.0}, "alpha must be a number between 0 and 1"),
     ({"psi_watch": 0.1, "psi_act": 0.2, "alpha": 0}, "alpha must be a number between 0 and 1"),
-    ({"psi_watch": 0.1, "psi_act": 0.2, "set_by": "  "}, "say who sets the thresholds"),
     ({"psi_watch": 0.1, "psi_act": 0.2, "model": "ghost"}, "there is no model named 'ghost'"),
 ])
 def test_thresholds_validation(tmp_path, kwargs, message):
     with GovernanceStore(tmp_path / "v.duckdb") as store:
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', NULL, now())")
-        arguments = {"model": "m", "set_by": "Ada", **kwargs}
+        arguments = {"model": "m", "actor": ADA, **kwargs}
         with pytest.raises(InvalidInputError, match=message):
             set_drift_thresholds(store, **arguments)
         assert drift_threshold_history(store, model="m").empty
@@ -480,13 +485,13 @@ def test_stored_thresholds_decide_the_status(small):
     before = drift_report(store, model="m", version="v1", current=WINDOW, grain="week")
     psi = before.feature("income")["psi"]
     assert before.feature("income")["status"] == ("ok" if psi < 0.1 else "watch" if psi < 0.25 else "act")
-    set_drift_thresholds(store, model="m", psi_watch=psi / 4, psi_act=psi / 2, set_by="test")
+    set_drift_thresholds(store, model="m", psi_watch=psi / 4, psi_act=psi / 2, actor=LEADER)
     try:
         after = drift_report(store, model="m", version="v1", current=WINDOW, grain="week")
         assert after.feature("income")["status"] == "act"
-        assert after.thresholds.set_by == "test" and "PSI <" in after.thresholds.rule()
+        assert after.thresholds.set_by == LEADER.recorded_as and "PSI <" in after.thresholds.rule()
     finally:
-        set_drift_thresholds(store, model="m", psi_watch=0.1, psi_act=0.25, set_by="test")
+        set_drift_thresholds(store, model="m", psi_watch=0.1, psi_act=0.25, actor=LEADER)
 
 
 def test_status_rule():

@@ -36,6 +36,7 @@ from governance.explanations import (AGNOSTIC_ROWS, FEATURES_MISMATCH, PROXY_ASS
                                      prepare, shap_values)
 from governance.model_registry import register_model
 from governance.store import GovernanceStore
+from tests.conftest import LEADER
 
 DEMO_VERSIONS = (("adult-income", "v1", "linear", "log_odds"), ("adult-income", "v2", "tree", "log_odds"),
                  ("german-credit", "v1", "tree", "probability"))
@@ -323,7 +324,7 @@ def test_a_native_categorical_model_is_explained_as_a_labelled_estimate(tmp_path
     evaluation = frame.assign(y_true=y, sex=np.where(rng.random(400) < 0.5, "female", "male"))
     with GovernanceStore(tmp_path / "ws.duckdb") as store, threadpool_limits(1):
         register_model(store, model="native", version="v1", content=sio.dumps(model), file_name="native.skops",
-                       registered_by="test", evaluation=evaluation.to_csv(index=False).encode(),
+                       actor=LEADER, evaluation=evaluation.to_csv(index=False).encode(),
                        evaluation_name="eval.csv", sensitive=["sex"])
         summary = explain_version(store, model="native", version="v1", rows=300)
         local = explain_row(store, model="native", version="v1", row_id=7)

@@ -19,6 +19,7 @@ from governance.fairness import (ALREADY_RAN, FILE_CHANGED, NEEDS_FILE, compute_
 from governance.fairness_inputs import AuditError, frame_data
 from governance.fairness_mitigation import NO_MITIGATION_CONSTRAINT, mitigation_preview
 from governance.store import GovernanceStore
+from tests.conftest import AUDITOR
 
 RATES = {"selection_rate": selection_rate, "accuracy": accuracy_score,
          "precision": lambda t, p: precision_score(t, p, zero_division=np.nan),
@@ -185,7 +186,7 @@ def test_same_inputs_give_the_same_results_and_evidence_hash_in_two_workspaces(t
     audits = []
     for name in ("one", "two"):
         with GovernanceStore(tmp_path / f"{name}.duckdb") as store:
-            audits.append(fairness.run_new_audit(store, data=_data(), actor="test", sensitive=["g"], bootstrap=200))
+            audits.append(fairness.run_new_audit(store, data=_data(), actor=AUDITOR, sensitive=["g"], bootstrap=200))
     one, two = audits
     assert one["evidence_hash"] == two["evidence_hash"]
     assert one["definition_hash"] == two["definition_hash"]
@@ -220,7 +221,7 @@ def test_the_definition_is_stored_before_results_and_an_audit_runs_once(tmp_path
     data = _data()
     with GovernanceStore(tmp_path / "audit.duckdb") as store:
         definition = make_definition(data=data, sensitive=["g"], bootstrap=200)
-        audit_id = fairness.define_audit(store, definition=definition, defined_by="auditor")
+        audit_id = fairness.define_audit(store, definition=definition, actor=AUDITOR)
         defined = fairness.get_audit(store, audit_id=audit_id)
         assert (audit_id, defined["status"], defined["verdict"], defined["evidence_hash"]) == (
             "FA-0001", "defined", None, None)
@@ -231,19 +232,19 @@ def test_the_definition_is_stored_before_results_and_an_audit_runs_once(tmp_path
         assert fairness.verify_audit(store, audit_id=audit_id)["ok"] is False
 
         with pytest.raises(AuditError) as caught:
-            fairness.run_audit(store, audit_id=audit_id, ran_by="auditor")
+            fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR)
         assert str(caught.value) == NEEDS_FILE.format(audit_id=audit_id, name="rows.csv")
         other = _data(ROWS[:-1])
         with pytest.raises(AuditError) as caught:
-            fairness.run_audit(store, audit_id=audit_id, ran_by="auditor", data=other)
+            fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR, data=other)
         assert str(caught.value) == FILE_CHANGED.format(audit_id=audit_id, given=other.data_sha256[:12],
                                                         expected=data.data_sha256[:12])
 
-        ran = fairness.run_audit(store, audit_id=audit_id, ran_by="auditor", data=data)
+        ran = fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR, data=data)
         assert ran["status"] == "completed" and ran["definition_hash"] == defined["definition_hash"]
         assert ran["definition"] == defined["definition"] and ran["groups"]
         with pytest.raises(AuditError) as caught:
-            fairness.run_audit(store, audit_id=audit_id, ran_by="auditor", data=data)
+            fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR, data=data)
         assert str(caught.value) == ALREADY_RAN.format(audit_id=audit_id)
         assert store.query_value("SELECT count(*) FROM fairness_audit_run") == 1
         assert fairness.verify_audit(store, audit_id=audit_id)["ok"]

@@ -13,6 +13,7 @@ from governance import fairness_metrics as fm
 from governance.fairness import compute_results, finest_cells, make_definition
 from governance.fairness_inputs import frame_data
 from governance.store import GovernanceStore
+from tests.conftest import AUDITOR
 
 # group, y_true, y_pred, score. Scores sit mid-bin (10 equal-width bins), two pairs share a bin.
 HAND = [
@@ -64,7 +65,7 @@ def criterion(results, name) -> dict:
 
 def test_every_metric_matches_a_hand_count(tmp_path):
     with GovernanceStore(tmp_path / "hand.duckdb") as store:
-        audit = fairness.run_new_audit(store, data=table_data(HAND), actor="test", sensitive=["g"], min_group_size=1,
+        audit = fairness.run_new_audit(store, data=table_data(HAND), actor=AUDITOR, sensitive=["g"], min_group_size=1,
                                        bootstrap=200)
     assert audit["status"] == "completed" and audit["n"] == 12
     groups = by_group(audit)

@@ -11,6 +11,10 @@ from governance.kpis import Window, kpi_series, kpi_summary, resolve_window
 from governance.service_levels import (ServiceLevel, breaches, service_levels, set_service_level,
                                        wilson_interval)
 from governance.store import GovernanceStore
+from governance.identity import PermissionDeniedError, User
+from tests.conftest import LEADER, VIEWER
+
+ADA = User("ada", "Ada", "admin")
 
 
 @pytest.fixture
@@ -90,7 +94,7 @@ def test_no_labels_means_no_accuracy_not_zero(small):
 
 def test_error_spike_day_is_a_breach_and_quiet_days_are_not(small):
     store, _ = small
-    set_service_level(store, model="m", kpi="error_rate", target=0.01, set_by="test")
+    set_service_level(store, model="m", kpi="error_rate", target=0.01, actor=LEADER)
     window = Window(pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-08"))
     found = breaches(kpi_series(store, model="m", window=window), levels=service_levels(store, model="m"),
                      grain="day")
@@ -101,17 +105,19 @@ def test_error_spike_day_is_a_breach_and_quiet_days_are_not(small):
 
 def test_service_levels_are_append_only_and_validated(small):
     store, _ = small
-    set_service_level(store, model="m", kpi="latency_p95_ms", target=250, set_by="Ada")
-    set_service_level(store, model="m", kpi="latency_p95_ms", target=300, set_by="Grace")
+    set_service_level(store, model="m", kpi="latency_p95_ms", target=250, actor=ADA)
+    set_service_level(store, model="m", kpi="latency_p95_ms", target=300, actor=LEADER)
     level = service_levels(store, model="m")["latency_p95_ms"]
-    assert (level.target, level.warning, level.set_by) == (300, 270, "Grace")
+    assert (level.target, level.warning, level.set_by) == (300, 270, LEADER.recorded_as)
     assert store.query_value("SELECT count(*) FROM service_level_objective") == 2
+    with pytest.raises(PermissionDeniedError, match="configure monitoring needs the role engineering leader"):
+        set_service_level(store, model="m", kpi="accuracy", target=0.8, actor=VIEWER)
     for kpi, target, warning in (("accuracy", 1.5, None), ("accuracy", -0.1, None), ("error_rate", "lots", None),
                                  ("latency_p95_ms", 250, 300), ("accuracy", 0.8, 0.7), ("speed", 1, None)):
         with pytest.raises(errors.InvalidInputError):
-            set_service_level(store, model="m", kpi=kpi, target=target, warning=warning, set_by="x")
+            set_service_level(store, model="m", kpi=kpi, target=target, warning=warning, actor=LEADER)
     with pytest.raises(errors.InvalidInputError, match="no model named"):
-        set_service_level(store, model="ghost", kpi="accuracy", target=0.8, set_by="x")
+        set_service_level(store, model="ghost", kpi="accuracy", target=0.8, actor=LEADER)
     assert store.query_value("SELECT count(*) FROM service_level_objective") == 2
 
 

@@ -28,6 +28,7 @@ from governance.model_registry import (ALREADY_REGISTERED, BAD_NAME, EMPTY_FILE,
                                        NO_FEATURE_NAMES, NO_PROBABILITIES, NOT_SKOPS, PICKLE_REFUSED, TOO_LARGE,
                                        register_model)
 from governance.store import GovernanceStore
+from tests.conftest import LEADER
 
 NUMERIC = ["duration_months", "credit_amount", "age"]
 CATEGORICAL = ["checking_status", "purpose", "savings"]
@@ -70,7 +71,7 @@ def _counts(store: GovernanceStore) -> dict[str, int]:
 
 def _register(store, german, **changes):
     arguments = dict(model="credit", version="v1", content=german["content"], file_name="model.skops",
-                     registered_by="tester", evaluation=_csv(german["evaluation"]), evaluation_name="eval.csv",
+                     actor=LEADER, evaluation=_csv(german["evaluation"]), evaluation_name="eval.csv",
                      sensitive=["sex", "age_band"])
     return register_model(store, **{**arguments, **changes})
 

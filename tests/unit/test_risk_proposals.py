@@ -1,18 +1,31 @@
-"""The register fed by monitoring, on the demo's real findings: proposals, links, idempotence, decisions."""
+"""The register fed by monitoring, on the demo's real findings: proposals, links, idempotence, decisions.
+
+The demo ships with a register that monitoring has already fed; these tests start from the demo's data with
+an empty register, so that each finding is new."""
 
 from __future__ import annotations
 
 import pytest
 
-from governance import risks
+from governance import identity, risks
 from governance.errors import InvalidInputError
 from governance.fairness import list_audits
-from governance.risk_proposals import MONITORING_ACTOR, findings, propose_from_monitoring
+from governance.risk_proposals import findings, propose_from_monitoring
 from governance.store import GovernanceStore
+
+PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
+
+
+def empty_register(path) -> None:
+    """The demo's monitoring data as it was before anyone kept a register."""
+    with GovernanceStore(path) as store, store.write() as tx:
+        tx.execute("DELETE FROM risk_event")
+    # closed and opened again before the next write: DuckDB's index only forgets the deleted keys then
 
 
 @pytest.fixture
 def store(demo_copy):
+    empty_register(demo_copy)
     with GovernanceStore(demo_copy) as opened:
         yield opened
 
@@ -36,7 +49,8 @@ def test_each_finding_is_proposed_or_linked_once_and_never_duplicated(store):
     result = propose_from_monitoring(store)
     register = risks.list_risks(store)
     assert [r["risk_id"] for r in register] == result["proposed"]
-    assert all(r["status"] == "proposed" and r["created_by"] == MONITORING_ACTOR for r in register)
+    assert all(r["status"] == "proposed" and r["created_by"] == identity.MONITORING.display_name
+               and r["owner"] is None for r in register)
     # one open risk per (model, category): later findings of the same kind are linked to it as evidence
     keys = [(r["models"][0].split(" ")[0], r["category"]) for r in register]
     assert len(keys) == len(set(keys))
@@ -50,14 +64,17 @@ def test_each_finding_is_proposed_or_linked_once_and_never_duplicated(store):
 
 def test_a_person_accepts_or_dismisses_a_proposal_with_a_reason(store):
     first, second = propose_from_monitoring(store)["proposed"][:2]
+    amara = PEOPLE["amara.okafor"]
     with pytest.raises(InvalidInputError, match="say why"):
-        risks.update_risk(store, risk_id=first, changes={"status": "dismissed"}, actor="Amara", reason=" ")
+        risks.update_risk(store, risk_id=first, changes={"status": "dismissed"}, actor=amara, reason=" ")
     with pytest.raises(InvalidInputError, match="not to 'mitigating'"):
-        risks.update_risk(store, risk_id=first, changes={"status": "mitigating"}, actor="Amara", reason="why not")
-    kept = risks.update_risk(store, risk_id=first, changes={"status": "identified"}, actor="Amara",
-                             reason="confirmed against the audit")
-    gone = risks.update_risk(store, risk_id=second, changes={"status": "dismissed"}, actor="Amara",
+        risks.update_risk(store, risk_id=first, changes={"status": "mitigating"}, actor=amara, reason="why not")
+    with pytest.raises(InvalidInputError, match="needs an owner"):
+        risks.update_risk(store, risk_id=first, changes={"status": "identified"}, actor=amara, reason="real")
+    kept = risks.update_risk(store, risk_id=first, changes={"status": "identified", "owner": "elif.kaya"},
+                             actor=amara, reason="confirmed against the audit")
+    gone = risks.update_risk(store, risk_id=second, changes={"status": "dismissed"}, actor=amara,
                              reason="known, covered by R-001")
-    assert kept["status"] == "identified" and gone["status"] == "dismissed"
+    assert (kept["status"], kept["owner"]) == ("identified", "elif.kaya") and gone["status"] == "dismissed"
     assert gone["status_reason"] == "known, covered by R-001"
     assert [e["field"] for e in risks.history(store, risk_id=second)][-1] == "status"

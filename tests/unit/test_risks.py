@@ -1,5 +1,6 @@
-"""The risk register: state rebuilt from the event log, the hash chain, status rules, validation that writes
-nothing, clause coverage on a hand-built register, the all-or-nothing import and formula-safe exports."""
+"""The risk register: state rebuilt from the event log, the hash chain, status rules, who may do what, owners
+that are accounts, validation that writes nothing, clause coverage on a hand-built register, the all-or-nothing
+import and formula-safe exports."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from datetime import date, timedelta
 
 import pytest
 
-from governance import risks
+from governance import identity, risks
 from governance.errors import InvalidInputError
-from governance.risks import (BAD_CATEGORY, BAD_SCORE, BAD_STATUS_MOVE, CONTROL_CHARACTERS, EMPTY, NEEDS_REASON,
-                              ROLE_CANNOT_ACCEPT, TOO_LONG, UNKNOWN_CLAUSE, UNKNOWN_MODEL, NewRisk)
+from governance.identity import MONITORING, PermissionDeniedError
+from governance.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, CONTROL_CHARACTERS, EMPTY,
+                              NEEDS_REASON, NO_OWNER, TOO_LONG, UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER, NewRisk)
 from governance.store import GovernanceStore
 
-ME = "tester"
+PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
+ME = PEOPLE["elif.kaya"]            # a risk owner: may edit and accept
+CHAIR, LEADER, VIEWER, ADMIN = (PEOPLE[n] for n in ("amara.okafor", "farid.haddad", "hugo.tanaka", "grace.lindqvist"))
+OWNER, OTHER = "elif.kaya", "farid.haddad"
 
 
 @pytest.fixture
@@ -23,11 +28,12 @@ def store(tmp_path):
     with GovernanceStore(tmp_path / "ws.duckdb") as store:
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
+            identity.seed_demo_users(store, tx)
         yield store
 
 
 def new(**overrides) -> NewRisk:
-    fields = {"title": "Loan approvals drift for young applicants", "category": "fairness/bias", "owner": "alice",
+    fields = {"title": "Loan approvals drift for young applicants", "category": "fairness/bias", "owner": OWNER,
               "likelihood": 3, "impact": 4, "models": ["m"], "clauses": ["Article 10"]}
     return NewRisk(**{**fields, **overrides})
 
@@ -47,7 +53,7 @@ def test_history_reproduces_the_current_state(store):
     assert (risk["inherent_score"], risk["inherent_level"]) == (12, "high")
     risks.update_risk(store, risk_id="R-001", changes={"likelihood": 2, "status": "assessed"}, actor=ME,
                       reason="reviewed the data")
-    risks.add_control(store, risk_id="R-001", title="Reweigh training data", owner="bob", due=None, actor=ME)
+    risks.add_control(store, risk_id="R-001", title="Reweigh training data", owner=OTHER, due=None, actor=ME)
     risks.update_control(store, risk_id="R-001", control_id="C1", status="done", actor=ME, reason="shipped")
     risks.link_evidence(store, risk_id="R-001", kind="fairness_audit", ref="FA-0001", note="", actor=ME)
     risks.update_risk(store, risk_id="R-001", changes={"residual_likelihood": 1, "residual_impact": 2},
@@ -106,7 +112,7 @@ def test_bad_input_is_refused_with_its_message_and_nothing_written(store, overri
 
 def test_exact_messages_and_a_missing_reason(store):
     risks.add_risk(store, risk=new(), actor=ME)
-    risks.add_control(store, risk_id="R-001", title="Reweigh", owner="bob", due=None, actor=ME)
+    risks.add_control(store, risk_id="R-001", title="Reweigh", owner=OTHER, due=None, actor=ME)
     before = events(store)
     with pytest.raises(InvalidInputError) as raised:
         risks.add_risk(store, risk=new(title="t" * 10_000), actor=ME)
@@ -133,40 +139,138 @@ def test_html_is_stored_and_returned_literally(store):
     assert html in risks.export_csv([again])
 
 
-def test_status_transitions_and_the_accepting_role(store):
+def test_status_transitions_and_who_may_accept(store):
     risks.add_risk(store, risk=new(), actor=ME)
     before = events(store)
     with pytest.raises(InvalidInputError) as raised:
-        risks.update_risk(store, risk_id="R-001", changes={"status": "accepted"}, actor=ME, reason="fine",
-                          role="admin")
+        risks.update_risk(store, risk_id="R-001", changes={"status": "accepted"}, actor=ME, reason="fine")
     assert str(raised.value) == BAD_STATUS_MOVE.format(old="identified", new="accepted",
                                                        allowed="assessed, withdrawn")
     assert events(store) == before
-    risks.update_risk(store, risk_id="R-001", changes={"status": "assessed"}, actor=ME, reason="scored")
+    risks.update_risk(store, risk_id="R-001", changes={"status": "assessed"}, actor=LEADER, reason="scored")
+    risks.add_risk(store, risk=new(title="Second"), actor=LEADER)
+    risks.update_risk(store, risk_id="R-002", changes={"status": "assessed"}, actor=LEADER, reason="scored")
     before = events(store)
-    for role in (None, "analyst"):
-        with pytest.raises(InvalidInputError) as raised:
-            risks.update_risk(store, risk_id="R-001", changes={"status": "accepted"}, actor=ME, reason="ok",
-                              role=role)
-        assert str(raised.value) == ROLE_CANNOT_ACCEPT.format(roles=" or ".join(risks.ACCEPTING_ROLES), role=role)
-    for role, template in (("x" * 101, TOO_LONG), ("admin\x1b[2J", CONTROL_CHARACTERS)):
-        with pytest.raises(InvalidInputError) as raised:   # the role is recorded with the actor: checked like it
-            risks.update_risk(store, risk_id="R-001", changes={"status": "mitigating"}, actor=ME, reason="ok",
-                              role=role)
-        assert message_of(template) in str(raised.value)
+    for user in (VIEWER, LEADER):   # a viewer may not edit at all; an engineering leader edits but may not accept
+        with pytest.raises(PermissionDeniedError) as raised:
+            risks.update_risk(store, risk_id="R-001", changes={"status": "accepted"}, actor=user, reason="ok")
+        assert str(raised.value) == identity.PERMISSION_DENIED.format(
+            who=user.display_name, role=user.role, action="accept risk" if user is LEADER else "edit risks",
+            roles=" or ".join(identity.PERMISSIONS["accept risk" if user is LEADER else "edit risks"]))
     assert events(store) == before
     accepted = risks.update_risk(store, risk_id="R-001", changes={"status": "accepted"}, actor=ME,
-                                 reason="within appetite", role="risk owner")
+                                 reason="within appetite")
     assert accepted["status"] == "accepted" and accepted["status_reason"] == "within appetite"
-    assert risks.history(store, risk_id="R-001")[-1]["actor"] == f"{ME} (risk owner)"
+    assert risks.history(store, risk_id="R-001")[-1]["actor"] == "elif.kaya (risk owner)"
+    by_chair = risks.update_risk(store, risk_id="R-002", changes={"status": "accepted"}, actor=CHAIR,
+                                 reason="the committee accepts it")
+    assert by_chair["status"] == "accepted"
+    assert risks.history(store, risk_id="R-002")[-1]["actor"] == "amara.okafor (committee chair)"
     closed = risks.update_risk(store, risk_id="R-001", changes={"status": "closed"}, actor=ME, reason="retired")
     assert closed["status"] == "closed"
     before = events(store)
     for status in ("identified", "mitigating", "accepted", "withdrawn"):
         with pytest.raises(InvalidInputError, match="not to"):
-            risks.update_risk(store, risk_id="R-001", changes={"status": status}, actor=ME, reason="reopen",
-                              role="admin")
+            risks.update_risk(store, risk_id="R-001", changes={"status": status}, actor=ADMIN, reason="reopen")
     assert events(store) == before
+
+
+def test_a_viewer_can_change_nothing(store):
+    risks.add_risk(store, risk=new(), actor=ME)
+    risks.add_control(store, risk_id="R-001", title="Reweigh", owner=OTHER, due=None, actor=ME)
+    before = events(store)
+    attempts = (
+        lambda: risks.add_risk(store, risk=new(), actor=VIEWER),
+        lambda: risks.add_risk(store, risk=new(), actor=VIEWER, status="proposed"),
+        lambda: risks.update_risk(store, risk_id="R-001", changes={"impact": 1}, actor=VIEWER, reason="why"),
+        lambda: risks.add_control(store, risk_id="R-001", title="c", owner=OTHER, due=None, actor=VIEWER),
+        lambda: risks.update_control(store, risk_id="R-001", control_id="C1", status="done", actor=VIEWER,
+                                     reason="done"),
+        lambda: risks.link_evidence(store, risk_id="R-001", kind="other", ref="memo", note="", actor=VIEWER),
+        lambda: risks.import_csv(store, content=GOOD_CSV.encode(), name="r.csv", actor=VIEWER),
+        lambda: risks.add_risk(store, risk=new(), actor="elif.kaya"),   # a name is not a user
+    )
+    for attempt in attempts:
+        with pytest.raises(PermissionDeniedError, match="edit risks needs the role"):
+            attempt()
+    assert events(store) == before
+
+
+def test_monitoring_may_only_propose_and_link_evidence(store):
+    proposal = risks.add_risk(store, risk=new(owner=None), actor=MONITORING, status="proposed",
+                              reason="proposed by monitoring: FA-0001")
+    assert (proposal["status"], proposal["owner"], proposal["created_by"]) == ("proposed", None, "Quorum monitoring")
+    linked = risks.link_evidence(store, risk_id=proposal["risk_id"], kind="fairness_audit", ref="FA-0001", note="",
+                                 actor=MONITORING)
+    assert linked["evidence"][0]["linked_by"] == "Quorum monitoring"
+    before = events(store)
+    attempts = (
+        lambda: risks.add_risk(store, risk=new(), actor=MONITORING),
+        lambda: risks.update_risk(store, risk_id="R-001", changes={"status": "dismissed"}, actor=MONITORING,
+                                  reason="noise"),
+        lambda: risks.add_control(store, risk_id="R-001", title="c", owner=OTHER, due=None, actor=MONITORING),
+        lambda: risks.import_csv(store, content=GOOD_CSV.encode(), name="r.csv", actor=MONITORING),
+    )
+    for attempt in attempts:
+        with pytest.raises(PermissionDeniedError, match="Quorum monitoring acts as 'monitoring'"):
+            attempt()
+    risks.add_control(store, risk_id="R-001", title="c", owner=OTHER, due=None, actor=ME)
+    with pytest.raises(PermissionDeniedError):
+        risks.update_control(store, risk_id="R-001", control_id="C1", status="done", actor=MONITORING, reason="x")
+    assert events(store) == before + 1
+
+
+def test_a_proposal_becomes_identified_only_with_an_owner(store):
+    risks.add_risk(store, risk=new(owner=None), actor=MONITORING, status="proposed")
+    before = events(store)
+    with pytest.raises(InvalidInputError) as raised:
+        risks.update_risk(store, risk_id="R-001", changes={"status": "identified"}, actor=ME, reason="real")
+    assert str(raised.value) == NO_OWNER.format(status="identified")
+    with pytest.raises(InvalidInputError, match="needs an owner"):   # nor can a person record one without
+        risks.add_risk(store, risk=new(owner=""), actor=ME)
+    with pytest.raises(InvalidInputError) as raised:   # only monitoring's proposals start anywhere but identified
+        risks.add_risk(store, risk=new(), actor=ME, status="accepted")
+    assert str(raised.value) == BAD_NEW_STATUS.format(value="accepted")
+    assert events(store) == before
+    accepted = risks.update_risk(store, risk_id="R-001", changes={"status": "identified", "owner": OTHER},
+                                 actor=ME, reason="confirmed against the audit")
+    assert (accepted["status"], accepted["owner"]) == ("identified", OTHER)
+    with pytest.raises(InvalidInputError, match="needs an owner"):   # and it keeps one from now on
+        risks.update_risk(store, risk_id="R-001", changes={"owner": ""}, actor=ME, reason="nobody")
+    dismissed = risks.add_risk(store, risk=new(owner=None), actor=MONITORING, status="proposed")
+    gone = risks.update_risk(store, risk_id=dismissed["risk_id"], changes={"status": "dismissed"}, actor=CHAIR,
+                             reason="noise")
+    assert (gone["status"], gone["owner"]) == ("dismissed", None)   # a dismissed proposal needs no owner
+
+
+def test_owners_are_enabled_accounts(store):
+    known = ", ".join(u.user_name for u in identity.list_users(store))
+    unknown = UNKNOWN_OWNER.format(name="alice", known=known)
+    risks.add_risk(store, risk=new(), actor=ME)
+    before = events(store)
+    with pytest.raises(InvalidInputError) as raised:
+        risks.add_risk(store, risk=new(owner="alice"), actor=ME)
+    assert str(raised.value) == unknown
+    with pytest.raises(InvalidInputError) as raised:
+        risks.update_risk(store, risk_id="R-001", changes={"owner": "alice"}, actor=ME, reason="handover")
+    assert str(raised.value) == unknown
+    with pytest.raises(InvalidInputError) as raised:
+        risks.add_control(store, risk_id="R-001", title="c", owner="alice", due=None, actor=ME)
+    assert str(raised.value) == unknown
+    with pytest.raises(InvalidInputError, match="control owner is empty"):
+        risks.add_control(store, risk_id="R-001", title="c", owner=" ", due=None, actor=ME)
+    with pytest.raises(InvalidInputError) as raised:
+        risks.import_csv(store, content=(GOOD_CSV + "Third,,privacy,,alice,1,1,,\n").encode(), name="r.csv",
+                         actor=ME)
+    assert f"row 4, column owner: {unknown}" in str(raised.value) and "row 2" not in str(raised.value)
+    with store.write() as tx:   # a disabled account can no longer be given anything
+        tx.execute("UPDATE app_user SET disabled = true WHERE user_name = ?", [OTHER])
+    with pytest.raises(InvalidInputError, match=f"owner '{OTHER}' has no account"):
+        risks.add_risk(store, risk=new(owner=OTHER), actor=ME)
+    assert events(store) == before
+    handed_over = risks.update_risk(store, risk_id="R-001", changes={"owner": "amara.okafor"}, actor=ME,
+                                    reason="handover")
+    assert handed_over["owner"] == "amara.okafor"
 
 
 def test_verify_chain_finds_an_edited_and_a_deleted_event(store):
@@ -194,9 +298,9 @@ def test_overdue_reviews_and_controls(store):
     future = (date.today() + timedelta(days=30)).isoformat()
     late = risks.add_risk(store, risk=new(next_review=past), actor=ME)
     assert late["review_overdue"] and late["overdue_controls"] == 0
-    risks.add_control(store, risk_id="R-001", title="late", owner="bob", due=past, actor=ME)
-    risks.add_control(store, risk_id="R-001", title="on time", owner="bob", due=future, actor=ME)
-    risks.add_control(store, risk_id="R-001", title="late but done", owner="bob", due=past, actor=ME, status="done")
+    risks.add_control(store, risk_id="R-001", title="late", owner=OTHER, due=past, actor=ME)
+    risks.add_control(store, risk_id="R-001", title="on time", owner=OTHER, due=future, actor=ME)
+    risks.add_control(store, risk_id="R-001", title="late but done", owner=OTHER, due=past, actor=ME, status="done")
     assert risks.get_risk(store, risk_id="R-001")["overdue_controls"] == 1
     on_time = risks.add_risk(store, risk=new(next_review=future), actor=ME)
     assert not on_time["review_overdue"]
@@ -207,10 +311,10 @@ def test_overdue_reviews_and_controls(store):
 
 def test_coverage_on_a_small_hand_built_register(store):
     fresh = risks.add_risk(store, risk=new(title="fresh", clauses=["Article 10", "Article 9"]), actor=ME)
-    risks.add_control(store, risk_id=fresh["risk_id"], title="c", owner="bob", due=None, actor=ME)
+    risks.add_control(store, risk_id=fresh["risk_id"], title="c", owner=OTHER, due=None, actor=ME)
     risks.link_evidence(store, risk_id=fresh["risk_id"], kind="drift", ref="DR-1", note="", actor=ME)
     stale = risks.add_risk(store, risk=new(title="stale", clauses=["Article 9", "Article 15"]), actor=ME)
-    risks.add_control(store, risk_id=stale["risk_id"], title="c", owner="bob", due=None, actor=ME)
+    risks.add_control(store, risk_id=stale["risk_id"], title="c", owner=OTHER, due=None, actor=ME)
     risks.link_evidence(store, risk_id=stale["risk_id"], kind="other", ref="memo", note="", actor=ME)
     gone = risks.add_risk(store, risk=new(title="gone", clauses=["Article 13"]), actor=ME)
     risks.update_risk(store, risk_id=gone["risk_id"], changes={"status": "withdrawn"}, actor=ME, reason="dup")
@@ -242,6 +346,8 @@ def test_coverage_on_a_small_hand_built_register(store):
 
 
 def test_export_neutralises_formula_cells_and_round_trips(store):
+    identity.add_user(store, user_name="@owner", display_name="=cmd", role="risk owner", actor=ADMIN,
+                      password="correct horse battery")
     for title in ("=HYPERLINK(\"http://x\")", "+1+1", "-2-3", "@SUM(A1)", "plain title"):
         risks.add_risk(store, risk=new(title=title, description="=cmd|' /C calc'!A0", owner="@owner"), actor=ME)
     exported = risks.export_csv(risks.list_risks(store))
@@ -259,8 +365,8 @@ def test_export_neutralises_formula_cells_and_round_trips(store):
 
 
 GOOD_CSV = ("title,description,category,models,owner,likelihood,impact,clauses,next_review\n"
-            "Drift,,performance/drift,m,alice,2,3,MEASURE 2.11;Article 10,2027-01-31\n"
-            "Leak,\"<b>pii</b>\",privacy,,bob,4,5,A.7,\n")
+            "Drift,,performance/drift,m,elif.kaya,2,3,MEASURE 2.11;Article 10,2027-01-31\n"
+            "Leak,\"<b>pii</b>\",privacy,,farid.haddad,4,5,A.7,\n")
 
 
 def test_import_is_all_or_nothing(store):
@@ -268,8 +374,8 @@ def test_import_is_all_or_nothing(store):
     with pytest.raises(InvalidInputError) as raised:
         risks.import_csv(store, content=bad.encode(), name="risks.csv", actor=ME)
     message = str(raised.value)
-    assert message.startswith("nothing was imported: 5 problem(s) in risks.csv:")
-    for column in ("category", "models", "likelihood", "clauses", "next_review"):
+    assert message.startswith("nothing was imported: 6 problem(s) in risks.csv:")
+    for column in ("category", "models", "owner", "likelihood", "clauses", "next_review"):
         assert f"row 4, column {column}: " in message
     assert "row 2" not in message and "row 3" not in message
     assert events(store) == 0 and risks.list_risks(store) == []

@@ -1,0 +1,67 @@
+"""The sign-in screen: the organisation's identity provider (OIDC, when configured), a local account, or, for
+the bundled demo on this machine only, a named demo user without a password. Nothing else of the app runs
+until one of them succeeds."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.auth import OIDC_REFUSED_KEY, sign_in
+from components.formatting import plain
+from components.workspace import get_store
+from governance import identity
+from governance.errors import GovernanceError
+
+
+def oidc_configured() -> bool:
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all: Streamlit raises instead of returning False
+        return False
+
+
+def sign_in_screen() -> None:
+    st.title("Sign in to Quorum")
+    store = get_store()
+    refused = st.session_state.get(OIDC_REFUSED_KEY)
+    if refused:
+        st.error(plain(refused))
+        st.button("Sign out of the identity provider", on_click=st.logout, key="signin_oidc_out")
+        return
+    if oidc_configured():
+        st.button("Sign in with your organisation's account", icon=":material/login:", on_click=st.login,
+                  type="primary", key="signin_oidc")
+    if not store.query_value("SELECT count(*) FROM app_user"):
+        st.info("This workspace has no accounts yet. Create the first admin on the server:\n\n"
+                "`python -m governance users add NAME --role admin`", icon=":material/person_add:")
+        return
+    if identity.demo_mode_allowed(store, server_address=st.get_option("server.address")):
+        _demo_sign_in(store)
+    _password_sign_in(store)
+
+
+def _password_sign_in(store) -> None:
+    with st.form("signin_password"):
+        st.markdown("**Local account**")
+        name = st.text_input("User name", max_chars=identity.MAX_NAME, autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        if st.form_submit_button("Sign in", icon=":material/key:"):
+            try:
+                user = identity.authenticate(store, user_name=name, password=password)
+            except GovernanceError as exc:
+                st.error(plain(exc))
+                return
+            sign_in(user, method="password")
+            st.rerun()
+
+
+def _demo_sign_in(store) -> None:
+    with st.container(border=True):
+        st.markdown("**Demo mode** — the bundled demo workspace, served to this machine only: "
+                    "pick a person to act as; no password.")
+        demo_users = [u for u in identity.list_users(store) if u.source == "demo"]
+        chosen = st.selectbox("Act as", demo_users, format_func=lambda u: f"{u.display_name} — {u.role}",
+                              key="signin_demo_user")
+        if st.button("Enter demo mode", icon=":material/play_arrow:", key="signin_demo"):
+            sign_in(chosen, method="demo")
+            st.rerun()

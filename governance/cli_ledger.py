@@ -1,0 +1,26 @@
+"""`python -m governance verify`: recheck the ledger's chain, signatures and anchor (exit 1 if broken)."""
+
+from __future__ import annotations
+
+import argparse
+
+from governance import ledger
+
+
+def add_parser(commands, *, workspace: argparse.ArgumentParser) -> None:
+    verify = commands.add_parser("verify", parents=[workspace],
+                                 help="recheck the ledger of sign-offs and decisions (exit 1 if broken)")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _print_verify(result: dict) -> None:
+    if result["ok"]:
+        print(f"ledger intact: {result['entries']} entries, head {result['head_hash'] or '-'}")
+    elif result["first_bad_seq"] is None:
+        print(f"ledger BROKEN: {result['problem']}")
+    else:
+        print(f"ledger BROKEN at entry {result['first_bad_seq']}: {result['problem']}")
+
+
+# (service, printer, exit code for a result), as the subcommands of cli_audit and cli_risks
+COMMAND = (lambda store, args: ledger.verify(store), _print_verify, lambda result: 0 if result["ok"] else 1)

@@ -1,0 +1,230 @@
+"""Who may do what: accounts, their one role each, and the permission check every service runs.
+
+A service that changes anything takes the acting `User` and calls `require(user, action)` before it writes:
+hiding a button on a page is not enforcement. Accounts are local (an argon2id password hash), from the
+organisation's identity provider (OIDC: no password here, the provider vouches for the person), or demo users
+(no password; usable only in the demo workspace served on localhost, see `demo_mode_allowed`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from governance.errors import GovernanceError, InvalidInputError
+from governance.store import GovernanceStore
+
+ROLES = ("viewer", "engineering leader", "risk owner", "committee member", "committee chair", "admin")
+# role x action: the README shows this table and a test exercises every cell. Everyone signed in may view every
+# page and export reports; these are the actions that change the record.
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "configure monitoring": ("engineering leader", "admin"),
+    "register model": ("engineering leader", "admin"),
+    "run audit": ("engineering leader", "risk owner", "committee member", "committee chair", "admin"),
+    "edit risks": ("engineering leader", "risk owner", "committee chair", "admin"),
+    "accept risk": ("risk owner", "committee chair", "admin"),
+    "request review": ("engineering leader", "risk owner", "committee chair", "admin"),
+    "vote": ("committee member", "committee chair"),
+    "update condition": ("engineering leader", "risk owner", "committee chair", "admin"),
+    "change stage": ("engineering leader", "admin"),
+    "manage users": ("admin",),
+}
+SOURCES = ("local", "oidc", "demo")
+MAX_NAME = 100
+MIN_PASSWORD = 12
+
+PERMISSION_DENIED = "{who} acts as {role!r}; {action} needs the role {roles}"
+UNKNOWN_USER = "there is no user {name!r} in this workspace; an admin adds one with `python -m governance users add`"
+DISABLED_USER = "the account {name!r} is disabled; ask an admin"
+BAD_ROLE = "role must be one of {known}, got {value!r}"
+BAD_USER_NAME = ("a user name is 1 to 100 characters of letters, digits and . _ @ + -, got {value!r}: "
+                 "use e.g. 'ada.lovelace' or an e-mail address")
+USER_EXISTS = "there already is a user {name!r}; pick another name"
+WEAK_PASSWORD = "a password needs at least {n} characters; choose a longer one (a phrase works well)"
+SIGN_IN_FAILED = "wrong user name or password"   # one message for both, so it does not reveal who has an account
+NO_PASSWORD = "{name!r} signs in through {source}, not with a password"
+
+_hasher = PasswordHasher()   # argon2id with the library's current recommended parameters
+_DUMMY_HASH = _hasher.hash("a password nobody has, to spend the same time on unknown names")
+_USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
+
+
+class PermissionDeniedError(GovernanceError):
+    pass
+
+
+class SignInError(GovernanceError):
+    pass
+
+
+@dataclass(frozen=True)
+class User:
+    user_name: str
+    display_name: str
+    role: str
+    source: str = "local"
+
+    @property
+    def signature_name(self) -> str:
+        """How the person appears on screens and signatures: printed name and role."""
+        return f"{self.display_name} ({self.role})"
+
+    @property
+    def recorded_as(self) -> str:
+        """How the account is written into records: its unique name and the role it acted in then."""
+        return f"{self.user_name} ({self.role})"
+
+
+# Monitoring proposes risks on its own; it is not an account and can do nothing else.
+MONITORING = User(user_name="quorum-monitoring", display_name="Quorum monitoring", role="monitoring", source="system")
+
+DEMO_USERS = (
+    User("amara.okafor", "Amara Okafor", "committee chair", "demo"),
+    User("ben.hartmann", "Ben Hartmann", "committee member", "demo"),
+    User("chen.wei", "Chen Wei", "committee member", "demo"),
+    User("dolores.ruiz", "Dolores Ruiz", "committee member", "demo"),
+    User("elif.kaya", "Elif Kaya", "risk owner", "demo"),
+    User("farid.haddad", "Farid Haddad", "engineering leader", "demo"),
+    User("grace.lindqvist", "Grace Lindqvist", "admin", "demo"),
+    User("hugo.tanaka", "Hugo Tanaka", "viewer", "demo"),
+)
+
+
+def allowed(user: User, action: str) -> bool:
+    return user.role in PERMISSIONS[action]
+
+
+def require(user: User, action: str) -> None:
+    """Refuse, with who needs to do it instead, unless the user's role permits the action."""
+    if action not in PERMISSIONS:
+        raise ValueError(f"unknown action {action!r}")
+    if not isinstance(user, User) or not allowed(user, action):
+        role = getattr(user, "role", None)
+        raise PermissionDeniedError(PERMISSION_DENIED.format(
+            who=getattr(user, "display_name", "nobody signed in"), role=role, action=action,
+            roles=" or ".join(PERMISSIONS[action])))
+
+
+# --- accounts ----------------------------------------------------------------------------------------------------
+def _checked_name(name: str) -> str:
+    name = (name or "").strip()
+    if not _USER_NAME.match(name):
+        raise InvalidInputError(BAD_USER_NAME.format(value=name[:120]))
+    return name
+
+
+def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role: str, actor: User | None,
+             password: str | None = None, source: str = "local") -> User:
+    """Add an account. `actor` is an admin, or None only when the workspace has no admin yet (the first one)."""
+    user_name = _checked_name(user_name)
+    display_name = (display_name or "").strip() or user_name
+    if len(display_name) > MAX_NAME or re.search(r"[\x00-\x1f\x7f]", display_name):
+        raise InvalidInputError(f"a display name is 1 to {MAX_NAME} printable characters")
+    if role not in ROLES:
+        raise InvalidInputError(BAD_ROLE.format(known=", ".join(ROLES), value=role))
+    if source not in SOURCES:
+        raise InvalidInputError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if actor is None:
+        if store.query_value("SELECT count(*) FROM app_user WHERE role = 'admin' AND source <> 'demo'"):
+            raise PermissionDeniedError("this workspace has an admin: add users as an admin (--by ADMIN)")
+        if role != "admin":
+            raise InvalidInputError("the first account of a workspace must be an admin (--role admin)")
+    else:
+        require(actor, "manage users")
+    password_hash = None
+    if source == "local":
+        if len(password or "") < MIN_PASSWORD:
+            raise InvalidInputError(WEAK_PASSWORD.format(n=MIN_PASSWORD))
+        password_hash = _hasher.hash(password)
+    with store.write() as tx:
+        if store.query_value("SELECT count(*) FROM app_user WHERE lower(user_name) = lower(?)", [user_name]):
+            raise InvalidInputError(USER_EXISTS.format(name=user_name))
+        tx.execute("INSERT INTO app_user VALUES (?, ?, ?, ?, ?, ?, ?, false)",
+                   [user_name, display_name, role, source, password_hash,
+                    datetime.now(timezone.utc).replace(tzinfo=None),
+                    actor.user_name if actor else "(first admin)"])
+    return User(user_name, display_name, role, source)
+
+
+def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, actor: User) -> None:
+    """Accounts are disabled, never deleted: their names stay on the records they signed."""
+    require(actor, "manage users")
+    if not store.query_value("SELECT count(*) FROM app_user WHERE user_name = ?", [user_name]):
+        raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
+    with store.write() as tx:
+        tx.execute("UPDATE app_user SET disabled = ? WHERE user_name = ?", [disabled, user_name])
+
+
+def seed_demo_users(store: GovernanceStore, tx) -> None:
+    """The demo's named people, one or more per role, inside the demo's own write."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    tx.executemany("INSERT INTO app_user VALUES (?, ?, ?, 'demo', NULL, ?, 'demo', false)",
+                   [[u.user_name, u.display_name, u.role, now] for u in DEMO_USERS])
+
+
+def _user(row) -> User:
+    return User(user_name=row[0], display_name=row[1], role=row[2], source=row[3])
+
+
+def get_user(store: GovernanceStore, *, user_name: str) -> User:
+    """The enabled account of that name, or a clear error."""
+    rows = store.query_rows("SELECT user_name, display_name, role, source, disabled FROM app_user "
+                            "WHERE user_name = ?", [(user_name or "").strip()])
+    if not rows:
+        raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
+    if rows[0][4]:
+        raise PermissionDeniedError(DISABLED_USER.format(name=user_name))
+    return _user(rows[0])
+
+
+def list_users(store: GovernanceStore) -> list[User]:
+    return [_user(r) for r in store.query_rows(
+        "SELECT user_name, display_name, role, source FROM app_user WHERE NOT disabled ORDER BY lower(display_name)")]
+
+
+def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> User:
+    """A local account whose password matches; the same message and time for a wrong name or password."""
+    rows = store.query_rows("SELECT user_name, display_name, role, source, disabled, password_hash FROM app_user "
+                            "WHERE user_name = ?", [(user_name or "").strip()])
+    stored = rows[0][5] if rows and rows[0][5] else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password or "")
+        matched = bool(rows and rows[0][5])
+    except (VerificationError, InvalidHashError):
+        matched = False
+    if not matched:
+        if rows and rows[0][3] != "local":
+            raise SignInError(NO_PASSWORD.format(name=user_name, source="the identity provider"
+                                                 if rows[0][3] == "oidc" else "demo mode"))
+        raise SignInError(SIGN_IN_FAILED)
+    if rows[0][4]:
+        raise PermissionDeniedError(DISABLED_USER.format(name=user_name))
+    return _user(rows[0])
+
+
+def oidc_user(store: GovernanceStore, *, email: str | None, subject: str | None) -> User:
+    """The account the identity provider's verified e-mail (or subject) belongs to; the provider proves who
+    someone is, the workspace decides what they may do, so an unknown person is refused, not made a viewer."""
+    for name in (email, subject):
+        if name:
+            rows = store.query_rows("SELECT user_name, display_name, role, source, disabled FROM app_user "
+                                    "WHERE lower(user_name) = lower(?) AND source = 'oidc'", [name])
+            if rows:
+                if rows[0][4]:
+                    raise PermissionDeniedError(DISABLED_USER.format(name=name))
+                return _user(rows[0])
+    raise SignInError(f"{email or subject} signed in with the identity provider but has no Quorum account: "
+                      "ask an admin to run `python -m governance users add EMAIL --role ROLE --oidc`")
+
+
+def is_demo_workspace(store: GovernanceStore) -> bool:
+    return bool(store.query_value("SELECT count(*) FROM app_user WHERE source = 'demo'"))
+
+
+def demo_mode_allowed(store: GovernanceStore, *, server_address: str | None) -> bool:
+    """Password-less demo sign-in only for the demo workspace served to this machine alone."""
+    return server_address in ("localhost", "127.0.0.1", "::1") and is_demo_workspace(store)

@@ -1,0 +1,103 @@
+"""The sign-in gate: no page runs for a session nobody signed in to, whichever page address is asked for."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.formatting import plain
+from components.navigation import PAGES
+from governance import identity
+from governance.store import GovernanceStore
+from tests.app.test_pages import APP, signed_in
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def workspace(demo_copy, monkeypatch):
+    """The demo plus one local account, served as on localhost."""
+    with GovernanceStore(demo_copy) as store:
+        admin = next(u for u in identity.DEMO_USERS if u.role == "admin")
+        identity.add_user(store, user_name="lin", display_name="Lin <b>Local</b>", role="committee member",
+                          actor=admin, password=PASSWORD)
+    monkeypatch.setenv("QUORUM_DB", str(demo_copy))
+    monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
+    return demo_copy
+
+
+def _fresh() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def _titles(app: AppTest) -> list[str]:
+    return [t.value for t in app.title]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.title for p in PAGES])
+def test_every_page_address_without_a_session_gets_the_sign_in_screen(workspace, page):
+    app = _fresh()
+    app.run()
+    app.switch_page(page.path)
+    app.run()
+    assert not app.exception
+    assert _titles(app) == ["Sign in to Quorum"]
+    assert not app.metric and not app.dataframe
+
+
+def test_demo_mode_signs_in_a_named_demo_person_without_a_password(workspace):
+    app = _fresh()
+    app.run()
+    people = app.selectbox(key="signin_demo_user")
+    assert [o.split(" — ")[0] for o in people.options] == sorted(u.display_name for u in identity.DEMO_USERS)
+    people.select_index(people.options.index("Elif Kaya — risk owner")).run()
+    app.button(key="signin_demo").click().run()
+    assert not app.exception
+    assert _titles(app) == ["Overview"]
+    assert app.session_state["quorum_auth"]["user_name"] == "elif.kaya"
+    sidebar = " ".join(w.value for w in app.sidebar.caption) + " ".join(w.value for w in app.sidebar.warning)
+    assert "Elif Kaya" in sidebar and "risk owner" in sidebar and "Demo mode" in sidebar
+
+
+def _submit_password(app: AppTest, name: str, password: str) -> AppTest:
+    app.text_input[0].input(name)
+    app.text_input[1].input(password)
+    return app.button(key="FormSubmitter:signin_password-Sign in").click().run()
+
+
+def test_a_local_account_signs_in_with_its_password_only(workspace):
+    app = _fresh()
+    app.run()
+    for name, password in (("lin", "not the password"), ("nobody", PASSWORD), ("chen.wei", "")):
+        _submit_password(app, name, password)
+        assert _titles(app) == ["Sign in to Quorum"], name
+        assert "quorum_auth" not in app.session_state
+    assert [e.value for e in app.error][-1] == "'chen.wei' signs in through demo mode, not with a password"
+    _submit_password(app, "lin", PASSWORD)
+    assert not app.exception
+    assert _titles(app) == ["Overview"]
+    assert app.session_state["quorum_auth"]["method"] == "password"
+    assert plain("Lin <b>Local</b>") in " ".join(c.value for c in app.sidebar.caption)  # escaped: text, not HTML
+    assert not any("Demo mode" in w.value for w in app.sidebar.warning)
+
+
+def test_signing_out_and_a_disabled_account_end_the_session(workspace):
+    app = signed_in(_fresh(), "lin")
+    app.run()
+    assert _titles(app) == ["Overview"]
+    app.button(key="signout").click().run()
+    assert _titles(app) == ["Sign in to Quorum"] and "quorum_auth" not in app.session_state
+
+    app = signed_in(_fresh(), "lin")
+    app.run()
+    with GovernanceStore(workspace) as store:
+        admin = identity.get_user(store, user_name="grace.lindqvist")
+        identity.set_disabled(store, user_name="lin", disabled=True, actor=admin)
+    app.run()
+    assert _titles(app) == ["Sign in to Quorum"] and "quorum_auth" not in app.session_state
+
+
+def test_a_session_naming_an_unknown_account_is_refused(workspace):
+    app = signed_in(_fresh(), "mallory")
+    app.run()
+    assert _titles(app) == ["Sign in to Quorum"]
