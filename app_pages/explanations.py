@@ -5,7 +5,7 @@ from components import jobs
 from components.explanation_charts import (beeswarm_chart, cohort_chart, dependence_chart, importance_chart,
                                            label, value_text, waterfall_chart)
 from components.formatting import NOT_COMPUTABLE, plain
-from components.page import lazy_tabs, render_page
+from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance import explanations as ex
 from governance.errors import GovernanceError
@@ -32,11 +32,6 @@ def when(iso: str | None) -> str:
 def top_k(e: dict) -> int:
     return min(ex.TOP_K, len(e["global"]))
 
-
-def keep_valid(key: str, options, default) -> None:
-    """A kept widget value that is no longer an option (another model) falls back to `default`."""
-    if key not in st.session_state or st.session_state[key] not in options:
-        st.session_state[key] = default
 
 
 def how_to_read(units: str) -> str:

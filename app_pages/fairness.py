@@ -7,7 +7,7 @@ import streamlit as st
 from components.auth import can, current_user, needs
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
 from components.formatting import NOT_COMPUTABLE, percent, plain
-from components.page import lazy_tabs, render_page
+from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance import fairness
 from governance import fairness_metrics as fm
@@ -74,15 +74,6 @@ def verdict_fill(verdict) -> str:
     fill = VERDICT_FILLS.get(verdict)
     return f"background-color: {fill}; color: #262730" if fill else ""
 
-
-def keep_valid(key: str, options, default) -> None:
-    """A kept widget value that is no longer an option (another audit, another file) falls back to `default`."""
-    current = st.session_state.get(key)
-    if isinstance(current, list):
-        if not set(current) <= set(options):
-            st.session_state[key] = [v for v in current if v in options]
-    elif key not in st.session_state or current not in options:
-        st.session_state[key] = default
 
 
 # --- audits: history and one audit --------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import streamlit as st
 
 from components.auth import can, current_user
 from components.formatting import plain
-from components.page import lazy_tabs, render_page
+from components.page import keep_valid, lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
 from governance import identity, risks
@@ -38,14 +38,6 @@ def shown(value) -> str:
         return "—"
     return joined(value) if isinstance(value, list) else str(value)
 
-
-def keep_valid(key: str, options, default) -> None:
-    current = st.session_state.get(key)
-    if isinstance(current, list):
-        if not set(current) <= set(options):
-            st.session_state[key] = [v for v in current if v in options]
-    elif key not in st.session_state or current not in options:
-        st.session_state[key] = default
 
 
 def is_overdue(r: dict) -> bool:

@@ -14,6 +14,11 @@ from governance.errors import GovernanceError
 
 SESSION_KEY = "quorum_auth"
 OIDC_REFUSED_KEY = "quorum_oidc_refused"
+EXPIRED_KEY = "quorum_sign_in_expired"
+# A sign-in lasts a working day: a tab left open overnight asks again (an OIDC sign-in counts from when the
+# provider authenticated the person, so an old identity cookie does not outlive this either).
+SESSION_MAX_AGE_SECONDS = 12 * 3600
+EXPIRED = "Your sign-in is more than 12 hours old and has expired: sign in again."
 
 
 def sign_in(user: identity.User, *, method: str) -> None:
@@ -48,6 +53,9 @@ def _from_identity_provider() -> dict | None:
         return None
     # When the provider authenticated the person, not when this browser tab opened: signing needs it recent.
     signed_in_at = float(claims.get("auth_time") or claims.get("iat") or time.time())
+    if time.time() - signed_in_at > SESSION_MAX_AGE_SECONDS:
+        st.session_state[OIDC_REFUSED_KEY] = EXPIRED
+        return None
     st.session_state[SESSION_KEY] = {"user_name": user.user_name, "method": "oidc", "signed_in_at": signed_in_at}
     return st.session_state[SESSION_KEY]
 
@@ -56,6 +64,10 @@ def current_user() -> identity.User | None:
     """The signed-in account, or None (never signed in, or the account was removed or disabled since)."""
     auth = session_auth() or _from_identity_provider()
     if not auth:
+        return None
+    if time.time() - float(auth.get("signed_in_at", 0)) > SESSION_MAX_AGE_SECONDS:
+        sign_out()
+        st.session_state[EXPIRED_KEY] = True
         return None
     try:
         return identity.get_user(get_store(), user_name=auth["user_name"])

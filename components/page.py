@@ -38,6 +38,17 @@ def lazy_tabs(key: str, tabs: dict[str, Callable[[], None]]) -> None:
                 draw()
 
 
+def keep_valid(key: str, options, default) -> None:
+    """A kept widget value that is no longer an option (another model, audit or file) falls back to `default`;
+    a kept multiselect keeps only the values still offered."""
+    current = st.session_state.get(key)
+    if isinstance(current, list):
+        if not set(current) <= set(options):
+            st.session_state[key] = [v for v in current if v in options]
+    elif key not in st.session_state or current not in options:
+        st.session_state[key] = default
+
+
 def not_built_yet(title: str, planned: list[str]) -> None:
     """A page whose capability is not built yet says so plainly: no sample numbers."""
     def body() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from components.auth import OIDC_REFUSED_KEY, sign_in
+from components.auth import EXPIRED, EXPIRED_KEY, OIDC_REFUSED_KEY, sign_in
 from components.formatting import plain
 from components.workspace import get_store
 from governance import identity
@@ -23,6 +23,8 @@ def oidc_configured() -> bool:
 def sign_in_screen() -> None:
     st.title("Sign in to Quorum")
     store = get_store()
+    if st.session_state.pop(EXPIRED_KEY, False):
+        st.warning(EXPIRED, icon=":material/timer_off:")
     refused = st.session_state.get(OIDC_REFUSED_KEY)
     if refused:
         st.error(plain(refused))

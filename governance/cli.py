@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance import cli_audit, cli_ledger, cli_models, cli_risks, cli_users, errors
+from governance import cli_audit, cli_ledger, cli_models, cli_risks, cli_signoffs, cli_users, errors
 from governance.compare import compare_versions, overlap_window
 from governance.drift import drift_report
 from governance.ingest import ingest_file
@@ -92,6 +92,7 @@ def _build_parser() -> argparse.ArgumentParser:
     cli_models.add_parsers(commands, workspace=workspace, parser_class=_Parser)
     cli_risks.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_users.add_parser(commands, workspace=workspace, parser_class=_Parser)
+    cli_signoffs.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_ledger.add_parser(commands, workspace=workspace)
     return parser
 
@@ -256,9 +257,9 @@ OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the fil
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    if args.command in ("audit", "risks", "users"):
-        run, show, exit_code = {"audit": cli_audit, "risks": cli_risks,
-                                "users": cli_users}[args.command].COMMANDS[args.subcommand]
+    if args.command in ("audit", "risks", "users", "signoff"):
+        run, show, exit_code = {"audit": cli_audit, "risks": cli_risks, "users": cli_users,
+                                "signoff": cli_signoffs}[args.command].COMMANDS[args.subcommand]
     elif args.command == "verify":
         run, show, exit_code = cli_ledger.COMMAND
     elif args.command == "model":

@@ -27,6 +27,7 @@ from governance import service_levels as service_level_rules
 from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
                                  GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
 from governance.demo_risks import seed_demo_risks
+from governance.demo_signoffs import INSERTED_STAGES, seed_demo_signoffs
 from governance.evaluation_sets import record_evaluation_set
 from governance.model_artifacts import dump_model
 from governance.store import GovernanceStore
@@ -182,9 +183,10 @@ def _inventory_rows(p: _Prepared, tx) -> None:
                 min(v.created_at for v in m.versions)])
     for v in m.versions:
         trained = p.trained[v.version]
+        # one stage short of v.stage: the demo's review history (demo_signoffs) moves it there through the committee
         tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [m.name, v.version, trained.algorithm, m.training_data, v.created_at, v.stage,
-                    json.dumps(trained.metrics)])
+                   [m.name, v.version, trained.algorithm, m.training_data, v.created_at,
+                    INSERTED_STAGES.get((m.name, v.version), v.stage), json.dumps(trained.metrics)])
         content, sha256 = dump_model(trained.estimator)
         tx.execute("INSERT INTO model_artifact VALUES (?, ?, 'skops', ?, ?)", [m.name, v.version, sha256, content])
         score = trained.estimator.predict_proba(p.evaluation[p.features])[:, 1]
@@ -349,5 +351,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])
     report(0.99, "Recording the demo's risk register")
     seed_demo_risks(store)
+    report(0.995, "Recording the committee's review history")
+    seed_demo_signoffs(store)
     report(1.0, "Demo workspace ready")
     return {"rows": rows, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}

@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "accept risk": ("risk owner", "committee chair", "admin"),
     "request review": ("engineering leader", "risk owner", "committee chair", "admin"),
     "vote": ("committee member", "committee chair"),
+    "manage committee": ("committee chair", "admin"),
     "update condition": ("engineering leader", "risk owner", "committee chair", "admin"),
     "change stage": ("engineering leader", "admin"),
     "manage users": ("admin",),

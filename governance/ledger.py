@@ -26,6 +26,7 @@ from pathlib import Path
 
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore, WriteTransaction
+from governance.validation import EMPTY
 
 GENESIS = "0" * 64
 DEFAULT_KEY_FILE = "~/.config/quorum/ledger.key"
@@ -34,7 +35,6 @@ COLUMNS = ("seq", "recorded_at", "actor", "kind", "subject", "payload", "idempot
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM ledger"
 _ANCHOR_LOCK = threading.Lock()  # one anchor writer at a time, so the anchor only moves forward
 
-EMPTY = "{field} is empty: give a {field}"
 NOT_A_DICT = "the payload must be a dict of JSON values, got {type}"
 NOT_JSON = "the payload cannot be stored as JSON ({reason}): use strings, numbers, booleans, lists and dicts"
 KEY_REUSED = ("idempotency key {key!r} was already used for a different entry (seq {seq}): "

@@ -26,6 +26,7 @@ import pandas as pd
 from governance import identity
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore
+from governance.validation import checked_text as _text
 from governance.workspace import DATA_DIR
 
 CATEGORIES = ("fairness/bias", "performance/drift", "robustness/adversarial", "privacy", "security",
@@ -50,9 +51,6 @@ GENESIS = "0" * 64
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 UNKNOWN_RISK = "there is no risk {risk_id!r}; `python -m governance risks list` shows them"
-TOO_LONG = "{field} is {length:,} characters; the limit is {limit:,}: shorten it"
-EMPTY = "{field} is empty: give a {field}"
-CONTROL_CHARACTERS = "{field} contains control characters: remove them"
 BAD_SCORE = "{field} must be a whole number from 1 to 5, got {value!r}"
 BAD_CATEGORY = "category {value!r} is not one of: {known}"
 BAD_STATUS_MOVE = "a risk goes from {old!r} to one of {allowed}, not to {new!r}"
@@ -103,15 +101,6 @@ def clauses(store: GovernanceStore, *, framework: str | None = None) -> pd.DataF
 
 
 # --- validation --------------------------------------------------------------------------------------------------
-def _text(value, field: str, *, limit: int, required: bool = True) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise InvalidInputError(EMPTY.format(field=field))
-    if len(text) > limit:
-        raise InvalidInputError(TOO_LONG.format(field=field, length=len(text), limit=limit))
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text):
-        raise InvalidInputError(CONTROL_CHARACTERS.format(field=field))
-    return text
 
 
 def _score(value, field: str, *, required: bool = True) -> int | None:
@@ -331,7 +320,7 @@ def _next_id(store: GovernanceStore) -> str:
 
 def _who(actor: identity.User) -> str:
     """The actor as events record it: account and role, so the record shows in what capacity they acted."""
-    return actor.display_name if actor == identity.MONITORING else f"{actor.user_name} ({actor.role})"
+    return actor.display_name if actor == identity.MONITORING else actor.recorded_as
 
 
 def _may_edit(actor: identity.User, *, monitoring_may: bool = False) -> str:

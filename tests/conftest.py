@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +11,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# One ledger key for the whole run, set before any workspace is built: the demo signs its review history with it,
+# subprocesses the tests start (the CLI, `streamlit run`) inherit it through os.environ, and nothing reads or
+# creates ~/.config/quorum/ledger.key. Tests about the key itself override it with monkeypatch.
+TEST_LEDGER_KEY = "quorum-test-ledger-key"
+if not os.environ.get("QUORUM_LEDGER_KEY"):
+    os.environ["QUORUM_LEDGER_KEY"] = TEST_LEDGER_KEY
 
 from governance.demo import seed_demo  # noqa: E402
 from governance.identity import User  # noqa: E402
@@ -32,9 +40,17 @@ def demo_workspace(tmp_path_factory) -> Path:
     return path
 
 
+def copy_workspace(source: Path, target: Path) -> Path:
+    """Copy a workspace with its ledger anchor (`<db>.anchor`), so `ledger.verify` holds on the copy."""
+    shutil.copyfile(source, target)
+    anchor = Path(f"{source}.anchor")
+    if anchor.exists():
+        shutil.copyfile(anchor, f"{target}.anchor")
+    return target
+
+
 @pytest.fixture
 def demo_copy(demo_workspace, tmp_path) -> Path:
-    """A private copy of the demo workspace, for tests that write or hand it to another process."""
-    target = tmp_path / "copy.duckdb"
-    shutil.copyfile(demo_workspace, target)
-    return target
+    """A private copy of the demo workspace (and its ledger anchor), for tests that write or hand it to another
+    process."""
+    return copy_workspace(demo_workspace, tmp_path / "copy.duckdb")

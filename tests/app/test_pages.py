@@ -53,7 +53,7 @@ def test_overview_shows_the_real_inventory_and_figures(app):
 
 def test_unbuilt_pages_say_so_and_show_no_numbers(app):
     app.run()
-    app.switch_page("app_pages/signoffs.py")
+    app.switch_page("app_pages/reports.py")
     app.run()
     assert "not built yet" in app.info[0].value
     assert not app.metric and not app.dataframe

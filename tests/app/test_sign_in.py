@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -101,3 +103,11 @@ def test_a_session_naming_an_unknown_account_is_refused(workspace):
     app = signed_in(_fresh(), "mallory")
     app.run()
     assert _titles(app) == ["Sign in to Quorum"]
+
+
+def test_a_sign_in_older_than_a_working_day_has_expired(workspace):
+    app = signed_in(_fresh(), "lin")
+    app.session_state["quorum_auth"] = {**app.session_state["quorum_auth"], "signed_in_at": time.time() - 13 * 3600}
+    app.run()
+    assert _titles(app) == ["Sign in to Quorum"] and "quorum_auth" not in app.session_state
+    assert any("has expired" in w.value for w in app.warning)

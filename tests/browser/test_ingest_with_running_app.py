@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ import time
 from governance.ingest import inbox_dir
 from governance.store import GovernanceStore
 from tests.browser.conftest import open_and_settle, start_server, stop_server
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_workspace
 
 ROWS = "ts,prediction,score,label,latency_ms,is_error,segment\n" + "".join(
     f"2026-09-28T12:{i:02d}:00,{i % 2},0.{i % 9 + 1},{(i + 1) % 2},{40 + i},false,web\n" for i in range(25))
@@ -32,7 +31,7 @@ def wait_until_absorbed(db, server) -> None:
 
 def test_ingest_queues_while_the_app_runs_and_the_app_absorbs_it_once(browser, demo_workspace, tmp_path):
     db = tmp_path / "live.duckdb"
-    shutil.copyfile(demo_workspace, db)
+    copy_workspace(demo_workspace, db)
     with GovernanceStore(db) as store:
         before = store.query_value("SELECT count(*) FROM telemetry WHERE model = 'german-credit'")
     source = tmp_path / "serving-log.csv"
@@ -63,7 +62,7 @@ def test_ingest_queues_while_the_app_runs_and_the_app_absorbs_it_once(browser, d
 
 def test_ingest_goes_straight_in_when_no_app_holds_the_workspace(demo_workspace, tmp_path):
     db = tmp_path / "idle.duckdb"
-    shutil.copyfile(demo_workspace, db)
+    copy_workspace(demo_workspace, db)
     source = tmp_path / "serving-log.csv"
     source.write_text(ROWS)
     result = ingest(db, source)

@@ -4,14 +4,13 @@ tampered identity cookie or a session that never signed in meets the sign-in scr
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from oidc_provider_mock import run_server_in_thread
 
 from governance import identity
 from governance.store import GovernanceStore
 from tests.browser.conftest import _free_port, assert_no_failure, settle, start_server, stop_server
+from tests.conftest import copy_workspace
 
 CHEN = "chen.wei@example.org"
 
@@ -27,7 +26,7 @@ def oidc_server(demo_workspace, provider, tmp_path_factory):
     """The app on a demo copy where an admin added Chen as an identity-provider account."""
     workdir = tmp_path_factory.mktemp("oidc")
     db = workdir / "oidc.duckdb"
-    shutil.copyfile(demo_workspace, db)
+    copy_workspace(demo_workspace, db)
     with GovernanceStore(db) as store:
         admin = next(u for u in identity.DEMO_USERS if u.role == "admin")
         identity.add_user(store, user_name=CHEN, display_name="Chen Wei (IdP)", role="committee member",

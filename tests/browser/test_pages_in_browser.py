@@ -8,7 +8,7 @@ import pytest
 
 from components.navigation import PAGES, url_path
 from tests.browser.conftest import ARTIFACTS, open_and_settle
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_workspace
 
 README_SCREENSHOT = ROOT / "docs" / "screenshots" / "overview.png"
 
@@ -56,7 +56,7 @@ def test_a_direct_link_as_first_request_still_goes_through_app_py(browser, demo_
     from tests.browser.conftest import start_server, stop_server
 
     db = tmp_path / "direct.duckdb"
-    shutil.copyfile(demo_workspace, db)
+    copy_workspace(demo_workspace, db)
     server, process = start_server(db=db, workdir=tmp_path)
     context = browser.new_context(viewport={"width": 1440, "height": 1200})
     page = context.new_page()

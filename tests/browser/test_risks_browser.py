@@ -39,10 +39,12 @@ def test_a_risk_titled_with_html_shows_literally_and_runs_no_script(page, server
 
     # a click on the inherent heat map's cell of this risk (likelihood 3 × impact 3, the form's defaults) lists it
     cell = page.locator("[data-testid='stPlotlyChart']").first.locator(".scatterlayer .point").nth(12)
+    cell.scroll_into_view_if_needed()   # adding the risk scrolled the page down to its detail
     box = cell.bounding_box()  # plotly's drag layer lies on top: click where the cell is, as a user does
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    # the click's rerun may not have started when settle() first looks: wait for what it draws
+    page.get_by_text("Showing the risks in the clicked cell (inherent 3 × 3", exact=False).wait_for(timeout=60_000)
     settle(page)
-    assert page.get_by_text("Showing the risks in the clicked cell (inherent 3 × 3", exact=False).is_visible()
     assert_no_failure(page)
 
     page.mouse.move(1, 1)

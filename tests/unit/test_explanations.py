@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import shutil
 import warnings
 
 import numpy as np
@@ -36,7 +35,7 @@ from governance.explanations import (AGNOSTIC_ROWS, FEATURES_MISMATCH, PROXY_ASS
                                      prepare, shap_values)
 from governance.model_registry import register_model
 from governance.store import GovernanceStore
-from tests.conftest import LEADER
+from tests.conftest import LEADER, copy_workspace
 
 DEMO_VERSIONS = (("adult-income", "v1", "linear", "log_odds"), ("adult-income", "v2", "tree", "log_odds"),
                  ("german-credit", "v1", "tree", "probability"))
@@ -47,7 +46,7 @@ ROWS = 1_000
 def explained(demo_workspace, tmp_path_factory):
     """A private copy of the demo with a 1,000-row global explanation of each demo version already stored."""
     path = tmp_path_factory.mktemp("explained") / "demo.duckdb"
-    shutil.copyfile(demo_workspace, path)
+    copy_workspace(demo_workspace, path)
     with GovernanceStore(path) as store:
         summaries = {(m, v): explain_version(store, model=m, version=v, rows=ROWS) for m, v, _, _ in DEMO_VERSIONS}
     return path, summaries

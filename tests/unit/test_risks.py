@@ -13,8 +13,9 @@ import pytest
 from governance import identity, risks
 from governance.errors import InvalidInputError
 from governance.identity import MONITORING, PermissionDeniedError
-from governance.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, CONTROL_CHARACTERS, EMPTY,
-                              NEEDS_REASON, NO_OWNER, TOO_LONG, UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER, NewRisk)
+from governance.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON, NO_OWNER,
+                              UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER, NewRisk)
+from governance.validation import CONTROL_CHARACTERS, EMPTY, TOO_LONG
 from governance.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}

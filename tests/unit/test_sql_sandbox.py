@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
@@ -12,6 +11,7 @@ import pytest
 from governance import sql_sandbox
 from governance.sql_sandbox import SandboxRefusal, run_sandboxed_query
 from governance.store import GovernanceStore
+from tests.conftest import copy_workspace
 
 
 def _fixed_part(template: str) -> str:
@@ -27,7 +27,7 @@ def _snapshots(workspace) -> list[str]:
 def workspace(demo_workspace, tmp_path_factory):
     """One writable copy for the read-only tests, so snapshots never land next to the shared demo."""
     path = tmp_path_factory.mktemp("sandbox") / "ws.duckdb"
-    shutil.copyfile(demo_workspace, path)
+    copy_workspace(demo_workspace, path)
     return path
 
 
