@@ -51,7 +51,7 @@ def build(path: Path, *, seed: int = 0) -> None:
     """A small demo, then a copy of adult-income v1 whose evaluation set is 1M rows resampled from v1's."""
     with GovernanceStore(path) as store:
         if not store.query_value("SELECT count(*) FROM model"):
-            seed_demo(store, rows=10_000)
+            seed_demo(store, rows=10_000, records=False)
         if store.query_value("SELECT count(*) FROM evaluation_set WHERE model = ? AND version = ?", [MODEL, VERSION]):
             return
         source_rows = store.query_value("SELECT count(*) FROM evaluation_row WHERE model = ? AND version = ?",

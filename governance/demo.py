@@ -318,8 +318,10 @@ def _require_empty(store: GovernanceStore) -> None:
 
 
 def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
-              progress: ProgressCallback | None = None) -> dict:
-    """Build the demo into an empty workspace in one transaction: all of it lands, or none of it."""
+              progress: ProgressCallback | None = None, records: bool = True) -> dict:
+    """Build the demo into an empty workspace: its people, models, telemetry and fairness audits in one
+    transaction (all of it lands, or none of it); then, with `records`, the risk register and the committee's
+    review history, recorded through the services as the demo's people would, each change its own write."""
     if not MIN_ROWS <= rows <= MAX_ROWS:
         raise errors.InvalidInputError(errors.ROWS_OUT_OF_RANGE.format(low=MIN_ROWS, high=MAX_ROWS, rows=rows))
     _require_empty(store)
@@ -349,9 +351,10 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         meta = {"demo_seed": seed, "demo_rows": rows, "demo_start": str(START), "demo_days": DAYS,
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])
-    report(0.99, "Recording the demo's risk register")
-    seed_demo_risks(store)
-    report(0.995, "Recording the committee's review history")
-    seed_demo_signoffs(store)
+    if records:
+        report(0.99, "Recording the demo's risk register")
+        seed_demo_risks(store)
+        report(0.995, "Recording the committee's review history")
+        seed_demo_signoffs(store)
     report(1.0, "Demo workspace ready")
     return {"rows": rows, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}

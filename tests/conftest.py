@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,3 +55,23 @@ def demo_copy(demo_workspace, tmp_path) -> Path:
     """A private copy of the demo workspace (and its ledger anchor), for tests that write or hand it to another
     process."""
     return copy_workspace(demo_workspace, tmp_path / "copy.duckdb")
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`python -m governance …` run by governance.cli.main in this process: the same parser, services, output and
+    exit codes, without starting an interpreter for every command (tests/unit/test_cli.py keeps real processes
+    to prove the entry point itself). `env` applies to that one command only."""
+    from governance import cli as governance_cli
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        with monkeypatch.context() as patched:
+            for name, value in (env or {}).items():
+                patched.setenv(name, value)
+            try:
+                code = governance_cli.main([str(a) for a in args])
+            except SystemExit as exc:   # argparse's usage errors
+                code = exc.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+    return run

@@ -102,7 +102,7 @@ def test_kpis_json_shows_the_demo_breaches(demo_copy):
     assert [(b["start"][:10], b["end"][:10]) for b in errors_found] == [("2026-08-10", "2026-08-11")]
 
 
-def test_kpis_bad_input_is_one_clear_line(demo_copy):
+def test_kpis_bad_input_is_one_clear_line(demo_copy, cli):
     for args, message in ((["--model", "nope"], "no model named 'nope'"),
                           (["--model", "adult-income", "--version", "v9"], "has no version 'v9'"),
                           (["--model", "adult-income", "--since", "yesterday"], "must be a date"),
@@ -134,7 +134,7 @@ def test_drift_json_flags_age_and_hours_after_day_60_only(demo_copy):
     assert early == []
 
 
-def test_drift_and_ingest_bad_input_is_one_clear_line(demo_copy, tmp_path):
+def test_drift_and_ingest_bad_input_is_one_clear_line(demo_copy, tmp_path, cli):
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(bytes(range(256)) * 20)
     for args, message in (
@@ -202,7 +202,7 @@ def test_audit_of_a_stored_evaluation_set_and_a_failed_verification_exits_1(demo
     assert checks["evidence hash"] is False and checks["definition hash"] is True
 
 
-def test_audit_bad_input_is_one_clear_line(demo_copy, tmp_path):
+def test_audit_bad_input_is_one_clear_line(demo_copy, tmp_path, cli):
     probabilities = tmp_path / "p.csv"
     probabilities.write_text("y,p,sex\n1,0.83,F\n0,0.12,M\n1,0.55,M\n")
     for args, message in (

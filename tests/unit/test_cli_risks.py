@@ -1,11 +1,8 @@
-"""`python -m governance risks ...` as a script or CI would run it: real processes, exit codes and JSON."""
+"""`python -m governance risks ...` through the CLI entry point (in process): exit codes, messages and JSON."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,12 +10,7 @@ import pytest
 from governance import identity, risks
 from governance.store import GovernanceStore
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "governance", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
 
 
 @pytest.fixture
@@ -32,7 +24,7 @@ def db(tmp_path) -> Path:
     return path
 
 
-def test_add_update_history_list_coverage_verify(db):
+def test_add_update_history_list_coverage_verify(db, cli):
     added = cli("risks", "add", "--db", str(db), "--title", "<img src=x onerror=alert(1)>", "--category",
                 "fairness/bias", "--model", "m", "--owner", "elif.kaya", "--likelihood", "4", "--impact", "3",
                 "--clause", "Article 10", "--clause", "MEASURE 2.11", "--by", "farid.haddad", "--json")
@@ -65,7 +57,7 @@ def test_add_update_history_list_coverage_verify(db):
     assert "3 events, chain intact" in verified.stdout
 
 
-def test_import_with_one_bad_row_imports_nothing_and_a_good_file_imports_all(db, tmp_path):
+def test_import_with_one_bad_row_imports_nothing_and_a_good_file_imports_all(db, tmp_path, cli):
     header = "title,category,models,owner,likelihood,impact,clauses\n"
     good = "Drift,performance/drift,m,elif.kaya,2,3,MEASURE 2.11\nLeak,privacy,,farid.haddad,4,5,A.7\n"
     bad_file, good_file = tmp_path / "bad.csv", tmp_path / "good.csv"
@@ -88,7 +80,7 @@ def test_import_with_one_bad_row_imports_nothing_and_a_good_file_imports_all(db,
         assert risks.verify_chain(store)["ok"]
 
 
-def test_the_acting_account_and_its_role_decide(db):
+def test_the_acting_account_and_its_role_decide(db, cli):
     add = ("risks", "add", "--db", str(db), "--title", "Drift", "--category", "performance/drift", "--owner",
            "elif.kaya", "--likelihood", "2", "--impact", "2")
     for by, message in (("nobody", identity.UNKNOWN_USER.format(name="nobody")),

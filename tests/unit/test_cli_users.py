@@ -6,12 +6,11 @@ import json
 
 from governance import identity
 from governance.store import GovernanceStore
-from tests.unit.test_cli import cli
 
 PASSWORD = "correct horse battery"
 
 
-def test_first_admin_then_accounts_added_by_an_admin_who_proves_it(tmp_path):
+def test_first_admin_then_accounts_added_by_an_admin_who_proves_it(tmp_path, cli):
     db = str(tmp_path / "ws.duckdb")
     first = cli("--db", db, "users", "add", "ada", "--role", "admin", "--display-name", "Ada Admin", "--json",
                 env={"QUORUM_NEW_PASSWORD": PASSWORD})
@@ -38,7 +37,7 @@ def test_first_admin_then_accounts_added_by_an_admin_who_proves_it(tmp_path):
         assert store.query_value("SELECT password_hash FROM app_user WHERE user_name = 'chen@example.org'") is None
 
 
-def test_a_short_password_or_a_bad_role_saves_nothing(tmp_path):
+def test_a_short_password_or_a_bad_role_saves_nothing(tmp_path, cli):
     db = str(tmp_path / "ws.duckdb")
     short = cli("--db", db, "users", "add", "ada", "--role", "admin", env={"QUORUM_NEW_PASSWORD": "short"})
     assert short.returncode == 2 and "at least 12 characters" in short.stderr

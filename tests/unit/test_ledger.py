@@ -360,7 +360,7 @@ def test_acknowledged_entries_survive_sigkill(tmp_path):
                     pid = int(line.split()[1])
                 else:
                     keys.append(line)
-            time.sleep(rng.uniform(0.2, 0.8))
+            time.sleep(rng.uniform(0.05, 0.4))   # appends take milliseconds: a kill lands mid-loop either way
             os.kill(pid, signal.SIGKILL)
             for line in lines:  # what it acknowledged before it died, until the server has reaped it
                 if line == "reaped\n":
