@@ -41,7 +41,10 @@ def test_a_risk_titled_with_html_shows_literally_and_runs_no_script(page, server
     cell = page.locator("[data-testid='stPlotlyChart']").first.locator(".scatterlayer .point").nth(12)
     cell.scroll_into_view_if_needed()   # adding the risk scrolled the page down to its detail
     box = cell.bounding_box()  # plotly's drag layer lies on top: click where the cell is, as a user does
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)   # plotly finds the point under a click from its hover: let it hover first
+    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=30_000)
+    page.mouse.click(x, y)
     # the click's rerun may not have started when settle() first looks: wait for what it draws
     page.get_by_text("Showing the risks in the clicked cell (inherent 3 × 3", exact=False).wait_for(timeout=60_000)
     settle(page)
