@@ -1,6 +1,6 @@
 # Quorum: the two set-up commands of the README.
 #   make run   installs what the app needs into .venv and starts it on the bundled demo workspace
-#   make test  installs the test tools and Debian's chromium too, then runs all three test layers
+#   make test  installs the test tools and Debian's chromium, poppler-utils and Pango too, then runs all three layers
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,28 +19,45 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	@touch $@
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages: Pango and fonts for the PDF reports (WeasyPrint); for the tests also chromium (browser tests)
+# and poppler-utils (pdftotext reads the PDFs back). Installed as root when missing; otherwise we say what to run.
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+TEST_PACKAGES := $(PDF_PACKAGES) chromium fonts-liberation poppler-utils
+has_pango = /sbin/ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0
+
+pdf-libraries:
+	@$(has_pango) || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_PACKAGES) >/dev/null; \
 	  else \
-	    echo "error: the browser tests need Debian's chromium: run 'sudo apt-get install chromium', then 'make test' again" >&2; \
+	    echo "warning: PDF export needs Pango: run 'sudo apt-get install $(PDF_PACKAGES)'; the rest of Quorum works without it" >&2; \
+	  fi; }
+
+system-packages:
+	@{ command -v chromium && command -v pdftotext && $(has_pango); } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
+	  else \
+	    echo "error: the tests need Debian's packages: run 'sudo apt-get install $(TEST_PACKAGES)', then 'make test' again" >&2; \
 	    exit 1; \
 	  fi; }
-.PHONY: chromium
+.PHONY: pdf-libraries system-packages
 
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime pdf-libraries
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
-test: $(VENV)/.test chromium
-	$(PY) -m pytest tests
+# Two workers (pytest-xdist), one per core; a test file stays on one worker, so its module fixtures are built once.
+WORKERS ?= 2
+
+test: $(VENV)/.test system-packages
+	$(PY) -m pytest tests -n $(WORKERS) --dist loadfile
 
 test-unit test-app test-browser: $(VENV)/.test
 	$(PY) -m pytest tests/$(subst test-,,$@)
 
 BENCH_DB := artifacts/bench-10m.duckdb
 
-bench: $(VENV)/.runtime
+bench: $(VENV)/.runtime pdf-libraries
 	$(PY) benchmarks/seed_demo.py
 	@mkdir -p artifacts
 	@[ -f $(BENCH_DB) ] || $(PY) -m governance init --demo --db $(BENCH_DB) --rows 10000000
@@ -48,6 +65,7 @@ bench: $(VENV)/.runtime
 	$(PY) benchmarks/drift_report.py --db $(BENCH_DB)
 	$(PY) benchmarks/fairness_audit.py
 	$(PY) benchmarks/explanations.py
+	$(PY) benchmarks/report_pdf.py
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -105,17 +105,8 @@ def compute_in_background(model: str, version: str) -> dict | None:
             "it is being computed now, once: it is stored and reused afterwards. This takes seconds for tree and "
             "linear models, minutes for models explained by permutation; other pages stay usable meanwhile, and "
             "the computation carries on if you leave.", icon=":material/hourglass_top:")
-    progress_panel(key)
+    jobs.progress_panel(key)
     return None
-
-
-@st.fragment(run_every=1.0)
-def progress_panel(key: tuple) -> None:
-    """Polls the job each second; reruns the page once it has finished (the result is then stored)."""
-    job = jobs.get(key)
-    if job is None or not job.running:
-        st.rerun()
-    st.progress(job.fraction, text=f"{job.message} … ({job.elapsed:.0f} s)")
 
 
 # --- the explanation ---------------------------------------------------------------------------------------------------

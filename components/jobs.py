@@ -121,3 +121,12 @@ def get(key: Hashable) -> Job | None:
 
 def forget(key: Hashable) -> None:
     registry().forget(key)
+
+
+@st.fragment(run_every=1.0)
+def progress_panel(key: Hashable) -> None:
+    """A progress bar that polls the job each second; reruns the whole page once the job has finished."""
+    job = get(key)
+    if job is None or not job.running:
+        st.rerun()
+    st.progress(job.fraction, text=f"{job.message} … ({job.elapsed:.0f} s)")

@@ -47,11 +47,3 @@ def keep_valid(key: str, options, default) -> None:
             st.session_state[key] = [v for v in current if v in options]
     elif key not in st.session_state or current not in options:
         st.session_state[key] = default
-
-
-def not_built_yet(title: str, planned: list[str]) -> None:
-    """A page whose capability is not built yet says so plainly: no sample numbers."""
-    def body() -> None:
-        st.info(f"{title} is not built yet. Nothing on this page is computed until it is.", icon=":material/construction:")
-        st.markdown("**Planned:**\n" + "\n".join(f"- {item}" for item in planned))
-    render_page(title, body)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance import cli_audit, cli_ledger, cli_models, cli_risks, cli_signoffs, cli_users, errors
+from governance import cli_audit, cli_ledger, cli_models, cli_reports, cli_risks, cli_signoffs, cli_users, errors
 from governance.compare import compare_versions, overlap_window
 from governance.drift import drift_report
 from governance.ingest import ingest_file
@@ -89,17 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: last day both served)")
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    report = commands.add_parser("report", parents=[workspace],
-                                 help="write a report for auditors (model version report, JSON, for now)")
-    report.add_argument("--kind", choices=("model",), default="model")
-    report.add_argument("--model", required=True)
-    report.add_argument("--version", required=True)
-    report.add_argument("--format", choices=("json",), default="json")
-    report.add_argument("--suppress-below", type=int, default=10, metavar="N",
-                        help="withhold per-group figures of groups smaller than N (default 10)")
-    report.add_argument("--out", required=True, metavar="PATH")
-    report.add_argument("--json", action="store_true", help="print the result as JSON")
-
+    cli_reports.add_parsers(commands, workspace=workspace, parser_class=_Parser)
     cli_audit.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_models.add_parsers(commands, workspace=workspace, parser_class=_Parser)
     cli_risks.add_parser(commands, workspace=workspace, parser_class=_Parser)
@@ -261,24 +251,7 @@ def _print_compare(result: dict) -> None:
               f"{k['n_a']:>10,}{k['n_b']:>10,}  {k['verdict']}")
 
 
-def _report(store: GovernanceStore, args) -> dict:
-    from governance.reports import model_report
-
-    content = json.dumps(model_report(store, model=args.model, version=args.version,
-                                      suppress_below=args.suppress_below), indent=2, ensure_ascii=False).encode()
-    try:
-        Path(args.out).write_bytes(content)
-    except OSError as exc:
-        raise errors.InvalidInputError(f"cannot write {args.out} ({exc.strerror}): choose a writable path") from None
-    return {"kind": args.kind, "format": args.format, "out": args.out, "bytes": len(content),
-            "sha256": hashlib.sha256(content).hexdigest()}
-
-
-def _print_report(result: dict) -> None:
-    print(f"wrote {result['out']}: {result['bytes']:,} bytes, sha256 {result['sha256']}")
-
-
-COMMANDS = {"init": (_init, _print_init), "report": (_report, _print_report), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis),
+COMMANDS = {"init": (_init, _print_init), "status": (workspace_status, _print_status), "kpis": (_kpis, _print_kpis),
             "compare": (_compare, _print_compare), "drift": (_drift, _print_drift),
             "ingest": (_ingest, _print_ingest), "explain": (cli_models.explain, cli_models.print_explanation)}
 OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the file
@@ -291,12 +264,14 @@ def main(argv: list[str] | None = None) -> int:
                                 "signoff": cli_signoffs}[args.command].COMMANDS[args.subcommand]
     elif args.command == "verify":
         run, show, exit_code = cli_ledger.COMMAND
+    elif args.command in cli_reports.COMMANDS:
+        run, show, exit_code = cli_reports.COMMANDS[args.command]
     elif args.command == "model":
         (run, show), exit_code = cli_models.COMMANDS[args.subcommand], (lambda result: 0)
     else:
         (run, show), exit_code = COMMANDS[args.command], (lambda result: 0)
     try:
-        if args.command in OPENS_ITS_OWN_WORKSPACE:
+        if args.command in OPENS_ITS_OWN_WORKSPACE | cli_reports.OPENS_NO_WORKSPACE:
             result = run(args)
         else:
             with GovernanceStore(workspace_path(db=args.db)) as store:

@@ -29,6 +29,7 @@ from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITI
 from governance.demo_risks import seed_demo_risks
 from governance.demo_signoffs import INSERTED_STAGES, seed_demo_signoffs
 from governance.evaluation_sets import record_evaluation_set
+from governance.explanations import explain_version
 from governance.model_artifacts import dump_model
 from governance.store import GovernanceStore
 from governance.training import TrainedModel, train
@@ -352,6 +353,10 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
                 "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])
     if records:
+        report(0.985, "Explaining the demo's models (SHAP)")
+        for p in prepared:   # before the reviews, so the committee's frozen evidence includes each explanation
+            for version in p.trained:
+                explain_version(store, model=p.model.name, version=version)
         report(0.99, "Recording the demo's risk register")
         seed_demo_risks(store)
         report(0.995, "Recording the committee's review history")

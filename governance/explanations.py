@@ -495,3 +495,26 @@ def _listing(items: list[dict], verb: str, unit: str) -> str:
     parts = [f"{c['feature'].replace('_', ' ')} ({_value(c['value'])}) by {abs(c['shap']):.2f}{unit}" for c in items]
     parts[0] = parts[0].replace(" by ", f" {verb} ", 1)
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def global_narrative(summary: dict, *, top: int = 3) -> str:
+    """The global explanation in words, from its stored numbers: what moved the score most, how concentrated
+    that is, and whether the ranking can be relied on. For readers of a report who are not specialists."""
+    ranked = summary["global"]
+    if not ranked:
+        return "The explanation holds no feature importances."
+    unit = "" if summary["output_units"] == "probability" else " log-odds"
+    leading = [f"{g['feature'].replace('_', ' ')} ({g['mean_abs_shap']:.2f}{unit})" for g in ranked[:top]]
+    named = leading[0] if len(leading) == 1 else ", ".join(leading[:-1]) + " and " + leading[-1]
+    total = sum(g["mean_abs_shap"] for g in ranked)
+    share = sum(g["mean_abs_shap"] for g in ranked[:top]) / total if total else None
+    text = (f"Across the {summary['rows_explained']:,} applicants explained, the inputs that moved the model's score "
+            f"most, on average, were {named}.")
+    if share is not None:
+        text += f" Together they account for {share:.0%} of all the movement of the {len(ranked)} inputs."
+    tau = summary.get("stability_kendall_tau")
+    if tau is not None:
+        verdict = ("stable" if tau >= 0.9 else "fairly stable" if tau >= UNSTABLE_TAU
+                   else "unstable, so read the order with care")
+        text += f" The ranking is {verdict}: Kendall's tau against resampled explanations was {tau:.2f} at worst."
+    return text + " These are the model's associations, not causes in the world."

@@ -73,6 +73,12 @@ def ledger_key() -> bytes:
     return key.encode("utf-8")
 
 
+def existing_key() -> bytes | None:
+    """The ledger key if this machine has one, without making one (for checks that can do without it)."""
+    path = Path(os.environ.get("QUORUM_LEDGER_KEY_FILE") or DEFAULT_KEY_FILE).expanduser()
+    return ledger_key() if os.environ.get("QUORUM_LEDGER_KEY") or path.exists() else None
+
+
 def _create_key_file(path: Path) -> None:
     """Written whole, then linked into place: a process racing us finds either no key or the complete one."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

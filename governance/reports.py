@@ -1,6 +1,13 @@
-"""Audit reports that stand on their own. This first part builds the model version report as JSON: the model card
-with its governance record (KPIs, drift, fairness audits, explanation, risks, every decision with its signatures
-manifested) and the ledger's state, in one document with a schema version, for auditors who never open the app.
+"""Audit reports that stand on their own: the content of each report as plain JSON values, for auditors, regulators
+and committee members who never open the app. `report_render` turns the same dict into HTML and PDF, and
+`audit_pack` bundles them, so every format says exactly the same thing.
+
+Three kinds (schema_version 1; the README documents the fields):
+- model: one version's model card with its governance record (KPIs and service levels, drift, fairness audits,
+  the explanation, risks, every decision with its signatures manifested) and the ledger's state;
+- review: one review request, its frozen evidence (re-hashed here, so the report says whether it is intact),
+  the votes, the decision and its conditions;
+- coverage: NIST AI RMF, EU AI Act and ISO/IEC 42001 coverage and gaps across the portfolio.
 
 Per-group figures of groups smaller than the suppression threshold are withheld ("< 10") in exports: a table of
 a handful of people can identify them. The report says so where it happens.
@@ -8,23 +15,61 @@ a handful of people can identify them. The report says so where it happens.
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import date, datetime, timezone
 
 import pandas as pd
 
-from governance import fairness, ledger, risks, signoffs
+from governance import explanations, fairness, ledger, risks, signoffs
+from governance.drift import drift_thresholds
 from governance.errors import InvalidInputError
 from governance.inventory import list_models, list_versions, require_model
+from governance.kpis import kpi_series, kpi_summary
+from governance.service_levels import service_levels
 from governance.store import GovernanceStore
 
 SCHEMA_VERSION = 1
+KINDS = ("model", "review", "coverage")
 SUPPRESS_BELOW = 10
 SUPPRESSED_NOTE = ("Groups with fewer than {n} people are shown as \"< {n}\" without their figures, so that no "
                    "one in them can be identified from the report.")
 BAD_THRESHOLD = "the suppression threshold must be a whole number from 1 to 1,000, got {value!r}"
 SIGNATURE_FIELDS = ("printed_name", "role", "signed_at", "meaning", "reason", "evidence_hash", "auth_method")
+DAILY_KPIS = ("predictions", "accuracy", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "error_rate",
+              "label_coverage")
+CLOSED = ("closed", "withdrawn", "dismissed")
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _number(value):
+    """A plain float, or None where the honest answer is 'not computable' (NaN never reaches a report)."""
+    if value is None or pd.isna(value):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _header(store: GovernanceStore, *, kind: str, report_id: str, generated_by: str | None) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "report_id": report_id, "generated_at": _now(),
+            "generated_by": generated_by, "generator": "Quorum", "workspace": store.path.name}
+
+
+def _seeds(store: GovernanceStore, **more) -> dict:
+    """The random seeds behind the figures, so that anyone can reproduce them."""
+    demo = store.query_rows("SELECT value FROM workspace_meta WHERE key = 'demo_seed'")
+    return {"demo_build": int(demo[0][0]) if demo else None, **more}
+
+
+def _check_threshold(suppress_below) -> None:
+    if isinstance(suppress_below, bool) or not isinstance(suppress_below, int) or not 1 <= suppress_below <= 1000:
+        raise InvalidInputError(BAD_THRESHOLD.format(value=suppress_below))
+
+
+# --- the model version report ------------------------------------------------------------------------------------
 def _card(store: GovernanceStore, *, model: str, version: str) -> dict:
     about = list_models(store).set_index("name").loc[model]
     row = list_versions(store).set_index(["model", "version"]).loc[(model, version)]
@@ -34,6 +79,39 @@ def _card(store: GovernanceStore, *, model: str, version: str) -> dict:
             "training_metrics": row["training_metrics"], "telemetry_rows": int(row["telemetry_rows"]),
             "telemetry_from": None if pd.isna(row["first_ts"]) else str(row["first_ts"]),
             "telemetry_to": None if pd.isna(row["last_ts"]) else str(row["last_ts"])}
+
+
+def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, snapshot: dict) -> dict:
+    """The frozen-evidence snapshot (30 days to as_of) plus what a reader needs to check it: each service level's
+    status over the window and the daily series the charts draw."""
+    window = signoffs.kpi_window(as_of)
+    levels = service_levels(store, model=model)
+    summary = kpi_summary(store, model=model, window=window, version=version)
+    summary = summary[summary["version"] == version]
+    overall = summary.iloc[0] if len(summary) else None
+    slos = []
+    for kpi, level in sorted(levels.items()):
+        value = None if overall is None else _number(overall[kpi])
+        slos.append({"kpi": kpi, "label": level.definition.label, "rule": level.rule(), "target": level.target,
+                     "warning": level.warning, "value": value,
+                     "status": level.status(value, sample=None if overall is None
+                                            else int(overall[level.definition.min_sample]))})
+    series = kpi_series(store, model=model, window=window, grain="day", version=version)
+    series = series[series["version"] == version].rename(columns={"n": "predictions"})
+    daily = [{"date": str(pd.Timestamp(r["period"]).date()), **{k: _number(r[k]) for k in DAILY_KPIS}}
+             for r in series.to_dict("records")]
+    for day in daily:
+        day["predictions"] = int(day["predictions"] or 0)
+    return {**snapshot, "service_levels": slos, "daily": daily}
+
+
+def _drift(store: GovernanceStore, *, model: str, version: str, as_of: date, snapshot: dict) -> dict:
+    if not snapshot.get("features") and snapshot.get("note"):
+        return {**snapshot, "weekly": []}
+    periods = signoffs.drift_periods(store, model=model, version=version, until=as_of)
+    weekly = [{"period": str(pd.Timestamp(r["period"]).date()), "feature": r["feature"], "psi": _number(r["psi"]),
+               "status": r["status"]} for r in periods.to_dict("records") if r["status"] != "no data"]
+    return {**snapshot, "thresholds": drift_thresholds(store, model=model).as_dict(), "weekly": weekly}
 
 
 def _group(group: dict, *, suppress_below: int) -> dict:
@@ -46,13 +124,38 @@ def _group(group: dict, *, suppress_below: int) -> dict:
 def _audit(store: GovernanceStore, *, audit_id: str, suppress_below: int) -> dict:
     audit = fairness.get_audit(store, audit_id=audit_id)
     groups = [_group(g, suppress_below=suppress_below) for g in audit.get("groups", [])]
+    withheld = sum(1 for g in groups if g.get("suppressed"))
+    notes = list(audit.get("notes") or [])
+    if withheld:   # the audit's own notes speak of figures this export does not show
+        notes.append(f"In this export, {withheld} group(s) smaller than {suppress_below} people are withheld: "
+                     "their figures are not shown, whatever the notes above say.")
     return {"audit_id": audit_id, "verdict": audit["verdict"], "ran_at": audit["ran_at"], "ran_by": audit["ran_by"],
             "defined_by": audit["defined_by"], "definition_hash": audit["definition_hash"],
             "evidence_hash": audit["evidence_hash"], "n": audit["n"], "correction": audit.get("correction"),
             "criteria": [{k: c.get(k) for k in ("name", "sensitive", "value", "ci_low", "ci_high", "threshold",
                                                  "operator", "verdict", "explanation")}
                          for c in audit.get("criteria", [])],
-            "groups": groups, "suppressed_groups": sum(1 for g in groups if g.get("suppressed"))}
+            "groups": groups, "suppressed_groups": withheld, "notes": notes,
+            "seed": audit["definition"].get("seed")}
+
+
+def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
+    """The newest stored global explanation of the version, with its narrative; a report never computes one."""
+    rows = store.query_rows("SELECT explanation_id, summary, computed_at FROM explanation WHERE model = ? AND "
+                            "version = ? ORDER BY computed_at DESC LIMIT 1", [model, version])
+    if not rows:
+        return {"note": "No explanation has been computed for this version. Compute one on the Explanations page "
+                        f"or with: python -m governance explain --model {model} --version {version}"}
+    explanation_id, summary, computed_at = rows[0]
+    summary = json.loads(summary)
+    return {"explanation_id": explanation_id, "computed_at": computed_at.isoformat(timespec="seconds") + "Z",
+            "explainer": summary["explainer"], "explainer_settings": summary["explainer_settings"],
+            "output_units": summary["output_units"], "rows_explained": summary["rows_explained"],
+            "base_value": summary["base_value"], "additivity_max_error": summary["additivity_max_error"],
+            "stability_kendall_tau": summary["stability_kendall_tau"], "model_sha256": summary["model_sha256"],
+            "data_sha256": summary["data_sha256"], "global": summary["global"],
+            "seed": summary["settings"]["seed"],
+            "narrative": explanations.global_narrative(summary)}
 
 
 def _decision(store: GovernanceStore, *, review_id: str) -> dict:
@@ -64,26 +167,85 @@ def _decision(store: GovernanceStore, *, review_id: str) -> dict:
 
 
 def model_report(store: GovernanceStore, *, model: str, version: str, as_of: date | None = None,
-                 suppress_below: int = SUPPRESS_BELOW) -> dict:
-    """The model version report as plain JSON values (schema_version 1; the README documents the fields)."""
+                 suppress_below: int = SUPPRESS_BELOW, generated_by: str | None = None) -> dict:
+    """The model version report as plain JSON values."""
     require_model(store, model=model, version=version)
-    if isinstance(suppress_below, bool) or not isinstance(suppress_below, int) or not 1 <= suppress_below <= 1000:
-        raise InvalidInputError(BAD_THRESHOLD.format(value=suppress_below))
+    _check_threshold(suppress_below)
     card = _card(store, model=model, version=version)
     as_of = as_of or (date.fromisoformat(card["telemetry_to"][:10]) if card["telemetry_to"] else date.today())
     evidence = signoffs.gather_evidence(store, model=model, version=version, as_of=as_of)
     audits = [_audit(store, audit_id=a["audit_id"], suppress_below=suppress_below)
               for a in evidence["fairness_audits"]]
-    return {"schema_version": SCHEMA_VERSION, "kind": "model", "report_id": f"{model}-{version}-{as_of}",
-            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "generator": "Quorum", "workspace": store.path.name, "as_of": str(as_of),
-            "model_card": card, "kpis": evidence["kpis"], "drift": evidence["drift"],
-            "fairness_audits": audits, "explanation": evidence["explanation"],
-            "risks": [r for r in risks.list_risks(store, model=model)
-                      if any(m in (model, f"{model} {version}") for m in r["models"])],
+    explanation = _explanation(store, model=model, version=version)
+    mapped = [r for r in risks.list_risks(store, model=model)
+              if any(m in (model, f"{model} {version}") for m in r["models"])]
+    return {**_header(store, kind="model", report_id=f"{model}-{version}-{as_of}", generated_by=generated_by),
+            "as_of": str(as_of), "model_card": card,
+            "kpis": _kpis(store, model=model, version=version, as_of=as_of, snapshot=evidence["kpis"]),
+            "drift": _drift(store, model=model, version=version, as_of=as_of, snapshot=evidence["drift"]),
+            "fairness_audits": audits, "explanation": explanation,
+            "risks": [r for r in mapped if r["status"] not in CLOSED],
+            "closed_risks": [r for r in mapped if r["status"] in CLOSED],
             "decisions": [_decision(store, review_id=r["review_id"])
                           for r in signoffs.list_reviews(store, model=model, version=version)],
             "privacy": {"suppress_below": suppress_below,
                         "note": SUPPRESSED_NOTE.format(n=suppress_below)
                         if any(a["suppressed_groups"] for a in audits) else None},
+            "seeds": _seeds(store, fairness_bootstrap={a["audit_id"]: a["seed"] for a in audits},
+                            explanation=explanation.get("seed")),
             "ledger": ledger.verify(store)}
+
+
+# --- the committee review report ---------------------------------------------------------------------------------
+def review_report(store: GovernanceStore, *, review_id: str, generated_by: str | None = None) -> dict:
+    """One review request: its frozen evidence, re-hashed now, the votes, the decision and the conditions."""
+    r = signoffs.review(store, review_id=review_id)
+    recomputed = signoffs.evidence_hash(r["evidence"])
+    return {**_header(store, kind="review", report_id=review_id, generated_by=generated_by),
+            "review": {k: r[k] for k in ("review_id", "model", "version", "from_stage", "gate", "as_of",
+                                         "requested_by", "requested_at", "status", "validity")},
+            "request": r["request"], "evidence": r["evidence"], "evidence_hash": r["evidence_hash"],
+            "evidence_intact": recomputed == r["evidence_hash"], "evidence_hash_recomputed": recomputed,
+            "signatures": [{k: v.get(k) for k in SIGNATURE_FIELDS} for v in r["votes"]],
+            "tally": r["tally"], "decision": r["decision"], "conditions": r["conditions"],
+            "committee": signoffs.members(store), "seeds": _seeds(store), "ledger": ledger.verify(store)}
+
+
+# --- the framework coverage report -------------------------------------------------------------------------------
+def coverage_report(store: GovernanceStore, *, generated_by: str | None = None, today: date | None = None) -> dict:
+    """Coverage and gaps of every framework across the portfolio, with the models and risks they rest on."""
+    today = today or date.today()
+    versions = list_versions(store)
+    portfolio = [{"model": v["model"], "version": v["version"], "stage": v["stage"], "risk_tier": v["risk_tier"],
+                  "open_risks": sum(1 for r in risks.list_risks(store, model=v["model"])
+                                    if r["status"] not in CLOSED
+                                    and any(m in (v["model"], f"{v['model']} {v['version']}") for m in r["models"]))}
+                 for v in versions.to_dict("records")]
+    frameworks = [risks.coverage(store, framework=key, today=today) for key in risks.FRAMEWORKS]
+    return {**_header(store, kind="coverage", report_id=f"coverage-{today}", generated_by=generated_by),
+            "as_of": str(today), "portfolio": portfolio, "frameworks": frameworks,
+            "risks": [{k: r[k] for k in ("risk_id", "title", "status", "owner", "clauses", "models",
+                                         "inherent_level", "residual_level")} for r in risks.list_risks(store)],
+            "seeds": _seeds(store), "ledger": ledger.verify(store)}
+
+
+def to_json(report: dict) -> bytes:
+    """The JSON export: indented, UTF-8, keys in the order the schema lists them."""
+    return json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def build(store: GovernanceStore, *, kind: str, model: str | None = None, version: str | None = None,
+          review_id: str | None = None, suppress_below: int = SUPPRESS_BELOW, generated_by: str | None = None) -> dict:
+    """The report of `kind` with what it needs, or a clear error naming what is missing."""
+    if kind == "model":
+        if not model or not version:
+            raise InvalidInputError("a model report needs --model and --version")
+        return model_report(store, model=model, version=version, suppress_below=suppress_below,
+                            generated_by=generated_by)
+    if kind == "review":
+        if not review_id:
+            raise InvalidInputError("a review report needs --review, e.g. --review RV-0001")
+        return review_report(store, review_id=review_id, generated_by=generated_by)
+    if kind == "coverage":
+        return coverage_report(store, generated_by=generated_by)
+    raise InvalidInputError(f"the report kind must be one of {', '.join(KINDS)}, got {kind!r}")

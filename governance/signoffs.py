@@ -343,7 +343,7 @@ def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
                              for g in summary.get("global", [])[:TOP_FEATURES]]}
 
 
-def _kpi_window(as_of: date):
+def kpi_window(as_of: date):
     from governance.kpis import Window
 
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
@@ -365,7 +365,7 @@ def _version_breaches(store: GovernanceStore, *, model: str, version: str, windo
 def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, has_telemetry: bool) -> dict:
     from governance.kpis import kpi_summary
 
-    window = _kpi_window(as_of)
+    window = kpi_window(as_of)
     snapshot = {"window": {"from": str(window.start.date()), "to": str(as_of), "days": KPI_WINDOW_DAYS}}
     if not has_telemetry:
         return {**snapshot, "note": "no telemetry of this version"}
@@ -380,7 +380,7 @@ def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, has_
             "breaches": _version_breaches(store, model=model, version=version, window=window)}
 
 
-def _drift_periods(store: GovernanceStore, *, model: str, version: str, until: date | None = None) -> pd.DataFrame:
+def drift_periods(store: GovernanceStore, *, model: str, version: str, until: date | None = None) -> pd.DataFrame:
     """Weekly drift periods of the version's telemetry (up to and including `until`), or an empty frame."""
     from governance.drift import drift_report
     from governance.kpis import Window, data_window
@@ -399,7 +399,7 @@ def _drift(store: GovernanceStore, *, model: str, version: str, as_of: date, has
     if not has_telemetry:
         return {"note": "no telemetry of this version", "features": []}
     try:
-        periods = _drift_periods(store, model=model, version=version, until=as_of)
+        periods = drift_periods(store, model=model, version=version, until=as_of)
     except GovernanceError as exc:
         return {"note": f"drift not computed: {exc}", "features": []}
     flagged = periods[periods["status"].isin(["watch", "act"])]
@@ -747,7 +747,7 @@ class _Newer:
         key = ("drift", model, version)
         if key not in self._cache:
             try:
-                periods = _drift_periods(self.store, model=model, version=version)
+                periods = drift_periods(self.store, model=model, version=version)
                 self._cache[key] = periods[periods["status"] == "act"]
             except GovernanceError:
                 self._cache[key] = pd.DataFrame(columns=["period", "feature", "status", "psi"])

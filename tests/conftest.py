@@ -50,6 +50,16 @@ def copy_workspace(source: Path, target: Path) -> Path:
     return target
 
 
+def forget_explanations(path: Path) -> Path:
+    """Delete every stored explanation (and its rows and values) from a workspace file, for tests that need a
+    version with no stored explanation: the demo stores one for each of its versions. Only on a private copy."""
+    with GovernanceStore(path) as store:
+        with store.write() as tx:
+            for table in ("explanation_value", "explanation_row", "explanation"):
+                tx.execute(f"DELETE FROM {table}")
+    return path
+
+
 @pytest.fixture
 def demo_copy(demo_workspace, tmp_path) -> Path:
     """A private copy of the demo workspace (and its ledger anchor), for tests that write or hand it to another

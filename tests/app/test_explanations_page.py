@@ -20,6 +20,7 @@ from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 from tests.app.test_pages import assert_clean as assert_page_clean
 from tests.app.test_pages import open_page
+from tests.conftest import forget_explanations
 
 PAGE = "app_pages/explanations.py"
 MODEL, VERSION = "adult-income", "v1"      # the page's first choice: the linear explainer, about a second
@@ -142,6 +143,7 @@ def test_checks_show_additivity_the_explainer_and_stability(explained, monkeypat
 
 
 def test_without_a_stored_explanation_it_is_computed_in_the_background(demo_copy, monkeypatch):
+    forget_explanations(demo_copy)   # the demo stores an explanation of each of its versions
     with GovernanceStore(demo_copy) as store:
         assert ex.stored_explanation(store, model=MODEL, version=VERSION) is None
     app = open_explanations(demo_copy, monkeypatch)
@@ -166,6 +168,7 @@ def test_a_failed_computation_shows_a_reference_or_the_services_message(demo_cop
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
+    forget_explanations(demo_copy)   # only a version with no stored explanation is computed
     monkeypatch.setattr(ex, "explain_version", broken)
     app = open_explanations(demo_copy, monkeypatch, clean=False)
     deadline = time.monotonic() + COMPUTE_TIMEOUT

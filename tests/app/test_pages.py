@@ -51,14 +51,6 @@ def test_overview_shows_the_real_inventory_and_figures(app):
     assert labels["Accuracy"].endswith("%") and labels["p95 latency"].endswith("ms")
 
 
-def test_unbuilt_pages_say_so_and_show_no_numbers(app):
-    app.run()
-    app.switch_page("app_pages/reports.py")
-    app.run()
-    assert "not built yet" in app.info[0].value
-    assert not app.metric and not app.dataframe
-
-
 def test_empty_workspace_explains_how_to_get_data(tmp_path, monkeypatch):
     path = tmp_path / "empty.duckdb"
     monkeypatch.setenv("QUORUM_DB", str(path))

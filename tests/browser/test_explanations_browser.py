@@ -2,7 +2,8 @@
 (a progress bar, and other pages stay usable meanwhile), then the charts and a local narrative draw.
 
 The page writes (it stores the explanation it computes), so it runs against its own server on a fresh copy of the
-demo workspace: the shared server may already hold explanations stored by the every-page test.
+demo workspace with its stored explanations forgotten: the demo stores one of each version, and the shared server
+may already hold more stored by the every-page test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from tests.browser.conftest import (ARTIFACTS, assert_no_failure, open_and_settle, serve_copy, settle,
                                     sign_in_as_demo_user)
+from tests.conftest import copy_workspace, forget_explanations
 
 # adult-income v2: the tree explainer on 10,000 rows, long enough (several seconds) to open another page meanwhile
 ADDRESS = "/explanations?model=adult-income&version=v2"
@@ -21,8 +23,10 @@ COMPUTED = 90_000
 
 @pytest.fixture(scope="module")
 def fresh_server(demo_workspace, tmp_path_factory):
-    """Its own server: the shared one may already have stored this explanation."""
-    yield from serve_copy(demo_workspace, tmp_path_factory, "explanations")
+    """Its own server, on a copy of the demo with no explanation stored: the demo stores one of each version, and
+    the shared server may hold more."""
+    unexplained = copy_workspace(demo_workspace, tmp_path_factory.mktemp("unexplained") / "demo.duckdb")
+    yield from serve_copy(forget_explanations(unexplained), tmp_path_factory, "explanations")
 
 
 @pytest.fixture

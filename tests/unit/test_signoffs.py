@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from governance import cli, identity, ledger, signoffs
 from governance.errors import InvalidInputError
+from governance.explanations import stored_explanation
 from governance.identity import PermissionDeniedError
 from governance.store import GovernanceStore
 
@@ -89,7 +90,13 @@ def test_request_freezes_and_hashes_the_evidence(demo):
     audits = {a["audit_id"]: a for a in evidence["fairness_audits"]}
     assert list(audits) == ["FA-0002"] and audits["FA-0002"]["verdict"] == "fail"
     assert audits["FA-0002"]["criteria"]["fail"] >= 1 and len(audits["FA-0002"]["evidence_hash"]) == 64
-    assert evidence["explanation"] == {"note": "no explanation stored"}
+    shown = stored_explanation(demo, model="adult-income", version="v2")   # the demo explains each of its versions
+    assert shown is not None
+    assert {k: evidence["explanation"][k] for k in ("explanation_id", "explainer", "rows")} \
+        == {"explanation_id": shown["explanation_id"], "explainer": shown["explainer"],
+            "rows": shown["rows_explained"]}
+    assert evidence["explanation"]["top_features"] == [
+        {"feature": g["feature"], "mean_abs_shap": float(g["mean_abs_shap"])} for g in shown["global"][:5]]
     kpis = evidence["kpis"]
     assert kpis["window"] == {"from": "2026-08-30", "to": "2026-09-28", "days": 30}
     assert kpis["predictions"] > 0 and 0 < kpis["accuracy"] < 1 and kpis["latency_p95_ms"] > 0
@@ -101,9 +108,10 @@ def test_request_freezes_and_hashes_the_evidence(demo):
 
     # New evidence later changes what would be gathered now, not what was frozen.
     with demo.write() as tx:
-        tx.execute("INSERT INTO explanation VALUES ('EX-1', 'adult-income', 'v2', 'a', 'b', '{}', 'h', now(), 1, ?)",
-                   [json.dumps({"explainer": "tree", "rows_explained": 500, "global": [
-                       {"feature": f"f{i}", "mean_abs_shap": 1.0 / (i + 1)} for i in range(8)]})])
+        tx.execute("INSERT INTO explanation VALUES ('EX-1', 'adult-income', 'v2', 'a', 'b', '{}', 'h', ?, 1, ?)",
+                   [datetime.now(timezone.utc).replace(tzinfo=None),   # later than the demo's, on the same clock
+                    json.dumps({"explainer": "tree", "rows_explained": 500, "global": [
+                        {"feature": f"f{i}", "mean_abs_shap": 1.0 / (i + 1)} for i in range(8)]})])
     fresh = signoffs.gather_evidence(demo, model="adult-income", version="v2", as_of=date(2026, 9, 28))
     assert [f["feature"] for f in fresh["explanation"]["top_features"]] == ["f0", "f1", "f2", "f3", "f4"]
     stored = signoffs.review(demo, review_id=rv)
