@@ -1,9 +1,47 @@
 import pandas as pd
 import streamlit as st
 
-from components.page import render_page
+from components.auth import can, current_user, needs
+from components.formatting import plain
+from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance.inventory import workspace_status
+from governance import release_gate
+from governance.errors import GovernanceError
+from governance.inventory import list_models, workspace_status
+
+
+def retraining_policy() -> None:
+    """Each model's written retraining policy: the triggers the Overview judges, recorded in the ledger."""
+    st.subheader("Retraining policy")
+    models = list(cached(list_models)["name"])
+    if not models:
+        return
+    keep_valid("ad_policy_model", models, models[0])
+    model = st.selectbox("Model", models, key="ad_policy_model")
+    current = cached(release_gate.policy, model=model)
+    st.caption(f"In force: set by {current['set_by']} at {current['set_at']}." if current["set_by"]
+               else "In force: the defaults (no policy recorded yet).")
+    may = can("configure monitoring")
+    with st.form("ad_policy"):
+        drift = st.checkbox("Retrain when a feature drifts to 'act'", value=bool(current["drift_act"]))
+        days = st.number_input("Retrain when accuracy is below its service level on this many of the last 30 days",
+                               min_value=1, max_value=30, value=int(current["accuracy_below_slo_days"] or 3))
+        coverage = st.number_input("Retrain when label coverage falls below (share)", min_value=0.0,
+                                   max_value=1.0, step=0.05, value=float(current["min_label_coverage"] or 0.5))
+        age = st.number_input("Retrain when the model is older than (days)", min_value=1, max_value=3650,
+                              value=int(current["max_model_age_days"] or 365))
+        text = st.text_area("The written policy", value=current["text"] or "", max_chars=4000)
+        submitted = st.form_submit_button("Record the policy", type="primary", disabled=not may,
+                                          help=None if may else needs("configure monitoring"))
+    if submitted:
+        try:
+            release_gate.set_policy(get_store(), model=model, actor=current_user(), policy={
+                "drift_act": drift, "accuracy_below_slo_days": int(days), "min_label_coverage": float(coverage),
+                "max_model_age_days": int(age), "text": text or None})
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.success(f"Recorded the retraining policy of {plain(model)}.")
 
 
 def body() -> None:
@@ -16,6 +54,8 @@ def body() -> None:
     st.subheader("Tables")
     st.dataframe(pd.DataFrame(list(status["tables"].items()), columns=["table", "rows"]), hide_index=True,
                  column_config={"rows": st.column_config.NumberColumn(format="localized")})
+    retraining_policy()
 
 
-render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size.")
+render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, and the "
+                                   "models' retraining policies.")

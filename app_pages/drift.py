@@ -2,9 +2,10 @@ import pandas as pd
 import streamlit as st
 
 from components.auth import can, current_user, needs
-from components.charts import distribution_chart, drift_heatmap
-from components.page import render_page
+from components.charts import distribution_chart, drift_heatmap, quality_trend_chart
+from components.page import lazy_tabs, render_page
 from components.workspace import cached, get_store
+from governance.data_quality import CHECKS, quality_report
 from governance.drift import drift_report, drift_thresholds, set_drift_thresholds
 from governance.errors import GovernanceError
 from governance.inventory import list_versions
@@ -58,6 +59,13 @@ def body() -> None:
         st.info("Pick the last day of the window too.")
         return
     window = Window(pd.Timestamp(picked[0]), pd.Timestamp(picked[1]) + pd.Timedelta(days=1))
+    lazy_tabs("dr_tab", {
+        "Drift": lambda: drift_tab(model, version, grain, reference, window),
+        "Data quality": lambda: quality_tab(model, version, grain, picked[0].isoformat(), picked[1].isoformat()),
+    })
+
+
+def drift_tab(model: str, version: str, grain: str, reference, window: Window) -> None:
     report = cached(drift_report, model=model, version=version, reference=reference, current=window, grain=grain)
 
     st.caption(f"Reference: {report.reference.describe()}. {report.thresholds.rule()}.")
@@ -90,6 +98,54 @@ def body() -> None:
     feature = st.selectbox("Feature detail", report.feature_names, index=report.feature_names.index(default))
     st.plotly_chart(distribution_chart(report.distribution(feature), feature=feature), theme=None)
     thresholds_form(model)
+
+
+QUALITY_COLUMNS = ["check", "feature", "status", "value", "detail", "rule"]
+
+
+def quality_tab(model: str, version: str, grain: str, since: str, until: str) -> None:
+    """The version's data-quality checks over the window, and one check's trend per period."""
+    result = cached(quality_report, model=model, version=version, grain=grain, since=since, until=until)
+    reference = result["reference"].get(version)
+    if reference is None:
+        for note in result["notes"]:
+            st.info(note)
+        return
+    description = reference["description"]
+    st.caption(f"{description[:1].upper()}{description[1:]}. Labels of predictions served from "
+               f"{result['label_due_before'][:10]} on are not yet due and are left out of label coverage.")
+    summary = result["summary"]
+    failing = summary["fail"] + summary["warn"]
+    counts = ", ".join(f"{summary[s]} {s}" for s in ("ok", "warn", "fail", "not judged"))
+    if failing:
+        st.warning(f"Data quality: {counts}.", icon=":material/rule:")
+    else:
+        st.success(f"Data quality: {counts}.", icon=":material/rule:")
+    checks = pd.DataFrame(result["checks"])
+    checks["feature"] = checks["feature"].fillna("(all inputs)")
+    order = {"fail": 0, "warn": 1, "ok": 2, "not judged": 3}
+    shown = checks.assign(_order=checks["status"].map(order)).sort_values(["_order", "check"], kind="stable")
+    shown = shown.assign(value=[_quality_value(c, v) for c, v in zip(shown["check"], shown["value"])])
+    st.dataframe(shown[QUALITY_COLUMNS], hide_index=True, column_config={
+        "value": st.column_config.TextColumn("value"), "detail": st.column_config.TextColumn(width="large"),
+        "rule": st.column_config.TextColumn(width="large")})
+    trend = pd.DataFrame(result["trend"])
+    check = st.selectbox("Trend of check", [c for c in CHECKS if c in set(trend["check"])], key="dq_check")
+    mine = trend[trend["check"] == check]
+    levels = checks[(checks["check"] == check) & checks["threshold"].notna()]["threshold"]
+    warn = fail = None
+    if len(levels) and len({(t["warn"], t["fail"]) for t in levels}) == 1:
+        warn, fail = levels.iloc[0]["warn"], levels.iloc[0]["fail"]
+    st.plotly_chart(quality_trend_chart(mine, check=check, warn=warn, fail=fail, days=check == "label delay"),
+                    theme=None)
+    st.caption(f"Per {grain}; a point's colour is its status, a gap a {grain} not judged. "
+               f"Rule: {result['thresholds'][check]['rule']}.")
+
+
+def _quality_value(check: str, value) -> str:
+    if value is None or pd.isna(value):
+        return "not judged"
+    return f"{value:.1f} days" if check == "label delay" else f"{100 * value:.2f}%"
 
 
 render_page("Drift", body, caption="Has the data moved under the model? Inputs and scores against a reference.")

@@ -1,11 +1,12 @@
 import streamlit as st
 
 from components.charts import daily_volume_chart
-from components.formatting import count, milliseconds, percent, usd, usd_compact
+from components.formatting import count, milliseconds, percent, plain, usd, usd_compact
 from components.page import render_page
 from components.workspace import cached
 from governance.inventory import list_models, list_versions
 from governance.kpis import daily_volume, headline_figures
+from governance.release_gate import all_triggers
 
 
 def body() -> None:
@@ -30,6 +31,19 @@ def body() -> None:
         tiles[5].metric("Expected value", usd_compact(h.expected_value_usd), border=True,
                         help=f"Business value the approvals are expected to bring; cost {usd(h.cost_per_1k_usd, digits=2)}"
                              " per 1,000 predictions.")
+
+    st.subheader("Retraining")
+    st.caption("Each model's retraining policy, judged on its production version (set with "
+               "`python -m governance retraining policy`; defaults until one is recorded).")
+    for found in cached(all_triggers):
+        met = [t for t in found["triggers"] if t["met"]]
+        name = f"{found['model']} {found['version'] or ''}".strip()
+        if met:
+            st.warning(plain(f"{name} meets its retraining policy: "
+                             + "; ".join(f"{t['trigger']} ({t['detail']})" for t in met)), icon=":material/autorenew:")
+        else:
+            st.success(plain(f"{name}: no retraining trigger met. " + (found.get("note") or "")),
+                       icon=":material/check_circle:")
 
     st.subheader("Model inventory")
     versions = cached(list_versions)

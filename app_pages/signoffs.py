@@ -10,7 +10,7 @@ from components.auth import can, current_user, needs, session_auth, sign_out
 from components.formatting import plain
 from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance import identity, ledger, signoffs
+from governance import identity, ledger, release_gate, signoffs
 from governance.errors import GovernanceError
 from governance.inventory import list_versions
 
@@ -363,6 +363,7 @@ def gates_tab() -> None:
                             "standing": "Approval for the current stage", "gate": "Next gate",
                             "review": "Newest review for it"},
                      key="so_gates", empty="No model versions yet.")
+    checklist_section(versions)
     movable = [r for r in rows if signoffs.next_stage(r["stage"])]
     if not movable:
         return
@@ -378,6 +379,32 @@ def gates_tab() -> None:
                                            to_stage=target["gate"], actor=current_user(), reason=reason),
             lambda done: f"{plain(done['model'])} {plain(done['version'])}: {done['from_stage']} → "
                          f"{done['to_stage']} on {done['review_id']}.")
+
+
+def checklist_section(versions) -> None:
+    """A version's validation checklist (the gate needs it complete), and the attestations people record."""
+    st.markdown("**Validation checklist** — with a valid approval and no blocking risk, what `python -m governance "
+                "gate` needs before a version may run at a stage.")
+    labels = [f"{v.model} {v.version}" for v in versions.itertuples(index=False)]
+    if not labels:
+        return
+    keep_valid("so_c_version", labels, labels[0])
+    chosen = st.selectbox("Model version", labels, key="so_c_version")
+    model, version = chosen.rsplit(" ", 1)
+    listed = cached(release_gate.checklist, model=model, version=version)
+    for item in listed["items"]:
+        icon = ":material/check_circle:" if item["done"] else ":material/radio_button_unchecked:"
+        st.markdown(f"{icon} **{item['item']}**: {plain(item['detail'])}")
+    may = [item for item, action in release_gate.ATTESTED.items() if can(action)]
+    with st.form("so_attest", clear_on_submit=True):
+        item = st.selectbox("Attest", list(release_gate.ATTESTED), key="so_c_item")
+        note = st.text_input("What you checked (required)", max_chars=2000, key="so_c_note")
+        submitted = st.form_submit_button("Record the attestation", disabled=not may,
+                                          help=None if may else needs("run audit"))
+    if submitted:
+        run(lambda: release_gate.attest(get_store(), model=model, version=version, item=item, note=note,
+                                        actor=current_user()),
+            lambda done: f"Recorded: {done['item']} of {plain(model)} {plain(version)} by {plain(done['by'])}.")
 
 
 # --- ledger ----------------------------------------------------------------------------------------------------

@@ -101,3 +101,34 @@ def distribution_chart(distribution: pd.DataFrame, *, feature: str) -> go.Figure
     figure.update_layout(template=QUORUM_TEMPLATE, barmode="group", height=340,
                          title=f"{feature}: reference and current distribution", yaxis_tickformat=".0%")
     return figure
+
+
+QUALITY_STATUS_COLOURS = {"ok": "#3A9A6E", "warn": "#F2C14E", "fail": "#C0392B", "not judged": "#C9C9C9"}
+
+
+def quality_trend_chart(trend: pd.DataFrame, *, check: str, warn: float | None = None, fail: float | None = None,
+                        days: bool = False) -> go.Figure:
+    """One data-quality check's value per period: a line per version and feature, each point coloured by its status.
+
+    trend holds the rows of one check (version, period, feature, value, status); periods that were not judged
+    have no value and leave a gap. warn and fail, when given, are drawn as the check's levels.
+    """
+    frame = trend.copy()
+    frame["period"] = pd.to_datetime(frame["period"])
+    frame["series"] = frame["version"] + frame["feature"].fillna("").map(lambda f: f" {f}" if f else "")
+    figure = go.Figure()
+    for series, rows in frame.groupby("series", sort=True):
+        rows = rows.sort_values("period")
+        figure.add_trace(go.Scatter(
+            x=rows["period"], y=rows["value"], mode="lines+markers", name=series, text=rows["status"],
+            marker={"color": [QUALITY_STATUS_COLOURS.get(s, "#8C8C8C") for s in rows["status"]], "size": 7},
+            hovertemplate=f"{series} · %{{x|%Y-%m-%d}}: %{{y}} (%{{text}})<extra></extra>"))
+    for level, colour, name in ((warn, "#F2C14E", "warn"), (fail, "#C0392B", "fail")):
+        if level is not None:
+            figure.add_hline(y=level, line_dash="dot", line_color=colour, annotation_text=name,
+                             annotation_position="top left")
+    figure.update_layout(template=QUORUM_TEMPLATE, height=340, title=f"{check} over time",
+                         yaxis_title="days" if days else "share of rows")
+    if not days:
+        figure.update_yaxes(tickformat=".1%")
+    return figure

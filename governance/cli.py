@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance import cli_audit, cli_ledger, cli_models, cli_reports, cli_risks, cli_signoffs, cli_users, errors
+from governance import (cli_audit, cli_ledger, cli_models, cli_quality, cli_release, cli_reports, cli_risks,
+                        cli_robustness, cli_signoffs, cli_users, errors)
 from governance.compare import compare_versions, overlap_window
 from governance.drift import drift_report
 from governance.ingest import ingest_file
@@ -90,12 +91,15 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
 
     cli_reports.add_parsers(commands, workspace=workspace, parser_class=_Parser)
+    cli_robustness.add_parser(commands, workspace=workspace, parser_class=_Parser)
+    cli_release.add_parsers(commands, workspace=workspace, parser_class=_Parser)
     cli_audit.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_models.add_parsers(commands, workspace=workspace, parser_class=_Parser)
     cli_risks.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_users.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_signoffs.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_ledger.add_parser(commands, workspace=workspace)
+    cli_quality.add_parser(commands, workspace=workspace, parser_class=_Parser)
     return parser
 
 
@@ -259,13 +263,18 @@ OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the fil
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    if args.command in ("audit", "risks", "users", "signoff"):
-        run, show, exit_code = {"audit": cli_audit, "risks": cli_risks, "users": cli_users,
-                                "signoff": cli_signoffs}[args.command].COMMANDS[args.subcommand]
+    if args.command in ("audit", "risks", "users", "signoff", "robustness"):
+        run, show, exit_code = {"audit": cli_audit, "risks": cli_risks, "users": cli_users, "signoff": cli_signoffs,
+                                "robustness": cli_robustness}[args.command].COMMANDS[args.subcommand]
     elif args.command == "verify":
         run, show, exit_code = cli_ledger.COMMAND
+    elif args.command == "quality":
+        run, show, exit_code = cli_quality.COMMAND
     elif args.command in cli_reports.COMMANDS:
         run, show, exit_code = cli_reports.COMMANDS[args.command]
+    elif args.command in ("gate", "checklist", "retraining"):
+        run, show, exit_code = cli_release.COMMANDS[args.command if args.command == "gate"
+                                                    else (args.command, args.subcommand)]
     elif args.command == "model":
         (run, show), exit_code = cli_models.COMMANDS[args.subcommand], (lambda result: 0)
     else:

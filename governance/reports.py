@@ -183,7 +183,7 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
             "as_of": str(as_of), "model_card": card,
             "kpis": _kpis(store, model=model, version=version, as_of=as_of, snapshot=evidence["kpis"]),
             "drift": _drift(store, model=model, version=version, as_of=as_of, snapshot=evidence["drift"]),
-            "fairness_audits": audits, "explanation": explanation,
+            "fairness_audits": audits, "robustness_runs": evidence["robustness_runs"], "explanation": explanation,
             "risks": [r for r in mapped if r["status"] not in CLOSED],
             "closed_risks": [r for r in mapped if r["status"] in CLOSED],
             "decisions": [_decision(store, review_id=r["review_id"])

@@ -331,6 +331,13 @@ def _audits(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
     return found
 
 
+def _robustness(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
+    from governance.robustness import list_runs
+
+    return [{k: r[k] for k in ("run_id", "verdict", "criteria", "evidence_hash", "ran_at")}
+            for r in reversed(list_runs(store, model=model, version=version)) if r["status"] == "completed"]
+
+
 def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
     rows = store.query_rows("SELECT explanation_id, summary, computed_at FROM explanation "
                             "WHERE model = ? AND version = ? ORDER BY computed_at DESC LIMIT 1", [model, version])
@@ -427,6 +434,7 @@ def gather_evidence(store: GovernanceStore, *, model: str, version: str, as_of: 
                                            "AND ts < ?", [model, version, pd.Timestamp(as_of) + pd.Timedelta(days=1)]))
     return {"model": model, "version": version, "as_of": str(as_of),
             "fairness_audits": _audits(store, model=model, version=version),
+            "robustness_runs": _robustness(store, model=model, version=version),
             "explanation": _explanation(store, model=model, version=version),
             "kpis": _kpis(store, model=model, version=version, as_of=as_of, has_telemetry=has_telemetry),
             "drift": _drift(store, model=model, version=version, as_of=as_of, has_telemetry=has_telemetry),
@@ -873,6 +881,29 @@ def queue(store: GovernanceStore, *, user: User) -> list[dict]:
 
 
 # --- moving a version ------------------------------------------------------------------------------------------
+def approval_for_gate(store: GovernanceStore, *, model: str, version: str, gate: str,
+                      today: date | None = None) -> tuple[dict | None, list[str]]:
+    """The newest decision on this version for `gate` (folded), and every reason it does not stand as a valid
+    approval now (none when it does): no decision, a rejection, a stale or expired decision, overdue conditions."""
+    today = today or _today()
+    decided = [e["subject"] for e in ledger.entries(store, kind="decision")
+               if (e["payload"].get("model"), e["payload"].get("version"), e["payload"].get("gate"))
+               == (model, version, gate)]
+    state = _fold(store, decided[-1], today=today, newer=_Newer(store)) if decided else None
+    reasons = []
+    if state is None:
+        reasons.append(NO_DECISION.format(gate=gate))
+    elif state["decision"]["outcome"] == "rejected":
+        reasons.append(f"the newest decision for this gate, {state['review_id']}, rejected it "
+                       f"(on {state['decision']['decided_at'][:10]})")
+    elif state["validity"]["reasons"]:
+        reasons.append(f"{state['review_id']} needs attention")
+        reasons += state["validity"]["reasons"]
+        if state["validity"]["state"] != "valid":
+            reasons.append(RE_REVIEW)
+    return state, reasons
+
+
 def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage: str, actor: User, reason: str,
                   today: date | None = None) -> dict:
     """Move a version to its next stage, on a valid committee approval for that gate; every obstacle is listed."""
@@ -883,25 +914,11 @@ def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage:
     today = today or _today()
     stage = _stage_of(store, model=model, version=version)
     _check_gate(model=model, version=version, stage=stage, gate=to_stage, what="entered")
-    newer = _Newer(store)
-    decided = [e["subject"] for e in ledger.entries(store, kind="decision")
-               if (e["payload"].get("model"), e["payload"].get("version"), e["payload"].get("gate"))
-               == (model, version, to_stage)]
-    state = _fold(store, decided[-1], today=today, newer=newer) if decided else None
-    reasons = []
-    if state is None:
-        reasons.append(NO_DECISION.format(gate=to_stage))
-    elif state["decision"]["outcome"] == "rejected":
-        reasons.append(f"the newest decision for this gate, {state['review_id']}, rejected it "
-                       f"(on {state['decision']['decided_at'][:10]})")
-    elif any(e["payload"].get("review_id") == state["review_id"] for e in ledger.entries(store, kind="stage_change")):
-        reasons.append(f"{state['review_id']} was already used to move {model} {version} to {to_stage!r}: "
-                       "request a new review")
-    elif state["validity"]["reasons"]:
-        reasons.append(f"{state['review_id']} needs attention")
-        reasons += state["validity"]["reasons"]
-        if state["validity"]["state"] != "valid":
-            reasons.append(RE_REVIEW)
+    state, reasons = approval_for_gate(store, model=model, version=version, gate=to_stage, today=today)
+    if state is not None and state["decision"]["outcome"] != "rejected" and any(
+            e["payload"].get("review_id") == state["review_id"] for e in ledger.entries(store, kind="stage_change")):
+        reasons = [f"{state['review_id']} was already used to move {model} {version} to {to_stage!r}: "
+                   "request a new review"]
     if reasons:
         raise InvalidInputError(ADVANCE_REFUSED.format(model=model, version=version, stage=to_stage,
                                                        reasons="; ".join(reasons)))

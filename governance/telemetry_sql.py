@@ -330,3 +330,90 @@ def current_counts_sql(inputs, score_edges: np.ndarray, params: dict) -> tuple[s
         )
         {union}"""
     return sql, parts
+
+
+# --- data quality (data_quality.py) --------------------------------------------------------------------
+
+# Rows of one version in [$start, $end): one hash over every column, so that exact duplicate rows (the same
+# prediction logged or ingested twice) are counted as count(*) - count(DISTINCT hash). A 64-bit hash collides
+# by chance with probability about rows^2 / 2^65 (3e-6 at 10 million rows): negligible for a share judged in
+# tenths of a percent. Duplicates share their ts, hence their period, so per-period counts add up.
+# Label coverage counts successful requests served before $due_before (older ones' labels are due).
+QUALITY_ROWS_SQL = """
+    SELECT date_trunc($grain, ts) AS period, count(*) AS n,
+           count(DISTINCT hash(ts, model, version, segment, input_id, prediction, score, label, latency_ms,
+                               is_error, cpu_pct, memory_mb, cost_usd, approved_volume_usd, expected_value_usd))
+               AS n_distinct,
+           count(*) FILTER (WHERE NOT is_error AND ts < $due_before) AS n_due,
+           count(label) FILTER (WHERE NOT is_error AND ts < $due_before) AS n_due_labelled,
+           count(*) FILTER (WHERE NOT is_error) AS n_ok,
+           min(ts) AS oldest, max(ts) AS newest,
+           max(ts) FILTER (WHERE label IS NOT NULL AND NOT is_error) AS newest_labelled
+    FROM telemetry
+    WHERE model = $model AND version = $version AND ts >= $start AND ts < $end
+    GROUP BY ALL ORDER BY period"""
+
+# The newest prediction of a model (any version): labels arrive by calendar time, whichever version served.
+QUALITY_NEWEST_SQL = "SELECT max(ts) FROM telemetry WHERE model = $model"
+
+# Input codes of data_quality (one small integer per row and feature).
+QUALITY_OK, QUALITY_OUTSIDE, QUALITY_NULL, QUALITY_WRONG_KIND, QUALITY_ABSENT, QUALITY_NO_INPUT = range(6)
+
+
+def quality_counts_sql(inputs, params: dict) -> str:
+    """Data quality's one query over a version's inputs in a window: rows per (feature, period, code), and rows
+    per input key.
+
+    inputs are (index, kind, minimum, maximum, categories) per expected feature, in the order of the bound
+    $paths (JSON paths '$.name', bound here from the caller's names in params["paths"]). Each distinct
+    telemetry_input is parsed once (json_type and json_extract_string over all the paths at once) and coded
+    per feature: QUALITY_OK (a usable value inside the reference range / a reference category),
+    QUALITY_OUTSIDE (outside the reference min..max / a category the reference never saw), QUALITY_NULL (JSON
+    null), QUALITY_WRONG_KIND (numeric: not a number, nor a number in a string; categorical: an object or
+    array), QUALITY_ABSENT (the key is not in the record); a row without a recorded input gets
+    QUALITY_NO_INPUT. Then rows are counted per (period, input) and joined, so millions of rows never leave
+    DuckDB: the result has at most features x periods x 6 rows, plus one per input key (part 1).
+
+    params must hold $model, $version, $start, $end, $grain and $paths; the bounds and categories are bound
+    into it here as $lo{i}, $hi{i}, $c{i}. The SQL text holds positional names (q0, q1 ...) and parameter
+    names, nothing else.
+    """
+    codes = []
+    for i, kind, minimum, maximum, categories in inputs:
+        t, s = f"t[{i + 1}]", f"s[{i + 1}]"
+        head = (f"CASE WHEN {t} IS NULL THEN {QUALITY_ABSENT} WHEN {t} = 'NULL' THEN {QUALITY_NULL} ")
+        if kind == "numeric":
+            params[f"lo{i}"], params[f"hi{i}"] = float(minimum), float(maximum)
+            value = f"TRY_CAST({s} AS DOUBLE)"
+            codes.append(head + f"WHEN {t} IN ('OBJECT', 'ARRAY') OR {value} IS NULL OR NOT isfinite({value}) "
+                         f"THEN {QUALITY_WRONG_KIND} "
+                         f"WHEN {value} < $lo{i} OR {value} > $hi{i} THEN {QUALITY_OUTSIDE} "
+                         f"ELSE {QUALITY_OK} END AS q{i}")
+        else:
+            params[f"c{i}"] = [str(c) for c in categories]
+            codes.append(head + f"WHEN {t} IN ('OBJECT', 'ARRAY') THEN {QUALITY_WRONG_KIND} "
+                         f"WHEN list_contains($c{i}, {s}) THEN {QUALITY_OK} ELSE {QUALITY_OUTSIDE} END AS q{i}")
+    branches = [f"SELECT 0 AS part, {i} AS feature, NULL::VARCHAR AS key, period, "
+                f"coalesce(q{i}, {QUALITY_NO_INPUT}) AS code, sum(n)::BIGINT AS n FROM joined GROUP BY ALL"
+                for i, *_ in inputs]
+    branches.append("SELECT 1, NULL, k.key, NULL, NULL, sum(r.n)::BIGINT "
+                    "FROM (SELECT input_id, sum(n) AS n FROM per_input GROUP BY input_id) AS r "
+                    "JOIN parsed USING (input_id), unnest(parsed.keys) AS k(key) GROUP BY ALL")
+    coded = ", ".join(codes)
+    union = "\n        UNION ALL ".join(branches)
+    return f"""
+        WITH per_input AS MATERIALIZED (
+            SELECT date_trunc($grain, ts) AS period, input_id, count(*) AS n
+            FROM telemetry
+            WHERE model = $model AND version = $version AND ts >= $start AND ts < $end
+            GROUP BY ALL
+        ), parsed AS MATERIALIZED (
+            SELECT input_id, json_type(features, $paths) AS t, json_extract_string(features, $paths) AS s,
+                   CASE WHEN json_type(features) = 'OBJECT' THEN json_keys(features) ELSE [] END AS keys
+            FROM telemetry_input
+            WHERE model = $model AND input_id IN (SELECT DISTINCT input_id FROM per_input)
+        ), joined AS MATERIALIZED (
+            SELECT per_input.period, per_input.n, coded.*
+            FROM per_input LEFT JOIN (SELECT input_id, {coded} FROM parsed) AS coded USING (input_id)
+        )
+        {union}"""

@@ -1,0 +1,140 @@
+"""The stage gate that CI/CD pipelines call: it refuses while any condition is missing, naming each, and passes
+when all hold; the checklist, the retraining policy and every gate check are recorded in the ledger."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from governance import ledger, release_gate, risks, robustness
+from governance.cli import _build_parser
+from governance.errors import InvalidInputError
+from governance.identity import PermissionDeniedError
+from governance.store import GovernanceStore
+from tests.conftest import AUDITOR, LEADER, ROOT, VIEWER
+
+MODEL, VERSION, STAGE = "german-credit", "v1", "production"   # approved for production in the demo (RV-0002)
+LENIENT = "flip_rate<=0.5@0.01"
+
+
+def reasons_about(result: dict, needle: str) -> list[str]:
+    return [r for r in result["reasons"] if needle in r]
+
+
+def test_the_gate_refuses_each_missing_condition_in_turn_and_passes_when_all_hold(demo_copy, cli):
+    with GovernanceStore(demo_copy) as store:
+        first = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE, caller="test pipeline")
+        assert not first["ok"] and first["decision"]["review_id"] == "RV-0002"
+        for needle in ("fairness not done", "robustness not done", "explanation reviewed not done",
+                       "risks reviewed not done", "blocking risk R-003", "blocking risk R-010"):
+            assert reasons_about(first, needle), (needle, first["reasons"])
+
+        # the fairness audit is inconclusive: its owner accepts the fairness risk (R-003), which also unblocks it
+        risks.update_risk(store, risk_id="R-003", changes={"status": "accepted"}, actor=AUDITOR,
+                          reason="accepted until a larger evaluation set exists")
+        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        assert not reasons_about(after, "fairness not done") and not reasons_about(after, "R-003")
+        assert reasons_about(after, "blocking risk R-010")
+
+        for status in ("assessed", "accepted"):
+            risks.update_risk(store, risk_id="R-010", changes={"status": status}, actor=AUDITOR,
+                              reason="log retention extended to 7 years in the deployment")
+        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        assert not reasons_about(after, "blocking risk")
+
+        run = robustness.run_robustness(store, model=MODEL, version=VERSION, actor=LEADER, criteria=LENIENT)
+        assert run["verdict"] == "pass"
+        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        assert not reasons_about(after, "robustness not done")
+
+        release_gate.attest(store, model=MODEL, version=VERSION, item="explanation reviewed", actor=AUDITOR,
+                            note="checked the top five inputs against the credit policy")
+        release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=AUDITOR,
+                            note="register reviewed with the owner")
+        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        assert after["ok"] and after["reasons"] == []
+
+        # a risk that changes after the review makes the review stale again
+        risks.update_risk(store, risk_id="R-010", changes={"status": "closed"}, actor=AUDITOR, reason="done")
+        stale = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        assert [r for r in stale["reasons"]] == reasons_about(stale, "risks reviewed not done")
+        assert "the risks changed since" in stale["reasons"][0]
+        release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=AUDITOR,
+                            note="closed R-010 reviewed")
+
+        # no decision for another stage; a rejection for adult-income v2
+        assert reasons_about(release_gate.gate(store, model=MODEL, version=VERSION, stage="staging"),
+                             "no committee decision for the gate 'staging'")
+        assert reasons_about(release_gate.gate(store, model="adult-income", version="v2", stage="production"),
+                             "RV-0005, rejected it")
+        checks = ledger.entries(store, kind="gate_check", subject=f"{MODEL} {VERSION}")
+        assert ledger.verify(store)["ok"]
+    assert [c["payload"]["ok"] for c in checks][:6] == [False, False, False, False, True, False]
+    assert checks[0]["payload"]["caller"] == "test pipeline" and checks[0]["actor"] == "test pipeline (gate check)"
+
+    passed = cli("--db", demo_copy, "gate", "--model", MODEL, "--version", VERSION, "--stage", STAGE,
+                 "--caller", "ci run 7", "--json")
+    assert passed.returncode == 0, passed.stderr
+    assert json.loads(passed.stdout)["ok"] is True
+    refused = cli("--db", demo_copy, "gate", "--model", "adult-income", "--version", "v2", "--stage", STAGE)
+    assert refused.returncode == 1 and "REFUSED" in refused.stdout and "RV-0005" in refused.stdout
+
+
+def test_attestations_need_their_role_and_a_known_item(demo_copy):
+    with GovernanceStore(demo_copy) as store:
+        before = ledger.verify(store)["entries"]
+        with pytest.raises(PermissionDeniedError):
+            release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=VIEWER, note="x")
+        with pytest.raises(InvalidInputError, match="explanation reviewed, risks reviewed"):
+            release_gate.attest(store, model=MODEL, version=VERSION, item="looked at it", actor=AUDITOR, note="x")
+        with pytest.raises(InvalidInputError):
+            release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=AUDITOR, note="  ")
+        assert ledger.verify(store)["entries"] == before
+
+
+def test_retraining_triggers_follow_the_recorded_policy(demo_copy):
+    with GovernanceStore(demo_copy) as store:
+        found = release_gate.retraining_triggers(store, model="adult-income")
+        met = {t["trigger"] for t in found["triggers"] if t["met"]}
+        # the demo's adult-income drifts to 'act' in hours_per_week; v1 is the production version
+        assert found["version"] == "v1" and found["retrain"] and "drift at 'act'" in met
+        assert release_gate.policy(store, model="adult-income")["set_by"] is None   # the defaults
+        with pytest.raises(PermissionDeniedError):
+            release_gate.set_policy(store, model="adult-income", policy={"drift_act": False}, actor=VIEWER)
+        with pytest.raises(InvalidInputError, match="min_label_coverage must be a share from 0 to 1"):
+            release_gate.set_policy(store, model="adult-income", policy={"min_label_coverage": 2}, actor=LEADER)
+        release_gate.set_policy(store, model="adult-income", actor=LEADER, policy={
+            "drift_act": False, "accuracy_below_slo_days": 30, "min_label_coverage": 0.95, "max_model_age_days": 30,
+            "text": "Retrain when fewer than 95% of outcomes arrive or the model is a month old."})
+        again = release_gate.retraining_triggers(store, model="adult-income")
+        met = {t["trigger"] for t in again["triggers"] if t["met"]}
+        assert met == {"label coverage below 95%", "model older than 30 days"}
+        # the coverage it reports equals an independent count over the same days
+        detail = next(t["detail"] for t in again["triggers"] if t["trigger"].startswith("label coverage"))
+        last = store.query_value("SELECT max(ts) FROM telemetry WHERE model = 'adult-income' AND version = 'v1'")
+        n, labelled = store.query_rows(
+            "SELECT count(*), count(label) FROM telemetry WHERE model = 'adult-income' AND version = 'v1' "
+            "AND ts >= ?::TIMESTAMP - INTERVAL 33 DAY AND ts < ?::TIMESTAMP - INTERVAL 3 DAY", [last, last])[0]
+        assert f"{labelled / n:.1%} of {n:,} predictions" in detail
+        assert release_gate.policy(store, model="adult-income")["set_by"] == LEADER.signature_name
+
+
+def test_every_quorum_command_in_the_example_pipelines_parses():
+    parser = _build_parser()
+    commands = []
+    for path in sorted((ROOT / "examples").glob("*.yml")):
+        # YAML folded blocks (">-") and continued lines are joined into one command line
+        text = re.sub(r">-\n\s+", " ", Path(path).read_text())
+        text = re.sub(r"\n\s+(--)", r" \1", text)
+        for line in text.splitlines():
+            found = not line.lstrip().startswith("#") and re.search(r"python -m governance (.*)", line)
+            if found:
+                command = re.sub(r"\$\{\{[^}]*\}\}|\$\w+|\"\$\w+\"", "X", found.group(1)).split(">")[0]
+                commands.append(shlex.split(command))
+    assert len(commands) >= 10
+    for args in commands:
+        parser.parse_args(args)   # argparse exits on an unknown command or option
