@@ -6,7 +6,6 @@ Usage and input errors print one line starting with `error:` on stderr and exit 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys

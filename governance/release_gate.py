@@ -19,7 +19,7 @@ residual score where one is set; accepted, closed, withdrawn and dismissed risks
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import pandas as pd
 
