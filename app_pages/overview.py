@@ -33,7 +33,7 @@ def body() -> None:
                              " per 1,000 predictions.")
 
     st.subheader("Retraining")
-    st.caption("Each model's retraining policy, judged on its production version (set with "
+    st.caption("Each model's retraining policy, judged on its production version (set on the Admin page or with "
                "`python -m governance retraining policy`; defaults until one is recorded).")
     for found in cached(all_triggers):
         met = [t for t in found["triggers"] if t["met"]]

@@ -197,12 +197,13 @@ def _fairness_item(store: GovernanceStore, *, model: str, version: str, mapped: 
     newest = audits.sort_values("audit_id").iloc[-1]
     if newest["verdict"] == "pass":
         return {"item": "fairness", "done": True, "detail": f"{newest['audit_id']} passed"}
+    outcome = f"{newest['audit_id']} {'failed' if newest['verdict'] == 'fail' else 'is ' + newest['verdict']}"
     accepted = [r["risk_id"] for r in mapped if r["category"] == "fairness/bias" and r["status"] == "accepted"]
     if accepted:
         return {"item": "fairness", "done": True,
-                "detail": f"{newest['audit_id']} is {newest['verdict']}; accepted by its owner as {', '.join(accepted)}"}
+                "detail": f"{outcome}; the risk is accepted by its owner ({', '.join(accepted)})"}
     return {"item": "fairness", "done": False,
-            "detail": f"{newest['audit_id']} is {newest['verdict']} and no fairness risk of the model is accepted"}
+            "detail": f"{outcome} and no fairness risk of the model is accepted"}
 
 
 def _robustness_item(store: GovernanceStore, *, model: str, version: str) -> dict:
