@@ -2,11 +2,12 @@ import pandas as pd
 import streamlit as st
 
 from components.auth import can, current_user, needs
-from components.charts import SERIES_POINT_BUDGET, kpi_line_chart
+from components.charts import SERIES_POINT_BUDGET, anomaly_band, kpi_line_chart
 from components.formatting import milliseconds, percent, usd, usd_compact
 from components.kpi_tiles import kpi_tile
 from components.page import render_page
 from components.workspace import cached, get_store
+from governance.anomalies import kpi_anomalies
 from governance.errors import GovernanceError
 from governance.inventory import list_models, list_versions
 from governance.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
@@ -82,26 +83,47 @@ def tiles(model: str, versions: list[str], window: Window, summary: pd.DataFrame
                  help_text=f"Approved volume {usd_compact(row['approved_volume_usd'])}.")
 
 
-def charts(series: pd.DataFrame, levels: dict) -> None:
+def with_band(figure, *, model: str, kpi: str, grain: str, window: Window, versions: list[str], label: str):
+    """The anomaly detector's expected band and flagged periods on a KPI chart, at day or hour grain."""
+    if grain not in ("day", "hour"):
+        return figure
+    points = cached(kpi_anomalies, model=model, kpi=kpi, grain=grain)["points"]
+    if points.empty:
+        return figure
+    shown = points[points["version"].isin(versions) & (points["period"] >= window.start)
+                   & (points["period"] < window.end)]
+    return anomaly_band(figure, shown, label=label)
+
+
+def charts(series: pd.DataFrame, levels: dict, *, model: str, grain: str, window: Window) -> None:
     target = lambda kpi: levels[kpi].target if kpi in levels else None  # noqa: E731
+    versions = sorted(series["version"].unique())
+    band = lambda figure, kpi, label: with_band(figure, model=model, kpi=kpi, grain=grain,  # noqa: E731
+                                                window=window, versions=versions, label=label)
+    if grain in ("day", "hour"):
+        st.caption("Shaded: the range expected from each version's own recent past (weekday or hour-of-day "
+                   "pattern included); red rings: anomalies in the bad direction.")
     quality, speed, reliability, resources, stability = st.tabs(
         ["Quality", "Latency & throughput", "Errors", "Resources & value", "Stability"])
     with quality:
-        st.plotly_chart(kpi_line_chart(series, columns={"accuracy": "accuracy", "precision": "precision",
-                                                        "recall": "recall"}, title="Accuracy, precision, recall",
-                                       y_title="", percent=True, target=target("accuracy")), theme=None)
+        st.plotly_chart(band(kpi_line_chart(series, columns={"accuracy": "accuracy", "precision": "precision",
+                                                             "recall": "recall"},
+                                            title="Accuracy, precision, recall", y_title="", percent=True,
+                                            target=target("accuracy")), "accuracy", "accuracy expected"), theme=None)
         st.plotly_chart(kpi_line_chart(series, columns={"label_coverage": "label coverage"},
                                        title="Label coverage (outcomes that have arrived)", y_title="",
                                        percent=True), theme=None)
     with speed:
-        st.plotly_chart(kpi_line_chart(series, columns={"latency_p50_ms": "p50", "latency_p95_ms": "p95",
-                                                        "latency_p99_ms": "p99"}, title="Inference latency",
-                                       y_title="ms", target=target("latency_p95_ms")), theme=None)
+        st.plotly_chart(band(kpi_line_chart(series, columns={"latency_p50_ms": "p50", "latency_p95_ms": "p95",
+                                                             "latency_p99_ms": "p99"}, title="Inference latency",
+                                            y_title="ms", target=target("latency_p95_ms")),
+                             "latency_p95_ms", "p95 expected"), theme=None)
         st.plotly_chart(kpi_line_chart(series, columns={"throughput_per_min": "throughput"},
                                        title="Throughput", y_title="predictions per minute"), theme=None)
     with reliability:
-        st.plotly_chart(kpi_line_chart(series, columns={"error_rate": "error rate"}, title="Error rate",
-                                       y_title="", percent=True, target=target("error_rate")), theme=None)
+        st.plotly_chart(band(kpi_line_chart(series, columns={"error_rate": "error rate"}, title="Error rate",
+                                            y_title="", percent=True, target=target("error_rate")),
+                             "error_rate", "error rate expected"), theme=None)
         st.plotly_chart(kpi_line_chart(series, columns={"failures": "failures"}, title="Failed requests",
                                        y_title="failures"), theme=None)
     with resources:
@@ -172,7 +194,7 @@ def body() -> None:
     if len(series) * 3 > SERIES_POINT_BUDGET:
         st.caption("Long window at fine grain: choose a coarser grain for a lighter chart.")
     levels = cached(service_levels, model=model)
-    charts(series, levels)
+    charts(series, levels, model=model, grain=grain, window=window)
     breach_table(series, levels, grain)
     objectives_form(model, levels)
 

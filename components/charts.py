@@ -37,6 +37,28 @@ def kpi_line_chart(series: pd.DataFrame, *, columns: dict[str, str], title: str,
     return figure
 
 
+def anomaly_band(figure: go.Figure, points: pd.DataFrame, *, label: str = "expected") -> go.Figure:
+    """Add to a KPI figure, per version, the anomaly detector's expected band (lower..upper, shaded) and a red
+    marker on each anomalous period. points: governance.anomalies.kpi_anomalies(...)["points"], already cut to
+    the figure's window and versions. Periods with no band (too little history) leave a gap."""
+    for version, rows in points.sort_values("period").groupby("version", sort=True):
+        figure.add_trace(go.Scatter(x=rows["period"], y=rows["upper"], mode="lines", line={"width": 0},
+                                    hoverinfo="skip", showlegend=False, legendgroup=f"band {version}"))
+        figure.add_trace(go.Scatter(x=rows["period"], y=rows["lower"], mode="lines", line={"width": 0},
+                                    fill="tonexty", fillcolor="rgba(140, 140, 140, 0.18)",
+                                    name=f"{version} {label} band", legendgroup=f"band {version}",
+                                    hoverinfo="skip"))
+        flagged = rows[rows["anomalous"].astype(bool)]
+        if not flagged.empty:
+            figure.add_trace(go.Scatter(
+                x=flagged["period"], y=flagged["value"], mode="markers", name=f"{version} anomaly",
+                marker={"color": "#C0392B", "size": 9, "symbol": "circle-open", "line": {"width": 2}},
+                customdata=flagged[["expected", "score"]].to_numpy(),
+                hovertemplate=(f"{version} anomaly · %{{x}}: %{{y:.4g}} (expected %{{customdata[0]:.4g}}, "
+                               "score %{customdata[1]:.1f})<extra></extra>")))
+    return figure
+
+
 VERDICT_COLOURS = {"better": "#3A9A6E", "worse": "#C0392B", "no significant difference": "#8C8C8C",
                    "not computable": "#C9C9C9"}
 

@@ -107,7 +107,9 @@ class Window:
 def _split_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
     quantiles = frame.pop("latency_q")
     for i, name in enumerate(("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")):
-        frame[name] = quantiles.map(lambda q, i=i: None if q is None or len(q) == 0 else q[i]).astype("float64")
+        # an hour whose every request failed has no quantiles at all (NA, not an empty list)
+        frame[name] = quantiles.map(
+            lambda q, i=i: q[i] if isinstance(q, (list, tuple, np.ndarray)) and len(q) else None).astype("float64")
     return frame
 
 

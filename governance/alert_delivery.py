@@ -1,0 +1,392 @@
+"""Alert delivery: an outbox of alerts to send by e-mail (SMTP) or to a JSON webhook (Slack, Microsoft Teams).
+
+`enqueue` queues an alert once per (alert_key, channel, recipient); `deliver_pending` sends what is due, records
+every attempt (alert_attempt, only ever inserted), marks a success delivered and schedules a failure again with
+exponential backoff; after `max_attempts` failures in a row the delivery is marked failed and kept, and
+`retry_failed` queues it again. Rows are never deleted.
+
+Delivery is at-least-once: a delivery is claimed (its next attempt moved `claim_seconds` ahead) before it is
+sent and its outcome is recorded, with its attempt, in one transaction after the send. A crash between the two
+leaves it pending, so it is sent again once the claim runs out: never lost, at worst sent twice.
+
+Settings come from Streamlit secrets `[alerts]` and/or environment variables (SETTING_ENV below). The SMTP
+password is kept in memory only: it is never written to the store, to an attempt's detail or to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Callable, Mapping
+
+import httpx
+
+from governance.errors import InvalidInputError
+from governance.store import GovernanceStore
+from governance.validation import checked_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "http://localhost:8501"
+CHANNELS = ("email", "webhook")
+# Settings key (as in secrets.toml [alerts]) -> environment variable.
+SETTING_ENV = {
+    "smtp_host": "QUORUM_SMTP_HOST",
+    "smtp_port": "QUORUM_SMTP_PORT",
+    "smtp_starttls": "QUORUM_SMTP_STARTTLS",
+    "smtp_user": "QUORUM_SMTP_USER",
+    "smtp_password": "QUORUM_SMTP_PASSWORD",
+    "mail_from": "QUORUM_MAIL_FROM",
+    "base_url": "QUORUM_BASE_URL",
+    "backoff_seconds": "QUORUM_ALERT_BACKOFF_SECONDS",
+    "backoff_max_seconds": "QUORUM_ALERT_BACKOFF_MAX_SECONDS",
+    "max_attempts": "QUORUM_ALERT_MAX_ATTEMPTS",
+    "timeout_seconds": "QUORUM_ALERT_TIMEOUT_SECONDS",
+    "claim_seconds": "QUORUM_ALERT_CLAIM_SECONDS",
+}
+
+BAD_SETTING = "alert setting {key} must be {kind}, got {value!r}: fix it in secrets.toml [alerts] or ${env}"
+BAD_CHANNEL = "channel must be one of {channels}, got {channel!r}"
+BAD_ADDRESS = "{recipient!r} is not an e-mail address: give one like name@example.org"
+BAD_URL = "the webhook URL must start with http:// or https://, got {recipient!r}"
+LINE_BREAK = "{field} must be one line: remove the line breaks"
+NOT_JSON = "the evidence cannot be stored as JSON ({reason}): use strings, numbers, booleans, lists and dicts"
+NO_SMTP = "SMTP is not configured: set smtp_host and mail_from in secrets.toml [alerts] or $QUORUM_SMTP_HOST"
+
+
+# --- settings ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeliverySettings:
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)   # never in repr, the store or the log
+    mail_from: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    backoff_seconds: float = 30.0         # wait after the first failure; doubles after each further one …
+    backoff_max_seconds: float = 3600.0   # … up to this
+    max_attempts: int = 10                # failures in a row before a delivery is marked failed
+    timeout_seconds: float = 10.0         # per SMTP connection / webhook request
+    claim_seconds: float = 300.0          # how long a delivery being sent is held back from another sender
+
+    @classmethod
+    def from_secrets(cls, mapping: Mapping | None) -> "DeliverySettings":
+        """From Streamlit secrets: the `[alerts]` section, or the whole secrets mapping that contains it."""
+        mapping = mapping or {}
+        if "alerts" in mapping and isinstance(mapping["alerts"], Mapping):
+            mapping = mapping["alerts"]
+        return cls()._with(dict(mapping), source="secrets")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "DeliverySettings":
+        return cls()._with(_env_values(os.environ if environ is None else environ), source="env")
+
+    @classmethod
+    def load(cls, secrets: Mapping | None = None, environ: Mapping[str, str] | None = None) -> "DeliverySettings":
+        """Secrets first, then any QUORUM_* environment variable that is set overrides its key."""
+        env = _env_values(os.environ if environ is None else environ)
+        return cls.from_secrets(secrets)._with(env, source="env")
+
+    def _with(self, values: dict, *, source: str) -> "DeliverySettings":
+        known = {f.name: f for f in fields(self)}
+        changes = {}
+        for key, raw in values.items():
+            if key not in known:  # [alerts] may also hold the rules layer's keys (recipients, …)
+                continue
+            changes[key] = _convert(key, raw)
+        return replace(self, **changes)
+
+    def backoff(self, failures: int) -> timedelta:
+        """The wait after the `failures`-th failure in a row (1, 2, …)."""
+        seconds = min(self.backoff_seconds * 2 ** max(failures - 1, 0), self.backoff_max_seconds)
+        return timedelta(seconds=seconds)
+
+
+def _env_values(environ: Mapping[str, str]) -> dict:
+    return {key: environ[name] for key, name in SETTING_ENV.items() if environ.get(name) not in (None, "")}
+
+
+def _convert(key: str, raw):
+    def bad(kind: str):
+        shown = "***" if key == "smtp_password" else raw
+        return InvalidInputError(BAD_SETTING.format(key=key, kind=kind, value=shown, env=SETTING_ENV[key]))
+
+    if key == "smtp_starttls":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise bad("true or false")
+    if key in ("smtp_port", "max_attempts"):
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise bad("a whole number") from None
+        if value < 1 or isinstance(raw, bool):
+            raise bad("a whole number of at least 1")
+        return value
+    if key in ("backoff_seconds", "backoff_max_seconds", "timeout_seconds", "claim_seconds"):
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise bad("a number of seconds") from None
+        if value < 0 or isinstance(raw, bool):
+            raise bad("a number of seconds, 0 or more")
+        return value
+    text = str(raw).strip()
+    return text or (DEFAULT_BASE_URL if key == "base_url" else None)
+
+
+# --- the outbox --------------------------------------------------------------------------------------------------
+_COLUMNS = ("delivery_id", "alert_key", "channel", "recipient", "subject", "body", "payload", "created_at",
+            "status", "attempts", "attempts_at_requeue", "next_attempt_at", "delivered_at")
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM alert_delivery"
+_ATTEMPT_COLUMNS = ("delivery_id", "attempt", "attempted_at", "result", "detail")
+
+
+def _utc(now: datetime | None) -> datetime:
+    """Naive UTC, as stored."""
+    if now is None:
+        return datetime.now(timezone.utc).replace(tzinfo=None)
+    return now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat() + "Z"
+
+
+def _delivery(row: tuple) -> dict:
+    row = dict(zip(_COLUMNS, row))
+    for key in ("created_at", "next_attempt_at", "delivered_at"):
+        row[key] = _iso(row[key])
+    row["payload"] = json.loads(row["payload"])
+    return row
+
+
+def build_link(link: str, *, base_url: str = DEFAULT_BASE_URL) -> str:
+    """An absolute URL for a Quorum page: `link` as given if it is absolute, else joined to `base_url`."""
+    if link.startswith(("http://", "https://")):
+        return link
+    return base_url.rstrip("/") + "/" + link.lstrip("/")
+
+
+def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: str, subject: str, body: str,
+            link: str, evidence: dict, base_url: str = DEFAULT_BASE_URL, now: datetime | None = None) -> dict:
+    """Queue an alert for one recipient and return its delivery (with `created`: whether this call queued it).
+
+    Idempotent on (alert_key, channel, recipient): queuing the same again returns the existing delivery unchanged.
+    `link` is the Quorum page (a path such as "/kpis?model=churn", joined to `base_url`, or an absolute URL).
+    """
+    alert_key = checked_text(alert_key, "alert key", limit=500)
+    if channel not in CHANNELS:
+        raise InvalidInputError(BAD_CHANNEL.format(channels=", ".join(CHANNELS), channel=channel))
+    recipient = _one_line(checked_text(recipient, "recipient", limit=2000), "recipient")
+    if channel == "email" and (recipient.count("@") != 1 or " " in recipient or recipient.startswith("@")
+                               or recipient.endswith("@")):
+        raise InvalidInputError(BAD_ADDRESS.format(recipient=recipient))
+    if channel == "webhook" and not recipient.lower().startswith(("http://", "https://")):
+        raise InvalidInputError(BAD_URL.format(recipient=recipient))
+    subject = _one_line(checked_text(subject, "subject", limit=500), "subject")
+    body = checked_text(body, "body", limit=20_000, required=False)
+    link = build_link(_one_line(checked_text(link, "link", limit=2000), "link"), base_url=base_url)
+    if not isinstance(evidence, dict):
+        raise InvalidInputError(NOT_JSON.format(reason=f"got {type(evidence).__name__}, not a dict"))
+    try:
+        payload = json.dumps({"link": link, "evidence": evidence}, sort_keys=True, separators=(",", ":"),
+                             ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
+    at = _utc(now)
+    with store.write() as tx:
+        existing = store.query_rows(f"{_SELECT} WHERE alert_key = ? AND channel = ? AND recipient = ?",
+                                    [alert_key, channel, recipient])
+        if existing:
+            return {**_delivery(existing[0]), "created": False}
+        delivery_id = store.query_value("SELECT coalesce(max(delivery_id), 0) + 1 FROM alert_delivery")
+        row = (delivery_id, alert_key, channel, recipient, subject, body, payload, at, "pending", 0, 0, at, None)
+        tx.execute(f"INSERT INTO alert_delivery ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                   list(row))
+    return {**_delivery(row), "created": True}
+
+
+def _one_line(text: str, field_name: str) -> str:
+    if "\n" in text or "\r" in text:
+        raise InvalidInputError(LINE_BREAK.format(field=field_name))
+    return text
+
+
+# --- messages and senders ----------------------------------------------------------------------------------------
+def evidence_lines(evidence: dict, prefix: str = "") -> list[str]:
+    """The evidence as readable `name: value` lines (nested dicts as dotted names)."""
+    lines = []
+    for key, value in evidence.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            lines.extend(evidence_lines(value, prefix=f"{name}."))
+        else:
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            lines.append(f"{name}: {shown}")
+    return lines
+
+
+def email_message(delivery: dict, *, settings: DeliverySettings) -> EmailMessage:
+    link, evidence = delivery["payload"]["link"], delivery["payload"]["evidence"]
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = delivery["recipient"]
+    message["Subject"] = delivery["subject"]
+    message["Message-ID"] = make_msgid(domain="quorum.local")
+    parts = [delivery["body"], "", f"Open in Quorum: {link}"]
+    if evidence:
+        parts += ["", "Evidence:"] + [f"  {line}" for line in evidence_lines(evidence)]
+    parts += ["", f"Alert: {delivery['alert_key']}"]
+    message.set_content("\n".join(parts) + "\n")
+    return message
+
+
+def webhook_payload(delivery: dict) -> dict:
+    """`text` is what Slack and Teams incoming webhooks show; the other fields are for receivers that read JSON."""
+    link, evidence = delivery["payload"]["link"], delivery["payload"]["evidence"]
+    text = "\n".join(part for part in (delivery["subject"], delivery["body"], link) if part)
+    return {"text": text, "alert_key": delivery["alert_key"], "subject": delivery["subject"],
+            "body": delivery["body"], "link": link, "evidence": evidence}
+
+
+def smtp_send(delivery: dict, *, settings: DeliverySettings) -> str:
+    """Send one plain-text e-mail; return the server's answer, or raise."""
+    if not settings.smtp_host or not settings.mail_from:
+        raise RuntimeError(NO_SMTP)
+    message = email_message(delivery, settings=settings)
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout_seconds) as smtp:
+        smtp.ehlo()
+        if settings.smtp_starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password or "")
+        refused = smtp.send_message(message, from_addr=settings.mail_from, to_addrs=[delivery["recipient"]])
+    if refused:
+        raise smtplib.SMTPRecipientsRefused(refused)
+    return f"accepted by {settings.smtp_host}:{settings.smtp_port}"
+
+
+def webhook_send(delivery: dict, *, settings: DeliverySettings) -> str:
+    """POST the JSON payload; any answer but 2xx is a failure, with its status code."""
+    response = httpx.post(delivery["recipient"], json=webhook_payload(delivery), timeout=settings.timeout_seconds)
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+    return f"HTTP {response.status_code}"
+
+
+Sender = Callable[..., str]
+
+
+# --- delivering --------------------------------------------------------------------------------------------------
+def deliver_pending(store: GovernanceStore, *, settings: DeliverySettings, now: datetime | None = None,
+                    send_email: Sender = smtp_send, send_webhook: Sender = webhook_send) -> dict:
+    """Send every pending delivery that is due at `now`, once each; record every attempt.
+
+    A sender is called as `send(delivery, settings=settings)` and returns a short detail or raises; an Exception
+    is a failed attempt, anything else (KeyboardInterrupt, a crash) leaves the delivery pending and claimed.
+    """
+    at = _utc(now)
+    senders = {"email": send_email, "webhook": send_webhook}
+    results, tried = [], set()
+    while True:
+        delivery = _claim_next(store, at=at, exclude=tried, settings=settings)
+        if delivery is None:
+            break
+        tried.add(delivery["delivery_id"])
+        try:
+            detail, result = senders[delivery["channel"]](delivery, settings=settings), "ok"
+        except Exception as exc:  # noqa: BLE001 -- every failure is recorded, whatever its kind
+            detail, result = f"{type(exc).__name__}: {exc}", "error"
+        detail = _scrub(str(detail), settings)[:1000]
+        if result == "error":
+            log.warning("alert delivery %s (%s) failed: %s", delivery["delivery_id"], delivery["channel"], detail)
+        results.append(_record(store, delivery_id=delivery["delivery_id"], at=at, result=result, detail=detail,
+                               settings=settings))
+    counts = {status: sum(r["status"] == status for r in results) for status in ("delivered", "pending", "failed")}
+    return {"tried": len(results), "delivered": counts["delivered"], "retrying": counts["pending"],
+            "failed": counts["failed"], "results": results}
+
+
+def _claim_next(store: GovernanceStore, *, at: datetime, exclude: set, settings: DeliverySettings) -> dict | None:
+    with store.write() as tx:
+        rows = store.query_rows(
+            f"{_SELECT} WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, delivery_id",
+            [at])
+        rows = [row for row in rows if row[0] not in exclude]
+        if not rows:
+            return None
+        tx.execute("UPDATE alert_delivery SET next_attempt_at = ? WHERE delivery_id = ?",
+                   [at + timedelta(seconds=settings.claim_seconds), rows[0][0]])
+    return _delivery(rows[0])
+
+
+def _record(store: GovernanceStore, *, delivery_id: int, at: datetime, result: str, detail: str,
+            settings: DeliverySettings) -> dict:
+    """The attempt and the delivery's new state, in one transaction."""
+    with store.write() as tx:
+        attempts, at_requeue = store.query_rows(
+            "SELECT attempts, attempts_at_requeue FROM alert_delivery WHERE delivery_id = ?", [delivery_id])[0]
+        attempt = attempts + 1
+        tx.execute(f"INSERT INTO alert_attempt ({', '.join(_ATTEMPT_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
+                   [delivery_id, attempt, at, result, detail])
+        failures = attempt - at_requeue
+        if result == "ok":
+            status, next_at, delivered_at = "delivered", None, at
+        elif failures >= settings.max_attempts:
+            status, next_at, delivered_at = "failed", None, None
+        else:
+            status, next_at, delivered_at = "pending", at + settings.backoff(failures), None
+        tx.execute("UPDATE alert_delivery SET attempts = ?, status = ?, next_attempt_at = ?, delivered_at = ? "
+                   "WHERE delivery_id = ?", [attempt, status, next_at, delivered_at, delivery_id])
+    return {"delivery_id": delivery_id, "attempt": attempt, "result": result, "detail": detail, "status": status,
+            "next_attempt_at": _iso(next_at)}
+
+
+def _scrub(text: str, settings: DeliverySettings) -> str:
+    if settings.smtp_password:
+        text = text.replace(settings.smtp_password, "***")
+    return text
+
+
+def retry_failed(store: GovernanceStore, *, delivery_id: int | None = None, alert_key: str | None = None,
+                 now: datetime | None = None) -> list[int]:
+    """Queue failed deliveries (all, or one delivery, or one alert's) again with a fresh round of attempts."""
+    at = _utc(now)
+    where = "status = 'failed' AND (? IS NULL OR delivery_id = ?) AND (? IS NULL OR alert_key = ?)"
+    params = [delivery_id, delivery_id, alert_key, alert_key]
+    with store.write() as tx:
+        ids = [r[0] for r in store.query_rows(f"SELECT delivery_id FROM alert_delivery WHERE {where} "
+                                              "ORDER BY delivery_id", params)]
+        tx.execute(f"UPDATE alert_delivery SET status = 'pending', next_attempt_at = ?, "
+                   f"attempts_at_requeue = attempts WHERE {where}", [at, *params])
+    return ids
+
+
+def history(store: GovernanceStore, *, alert_key: str | None = None) -> list[dict]:
+    """Every delivery (of one alert, or all), oldest first, each with its attempts in order."""
+    deliveries = [_delivery(row) for row in store.query_rows(
+        f"{_SELECT} WHERE (? IS NULL OR alert_key = ?) ORDER BY delivery_id", [alert_key, alert_key])]
+    attempts: dict[int, list[dict]] = {d["delivery_id"]: [] for d in deliveries}
+    for row in store.query_rows(
+            f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM alert_attempt a WHERE (? IS NULL OR EXISTS ("
+            "SELECT 1 FROM alert_delivery d WHERE d.delivery_id = a.delivery_id AND d.alert_key = ?)) "
+            "ORDER BY delivery_id, attempt", [alert_key, alert_key]):
+        attempt = dict(zip(_ATTEMPT_COLUMNS, row))
+        attempt["attempted_at"] = _iso(attempt["attempted_at"])
+        attempts[attempt["delivery_id"]].append(attempt)
+    return [{**d, "attempts": attempts[d["delivery_id"]]} for d in deliveries]
