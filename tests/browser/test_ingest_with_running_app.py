@@ -43,8 +43,9 @@ def test_ingest_queues_while_the_app_runs_and_the_app_absorbs_it_once(browser, d
         open_and_settle(context.new_page(), server.url + "/", "Overview")  # a session opens the workspace
         queued = ingest(db, source)
         assert queued.returncode == 0, queued.stderr
-        assert json.loads(queued.stdout)["mode"] == "queued"
-        assert list(inbox_dir(db).glob("*.parquet"))
+        assert json.loads(queued.stdout)["mode"] == "queued"   # into the inbox: the app held the workspace
+        # (the file may already be absorbed here: the app polls its inbox, and a slow start of the command can
+        # end right at a poll; the counts below show it landed exactly once either way)
         wait_until_absorbed(db, server)
         again = ingest(db, source)  # the same file again, while the app still runs: absorbed as a repeat
         assert again.returncode == 0, again.stderr
