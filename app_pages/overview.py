@@ -6,6 +6,7 @@ from components.page import render_page
 from components.workspace import cached
 from governance.inventory import list_models, list_versions
 from governance.kpis import daily_volume, headline_figures
+from governance.alerts import episodes
 from governance.release_gate import all_triggers
 
 
@@ -44,6 +45,16 @@ def body() -> None:
         else:
             st.success(plain(f"{name}: no retraining trigger met. " + (found.get("note") or "")),
                        icon=":material/check_circle:")
+
+    st.subheader("Open alerts")
+    open_alerts = cached(episodes, open_only=True)
+    if not open_alerts:
+        st.caption("No open alert. `python -m governance alerts check` evaluates the alert rules (run it from cron "
+                   "or a CI schedule).")
+    for e in open_alerts:
+        show = st.error if e["severity"] == "critical" else st.warning if e["severity"] == "warning" else st.info
+        show(plain(f"[{e['severity']}] {e['title']} (open since {e['opened_at'][:16].replace('T', ' ')} UTC)"),
+             icon=":material/notifications_active:")
 
     st.subheader("Model inventory")
     versions = cached(list_versions)

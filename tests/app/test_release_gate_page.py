@@ -53,3 +53,17 @@ def test_a_leader_records_a_retraining_policy_on_the_admin_page(demo_copy, monke
     assert recorded["max_model_age_days"] == 30 and recorded["text"] == "Retrain monthly."
     assert recorded["set_by"] == "Farid Haddad (engineering leader)"
     assert any(t["met"] and t["trigger"] == "model older than 30 days" for t in found["triggers"])
+
+
+def test_the_overview_lists_the_open_alerts(demo_copy, monkeypatch):
+    from governance import alerts
+
+    with GovernanceStore(demo_copy) as store:
+        checked = alerts.check(store)
+    app = open_page("app_pages/overview.py", demo_copy, monkeypatch)
+    assert_clean(app)
+    shown = [m.value for m in (*app.error, *app.warning, *app.info)]
+    for alert in checked["alerts"]:
+        line = [s for s in shown if s.startswith(f"\\[{alert['severity']}\\]") or s.startswith(f"[{alert['severity']}]")]
+        assert line, (alert, shown)
+    assert len([s for s in shown if "open since" in s]) == checked["open"]
