@@ -229,15 +229,10 @@ def _attested_item(store: GovernanceStore, *, model: str, version: str, item: st
     return {"item": item, "done": True, "detail": f"{p['by']} ({p['role']}), {p['at'][:10]}: {p['note']}"}
 
 
-def _mapped_risks(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
-    return [r for r in risks.list_risks(store, model=model)
-            if any(m in (model, _subject(model, version)) for m in r["models"])]
-
-
 def checklist(store: GovernanceStore, *, model: str, version: str) -> dict:
     """The version's validation checklist: each item done or not, with the evidence in words."""
     require_model(store, model=model, version=version)
-    mapped = _mapped_risks(store, model=model, version=version)
+    mapped = risks.list_risks(store, model=model, version=version)
     explained = store.query_value("SELECT count(*) FROM explanation WHERE model = ? AND version = ?",
                                   [model, version])
     explanation = _attested_item(store, model=model, version=version, item="explanation reviewed", since=None)
@@ -254,7 +249,7 @@ def checklist(store: GovernanceStore, *, model: str, version: str) -> dict:
 # --- the gate ----------------------------------------------------------------------------------------------------
 def blocking_risks(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
     blocking = []
-    for r in _mapped_risks(store, model=model, version=version):
+    for r in risks.list_risks(store, model=model, version=version):
         level = r["residual_level"] or r["inherent_level"]
         if r["status"] not in OPEN_EXEMPT and level in BLOCKING_LEVELS:
             blocking.append({"risk_id": r["risk_id"], "title": r["title"], "level": level, "status": r["status"]})

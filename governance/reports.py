@@ -177,8 +177,7 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
     audits = [_audit(store, audit_id=a["audit_id"], suppress_below=suppress_below)
               for a in evidence["fairness_audits"]]
     explanation = _explanation(store, model=model, version=version)
-    mapped = [r for r in risks.list_risks(store, model=model)
-              if any(m in (model, f"{model} {version}") for m in r["models"])]
+    mapped = risks.list_risks(store, model=model, version=version)
     return {**_header(store, kind="model", report_id=f"{model}-{version}-{as_of}", generated_by=generated_by),
             "as_of": str(as_of), "model_card": card,
             "kpis": _kpis(store, model=model, version=version, as_of=as_of, snapshot=evidence["kpis"]),
@@ -215,17 +214,16 @@ def review_report(store: GovernanceStore, *, review_id: str, generated_by: str |
 def coverage_report(store: GovernanceStore, *, generated_by: str | None = None, today: date | None = None) -> dict:
     """Coverage and gaps of every framework across the portfolio, with the models and risks they rest on."""
     today = today or date.today()
-    versions = list_versions(store)
+    register = risks.list_risks(store)   # folded once, for every version below
     portfolio = [{"model": v["model"], "version": v["version"], "stage": v["stage"], "risk_tier": v["risk_tier"],
-                  "open_risks": sum(1 for r in risks.list_risks(store, model=v["model"])
-                                    if r["status"] not in CLOSED
-                                    and any(m in (v["model"], f"{v['model']} {v['version']}") for m in r["models"]))}
-                 for v in versions.to_dict("records")]
+                  "open_risks": sum(1 for r in register if r["status"] not in CLOSED
+                                    and risks.maps_to(r, model=v["model"], version=v["version"]))}
+                 for v in list_versions(store).to_dict("records")]
     frameworks = [risks.coverage(store, framework=key, today=today) for key in risks.FRAMEWORKS]
     return {**_header(store, kind="coverage", report_id=f"coverage-{today}", generated_by=generated_by),
             "as_of": str(today), "portfolio": portfolio, "frameworks": frameworks,
             "risks": [{k: r[k] for k in ("risk_id", "title", "status", "owner", "clauses", "models",
-                                         "inherent_level", "residual_level")} for r in risks.list_risks(store)],
+                                         "inherent_level", "residual_level")} for r in register],
             "seeds": _seeds(store), "ledger": ledger.verify(store)}
 
 

@@ -279,12 +279,21 @@ def _public(risk_id: str, state: dict) -> dict:
             "overdue_controls": len(overdue_controls) if open_risk else 0}
 
 
-def list_risks(store: GovernanceStore, *, model: str | None = None, status: str | None = None) -> list[dict]:
+def maps_to(risk: dict, *, model: str, version: str) -> bool:
+    """Whether a risk concerns this version: mapped to the whole model, or to this version by name."""
+    return any(m in (model, f"{model} {version}") for m in risk["models"])
+
+
+def list_risks(store: GovernanceStore, *, model: str | None = None, version: str | None = None,
+               status: str | None = None) -> list[dict]:
+    """Every risk, or those of a model (any of its versions), or of one version (`model` and `version`)."""
     events = store.query("SELECT * FROM risk_event ORDER BY seq")
     risks = [_public(risk_id, _fold(group.itertuples(index=False)))
              for risk_id, group in events.groupby("risk_id", sort=False)]
     if model:
         risks = [r for r in risks if any(m.split(" ")[0] == model for m in r["models"])]
+    if model and version:
+        risks = [r for r in risks if maps_to(r, model=model, version=version)]
     if status:
         risks = [r for r in risks if r["status"] == status]
     return sorted(risks, key=lambda r: r["risk_id"])

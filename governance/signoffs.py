@@ -424,8 +424,7 @@ def _risks(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
 
     return [{"risk_id": r["risk_id"], "title": r["title"], "category": r["category"],
              "inherent_level": r["inherent_level"], "status": r["status"]}
-            for r in list_risks(store, model=model)
-            if r["status"] not in CLOSED_RISK and any(m in (model, f"{model} {version}") for m in r["models"])]
+            for r in list_risks(store, model=model, version=version) if r["status"] not in CLOSED_RISK]
 
 
 def gather_evidence(store: GovernanceStore, *, model: str, version: str, as_of: date) -> dict:
