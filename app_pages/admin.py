@@ -5,7 +5,7 @@ from components.auth import can, current_user, needs
 from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import release_gate
+from governance import alerts, identity, release_gate
 from governance.errors import GovernanceError
 from governance.inventory import list_models, workspace_status
 
@@ -44,6 +44,60 @@ def retraining_policy() -> None:
         st.success(f"Recorded the retraining policy of {plain(model)}.")
 
 
+def alert_rules() -> None:
+    """Per model: which conditions alert, how loudly, whom; recorded in the ledger, the newest in force."""
+    st.subheader("Alert rules")
+    flash = st.session_state.pop("ad_rules_flash", None)
+    if flash:
+        st.success(flash, icon=":material/task_alt:")
+    models = list(cached(list_models)["name"])
+    if not models:
+        return
+    keep_valid("ad_rules_model", models, models[0])
+    model = st.selectbox("Model", models, key="ad_rules_model")
+    rules = cached(alerts.rules, model=model)
+    st.dataframe(pd.DataFrame([{
+        "condition": alerts.WHAT_WORDS[what], "on": rule["enabled"], "severity": rule["severity"],
+        "recipients": ", ".join(rule["recipients"]) or "nobody",
+        "threshold": f"{rule[alerts.THRESHOLDS[what][0]]:g} {alerts.THRESHOLDS[what][4]}"
+        if what in alerts.THRESHOLDS else ""} for what, rule in rules.items()]), hide_index=True)
+    st.caption("Service-level targets and drift thresholds are the KPIs' and Drift settings; these rules say "
+               "who hears of a breach. A role reaches every enabled account in it that has an e-mail address.")
+    may = can("configure monitoring")
+    keep_valid("ad_rules_what", list(alerts.WHATS), alerts.WHATS[0])
+    what = st.selectbox("Change the rule for", alerts.WHATS, format_func=alerts.WHAT_WORDS.get, key="ad_rules_what")
+    rule = rules[what]
+    people = [c["user_name"] for c in cached(identity.contacts)]
+    with st.form(f"ad_rules_{model}_{what}"):
+        enabled = st.checkbox("Alert on this condition", value=bool(rule["enabled"]))
+        severity = st.segmented_control("Severity", list(alerts.SEVERITIES), default=rule["severity"],
+                                        required=True)
+        recipients = st.multiselect(
+            "Recipients", list(dict.fromkeys([*identity.ROLES, *people, *rule["recipients"]])),
+            default=rule["recipients"], accept_new_options=True,
+            help="A role, a person's account, or type an e-mail address or a webhook URL (Slack, Teams) and press "
+                 "Enter.")
+        threshold = None
+        if what in alerts.THRESHOLDS:
+            name, _, low, high, words = alerts.THRESHOLDS[what]
+            threshold = st.number_input(f"Alert at ({words})", min_value=float(low), max_value=float(high),
+                                        value=float(rule[name]), step=0.5 if what == "anomaly" else 1.0)
+        submitted = st.form_submit_button("Record the rule", type="primary", disabled=not may,
+                                          help=None if may else needs("configure monitoring"))
+    if submitted:
+        change = {"enabled": enabled, "severity": severity, "recipients": recipients}
+        if threshold is not None:
+            change[alerts.THRESHOLDS[what][0]] = threshold
+        try:
+            alerts.set_rules(get_store(), model=model, changes={what: change}, actor=current_user())
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.session_state["ad_rules_flash"] = (f"Recorded the rule for {alerts.WHAT_WORDS[what]} of {plain(model)}; "
+                                              "it applies from the next check.")
+        st.rerun()
+
+
 def body() -> None:
     status = cached(workspace_status)
     left, right, _ = st.columns([1, 1, 2])
@@ -54,8 +108,9 @@ def body() -> None:
     st.subheader("Tables")
     st.dataframe(pd.DataFrame(list(status["tables"].items()), columns=["table", "rows"]), hide_index=True,
                  column_config={"rows": st.column_config.NumberColumn(format="localized")})
+    alert_rules()
     retraining_policy()
 
 
-render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, and the "
-                                   "models' retraining policies.")
+render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, the models' "
+                                   "alert rules and their retraining policies.")

@@ -3,7 +3,7 @@ import streamlit as st
 
 from components.auth import can, current_user, needs
 from components.charts import distribution_chart, drift_heatmap, quality_trend_chart
-from components.page import lazy_tabs, render_page
+from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance.data_quality import CHECKS, quality_report
 from governance.drift import drift_report, drift_thresholds, set_drift_thresholds
@@ -36,8 +36,11 @@ def body() -> None:
     if versions.empty:
         st.info("No models in this workspace yet.")
         return
+    models = sorted(versions["model"].unique())
+    arrive_from_link({"model": "dr_model"})
+    keep_valid("dr_model", models, models[0])
     model_col, version_col, grain_col, ref_col = st.columns([2, 1, 1, 2])
-    model = model_col.selectbox("Model", sorted(versions["model"].unique()))
+    model = model_col.selectbox("Model", models, key="dr_model")
     version = version_col.selectbox("Version", versions[versions["model"] == model]["version"].tolist())
     grain = grain_col.segmented_control("Grain", ["day", "week"], default="week", required=True)
     reference_kind = ref_col.selectbox("Reference", ["held-out evaluation set", "a telemetry period"])

@@ -7,7 +7,7 @@ import streamlit as st
 from components.auth import can, current_user, needs
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
 from components.formatting import NOT_COMPUTABLE, percent, plain
-from components.page import keep_valid, lazy_tabs, render_page
+from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance import fairness
 from governance import fairness_metrics as fm
@@ -575,6 +575,7 @@ def body() -> None:
     goto = st.session_state.pop("fa_goto", None)
     if goto:  # an audit that just ran opens under Audits
         st.session_state.update({"fa_tab": TABS[0], "fa_model": ALL, "fa_version": ALL, "fa_audit": goto})
+    arrive_from_link({"audit": "fa_audit"}, also={"fa_model": ALL, "fa_version": ALL, "fa_tab": TABS[0]})
     lazy_tabs("fa_tab", dict(zip(TABS, (audits_tab, new_audit_tab, compare_tab))))
 
 

@@ -5,7 +5,7 @@ from components.auth import can, current_user, needs
 from components.charts import SERIES_POINT_BUDGET, anomaly_band, kpi_line_chart
 from components.formatting import milliseconds, percent, usd, usd_compact
 from components.kpi_tiles import kpi_tile
-from components.page import render_page
+from components.page import arrive_from_link, keep_valid, render_page
 from components.workspace import cached, get_store
 from governance.anomalies import kpi_anomalies
 from governance.errors import GovernanceError
@@ -21,8 +21,10 @@ def controls() -> tuple[str, list[str], str, Window] | None:
     if not models:
         st.info("No models in this workspace yet.")
         return None
+    arrive_from_link({"model": "kp_model"})
+    keep_valid("kp_model", models, models[0])
     left, middle, right, dates = st.columns([2, 2, 1.4, 2.6])
-    model = left.selectbox("Model", models)
+    model = left.selectbox("Model", models, key="kp_model")
     versions = cached(list_versions)
     versions = versions[versions["model"] == model]["version"].tolist()
     chosen = middle.multiselect("Versions", versions, default=versions)

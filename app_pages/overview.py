@@ -50,11 +50,13 @@ def body() -> None:
     open_alerts = cached(episodes, open_only=True)
     if not open_alerts:
         st.caption("No open alert. `python -m governance alerts check` evaluates the alert rules (run it from cron "
-                   "or a CI schedule).")
+                   "or a CI schedule), as does the Alerts page.")
     for e in open_alerts:
         show = st.error if e["severity"] == "critical" else st.warning if e["severity"] == "warning" else st.info
         show(plain(f"[{e['severity']}] {e['title']} (open since {e['opened_at'][:16].replace('T', ' ')} UTC)"),
              icon=":material/notifications_active:")
+    st.page_link("app_pages/alerts.py", label="Every alert, its evidence and the messages sent",
+                 icon=":material/notifications:")
 
     st.subheader("Model inventory")
     versions = cached(list_versions)

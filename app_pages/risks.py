@@ -7,7 +7,7 @@ import streamlit as st
 
 from components.auth import can, current_user
 from components.formatting import plain
-from components.page import keep_valid, lazy_tabs, render_page
+from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
 from governance import identity, risks
@@ -481,6 +481,8 @@ def actions_tab() -> None:
 
 
 def body() -> None:
+    arrive_from_link({"risk": "rk_risk"}, also={"rk_tab": TABS[0], **{f"rk_f_{name}": ALL for name in (
+        "model", "category", "owner", "status", "level")}})
     lazy_tabs("rk_tab", dict(zip(TABS, (register_tab, coverage_tab, actions_tab))))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ PAGES = (
     PageSpec("app_pages/kpis.py", "KPIs", ":material/speed:", "Monitoring"),
     PageSpec("app_pages/compare.py", "A/B comparison", ":material/compare_arrows:", "Monitoring"),
     PageSpec("app_pages/drift.py", "Drift", ":material/trending_up:", "Monitoring"),
+    PageSpec("app_pages/alerts.py", "Alerts", ":material/notifications:", "Monitoring"),
     PageSpec("app_pages/explore.py", "Explore", ":material/query_stats:", "Monitoring"),
     PageSpec("app_pages/fairness.py", "Fairness", ":material/balance:", "Responsible AI"),
     PageSpec("app_pages/explanations.py", "Explanations", ":material/lightbulb:", "Responsible AI"),
@@ -31,3 +33,11 @@ PAGES = (
 def url_path(page: PageSpec) -> str:
     """The address Streamlit gives a page file: its name without the extension."""
     return page.path.rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def page_for_link(link: str) -> tuple[str, dict[str, str]] | None:
+    """The page file and query of a Quorum link such as "kpis?model=churn" (as alerts carry), or None."""
+    parts = urlsplit(link)
+    name = parts.path.strip("/")
+    page = next((p for p in PAGES if url_path(p) == name), None)
+    return None if page is None else (page.path, dict(parse_qsl(parts.query)))

@@ -47,3 +47,19 @@ def keep_valid(key: str, options, default) -> None:
             st.session_state[key] = [v for v in current if v in options]
     elif key not in st.session_state or current not in options:
         st.session_state[key] = default
+
+
+def arrive_from_link(fields: dict[str, str], *, also: dict | None = None) -> bool:
+    """A link such as ?model=churn (from an alert, a report or a colleague) sets the widgets named in `fields`
+    (query name -> session key) once; from then on the page's own controls hold the choice. `also` sets further
+    session values (a tab, a filter) when the link asked for anything. A value that is not an option is dropped
+    by the page's keep_valid."""
+    asked = {name: st.query_params.get(name) for name in fields}
+    if not any(asked.values()):
+        return False
+    for name, value in asked.items():
+        st.query_params.pop(name, None)
+        if value is not None:
+            st.session_state[fields[name]] = value
+    st.session_state.update(also or {})
+    return True

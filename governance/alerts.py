@@ -5,8 +5,10 @@ and robustness runs, overdue risk controls and decision conditions, decisions th
 days, and a ledger that fails verification. Each finding has a key naming the condition and when it began; a key
 already open is not sent again unless its severity rose, and an open episode whose condition is gone is closed.
 New and escalated episodes are queued for their recipients in the outbox (alert_delivery), which sends and
-retries them. The rules per model (severity, recipients, the anomaly sensitivity) are recorded in the ledger;
-until a model has its own, DEFAULT_RULES apply with no recipients: episodes are kept, nothing is sent.
+retries them. The rules per model (on or off, severity, recipients, the anomaly sensitivity, how early an expiring
+decision is announced) are recorded in the ledger; until a model has its own, DEFAULT_RULES apply: each condition
+goes to the role that acts on it. A recipient is a role (everyone in it), an account (its e-mail
+address), an e-mail address or a webhook URL; whoever cannot be reached is listed in the check's result.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 
 from governance import identity, ledger, risks, signoffs
-from governance.alert_delivery import enqueue
+from governance.alert_delivery import DEFAULT_BASE_URL, enqueue
 from governance.errors import InvalidInputError
 from governance.identity import User
 from governance.inventory import list_versions, require_model
@@ -27,13 +29,27 @@ from governance.store import GovernanceStore
 SEVERITIES = ("info", "warning", "critical")
 WHATS = ("slo_breach", "drift_act", "anomaly", "fairness_fail", "robustness_fail", "overdue_control",
          "overdue_condition", "decision_stale", "ledger_broken")
-DEFAULT_RULES = {what: {"enabled": True, "severity": severity, "recipients": []} for what, severity in (
-    ("slo_breach", "critical"), ("drift_act", "warning"), ("anomaly", "warning"), ("fairness_fail", "critical"),
-    ("robustness_fail", "warning"), ("overdue_control", "warning"), ("overdue_condition", "critical"),
-    ("decision_stale", "warning"), ("ledger_broken", "critical"))}
+# Each condition goes, until a model's rules say otherwise, to the role that acts on it.
+DEFAULT_RULES = {what: {"enabled": True, "severity": severity, "recipients": [role]} for what, severity, role in (
+    ("slo_breach", "critical", "engineering leader"), ("drift_act", "warning", "engineering leader"),
+    ("anomaly", "warning", "engineering leader"), ("fairness_fail", "critical", "committee chair"),
+    ("robustness_fail", "warning", "engineering leader"), ("overdue_control", "warning", "risk owner"),
+    ("overdue_condition", "critical", "committee chair"), ("decision_stale", "warning", "committee chair"),
+    ("ledger_broken", "critical", "admin"))}
+# The rules' own thresholds; SLO targets and drift thresholds are set with the service levels and drift settings.
+THRESHOLDS = {"anomaly": ("sensitivity", 4.0, 2.0, 10.0, "spreads from the expected value"),
+              "decision_stale": ("days_ahead", 30, 1, 365, "days before a decision expires")}
+for _what, (_name, _default, *_) in THRESHOLDS.items():
+    DEFAULT_RULES[_what][_name] = _default
+WHAT_WORDS = {"slo_breach": "service level breached", "drift_act": "feature drift at 'act'",
+              "anomaly": "KPI anomaly", "fairness_fail": "fairness audit fails",
+              "robustness_fail": "robustness run fails", "overdue_control": "risk control overdue",
+              "overdue_condition": "decision condition overdue",
+              "decision_stale": "decision stale, expired or expiring", "ledger_broken": "ledger fails verification"}
 ANOMALY_KPIS = ("latency_p95_ms", "error_rate", "accuracy")
 WINDOW_DAYS = 30
-EXPIRING_DAYS = 30
+BAD_RECIPIENT = ("{value!r} is not a recipient: give a role ({roles}), an account's user name, an e-mail address "
+                 "or a webhook URL (https://…)")
 
 
 def _now() -> datetime:
@@ -62,14 +78,63 @@ def set_rules(store: GovernanceStore, *, model: str, changes: dict, actor: User)
         if "severity" in rule and rule["severity"] not in SEVERITIES:
             raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}, got {rule['severity']!r}")
         recipients = rule.get("recipients", current[what]["recipients"])
-        if not isinstance(recipients, list) or not all(isinstance(r, str) and r.strip() for r in recipients):
-            raise InvalidInputError("recipients must be a list of e-mail addresses or webhook URLs")
-        current[what].update({k: v for k, v in rule.items() if k in ("enabled", "severity", "recipients")})
+        if not isinstance(recipients, list):
+            raise InvalidInputError("recipients must be a list")
+        rule = {**rule, "recipients": [_checked_recipient(store, r) for r in recipients]}
+        if what in THRESHOLDS and THRESHOLDS[what][0] in rule:
+            name, _, low, high, words = THRESHOLDS[what]
+            try:
+                value = float(rule[name])
+            except (TypeError, ValueError):
+                value = float("nan")
+            if not low <= value <= high:
+                raise InvalidInputError(f"{what} {name} ({words}) must be a number from {low} to {high}, "
+                                        f"got {rule[name]!r}")
+            rule[name] = value
+        kept = ("enabled", "severity", "recipients") + ((THRESHOLDS[what][0],) if what in THRESHOLDS else ())
+        current[what].update({k: v for k, v in rule.items() if k in kept})
     entry = ledger.append(store, actor=actor.recorded_as, kind="alert_rules", subject=model,
                           payload={"model": model, "rules": current, "set_by": actor.signature_name},
                           idempotency_key=f"alert_rules:{model}:{uuid.uuid4().hex}")
     ledger.refresh_anchor(store)
     return entry["payload"]
+
+
+def _checked_recipient(store: GovernanceStore, value) -> str:
+    """A role, an account's user name, an e-mail address or a webhook URL, as given (stripped)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text in identity.ROLES or text.startswith(("https://", "http://")) or \
+            any(c["user_name"] == text for c in identity.contacts(store)):
+        return text
+    try:
+        if identity.checked_email(text):
+            return text
+    except InvalidInputError:
+        pass
+    raise InvalidInputError(BAD_RECIPIENT.format(value=value, roles=", ".join(identity.ROLES)))
+
+
+def addresses(store: GovernanceStore, *, recipients: list[str]) -> tuple[list[str], list[str]]:
+    """Where the recipients are reached now: (e-mail addresses and webhook URLs, who has no address). A role is
+    every enabled account in it; an account is its e-mail address."""
+    contacts = identity.contacts(store)
+    reached, unreachable = [], []
+    for r in recipients:
+        people = [c for c in contacts if (c["role"] if r in identity.ROLES else c["user_name"]) == r]
+        for person in people:
+            if person["email"]:
+                reached.append(person["email"])
+            else:
+                unreachable.append(f"{person['user_name']} (no e-mail address)")
+        if people:
+            continue
+        if r in identity.ROLES:
+            unreachable.append(f"{r} (no enabled account has this role)")
+        elif "@" in r or r.startswith(("https://", "http://")):
+            reached.append(r)
+        else:
+            unreachable.append(f"{r} (no enabled account)")
+    return list(dict.fromkeys(reached)), list(dict.fromkeys(unreachable))
 
 
 # --- findings ----------------------------------------------------------------------------------------------------
@@ -106,7 +171,7 @@ def _monitoring(store: GovernanceStore, *, model: str) -> list[dict]:
                                   title=f"{model} {version}: {row.feature} drifted to 'act' (PSI {row.psi:.2f})",
                                   evidence={"feature": row.feature, "psi": float(row.psi),
                                             "since": str(pd.Timestamp(started).date())}))
-    sensitivity = rules(store, model=model)["anomaly"].get("sensitivity", 4.0)
+    sensitivity = rules(store, model=model)["anomaly"]["sensitivity"]
     for kpi in ANOMALY_KPIS:
         result = kpi_anomalies(store, model=model, kpi=kpi, grain="day", sensitivity=sensitivity)
         for e in result["episodes"]:
@@ -125,6 +190,7 @@ def _evidence_findings(store: GovernanceStore, *, model: str, today: date) -> li
     from governance.robustness import list_runs
 
     found = []
+    days_ahead = int(rules(store, model=model)["decision_stale"]["days_ahead"])
     audits = list_audits(store, model=model)
     for version, group in audits.groupby("version") if len(audits) else []:
         newest = group.sort_values("audit_id").iloc[-1]
@@ -159,7 +225,7 @@ def _evidence_findings(store: GovernanceStore, *, model: str, today: date) -> li
                                             f"(due {c['due']}, owner {c['owner']})", evidence=c))
         valid_until = summary.get("valid_until")
         expiring = (summary["outcome"] or "").startswith("approved") and valid_until and \
-            date.fromisoformat(valid_until[:10]) <= today + timedelta(days=EXPIRING_DAYS)
+            date.fromisoformat(valid_until[:10]) <= today + timedelta(days=days_ahead)
         if summary["validity"] in ("stale", "expired") or expiring:
             state = summary["validity"] if summary["validity"] in ("stale", "expired") else "expiring"
             found.append(_finding(key=f"{model}:decision:{summary['review_id']}:{state}", model=model,
@@ -196,7 +262,7 @@ def _channel(recipient: str) -> str:
 
 
 def check(store: GovernanceStore, *, dry_run: bool = False, today: date | None = None,
-          now: datetime | None = None) -> dict:
+          now: datetime | None = None, base_url: str = DEFAULT_BASE_URL) -> dict:
     """Evaluate every rule now: open new episodes and queue them, re-queue escalated ones, close cleared ones.
     With `dry_run`, say what would happen and write nothing."""
     now = now or _now()
@@ -211,6 +277,8 @@ def check(store: GovernanceStore, *, dry_run: bool = False, today: date | None =
     result = {"dry_run": dry_run, "checked_at": now.isoformat(timespec="seconds") + "Z", "open": len(found),
               "opened": opened, "escalated": escalated, "closed": closed, "queued": 0,
               "alerts": [{k: f[k] for k in ("alert_key", "what", "severity", "title", "link")} for f in found.values()]}
+    targets = {key: addresses(store, recipients=found[key]["recipients"]) for key in opened + escalated}
+    result["unreachable"] = [{"alert_key": key, "recipient": r} for key, (_, missed) in targets.items() for r in missed]
     if dry_run:
         return result
     with store.write() as tx:
@@ -227,10 +295,11 @@ def check(store: GovernanceStore, *, dry_run: bool = False, today: date | None =
             tx.execute("UPDATE alert_episode SET closed_at = ? WHERE alert_key = ?", [now, key])
     for key in opened + escalated:
         f = found[key]
-        for recipient in f["recipients"]:
+        for recipient in targets[key][0]:
             made = enqueue(store, alert_key=f"{key}:{f['severity']}", channel=_channel(recipient),
                            recipient=recipient, subject=f"[Quorum {f['severity']}] {f['title']}",
-                           body=f"{f['title']}.", link=f["link"], evidence=f["evidence"], now=now)
+                           body=f"{WHAT_WORDS[f['what']].capitalize()}: {f['title']}.", link=f["link"],
+                           evidence=f["evidence"], base_url=base_url, now=now)
             result["queued"] += int(made.get("created", False))
         with store.write() as tx:
             tx.execute("UPDATE alert_episode SET notified_severity = ? WHERE alert_key = ?", [f["severity"], key])
@@ -240,4 +309,5 @@ def check(store: GovernanceStore, *, dry_run: bool = False, today: date | None =
 def episodes(store: GovernanceStore, *, open_only: bool = False) -> list[dict]:
     rows = store.query(f"SELECT * FROM alert_episode {'WHERE closed_at IS NULL' if open_only else ''} "
                        "ORDER BY opened_at DESC, alert_key")
-    return json.loads(rows.to_json(orient="records", date_format="iso"))
+    found = json.loads(rows.to_json(orient="records", date_format="iso"))
+    return [{**e, "evidence": json.loads(e["evidence"])} for e in found]

@@ -30,9 +30,10 @@ def _settings() -> alert_delivery.DeliverySettings:
 
 
 def _check(store, args) -> dict:
-    result = alerts.check(store, dry_run=args.dry_run)
+    settings = _settings()
+    result = alerts.check(store, dry_run=args.dry_run, base_url=settings.base_url)
     if not args.dry_run:
-        sent = alert_delivery.deliver_pending(store, settings=_settings())
+        sent = alert_delivery.deliver_pending(store, settings=settings)
         result["delivery"] = {k: sent[k] for k in ("tried", "delivered", "retrying", "failed")}
     return result
 
@@ -43,6 +44,8 @@ def _print_check(result: dict) -> None:
           f"{result['queued']} messages queued")
     for a in result["alerts"]:
         print(f"  [{a['severity']}] {a['title']}")
+    for u in result.get("unreachable", []):
+        print(f"  not reached: {u['recipient']} for {u['alert_key']}")
     if "delivery" in result:
         d = result["delivery"]
         print(f"delivery: {d['delivered']} delivered, {d['retrying']} to retry, {d['failed']} failed")

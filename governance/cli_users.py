@@ -27,8 +27,16 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     add.add_argument("--display-name", help="the printed name on signatures (default: NAME)")
     add.add_argument("--oidc", action="store_true",
                      help="the person signs in through the identity provider: no password is stored")
+    add.add_argument("--email", help="where alerts for this person go (an identity-provider account named by its "
+                                     "e-mail address gets that one)")
     add.add_argument("--by", metavar="ADMIN", help="the admin adding the account (not needed for the first admin)")
     add.add_argument("--json", action="store_true", help="print the result as JSON")
+    email = sub.add_parser("email", parents=[workspace], help="set (or with no ADDRESS remove) where alerts reach "
+                                                              "an account")
+    email.add_argument("user_name", metavar="NAME")
+    email.add_argument("address", metavar="ADDRESS", nargs="?")
+    add_by_argument(email, what="sets it (an admin, or the person)")
+    email.add_argument("--json", action="store_true", help="print the result as JSON")
     listing = sub.add_parser("list", parents=[workspace], help="enabled accounts")
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -72,12 +80,16 @@ def _as_dict(user: identity.User) -> dict:
     return {"user_name": user.user_name, "display_name": user.display_name, "role": user.role, "source": user.source}
 
 
+def _email(store, user_name: str) -> str | None:
+    return next((c["email"] for c in identity.contacts(store) if c["user_name"] == user_name), None)
+
+
 def add(store, args) -> dict:
     actor = acting_user(store, args.by) if args.by else None
     password = None if args.oidc else _new_password()
     return _as_dict(identity.add_user(store, user_name=args.user_name, display_name=args.display_name or "",
                                       role=args.role, actor=actor, password=password,
-                                      source="oidc" if args.oidc else "local"))
+                                      source="oidc" if args.oidc else "local", email=args.email))
 
 
 def print_added(result: dict) -> None:
@@ -86,12 +98,23 @@ def print_added(result: dict) -> None:
 
 
 def list_(store, args) -> dict:
-    return {"users": [_as_dict(u) for u in identity.list_users(store)]}
+    return {"users": [{**_as_dict(u), "email": _email(store, u.user_name)} for u in identity.list_users(store)]}
 
 
 def print_list(result: dict) -> None:
     for u in result["users"]:
-        print(f"{u['user_name']:<28} {u['role']:<20} {u['source']:<6} {u['display_name']}")
+        print(f"{u['user_name']:<28} {u['role']:<20} {u['source']:<6} {u['display_name']:<24} {u['email'] or '-'}")
 
 
-COMMANDS = {"add": (add, print_added, lambda result: 0), "list": (list_, print_list, lambda result: 0)}
+def email(store, args) -> dict:
+    identity.set_email(store, user_name=args.user_name, email=args.address, actor=acting_user(store, args.by))
+    return {"user_name": args.user_name, "email": _email(store, args.user_name)}
+
+
+def print_email(result: dict) -> None:
+    print(f"alerts for {result['user_name']} go to {result['email']}" if result["email"]
+          else f"{result['user_name']} has no e-mail address: alerts for them are listed as not reached")
+
+
+COMMANDS = {"add": (add, print_added, lambda result: 0), "list": (list_, print_list, lambda result: 0),
+            "email": (email, print_email, lambda result: 0)}

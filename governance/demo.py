@@ -29,6 +29,7 @@ from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITI
 from governance.demo_risks import seed_demo_risks
 from governance.demo_signoffs import INSERTED_STAGES, seed_demo_signoffs
 from governance.evaluation_sets import record_evaluation_set
+from governance import alerts
 from governance.explanations import explain_version
 from governance.model_artifacts import dump_model
 from governance.store import GovernanceStore
@@ -361,5 +362,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         seed_demo_risks(store)
         report(0.995, "Recording the committee's review history")
         seed_demo_signoffs(store)
+        report(0.998, "Checking the alert rules")
+        alerts.check(store)   # the messages wait in the outbox: nothing is sent until SMTP or a webhook is set
     report(1.0, "Demo workspace ready")
     return {"rows": rows, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}

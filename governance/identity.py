@@ -47,11 +47,14 @@ BAD_USER_NAME = ("a user name is 1 to 100 characters of letters, digits and . _ 
 USER_EXISTS = "there already is a user {name!r}; pick another name"
 WEAK_PASSWORD = "a password needs at least {n} characters; choose a longer one (a phrase works well)"
 SIGN_IN_FAILED = "wrong user name or password"   # one message for both, so it does not reveal who has an account
+BAD_EMAIL = "{value!r} is not an e-mail address: give one like name@example.org"
 NO_PASSWORD = "{name!r} signs in through {source}, not with a password"
 
 _hasher = PasswordHasher()   # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _hasher.hash("a password nobody has, to spend the same time on unknown names")
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_INSERT_COLUMNS = "user_name, display_name, role, source, password_hash, created_at, created_by, disabled, email"
 
 
 class PermissionDeniedError(GovernanceError):
@@ -118,10 +121,22 @@ def _checked_name(name: str) -> str:
     return name
 
 
+def checked_email(email: str | None) -> str | None:
+    """An e-mail address (stripped), None for blank, or a clear error."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    if not _EMAIL.match(email):
+        raise InvalidInputError(BAD_EMAIL.format(value=email[:120]))
+    return email
+
+
 def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role: str, actor: User | None,
-             password: str | None = None, source: str = "local") -> User:
-    """Add an account. `actor` is an admin, or None only when the workspace has no admin yet (the first one)."""
+             password: str | None = None, source: str = "local", email: str | None = None) -> User:
+    """Add an account. `actor` is an admin, or None only when the workspace has no admin yet (the first one).
+    An identity-provider account named by an e-mail address is reached there unless `email` says otherwise."""
     user_name = _checked_name(user_name)
+    email = checked_email(email) or (user_name if source == "oidc" and _EMAIL.match(user_name) else None)
     display_name = (display_name or "").strip() or user_name
     if len(display_name) > MAX_NAME or re.search(r"[\x00-\x1f\x7f]", display_name):
         raise InvalidInputError(f"a display name is 1 to {MAX_NAME} printable characters")
@@ -144,11 +159,28 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
     with store.write() as tx:
         if store.query_value("SELECT count(*) FROM app_user WHERE lower(user_name) = lower(?)", [user_name]):
             raise InvalidInputError(USER_EXISTS.format(name=user_name))
-        tx.execute("INSERT INTO app_user VALUES (?, ?, ?, ?, ?, ?, ?, false)",
+        tx.execute(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
                    [user_name, display_name, role, source, password_hash,
                     datetime.now(timezone.utc).replace(tzinfo=None),
-                    actor.user_name if actor else "(first admin)"])
+                    actor.user_name if actor else "(first admin)", email])
     return User(user_name, display_name, role, source)
+
+
+def set_email(store: GovernanceStore, *, user_name: str, email: str | None, actor: User) -> None:
+    """The address alerts for this account go to (None removes it); an admin's, or the person's own."""
+    if actor.user_name != user_name:
+        require(actor, "manage users")
+    email = checked_email(email)
+    if not store.query_value("SELECT count(*) FROM app_user WHERE user_name = ?", [user_name]):
+        raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
+    with store.write() as tx:
+        tx.execute("UPDATE app_user SET email = ? WHERE user_name = ?", [email, user_name])
+
+
+def contacts(store: GovernanceStore) -> list[dict]:
+    """Enabled accounts with their role and e-mail address (None where there is none): whom alerts can reach."""
+    return [{"user_name": r[0], "display_name": r[1], "role": r[2], "email": r[3]} for r in store.query_rows(
+        "SELECT user_name, display_name, role, email FROM app_user WHERE NOT disabled ORDER BY lower(display_name)")]
 
 
 def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, actor: User) -> None:
@@ -163,8 +195,8 @@ def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, acto
 def seed_demo_users(store: GovernanceStore, tx) -> None:
     """The demo's named people, one or more per role, inside the demo's own write."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    tx.executemany("INSERT INTO app_user VALUES (?, ?, ?, 'demo', NULL, ?, 'demo', false)",
-                   [[u.user_name, u.display_name, u.role, now] for u in DEMO_USERS])
+    tx.executemany(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, 'demo', NULL, ?, 'demo', false, ?)",
+                   [[u.user_name, u.display_name, u.role, now, f"{u.user_name}@example.org"] for u in DEMO_USERS])
 
 
 def _user(row) -> User:

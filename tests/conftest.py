@@ -60,6 +60,16 @@ def forget_explanations(path: Path) -> Path:
     return path
 
 
+def forget_alerts(path: Path) -> Path:
+    """Delete the alert episodes and outbox the demo's own check made, for tests of a workspace whose rules were
+    never checked. Only on a private copy."""
+    with GovernanceStore(path) as store:
+        with store.write() as tx:
+            for table in ("alert_attempt", "alert_delivery", "alert_episode"):
+                tx.execute(f"DELETE FROM {table}")
+    return path
+
+
 @pytest.fixture
 def demo_copy(demo_workspace, tmp_path) -> Path:
     """A private copy of the demo workspace (and its ledger anchor), for tests that write or hand it to another

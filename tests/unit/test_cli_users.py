@@ -32,9 +32,20 @@ def test_first_admin_then_accounts_added_by_an_admin_who_proves_it(tmp_path, cli
     listed = json.loads(cli("--db", db, "users", "list", "--json").stdout)["users"]
     assert [(u["user_name"], u["role"], u["source"]) for u in listed] == [
         ("ada", "admin", "local"), ("chen@example.org", "committee member", "oidc")]
+    assert [u["email"] for u in listed] == [None, "chen@example.org"]   # the provider's name is the address
     with GovernanceStore(db) as store:
         assert identity.authenticate(store, user_name="ada", password=PASSWORD).role == "admin"
         assert store.query_value("SELECT password_hash FROM app_user WHERE user_name = 'chen@example.org'") is None
+
+    bad = cli("--db", db, "users", "email", "ada", "ada at example", "--by", "ada", env={"QUORUM_PASSWORD": PASSWORD})
+    assert bad.returncode == 2 and "is not an e-mail address" in bad.stderr
+    set_ = cli("--db", db, "users", "email", "ada", "ada@example.org", "--by", "ada", "--json",
+               env={"QUORUM_PASSWORD": PASSWORD})
+    assert set_.returncode == 0 and json.loads(set_.stdout) == {"user_name": "ada", "email": "ada@example.org"}
+    removed = cli("--db", db, "users", "email", "chen@example.org", "--by", "ada", env={"QUORUM_PASSWORD": PASSWORD})
+    assert removed.returncode == 0 and "has no e-mail address" in removed.stdout
+    listed = json.loads(cli("--db", db, "users", "list", "--json").stdout)["users"]
+    assert [u["email"] for u in listed] == ["ada@example.org", None]
 
 
 def test_a_short_password_or_a_bad_role_saves_nothing(tmp_path, cli):

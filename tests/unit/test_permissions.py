@@ -28,7 +28,7 @@ def store(demo_copy, monkeypatch):
     with GovernanceStore(demo_copy) as opened:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with opened.write() as tx:
-            tx.executemany("INSERT INTO app_user VALUES (?, ?, ?, 'demo', NULL, ?, 'test', false)",
+            tx.executemany("INSERT INTO app_user VALUES (?, ?, ?, 'demo', NULL, ?, 'test', false, NULL)",
                            [[u.user_name, u.display_name, u.role, now] for u in ROLE_USERS.values()])
         on_committee = {m["user_name"] for m in signoffs.members(opened)}
         for user in [CHAIR, *MEMBERS, ROLE_USERS["committee member"], ROLE_USERS["committee chair"]]:

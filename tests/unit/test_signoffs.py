@@ -43,7 +43,7 @@ def light_workspace(path: Path, *, versions: int = 1, stage: str = "staging", ex
             identity.seed_demo_users(store, tx)
             if extra_members:
                 tx.executemany("INSERT INTO app_user VALUES (?, ?, 'committee member', 'demo', NULL, now(), 'test', "
-                               "false)",
+                               "false, NULL)",
                                [[f"member{n:02d}", f"Member {n:02d}"] for n in range(extra_members)])
         signoffs.seed_demo_committee(store)
         for n in range(extra_members):
