@@ -46,7 +46,8 @@ WHAT_WORDS = {"slo_breach": "service level breached", "drift_act": "feature drif
               "robustness_fail": "robustness run fails", "overdue_control": "risk control overdue",
               "overdue_condition": "decision condition overdue",
               "decision_stale": "decision stale, expired or expiring", "ledger_broken": "ledger fails verification"}
-ANOMALY_KPIS = ("latency_p95_ms", "error_rate", "accuracy")
+# Judged per day, and per hour where an hour is enough to hurt users (labels arrive too late for hourly accuracy).
+ANOMALY_KPIS = {"day": ("latency_p95_ms", "error_rate", "accuracy"), "hour": ("latency_p95_ms", "error_rate")}
 WINDOW_DAYS = 30
 BAD_RECIPIENT = ("{value!r} is not a recipient: give a role ({roles}), an account's user name, an e-mail address "
                  "or a webhook URL (https://…)")
@@ -172,16 +173,22 @@ def _monitoring(store: GovernanceStore, *, model: str) -> list[dict]:
                                   evidence={"feature": row.feature, "psi": float(row.psi),
                                             "since": str(pd.Timestamp(started).date())}))
     sensitivity = rules(store, model=model)["anomaly"]["sensitivity"]
-    for kpi in ANOMALY_KPIS:
-        result = kpi_anomalies(store, model=model, kpi=kpi, grain="day", sensitivity=sensitivity)
-        for e in result["episodes"]:
-            if pd.Timestamp(e["end"]) >= span.end.normalize():   # anomalous up to the newest day: open
-                found.append(_finding(key=f"{model}:anomaly:{e['version']}:{kpi}:{pd.Timestamp(e['start']).date()}",
-                                      model=model, what="anomaly", link=f"kpis?model={model}",
+    for grain, kpis in ANOMALY_KPIS.items():
+        for kpi in kpis:
+            result = kpi_anomalies(store, model=model, kpi=kpi, grain=grain, sensitivity=sensitivity)
+            judged = result["points"][result["points"]["score"].notna()]   # judged against its past
+            for e in result["episodes"]:
+                last = judged[judged["version"] == e["version"]]["period"].max()
+                if pd.Timestamp(e["end"]) <= pd.Timestamp(last):   # a judged normal period came after: cleared
+                    continue
+                start = pd.Timestamp(e["start"])
+                since = str(start.date()) if grain == "day" else start.strftime("%Y-%m-%d %H:00")
+                found.append(_finding(key=f"{model}:anomaly:{e['version']}:{kpi}:{since}", model=model,
+                                      what="anomaly", link=f"kpis?model={model}",
                                       title=f"{model} {e['version']}: {kpi} far from its expected value since "
-                                            f"{pd.Timestamp(e['start']).date()}",
-                                      evidence={"worst": float(e["worst"]), "expected": float(e["expected"]),
-                                                "score": float(e["score"])}))
+                                            f"{since}{' UTC' if grain == 'hour' else ''}",
+                                      evidence={"grain": grain, "worst": float(e["worst"]),
+                                                "expected": float(e["expected"]), "score": float(e["score"])}))
     return found
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from governance import alert_delivery, alerts, identity, risks
+from governance import alert_delivery, alerts, identity, ingest, risks
 from governance.errors import InvalidInputError
 from governance.identity import PermissionDeniedError
 from governance.store import GovernanceStore
@@ -105,3 +107,44 @@ def test_recipients_by_role_or_name_reach_their_addresses_and_whoever_cannot_be_
         queued = {(d["channel"], d["recipient"]) for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]}
         assert queued == {("email", a) for a in members + ["elif.kaya@example.org", "ops@example.org"]} | {
             ("webhook", HOOK)}
+
+
+def _ingest_day(store, tmp_path, *, copy_of: str, as_day: str, error_share: float = 0.0) -> int:
+    """Telemetry for adult-income v1 on `as_day`: the rows of `copy_of` (the same weekday a week before) moved
+    there, with `error_share` of them failed, through the real ingest path."""
+    columns = ("ts, segment, input_id, prediction, score, label, latency_ms, is_error, cpu_pct, memory_mb, cost_usd, "
+               "approved_volume_usd, expected_value_usd")
+    frame = store.query(f"SELECT {columns} FROM telemetry WHERE model = 'adult-income' AND version = 'v1' "
+                        "AND ts >= CAST(? AS TIMESTAMP) AND ts < CAST(? AS TIMESTAMP) + INTERVAL 1 DAY ORDER BY ts",
+                        [copy_of, copy_of])
+    frame["ts"] = frame["ts"] + (pd.Timestamp(as_day) - pd.Timestamp(copy_of))
+    failed = np.random.default_rng(1).random(len(frame)) < error_share
+    frame.loc[failed, "is_error"] = True
+    frame.loc[failed, ["prediction", "score"]] = None
+    path = tmp_path / f"{as_day}.parquet"
+    frame.to_parquet(path, index=False)
+    ingest.ingest_path_into_store(store, file=path, model="adult-income", version="v1")
+    return len(frame)
+
+
+def test_an_error_spike_on_the_newest_day_opens_an_anomaly_alert_and_a_normal_day_closes_it(demo_copy, tmp_path):
+    forget_alerts(demo_copy)
+    with GovernanceStore(demo_copy) as store:
+        alerts.check(store)   # the demo's own alerts, open already
+        rows = _ingest_day(store, tmp_path, copy_of="2026-09-22", as_day="2026-09-29", error_share=0.3)
+        assert rows > 100
+        spiked = alerts.check(store)
+        key = "adult-income:anomaly:v1:error_rate:2026-09-29"
+        assert key in spiked["opened"], spiked["alerts"]
+        [episode] = [e for e in alerts.episodes(store) if e["alert_key"] == key]
+        # the evidence is the day's error rate, recomputed here from the rows as ingested
+        failed = store.query_value("SELECT avg(is_error::INT) FROM telemetry WHERE model = 'adult-income' AND "
+                                   "version = 'v1' AND ts >= '2026-09-29' AND ts < '2026-09-30'")
+        assert episode["evidence"]["worst"] == pytest.approx(failed) and episode["evidence"]["grain"] == "day"
+        assert {d["recipient"] for d in alert_delivery.history(store) if d["alert_key"].startswith(key)} == {
+            "farid.haddad@example.org"}   # the engineering leader, by the default rule
+        assert alerts.check(store)["opened"] == []   # once per episode
+
+        _ingest_day(store, tmp_path, copy_of="2026-09-23", as_day="2026-09-30")
+        cleared = alerts.check(store)
+        assert key in cleared["closed"] and key not in {a["alert_key"] for a in cleared["alerts"]}
