@@ -10,14 +10,21 @@ from governance.errors import GovernanceError
 from governance.inventory import list_models, workspace_status
 
 
+def model_choice(key: str) -> str | None:
+    """The model a section is about (kept per section), or None in a workspace without models."""
+    models = list(cached(list_models)["name"])
+    if not models:
+        return None
+    keep_valid(key, models, models[0])
+    return st.selectbox("Model", models, key=key)
+
+
 def retraining_policy() -> None:
     """Each model's written retraining policy: the triggers the Overview judges, recorded in the ledger."""
     st.subheader("Retraining policy")
-    models = list(cached(list_models)["name"])
-    if not models:
+    model = model_choice("ad_policy_model")
+    if model is None:
         return
-    keep_valid("ad_policy_model", models, models[0])
-    model = st.selectbox("Model", models, key="ad_policy_model")
     current = cached(release_gate.policy, model=model)
     st.caption(f"In force: set by {current['set_by']} at {current['set_at']}." if current["set_by"]
                else "In force: the defaults (no policy recorded yet).")
@@ -50,11 +57,9 @@ def alert_rules() -> None:
     flash = st.session_state.pop("ad_rules_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
-    models = list(cached(list_models)["name"])
-    if not models:
+    model = model_choice("ad_rules_model")
+    if model is None:
         return
-    keep_valid("ad_rules_model", models, models[0])
-    model = st.selectbox("Model", models, key="ad_rules_model")
     rules = cached(alerts.rules, model=model)
     st.dataframe(pd.DataFrame([{
         "condition": alerts.WHAT_WORDS[what], "on": rule["enabled"], "severity": rule["severity"],
