@@ -4,6 +4,8 @@ workspace (which has the demo's register)."""
 
 from __future__ import annotations
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, settle
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -42,8 +44,16 @@ def test_a_risk_titled_with_html_shows_literally_and_runs_no_script(page, server
     cell.scroll_into_view_if_needed()   # adding the risk scrolled the page down to its detail
     box = cell.bounding_box()  # plotly's drag layer lies on top: click where the cell is, as a user does
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)   # plotly finds the point under a click from its hover: let it hover first
-    page.locator(".hoverlayer .hovertext").first.wait_for(timeout=30_000)
+    for attempt in range(6):   # plotly finds the point under a click from its hover: let it hover first
+        settle(page)               # (on a loaded machine a late rerun can redraw the chart under the pointer)
+        page.mouse.move(1, 1)
+        page.mouse.move(x, y)
+        try:
+            page.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 5:
+                raise
     page.mouse.click(x, y)
     # the click's rerun may not have started when settle() first looks: wait for what it draws
     page.get_by_text("Showing the risks in the clicked cell (inherent 3 × 3", exact=False).wait_for(timeout=60_000)
