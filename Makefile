@@ -20,9 +20,10 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	@touch $@
 
 # Debian packages: Pango and fonts for the PDF reports (WeasyPrint); for the tests also chromium (browser tests)
-# and poppler-utils (pdftotext reads the PDFs back). Installed as root when missing; otherwise we say what to run.
+# and poppler-utils (pdftotext reads the PDFs back), and Java 17 for Spark in local mode (telemetry sources).
+# Installed as root when missing; otherwise we say what to run.
 PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
-TEST_PACKAGES := $(PDF_PACKAGES) chromium fonts-liberation poppler-utils
+TEST_PACKAGES := $(PDF_PACKAGES) chromium fonts-liberation poppler-utils openjdk-17-jre-headless
 has_pango = /sbin/ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0
 
 pdf-libraries:
@@ -34,7 +35,7 @@ pdf-libraries:
 	  fi; }
 
 system-packages:
-	@{ command -v chromium && command -v pdftotext && $(has_pango); } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v pdftotext && command -v java && $(has_pango); } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
 	  else \

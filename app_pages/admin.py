@@ -5,7 +5,7 @@ from components.auth import can, current_user, needs
 from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import alerts, identity, release_gate
+from governance import alerts, identity, release_gate, telemetry_sources
 from governance.errors import GovernanceError
 from governance.inventory import list_models, workspace_status
 
@@ -103,6 +103,56 @@ def alert_rules() -> None:
         st.rerun()
 
 
+def telemetry_source_section() -> None:
+    """Where each model's telemetry is read from, how many rows it has there, and the last query on it."""
+    st.subheader("Telemetry sources")
+    flash = st.session_state.pop("ad_source_flash", None)
+    if flash:
+        st.success(flash, icon=":material/task_alt:")
+    rows = []
+    for model in cached(list_models)["name"]:
+        source = cached(telemetry_sources.source_for, model=model)
+        try:
+            count = cached(telemetry_sources.row_count, model=model)
+        except GovernanceError as exc:
+            count, problem = None, str(exc)
+        else:
+            problem = None
+        last = telemetry_sources.last_query(model)   # this process's, so never cached
+        rows.append({"model": model, "source": source.kind, "location": source.location or "this workspace",
+                     "rows": count, "last query (UTC)": last["at"][:19].replace("T", " ") if last else None,
+                     "seconds": last["seconds"] if last else None, "engine": last["engine"] if last else None,
+                     "set by": source.set_by, "problem": problem})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+        "rows": st.column_config.NumberColumn(format="localized"),
+        "seconds": st.column_config.NumberColumn("last query (s)", format="%.3f")})
+    st.caption("A Parquet dataset is read in place by DuckDB, opening only the daily partitions a view's window "
+               "touches; Spark runs the same SQL, translated by sqlglot, and returns only aggregates. "
+               "`python -m governance telemetry export` writes a model's telemetry as such a dataset.")
+    may = can("configure monitoring")
+    model = model_choice("ad_source_model")
+    if model is None:
+        return
+    with st.form(f"ad_source_{model}"):
+        kind = st.segmented_control("Read telemetry from", telemetry_sources.KINDS, required=True,
+                                    default=cached(telemetry_sources.source_for, model=model).kind)
+        location = st.text_input("Location (a dataset's folder, or a Spark table)",
+                                 value=cached(telemetry_sources.source_for, model=model).location or "")
+        master = st.text_input("Spark master", placeholder=telemetry_sources.DEFAULT_MASTER)
+        submitted = st.form_submit_button("Use this source", type="primary", disabled=not may,
+                                          help=None if may else needs("configure monitoring"))
+    if submitted:
+        try:
+            with st.spinner("Trying the source…"):
+                telemetry_sources.set_source(get_store(), model=model, kind=kind, location=location,
+                                             master=master, actor=current_user())
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.session_state["ad_source_flash"] = f"{plain(model)} now reads its telemetry from {kind}."
+        st.rerun()
+
+
 def body() -> None:
     status = cached(workspace_status)
     left, right, _ = st.columns([1, 1, 2])
@@ -113,9 +163,11 @@ def body() -> None:
     st.subheader("Tables")
     st.dataframe(pd.DataFrame(list(status["tables"].items()), columns=["table", "rows"]), hide_index=True,
                  column_config={"rows": st.column_config.NumberColumn(format="localized")})
+    telemetry_source_section()
     alert_rules()
     retraining_policy()
 
 
-render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, the models' "
-                                   "alert rules and their retraining policies.")
+render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, where each "
+                                   "model's telemetry is read from, the models' alert rules and their retraining "
+                                   "policies.")

@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 import streamlit as st
 
-from governance import demo
+from governance import demo, telemetry_sources
 from governance.errors import GovernanceError
 from governance.ingest import absorb_inbox
 from governance.store import GovernanceStore
@@ -86,17 +86,18 @@ def open_workspace() -> GovernanceStore:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached_call(service_name: str, workspace: str, data_version: int, kwargs: tuple, *,
+def _cached_call(service_name: str, workspace: str, data_version: tuple, kwargs: tuple, *,
                  _service: Callable, _store: GovernanceStore):
     return _service(_store, **dict(kwargs))
 
 
 def cached(service: Callable[..., T], /, **kwargs) -> T:
-    """Call a governance service through Streamlit's cache, keyed on the workspace's data version.
+    """Call a governance service through Streamlit's cache, keyed on the workspace's data version and on the
+    freshness of telemetry read from outside it (a Parquet dataset, Spark).
 
     A rerun that changes nothing does not query again; any committed write invalidates the entry.
     """
     store = get_store()
     name = f"{service.__module__}.{service.__qualname__}"
-    return _cached_call(name, str(store.path), store.data_version(), tuple(sorted(kwargs.items())),
-                        _service=service, _store=store)
+    return _cached_call(name, str(store.path), (store.data_version(), telemetry_sources.freshness(store)),
+                        tuple(sorted(kwargs.items())), _service=service, _store=store)

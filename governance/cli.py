@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from governance import (cli_alerts, cli_audit, cli_ledger, cli_models, cli_quality, cli_release, cli_reports,
-                        cli_risks, cli_robustness, cli_signoffs, cli_users, errors)
+                        cli_risks, cli_robustness, cli_signoffs, cli_telemetry, cli_users, errors)
 from governance.compare import compare_versions, overlap_window
 from governance.drift import drift_report
 from governance.ingest import ingest_file
@@ -100,6 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
     cli_signoffs.add_parser(commands, workspace=workspace, parser_class=_Parser)
     cli_ledger.add_parser(commands, workspace=workspace)
     cli_quality.add_parser(commands, workspace=workspace, parser_class=_Parser)
+    cli_telemetry.add_parser(commands, workspace=workspace, parser_class=_Parser)
     return parser
 
 
@@ -263,10 +264,10 @@ OPENS_ITS_OWN_WORKSPACE = {"ingest"}  # it must work while the app holds the fil
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    if args.command in ("audit", "risks", "users", "signoff", "robustness", "alerts"):
+    if args.command in ("audit", "risks", "users", "signoff", "robustness", "alerts", "telemetry"):
         run, show, exit_code = {"audit": cli_audit, "risks": cli_risks, "users": cli_users, "signoff": cli_signoffs,
-                                "robustness": cli_robustness, "alerts": cli_alerts}[args.command].COMMANDS[
-                                    args.subcommand]
+                                "robustness": cli_robustness, "alerts": cli_alerts,
+                                "telemetry": cli_telemetry}[args.command].COMMANDS[args.subcommand]
     elif args.command == "verify":
         run, show, exit_code = cli_ledger.COMMAND
     elif args.command == "quality":

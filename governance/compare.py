@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from governance import telemetry_sources
 from governance.errors import InvalidInputError
 from governance.kpis import Window
 from governance.service_levels import wilson_interval
@@ -115,14 +116,14 @@ def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, wind
     if a == b:
         raise InvalidInputError(SAME_VERSION.format(a=a))
     params = {"model": model, "a": a, "b": b, "start": window.start, "end": window.end}
-    counts = store.query(COMPARE_COUNTS_SQL, params).set_index("version")
+    counts = telemetry_sources.query(store, COMPARE_COUNTS_SQL, params).set_index("version")
     for version in (a, b):
         if version not in counts.index:
             raise InvalidInputError(NO_TRAFFIC.format(version=version))
     counts = counts.loc[[a, b]]
     bins = {}
     for measure, (_, width) in COMPARE_BINNED.items():  # binned finely (see COMPARE_BINNED): fast to bootstrap
-        frame = store.query(compare_bins_sql(measure), {**params, "width": width})
+        frame = telemetry_sources.query(store, compare_bins_sql(measure), {**params, "width": width})
         bins[measure] = {version: group for version, group in frame.groupby("version")}
     rng = np.random.default_rng(seed)
     versions = (a, b)
@@ -139,7 +140,8 @@ def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, wind
 
 def overlap_window(store: GovernanceStore, *, model: str, a: str, b: str) -> Window | None:
     """The whole days on which both versions served predictions: the natural A/B window."""
-    start, end, versions = store.query_rows(OVERLAP_WINDOW_SQL, {"model": model, "a": a, "b": b})[0]
+    start, end, versions = telemetry_sources.query_rows(store, OVERLAP_WINDOW_SQL,
+                                                        {"model": model, "a": a, "b": b})[0]
     if versions < 2 or end < start:
         return None
     return Window(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1))

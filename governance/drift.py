@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from governance import telemetry_sources
 from governance.errors import InvalidInputError
 from governance.identity import User, require
 from governance.inventory import require_model
@@ -421,9 +422,9 @@ def _reference_counts(store: GovernanceStore, *, model: str, version: str, windo
         scores = store.query(EVALUATION_SCORES_SQL, params)
         return int(total or 0), values, scores
     params = {"model": model, "version": version, "start": window.start, "end": window.end}
-    total = store.query_value(REFERENCE_TOTAL_SQL, params)
-    values = store.query(REFERENCE_VALUES_SQL, params)
-    scores = store.query(REFERENCE_SCORES_SQL, params)
+    total = telemetry_sources.query_rows(store, REFERENCE_TOTAL_SQL, params)[0][0]
+    values = telemetry_sources.query(store, REFERENCE_VALUES_SQL, params)
+    scores = telemetry_sources.query(store, REFERENCE_SCORES_SQL, params)
     return int(total or 0), values, scores
 
 
@@ -480,8 +481,8 @@ def _distinct_values(store: GovernanceStore, model: str, inputs: list[_Feature])
     numeric = [f for f in inputs if f.kind == "numeric"]
     if not numeric:
         return {}
-    row = store.query_rows(distinct_values_sql([f.index for f in numeric]),
-                           {"model": model, "structure": json_structure(inputs)})[0]
+    row = telemetry_sources.query_rows(store, distinct_values_sql([f.index for f in numeric]),
+                                       {"model": model, "structure": json_structure(inputs)})[0]
     return {f.name: int(n) for f, n in zip(numeric, row)}
 
 
@@ -502,7 +503,7 @@ def _current_counts(store: GovernanceStore, *, model: str, version: str, window:
     params: dict = {"model": model, "version": version, "start": window.start, "end": window.end,
                     "grain": grain}
     sql, parts = current_counts_sql(inputs, score.edges, params)
-    frame = store.query(sql, params)
+    frame = telemetry_sources.query(store, sql, params)
     split = dict(tuple(frame.groupby("part", sort=False)))
     return {key: split.get(number, frame.iloc[:0]) for key, number in parts.items()}
 

@@ -12,8 +12,9 @@ import pandas as pd
 
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
-from governance.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL, KPI_SERIES_SQL,
-                                      LATENCY_HISTOGRAM_SQL)
+from governance import telemetry_sources
+from governance.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL, KPI_SERIES_RAW_SQL,
+                                      KPI_SERIES_SQL, LATENCY_HISTOGRAM_SQL)
 
 BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
 
@@ -42,7 +43,7 @@ def _none_if_nan(value):
 
 def headline_figures(store: GovernanceStore, *, window_days: int = 7) -> list[Headline]:
     """Per model, its figures over the last `window_days` days up to its newest prediction."""
-    frame = store.query(HEADLINE_SQL, {"window_days": window_days})
+    frame = telemetry_sources.across_models(store, HEADLINE_SQL, {"window_days": window_days}).sort_values("model")
     return [Headline(
         model=row.model, window_days=window_days, window_end=row.window_end, predictions=int(row.predictions),
         error_rate=_none_if_nan(row.error_rate), latency_p95_ms=_none_if_nan(row.latency_p95_ms),
@@ -53,7 +54,8 @@ def headline_figures(store: GovernanceStore, *, window_days: int = 7) -> list[He
 
 def daily_volume(store: GovernanceStore) -> pd.DataFrame:
     """Predictions per day per model and version: at most a few hundred points for a chart."""
-    return store.query(DAILY_VOLUME_SQL)
+    return telemetry_sources.across_models(store, DAILY_VOLUME_SQL).sort_values(
+        ["model", "version", "day"], ignore_index=True)
 
 
 # --- KPI time series and window summaries --------------------------------------------------------------
@@ -115,8 +117,8 @@ def _split_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
 
 def data_window(store: GovernanceStore, *, model: str) -> Window | None:
     """The span of a model's telemetry, or None when it has none."""
-    first, last = store.query_rows(DATA_WINDOW_SQL, {"model": model})[0]
-    if first is None:
+    first, last = telemetry_sources.query_rows(store, DATA_WINDOW_SQL, {"model": model})[0]
+    if pd.isna(first):
         return None
     return Window(pd.Timestamp(first).floor("D"), pd.Timestamp(last).floor("D") + pd.Timedelta(days=1))
 
@@ -126,9 +128,12 @@ def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str
     """Per version and period: every KPI, plus throughput and rolling stability. One scan, in DuckDB."""
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
-    # Counts from the hourly rollup; only the percentiles, which do not add up, read the raw rows.
-    frame = store.query(KPI_SERIES_SQL, {"grain": grain, "model": model, "version": version,
-                                         "start": window.start, "end": window.end})
+    # In the workspace, counts from the hourly rollup and only the percentiles, which do not add up, from the raw
+    # rows; elsewhere one scan of the raw rows, where the engine is.
+    sql = KPI_SERIES_SQL if telemetry_sources.source_for(store, model=model).kind == "workspace" else \
+        KPI_SERIES_RAW_SQL
+    frame = telemetry_sources.query(store, sql, {"grain": grain, "model": model, "version": version,
+                                                 "start": window.start, "end": window.end})
     frame = _split_quantiles(derive_ratios(frame, minutes=GRAIN_MINUTES[grain]))
     # Stability: standard deviation over the last 7 periods (a window function over <= a few thousand rows).
     rolling = frame.groupby("version")[["accuracy", "latency_p95_ms"]].rolling(7, min_periods=2).std()
@@ -154,8 +159,8 @@ def kpi_view(store: GovernanceStore, *, model: str, window: Window, grain: str =
     series = kpi_series(store, model=model, window=window, grain=grain, version=version)
     sums = series.groupby("version", as_index=False)[list(COUNT_SQL)].sum(min_count=1)
     summary = derive_ratios(sums, minutes=window.days * 1440)
-    histogram = store.query(LATENCY_HISTOGRAM_SQL, {"model": model, "version": version, "start": window.start,
-                                                    "end": window.end})
+    histogram = telemetry_sources.query(store, LATENCY_HISTOGRAM_SQL, {
+        "model": model, "version": version, "start": window.start, "end": window.end})
     for name, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)):
         summary[name] = [histogram_quantile(histogram[histogram["version"] == v], q) for v in summary["version"]]
     return KpiView(series, summary)

@@ -144,6 +144,17 @@ class GovernanceStore:
         """Run one read query on this thread's cursor and return its result as a DataFrame."""
         return self._execute(sql, params).df()
 
+    def query_over(self, sql: str, params: dict, *, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Run one read query that also reads the given DataFrames by name (aggregates computed elsewhere)."""
+        cursor = self._cursor()
+        for name, frame in frames.items():
+            cursor.register(name, frame)
+        try:
+            return self._execute(sql, params).df()
+        finally:
+            for name in frames:
+                cursor.unregister(name)
+
     def query_rows(self, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
         return self._execute(sql, params).fetchall()
 

@@ -100,6 +100,12 @@ KPI_SERIES_SQL = f"""
         GROUP BY ALL)
     SELECT * FROM counts LEFT JOIN latency USING (version, period) ORDER BY version, period"""
 
+# The same series from the raw rows in one scan, for sources that keep no rollup (a Parquet dataset, Spark).
+KPI_SERIES_RAW_SQL = f"""
+    SELECT version, date_trunc($grain, ts) AS period, {COUNTS}, {LATENCY_QUANTILES}
+    FROM telemetry WHERE {KPI_WHERE}
+    GROUP BY ALL ORDER BY version, period"""
+
 # Exact latency values of successful requests and how often each occurs, per version: a histogram.
 LATENCY_HISTOGRAM_SQL = f"""
     SELECT version, latency_ms, count(*) AS n FROM telemetry WHERE {KPI_WHERE} AND NOT is_error

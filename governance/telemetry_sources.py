@@ -1,0 +1,378 @@
+"""Where a model's telemetry is read from: the workspace's table, a Parquet dataset in place, or Apache Spark.
+
+The KPI, A/B and drift SQL is written once, in DuckDB's dialect, in telemetry_sql. A source only changes where
+the relations `telemetry` (and `telemetry_input`) come from:
+
+- workspace: the tables in the workspace file, as always;
+- parquet: a folder laid out as `telemetry/date=YYYY-MM-DD/*.parquet` (Hive partitions by day) and
+  `telemetry_input.parquet`, as `export_parquet` writes it. The same SQL runs in the workspace's DuckDB over
+  the files in place; only the partitions of the days a query's window touches are opened (the pruning is
+  done here, from the folder names, so that it does not depend on an optimiser), and nothing is copied;
+- spark: the same folder, or a table, read by a Spark session (local mode, or a cluster given by its master
+  URL). The SQL is translated to Spark SQL by sqlglot with the bound values written in as literals, and only
+  the aggregates come back.
+
+The governance records (audits, risks, sign-offs, the ledger) always stay in the workspace. Ingest writes to
+the workspace only: a lake is filled by the systems that own it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from governance import identity
+from governance.errors import InvalidInputError
+from governance.identity import User
+from governance.inventory import list_models, require_model
+from governance.store import GovernanceStore
+
+KINDS = ("workspace", "parquet", "spark")
+TELEMETRY_DIR = "telemetry"
+INPUTS_FILE = "telemetry_input.parquet"
+PARTITION = "date"
+DEFAULT_MASTER = "local[2]"
+# The telemetry columns a dataset must have, by the schema in the README.
+COLUMNS = ("ts", "model", "version", "segment", "input_id", "prediction", "score", "label", "latency_ms", "is_error",
+           "cpu_pct", "memory_mb", "cost_usd", "approved_volume_usd", "expected_value_usd")
+
+BAD_KIND = "a telemetry source is one of {kinds}, got {kind!r}"
+NO_LOCATION = "a {kind} source needs a location: the dataset's folder (or, for Spark, a table name)"
+NOT_A_DATASET = ("{location} holds no Parquet telemetry: expected {location}/telemetry/date=YYYY-MM-DD/*.parquet, as "
+                 "`python -m governance telemetry export` writes it")
+MISSING_COLUMNS = "the Parquet telemetry in {location} lacks the columns {columns}: see the telemetry schema"
+NO_SPARK = "Spark is not available here ({reason}): install pyspark and Java 17, or choose another source"
+
+
+@dataclass(frozen=True)
+class Source:
+    model: str
+    kind: str = "workspace"
+    location: str | None = None
+    master: str | None = None
+    set_by: str | None = None
+    set_at: str | None = None
+
+    @property
+    def is_folder(self) -> bool:
+        return self.kind == "parquet" or (self.kind == "spark" and bool(self.location)
+                                          and ("/" in self.location or os.path.isdir(self.location)))
+
+
+# --- the setting ---------------------------------------------------------------------------------------------------
+def source_for(store: GovernanceStore, *, model: str) -> Source:
+    """The source in force for a model: the newest recorded, or the workspace."""
+    rows = store.query_rows("SELECT kind, location, master, set_by, set_at FROM telemetry_source WHERE model = ? "
+                            "ORDER BY set_at DESC LIMIT 1", [model])
+    if not rows:
+        return Source(model=model)
+    kind, location, master, set_by, set_at = rows[0]
+    return Source(model=model, kind=kind, location=location, master=master, set_by=set_by,
+                  set_at=set_at.isoformat(timespec="seconds") + "Z")
+
+
+def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, location: str | None = None,
+               master: str | None = None) -> Source:
+    """Point a model's telemetry at a source (leaders and admins). The source is tried before it is recorded."""
+    identity.require(actor, "configure monitoring")
+    require_model(store, model=model)
+    if kind not in KINDS:
+        raise InvalidInputError(BAD_KIND.format(kinds=", ".join(KINDS), kind=kind))
+    location = (location or "").strip() or None
+    if kind != "workspace" and not location:
+        raise InvalidInputError(NO_LOCATION.format(kind=kind))
+    source = Source(model=model, kind=kind, location=location if kind != "workspace" else None,
+                    master=(master or "").strip() or None if kind == "spark" else None)
+    if source.is_folder:
+        _check_dataset(source.location)
+    if kind == "spark":
+        _spark(source.master)   # refuses now, not on the first page view, when Spark cannot start
+    with store.write() as tx:
+        tx.execute("INSERT INTO telemetry_source VALUES (?, ?, ?, ?, ?, ?)",
+                   [model, kind, source.location, source.master, actor.recorded_as,
+                    datetime.now(timezone.utc).replace(tzinfo=None)])
+    return source_for(store, model=model)
+
+
+def _check_dataset(location: str) -> None:
+    import duckdb
+
+    files = _files(location)
+    if not files:
+        raise InvalidInputError(NOT_A_DATASET.format(location=location))
+    names = {row[0] for row in duckdb.connect().execute(
+        "DESCRIBE SELECT * FROM read_parquet($file, hive_partitioning = true)", {"file": files[0]}).fetchall()}
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise InvalidInputError(MISSING_COLUMNS.format(location=location, columns=", ".join(missing)))
+
+
+# --- partitions ----------------------------------------------------------------------------------------------------
+def _files(location: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(location, TELEMETRY_DIR, f"{PARTITION}=*", "*.parquet")))
+
+
+def _partition_day(path: str) -> date:
+    return date.fromisoformat(Path(path).parent.name.split("=", 1)[1])
+
+
+def partitions(location: str, *, start=None, end=None) -> list[str]:
+    """The files of the days that [start, end) touches (all of them without a window)."""
+    files = _files(location)
+    if start is None or end is None:
+        return files
+    first, last = pd.Timestamp(start).date(), (pd.Timestamp(end) - pd.Timedelta(microseconds=1)).date()
+    return [f for f in files if first <= _partition_day(f) <= last]
+
+
+def bytes_of(files: list[str]) -> int:
+    return sum(os.path.getsize(f) for f in files)
+
+
+# --- freshness, for caches ---------------------------------------------------------------------------------------
+_FRESHNESS_SECONDS = 10.0
+_freshness: dict[str, tuple[float, tuple]] = {}
+
+
+def freshness(store: GovernanceStore) -> tuple:
+    """What changes when telemetry outside the workspace changes: each dataset's file count and newest file time;
+    for a Spark table, the current minute. Looked at no more than every 10 seconds. A cache keyed on the data
+    version and this shows new partitions of a lake without a write to the workspace."""
+    key = str(store.path)
+    now = time.monotonic()
+    if key in _freshness and now - _freshness[key][0] < _FRESHNESS_SECONDS:
+        return _freshness[key][1]
+    marks = []
+    for model, kind, location in store.query_rows(
+            "SELECT model, arg_max(kind, set_at), arg_max(location, set_at) FROM telemetry_source GROUP BY model "
+            "ORDER BY model"):
+        if kind == "workspace":
+            continue
+        if kind == "parquet" or Source(model=model, kind=kind, location=location).is_folder:
+            files = _files(location)
+            marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0)))
+        else:
+            marks.append((model, int(time.time() // 60)))
+    _freshness[key] = (now, tuple(marks))
+    return _freshness[key][1]
+
+
+# --- running a query -----------------------------------------------------------------------------------------------
+_last: dict[str, dict] = {}
+_last_lock = threading.Lock()
+
+
+def last_query(model: str) -> dict | None:
+    """When this process last read the model's telemetry, on which engine, how long it took, and the bytes of the
+    partitions it opened (for a dataset)."""
+    with _last_lock:
+        return dict(_last[model]) if model in _last else None
+
+
+def query(store: GovernanceStore, sql: str, params: dict) -> pd.DataFrame:
+    """Run one telemetry query (DuckDB dialect, `$name` parameters, params["model"] naming the model) on the
+    model's source."""
+    source = source_for(store, model=params["model"])
+    started = time.perf_counter()
+    opened = None
+    if source.kind == "workspace":
+        frame = store.query(sql, _used(params, sql))
+    elif source.kind == "parquet":
+        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
+        opened = bytes_of(files)
+        text = _on_files(sql, files=files)
+        values = {**params, "telemetry_files": files or _files(source.location)[:1],
+                  "input_file": os.path.join(source.location, INPUTS_FILE)}
+        frame = store.query(text, _used(values, text))
+    else:
+        frame, opened = _spark_query(store, source, sql, params)
+    with _last_lock:
+        _last[source.model] = {"engine": source.kind, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "seconds": round(time.perf_counter() - started, 3), "bytes_opened": opened}
+    return frame
+
+
+def across_models(store: GovernanceStore, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """A statement grouped by model over every model's telemetry: the workspace's table once, and each model
+    read elsewhere from its own source; each model's rows come from where it is read."""
+    external = [m for m in list_models(store)["name"] if source_for(store, model=m).kind != "workspace"]
+    frame = store.query(sql, params or {})
+    frames = [frame[~frame["model"].isin(external)]]
+    for model in external:
+        found = query(store, sql, {**(params or {}), "model": model})
+        frames.append(found[found["model"] == model])
+    return pd.concat(frames, ignore_index=True)
+
+
+def query_rows(store: GovernanceStore, sql: str, params: dict) -> list[tuple]:
+    return list(query(store, sql, params).itertuples(index=False, name=None))
+
+
+def _replace_relations(sql: str, relations: dict[str, str]):
+    """The statement parsed as DuckDB, each table in `relations` replaced by the given subquery (same alias)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in relations and not table.db:
+            replacement = sqlglot.parse_one(relations[table.name], read="duckdb")
+            table.replace(exp.Subquery(this=replacement, alias=exp.TableAlias(
+                this=exp.to_identifier(table.alias or table.name))))
+    return tree
+
+
+def _on_files(sql: str, *, files: list[str]) -> str:
+    """The DuckDB statement over the dataset's files: $telemetry_files (the window's partitions) and $input_file."""
+    none = "" if files else " WHERE false"   # no partition in the window: no rows, but the dataset's columns
+    return _replace_relations(sql, {
+        "telemetry": f"SELECT * EXCLUDE ({PARTITION}) FROM read_parquet($telemetry_files, hive_partitioning = true)"
+                     f"{none}",
+        "telemetry_input": "SELECT * FROM read_parquet($input_file)",
+    }).sql(dialect="duckdb")
+
+
+# --- Spark -----------------------------------------------------------------------------------------------------------
+_sessions: dict[str, object] = {}
+_spark_lock = threading.Lock()
+
+
+def _spark(master: str | None):
+    """One Spark session per master for this process; UTC throughout, as the workspace stores time."""
+    master = master or DEFAULT_MASTER
+    with _spark_lock:
+        if master not in _sessions:
+            try:
+                from pyspark.sql import SparkSession
+
+                _sessions[master] = (SparkSession.builder.master(master).appName("quorum")
+                                     .config("spark.sql.session.timeZone", "UTC")
+                                     .config("spark.ui.enabled", "false")
+                                     .config("spark.sql.shuffle.partitions", "8")
+                                     # local mode runs in the driver: its memory is the engine's
+                                     .config("spark.driver.memory", os.environ.get("QUORUM_SPARK_MEMORY", "2g"))
+                                     .getOrCreate())
+            except Exception as exc:  # noqa: BLE001 -- no pyspark, no Java: say so, in the caller's terms
+                raise InvalidInputError(NO_SPARK.format(reason=f"{type(exc).__name__}: {exc}"[:300])) from None
+        return _sessions[master]
+
+
+def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
+    """A DuckDB statement (text or parsed) as Spark SQL: values as literals, `telemetry` read from the view
+    `relation`, and DuckDB's functions Spark names otherwise: quantile_cont as `percentile` (the same exact,
+    interpolated definition), isfinite as a test for NaN and infinity."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = (sqlglot.parse_one(sql, read="duckdb") if isinstance(sql, str) else sql).copy()
+    for node in list(tree.find_all(exp.Placeholder)):
+        node.replace(_literal(params[node.name]))
+    for node in list(tree.find_all(exp.PercentileCont)):
+        node.replace(exp.Anonymous(this="percentile", expressions=[node.this, node.expression]))
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() == "isfinite":
+            x = node.expressions[0]
+            node.replace(sqlglot.parse_one(f"(NOT isnan({x.sql('spark')}) AND abs({x.sql('spark')}) <> "
+                                           "double('infinity'))", read="spark"))
+    for table in list(tree.find_all(exp.Table)):
+        if table.name == "telemetry" and not table.db:
+            table.set("this", exp.to_identifier(relation))
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.alias or "telemetry")))
+    return tree.sql(dialect="spark")
+
+
+def _literal(value):
+    from sqlglot import exp
+
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return exp.cast(exp.Literal.string(pd.Timestamp(value).isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, (list, tuple)):
+        return exp.Array(expressions=[_literal(v) for v in value])
+    return exp.Literal.string(str(value))
+
+
+def _reads(node) -> set[str]:
+    from sqlglot import exp
+
+    return {t.name for t in node.find_all(exp.Table)} - {c.alias for c in node.find_all(exp.CTE)}
+
+
+def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict) -> tuple[pd.DataFrame, int | None]:
+    """A statement that reads only `telemetry` runs in Spark whole. One that also reads workspace tables (drift's
+    inputs) has its parts over `telemetry` (its CTEs) run in Spark and the rest in DuckDB over their results."""
+    import sqlglot
+    from sqlglot import exp
+
+    spark = _spark(source.master)
+    opened = None
+    if source.is_folder:
+        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
+        opened = bytes_of(files)
+        base = os.path.join(source.location, TELEMETRY_DIR)
+        paths = sorted({str(Path(f).parent) for f in files})
+        reader = spark.read.option("basePath", base)
+        frame = (reader.parquet(*paths) if paths else reader.parquet(base).limit(0)).drop(PARTITION)
+    else:
+        frame = spark.table(source.location)
+    view = f"quorum_telemetry_{abs(hash((source.model, source.location))) % 10**8}"
+    frame.createOrReplaceTempView(view)
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if _reads(tree) <= {"telemetry"}:
+        return spark.sql(spark_sql(tree, params, relation=view)).toPandas(), opened
+    pushed = {}
+    for cte in tree.find_all(exp.CTE):
+        if _reads(cte.this) == {"telemetry"}:
+            name = f"spark_{cte.alias}"
+            pushed[name] = spark.sql(spark_sql(cte.this, params, relation=view)).toPandas()
+            cte.set("this", sqlglot.parse_one(f"SELECT * FROM {name}", read="duckdb"))
+    text = _replace_relations(tree.sql(dialect="duckdb"), {
+        "telemetry_input": "SELECT * FROM read_parquet($input_file)"}).sql(dialect="duckdb") \
+        if source.is_folder else tree.sql(dialect="duckdb")
+    values = {**params, "input_file": os.path.join(source.location or "", INPUTS_FILE)}
+    return store.query_over(text, _used(values, text), frames=pushed), opened
+
+
+def _used(values: dict, text: str) -> dict:
+    """Only the parameters the statement names: DuckDB refuses others."""
+    return {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
+
+
+# --- export ----------------------------------------------------------------------------------------------------------
+def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike) -> dict:
+    """Write a model's telemetry as a dataset: telemetry/date=YYYY-MM-DD/*.parquet and telemetry_input.parquet."""
+    require_model(store, model=model)
+    out = Path(out)
+    if (out / TELEMETRY_DIR).exists():
+        raise InvalidInputError(f"{out / TELEMETRY_DIR} exists already: export into a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    target = str(out / TELEMETRY_DIR).replace("'", "''")
+    store.query_value(f"COPY (SELECT *, ts::DATE AS {PARTITION} FROM telemetry WHERE model = $model ORDER BY ts) "
+                      f"TO '{target}' (FORMAT parquet, PARTITION_BY ({PARTITION}))", {"model": model})
+    inputs = str(out / INPUTS_FILE).replace("'", "''")
+    store.query_value(f"COPY (SELECT * FROM telemetry_input WHERE model = $model) TO '{inputs}' (FORMAT parquet)",
+                      {"model": model})
+    files = _files(str(out))
+    return {"model": model, "location": str(out), "partitions": len({_partition_day(f) for f in files}),
+            "files": len(files), "bytes": bytes_of(files),
+            "rows": store.query_value("SELECT count(*) FROM telemetry WHERE model = $model", {"model": model})}
+
+
+def row_count(store: GovernanceStore, *, model: str) -> int:
+    return int(query(store, "SELECT count(*) AS n FROM telemetry WHERE model = $model", {"model": model})["n"].iloc[0])
+

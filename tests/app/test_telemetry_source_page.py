@@ -1,0 +1,37 @@
+"""The Admin page's telemetry sources: a leader points a model at a Parquet dataset; the KPIs page then reads it."""
+
+from __future__ import annotations
+
+from governance import telemetry_sources
+from governance.store import GovernanceStore
+from tests.app.test_pages import assert_clean, open_page
+
+
+def test_a_leader_points_a_model_at_its_parquet_export_and_the_pages_read_it(demo_copy, monkeypatch, tmp_path):
+    with GovernanceStore(demo_copy) as store:
+        exported = telemetry_sources.export_parquet(store, model="german-credit", out=tmp_path / "german")
+    app = open_page("app_pages/admin.py", demo_copy, monkeypatch, session={"ad_source_model": "german-credit"})
+    assert_clean(app)
+    [location] = [t for t in app.text_input if t.label.startswith("Location")]
+    location.set_value(str(tmp_path / "nowhere"))
+    [kind] = [s for s in app.segmented_control if s.label == "Read telemetry from"]
+    kind.set_value("parquet")
+    next(b for b in app.button if b.label == "Use this source").click().run()
+    assert any("holds no Parquet telemetry" in e.value for e in app.error)   # refused, nothing recorded
+
+    [location] = [t for t in app.text_input if t.label.startswith("Location")]
+    location.set_value(str(tmp_path / "german"))
+    next(b for b in app.button if b.label == "Use this source").click().run()
+    assert_clean(app)
+    assert any("german-credit now reads its telemetry from parquet" in s.value for s in app.success)
+    sources = app.dataframe[1].value.set_index("model")
+    assert sources.loc["german-credit", "source"] == "parquet"
+    assert sources.loc["german-credit", "rows"] == exported["rows"]
+    assert sources.loc["adult-income", "source"] == "workspace"
+
+    kpis = open_page("app_pages/kpis.py", demo_copy, monkeypatch, session={"kp_model": "german-credit"})
+    assert_clean(kpis)
+    assert telemetry_sources.last_query("german-credit")["engine"] == "parquet"
+
+    viewer = open_page("app_pages/admin.py", demo_copy, monkeypatch, user="hugo.tanaka")
+    assert next(b for b in viewer.button if b.label == "Use this source").disabled
