@@ -67,6 +67,7 @@ bench: $(VENV)/.runtime pdf-libraries
 	$(PY) benchmarks/fairness_audit.py
 	$(PY) benchmarks/explanations.py
 	$(PY) benchmarks/report_pdf.py
+	QUORUM_SPARK_MEMORY=8g $(PY) benchmarks/telemetry_lake.py
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

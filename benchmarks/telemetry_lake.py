@@ -36,7 +36,7 @@ COPY (
     SELECT ts, model, version, segment, input_id, prediction, score, label, latency_ms, is_error, cpu_pct,
            memory_mb, cost_usd, approved_volume_usd, expected_value_usd, ts::DATE AS date
     FROM (
-        SELECT TIMESTAMP '2026-07-01' + to_microseconds((i * {span_us} // {rows})::BIGINT) AS ts,
+        SELECT TIMESTAMP '2026-07-01' + to_microseconds(i * {step_us}) AS ts,
                '{model}' AS model, CASE WHEN hash(i) % 10 < 7 THEN 'v1' ELSE 'v2' END AS version,
                ['web', 'mobile', 'branch'][1 + (i % 3)::INTEGER] AS segment, (i % 30000)::BIGINT AS input_id,
                hash(i + 4) % 100 = 0 AS is_error,
@@ -60,7 +60,7 @@ def generate(folder: Path, rows: int) -> float:
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(GENERATE_SQL.format(span_us=DAYS * 86_400_000_000, rows=rows, model=MODEL, target=target))
+    con.execute(GENERATE_SQL.format(step_us=DAYS * 86_400_000_000 // rows, rows=rows, model=MODEL, target=target))
     con.execute(f"COPY (SELECT '{MODEL}' AS model, 0::BIGINT AS input_id, 'bench' AS source, '{{}}'::JSON AS features)"
                 f" TO '{folder / telemetry_sources.INPUTS_FILE}' (FORMAT parquet)")
     return time.perf_counter() - started

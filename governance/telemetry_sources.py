@@ -91,10 +91,10 @@ def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, lo
         raise InvalidInputError(NO_LOCATION.format(kind=kind))
     source = Source(model=model, kind=kind, location=location if kind != "workspace" else None,
                     master=(master or "").strip() or None if kind == "spark" else None)
-    if source.is_folder:
-        _check_dataset(source.location)
-    if kind == "spark":
-        _spark(source.master)   # refuses now, not on the first page view, when Spark cannot start
+    if kind == "parquet":
+        _check_columns(source.location, _dataset_columns(source.location))
+    if kind == "spark":   # tried now, not on the first page view: Spark starts and sees the columns
+        _check_columns(source.location, _spark_frame(source).columns)
     with store.write() as tx:
         tx.execute("INSERT INTO telemetry_source VALUES (?, ?, ?, ?, ?, ?)",
                    [model, kind, source.location, source.master, actor.recorded_as,
@@ -102,15 +102,18 @@ def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, lo
     return source_for(store, model=model)
 
 
-def _check_dataset(location: str) -> None:
+def _dataset_columns(location: str) -> list[str]:
     import duckdb
 
     files = _files(location)
     if not files:
         raise InvalidInputError(NOT_A_DATASET.format(location=location))
-    names = {row[0] for row in duckdb.connect().execute(
-        "DESCRIBE SELECT * FROM read_parquet($file, hive_partitioning = true)", {"file": files[0]}).fetchall()}
-    missing = [c for c in COLUMNS if c not in names]
+    return [row[0] for row in duckdb.connect().execute(
+        "DESCRIBE SELECT * FROM read_parquet($file, hive_partitioning = true)", {"file": files[0]}).fetchall()]
+
+
+def _check_columns(location: str, names) -> None:
+    missing = [c for c in COLUMNS if c not in set(names)]
     if missing:
         raise InvalidInputError(MISSING_COLUMNS.format(location=location, columns=", ".join(missing)))
 
@@ -156,7 +159,7 @@ def freshness(store: GovernanceStore) -> tuple:
             "ORDER BY model"):
         if kind == "workspace":
             continue
-        if kind == "parquet" or Source(model=model, kind=kind, location=location).is_folder:
+        if kind == "parquet" or os.path.isdir(location or ""):
             files = _files(location)
             marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0)))
         else:
@@ -256,10 +259,12 @@ def _spark(master: str | None):
                 _sessions[master] = (SparkSession.builder.master(master).appName("quorum")
                                      .config("spark.sql.session.timeZone", "UTC")
                                      .config("spark.ui.enabled", "false")
+                                     .config("spark.ui.showConsoleProgress", "false")
                                      .config("spark.sql.shuffle.partitions", "8")
                                      # local mode runs in the driver: its memory is the engine's
                                      .config("spark.driver.memory", os.environ.get("QUORUM_SPARK_MEMORY", "2g"))
                                      .getOrCreate())
+                _sessions[master].sparkContext.setLogLevel("ERROR")
             except Exception as exc:  # noqa: BLE001 -- no pyspark, no Java: say so, in the caller's terms
                 raise InvalidInputError(NO_SPARK.format(reason=f"{type(exc).__name__}: {exc}"[:300])) from None
         return _sessions[master]
@@ -313,6 +318,19 @@ def _reads(node) -> set[str]:
     return {t.name for t in node.find_all(exp.Table)} - {c.alias for c in node.find_all(exp.CTE)}
 
 
+def _spark_frame(source: Source):
+    """The source as a Spark DataFrame: a folder (Spark discovers its date=… partitions, on local or remote storage
+    such as s3a:// or abfss://) or a table in Spark's catalog."""
+    spark = _spark(source.master)
+    try:
+        if source.is_folder:
+            return spark.read.parquet(source.location.rstrip("/") + "/" + TELEMETRY_DIR)
+        return spark.table(source.location)
+    except Exception as exc:  # noqa: BLE001 -- Spark's own errors (path or table not found): say what to fix
+        raise InvalidInputError(f"Spark cannot read {source.location} ({type(exc).__name__}): give a folder holding "
+                                "telemetry/date=YYYY-MM-DD/ or a table in Spark's catalog") from None
+
+
 def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict) -> tuple[pd.DataFrame, int | None]:
     """A statement that reads only `telemetry` runs in Spark whole. One that also reads workspace tables (drift's
     inputs) has its parts over `telemetry` (its CTEs) run in Spark and the rest in DuckDB over their results."""
@@ -320,16 +338,15 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
     from sqlglot import exp
 
     spark = _spark(source.master)
-    opened = None
-    if source.is_folder:
-        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
-        opened = bytes_of(files)
-        base = os.path.join(source.location, TELEMETRY_DIR)
-        paths = sorted({str(Path(f).parent) for f in files})
-        reader = spark.read.option("basePath", base)
-        frame = (reader.parquet(*paths) if paths else reader.parquet(base).limit(0)).drop(PARTITION)
-    else:
-        frame = spark.table(source.location)
+    frame = _spark_frame(source)
+    opened = bytes_of(partitions(source.location, start=params.get("start"), end=params.get("end"))) \
+        if source.is_folder and os.path.isdir(source.location) else None
+    if PARTITION in frame.columns:
+        if params.get("start") is not None and params.get("end") is not None:   # Spark prunes the partitions
+            first = pd.Timestamp(params["start"]).date()
+            last = (pd.Timestamp(params["end"]) - pd.Timedelta(microseconds=1)).date()
+            frame = frame.where(frame[PARTITION].between(first, last))
+        frame = frame.drop(PARTITION)
     view = f"quorum_telemetry_{abs(hash((source.model, source.location))) % 10**8}"
     frame.createOrReplaceTempView(view)
     tree = sqlglot.parse_one(sql, read="duckdb")

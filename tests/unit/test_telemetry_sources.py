@@ -131,8 +131,13 @@ def test_the_spark_translation_names_sparks_functions_and_writes_values_as_liter
 
 
 @pytest.mark.spark
-def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake):
+def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake, tmp_path):
     with GovernanceStore(lake["db"]) as store:
+        with pytest.raises(InvalidInputError, match="Spark cannot read"):
+            telemetry_sources.set_source(store, model=MODEL, kind="spark", location=str(tmp_path / "none"),
+                                         actor=LEADER)
+        with pytest.raises(InvalidInputError, match="Spark cannot read"):
+            telemetry_sources.set_source(store, model=MODEL, kind="spark", location="no_such_table", actor=LEADER)
         telemetry_sources.set_source(store, model=MODEL, kind="spark", location=lake["location"],
                                      master="local[2]", actor=LEADER)
         got = results(store)
@@ -142,6 +147,23 @@ def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake):
     # figures up to the order of floating-point additions
     assert_same(lake["expected"], got)
     assert last["engine"] == "spark"
+
+
+@pytest.mark.spark
+def test_spark_over_a_catalog_table_partitioned_by_date(lake):
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.getOrCreate()   # the session the source started (local mode)
+    spark.read.parquet(os.path.join(lake["location"], "telemetry")).createOrReplaceTempView("adult_telemetry")
+    with GovernanceStore(lake["db"]) as store:
+        telemetry_sources.set_source(store, model=MODEL, kind="spark", location="adult_telemetry", actor=LEADER)
+        span = kpis.data_window(store, model=MODEL)
+        series = kpis.kpi_series(store, model=MODEL, window=span, grain="week")
+        week = kpis.kpi_view(store, model=MODEL, window=WEEK, grain="day").summary
+        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+    assert_same({"window": lake["expected"]["window"], "overlap": None, "series_week": lake["expected"]["series_week"],
+                 "week": lake["expected"]["week"]},
+                {"window": span, "overlap": None, "series_week": series, "week": week})
 
 
 def test_the_cli_exports_points_and_shows_a_source(lake, cli, tmp_path):
