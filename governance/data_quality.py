@@ -61,7 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from governance import drift
+from governance import drift, telemetry_sources
 from governance.errors import InvalidInputError
 from governance.inventory import require_model
 from governance.kpis import resolve_window
@@ -310,10 +310,10 @@ def _periods(window, grain: str) -> pd.DatetimeIndex:
 def _version_report(store: GovernanceStore, *, model: str, version: str, reference: QualityReference, window,
                     grain: str, due_before: pd.Timestamp) -> tuple[list[dict], list[dict]]:
     base = {"model": model, "version": version, "start": window.start, "end": window.end, "grain": grain}
-    totals = store.query(QUALITY_ROWS_SQL, {**base, "due_before": due_before})
+    totals = telemetry_sources.query(store, QUALITY_ROWS_SQL, {**base, "due_before": due_before})
     params = {**base, "paths": [f"$.{f.name}" for f in reference.features]}
     inputs = [(i, f.kind, f.minimum, f.maximum, f.categories) for i, f in enumerate(reference.features)]
-    counts = store.query(quality_counts_sql(inputs, params), params)
+    counts = telemetry_sources.query(store, quality_counts_sql(inputs, params), params)
     features = counts[counts["part"] == 0]
     keys = counts[counts["part"] == 1]
     periods = _periods(window, grain)
@@ -379,7 +379,7 @@ def quality_report(store: GovernanceStore, *, model: str, version: str | None = 
     versions = [version] if version is not None else [r[0] for r in store.query_rows(
         "SELECT version FROM model_version WHERE model = ? ORDER BY version", [model])]
     window = resolve_window(store, model=model, since=since, until=until)
-    newest = pd.Timestamp(store.query_value(QUALITY_NEWEST_SQL, {"model": model}))
+    newest = pd.Timestamp(telemetry_sources.query_rows(store, QUALITY_NEWEST_SQL, {"model": model})[0][0])
     due_before = newest.normalize() - pd.Timedelta(days=LABEL_DUE_DAYS - 1)
     checks, trend, references, notes = [], [], {}, []
     for v in versions:

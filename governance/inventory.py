@@ -19,16 +19,19 @@ def list_models(store: GovernanceStore) -> pd.DataFrame:
 
 def list_versions(store: GovernanceStore) -> pd.DataFrame:
     """Every version with its stage, algorithm, training metrics and how much telemetry it has."""
-    frame = store.query("""
+    from governance import telemetry_sources   # it reads the inventory too
+    from governance.telemetry_sql import VERSION_TELEMETRY_SQL
+
+    counts = telemetry_sources.across_models(store, VERSION_TELEMETRY_SQL)   # from wherever each model is read
+    frame = store.query_over("""
         SELECT v.model, v.version, v.stage, v.algorithm, v.created_at, m.owner, m.risk_tier,
                v.training_metrics, a.sha256 AS artifact_sha256,
                coalesce(t.rows, 0) AS telemetry_rows, t.first_ts, t.last_ts
         FROM model_version v
         JOIN model m ON m.name = v.model
         LEFT JOIN model_artifact a USING (model, version)
-        LEFT JOIN (SELECT model, version, count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts
-                   FROM telemetry GROUP BY ALL) t USING (model, version)
-        ORDER BY v.model, v.version""")
+        LEFT JOIN version_telemetry t USING (model, version)
+        ORDER BY v.model, v.version""", {}, frames={"version_telemetry": counts})
     frame["training_metrics"] = frame["training_metrics"].map(json.loads)
     return frame
 

@@ -23,7 +23,8 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 
-from governance import identity, ledger, risks, signoffs
+from governance import identity, ledger, risks, signoffs, telemetry_sources
+from governance.telemetry_sql import VERSION_LABELLED_SQL
 from governance.errors import InvalidInputError
 from governance.identity import User
 from governance.inventory import list_versions, require_model
@@ -148,9 +149,8 @@ def retraining_triggers(store: GovernanceStore, *, model: str, today: date | Non
             f"{len(below)} of {len(judged)} judged days in the last {POLICY_WINDOW_DAYS} below {target:.3f}")
     if rules["min_label_coverage"] is not None and last is not None:
         cutoff = last - pd.Timedelta(days=LABEL_LAG_DAYS)
-        n, labelled = store.query_rows(
-            "SELECT count(*), count(label) FROM telemetry WHERE model = ? AND version = ? AND ts >= ? AND ts < ?",
-            [model, name, cutoff - pd.Timedelta(days=POLICY_WINDOW_DAYS), cutoff])[0]
+        n, labelled = telemetry_sources.query_rows(store, VERSION_LABELLED_SQL, {
+            "model": model, "version": name, "start": cutoff - pd.Timedelta(days=POLICY_WINDOW_DAYS), "end": cutoff})[0]
         coverage = labelled / n if n else None
         add(f"label coverage below {rules['min_label_coverage']:.0%}",
             None if coverage is None else coverage < rules["min_label_coverage"],

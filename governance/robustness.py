@@ -37,6 +37,7 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from threadpoolctl import threadpool_limits
 
+from governance import telemetry_sources
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evaluation_sets import evaluation_set
 from governance.fairness import canonical_json, environment
@@ -44,6 +45,7 @@ from governance.fairness_inputs import MISSING_GROUP, sha256_text
 from governance.identity import User, require
 from governance.inventory import require_model
 from governance.store import GovernanceStore
+from governance.telemetry_sql import VERSION_NEWEST_SQL, WEEKLY_ACCURACY_SQL
 
 SCHEMA_VERSION = 1
 DEFAULT_LEVELS = (0.01, 0.05, 0.1)
@@ -576,18 +578,15 @@ def _load(store: GovernanceStore, *, model: str, version: str, seed: int):
 
 
 def _telemetry_until(store: GovernanceStore, *, model: str, version: str) -> str | None:
-    last = store.query_value("SELECT max(ts) FROM telemetry WHERE model = ? AND version = ?", [model, version])
-    return None if last is None else pd.Timestamp(last).isoformat()
+    last = telemetry_sources.query_rows(store, VERSION_NEWEST_SQL, {"model": model, "version": version})[0][0]
+    return None if pd.isna(last) else pd.Timestamp(last).isoformat()
 
 
 def _weeks(store: GovernanceStore, *, model: str, version: str, until: str | None) -> pd.DataFrame:
     if until is None:
         return pd.DataFrame(columns=["week", "n", "correct"])
-    return store.query("""
-        SELECT date_trunc('week', ts)::DATE AS week, count(*) AS n, sum((prediction = label)::INTEGER) AS correct
-        FROM telemetry
-        WHERE model = ? AND version = ? AND ts <= ? AND label IS NOT NULL AND prediction IS NOT NULL
-        GROUP BY 1 ORDER BY 1""", [model, version, pd.Timestamp(until).to_pydatetime()])
+    return telemetry_sources.query(store, WEEKLY_ACCURACY_SQL, {"model": model, "version": version,
+                                                                "until": pd.Timestamp(until).to_pydatetime()})
 
 
 def _act_weeks(store: GovernanceStore, *, model: str, version: str, until: str | None) -> tuple[dict, list[str]]:

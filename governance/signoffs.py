@@ -55,7 +55,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
-from governance import identity, ledger
+from governance import identity, ledger, telemetry_sources
+from governance.telemetry_sql import VERSION_BEFORE_SQL, VERSION_NEWEST_SQL
 from governance.errors import GovernanceError, InvalidInputError
 from governance.identity import PermissionDeniedError, User
 from governance.store import GovernanceStore
@@ -314,8 +315,8 @@ def _check_gate(*, model: str, version: str, stage: str, gate: str, what: str) -
 
 
 def _newest_telemetry_day(store: GovernanceStore, *, model: str, version: str) -> date | None:
-    last = store.query_value("SELECT max(ts) FROM telemetry WHERE model = ? AND version = ?", [model, version])
-    return None if last is None else pd.Timestamp(last).date()
+    last = telemetry_sources.query_rows(store, VERSION_NEWEST_SQL, {"model": model, "version": version})[0][0]
+    return None if pd.isna(last) else pd.Timestamp(last).date()
 
 
 def _audits(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
@@ -429,8 +430,8 @@ def _risks(store: GovernanceStore, *, model: str, version: str) -> list[dict]:
 
 def gather_evidence(store: GovernanceStore, *, model: str, version: str, as_of: date) -> dict:
     """What the committee reviews, as it stands at `as_of`: plain JSON values, frozen into the request."""
-    has_telemetry = bool(store.query_value("SELECT count(*) FROM telemetry WHERE model = ? AND version = ? "
-                                           "AND ts < ?", [model, version, pd.Timestamp(as_of) + pd.Timedelta(days=1)]))
+    has_telemetry = bool(telemetry_sources.query_rows(store, VERSION_BEFORE_SQL, {
+        "model": model, "version": version, "end": pd.Timestamp(as_of) + pd.Timedelta(days=1)})[0][0])
     return {"model": model, "version": version, "as_of": str(as_of),
             "fairness_audits": _audits(store, model=model, version=version),
             "robustness_runs": _robustness(store, model=model, version=version),

@@ -8,9 +8,12 @@ the relations `telemetry` (and `telemetry_input`) come from:
   `telemetry_input.parquet`, as `export_parquet` writes it. The same SQL runs in the workspace's DuckDB over
   the files in place; only the partitions of the days a query's window touches are opened (the pruning is
   done here, from the folder names, so that it does not depend on an optimiser), and nothing is copied;
-- spark: the same folder, or a table, read by a Spark session (local mode, or a cluster given by its master
-  URL). The SQL is translated to Spark SQL by sqlglot with the bound values written in as literals, and only
-  the aggregates come back.
+- spark: the same folder (local or remote storage), or a table in Spark's catalog, read by a Spark session
+  (local mode, or a cluster given by its master URL) and filtered on `date` so that Spark prunes the
+  partitions. The SQL is translated to Spark SQL by sqlglot with the bound values written in as literals, and
+  only the aggregates come back. A statement that also reads the inputs (drift, data quality) has its parts
+  over `telemetry` run in Spark and the rest in DuckDB over their results; a part Spark cannot run whole (data
+  quality parses each row's inputs) is read by DuckDB from the same files, which must then be on this machine.
 
 The governance records (audits, risks, sign-offs, the ledger) always stay in the workspace. Ingest writes to
 the workspace only: a lake is filled by the systems that own it.
@@ -49,6 +52,8 @@ NO_LOCATION = "a {kind} source needs a location: the dataset's folder (or, for S
 NOT_A_DATASET = ("{location} holds no Parquet telemetry: expected {location}/telemetry/date=YYYY-MM-DD/*.parquet, as "
                  "`python -m governance telemetry export` writes it")
 MISSING_COLUMNS = "the Parquet telemetry in {location} lacks the columns {columns}: see the telemetry schema"
+SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
+                         "{location} is not a folder on this machine: point the model at a local or mounted copy")
 NO_SPARK = "Spark is not available here ({reason}): install pyspark and Java 17, or choose another source"
 
 
@@ -273,7 +278,7 @@ def _spark(master: str | None):
 def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
     """A DuckDB statement (text or parsed) as Spark SQL: values as literals, `telemetry` read from the view
     `relation`, and DuckDB's functions Spark names otherwise: quantile_cont as `percentile` (the same exact,
-    interpolated definition), isfinite as a test for NaN and infinity."""
+    interpolated definition), hash as the 64-bit xxhash64, isfinite as a test for NaN and infinity."""
     import sqlglot
     from sqlglot import exp
 
@@ -283,6 +288,8 @@ def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
     for node in list(tree.find_all(exp.PercentileCont)):
         node.replace(exp.Anonymous(this="percentile", expressions=[node.this, node.expression]))
     for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() == "hash":   # 64 bits, as DuckDB's: Spark's hash() has 32 and collides at scale
+            node.set("this", "xxhash64")
         if node.name.lower() == "isfinite":
             x = node.expressions[0]
             node.replace(sqlglot.parse_one(f"(NOT isnan({x.sql('spark')}) AND abs({x.sql('spark')}) <> "
@@ -358,10 +365,14 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
             name = f"spark_{cte.alias}"
             pushed[name] = spark.sql(spark_sql(cte.this, params, relation=view)).toPandas()
             cte.set("this", sqlglot.parse_one(f"SELECT * FROM {name}", read="duckdb"))
-    text = _replace_relations(tree.sql(dialect="duckdb"), {
-        "telemetry_input": "SELECT * FROM read_parquet($input_file)"}).sql(dialect="duckdb") \
-        if source.is_folder else tree.sql(dialect="duckdb")
-    values = {**params, "input_file": os.path.join(source.location or "", INPUTS_FILE)}
+    files = []
+    if "telemetry" in _reads(tree):   # read outside a CTE Spark can run whole (data quality's per-input parse):
+        if not (source.is_folder and os.path.isdir(source.location)):   # DuckDB reads those rows in place
+            raise InvalidInputError(SPARK_ONLY_AGGREGATES.format(location=source.location))
+        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
+    text = _on_files(tree.sql(dialect="duckdb"), files=files) if source.is_folder else tree.sql(dialect="duckdb")
+    values = {**params, "input_file": os.path.join(source.location or "", INPUTS_FILE),
+              "telemetry_files": files or _files(source.location or "")[:1]}
     return store.query_over(text, _used(values, text), frames=pushed), opened
 
 

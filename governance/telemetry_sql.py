@@ -80,6 +80,22 @@ DAILY_VOLUME_SQL = """
 
 DATA_WINDOW_SQL = "SELECT min(ts), max(ts) FROM telemetry WHERE model = $model"
 
+# Per version of every model: how many predictions and the first and last (the inventory).
+VERSION_TELEMETRY_SQL = """
+    SELECT model, version, count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts FROM telemetry GROUP BY ALL"""
+# One version's newest prediction, and its labelled share in [$start, $end) (sign-offs, retraining, robustness).
+VERSION_NEWEST_SQL = "SELECT max(ts) AS newest FROM telemetry WHERE model = $model AND version = $version"
+VERSION_BEFORE_SQL = "SELECT count(*) AS n FROM telemetry WHERE model = $model AND version = $version AND ts < $end"
+VERSION_LABELLED_SQL = """
+    SELECT count(*) AS n, count(label) AS labelled FROM telemetry
+    WHERE model = $model AND version = $version AND ts >= $start AND ts < $end"""
+# Robustness's weekly slices of labelled telemetry up to $until.
+WEEKLY_ACCURACY_SQL = """
+    SELECT date_trunc('week', ts)::DATE AS week, count(*) AS n, sum((prediction = label)::INTEGER) AS correct
+    FROM telemetry
+    WHERE model = $model AND version = $version AND ts <= $until AND label IS NOT NULL AND prediction IS NOT NULL
+    GROUP BY 1 ORDER BY 1"""
+
 # Latency percentiles are over successful requests only (a failed request's latency is a timeout, counted in
 # the error rate instead) and read from the raw rows: they do not add up.
 LATENCY_QUANTILES = "quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE NOT is_error) AS latency_q"

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance import compare, drift, kpis, telemetry_sources
+from governance import compare, data_quality, drift, kpis, release_gate, robustness, telemetry_sources
 from governance.errors import InvalidInputError
 from governance.identity import PermissionDeniedError
+from governance.inventory import list_versions
 from governance.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER, copy_workspace
 
@@ -38,6 +39,13 @@ def results(store: GovernanceStore) -> dict:
     for name, r in (("drift", report), ("drift_period", reference_period)):
         out[f"{name}_features"], out[f"{name}_periods"] = r.features, r.periods
         out[f"{name}_distributions"], out[f"{name}_labels"] = r.distributions, r.label_coverage
+    quality = data_quality.quality_report(store, model=MODEL, grain="week")
+    out["quality_checks"], out["quality_trend"] = pd.DataFrame(quality["checks"]), pd.DataFrame(quality["trend"])
+    # the inventory, the sign-offs' evidence window, robustness's weekly slices and the retraining policy
+    out["versions"] = list_versions(store).query("model == @MODEL")[["version", "telemetry_rows", "first_ts",
+                                                                     "last_ts"]]
+    out["weeks"] = robustness._weeks(store, model=MODEL, version="v1", until="2026-09-28T23:59:59")
+    out["triggers"] = pd.DataFrame(release_gate.retraining_triggers(store, model=MODEL)["triggers"])
     return out
 
 
