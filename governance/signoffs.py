@@ -50,6 +50,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -388,8 +389,29 @@ def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, has_
             "breaches": _version_breaches(store, model=model, version=version, window=window)}
 
 
+_DRIFT_MEMO: dict[tuple, pd.DataFrame] = {}
+_DRIFT_MEMO_SIZE = 64
+_DRIFT_MEMO_LOCK = threading.Lock()
+
+
 def drift_periods(store: GovernanceStore, *, model: str, version: str, until: date | None = None) -> pd.DataFrame:
-    """Weekly drift periods of the version's telemetry (up to and including `until`), or an empty frame."""
+    """Weekly drift periods of the version's telemetry (up to and including `until`), or an empty frame.
+
+    Kept while the data is the same (the workspace's data version and the telemetry sources' freshness): every
+    review's validity, the gate, the alerts and the retraining policy ask for the same few versions."""
+    key = (str(store.path), store.data_version(), telemetry_sources.freshness(store), model, version, until)
+    with _DRIFT_MEMO_LOCK:
+        found = _DRIFT_MEMO.get(key)
+    if found is None:
+        found = _drift_periods(store, model=model, version=version, until=until)
+        with _DRIFT_MEMO_LOCK:
+            while len(_DRIFT_MEMO) >= _DRIFT_MEMO_SIZE:
+                _DRIFT_MEMO.pop(next(iter(_DRIFT_MEMO)))
+            _DRIFT_MEMO[key] = found
+    return found.copy()
+
+
+def _drift_periods(store: GovernanceStore, *, model: str, version: str, until: date | None) -> pd.DataFrame:
     from governance.drift import drift_report
     from governance.kpis import Window, data_window
 
