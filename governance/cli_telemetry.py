@@ -11,7 +11,7 @@ import argparse
 
 from governance import telemetry_sources
 from governance.cli_users import acting_user, add_by_argument
-from governance.inventory import list_models
+from governance.inventory import list_models, require_model
 
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
@@ -27,7 +27,8 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     source.add_argument("--kind", required=True, choices=telemetry_sources.KINDS)
     source.add_argument("--location", metavar="DIR_OR_TABLE",
                         help="parquet: the dataset's folder; spark: that folder, or a table in Spark's catalog")
-    source.add_argument("--master", metavar="URL", help=f"spark: the cluster (default {telemetry_sources.DEFAULT_MASTER})")
+    source.add_argument("--master", metavar="URL",
+                        help=f"spark: the cluster (default {telemetry_sources.DEFAULT_MASTER})")
     add_by_argument(source, what="sets it (an engineering leader or admin)")
     show = sub.add_parser("show", parents=[workspace], help="each model's source and its row count")
     show.add_argument("--model")
@@ -58,6 +59,8 @@ def _described(store, source: telemetry_sources.Source) -> dict:
 
 
 def _show(store, args) -> dict:
+    if args.model:
+        require_model(store, model=args.model)
     models = [args.model] if args.model else list(list_models(store)["name"])
     return {"sources": [_described(store, telemetry_sources.source_for(store, model=m)) for m in models]}
 

@@ -49,11 +49,14 @@ COLUMNS = ("ts", "model", "version", "segment", "input_id", "prediction", "score
 
 BAD_KIND = "a telemetry source is one of {kinds}, got {kind!r}"
 NO_LOCATION = "a {kind} source needs a location: the dataset's folder (or, for Spark, a table name)"
-NOT_A_DATASET = ("{location} holds no Parquet telemetry: expected {location}/telemetry/date=YYYY-MM-DD/*.parquet, as "
-                 "`python -m governance telemetry export` writes it")
+NOT_A_DATASET = ("{location} holds no Parquet telemetry: expected {location}/telemetry/date=YYYY-MM-DD/*.parquet (as "
+                 "`python -m governance telemetry export` writes it), {location}/date=YYYY-MM-DD/*.parquet, or a "
+                 "glob of files in date=YYYY-MM-DD folders")
 MISSING_COLUMNS = "the Parquet telemetry in {location} lacks the columns {columns}: see the telemetry schema"
 SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
                          "{location} is not a folder on this machine: point the model at a local or mounted copy")
+NO_INPUTS = ("the dataset {location} has no {name} beside its partitions: drift and data quality need the inputs; "
+             "`python -m governance telemetry export` writes them")
 NO_SPARK = "Spark is not available here ({reason}): install pyspark and Java 17, or choose another source"
 
 
@@ -125,7 +128,28 @@ def _check_columns(location: str, names) -> None:
 
 # --- partitions ----------------------------------------------------------------------------------------------------
 def _files(location: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(location, TELEMETRY_DIR, f"{PARTITION}=*", "*.parquet")))
+    """The dataset's Parquet files, each in a date=YYYY-MM-DD folder: under location/telemetry/ (as exported) or
+    location/ itself, or matched by a glob such as /lake/*/date=*/*.parquet."""
+    if any(c in location for c in "*?["):
+        return sorted(f for f in glob.glob(location, recursive=True)
+                      if f.endswith(".parquet") and Path(f).parent.name.startswith(f"{PARTITION}="))
+    for root in (os.path.join(location, TELEMETRY_DIR), location):
+        files = sorted(glob.glob(os.path.join(root, f"{PARTITION}=*", "*.parquet")))
+        if files:
+            return files
+    return []
+
+
+def _inputs_file(location: str) -> str:
+    """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality."""
+    files = _files(location)
+    candidates = [os.path.join(location, INPUTS_FILE)] + \
+        ([str(Path(files[0]).parent.parent / INPUTS_FILE), str(Path(files[0]).parent.parent.parent / INPUTS_FILE)]
+         if files else [])
+    found = next((c for c in candidates if os.path.exists(c)), None)
+    if found is None:
+        raise InvalidInputError(NO_INPUTS.format(location=location, name=INPUTS_FILE))
+    return found
 
 
 def _partition_day(path: str) -> date:
@@ -197,8 +221,9 @@ def query(store: GovernanceStore, sql: str, params: dict) -> pd.DataFrame:
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
         opened = bytes_of(files)
         text = _on_files(sql, files=files)
-        values = {**params, "telemetry_files": files or _files(source.location)[:1],
-                  "input_file": os.path.join(source.location, INPUTS_FILE)}
+        values = {**params, "telemetry_files": files or _files(source.location)[:1]}
+        if "$input_file" in text:
+            values["input_file"] = _inputs_file(source.location)
         frame = store.query(text, _used(values, text))
     else:
         frame, opened = _spark_query(store, source, sql, params)
@@ -265,7 +290,8 @@ def _spark(master: str | None):
                                      .config("spark.sql.session.timeZone", "UTC")
                                      .config("spark.ui.enabled", "false")
                                      .config("spark.ui.showConsoleProgress", "false")
-                                     .config("spark.sql.shuffle.partitions", "8")
+                                     # aggregates are small: a few shuffle partitions, not Spark's 200
+                                     .config("spark.sql.shuffle.partitions", "4")
                                      # local mode runs in the driver: its memory is the engine's
                                      .config("spark.driver.memory", os.environ.get("QUORUM_SPARK_MEMORY", "2g"))
                                      .getOrCreate())
@@ -278,7 +304,8 @@ def _spark(master: str | None):
 def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
     """A DuckDB statement (text or parsed) as Spark SQL: values as literals, `telemetry` read from the view
     `relation`, and DuckDB's functions Spark names otherwise: quantile_cont as `percentile` (the same exact,
-    interpolated definition), hash as the 64-bit xxhash64, isfinite as a test for NaN and infinity."""
+    interpolated definition), hash as the 64-bit xxhash64, dayname as the full name, isfinite as a test for NaN
+    and infinity."""
     import sqlglot
     from sqlglot import exp
 
@@ -287,6 +314,8 @@ def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
         node.replace(_literal(params[node.name]))
     for node in list(tree.find_all(exp.PercentileCont)):
         node.replace(exp.Anonymous(this="percentile", expressions=[node.this, node.expression]))
+    for node in list(tree.find_all(exp.Dayname)):   # Spark's dayname() abbreviates ("Mon"); DuckDB's does not
+        node.replace(exp.Anonymous(this="date_format", expressions=[node.this, exp.Literal.string("EEEE")]))
     for node in list(tree.find_all(exp.Anonymous)):
         if node.name.lower() == "hash":   # 64 bits, as DuckDB's: Spark's hash() has 32 and collides at scale
             node.set("this", "xxhash64")
@@ -325,13 +354,37 @@ def _reads(node) -> set[str]:
     return {t.name for t in node.find_all(exp.Table)} - {c.alias for c in node.find_all(exp.CTE)}
 
 
+_frames: dict[tuple, object] = {}
+
+
 def _spark_frame(source: Source):
     """The source as a Spark DataFrame: a folder (Spark discovers its date=… partitions, on local or remote storage
-    such as s3a:// or abfss://) or a table in Spark's catalog."""
+    such as s3a:// or abfss://) or a table in Spark's catalog. Kept while a local folder's files are the same, so
+    that Spark lists the partitions once, not on every query."""
+    marker = None
+    if source.is_folder and os.path.isdir(source.location):
+        files = _files(source.location)
+        marker = (len(files), max((os.path.getmtime(f) for f in files), default=0.0))
+    key = (source.master, source.location, marker)
+    if marker is not None and key in _frames:
+        return _frames[key]
+    frame = _read_spark_frame(source)
+    if marker is not None:
+        with _spark_lock:
+            if len(_frames) >= 16:   # folders that changed since: their old listings are of no use
+                _frames.clear()
+            _frames[key] = frame
+    return frame
+
+
+def _read_spark_frame(source: Source):
     spark = _spark(source.master)
     try:
         if source.is_folder:
-            return spark.read.parquet(source.location.rstrip("/") + "/" + TELEMETRY_DIR)
+            root = source.location.rstrip("/")
+            exported = root + "/" + TELEMETRY_DIR   # as exported; or the partitions right in the folder
+            local_flat = os.path.isdir(root) and not os.path.isdir(exported)
+            return spark.read.parquet(root if local_flat else exported)
         return spark.table(source.location)
     except Exception as exc:  # noqa: BLE001 -- Spark's own errors (path or table not found): say what to fix
         raise InvalidInputError(f"Spark cannot read {source.location} ({type(exc).__name__}): give a folder holding "
@@ -371,8 +424,9 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
             raise InvalidInputError(SPARK_ONLY_AGGREGATES.format(location=source.location))
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
     text = _on_files(tree.sql(dialect="duckdb"), files=files) if source.is_folder else tree.sql(dialect="duckdb")
-    values = {**params, "input_file": os.path.join(source.location or "", INPUTS_FILE),
-              "telemetry_files": files or _files(source.location or "")[:1]}
+    values = {**params, "telemetry_files": files or _files(source.location or "")[:1]}
+    if "$input_file" in text:
+        values["input_file"] = _inputs_file(source.location)
     return store.query_over(text, _used(values, text), frames=pushed), opened
 
 

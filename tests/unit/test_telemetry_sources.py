@@ -12,6 +12,7 @@ import pytest
 
 from governance import compare, data_quality, drift, kpis, release_gate, robustness, telemetry_sources
 from governance.errors import InvalidInputError
+from governance.explore import View, explore
 from governance.identity import PermissionDeniedError
 from governance.inventory import list_versions
 from governance.store import GovernanceStore
@@ -20,6 +21,8 @@ from tests.conftest import LEADER, VIEWER, copy_workspace
 MODEL = "adult-income"
 AB_WINDOW = kpis.Window(pd.Timestamp("2026-08-30"), pd.Timestamp("2026-09-29"))
 WEEK = kpis.Window(pd.Timestamp("2026-09-01"), pd.Timestamp("2026-09-08"))
+WEEKDAYS = View(measure="latency_p95_ms", dimensions=("weekday", "hour_of_day", "version"), grain=None,
+                filters=(("model", (MODEL,)),))
 
 
 def results(store: GovernanceStore) -> dict:
@@ -150,7 +153,10 @@ def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake, tmp_path):
                                      master="local[2]", actor=LEADER)
         got = results(store)
         last = telemetry_sources.last_query(MODEL)
+        explored = explore(store, view=WEEKDAYS, window=WEEK).frame
         telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        expected_explored = explore(store, view=WEEKDAYS, window=WEEK).frame
+    pd.testing.assert_frame_equal(explored, expected_explored, check_dtype=False, rtol=1e-9)
     # Spark's percentile is exact and interpolated as DuckDB's quantile_cont: the same definition, so the same
     # figures up to the order of floating-point additions
     assert_same(lake["expected"], got)
@@ -191,3 +197,36 @@ def test_the_cli_exports_points_and_shows_a_source(lake, cli, tmp_path):
     assert german["set_by"] == "farid.haddad (engineering leader)"
     kpis_out = cli("--db", db, "kpis", "--model", "german-credit", "--json")
     assert kpis_out.returncode == 0, kpis_out.stderr
+
+
+def test_explore_reads_a_model_from_its_source_and_says_when_sources_are_mixed(lake):
+    week = kpis.Window(pd.Timestamp("2026-09-01"), pd.Timestamp("2026-09-15"))
+    one = View(measure="latency_p95_ms", dimensions=("version", "segment"), grain="week",
+               filters=(("model", (MODEL,)),))
+    side_by_side = View(measure="error_rate", dimensions=("model", "version"), grain="day")
+    with GovernanceStore(lake["db"]) as store:
+        expected = [explore(store, view=v, window=week).frame for v in (one, side_by_side)]
+        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=lake["location"], actor=LEADER)
+        got = [explore(store, view=v, window=week).frame for v in (one, side_by_side)]
+        with pytest.raises(InvalidInputError, match="explore them with model as a dimension"):
+            explore(store, view=View(measure="error_rate", dimensions=("version",)), window=week)
+        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+    for e, g in zip(expected, got):
+        assert len(g) == len(e) > 0
+        pd.testing.assert_frame_equal(g.reset_index(drop=True), e.reset_index(drop=True), check_dtype=False,
+                                      rtol=1e-9)
+
+
+def test_a_dataset_may_be_the_partitions_folder_itself_or_a_glob(lake):
+    partitions_folder = os.path.join(lake["location"], "telemetry")
+    pattern = os.path.join(lake["location"], "telemetry", "date=2026-09-*", "*.parquet")
+    assert telemetry_sources.partitions(partitions_folder) == telemetry_sources.partitions(lake["location"])
+    september = telemetry_sources.partitions(pattern)
+    assert len(september) == 28 and all("date=2026-09-" in f for f in september)   # the demo ends on 09-28
+    with GovernanceStore(lake["db"]) as store:
+        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=pattern, actor=LEADER)
+        september_rows = telemetry_sources.row_count(store, model=MODEL)
+        report = drift.drift_report(store, model=MODEL, version="v1", grain="week")   # inputs found beside them
+        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        expected = store.query_value("SELECT count(*) FROM telemetry WHERE model = ? AND ts >= '2026-09-01'", [MODEL])
+    assert september_rows == expected and len(report.features) > 0
