@@ -143,7 +143,7 @@ def _finding(*, key: str, model: str | None, what: str, title: str, link: str, e
     return {"alert_key": key, "model": model, "what": what, "title": title, "link": link, "evidence": evidence}
 
 
-def _monitoring(store: GovernanceStore, *, model: str) -> list[dict]:
+def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[dict]:
     from governance.anomalies import kpi_anomalies
     from governance.kpis import Window, data_window
     from governance.service_levels import slo_breaches
@@ -172,7 +172,7 @@ def _monitoring(store: GovernanceStore, *, model: str) -> list[dict]:
                                   title=f"{model} {version}: {row.feature} drifted to 'act' (PSI {row.psi:.2f})",
                                   evidence={"feature": row.feature, "psi": float(row.psi),
                                             "since": str(pd.Timestamp(started).date())}))
-    sensitivity = rules(store, model=model)["anomaly"]["sensitivity"]
+    sensitivity = in_force["anomaly"]["sensitivity"]
     for grain, kpis in ANOMALY_KPIS.items():
         for kpi in kpis:
             result = kpi_anomalies(store, model=model, kpi=kpi, grain=grain, sensitivity=sensitivity)
@@ -192,12 +192,12 @@ def _monitoring(store: GovernanceStore, *, model: str) -> list[dict]:
     return found
 
 
-def _evidence_findings(store: GovernanceStore, *, model: str, today: date) -> list[dict]:
+def _evidence_findings(store: GovernanceStore, *, model: str, in_force: dict, today: date) -> list[dict]:
     from governance.fairness import list_audits
     from governance.robustness import list_runs
 
     found = []
-    days_ahead = int(rules(store, model=model)["decision_stale"]["days_ahead"])
+    days_ahead = int(in_force["decision_stale"]["days_ahead"])
     audits = list_audits(store, model=model)
     for version, group in audits.groupby("version") if len(audits) else []:
         newest = group.sort_values("audit_id").iloc[-1]
@@ -247,17 +247,19 @@ def _evidence_findings(store: GovernanceStore, *, model: str, today: date) -> li
 def findings(store: GovernanceStore, *, today: date | None = None) -> list[dict]:
     """Every alert condition that holds now, with its severity and recipients from the model's rules."""
     today = today or date.today()
-    found = []
+    found, in_force = [], {}
     state = ledger.verify(store)
     if not state["ok"]:
         found.append(_finding(key=f"ledger:{state['first_bad_seq']}", model=None, what="ledger_broken",
                               link="signoffs", title=f"the ledger fails verification: {state['problem']}",
                               evidence=state))
     for model in sorted(list_versions(store)["model"].unique()):
-        found += _monitoring(store, model=model) + _evidence_findings(store, model=model, today=today)
+        in_force[model] = rules(store, model=model)   # read once per check, not once per finding
+        found += _monitoring(store, model=model, in_force=in_force[model]) + \
+            _evidence_findings(store, model=model, in_force=in_force[model], today=today)
     out = []
     for f in found:
-        rule = rules(store, model=f["model"])[f["what"]] if f["model"] else DEFAULT_RULES[f["what"]]
+        rule = in_force[f["model"]][f["what"]] if f["model"] else DEFAULT_RULES[f["what"]]
         if rule["enabled"]:
             out.append({**f, "severity": rule["severity"], "recipients": list(rule["recipients"])})
     return out
