@@ -5,7 +5,7 @@ from components.auth import can, current_user, needs
 from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import alerts, identity, release_gate, telemetry_sources
+from governance import alerts, identity, release_gate, telemetry_sources, tokens
 from governance.errors import GovernanceError
 from governance.inventory import list_models, workspace_status
 
@@ -153,6 +153,72 @@ def telemetry_source_section() -> None:
         st.rerun()
 
 
+def _when(moment) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def api_tokens() -> None:
+    """Tokens that let a program call the HTTP API as one account: listed for everyone, issued by an admin and
+    shown once, revoked by an admin or by the token's own account."""
+    st.subheader("API tokens")
+    issued = st.session_state.pop("ad_token_issued", None)   # shown on this run only, then gone from the session
+    if issued:
+        st.success(f"Issued {issued['token_id']} ({plain(issued['name'])}), acting as {plain(issued['user_name'])}. "
+                   "Copy it now: it will not be shown again, and Quorum keeps only its SHA-256.",
+                   icon=":material/key:")
+        st.code(issued["token"], language=None)
+        st.caption("A program sends it as `Authorization: Bearer <token>`; it acts with that account's role, "
+                   "never more.")
+    flash = st.session_state.pop("ad_token_flash", None)
+    if flash:
+        st.success(flash, icon=":material/task_alt:")
+    listed = tokens.list_tokens(get_store())   # its state depends on the clock (expiry), so never cached
+    st.dataframe(pd.DataFrame([{
+        "id": t.token_id, "name": t.name, "account": t.user_name, "starts with": f"qrm_{t.prefix}…",
+        "created (UTC)": _when(t.created_at), "expires (UTC)": _when(t.expires_at) or "never",
+        "last used (UTC)": _when(t.last_used_at) or "never", "state": t.state} for t in listed],
+        columns=["id", "name", "account", "starts with", "created (UTC)", "expires (UTC)", "last used (UTC)",
+                 "state"]), hide_index=True)
+    user = current_user()
+    admin = can("manage users")
+    active = [t for t in listed if t.state == "active"]
+    if active:
+        st.caption("Revoking stops a token at once and cannot be undone: an admin, or the token's own account.")
+    for t in active:
+        mine = user is not None and user.user_name == t.user_name
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.markdown(f"**{t.token_id}** · {plain(t.name)} · acts as {plain(t.user_name)}")
+        if right.button("Revoke", key=f"ad_token_revoke_{t.token_id}", disabled=not (admin or mine),
+                        help=None if admin or mine else needs("manage users") + " Or be the token's account."):
+            try:
+                tokens.revoke_token(get_store(), token_id=t.token_id, actor=user)
+            except GovernanceError as exc:
+                st.error(plain(str(exc)))
+                return
+            st.session_state["ad_token_flash"] = f"Revoked {t.token_id} ({plain(t.name)}): it is refused from now on."
+            st.rerun()
+    people = cached(identity.list_users)
+    with st.form("ad_token", clear_on_submit=True):
+        account = st.selectbox("Account it acts as", [p.user_name for p in people],
+                               format_func={p.user_name: f"{p.display_name} ({p.role})" for p in people}.get,
+                               help="The token gets this account's role, never more.")
+        name = st.text_input("What it is for", placeholder="ci-release-gate", max_chars=tokens.MAX_NAME)
+        days = st.number_input("Expires after (days; 0: never)", min_value=0, max_value=tokens.MAX_EXPIRES_DAYS,
+                               value=90, step=1)
+        submitted = st.form_submit_button("Issue token", type="primary", disabled=not admin,
+                                          help=None if admin else needs("manage users"))
+    if submitted:
+        try:
+            made = tokens.create_token(get_store(), name=name, user_name=account, actor=user,
+                                       expires_days=int(days) or None)
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.session_state["ad_token_issued"] = {"token_id": made.token_id, "name": made.name,
+                                               "user_name": made.user_name, "token": made.token}
+        st.rerun()
+
+
 def body() -> None:
     status = cached(workspace_status)
     left, right, _ = st.columns([1, 1, 2])
@@ -166,8 +232,9 @@ def body() -> None:
     telemetry_source_section()
     alert_rules()
     retraining_policy()
+    api_tokens()
 
 
 render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, where each "
                                    "model's telemetry is read from, the models' alert rules and their retraining "
-                                   "policies.")
+                                   "policies, and the API tokens programs use.")
