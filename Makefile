@@ -1,5 +1,5 @@
 # Quorum: the two set-up commands of the README.
-#   make run   installs what the app needs into .venv and starts it on the bundled demo workspace
+#   make run   installs what the app needs into .venv and serves the app and its API (one port) on the demo workspace
 #   make test  installs the test tools and Debian's chromium, poppler-utils and Pango too, then runs all three layers
 PYTHON ?= python3
 VENV := .venv
@@ -44,8 +44,10 @@ system-packages:
 	  fi; }
 .PHONY: pdf-libraries system-packages
 
+# The server: the pages and the HTTP API (/api/v1/) on one port, in one process that owns the workspace (QUORUM_DB,
+# else data/quorum.duckdb, which gets the demo on first start in the browser).
 run: $(VENV)/.runtime pdf-libraries
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(PY) -m governance serve --port $(PORT) --address $(ADDRESS)
 
 # Two workers (pytest-xdist), one per core; a test file stays on one worker, so its module fixtures are built once.
 WORKERS ?= 2
@@ -68,6 +70,8 @@ bench: $(VENV)/.runtime pdf-libraries
 	$(PY) benchmarks/explanations.py
 	$(PY) benchmarks/report_pdf.py
 	QUORUM_SPARK_MEMORY=8g $(PY) benchmarks/telemetry_lake.py
+	$(PY) benchmarks/cli_startup.py --db artifacts/bench-5m.duckdb
+	$(PY) benchmarks/api_latency.py --db artifacts/bench-demo.duckdb
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -5,7 +5,7 @@ from components.auth import can, current_user, needs
 from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import alerts, identity, release_gate, telemetry_sources, tokens
+from governance import alerts, identity, release_gate, scheduler, telemetry_sources, tokens
 from governance.errors import GovernanceError
 from governance.inventory import list_models, workspace_status
 
@@ -219,6 +219,35 @@ def api_tokens() -> None:
         st.rerun()
 
 
+def check_schedule() -> None:
+    """How often the server checks the alert rules on its own (no cron job needed); recorded in the ledger."""
+    st.subheader("Scheduled checks")
+    current = cached(alerts.schedule)
+    running = scheduler.running()
+    said = f"The server checks the alert rules every {current['every_minutes']} minutes"
+    said += f" (set by {current['set_by']} at {current['set_at']})." if current["set_by"] else " (the default)."
+    if running is None:
+        said += (" This app runs without the server's scheduler (`streamlit run`): start it with "
+                 "`python -m governance serve` for scheduled checks, or run `alerts check` yourself.")
+    elif running.last_result is not None:
+        said += f" The last scheduled check found {running.last_result['open']} open alerts."
+    st.caption(plain(said))
+    may = can("configure monitoring")
+    low, high = alerts.SCHEDULE_BOUNDS
+    with st.form("ad_schedule"):
+        minutes = st.number_input("Check the alert rules every (minutes)", min_value=low, max_value=high,
+                                  value=int(current["every_minutes"]), step=5)
+        submitted = st.form_submit_button("Record the schedule", disabled=not may,
+                                          help=None if may else needs("configure monitoring"))
+    if submitted:
+        try:
+            alerts.set_schedule(get_store(), every_minutes=int(minutes), actor=current_user())
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.success(f"The server now checks the alert rules every {int(minutes)} minutes.")
+
+
 def body() -> None:
     status = cached(workspace_status)
     left, right, _ = st.columns([1, 1, 2])
@@ -231,6 +260,7 @@ def body() -> None:
                  column_config={"rows": st.column_config.NumberColumn(format="localized")})
     telemetry_source_section()
     alert_rules()
+    check_schedule()
     retraining_policy()
     api_tokens()
 

@@ -10,20 +10,19 @@ from typing import Callable, TypeVar
 
 import streamlit as st
 
-from governance import demo, telemetry_sources
+from governance import demo, scheduler, telemetry_sources
 from governance.errors import GovernanceError
 from governance.ingest import absorb_inbox
 from governance.store import GovernanceStore
-from governance.workspace import is_default_workspace, workspace_path
+from governance.workspace import is_default_workspace, shared_store, workspace_path
 
 T = TypeVar("T")
 log = logging.getLogger("quorum.app")
 _seed_lock = threading.Lock()
 
 
-@st.cache_resource(show_spinner=False)
 def _open_store(path: str) -> GovernanceStore:
-    return GovernanceStore(path)
+    return shared_store(path)
 
 
 def get_store() -> GovernanceStore:
@@ -81,7 +80,8 @@ def open_workspace() -> GovernanceStore:
     """The workspace the app serves: opened, the demo built if it is due, and its inbox watched."""
     store = get_store()
     ensure_demo(store)
-    _inbox_watcher(str(store.path))
+    if scheduler.running() is None:   # under `governance serve` the server's scheduler absorbs the inbox
+        _inbox_watcher(str(store.path))
     return store
 
 

@@ -101,6 +101,32 @@ def set_rules(store: GovernanceStore, *, model: str, changes: dict, actor: User)
     return entry["payload"]
 
 
+SCHEDULE_BOUNDS = (5, 1440)
+DEFAULT_SCHEDULE_MINUTES = 60
+BAD_SCHEDULE = "the rules are checked every {low} to {high} minutes, got {value!r}"
+
+
+def schedule(store: GovernanceStore) -> dict:
+    """How often the server checks the rules: the newest recorded schedule, else hourly."""
+    recorded = ledger.entries(store, kind="alert_schedule", subject="workspace")
+    if not recorded:
+        return {"every_minutes": DEFAULT_SCHEDULE_MINUTES, "set_by": None, "set_at": None}
+    newest = recorded[-1]
+    return {"every_minutes": newest["payload"]["every_minutes"], "set_by": newest["actor"],
+            "set_at": str(newest["recorded_at"])}
+
+
+def set_schedule(store: GovernanceStore, *, every_minutes: int, actor: User) -> dict:
+    """Record how often the server checks the rules; leaders and admins, in the ledger."""
+    identity.require(actor, "configure monitoring")
+    low, high = SCHEDULE_BOUNDS
+    if isinstance(every_minutes, bool) or not isinstance(every_minutes, int) or not low <= every_minutes <= high:
+        raise InvalidInputError(BAD_SCHEDULE.format(low=low, high=high, value=every_minutes))
+    ledger.append(store, actor=actor.recorded_as, kind="alert_schedule", subject="workspace",
+                  payload={"every_minutes": every_minutes}, idempotency_key=f"alert_schedule:{uuid.uuid4()}")
+    return schedule(store)
+
+
 def _checked_recipient(store: GovernanceStore, value) -> str:
     """A role, an account's user name, an e-mail address or a webhook URL, as given (stripped)."""
     text = value.strip() if isinstance(value, str) else ""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from governance import alert_delivery, alerts
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    from governance import alert_delivery
 
 SECRETS = Path(".streamlit/secrets.toml")
 
@@ -25,14 +26,25 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 def _settings() -> alert_delivery.DeliverySettings:
     """The [alerts] section of .streamlit/secrets.toml (if present), overridden by QUORUM_* variables."""
+    import tomllib
+
+    from governance import alert_delivery
+
     secrets = tomllib.loads(SECRETS.read_text()) if SECRETS.exists() else None
     return alert_delivery.DeliverySettings.load(secrets)
 
 
 def _check(store, args) -> dict:
+    return check_and_send(store, dry_run=args.dry_run)
+
+
+def check_and_send(store, *, dry_run: bool = False) -> dict:
+    """Judge every rule now and send what is due: on demand here, on its schedule in the server."""
+    from governance import alert_delivery, alerts
+
     settings = _settings()
-    result = alerts.check(store, dry_run=args.dry_run, base_url=settings.base_url)
-    if not args.dry_run:
+    result = alerts.check(store, dry_run=dry_run, base_url=settings.base_url)
+    if not dry_run:
         sent = alert_delivery.deliver_pending(store, settings=settings)
         result["delivery"] = {k: sent[k] for k in ("tried", "delivered", "retrying", "failed")}
     return result
@@ -52,6 +64,8 @@ def _print_check(result: dict) -> None:
 
 
 def _list(store, args) -> dict:
+    from governance import alerts
+
     return {"episodes": alerts.episodes(store, open_only=args.open)}
 
 

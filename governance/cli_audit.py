@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from governance import fairness
+from governance import vocabulary
 from governance.cli_files import read_input
 from governance.cli_users import acting_user, add_by_argument
 from governance.errors import InvalidInputError
-from governance.fairness_inputs import read_csv_data
-from governance.store import GovernanceStore
+from governance.jobs import current_progress
+
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    from governance.store import GovernanceStore
 
 NO_SOURCE = "say what to audit: --data FILE.csv (with --y-true and --y-pred) or --model M --version V"
 BOTH_SOURCES = "give either --data or --model/--version, not both"
@@ -32,13 +35,13 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     source.add_argument("--version")
     run.add_argument("--sensitive", required=True, metavar="COL[,COL…]", help="sensitive features, audited singly")
     run.add_argument("--intersectional", action="store_true", help="also audit their combinations (e.g. sex × race)")
-    run.add_argument("--criteria", default=fairness.DEFAULT_CRITERIA, metavar="NAME>=V,NAME<=V",
-                     help=f"pass/fail criteria (default: {fairness.DEFAULT_CRITERIA})")
+    run.add_argument("--criteria", default=vocabulary.FAIRNESS_DEFAULT_CRITERIA, metavar="NAME>=V,NAME<=V",
+                     help=f"pass/fail criteria (default: {vocabulary.FAIRNESS_DEFAULT_CRITERIA})")
     run.add_argument("--metrics", metavar="NAME[,NAME…]", help="metrics per group (default: all that apply)")
-    run.add_argument("--min-group-size", type=int, default=fairness.DEFAULT_MIN_GROUP_SIZE, metavar="N")
-    run.add_argument("--bootstrap", type=int, default=fairness.DEFAULT_BOOTSTRAP, metavar="N",
+    run.add_argument("--min-group-size", type=int, default=vocabulary.FAIRNESS_DEFAULT_MIN_GROUP_SIZE, metavar="N")
+    run.add_argument("--bootstrap", type=int, default=vocabulary.FAIRNESS_DEFAULT_BOOTSTRAP, metavar="N",
                      help="bootstrap resamples for the 95%% intervals")
-    run.add_argument("--seed", type=int, default=fairness.DEFAULT_SEED)
+    run.add_argument("--seed", type=int, default=vocabulary.FAIRNESS_DEFAULT_SEED)
     add_by_argument(run, what="runs the audit")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -64,6 +67,9 @@ def _names(text: str | None) -> list[str]:
 
 
 def _run(store: GovernanceStore, args) -> dict:
+    from governance import fairness
+    from governance.fairness_inputs import read_csv_data
+
     if args.data and (args.model or args.version):
         raise InvalidInputError(BOTH_SOURCES)
     if args.data:
@@ -78,7 +84,14 @@ def _run(store: GovernanceStore, args) -> dict:
     return fairness.run_new_audit(store, data=data, actor=acting_user(store, args.by),
                                   sensitive=_names(args.sensitive), criteria=args.criteria,
                                   metrics=_names(args.metrics) or None, intersectional=args.intersectional,
-                                  min_group_size=args.min_group_size, bootstrap=args.bootstrap, seed=args.seed)
+                                  min_group_size=args.min_group_size, bootstrap=args.bootstrap, seed=args.seed,
+                                  progress=_fraction_progress("Resampling for the 95% intervals"))
+
+
+def _fraction_progress(message: str):
+    """The job's or terminal's progress (fraction, message) for a service that reports a fraction only."""
+    report = current_progress()
+    return None if report is None else (lambda fraction: report(fraction, message))
 
 
 def _print_audit(audit: dict) -> None:
@@ -97,6 +110,8 @@ def _print_audit(audit: dict) -> None:
 
 
 def _list(store: GovernanceStore, args) -> dict:
+    from governance import fairness
+
     frame = fairness.list_audits(store, model=args.model, version=args.version)
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return {"audits": [{**r, "defined_at": str(r["defined_at"]), "ran_at": r["ran_at"] and str(r["ran_at"])}
@@ -112,7 +127,15 @@ def _print_list(result: dict) -> None:
 
 
 def _verify(store: GovernanceStore, args) -> dict:
+    from governance import fairness
+
     return fairness.verify_audit(store, audit_id=args.audit_id)
+
+
+def _show(store: GovernanceStore, args) -> dict:
+    from governance import fairness
+
+    return fairness.get_audit(store, audit_id=args.audit_id)
 
 
 def _print_verify(result: dict) -> None:
@@ -122,6 +145,8 @@ def _print_verify(result: dict) -> None:
 
 
 def _compare(store: GovernanceStore, args) -> dict:
+    from governance import fairness
+
     frame = fairness.compare_audits(store, a=args.a, b=args.b)
     return {"a": args.a, "b": args.b, "criteria": frame.astype(object).where(frame.notna(), None).to_dict("records")}
 
@@ -137,7 +162,7 @@ def _print_compare(result: dict) -> None:
 COMMANDS = {
     "run": (_run, _print_audit, lambda result: 0),
     "list": (_list, _print_list, lambda result: 0),
-    "show": (lambda store, args: fairness.get_audit(store, audit_id=args.audit_id), _print_audit, lambda result: 0),
+    "show": (_show, _print_audit, lambda result: 0),
     "verify": (_verify, _print_verify, lambda result: 0 if result["ok"] else 1),
     "compare": (_compare, _print_compare, lambda result: 0),
 }

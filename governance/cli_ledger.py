@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from governance import ledger
-
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser) -> None:
     verify = commands.add_parser("verify", parents=[workspace],
@@ -22,5 +20,11 @@ def _print_verify(result: dict) -> None:
         print(f"ledger BROKEN at entry {result['first_bad_seq']}: {result['problem']}")
 
 
+def _verify(store, args) -> dict:
+    from governance import ledger
+
+    return ledger.verify(store)
+
+
 # (service, printer, exit code for a result), as the subcommands of cli_audit and cli_risks
-COMMAND = (lambda store, args: ledger.verify(store), _print_verify, lambda result: 0 if result["ok"] else 1)
+COMMAND = (_verify, _print_verify, lambda result: 0 if result["ok"] else 1)

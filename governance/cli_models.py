@@ -7,6 +7,7 @@ from pathlib import Path
 
 from governance.cli_files import read_input
 from governance.cli_users import acting_user, add_by_argument
+from governance.jobs import current_progress
 
 TOO_BIG = "{path} is {size:,.0f} MB, over the {limit:,.0f} MB limit: nothing was registered"
 
@@ -62,7 +63,8 @@ def print_registration(result: dict) -> None:
 def explain(store, args) -> dict:
     from governance import explanations
 
-    summary = explanations.explain_version(store, model=args.model, version=args.version, rows=args.rows)
+    summary = explanations.explain_version(store, model=args.model, version=args.version, rows=args.rows,
+                                            progress=current_progress())
     row_id = args.row if args.row is not None else explanations.near_threshold_rejection(
         store, model=args.model, version=args.version)
     local = explanations.explain_row(store, model=args.model, version=args.version, row_id=row_id)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import io
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from governance import data_quality
+from governance import vocabulary
 from governance.cli_files import read_input
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    import pandas as pd
+
+    from governance.store import GovernanceStore
 
 FILE_LIMIT = 512 * 2**20
 FILE_NEEDS_VERSION = "--file needs --version V: the version whose evaluation set is the reference"
@@ -32,13 +35,16 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class=Non
     quality.add_argument("--file", metavar="FILE.csv",
                          help="check this evaluation or telemetry file (one column per feature) instead of telemetry")
     quality.add_argument("--label", metavar="COL", help="the label column of --file, for label coverage")
-    quality.add_argument("--grain", choices=data_quality.GRAINS, default="week", help="trend periods (telemetry)")
+    quality.add_argument("--grain", choices=vocabulary.QUALITY_GRAINS, default="week",
+                         help="trend periods (telemetry)")
     quality.add_argument("--since", metavar="YYYY-MM-DD", help="first day (default: the model's first telemetry)")
     quality.add_argument("--until", metavar="YYYY-MM-DD", help="last day, inclusive (default: the newest telemetry)")
     quality.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _read_csv(path: str) -> pd.DataFrame:
+    import pandas as pd
+
     content = read_input(path, limit=FILE_LIMIT)
     try:
         return pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, na_values=[""])
@@ -48,6 +54,8 @@ def _read_csv(path: str) -> pd.DataFrame:
 
 
 def run(store: GovernanceStore, args) -> dict:
+    from governance import data_quality
+
     if args.file:
         if not args.version:
             raise InvalidInputError(FILE_NEEDS_VERSION)
@@ -79,13 +87,13 @@ def show(result: dict) -> None:
     for reference in ([references] if "description" in references else references.values()):
         print(reference["description"])
     summary = result["summary"]
-    print("  ".join(f"{status}: {summary[status]}" for status in data_quality.STATUSES))
+    print("  ".join(f"{status}: {summary[status]}" for status in vocabulary.QUALITY_STATUSES))
     print(f"{'version':<8}{'check':<19}{'feature':<24}{'value':>10}  {'status':<11}detail")
     for c in result["checks"]:
         print(f"{c['version']:<8}{c['check']:<19}{(c['feature'] or '-'):<24}{_value(c):>10}  {c['status']:<11}"
               f"{c['detail']}")
     print("rules:")
-    for check in data_quality.CHECKS:
+    for check in vocabulary.QUALITY_CHECKS:
         rule = result["thresholds"][check]["rule"]
         print(f"  {check}: {rule}")
     for note in result["notes"]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from governance import release_gate
+from governance import vocabulary
 from governance.cli_users import acting_user, add_by_argument
-from governance.signoffs import STAGES
 
 
 def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
@@ -15,7 +14,7 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
                                help="may this version run at this stage? exit 0 yes, 1 no with every reason")
     gate.add_argument("--model", required=True)
     gate.add_argument("--version", required=True)
-    gate.add_argument("--stage", required=True, choices=STAGES[1:])
+    gate.add_argument("--stage", required=True, choices=vocabulary.SIGNOFF_STAGES[1:])
     gate.add_argument("--caller", metavar="TEXT",
                       help="who asks, recorded with the check (e.g. 'github-actions run 1234')")
     gate.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -28,7 +27,7 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
         parser.add_argument("--model", required=True)
         parser.add_argument("--version", required=True)
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    attest.add_argument("--item", required=True, choices=tuple(release_gate.ATTESTED))
+    attest.add_argument("--item", required=True, choices=tuple(vocabulary.ATTESTED))
     attest.add_argument("--note", required=True, help="what you checked")
     add_by_argument(attest, what="attests")
 
@@ -38,12 +37,13 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
     setting.add_argument("--model", required=True)
     setting.add_argument("--drift-act", choices=("yes", "no"), default="yes",
                          help="retrain when a feature drifts to 'act' (default yes)")
-    setting.add_argument("--accuracy-days", type=int, default=release_gate.DEFAULT_POLICY["accuracy_below_slo_days"],
+    policy = vocabulary.DEFAULT_RETRAINING_POLICY
+    setting.add_argument("--accuracy-days", type=int, default=policy["accuracy_below_slo_days"],
                          metavar="N", help="retrain when accuracy is below its service level on N days of 30")
     setting.add_argument("--min-label-coverage", type=float, metavar="SHARE",
-                         default=release_gate.DEFAULT_POLICY["min_label_coverage"])
+                         default=policy["min_label_coverage"])
     setting.add_argument("--max-age-days", type=int, metavar="N",
-                         default=release_gate.DEFAULT_POLICY["max_model_age_days"])
+                         default=policy["max_model_age_days"])
     setting.add_argument("--text", help="the written policy, in words")
     add_by_argument(setting, what="sets the policy")
     setting.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -53,6 +53,8 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
 
 
 def _gate(store, args) -> dict:
+    from governance import release_gate
+
     return release_gate.gate(store, model=args.model, version=args.version, stage=args.stage, caller=args.caller)
 
 
@@ -65,10 +67,14 @@ def _print_gate(result: dict) -> None:
 
 
 def _show(store, args) -> dict:
+    from governance import release_gate
+
     return release_gate.checklist(store, model=args.model, version=args.version)
 
 
 def _attest(store, args) -> dict:
+    from governance import release_gate
+
     return release_gate.attest(store, model=args.model, version=args.version, item=args.item, note=args.note,
                                actor=acting_user(store, args.by))
 
@@ -80,12 +86,16 @@ def _print_checklist(result: dict) -> None:
 
 
 def _policy(store, args) -> dict:
+    from governance import release_gate
+
     return release_gate.set_policy(store, model=args.model, actor=acting_user(store, args.by), policy={
         "drift_act": args.drift_act == "yes", "accuracy_below_slo_days": args.accuracy_days,
         "min_label_coverage": args.min_label_coverage, "max_model_age_days": args.max_age_days, "text": args.text})
 
 
 def _check(store, args) -> dict:
+    from governance import release_gate
+
     found = ([release_gate.retraining_triggers(store, model=args.model)] if args.model
              else release_gate.all_triggers(store))
     return {"models": found}

@@ -8,8 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from governance import audit_pack, ledger, report_render, reports
+from governance import vocabulary
 from governance.errors import InvalidInputError
+from governance.jobs import current_progress
 
 FORMATS = ("pdf", "html", "json", "pack")
 
@@ -17,13 +18,13 @@ FORMATS = ("pdf", "html", "json", "pack")
 def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
     report = commands.add_parser("report", parents=[workspace],
                                  help="write a report for auditors: PDF, self-contained HTML, JSON or an audit pack")
-    report.add_argument("--kind", choices=reports.KINDS, default="model",
+    report.add_argument("--kind", choices=vocabulary.REPORT_KINDS, default="model",
                         help="model: one version's record; review: one committee review; coverage: frameworks")
     report.add_argument("--model", help="the model (kind model)")
     report.add_argument("--version", help="the version (kind model)")
     report.add_argument("--review", metavar="ID", help="the review, e.g. RV-0001 (kind review)")
     report.add_argument("--format", choices=FORMATS, default="pdf")
-    report.add_argument("--suppress-below", type=int, default=reports.SUPPRESS_BELOW, metavar="N",
+    report.add_argument("--suppress-below", type=int, default=vocabulary.SUPPRESS_BELOW, metavar="N",
                         help="withhold per-group figures of groups smaller than N (default 10)")
     report.add_argument("--by", metavar="USER", help="who generates it, printed on the report (default: unnamed)")
     report.add_argument("--out", required=True, metavar="PATH")
@@ -48,13 +49,15 @@ def _write(path: str, content: bytes) -> None:
 
 
 def report(store, args) -> dict:
+    from governance import audit_pack, report_render, reports   # WeasyPrint, matplotlib, SHAP: only here
+
     built = reports.build(store, kind=args.kind, model=args.model, version=args.version, review_id=args.review,
                           suppress_below=args.suppress_below, generated_by=args.by)
     if args.format == "pack":
-        rendered, timings = report_render.render(built, formats=("pdf", "html", "json"))
+        rendered, timings = report_render.render(built, formats=("pdf", "html", "json"), progress=current_progress())
         content = audit_pack.build_pack(built, rendered=rendered)
     else:
-        rendered, timings = report_render.render(built, formats=(args.format,))
+        rendered, timings = report_render.render(built, formats=(args.format,), progress=current_progress())
         content = rendered[args.format]
     _write(args.out, content)
     return {"kind": args.kind, "report_id": built["report_id"], "format": args.format, "out": args.out,
@@ -66,7 +69,9 @@ def print_report(result: dict) -> None:
     print(f"wrote {result['out']}: {result['bytes']:,} bytes, sha256 {result['sha256']}")
 
 
-def verify_pack(args) -> dict:
+def verify_pack(store, args) -> dict:
+    from governance import audit_pack, ledger
+
     path = Path(args.pack)
     try:
         size = path.stat().st_size

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from governance import identity, risks
+from governance import vocabulary
 from governance.cli_files import read_input
 from governance.cli_users import acting_user, add_by_argument
 from governance.errors import InvalidInputError
+
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    from governance import identity
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
@@ -23,13 +27,13 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
     listing = sub.add_parser("list", parents=[workspace], help="risks with their current state")
     listing.add_argument("--model")
-    listing.add_argument("--status", choices=risks.STATUSES)
+    listing.add_argument("--status", choices=vocabulary.RISK_STATUSES)
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
 
     add = sub.add_parser("add", parents=[workspace], help="record a new risk (status: identified)")
     add.add_argument("--title", required=True)
     add.add_argument("--description", default="")
-    add.add_argument("--category", required=True, choices=risks.CATEGORIES)
+    add.add_argument("--category", required=True, choices=vocabulary.RISK_CATEGORIES)
     add.add_argument("--model", action="append", default=[], help="a model, or 'model version'; repeat for more")
     add.add_argument("--owner", required=True, help="the user name of the account who answers for the risk")
     add.add_argument("--likelihood", required=True, help="1 (rare) to 5 (almost certain)")
@@ -42,12 +46,12 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
     update = sub.add_parser("update", parents=[workspace], help="change fields of a risk, with a reason")
     update.add_argument("risk_id", metavar="ID")
-    for field in risks.EDITABLE:
+    for field in vocabulary.RISK_EDITABLE:
         update.add_argument(f"--{field.replace('_', '-')}", dest=f"set_{field}", metavar="VALUE",
                             help="several values separated by ';'" if field in ("models", "clauses") else None)
     update.add_argument("--reason", required=True, help="why: recorded with every change")
     add_by_argument(update, what=f"changes it (accepting needs the role "
-                                 f"{' or '.join(identity.PERMISSIONS['accept risk'])})")
+                                 f"{' or '.join(vocabulary.PERMISSIONS['accept risk'])})")
     update.add_argument("--json", action="store_true", help="print the result as JSON")
 
     shown = sub.add_parser("history", parents=[workspace], help="every event of one risk, oldest first")
@@ -61,8 +65,8 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     imported.add_argument("--json", action="store_true", help="print the result as JSON")
 
     covered = sub.add_parser("coverage", parents=[workspace], help="framework clauses with risks, controls, evidence")
-    covered.add_argument("--framework", required=True, choices=tuple(risks.FRAMEWORKS))
-    covered.add_argument("--stale-after-days", type=int, default=risks.STALE_AFTER_DAYS)
+    covered.add_argument("--framework", required=True, choices=tuple(vocabulary.RISK_FRAMEWORKS))
+    covered.add_argument("--stale-after-days", type=int, default=vocabulary.STALE_AFTER_DAYS)
     covered.add_argument("--json", action="store_true", help="print the result as JSON")
 
     propose = sub.add_parser("propose", parents=[workspace],
@@ -78,6 +82,8 @@ def _actor(store, args) -> identity.User:
 
 
 def _list(store, args) -> dict:
+    from governance import risks
+
     return {"risks": risks.list_risks(store, model=args.model, status=args.status)}
 
 
@@ -91,12 +97,16 @@ def _print_list(result: dict) -> None:
 
 
 def _add(store, args) -> dict:
+    from governance import risks
+
     return risks.add_risk(store, actor=_actor(store, args), risk=risks.NewRisk(
         title=args.title, description=args.description, category=args.category, models=args.model, owner=args.owner,
         likelihood=args.likelihood, impact=args.impact, clauses=args.clause, next_review=args.next_review))
 
 
 def _update(store, args) -> dict:
+    from governance import risks
+
     changes = {f: getattr(args, f"set_{f}") for f in risks.EDITABLE if getattr(args, f"set_{f}") is not None}
     if not changes:
         raise InvalidInputError("say what to change, e.g. --status assessed or --likelihood 3 (see --help)")
@@ -113,6 +123,8 @@ def _print_risk(r: dict) -> None:
 
 
 def _history(store, args) -> dict:
+    from governance import risks
+
     return {"risk_id": args.risk_id, "events": risks.history(store, risk_id=args.risk_id)}
 
 
@@ -123,6 +135,8 @@ def _print_history(result: dict) -> None:
 
 
 def _import(store, args) -> dict:
+    from governance import risks
+
     content = read_input(args.file, limit=MAX_IMPORT_BYTES,
                          too_big="{path} is over {limit:,.0f} MB: a register that large is not a CSV of risks")
     return {"imported": risks.import_csv(store, content=content, name=Path(args.file).name,
@@ -134,6 +148,8 @@ def _print_import(result: dict) -> None:
 
 
 def _coverage(store, args) -> dict:
+    from governance import risks
+
     return risks.coverage(store, framework=args.framework, stale_after_days=args.stale_after_days)
 
 
@@ -159,6 +175,12 @@ def _print_propose(result: dict) -> None:
           "or dismiss it with --status dismissed --reason …")
 
 
+def _verify(store, args) -> dict:
+    from governance import risks
+
+    return risks.verify_chain(store)
+
+
 def _print_verify(result: dict) -> None:
     print(f"risk register: {result['events']} events, "
           + ("chain intact" if result["ok"] else f"CHAIN BROKEN at event {result['broken_at']}"))
@@ -173,5 +195,5 @@ COMMANDS = {
     "import": (_import, _print_import, lambda result: 0),
     "coverage": (_coverage, _print_coverage, lambda result: 0),
     "propose": (_propose, _print_propose, lambda result: 0),
-    "verify": (lambda store, args: risks.verify_chain(store), _print_verify, lambda result: 0 if result["ok"] else 1),
+    "verify": (_verify, _print_verify, lambda result: 0 if result["ok"] else 1),
 }

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from governance import robustness
+from governance import vocabulary
 from governance.cli_users import acting_user, add_by_argument
-from governance.store import GovernanceStore
+from governance.jobs import current_progress
 
-DEFAULT_LEVELS_TEXT = ",".join(f"{level:g}" for level in robustness.DEFAULT_LEVELS)
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    from governance.store import GovernanceStore
+
+DEFAULT_LEVELS_TEXT = ",".join(f"{level:g}" for level in vocabulary.ROBUSTNESS_DEFAULT_LEVELS)
 
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
@@ -23,11 +27,12 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     run.add_argument("--levels", default=DEFAULT_LEVELS_TEXT, metavar="L[,L…]",
                      help="noise levels in (0, 1]: sd as a fraction of each numeric feature's sd, and the chance "
                           f"of a category swap (default: {DEFAULT_LEVELS_TEXT})")
-    run.add_argument("--criteria", default=robustness.DEFAULT_CRITERIA, metavar="NAME<=V[@LEVEL],…",
-                     help=f"pass/fail criteria, fixed before the run (default: {robustness.DEFAULT_CRITERIA}); "
-                          f"names: {', '.join(robustness.CRITERIA)}")
-    run.add_argument("--seed", type=int, default=robustness.DEFAULT_SEED)
-    run.add_argument("--min-slice", type=int, default=robustness.DEFAULT_MIN_SLICE, metavar="N",
+    run.add_argument("--criteria", default=vocabulary.ROBUSTNESS_DEFAULT_CRITERIA, metavar="NAME<=V[@LEVEL],…",
+                     help=f"pass/fail criteria, fixed before the run (default: "
+                          f"{vocabulary.ROBUSTNESS_DEFAULT_CRITERIA}); "
+                          f"names: {', '.join(vocabulary.ROBUSTNESS_CRITERIA)}")
+    run.add_argument("--seed", type=int, default=vocabulary.ROBUSTNESS_DEFAULT_SEED)
+    run.add_argument("--min-slice", type=int, default=vocabulary.ROBUSTNESS_DEFAULT_MIN_SLICE, metavar="N",
                      help="slices with fewer rows are reported too small, with no figure")
     add_by_argument(run, what="runs the checks")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -43,9 +48,18 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 
 def _run(store: GovernanceStore, args) -> dict:
+    from governance import robustness
+
     return robustness.run_robustness(store, model=args.model, version=args.version, actor=acting_user(store, args.by),
                                      levels=args.levels, criteria=args.criteria, seed=args.seed,
-                                     min_slice=args.min_slice)
+                                     min_slice=args.min_slice,
+                                     progress=_fraction_progress("Running the robustness checks"))
+
+
+def _fraction_progress(message: str):
+    """The job's or terminal's progress (fraction, message) for a service that reports a fraction only."""
+    report = current_progress()
+    return None if report is None else (lambda fraction: report(fraction, message))
 
 
 def _percent(value) -> str:
@@ -93,6 +107,8 @@ def _print_run(run: dict) -> None:
 
 
 def _list(store: GovernanceStore, args) -> dict:
+    from governance import robustness
+
     return {"runs": robustness.list_runs(store, model=args.model, version=args.version)}
 
 
@@ -104,9 +120,15 @@ def _print_list(result: dict) -> None:
               f"{r['criteria']:<60} {r['defined_at'][:16]}  {r['defined_by']}")
 
 
+def _show(store: GovernanceStore, args) -> dict:
+    from governance import robustness
+
+    return robustness.get_run(store, run_id=args.run_id)
+
+
 # subcommand -> (service, printer, exit code for a result)
 COMMANDS = {
     "run": (_run, _print_run, lambda result: 0),
     "list": (_list, _print_list, lambda result: 0),
-    "show": (lambda store, args: robustness.get_run(store, run_id=args.run_id), _print_run, lambda result: 0),
+    "show": (_show, _print_run, lambda result: 0),
 }

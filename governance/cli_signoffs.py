@@ -8,9 +8,9 @@ A vote is a signature: the password given is checked again as the signature's re
 from __future__ import annotations
 
 import argparse
-import getpass
 
-from governance import identity, signoffs
+from governance import identity, vocabulary
+from governance.caller import acting_name, through_server
 from governance.cli_users import acting_user, read_password
 from governance.errors import InvalidInputError
 
@@ -25,7 +25,7 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
                              help="ask the committee to review a version for its next stage (freezes the evidence)")
     request.add_argument("--model", required=True)
     request.add_argument("--version", required=True)
-    request.add_argument("--gate", required=True, choices=signoffs.STAGES[1:], help="the stage to move to")
+    request.add_argument("--gate", required=True, choices=vocabulary.SIGNOFF_STAGES[1:], help="the stage to move to")
     request.add_argument("--as-of", metavar="YYYY-MM-DD",
                          help="the day the evidence is taken up to (default: the version's newest telemetry day)")
     request.add_argument("--by", metavar="USER", help="the account requesting (default: your login name)")
@@ -34,7 +34,7 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     vote = sub.add_parser("vote", parents=[workspace], help="sign a review with your vote (asks for your password)")
     vote.add_argument("review_id", metavar="RV-NNNN")
     vote.add_argument("--by", metavar="USER", help="the committee member signing (default: your login name)")
-    vote.add_argument("--vote", required=True, choices=signoffs.VOTES)
+    vote.add_argument("--vote", required=True, choices=vocabulary.VOTES)
     vote.add_argument("--reason", required=True, help="why: recorded with the signature")
     vote.add_argument("--condition", action="append", default=[], metavar="TEXT|OWNER|YYYY-MM-DD",
                       help="a condition of approve_with_conditions; repeat for more")
@@ -57,14 +57,14 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
                              help="move a version to its next stage on a valid committee approval")
     advance.add_argument("--model", required=True)
     advance.add_argument("--version", required=True)
-    advance.add_argument("--stage", required=True, choices=signoffs.STAGES[1:])
+    advance.add_argument("--stage", required=True, choices=vocabulary.SIGNOFF_STAGES[1:])
     advance.add_argument("--by", metavar="USER", help="the account moving it (default: your login name)")
     advance.add_argument("--reason", required=True)
     advance.add_argument("--json", action="store_true", help="print the result as JSON")
 
     condition = sub.add_parser("condition", parents=[workspace], help="mark a condition of an approval met or waived")
     condition.add_argument("condition_id", metavar="RV-NNNN-CN")
-    condition.add_argument("--status", required=True, choices=signoffs.CONDITION_STATUSES)
+    condition.add_argument("--status", required=True, choices=vocabulary.CONDITION_STATUSES)
     condition.add_argument("--reason", required=True)
     condition.add_argument("--by", metavar="USER", help="the account recording it (default: your login name)")
     condition.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -77,10 +77,12 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 
 def _by(args) -> str:
-    return args.by or getpass.getuser()
+    return acting_name(args.by)
 
 
 def _request(store, args) -> dict:
+    from governance import signoffs   # pandas and the telemetry sources: only for the command that runs
+
     return signoffs.request_review(store, model=args.model, version=args.version, gate=args.gate,
                                    actor=acting_user(store, _by(args)), as_of=args.as_of)
 
@@ -97,42 +99,58 @@ def _conditions(values: list[str]) -> list[dict]:
 
 def _vote(store, args) -> dict:
     """The signer's password (or demo sign-in) is the signature's re-authentication."""
+    from governance import signoffs
+
     user = identity.get_user(store, user_name=_by(args))
     if user.source == "local":
         reauth = {"method": "password",
                   "password": read_password(prompt=f"Password of {user.user_name} (to sign): ",
                                             variable="QUORUM_PASSWORD")}
-    elif user.source == "demo" and identity.is_demo_workspace(store):
+    elif user.source == "demo" and identity.is_demo_workspace(store) and not through_server():
         reauth = {"method": "demo"}
     else:
-        raise InvalidInputError(f"{user.user_name} signs in through the identity provider: sign in the app to vote")
+        raise InvalidInputError(f"{user.user_name} cannot sign here: a vote needs the signer's password (a local "
+                                "account) or a sign-in to the app (identity provider, demo mode); sign in the app "
+                                "to vote")
     return signoffs.vote(store, review_id=args.review_id, actor=user, vote=args.vote, reason=args.reason,
                          conditions=_conditions(args.condition), reauth=reauth)
 
 
 def _status(store, args) -> dict:
+    from governance import signoffs
+
     return signoffs.review(store, review_id=args.review_id)
 
 
 def _list(store, args) -> dict:
+    from governance import signoffs
+
     return {"reviews": signoffs.list_reviews(store, model=args.model, version=args.version)}
 
 
 def _queue(store, args) -> dict:
+    from governance import signoffs
+
     return {"reviews": signoffs.queue(store, user=identity.get_user(store, user_name=_by(args)))}
 
 
 def _advance(store, args) -> dict:
+    from governance import signoffs
+
     return signoffs.advance_stage(store, model=args.model, version=args.version, to_stage=args.stage,
                                   actor=acting_user(store, _by(args)), reason=args.reason)
 
 
 def _condition(store, args) -> dict:
+    from governance import signoffs
+
     return signoffs.update_condition(store, condition_id=args.condition_id, status=args.status, reason=args.reason,
                                      actor=acting_user(store, _by(args)))
 
 
 def _member(store, args) -> dict:
+    from governance import signoffs
+
     if args.action != "list":
         if not args.user_name:
             raise InvalidInputError(f"say whom to {args.action}: signoff member {args.action} USER --by ADMIN")

@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from governance import telemetry_sources
+from governance import vocabulary
 from governance.cli_users import acting_user, add_by_argument
-from governance.inventory import list_models, require_model
+
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    from governance import telemetry_sources
 
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
@@ -24,11 +27,11 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     export.add_argument("--out", required=True, metavar="DIR", help="a new folder")
     source = sub.add_parser("source", parents=[workspace], help="choose where a model's telemetry is read from")
     source.add_argument("--model", required=True)
-    source.add_argument("--kind", required=True, choices=telemetry_sources.KINDS)
+    source.add_argument("--kind", required=True, choices=vocabulary.TELEMETRY_SOURCE_KINDS)
     source.add_argument("--location", metavar="DIR_OR_TABLE",
                         help="parquet: the dataset's folder; spark: that folder, or a table in Spark's catalog")
     source.add_argument("--master", metavar="URL",
-                        help=f"spark: the cluster (default {telemetry_sources.DEFAULT_MASTER})")
+                        help=f"spark: the cluster (default {vocabulary.DEFAULT_SPARK_MASTER})")
     add_by_argument(source, what="sets it (an engineering leader or admin)")
     show = sub.add_parser("show", parents=[workspace], help="each model's source and its row count")
     show.add_argument("--model")
@@ -37,6 +40,8 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 
 def _export(store, args) -> dict:
+    from governance import telemetry_sources
+
     return telemetry_sources.export_parquet(store, model=args.model, out=args.out)
 
 
@@ -46,12 +51,16 @@ def _print_export(result: dict) -> None:
 
 
 def _source(store, args) -> dict:
+    from governance import telemetry_sources
+
     source = telemetry_sources.set_source(store, model=args.model, kind=args.kind, location=args.location,
                                           master=args.master, actor=acting_user(store, args.by))
     return _described(store, source)
 
 
 def _described(store, source: telemetry_sources.Source) -> dict:
+    from governance import telemetry_sources
+
     return {"model": source.model, "kind": source.kind, "location": source.location, "master": source.master,
             "set_by": source.set_by, "set_at": source.set_at,
             "rows": telemetry_sources.row_count(store, model=source.model),
@@ -59,6 +68,9 @@ def _described(store, source: telemetry_sources.Source) -> dict:
 
 
 def _show(store, args) -> dict:
+    from governance import telemetry_sources
+    from governance.inventory import list_models, require_model
+
     if args.model:
         require_model(store, model=args.model)
     models = [args.model] if args.model else list(list_models(store)["name"])

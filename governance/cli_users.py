@@ -11,7 +11,7 @@ import getpass
 import os
 import sys
 
-from governance import identity
+from governance import caller, identity
 from governance.errors import InvalidInputError
 
 PASSWORDS_DIFFER = "the two passwords differ: nothing was saved; run the command again"
@@ -42,7 +42,9 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 
 def read_password(*, prompt: str, variable: str) -> str:
-    """From the environment (scripts) or the terminal, never from argv."""
+    """From the environment (scripts) or the terminal, never from argv; through the server, from the request."""
+    if caller.through_server():
+        return caller.secret_sent(variable=variable, what=prompt.rstrip(": ").lower())
     if os.environ.get(variable) is not None:
         return os.environ[variable]
     if not sys.stdin.isatty():
@@ -56,9 +58,12 @@ def add_by_argument(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 
 def acting_user(store, user_name: str | None) -> identity.User:
-    """An account acting on the command line proves who it is, as on the sign-in screen."""
-    user_name = user_name or getpass.getuser()
+    """An account acting on the command line proves who it is, as on the sign-in screen; through the server its
+    API token proved it already."""
+    user_name = caller.acting_name(user_name)
     user = identity.get_user(store, user_name=user_name)
+    if caller.through_server():
+        return user
     if user.source == "local":
         return identity.authenticate(store, user_name=user_name, password=read_password(
             prompt=f"Password of {user_name}: ", variable="QUORUM_PASSWORD"))
@@ -68,8 +73,9 @@ def acting_user(store, user_name: str | None) -> identity.User:
 
 
 def _new_password() -> str:
-    if os.environ.get("QUORUM_NEW_PASSWORD") is not None:
-        return os.environ["QUORUM_NEW_PASSWORD"]
+    """Asked twice at a terminal; read once from QUORUM_NEW_PASSWORD in scripts or from the server's request."""
+    if caller.through_server() or os.environ.get("QUORUM_NEW_PASSWORD") is not None:
+        return read_password(prompt="Password for the new account: ", variable="QUORUM_NEW_PASSWORD")
     first = read_password(prompt="Password for the new account: ", variable="QUORUM_NEW_PASSWORD")
     if getpass.getpass("The same password again: ") != first:
         raise InvalidInputError(PASSWORDS_DIFFER)

@@ -70,6 +70,9 @@ from governance.telemetry_sql import (EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQ
                                       QUALITY_NEWEST_SQL, QUALITY_NO_INPUT, QUALITY_NULL, QUALITY_OK,
                                       QUALITY_OUTSIDE, QUALITY_ROWS_SQL, QUALITY_WRONG_KIND,
                                       quality_counts_sql)
+from governance.vocabulary import QUALITY_CHECKS as CHECKS  # noqa: F401 (data_quality.CHECKS for the pages)
+from governance.vocabulary import QUALITY_GRAINS as GRAINS
+from governance.vocabulary import QUALITY_STATUSES as STATUSES
 
 # --- thresholds: (warn, fail) ---------------------------------------------------------------------------
 
@@ -84,10 +87,6 @@ LABEL_COVERAGE_WARN, LABEL_COVERAGE_FAIL = 0.80, 0.50  # labelled share of due p
 LABEL_DELAY_WARN_DAYS, LABEL_DELAY_FAIL_DAYS = 7.0, 14.0  # days the labelled frontier trails: above warn/fail
 LABEL_DUE_DAYS = 3                  # the last days of telemetry whose labels are not yet due
 
-GRAINS = ("day", "week")
-STATUSES = ("ok", "warn", "fail", "not judged")
-CHECKS = ("schema conformity", "missing values", "out of range", "unseen categories", "duplicate rows",
-          "label coverage", "label delay")
 REFERENCE_NOTE = ("reference: the version's stored evaluation set ({rows:,} rows), held out from the training "
                   "data; its ranges and categories stand for the training data's")
 

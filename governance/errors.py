@@ -36,9 +36,14 @@ class InvalidInputError(GovernanceError):
     pass
 
 
+class ServerInternalError(GovernanceError):
+    """A Quorum server failed unexpectedly; its log has the details under the reference in the message."""
+
+
 WORKSPACE_LOCKED = (
-    "workspace {path} is open in another process: stop the app or use a copy "
-    "(cp {path} copy.duckdb, then --db copy.duckdb)"
+    "workspace {path} is open in another process (a command or an app started with `streamlit run`): wait for it "
+    "to finish or stop it; to work beside a running app, start it with `python -m governance serve` and run "
+    "commands through it with --server"
 )
 WORKSPACE_CORRUPT = (
     "{path} is not a readable Quorum workspace (not a DuckDB file, or damaged): "

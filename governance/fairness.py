@@ -29,12 +29,12 @@ from governance.fairness_inputs import (MISSING_GROUP, NO_SENSITIVE, UNKNOWN_COL
                                         evaluation_set_data, sha256_text)
 from governance.identity import User, require
 from governance.store import GovernanceStore
+from governance.vocabulary import FAIRNESS_DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
+from governance.vocabulary import FAIRNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA
+from governance.vocabulary import FAIRNESS_DEFAULT_MIN_GROUP_SIZE as DEFAULT_MIN_GROUP_SIZE
+from governance.vocabulary import FAIRNESS_DEFAULT_SEED as DEFAULT_SEED
 
 SCHEMA_VERSION = 1
-DEFAULT_MIN_GROUP_SIZE = 30
-DEFAULT_BOOTSTRAP = 1_000
-DEFAULT_SEED = 0
-DEFAULT_CRITERIA = "demographic_parity_ratio>=0.8,equalized_odds_difference<=0.1,equal_opportunity_difference<=0.1"
 DEFAULT_METRICS = tuple(fm.RATE_METRICS)
 FOUR_FIFTHS = ("demographic_parity_ratio", ">=", 0.8)
 MIN_BOOTSTRAP, MAX_BOOTSTRAP = 100, 100_000

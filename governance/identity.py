@@ -8,32 +8,18 @@ organisation's identity provider (OIDC: no password here, the provider vouches f
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from governance.errors import GovernanceError, InvalidInputError
-from governance.store import GovernanceStore
+from governance.vocabulary import PERMISSIONS, ROLES
 
-ROLES = ("viewer", "engineering leader", "risk owner", "committee member", "committee chair", "admin")
-# role x action: the README shows this table and a test exercises every cell. Everyone signed in may view every
-# page and export reports; these are the actions that change the record.
-PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "configure monitoring": ("engineering leader", "admin"),
-    "register model": ("engineering leader", "admin"),
-    "run audit": ("engineering leader", "risk owner", "committee member", "committee chair", "admin"),
-    "edit risks": ("engineering leader", "risk owner", "committee chair", "admin"),
-    "accept risk": ("risk owner", "committee chair", "admin"),
-    "request review": ("engineering leader", "risk owner", "committee chair", "admin"),
-    "vote": ("committee member", "committee chair"),
-    "manage committee": ("committee chair", "admin"),
-    "update condition": ("engineering leader", "risk owner", "committee chair", "admin"),
-    "change stage": ("engineering leader", "admin"),
-    "manage users": ("admin",),
-}
+if TYPE_CHECKING:   # the command line imports this module to build its parsers: no DuckDB, no argon2 for that
+    from governance.store import GovernanceStore
+
 SOURCES = ("local", "oidc", "demo")
 MAX_NAME = 100
 MIN_PASSWORD = 12
@@ -50,11 +36,22 @@ SIGN_IN_FAILED = "wrong user name or password"   # one message for both, so it d
 BAD_EMAIL = "{value!r} is not an e-mail address: give one like name@example.org"
 NO_PASSWORD = "{name!r} signs in through {source}, not with a password"
 
-_hasher = PasswordHasher()   # argon2id with the library's current recommended parameters
-_DUMMY_HASH = _hasher.hash("a password nobody has, to spend the same time on unknown names")
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _INSERT_COLUMNS = "user_name, display_name, role, source, password_hash, created_at, created_by, disabled, email"
+
+
+@functools.cache
+def _hasher():
+    """argon2id with the library's current recommended parameters; made on first use (hashing costs ~0.1 s)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher().hash("a password nobody has, to spend the same time on unknown names")
 
 
 class PermissionDeniedError(GovernanceError):
@@ -155,7 +152,7 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
     if source == "local":
         if len(password or "") < MIN_PASSWORD:
             raise InvalidInputError(WEAK_PASSWORD.format(n=MIN_PASSWORD))
-        password_hash = _hasher.hash(password)
+        password_hash = _hasher().hash(password)
     with store.write() as tx:
         if store.query_value("SELECT count(*) FROM app_user WHERE lower(user_name) = lower(?)", [user_name]):
             raise InvalidInputError(USER_EXISTS.format(name=user_name))
@@ -221,11 +218,14 @@ def list_users(store: GovernanceStore) -> list[User]:
 
 def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> User:
     """A local account whose password matches; the same message and time for a wrong name or password."""
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    dummy = _dummy_hash()   # made before the lookup, so that even the first sign-in takes the same time either way
     rows = store.query_rows("SELECT user_name, display_name, role, source, disabled, password_hash FROM app_user "
                             "WHERE user_name = ?", [(user_name or "").strip()])
-    stored = rows[0][5] if rows and rows[0][5] else _DUMMY_HASH
+    stored = rows[0][5] if rows and rows[0][5] else dummy
     try:
-        _hasher.verify(stored, password or "")
+        _hasher().verify(stored, password or "")
         matched = bool(rows and rows[0][5])
     except (VerificationError, InvalidHashError):
         matched = False

@@ -1,20 +1,26 @@
 """KPI queries: SQL over the `telemetry` relation, aggregated in DuckDB; only aggregates leave this module.
 
-The SQL text itself is in governance.telemetry_sql, with every other query over telemetry."""
+The SQL text itself is in governance.telemetry_sql, with every other query over telemetry.
+
+pandas is imported by the functions that return frames, not by this module: the command line's `kpis` reads the
+series as plain records (kpi_records, resolve_window(pandas=False)) and starts without it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import pandas as pd
-
-from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
 from governance import telemetry_sources
+from governance.errors import InvalidInputError
+from governance.vocabulary import KPI_GRAINS as GRAINS
 from governance.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL, KPI_SERIES_RAW_SQL,
                                       KPI_SERIES_SQL, LATENCY_HISTOGRAM_SQL)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from governance.store import GovernanceStore
 
 BAD_GRAIN = "grain must be one of {grains}, got {grain!r}"
 
@@ -38,6 +44,8 @@ class Headline:
 
 
 def _none_if_nan(value):
+    import pandas as pd
+
     return None if value is None or pd.isna(value) else float(value)
 
 
@@ -60,7 +68,6 @@ def daily_volume(store: GovernanceStore) -> pd.DataFrame:
 
 # --- KPI time series and window summaries --------------------------------------------------------------
 
-GRAINS = ("hour", "day", "week")
 GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 
 # The counts and sums behind every KPI are telemetry_sql.COUNT_SQL, kept per hour in telemetry_hourly.
@@ -71,6 +78,21 @@ GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 # MEASURE_SQL (from telemetry_sql) holds the same figures as single SQL expressions, for Explore.
 
 
+# Each ratio: (numerator, denominator, scale) over the counts of one row of COUNT_SQL; not computable (NaN or None,
+# never 0) where the denominator is 0. The same definitions serve a frame's columns and one record's numbers.
+RATIOS = {
+    "error_rate": (lambda c: c["failures"], lambda c: c["n"], 1),
+    "label_coverage": (lambda c: c["labelled"], lambda c: c["n"] - c["failures"], 1),
+    "accuracy": (lambda c: c["correct"], lambda c: c["labelled"], 1),
+    "precision": (lambda c: c["true_positives"], lambda c: c["predicted_positives"], 1),
+    "recall": (lambda c: c["true_positives"], lambda c: c["actual_positives"], 1),
+    "cpu_pct": (lambda c: c["cpu_sum"], lambda c: c["cpu_n"], 1),
+    "memory_mb": (lambda c: c["memory_sum"], lambda c: c["memory_n"], 1),
+    "cost_per_1k_usd": (lambda c: c["cost_sum"], lambda c: c["cost_n"], 1000),
+}
+LATENCY_QUANTILES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")   # telemetry_sql's latency_q, in order
+
+
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     """numerator / denominator, NaN (never 0) where the denominator is 0: not computable is not zero."""
     return (numerator / denominator.where(denominator > 0)).astype("float64")
@@ -78,28 +100,32 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
 
 def derive_ratios(frame: pd.DataFrame, *, minutes: float | pd.Series) -> pd.DataFrame:
     """Add the KPI ratios to rows of COUNT_SQL counts (periods, or whole windows)."""
-    return frame.assign(
-        error_rate=_ratio(frame["failures"], frame["n"]),
-        label_coverage=_ratio(frame["labelled"], frame["n"] - frame["failures"]),
-        accuracy=_ratio(frame["correct"], frame["labelled"]),
-        precision=_ratio(frame["true_positives"], frame["predicted_positives"]),
-        recall=_ratio(frame["true_positives"], frame["actual_positives"]),
-        cpu_pct=_ratio(frame["cpu_sum"], frame["cpu_n"]),
-        memory_mb=_ratio(frame["memory_sum"], frame["memory_n"]),
-        cost_per_1k_usd=1000 * _ratio(frame["cost_sum"], frame["cost_n"]),
-        throughput_per_min=frame["n"] / minutes,
-    )
+    ratios = {name: scale * _ratio(numerator(frame), denominator(frame))
+              for name, (numerator, denominator, scale) in RATIOS.items()}
+    return frame.assign(**ratios, throughput_per_min=frame["n"] / minutes)
+
+
+def derive_record_ratios(record: dict, *, minutes: float) -> dict:
+    """derive_ratios for one record of COUNT_SQL counts (plain numbers, None for a missing one)."""
+    derived = dict(record)
+    for name, (numerator, denominator, scale) in RATIOS.items():
+        top, bottom = numerator(record), denominator(record)
+        derived[name] = None if top is None or bottom is None or not bottom > 0 else scale * (top / bottom)
+    derived["throughput_per_min"] = record["n"] / minutes
+    return derived
 
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open time range [start, end), on whole hours (KPI counts come from an hourly rollup)."""
+    """A half-open time range [start, end), on whole hours (KPI counts come from an hourly rollup).
+
+    Its bounds are pandas Timestamps, or plain datetimes from resolve_window(pandas=False)."""
     start: pd.Timestamp
     end: pd.Timestamp
 
     @property
     def days(self) -> float:
-        return (self.end - self.start) / pd.Timedelta(days=1)
+        return (self.end - self.start) / timedelta(days=1)
 
     def previous(self) -> "Window":
         """The window of the same length just before this one, for 'change against the previous window'."""
@@ -107,33 +133,67 @@ class Window:
 
 
 def _split_quantiles(frame: pd.DataFrame) -> pd.DataFrame:
+    import numpy as np
+
     quantiles = frame.pop("latency_q")
-    for i, name in enumerate(("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")):
+    for i, name in enumerate(LATENCY_QUANTILES):
         # an hour whose every request failed has no quantiles at all (NA, not an empty list)
         frame[name] = quantiles.map(
             lambda q, i=i: q[i] if isinstance(q, (list, tuple, np.ndarray)) and len(q) else None).astype("float64")
     return frame
 
 
+def _start_of_day(value: datetime) -> datetime:
+    return datetime.combine(value.date(), time(), tzinfo=value.tzinfo)
+
+
+def _data_span(store: GovernanceStore, *, model: str) -> tuple[datetime, datetime] | None:
+    """The first day of a model's telemetry and the day after its last, or None when it has none."""
+    first, last = telemetry_sources.query_records(store, DATA_WINDOW_SQL, {"model": model})[0].values()
+    if first is None:
+        return None
+    return _start_of_day(first), _start_of_day(last) + timedelta(days=1)
+
+
 def data_window(store: GovernanceStore, *, model: str) -> Window | None:
     """The span of a model's telemetry, or None when it has none."""
-    first, last = telemetry_sources.query_rows(store, DATA_WINDOW_SQL, {"model": model})[0]
-    if pd.isna(first):
-        return None
-    return Window(pd.Timestamp(first).floor("D"), pd.Timestamp(last).floor("D") + pd.Timedelta(days=1))
+    import pandas as pd
+
+    span = _data_span(store, model=model)
+    return None if span is None else Window(pd.Timestamp(span[0]), pd.Timestamp(span[1]))
 
 
-def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
-               version: str | None = None) -> pd.DataFrame:
-    """Per version and period: every KPI, plus throughput and rolling stability. One scan, in DuckDB."""
+def _series(store: GovernanceStore, *, model: str, window: Window, grain: str, version: str | None,
+            query: Callable):
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     # In the workspace, counts from the hourly rollup and only the percentiles, which do not add up, from the raw
     # rows; elsewhere one scan of the raw rows, where the engine is.
     sql = KPI_SERIES_SQL if telemetry_sources.source_for(store, model=model).kind == "workspace" else \
         KPI_SERIES_RAW_SQL
-    frame = telemetry_sources.query(store, sql, {"grain": grain, "model": model, "version": version,
-                                                 "start": window.start, "end": window.end})
+    return query(store, sql, {"grain": grain, "model": model, "version": version, "start": window.start,
+                              "end": window.end})
+
+
+def kpi_records(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
+                version: str | None = None) -> list[dict]:
+    """kpi_series's KPIs and throughput as plain records, one per version and period (a missing figure is None),
+    without its rolling stability; without pandas when the model's telemetry is in the workspace."""
+    records = _series(store, model=model, window=window, grain=grain, version=version,
+                      query=telemetry_sources.query_records)
+    for i, record in enumerate(records):
+        quantiles = record.pop("latency_q")   # a list (an array, from a frame); None when every request failed
+        quantiles = () if quantiles is None else [float(q) for q in quantiles]
+        records[i] = derive_record_ratios(record, minutes=GRAIN_MINUTES[grain])
+        records[i].update({name: quantiles[k] if len(quantiles) > k else None
+                           for k, name in enumerate(LATENCY_QUANTILES)})
+    return records
+
+
+def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
+               version: str | None = None) -> pd.DataFrame:
+    """Per version and period: every KPI, plus throughput and rolling stability. One scan, in DuckDB."""
+    frame = _series(store, model=model, window=window, grain=grain, version=version, query=telemetry_sources.query)
     frame = _split_quantiles(derive_ratios(frame, minutes=GRAIN_MINUTES[grain]))
     # Stability: standard deviation over the last 7 periods (a window function over <= a few thousand rows).
     rolling = frame.groupby("version")[["accuracy", "latency_p95_ms"]].rolling(7, min_periods=2).std()
@@ -173,6 +233,8 @@ def kpi_summary(store: GovernanceStore, *, model: str, window: Window, version: 
 
 def histogram_quantile(histogram: pd.DataFrame, q: float) -> float | None:
     """quantile_cont of the values behind a sorted (latency_ms, n) histogram: linear between order statistics."""
+    import numpy as np
+
     if histogram.empty:
         return None
     values, cumulative = histogram["latency_ms"].to_numpy(), histogram["n"].to_numpy().cumsum()
@@ -189,32 +251,46 @@ OUTSIDE_DATA = "the window holds no telemetry of {model!r}: it spans {first} to 
 NO_TELEMETRY = "model {model!r} has no telemetry yet: ingest some first"
 
 
-def parse_day(name: str, value) -> pd.Timestamp | None:
+def _day(name: str, value) -> datetime | None:
     """A whole day from an ISO date text, a date or a timestamp; None for no value; a clear error otherwise."""
     if value is None or (isinstance(value, str) and not value):
         return None
-    if isinstance(value, (datetime, pd.Timestamp)):
-        return pd.Timestamp(value).normalize()
+    if isinstance(value, datetime):   # a pandas Timestamp too
+        return _start_of_day(value)
     if isinstance(value, date):
-        return pd.Timestamp(value)
+        return datetime.combine(value, time())
     try:
-        return pd.Timestamp(date.fromisoformat(str(value)))
+        return datetime.combine(date.fromisoformat(str(value)), time())
     except ValueError:
         raise InvalidInputError(BAD_DATE.format(name=name, value=value)) from None
 
 
+def parse_day(name: str, value) -> pd.Timestamp | None:
+    """A whole day from an ISO date text, a date or a timestamp; None for no value; a clear error otherwise."""
+    import pandas as pd
+
+    day = _day(name, value)
+    return None if day is None else pd.Timestamp(day)
+
+
 def resolve_window(store: GovernanceStore, *, model: str, since: str | None = None,
-                   until: str | None = None) -> Window:
-    """The window [since, until] in whole days (until inclusive); open ends take the model's data span."""
-    span = data_window(store, model=model)
+                   until: str | None = None, pandas: bool = True) -> Window:
+    """The window [since, until] in whole days (until inclusive); open ends take the model's data span.
+
+    Its bounds are pandas Timestamps; with pandas=False plain datetimes, and pandas is not imported."""
+    span = _data_span(store, model=model)
     if span is None:
         raise InvalidInputError(NO_TELEMETRY.format(model=model))
-    start = parse_day("--since", since) or span.start
-    last_day = parse_day("--until", until)
-    end = last_day + pd.Timedelta(days=1) if last_day is not None else span.end
+    start = _day("--since", since) or span[0]
+    last_day = _day("--until", until)
+    end = last_day + timedelta(days=1) if last_day is not None else span[1]
     if end <= start:
         if since and until:
             raise InvalidInputError(EMPTY_RANGE.format(since=since, until=until))
-        raise InvalidInputError(OUTSIDE_DATA.format(model=model, first=span.start.date(),
-                                                    last=(span.end - pd.Timedelta(days=1)).date()))
-    return Window(start, end)
+        raise InvalidInputError(OUTSIDE_DATA.format(model=model, first=span[0].date(),
+                                                    last=(span[1] - timedelta(days=1)).date()))
+    if not pandas:
+        return Window(start, end)
+    import pandas as pd
+
+    return Window(pd.Timestamp(start), pd.Timestamp(end))

@@ -30,13 +30,12 @@ from governance.identity import User
 from governance.inventory import list_versions, require_model
 from governance.store import GovernanceStore
 from governance.validation import checked_text
+from governance.vocabulary import ATTESTED  # item -> the permission it needs
+from governance.vocabulary import DEFAULT_RETRAINING_POLICY as DEFAULT_POLICY
 
 CHECKLIST = ("fairness", "robustness", "explanation reviewed", "risks reviewed")
-ATTESTED = {"explanation reviewed": "run audit", "risks reviewed": "edit risks"}   # item -> the permission it needs
 BLOCKING_LEVELS = ("high", "critical")
 OPEN_EXEMPT = ("accepted", "closed", "withdrawn", "dismissed")
-DEFAULT_POLICY = {"drift_act": True, "accuracy_below_slo_days": 3, "min_label_coverage": 0.5,
-                  "max_model_age_days": 365, "text": None}
 POLICY_WINDOW_DAYS = 30
 LABEL_LAG_DAYS = 3           # predictions this recent are not expected to have their labels yet
 

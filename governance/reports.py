@@ -28,10 +28,10 @@ from governance.inventory import list_models, list_versions, require_model
 from governance.kpis import kpi_series, kpi_summary
 from governance.service_levels import service_levels
 from governance.store import GovernanceStore
+from governance.vocabulary import REPORT_KINDS as KINDS
+from governance.vocabulary import SUPPRESS_BELOW
 
 SCHEMA_VERSION = 1
-KINDS = ("model", "review", "coverage")
-SUPPRESS_BELOW = 10
 SUPPRESSED_NOTE = ("Groups with fewer than {n} people are shown as \"< {n}\" without their figures, so that no "
                    "one in them can be identified from the report.")
 BAD_THRESHOLD = "the suppression threshold must be a whole number from 1 to 1,000, got {value!r}"

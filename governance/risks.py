@@ -27,11 +27,13 @@ from governance import identity
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore
 from governance.validation import checked_text as _text
+from governance.vocabulary import RISK_CATEGORIES as CATEGORIES
+from governance.vocabulary import RISK_EDITABLE as EDITABLE
+from governance.vocabulary import RISK_FRAMEWORKS as FRAMEWORKS
+from governance.vocabulary import RISK_STATUSES as STATUSES
+from governance.vocabulary import STALE_AFTER_DAYS
 from governance.workspace import DATA_DIR
 
-CATEGORIES = ("fairness/bias", "performance/drift", "robustness/adversarial", "privacy", "security",
-              "transparency/explainability", "safety", "compliance", "operational")
-STATUSES = ("proposed", "identified", "assessed", "mitigating", "accepted", "closed", "withdrawn", "dismissed")
 # "proposed" comes from monitoring (risk_proposals.py): a person makes it "identified" or dismisses it.
 NEXT_STATUSES = {"proposed": {"identified", "dismissed"}, "dismissed": set(),
                  "identified": {"assessed", "withdrawn"}, "assessed": {"mitigating", "accepted", "closed", "withdrawn"},
@@ -40,13 +42,7 @@ NEXT_STATUSES = {"proposed": {"identified", "dismissed"}, "dismissed": set(),
 NEW_STATUSES = ("identified", "proposed")
 CONTROL_STATUSES = ("planned", "in progress", "done")
 EVIDENCE_KINDS = ("fairness_audit", "drift", "kpi_breach", "explanation", "other")
-FRAMEWORKS = {"nist": ("NIST AI RMF 1.0", "nist_ai_rmf_1_0.csv"),
-              "euaia": ("EU AI Act", "eu_ai_act_articles.csv"),
-              "iso42001": ("ISO/IEC 42001 Annex A", "iso_iec_42001_annex_a.csv")}
-EDITABLE = ("title", "description", "category", "models", "owner", "likelihood", "impact", "residual_likelihood",
-            "residual_impact", "status", "next_review", "clauses")
 MAX_TITLE, MAX_TEXT, MAX_NAME = 200, 5_000, 100
-STALE_AFTER_DAYS = 90
 GENESIS = "0" * 64
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

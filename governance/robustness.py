@@ -46,14 +46,13 @@ from governance.identity import User, require
 from governance.inventory import require_model
 from governance.store import GovernanceStore
 from governance.telemetry_sql import VERSION_NEWEST_SQL, WEEKLY_ACCURACY_SQL
+from governance.vocabulary import ROBUSTNESS_CRITERIA as CRITERIA  # name -> (what it measures, judged at a level)
+from governance.vocabulary import ROBUSTNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA
+from governance.vocabulary import ROBUSTNESS_DEFAULT_LEVELS as DEFAULT_LEVELS
+from governance.vocabulary import ROBUSTNESS_DEFAULT_MIN_SLICE as DEFAULT_MIN_SLICE
+from governance.vocabulary import ROBUSTNESS_DEFAULT_SEED as DEFAULT_SEED
 
 SCHEMA_VERSION = 1
-DEFAULT_LEVELS = (0.01, 0.05, 0.1)
-# A robust model barely notices 5% noise: at most 5% of its predictions change and it loses at most 2 points of
-# accuracy; and no group of the evaluation set is more than 10 points less accurate than the whole set.
-DEFAULT_CRITERIA = "flip_rate<=0.05@0.05,accuracy_drop<=0.02@0.05,slice_accuracy_gap<=0.10"
-DEFAULT_SEED = 0
-DEFAULT_MIN_SLICE = 30
 IMPUTES_BELOW = 0.005          # accuracy drop under half a point with a feature missing: the model imputes
 MAX_ROWS = 20_000              # a larger evaluation set is sampled (seeded, in DuckDB), and the definition says so
 BATCH_ROWS = 250_000           # perturbed copies are predicted in batches of about this many rows
@@ -101,15 +100,6 @@ class Criterion:
         return f"{self.name}{self.operator}{self.threshold:g}" + ("" if self.level is None else f"@{self.level:g}")
 
 
-CRITERIA = {
-    "flip_rate": ("share of predictions that change with every feature perturbed at the level", True),
-    "feature_flip_rate": ("the largest share of predictions that change when one feature is perturbed", True),
-    "accuracy_drop": ("accuracy lost with every feature perturbed at the level", True),
-    "slice_accuracy_gap": ("how much less accurate the worst group of the evaluation set is than the whole set",
-                           False),
-    "week_accuracy_gap": ("how much less accurate the worst labelled week of telemetry is than the evaluation set",
-                          False),
-}
 _CRITERION = re.compile(r"^\s*([a-z_]+)\s*(<=|=<|>=|=>|<|>|=)\s*([0-9]*\.?[0-9]+)\s*(?:@\s*([0-9]*\.?[0-9]+))?\s*$")
 
 

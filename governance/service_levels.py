@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import pandas as pd
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from governance.errors import InvalidInputError
 from governance.identity import User, require
 from governance.inventory import require_model
 from governance.kpis import Window, kpi_series
-from governance.store import GovernanceStore
+
+if TYPE_CHECKING:   # breaches judges kpi_records' plain records too: the command line's `kpis` needs no pandas
+    import pandas as pd
+
+    from governance.store import GovernanceStore
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class ServiceLevel:
     target: float
     warning: float
     set_by: str
-    set_at: pd.Timestamp
+    set_at: datetime
 
     @property
     def definition(self) -> KpiDefinition:
@@ -125,19 +129,20 @@ def set_service_level(store: GovernanceStore, *, model: str, kpi: str, target, w
 
 def service_levels(store: GovernanceStore, *, model: str) -> dict[str, ServiceLevel]:
     """The objectives in force for a model, by KPI."""
-    frame = store.query("""
+    rows = store.query_records("""
         SELECT * FROM service_level_objective WHERE model = ?
         QUALIFY row_number() OVER (PARTITION BY kpi ORDER BY set_at DESC, rowid DESC) = 1""", [model])
-    return {row.kpi: ServiceLevel(row.model, row.kpi, row.target, row.warning, row.set_by, row.set_at)
-            for row in frame.itertuples(index=False) if row.active}
+    return {row["kpi"]: ServiceLevel(row["model"], row["kpi"], row["target"], row["warning"], row["set_by"],
+                                     row["set_at"])
+            for row in rows if row["active"]}
 
 
 @dataclass(frozen=True)
 class Breach:
     version: str
     kpi: str
-    start: pd.Timestamp
-    end: pd.Timestamp
+    start: datetime   # the periods' own type: a pandas Timestamp from kpi_series, a datetime from kpi_records
+    end: datetime
     periods: int
     worst: float
     target: float
@@ -149,17 +154,21 @@ class Breach:
                 "rule": self.rule}
 
 
-def breaches(series: pd.DataFrame, *, levels: dict[str, ServiceLevel], grain: str) -> list[Breach]:
-    """Red periods merged into time windows. Periods with fewer than MIN_SAMPLE requests are not judged."""
-    step = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1 if grain == "day" else 7)
+def breaches(series: pd.DataFrame | list[dict], *, levels: dict[str, ServiceLevel], grain: str) -> list[Breach]:
+    """Red periods merged into time windows. Periods with fewer than MIN_SAMPLE requests are not judged.
+
+    series: kpi_series's frame, or kpi_records's records (in the same order: by version, then period)."""
+    step = timedelta(hours=1) if grain == "hour" else timedelta(days=1 if grain == "day" else 7)
+    records = series.to_dict("records") if hasattr(series, "to_dict") else series
     found: list[Breach] = []
-    for version in series["version"].unique():
+    for version in dict.fromkeys(r["version"] for r in records):
         for kpi, level in levels.items():
             sample_column = level.definition.min_sample
-            rows = series[(series["version"] == version) & (series[sample_column] >= MIN_SAMPLE)]
+            rows = [r for r in records if r["version"] == version and r[sample_column] is not None
+                    and r[sample_column] >= MIN_SAMPLE]
             run: list = []  # consecutive red periods; periods too small to judge do not break a run
-            for row in rows.itertuples(index=False):
-                if level.status(getattr(row, kpi), sample=int(getattr(row, sample_column))) == "red":
+            for row in rows:
+                if level.status(row[kpi], sample=int(row[sample_column])) == "red":
                     run.append(row)
                 elif run:
                     found.append(_breach(version, level, run, step))
@@ -169,11 +178,11 @@ def breaches(series: pd.DataFrame, *, levels: dict[str, ServiceLevel], grain: st
     return sorted(found, key=lambda b: (b.start, b.version, b.kpi))
 
 
-def _breach(version: str, level: ServiceLevel, run: list, step: pd.Timedelta) -> Breach:
-    values = [getattr(r, level.kpi) for r in run]
+def _breach(version: str, level: ServiceLevel, run: list[dict], step: timedelta) -> Breach:
+    values = [r[level.kpi] for r in run]
     worst = min(values) if level.definition.higher_is_better else max(values)
-    return Breach(version, level.kpi, run[0].period, run[-1].period + step, len(run), float(worst), level.target,
-                  level.rule())
+    return Breach(version, level.kpi, run[0]["period"], run[-1]["period"] + step, len(run), float(worst),
+                  level.target, level.rule())
 
 
 def slo_breaches(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",

@@ -62,13 +62,12 @@ from governance.errors import GovernanceError, InvalidInputError
 from governance.identity import PermissionDeniedError, User
 from governance.store import GovernanceStore
 from governance.validation import checked_text as _text
+from governance.vocabulary import CONDITION_STATUSES, VOTES
+from governance.vocabulary import SIGNOFF_STAGES as STAGES
 
-STAGES = ("development", "validation", "staging", "production")
-VOTES = ("approve", "approve_with_conditions", "reject", "abstain", "recuse")
 MEANINGS = {"approve": "approved", "approve_with_conditions": "approved with conditions", "reject": "rejected",
             "abstain": "abstained", "recuse": "recused"}
 OUTCOMES = ("approved", "approved_with_conditions", "rejected")
-CONDITION_STATUSES = ("met", "waived")
 COMMITTEE_ROLES = ("committee member", "committee chair")
 DEFAULT_RULES = {"quorum_fraction": "0.5", "chair_required": "true", "decision_validity_days": "365"}
 SIGNING_FRESHNESS_SECONDS = 600

@@ -12,12 +12,14 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import duckdb
-import pandas as pd
 
 from governance import errors, telemetry_sql
+
+if TYPE_CHECKING:   # DuckDB imports pandas itself when a query returns a DataFrame (or reads one): opening a
+    import pandas as pd   # workspace and query_rows/query_value do not pay for it
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -158,14 +160,23 @@ class GovernanceStore:
     def query_rows(self, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
         return self._execute(sql, params).fetchall()
 
+    def query_records(self, sql: str, params: Sequence | dict | None = None) -> list[dict]:
+        """The rows as dicts keyed by column name: for callers that want names but not pandas."""
+        cursor = self._execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
     def query_value(self, sql: str, params: Sequence | dict | None = None):
         row = self._execute(sql, params).fetchone()
         return None if row is None else row[0]
 
     # --- writing -------------------------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator["WriteTransaction"]:
-        """One all-or-nothing write: commits and bumps the data version on success, rolls back on any error."""
+    def write(self, *, shown: bool = True) -> Iterator["WriteTransaction"]:
+        """One all-or-nothing write: commits and bumps the data version on success, rolls back on any error.
+
+        `shown=False` is for bookkeeping no page or cached figure shows (when an API token was last used), so it
+        does not throw away every cached result."""
         with self._write_lock:
             cursor = self._cursor()
             cursor.begin()
@@ -175,7 +186,8 @@ class GovernanceStore:
                 if tx.telemetry_changed:  # keep the hourly rollup exactly in step with the rows
                     for statement in telemetry_sql.REBUILD_SQL:
                         cursor.execute(statement)
-                cursor.execute("UPDATE data_version SET version = version + 1")
+                if shown or tx.telemetry_changed:
+                    cursor.execute("UPDATE data_version SET version = version + 1")
                 cursor.commit()
             except BaseException:
                 cursor.rollback()

@@ -29,20 +29,23 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from governance import identity
 from governance.errors import InvalidInputError
-from governance.identity import User
 from governance.inventory import list_models, require_model
-from governance.store import GovernanceStore
+from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
+from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS
 
-KINDS = ("workspace", "parquet", "spark")
+if TYPE_CHECKING:   # pandas is imported where a frame is made: query_records on the workspace needs none
+    import pandas as pd
+
+    from governance.identity import User
+    from governance.store import GovernanceStore
+
 TELEMETRY_DIR = "telemetry"
 INPUTS_FILE = "telemetry_input.parquet"
 PARTITION = "date"
-DEFAULT_MASTER = "local[2]"
 # The telemetry columns a dataset must have, by the schema in the README.
 COLUMNS = ("ts", "model", "version", "segment", "input_id", "prediction", "score", "label", "latency_ms", "is_error",
            "cpu_pct", "memory_mb", "cost_usd", "approved_volume_usd", "expected_value_usd")
@@ -158,6 +161,8 @@ def _partition_day(path: str) -> date:
 
 def partitions(location: str, *, start=None, end=None) -> list[str]:
     """The files of the days that [start, end) touches (all of them without a window)."""
+    import pandas as pd
+
     files = _files(location)
     if start is None or end is None:
         return files
@@ -212,7 +217,23 @@ def last_query(model: str) -> dict | None:
 def query(store: GovernanceStore, sql: str, params: dict) -> pd.DataFrame:
     """Run one telemetry query (DuckDB dialect, `$name` parameters, params["model"] naming the model) on the
     model's source."""
+    return _query(store, source_for(store, model=params["model"]), sql, params)
+
+
+def query_records(store: GovernanceStore, sql: str, params: dict) -> list[dict]:
+    """query's rows as plain records (None for a missing value); without pandas when the model's telemetry is in
+    the workspace."""
     source = source_for(store, model=params["model"])
+    if source.kind != "workspace":
+        frame = _query(store, source, sql, params)
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    started = time.perf_counter()
+    records = store.query_records(sql, _used(params, sql))
+    _note(source, started, opened=None)
+    return records
+
+
+def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd.DataFrame:
     started = time.perf_counter()
     opened = None
     if source.kind == "workspace":
@@ -227,15 +248,22 @@ def query(store: GovernanceStore, sql: str, params: dict) -> pd.DataFrame:
         frame = store.query(text, _used(values, text))
     else:
         frame, opened = _spark_query(store, source, sql, params)
+    _note(source, started, opened=opened)
+    return frame
+
+
+def _note(source: Source, started: float, *, opened: int | None) -> None:
+    """What last_query reports."""
     with _last_lock:
         _last[source.model] = {"engine": source.kind, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                "seconds": round(time.perf_counter() - started, 3), "bytes_opened": opened}
-    return frame
 
 
 def across_models(store: GovernanceStore, sql: str, params: dict | None = None) -> pd.DataFrame:
     """A statement grouped by model over every model's telemetry: the workspace's table once, and each model
     read elsewhere from its own source; each model's rows come from where it is read."""
+    import pandas as pd
+
     external = [m for m in list_models(store)["name"] if source_for(store, model=m).kind != "workspace"]
     frame = store.query(sql, params or {})
     frames = [frame[~frame["model"].isin(external)]]
@@ -331,6 +359,7 @@ def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
 
 
 def _literal(value):
+    import pandas as pd
     from sqlglot import exp
 
     if value is None:
@@ -394,6 +423,7 @@ def _read_spark_frame(source: Source):
 def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict) -> tuple[pd.DataFrame, int | None]:
     """A statement that reads only `telemetry` runs in Spark whole. One that also reads workspace tables (drift's
     inputs) has its parts over `telemetry` (its CTEs) run in Spark and the rest in DuckDB over their results."""
+    import pandas as pd
     import sqlglot
     from sqlglot import exp
 

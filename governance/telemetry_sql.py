@@ -21,8 +21,10 @@ Parameters
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:   # only in annotations: the store imports this module, and numpy is not free
+    import numpy as np
 
 # --- the hourly rollup (telemetry_hourly) --------------------------------------------------------------
 # The counts and sums behind every KPI, per model, version and hour. KPI views read their counts from it (a

@@ -223,7 +223,8 @@ def authenticate_token(store: GovernanceStore, *, token: str) -> identity.User:
     except InvalidInputError:   # accounts are never deleted; if one were, its tokens die with it
         raise TokenError(TOKEN_REFUSED) from None
     if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:
-        with store.write() as tx:   # the condition again, so concurrent requests record one use, not many
+        # The condition again, so concurrent requests record one use, not many; the Admin page reads it uncached.
+        with store.write(shown=False) as tx:
             tx.execute("UPDATE api_token SET last_used_at = ? WHERE token_id = ? "
                        "AND (last_used_at IS NULL OR last_used_at <= ?)", [now, token_id, now - LAST_USED_EVERY])
     return user

@@ -42,7 +42,7 @@ def test_a_committee_chair_attests_on_the_stage_gates_tab(demo_copy, monkeypatch
 def test_a_leader_records_a_retraining_policy_on_the_admin_page(demo_copy, monkeypatch):
     app = open_page("app_pages/admin.py", demo_copy, monkeypatch, session={"ad_policy_model": "german-credit"})
     assert_clean(app)
-    app.number_input[2].set_value(30)     # model age: 30 days
+    next(n for n in app.number_input if n.label.startswith("Retrain when the model is older")).set_value(30)
     app.text_area[0].input("Retrain monthly.")
     next(b for b in app.button if b.label == "Record the policy").click().run()
     assert_clean(app)

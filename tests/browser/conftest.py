@@ -16,61 +16,12 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.conftest import ROOT
+from tests.servers import Server, free_port, start_server, stop_server  # noqa: F401 (used by the browser tests)
 
 DEMO_PERSON = "Farid Haddad"   # an engineering leader: may run audits and edit risks, not vote
 ARTIFACTS = ROOT / "artifacts" / "browser"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, url: str, log_path: Path):
-        self.url = url
-        self.log_path = log_path
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-8000:]
-
-
-def start_server(*, db: Path, workdir: Path, port: int | None = None,
-                 extra_args: tuple[str, ...] = ()) -> tuple[Server, subprocess.Popen]:
-    """`streamlit run app.py` on a free port, waited on until /_stcore/health answers."""
-    port = port or _free_port()
-    log_path = workdir / "streamlit.log"
-    env = {**os.environ, "QUORUM_DB": str(db), "QUORUM_AUTO_DEMO": "0"}
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.address", "127.0.0.1", *extra_args],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    server = Server(url, log_path)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return server, process
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"streamlit did not become healthy; its output:\n{server.output()}")
-        time.sleep(0.3)
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def sign_in_as_demo_user(page, person: str = DEMO_PERSON) -> None:

@@ -78,7 +78,8 @@ def test_workspace_held_by_another_process_is_refused_with_advice(demo_copy):
         assert holder.stdout.readline().strip() == "holding"
         result = cli("--db", str(demo_copy), "status", "--json")
         assert result.returncode == 2
-        assert "open in another process: stop the app or use a copy" in result.stderr
+        assert "open in another process" in result.stderr and "governance serve" in result.stderr
+        assert "a copy" not in result.stderr   # writes made to a copy would be lost
     finally:
         holder.kill()
         holder.wait()

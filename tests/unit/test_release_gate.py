@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from governance import ledger, release_gate, risks, robustness
-from governance.cli import _build_parser
+from governance.cli import build_parser
 from governance.errors import InvalidInputError
 from governance.identity import PermissionDeniedError
 from governance.store import GovernanceStore
@@ -124,7 +124,7 @@ def test_retraining_triggers_follow_the_recorded_policy(demo_copy):
 
 
 def test_every_quorum_command_in_the_example_pipelines_parses():
-    parser = _build_parser()
+    parser = build_parser()
     commands = []
     for path in sorted((ROOT / "examples").glob("*.yml")):
         # YAML folded blocks (">-") and continued lines are joined into one command line

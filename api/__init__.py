@@ -1,0 +1,62 @@
+"""Quorum's HTTP API under /api/v1/, served by st.App beside the pages (see server.py).
+
+The routes parse a request, run the same handler as `python -m governance …` on the server's one workspace as
+the token's account, and answer with JSON. The OpenAPI document is at /api/v1/openapi.json.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from api import commands
+
+
+async def openapi(request: Request):
+    from api.openapi import document
+
+    return JSONResponse(document(commands.current().parser))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        Route("/api/v1/whoami", commands.whoami, methods=["GET"]),
+        Route("/api/v1/commands/{words:path}", commands.run_command, methods=["POST"]),
+        Route("/api/v1/uploads", commands.upload, methods=["POST"]),
+        Route("/api/v1/jobs/{job_id}", commands.job, methods=["GET"]),
+        Route("/api/v1/jobs/{job_id}/file", commands.job_file, methods=["GET"]),
+        Route("/api/v1/{rest:path}", commands.not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/api/v1", commands.not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+
+
+def server_url(*, address: str | None, port: int) -> str:
+    """Where a client on this machine reaches the server (a wildcard bind is reached on loopback)."""
+    host = address if address and address not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+@asynccontextmanager
+async def lifespan(app):
+    """Open the workspace once for the process, name the server beside it, start the scheduler; undo on exit."""
+    from streamlit import config
+
+    from governance import scheduler, server_file
+    from governance.workspace import shared_store, workspace_path
+
+    store = shared_store(workspace_path())
+    server = commands.open_server(store)
+    server_file.write(workspace=store.path, url=server_url(address=config.get_option("server.address"),
+                                                           port=config.get_option("server.port")))
+    scheduler.start(store, tick_seconds=float(os.environ.get("QUORUM_SCHEDULER_TICK", scheduler.TICK_SECONDS)))
+    try:
+        yield {"quorum": server}
+    finally:
+        scheduler.stop()
+        server_file.remove(workspace=store.path)
+        commands.close_server()
