@@ -131,9 +131,17 @@ class Server:
         parser = self._subparser(words)
         if parser is None or name in cli.LOCAL_ONLY:
             raise ApiError(404, cli.LOCAL_ONLY.get(name) or UNKNOWN_COMMAND.format(name=name))
+        shown: dict[str, str] = {}
+        try:
+            return self._parse(words, parser, arguments, user, shown), shown
+        except errors.GovernanceError:
+            _discard_uploads(shown)   # a refused request keeps none of its uploads
+            raise
+
+    def _parse(self, words, parser, arguments: dict, user, shown: dict[str, str]) -> argparse.Namespace:
+        name = " ".join(words)
         actions = {a.dest: a for a in fields_of(parser)}
         remote = cli.REMOTE.get(name, cli.Remote())
-        shown: dict[str, str] = {}
         options, positionals = [], {}
         for field_name, value in arguments.items():
             action = actions.get(field_name)
@@ -164,7 +172,7 @@ class Server:
         ordered = [positionals[a.dest] for a in actions.values() if a.dest in positionals]
         args = self.parser.parse_args([*words, *options, *ordered])
         args.db = None
-        return args, shown
+        return args
 
     # --- running -------------------------------------------------------------------------------------------------
     def _prune(self) -> None:
@@ -206,9 +214,7 @@ class Server:
             except errors.GovernanceError as exc:
                 raise type(exc)(_in_callers_terms(str(exc), shown)) from None
             finally:
-                for path in shown:   # uploads are used once
-                    if Path(path) != out:
-                        shutil.rmtree(Path(path).parent, ignore_errors=True)
+                _discard_uploads({k: v for k, v in shown.items() if Path(k) != out})   # an upload is used once
             return _in_callers_terms(result, shown)
 
         if not remote.job:
@@ -262,6 +268,11 @@ def fields_of(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return [a for a in parser._actions
             if a.dest not in ("help", "db", "server", "command", "subcommand", "json")
             and not isinstance(a, argparse._SubParsersAction)]
+
+
+def _discard_uploads(shown: dict[str, str]) -> None:
+    for path in shown:
+        shutil.rmtree(Path(path).parent, ignore_errors=True)
 
 
 def _scalar(field_name: str, value) -> str:
