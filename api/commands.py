@@ -353,16 +353,26 @@ async def run_command(request: Request):
         raise ApiError(400, BAD_JSON.format(reason="not an object"))
     words = [w for w in request.path_params["words"].split("/") if w]
     server = _server(request)
+    account = f"account {user.user_name}"
+    if body.get("secrets"):   # a request carrying a password waits while its account's password is being guessed
+        auth.throttle.check(account)
     try:
         status, answer = await anyio.to_thread.run_sync(
             lambda: server.run(words=words, body=body, user=user), limiter=_limiter)
     except errors.GovernanceError as exc:
-        from governance.identity import SignInError
-
-        if isinstance(exc, SignInError):   # a wrong signing password counts against the account too
-            auth.throttle.failed(auth.client_key(request), f"account {user.user_name}")
+        if _wrong_password(exc):   # a wrong signing password counts against the client and the account
+            auth.throttle.failed(auth.client_key(request), account)
         raise
     return JSONResponse(answer, status_code=status)
+
+
+def _wrong_password(exc: errors.GovernanceError) -> bool:
+    """A password the request carried was wrong: a sign-in's, or a signature's re-authentication, which
+    `signoffs.vote` reports as PermissionDeniedError(REAUTH_PASSWORD)."""
+    from governance.identity import PermissionDeniedError, SignInError
+    from governance.signoffs import REAUTH_PASSWORD
+
+    return isinstance(exc, SignInError) or (isinstance(exc, PermissionDeniedError) and str(exc) == REAUTH_PASSWORD)
 
 
 @answering

@@ -55,7 +55,13 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
 def _gate(store, args) -> dict:
     from governance import release_gate
 
-    return release_gate.gate(store, model=args.model, version=args.version, stage=args.stage, caller=args.caller)
+    from governance.caller import through_server
+
+    remote = through_server()
+    caller = args.caller
+    if remote is not None:   # through the server the token's account is who asked; --caller says from where
+        caller = remote.user.recorded_as + (f", {args.caller}" if args.caller else "")
+    return release_gate.gate(store, model=args.model, version=args.version, stage=args.stage, caller=caller)
 
 
 def _print_gate(result: dict) -> None:

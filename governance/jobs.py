@@ -94,7 +94,8 @@ class Registry:
         except BaseException as exc:  # noqa: BLE001 - a thread's failure must reach the page, not vanish
             job.error = exc
             job.reference = uuid.uuid4().hex[:8]
-            log.exception("background job %r failed, reference %s", job.key, job.reference)
+            if not isinstance(exc, GovernanceError):   # a domain error is the user's to read, not the log's
+                log.exception("background job %r failed, reference %s", job.key, job.reference)
         finally:
             job.finished = time.monotonic()
 
