@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components.auth import can, current_user, needs
-from components.formatting import plain
+from components.formatting import ABSENT, cell, count, plain, timestamp
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
 from governance import alerts, identity, release_gate, scheduler, telemetry_sources, tokens
@@ -26,7 +26,7 @@ def retraining_policy() -> None:
     if model is None:
         return
     current = cached(release_gate.policy, model=model)
-    st.caption(f"In force: set by {current['set_by']} at {current['set_at']}." if current["set_by"]
+    st.caption(f"In force: set by {current['set_by']} at {timestamp(current['set_at'])}." if current["set_by"]
                else "In force: the defaults (no policy recorded yet).")
     may = can("configure monitoring")
     with st.form("ad_policy"):
@@ -113,19 +113,21 @@ def telemetry_source_section() -> None:
     for model in cached(list_models)["name"]:
         source = cached(telemetry_sources.source_for, model=model)
         try:
-            count = cached(telemetry_sources.row_count, model=model)
+            found = cached(telemetry_sources.row_count, model=model)
         except GovernanceError as exc:
-            count, problem = None, str(exc)
+            found, problem = None, str(exc)
         else:
             problem = None
         last = telemetry_sources.last_query(model)   # this process's, so never cached
         rows.append({"model": model, "source": source.kind, "location": source.location or "this workspace",
-                     "rows": count, "last query (UTC)": last["at"][:19].replace("T", " ") if last else None,
-                     "seconds": last["seconds"] if last else None, "engine": last["engine"] if last else None,
-                     "set by": source.set_by, "problem": problem})
+                     "rows": ABSENT if found is None else count(found),
+                     "last query": timestamp(last["at"]) if last else "none yet",
+                     "seconds": f"{last['seconds']:.3f}" if last else ABSENT,
+                     "engine": last["engine"] if last else ABSENT,
+                     "set by": cell(source.set_by) or "(the default)", "problem": cell(problem)})
     st.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
-        "rows": st.column_config.NumberColumn(format="localized"),
-        "seconds": st.column_config.NumberColumn("last query (s)", format="%.3f")})
+        "rows": st.column_config.TextColumn(alignment="right"),
+        "seconds": st.column_config.TextColumn("last query (s)", alignment="right")})
     st.caption("A Parquet dataset is read in place by DuckDB, opening only the daily partitions a view's window "
                "touches; Spark runs the same SQL, translated by sqlglot, and returns only aggregates. "
                "`python -m governance telemetry export` writes a model's telemetry as such a dataset.")
@@ -153,10 +155,6 @@ def telemetry_source_section() -> None:
         st.rerun()
 
 
-def _when(moment) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%d %H:%M")
-
-
 def api_tokens() -> None:
     """Tokens that let a program call the HTTP API as one account: listed for everyone, issued by an admin and
     shown once, revoked by an admin or by the token's own account."""
@@ -175,10 +173,10 @@ def api_tokens() -> None:
     listed = tokens.list_tokens(get_store())   # its state depends on the clock (expiry), so never cached
     st.dataframe(pd.DataFrame([{
         "id": t.token_id, "name": t.name, "account": t.user_name, "starts with": f"qrm_{t.prefix}…",
-        "created (UTC)": _when(t.created_at), "expires (UTC)": _when(t.expires_at) or "never",
-        "last used (UTC)": _when(t.last_used_at) or "never", "state": t.state} for t in listed],
-        columns=["id", "name", "account", "starts with", "created (UTC)", "expires (UTC)", "last used (UTC)",
-                 "state"]), hide_index=True)
+        "created": timestamp(t.created_at), "expires": timestamp(t.expires_at) or "never",
+        "last used": timestamp(t.last_used_at) or "never", "state": t.state} for t in listed],
+        columns=["id", "name", "account", "starts with", "created", "expires", "last used", "state"]),
+        hide_index=True)
     user = current_user()
     admin = can("manage users")
     active = [t for t in listed if t.state == "active"]
@@ -225,7 +223,8 @@ def check_schedule() -> None:
     current = cached(alerts.schedule)
     running = scheduler.running()
     said = f"The server checks the alert rules every {current['every_minutes']} minutes"
-    said += f" (set by {current['set_by']} at {current['set_at']})." if current["set_by"] else " (the default)."
+    said += (f" (set by {current['set_by']} at {timestamp(current['set_at'])})." if current["set_by"]
+             else " (the default).")
     if running is None:
         said += (" This app runs without the server's scheduler (`streamlit run`): start it with "
                  "`python -m governance serve` for scheduled checks, or run `alerts check` yourself.")

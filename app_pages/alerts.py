@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from components.auth import can, needs
-from components.formatting import plain
+from components.formatting import ABSENT, number, plain, plural, timestamp
 from components.navigation import page_for_link
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
@@ -52,7 +52,7 @@ def actions() -> None:
             st.warning(plain(f"Not reached: {u['recipient']}, for {u['alert_key']}. Add the address with "
                              "`python -m governance users email`, or change the rule on the Admin page."))
     else:
-        st.success(f"{len(requeued)} failed messages queued again.")
+        st.success(f"{plural(len(requeued), 'failed message')} queued again.")
     message = f"Messages: {sent['delivered']} delivered, {sent['retrying']} to retry, {sent['failed']} failed."
     (st.warning if sent["retrying"] or sent["failed"] else st.info)(message)
     if sent["retrying"] or sent["failed"]:
@@ -71,7 +71,24 @@ def episode_table(episodes: list[dict], outbox: list[dict]) -> pd.DataFrame:
         messages=table["alert_key"].map(lambda k: ", ".join(
             f"{sum(s == status for s in sent.get(k, []))} {status}" for status in ("delivered", "pending", "failed")
             if status in sent.get(k, [])) or "none"),
-        **{column: pd.to_datetime(table[column]) for column in ("opened_at", "last_seen_at", "closed_at")})
+        **{column: table[column].map(timestamp) for column in ("opened_at", "last_seen_at", "closed_at")})
+
+
+def evidence_rows(evidence: dict, prefix: str = "") -> list[dict]:
+    """An alert's evidence as name and value, in words: nested sections as 'section · name', figures rounded,
+    moments in UTC, absent values left out."""
+    rows = []
+    for key, value in evidence.items():
+        name = f"{prefix}{str(key).replace('_', ' ')}"
+        if isinstance(value, dict):
+            rows.extend(evidence_rows(value, prefix=f"{name} · "))
+        elif isinstance(value, (list, tuple)):
+            if value:
+                rows.append({"evidence": name, "value": "; ".join(number(v) for v in value)})
+        elif number(value) != ABSENT:
+            moment = isinstance(value, str) and len(value) > 10 and value[4:5] == "-" and value[10:11] == "T"
+            rows.append({"evidence": name, "value": timestamp(value) if moment else number(value)})
+    return rows
 
 
 def episode_detail(episode: dict, outbox: list[dict]) -> None:
@@ -81,10 +98,9 @@ def episode_detail(episode: dict, outbox: list[dict]) -> None:
     if target:
         st.page_link(target[0], label="Open the evidence in Quorum", icon=":material/open_in_new:",
                      query_params=target[1])
-    evidence = alert_delivery.evidence_lines(episode["evidence"])
+    evidence = evidence_rows(episode["evidence"] or {})
     if evidence:
-        st.dataframe(pd.DataFrame([line.split(": ", 1) for line in evidence], columns=["evidence", "value"]),
-                     hide_index=True)
+        st.dataframe(pd.DataFrame(evidence, columns=["evidence", "value"]), hide_index=True)
     mine = [d for d in outbox if d["alert_key"].rsplit(":", 1)[0] == episode["alert_key"]]
     st.markdown("**Messages**")
     if not mine:
@@ -92,20 +108,17 @@ def episode_detail(episode: dict, outbox: list[dict]) -> None:
         return
     st.dataframe(pd.DataFrame([{
         "severity sent": d["alert_key"].rsplit(":", 1)[1], "channel": d["channel"], "to": d["recipient"],
-        "status": d["status"], "attempts": len(d["attempts"]), "queued": pd.Timestamp(d["created_at"]),
-        "delivered": pd.Timestamp(d["delivered_at"] or pd.NaT),
-        "next attempt": pd.Timestamp(d["next_attempt_at"] or pd.NaT)} for d in mine]),
-        hide_index=True, column_config={
-            "attempts": st.column_config.NumberColumn("attempts", format="%d"),
-            **{c: st.column_config.DatetimeColumn(f"{c} (UTC)", format="YYYY-MM-DD HH:mm:ss")
-               for c in ("queued", "delivered", "next attempt")}})
+        "status": d["status"], "attempts": len(d["attempts"]), "queued": timestamp(d["created_at"]),
+        "delivered": timestamp(d["delivered_at"]),
+        "next attempt": timestamp(d["next_attempt_at"]) if d["status"] == "pending" else ABSENT} for d in mine]),
+        hide_index=True, column_config={"attempts": st.column_config.NumberColumn("attempts", format="%d")})
     attempts = [{"to": d["recipient"], **a} for d in mine for a in d["attempts"]]
     if attempts:
         st.markdown("**Every attempt**")
-        st.dataframe(pd.DataFrame(attempts).assign(attempted_at=lambda f: pd.to_datetime(f["attempted_at"])),
+        st.dataframe(pd.DataFrame(attempts).assign(attempted_at=lambda f: f["attempted_at"].map(timestamp),
+                                                   detail=lambda f: f["detail"].map(lambda d: d or ABSENT)),
                      hide_index=True, column_order=("attempted_at", "to", "attempt", "result", "detail"),
-                     column_config={"attempted_at": st.column_config.DatetimeColumn(
-                         "when (UTC)", format="YYYY-MM-DD HH:mm:ss")})
+                     column_config={"attempted_at": "when"})
 
 
 def body() -> None:
@@ -143,10 +156,8 @@ def body() -> None:
         episode_table(shown, outbox), hide_index=True, on_select="rerun", selection_mode="single-row",
         key="al_table", column_order=("severity", "condition", "title", "state", "opened_at", "last_seen_at",
                                       "closed_at", "messages"),
-        column_config={"title": st.column_config.TextColumn("alert", width="large"),
-                       **{c: st.column_config.DatetimeColumn(f"{label} (UTC)", format="YYYY-MM-DD HH:mm")
-                          for c, label in (("opened_at", "opened"), ("last_seen_at", "last seen"),
-                                           ("closed_at", "closed"))}})
+        column_config={"title": st.column_config.TextColumn("alert", width="large"), "opened_at": "opened",
+                       "last_seen_at": "last seen", "closed_at": "closed"})
     rows = event.selection.rows
     episode_detail(shown[rows[0] if rows and rows[0] < len(shown) else 0], outbox)
 

@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components.charts import comparison_chart
+from components.formatting import count, kpi_change, kpi_interval, kpi_label, kpi_value
 from components.page import render_page
 from components.workspace import cached
 from governance.compare import compare_versions, overlap_window
@@ -13,13 +14,23 @@ VERDICT_BADGES = {"better": ("better", "green"), "worse": ("worse", "red"),
                   "not computable": ("not computable", "gray")}
 
 
+def comparison_table(frame: pd.DataFrame, *, a: str, b: str) -> pd.DataFrame:
+    """One row per KPI as people read it: its name, the verdict, each figure in the KPI's unit (rates' changes in
+    percentage points) and the sample sizes. The method of each interval is in the caption."""
+    return pd.DataFrame([{
+        "KPI": kpi_label(r.kpi), "verdict": r.verdict, f"A ({a})": kpi_value(r.kpi, r.a),
+        f"B ({b})": kpi_value(r.kpi, r.b), "B − A": kpi_change(r.kpi, r.difference),
+        "95% interval of B − A": kpi_interval(r.kpi, r.ci_low, r.ci_high), "n A": count(r.n_a),
+        "n B": count(r.n_b)} for r in frame.itertuples(index=False)])
+
+
 def body() -> None:
     versions = cached(list_versions)
     models = sorted(m for m, group in versions.groupby("model") if len(group) >= 2)
     if not models:
         st.info("A/B comparison needs a model with at least two versions.")
         return
-    left, a_col, b_col, dates = st.columns([2, 1, 1, 2.6])
+    left, a_col, b_col, dates = st.columns([1.4, 1.2, 1.2, 2.6])   # room for each label on one line
     model = left.selectbox("Model", models)
     names = versions[versions["model"] == model]["version"].tolist()
     a = a_col.selectbox("Version A (baseline)", names, index=0)
@@ -38,22 +49,16 @@ def body() -> None:
         return
     window = Window(pd.Timestamp(picked[0]), pd.Timestamp(picked[1]) + pd.Timedelta(days=1))
     frame = pd.DataFrame([c.as_dict() for c in cached(compare_versions, model=model, a=a, b=b, window=window)])
-    st.caption(f"Differences are B − A. Rates: Newcombe score interval; latency, cost and value: bootstrap "
-               f"over the whole population. {window.start:%Y-%m-%d} to "
-               f"{(window.end - pd.Timedelta(days=1)):%Y-%m-%d}.")
+    methods = "; ".join(f"{', '.join(kpi_label(k) for k in group['kpi'])}: {method}"
+                        for method, group in frame.groupby("method", sort=False))
+    st.caption(f"Differences are B − A; rates' differences in percentage points (pp). 95% intervals: {methods}, "
+               f"over the whole population. {window.start:%Y-%m-%d} to {(window.end - pd.Timedelta(days=1)):%Y-%m-%d}.")
     with st.container(horizontal=True, wrap=True):
         for row in frame.itertuples(index=False):
             text, colour = VERDICT_BADGES[row.verdict]
-            st.badge(f"{row.kpi}: {text}", color=colour)
-    st.dataframe(frame, hide_index=True, column_config={
-        "kpi": "KPI", "a": st.column_config.NumberColumn(f"A ({a})", format="%.4g"),
-        "b": st.column_config.NumberColumn(f"B ({b})", format="%.4g"),
-        "difference": st.column_config.NumberColumn("B − A", format="%.4g"),
-        "ci_low": st.column_config.NumberColumn("95% low", format="%.4g"),
-        "ci_high": st.column_config.NumberColumn("95% high", format="%.4g"),
-        "n_a": st.column_config.NumberColumn("n A", format="localized"),
-        "n_b": st.column_config.NumberColumn("n B", format="localized")})
-    st.plotly_chart(comparison_chart(frame), theme=None)
+            st.badge(f"{kpi_label(row.kpi)}: {text}", color=colour)
+    st.dataframe(comparison_table(frame, a=a, b=b), hide_index=True)
+    st.plotly_chart(comparison_chart(frame.assign(kpi=frame["kpi"].map(kpi_label))), theme=None)
 
 
 render_page("A/B comparison", body, caption="Is the new version better than the old one, beyond chance?")

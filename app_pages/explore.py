@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components.charts import explore_chart
+from components.formatting import plural
 from components.page import render_page
 from components.workspace import cached, get_store
 from governance.explore import DIMENSIONS, MEASURES, View, explore
@@ -101,8 +102,8 @@ def console() -> None:
     except SandboxRefusal as exc:
         st.error(str(exc))
         return
-    st.caption(f"{len(result.frame):,} rows in {result.elapsed_s:.2f} s"
-               + (" — truncated at the row cap" if result.truncated else ""))
+    st.caption(f"{plural(len(result.frame), 'row')} in {result.elapsed_s:.2f} s"
+               + ("; truncated at the row cap" if result.truncated else ""))
     st.dataframe(result.frame, hide_index=True)
 
 

@@ -3,8 +3,9 @@ import streamlit as st
 
 from components.auth import can, current_user, needs
 from components.charts import SERIES_POINT_BUDGET, anomaly_band, kpi_line_chart
-from components.formatting import milliseconds, percent, usd, usd_compact
-from components.kpi_tiles import kpi_tile
+from components.formatting import (heading, kpi_label, kpi_value, milliseconds, per_minute, percent, period, plural,
+                                   timestamp, usd, usd_compact)
+from components.kpi_tiles import kpi_tile, tile_row
 from components.page import arrive_from_link, keep_valid, render_page
 from components.workspace import cached, get_store
 from governance.anomalies import kpi_anomalies
@@ -12,8 +13,10 @@ from governance.errors import GovernanceError
 from governance.inventory import list_models, list_versions
 from governance.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
 from governance.service_levels import KPIS, breaches, service_levels, set_service_level
+from governance.vocabulary import KPI_RATIOS
 
 HOURLY_MAX_DAYS = 31  # keeps an hourly chart within the point budget
+CONTROL_WIDTHS = {"model": 150, "versions": 180, "window": 230}   # px: a model's name, two versions, two dates
 
 
 def controls() -> tuple[str, list[str], str, Window] | None:
@@ -23,19 +26,21 @@ def controls() -> tuple[str, list[str], str, Window] | None:
         return None
     arrive_from_link({"model": "kp_model"})
     keep_valid("kp_model", models, models[0])
-    left, middle, right, dates = st.columns([2, 2, 1.4, 2.6])
-    model = left.selectbox("Model", models, key="kp_model")
+    # Each control keeps the width its words need (the grain's three buttons, the window's two dates); on a
+    # narrow page the row wraps instead of cutting them off.
+    row = st.container(horizontal=True, wrap=True)
+    model = row.selectbox("Model", models, key="kp_model", width=CONTROL_WIDTHS["model"])
     versions = cached(list_versions)
     versions = versions[versions["model"] == model]["version"].tolist()
-    chosen = middle.multiselect("Versions", versions, default=versions)
-    grain = right.segmented_control("Grain", GRAINS, default="day", required=True)
+    chosen = row.multiselect("Versions", versions, default=versions, width=CONTROL_WIDTHS["versions"])
+    grain = row.segmented_control("Grain", GRAINS, default="day", required=True, width="content")
     span = cached(data_window, model=model)
     if span is None:
         st.info(f"{model} has no telemetry yet.")
         return None
     last_day = (span.end - pd.Timedelta(days=1)).date()
-    picked = dates.date_input("Window", value=(span.start.date(), last_day), min_value=span.start.date(),
-                              max_value=last_day)
+    picked = row.date_input("Window", value=(span.start.date(), last_day), min_value=span.start.date(),
+                            max_value=last_day, width=CONTROL_WIDTHS["window"])
     if not chosen:
         st.warning("Choose at least one version.")
         return None
@@ -64,25 +69,23 @@ def tiles(model: str, versions: list[str], window: Window, summary: pd.DataFrame
         prev = before.loc[version] if version in before.index else pd.Series(dtype=float)
         st.markdown(f"**{model} {version}** · {int(row['n']):,} predictions · labels arrived for "
                     f"{percent(row['label_coverage'], digits=0)}")
-        cols = st.columns(6)
-        kpi_tile(cols[0], label="Accuracy", value=row["accuracy"], previous=prev.get("accuracy"),
-                 show=lambda v: percent(v), level=levels.get("accuracy"), sample=int(row["labelled"]),
-                 help_text="Correct predictions among requests whose outcome has arrived.")
-        kpi_tile(cols[1], label="p95 latency", value=row["latency_p95_ms"], previous=prev.get("latency_p95_ms"),
-                 show=milliseconds, lower_is_better=True, level=levels.get("latency_p95_ms"),
-                 help_text=f"p50 {milliseconds(row['latency_p50_ms'])}, p99 {milliseconds(row['latency_p99_ms'])};"
-                           " successful requests only.")
-        kpi_tile(cols[2], label="Error rate", value=row["error_rate"], previous=prev.get("error_rate"),
-                 show=lambda v: percent(v, digits=2), lower_is_better=True, level=levels.get("error_rate"),
-                 sample=int(row["n"]), help_text=f"{int(row['failures']):,} failed requests.")
-        kpi_tile(cols[3], label="Throughput", value=row["throughput_per_min"],
-                 previous=prev.get("throughput_per_min"), show=lambda v: f"{v:,.1f}/min")
-        kpi_tile(cols[4], label="Cost per 1k", value=row["cost_per_1k_usd"], previous=prev.get("cost_per_1k_usd"),
-                 show=lambda v: usd(v, digits=3), lower_is_better=True,
-                 help_text=f"CPU {row['cpu_pct']:.0f}%, memory {row['memory_mb']:,.0f} MB on average.")
-        kpi_tile(cols[5], label="Expected value", value=row["expected_value_usd"],
-                 previous=prev.get("expected_value_usd"), show=usd_compact,
-                 help_text=f"Approved volume {usd_compact(row['approved_volume_usd'])}.")
+        row_of_tiles = tile_row()
+        tile = lambda kpi, **kw: kpi_tile(row_of_tiles, label=heading(kpi_label(kpi)), value=row[kpi],  # noqa: E731
+                                          previous=prev.get(kpi), **kw)
+        tile("accuracy", show=lambda v: percent(v), level=levels.get("accuracy"), sample=int(row["labelled"]),
+             help_text="Correct predictions among requests whose outcome has arrived.")
+        tile("latency_p95_ms", show=milliseconds, lower_is_better=True, level=levels.get("latency_p95_ms"),
+             help_text=f"p50 {milliseconds(row['latency_p50_ms'])}, p99 {milliseconds(row['latency_p99_ms'])};"
+                       " successful requests only.")
+        tile("error_rate", show=lambda v: percent(v, digits=2), lower_is_better=True, level=levels.get("error_rate"),
+             sample=int(row["n"]), help_text=f"{plural(int(row['failures']), 'failed request')}.")
+        tile("throughput_per_min", show=per_minute,
+             help_text="Predictions per minute, on average over the window.")
+        tile("cost_per_1k_usd", show=lambda v: usd(v, digits=3), lower_is_better=True,
+             help_text=f"Cost per 1,000 predictions; CPU {row['cpu_pct']:.0f}%, memory {row['memory_mb']:,.0f} MB "
+                       "on average.")
+        tile("expected_value_usd", show=usd_compact,
+             help_text=f"{usd(row['expected_value_usd'])}; approved volume {usd_compact(row['approved_volume_usd'])}.")
 
 
 def with_band(figure, *, model: str, kpi: str, grain: str, window: Window, versions: list[str], label: str):
@@ -94,7 +97,7 @@ def with_band(figure, *, model: str, kpi: str, grain: str, window: Window, versi
         return figure
     shown = points[points["version"].isin(versions) & (points["period"] >= window.start)
                    & (points["period"] < window.end)]
-    return anomaly_band(figure, shown, label=label)
+    return anomaly_band(figure, shown, label=label, possible=(0.0, 1.0 if kpi in KPI_RATIOS else None))
 
 
 def charts(series: pd.DataFrame, levels: dict, *, model: str, grain: str, window: Window) -> None:
@@ -152,17 +155,26 @@ def breach_table(series: pd.DataFrame, levels: dict, grain: str) -> None:
     if not found:
         st.success("No breaches in this window.")
         return
-    st.dataframe(pd.DataFrame([b.as_dict() for b in found]), hide_index=True, column_config={
-        "kpi": "KPI", "start": "from", "end": "until", "periods": st.column_config.NumberColumn(f"{grain}s"),
-        "worst": st.column_config.NumberColumn("worst value", format="%.4g"),
-        "target": st.column_config.NumberColumn(format="%.4g")})
+    st.dataframe(breach_rows(found, grain), hide_index=True)
+
+
+def breach_rows(found, grain: str) -> pd.DataFrame:
+    """Breaches as people read them: the KPI's name, its first and last period (days as dates, hours as moments),
+    the worst value and the target in the KPI's unit."""
+    step = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1)
+    first, last = ("from", "until") if grain == "hour" else ("first day", "last day")
+    return pd.DataFrame([{
+        "version": b.version, "KPI": kpi_label(b.kpi), first: period(b.start, grain=grain),
+        last: period(b.end if grain == "hour" else pd.Timestamp(b.end) - step, grain=grain),
+        f"{grain}s": b.periods, "worst value": kpi_value(b.kpi, b.worst),
+        "target": kpi_value(b.kpi, b.target), "rule": b.rule} for b in found])
 
 
 def objectives_form(model: str, levels: dict) -> None:
     with st.expander("Service-level objectives", icon=":material/tune:"):
         if levels:
-            st.dataframe(pd.DataFrame([{"KPI": l.definition.label, "rule": l.rule(), "set by": l.set_by,
-                                        "set at": l.set_at} for l in levels.values()]), hide_index=True)
+            st.dataframe(pd.DataFrame([{"KPI": kpi_label(l.kpi), "rule": l.rule(), "set by": l.set_by,
+                                        "set at": timestamp(l.set_at)} for l in levels.values()]), hide_index=True)
         with st.form("slo"):
             kpi = st.selectbox("KPI", list(KPIS), format_func=lambda k: KPIS[k].label)
             current = levels.get(kpi)

@@ -1,7 +1,9 @@
 import streamlit as st
 
 from components.charts import daily_volume_chart
-from components.formatting import count, milliseconds, percent, plain, usd, usd_compact
+from components.formatting import (count, count_compact, heading, kpi_label, milliseconds, percent, plain,
+                                   plural, timestamp, usd, usd_compact)
+from components.kpi_tiles import tile, tile_row
 from components.page import render_page
 from components.workspace import cached
 from governance.inventory import list_models, list_versions
@@ -20,18 +22,19 @@ def body() -> None:
 
     for h in cached(headline_figures, window_days=7):
         st.subheader(h.model)
-        st.caption(f"Last {h.window_days} days of telemetry, up to {h.window_end:%Y-%m-%d %H:%M} UTC")
-        tiles = st.columns(6)
-        tiles[0].metric("Predictions", count(h.predictions), border=True)
-        tiles[1].metric("Accuracy", percent(h.accuracy), border=True,
-                        help="Share of correct predictions among requests whose true outcome has arrived.")
-        tiles[2].metric("Label coverage", percent(h.label_coverage, digits=0), border=True,
-                        help="Share of predictions whose true outcome has arrived; recent outcomes lag.")
-        tiles[3].metric("p95 latency", milliseconds(h.latency_p95_ms), border=True)
-        tiles[4].metric("Error rate", percent(h.error_rate, digits=2), border=True)
-        tiles[5].metric("Expected value", usd_compact(h.expected_value_usd), border=True,
-                        help=f"Business value the approvals are expected to bring; cost {usd(h.cost_per_1k_usd, digits=2)}"
-                             " per 1,000 predictions.")
+        st.caption(f"Last {plural(h.window_days, 'day')} of telemetry, up to {timestamp(h.window_end)}")
+        row = tile_row()
+        tile(row, heading(kpi_label("predictions")), count_compact(h.predictions),
+             help_text=f"{count(h.predictions)} predictions served in these {h.window_days} days.")
+        tile(row, heading(kpi_label("accuracy")), percent(h.accuracy),
+             help_text="Share of correct predictions among requests whose true outcome has arrived.")
+        tile(row, heading(kpi_label("label_coverage")), percent(h.label_coverage, digits=0),
+             help_text="Share of predictions whose true outcome has arrived; recent outcomes lag.")
+        tile(row, heading(kpi_label("latency_p95_ms")), milliseconds(h.latency_p95_ms))
+        tile(row, heading(kpi_label("error_rate")), percent(h.error_rate, digits=2))
+        tile(row, heading(kpi_label("expected_value_usd")), usd_compact(h.expected_value_usd),
+             help_text=f"{usd(h.expected_value_usd)}: business value the approvals are expected to bring; cost "
+                       f"{usd(h.cost_per_1k_usd, digits=2)} per 1,000 predictions.")
 
     st.subheader("Retraining")
     st.caption("Each model's retraining policy, judged on its production version (set on the Admin page or with "
@@ -53,7 +56,7 @@ def body() -> None:
                    "or a CI schedule), as does the Alerts page.")
     for e in open_alerts:
         show = st.error if e["severity"] == "critical" else st.warning if e["severity"] == "warning" else st.info
-        show(plain(f"[{e['severity']}] {e['title']} (open since {e['opened_at'][:16].replace('T', ' ')} UTC)"),
+        show(plain(f"[{e['severity']}] {e['title']} (open since {timestamp(e['opened_at'])})"),
              icon=":material/notifications_active:")
     st.page_link("app_pages/alerts.py", label="Every alert, its evidence and the messages sent",
                  icon=":material/notifications:")

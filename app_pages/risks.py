@@ -1,12 +1,11 @@
 import csv
-import json
 from datetime import date
 
 import pandas as pd
 import streamlit as st
 
 from components.auth import can, current_user
-from components.formatting import plain
+from components.formatting import ABSENT, cell, day, plain, plural, timestamp
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
@@ -18,7 +17,7 @@ from governance.workspace import DATA_DIR
 TABS = ("Register", "Framework coverage", "Actions")
 ALL = "All"
 NO_CHANGE = "(no change)"
-NO_SCORE = "—"
+NO_SCORE = "not scored"
 NO_OWNER = "(no owner yet)"
 LEVELS = ("low", "medium", "high", "critical")
 EDIT, ACCEPT = "edit risks", "accept risk"
@@ -34,10 +33,8 @@ def joined(values) -> str:
 
 
 def shown(value) -> str:
-    if value is None or value == "" or value == []:
-        return "—"
-    return joined(value) if isinstance(value, list) else str(value)
-
+    """A field of the risk detail: lists joined, blank when there is nothing to show."""
+    return joined(value) if isinstance(value, list) else cell(value)
 
 
 def is_overdue(r: dict) -> bool:
@@ -91,9 +88,9 @@ def model_names() -> list[str]:
 def register_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{
         "risk_id": r["risk_id"], "title": r["title"], "category": r["category"], "models": joined(r["models"]),
-        "owner": r["owner"], "status": r["status"], "inherent_level": r["inherent_level"],
-        "inherent_score": r["inherent_score"], "residual_level": r["residual_level"],
-        "residual_score": r["residual_score"], "next_review": r.get("next_review"),
+        "owner": cell(r["owner"]), "status": r["status"], "inherent_level": r["inherent_level"],
+        "inherent_score": r["inherent_score"], "residual_level": cell(r["residual_level"]),
+        "residual_score": cell(r["residual_score"]), "next_review": day(r.get("next_review")),
         "review_overdue": r["review_overdue"], "overdue_controls": r["overdue_controls"]} for r in rows],
         columns=["risk_id", "title", "category", "models", "owner", "status", "inherent_level", "inherent_score",
                  "residual_level", "residual_score", "next_review", "review_overdue", "overdue_controls"])
@@ -202,7 +199,7 @@ def register_tab() -> None:
                 "status": "Status", "inherent_level": "Inherent level",
                 "inherent_score": st.column_config.NumberColumn("Inherent score", format="%d"),
                 "residual_level": "Residual level",
-                "residual_score": st.column_config.NumberColumn("Residual score", format="%d"),
+                "residual_score": st.column_config.TextColumn("Residual score", alignment="right"),
                 "next_review": "Next review", "review_overdue": "Review overdue",
                 "overdue_controls": st.column_config.NumberColumn("Overdue controls", format="%d")})
         else:
@@ -215,11 +212,15 @@ def register_tab() -> None:
     import_panel()
 
 
-def records(heading: str, rows: list[dict], columns: list[str], *, key: str, empty: str) -> None:
-    """A heading, then the rows as a table, or a line saying there are none."""
+def records(heading: str, rows: list[dict], columns: dict[str, str], *, key: str, empty: str, wide: str = "") -> None:
+    """A heading, then the rows as a table (columns: field -> heading; `wide`: the column that may wrap), or a line
+    saying there are none."""
     st.markdown(f"**{heading}**")
     if rows:
-        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, key=key)
+        config = {field: st.column_config.TextColumn(label, width=WIDE_COLUMN_PX if field == wide else None)
+                  for field, label in columns.items()}
+        st.dataframe(pd.DataFrame(rows, columns=list(columns)), hide_index=True, key=key, column_config=config,
+                     row_height=WRAPPING_ROW_PX if wide else None)
     else:
         st.caption(empty)
 
@@ -241,30 +242,73 @@ def detail(rows: list[dict]) -> None:
               ("Inherent", f"{r['likelihood']} × {r['impact']} = {r['inherent_score']} ({r['inherent_level']})"),
               ("Residual", f"{r['residual_likelihood']} × {r['residual_impact']} = {r['residual_score']} "
                            f"({r['residual_level']})" if r["residual_score"] else None),
-              ("Next review", r.get("next_review")), ("Review overdue", "yes" if r["review_overdue"] else "no"),
-              ("Clauses", r["clauses"]), ("Recorded", f"{r['created_at']} by {r['created_by']}")]
+              ("Next review", day(r.get("next_review"))), ("Review overdue", "yes" if r["review_overdue"] else "no"),
+              ("Clauses", r["clauses"]), ("Recorded", f"{timestamp(r['created_at'])} by {r['created_by']}")]
     st.dataframe(pd.DataFrame({"field": [f for f, _ in fields], "value": [shown(v) for _, v in fields]}),
                  hide_index=True, key="rk_fields", height=(len(fields) + 1) * 35 + 3)
-    records("Controls", r["controls"], ["control_id", "title", "owner", "due", "status"], key="rk_controls",
-            empty="No controls yet.")
-    records("Evidence", r["evidence"], ["kind", "ref", "note", "linked_at", "linked_by"], key="rk_evidence",
-            empty="No evidence linked yet.")
-    st.markdown("**Timeline**")
+    records("Controls", [{**c, "owner": cell(c.get("owner")), "due": day(c.get("due"))} for c in r["controls"]],
+            {"control_id": "control", "title": "title", "owner": "owner", "due": "due", "status": "status"},
+            key="rk_controls", empty="No controls yet.")
+    records("Evidence", [{**e, "kind": words(e["kind"]), "note": cell(e.get("note")),
+                          "linked_at": timestamp(e["linked_at"])} for e in r["evidence"]],
+            {"kind": "kind", "ref": "reference", "note": "note", "linked_at": "linked", "linked_by": "by"},
+            key="rk_evidence", empty="No evidence linked yet.", wide="note")
     events = cached(risks.history, risk_id=risk_id)
-    st.dataframe(timeline(events), hide_index=True, key="rk_timeline")
+    st.markdown(f"**Timeline** ({plural(len(events), 'change')}, the newest last)")
+    st.dataframe(timeline(events), hide_index=True, key="rk_timeline", row_height=WRAPPING_ROW_PX,
+                 column_config=TIMELINE_COLUMNS, height=40 + WRAPPING_ROW_PX * min(len(events), 6))
     (proposal_form if r["status"] == "proposed" else update_form)(r)
     controls_panel(r)
 
 
+WRAPPING_ROW_PX = 84   # above 4rem a row wraps its text: up to four lines of what changed and why
+WIDE_COLUMN_PX = 300
+# Narrow enough together for a 1280 px window, so the reason is on screen; wider windows stretch them.
+TIMELINE_COLUMNS = {"when": st.column_config.TextColumn("when", width=145),
+                    "who": st.column_config.TextColumn("who", width=155),
+                    "what changed": st.column_config.TextColumn("what changed", width=240),
+                    "reason": st.column_config.TextColumn("reason", width=240)}
+
+
+def words(name: str) -> str:
+    """An identifier as words: residual_likelihood -> residual likelihood."""
+    return str(name).replace("_", " ")
+
+
+def value_text(value) -> str:
+    """A recorded value as a sentence fragment: lists joined, nothing recorded as 'not set'."""
+    if value is None or value == "" or value == []:
+        return "not set"
+    if isinstance(value, dict):
+        return ", ".join(f"{words(k)} {value_text(v)}" for k, v in value.items())
+    return joined(value) if isinstance(value, list) else str(value)
+
+
+def what_changed(event: dict) -> str:
+    """One event of a risk's history in words: 'status: identified → assessed', 'control C1 added: …'."""
+    kind, old, new = event["kind"], event["old_value"], event["new_value"]
+    if kind == "created":
+        return f"risk recorded: likelihood {new.get('likelihood')} × impact {new.get('impact')}, " \
+               f"owner {value_text(new.get('owner'))}"
+    if kind == "changed":
+        return f"{words(event['field'])}: {value_text(old)} → {value_text(new)}"
+    if kind == "control_added":
+        details = ", ".join(part for part in (f"owner {new['owner']}" if new.get("owner") else "",
+                                              f"due {day(new['due'])}" if new.get("due") else "") if part)
+        return f"control {new['control_id']} added: {new['title']}" + (f" ({details})" if details else "")
+    if kind == "control_changed":
+        return f"control {new['control_id']} {words(event['field'] or 'status')}: {value_text(old.get('value'))} → " \
+               f"{value_text(new.get('value'))}"
+    if kind == "evidence_linked":
+        return f"evidence linked: {words(new['kind'])} {new['ref']}" + (f": {new['note']}" if new.get("note") else "")
+    return f"{words(kind)}: {value_text(new)}"
+
+
 def timeline(events: list[dict]) -> pd.DataFrame:
-    def text(value) -> str:
-        return "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return pd.DataFrame([{
-        "when": e["at"].replace("T", " ").removesuffix("Z")[:19] + " UTC", "who": e["actor"], "what": e["kind"],
-        "field": e["field"] or "", "old": "" if e["kind"] != "changed" else text(e["old_value"]),
-        "new": text(e["new_value"]) if e["kind"] != "created" else "(risk recorded)",
-        "reason": e["reason"] or ""} for e in events],
-        columns=["when", "who", "what", "field", "old", "new", "reason"])
+    """The risk's history, oldest first: when, who, what changed in words, and why."""
+    return pd.DataFrame([{"when": timestamp(e["at"]), "who": e["actor"], "what changed": what_changed(e),
+                          "reason": e["reason"] or ABSENT} for e in events],
+                        columns=["when", "who", "what changed", "reason"])
 
 
 def score_options(current) -> tuple[list, int]:
@@ -427,7 +471,7 @@ def import_panel() -> None:
                 st.code(str(exc), language=None)  # the problems by row, as plain text
                 st.error("Nothing was imported: fix the problems above and import again.")
                 return
-            st.session_state["rk_flash"] = f"Imported {len(added)} risk(s)."
+            st.session_state["rk_flash"] = f"Imported {plural(len(added), 'risk')}."
             st.rerun()
 
 
@@ -459,17 +503,17 @@ def actions_tab() -> None:
     today = date.today().isoformat()
     everything = [r for r in cached(risks.list_risks) if r["status"] not in ("closed", "withdrawn", "dismissed")]
     rows = [{"owner": c["owner"], "risk_id": r["risk_id"], "risk": r["title"], "action": f"control {c['control_id']}",
-             "title": c["title"], "due": c.get("due"), "status": c["status"],
+             "title": c["title"], "due": day(c.get("due")), "status": c["status"],
              "overdue": bool(c.get("due") and c["due"] < today)}
             for r in everything for c in r["controls"] if c["status"] != "done"]
     rows += [{"owner": r["owner"] or NO_OWNER, "risk_id": r["risk_id"], "risk": r["title"], "action": "review",
-              "title": "review the risk", "due": r["next_review"], "status": r["status"],
+              "title": "review the risk", "due": day(r["next_review"]), "status": r["status"],
               "overdue": r["review_overdue"]} for r in everything if r.get("next_review")]
     if not rows:
         st.info("No actions due: no open control and no review date on an open risk.")
         return
     frame = pd.DataFrame(rows)
-    frame["sort_due"] = frame["due"].fillna("9999-12-31")
+    frame["sort_due"] = frame["due"].replace(ABSENT, "9999-12-31")
     frame = frame.sort_values(["overdue", "owner", "sort_due"], ascending=[False, True, True]).drop(columns="sort_due")
     per_owner = frame.groupby("owner").agg(actions=("action", "size"), overdue=("overdue", "sum")).reset_index()
     st.markdown("**By owner**")

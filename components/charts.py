@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -37,14 +38,51 @@ def kpi_line_chart(series: pd.DataFrame, *, columns: dict[str, str], title: str,
     return figure
 
 
-def anomaly_band(figure: go.Figure, points: pd.DataFrame, *, label: str = "expected") -> go.Figure:
+Y_MARGIN = 0.08   # the y-axis reaches this share of the data's span beyond the lowest and highest plotted value
+
+
+def data_range(figure: go.Figure) -> tuple[float, float] | None:
+    """The lowest and highest value the figure plots: its traces' y values and its horizontal lines (a target)."""
+    values = [float(v) for trace in figure.data if getattr(trace, "y", None) is not None for v in trace.y
+              if v is not None and np.isfinite(float(v))]
+    values += [float(shape.y0) for shape in figure.layout.shapes
+               if shape.y0 is not None and shape.y0 == shape.y1 and (shape.yref or "y") == "y"]
+    return (min(values), max(values)) if values else None
+
+
+def axis_range(low: float, high: float, *, possible: tuple[float | None, float | None]) -> tuple[float, float]:
+    """From the data's span to the y-axis: a margin each side, never beyond what the measure can take."""
+    pad = (high - low) * Y_MARGIN or abs(high) * Y_MARGIN or 1.0
+    bottom, top = low - pad, high + pad
+    if possible[0] is not None:
+        bottom = max(bottom, possible[0])
+    if possible[1] is not None:
+        top = min(top, possible[1])
+    return bottom, top
+
+
+def anomaly_band(figure: go.Figure, points: pd.DataFrame, *, label: str = "expected",
+                 possible: tuple[float | None, float | None] = (0.0, None)) -> go.Figure:
     """Add to a KPI figure, per version, the anomaly detector's expected band (lower..upper, shaded) and a red
     marker on each anomalous period. points: governance.anomalies.kpi_anomalies(...)["points"], already cut to
-    the figure's window and versions. Periods with no band (too little history) leave a gap."""
+    the figure's window and versions. Periods with no band (too little history) leave a gap.
+
+    The y-axis fits the lines already on the figure (and its target), never the band: a band that widens after a
+    regression would otherwise flatten every line. The band is drawn within that axis and within `possible`, the
+    range the measure can take (a rate within 0..1, a latency at least 0)."""
+    span = data_range(figure)
+    if span is not None:
+        bottom, top = axis_range(*span, possible=possible)
+        figure.update_yaxes(range=[bottom, top], autorange=False)
+    else:
+        bottom, top = (possible[0] if possible[0] is not None else -np.inf,
+                       possible[1] if possible[1] is not None else np.inf)
     for version, rows in points.sort_values("period").groupby("version", sort=True):
-        figure.add_trace(go.Scatter(x=rows["period"], y=rows["upper"], mode="lines", line={"width": 0},
+        upper = rows["upper"].astype(float).clip(lower=bottom, upper=top)
+        lower = rows["lower"].astype(float).clip(lower=bottom, upper=top)
+        figure.add_trace(go.Scatter(x=rows["period"], y=upper, mode="lines", line={"width": 0},
                                     hoverinfo="skip", showlegend=False, legendgroup=f"band {version}"))
-        figure.add_trace(go.Scatter(x=rows["period"], y=rows["lower"], mode="lines", line={"width": 0},
+        figure.add_trace(go.Scatter(x=rows["period"], y=lower, mode="lines", line={"width": 0},
                                     fill="tonexty", fillcolor="rgba(140, 140, 140, 0.18)",
                                     name=f"{version} {label} band", legendgroup=f"band {version}",
                                     hoverinfo="skip"))

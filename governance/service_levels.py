@@ -15,6 +15,7 @@ from governance.errors import InvalidInputError
 from governance.identity import User, require
 from governance.inventory import require_model
 from governance.kpis import Window, kpi_series
+from governance.vocabulary import KPI_LABELS
 
 if TYPE_CHECKING:   # breaches judges kpi_records' plain records too: the command line's `kpis` needs no pandas
     import pandas as pd
@@ -33,10 +34,10 @@ class KpiDefinition:
     unit: str
 
 
-KPIS = {
-    "accuracy": KpiDefinition("accuracy", "accuracy", True, 0.0, 1.0, "labelled", "ratio"),
-    "latency_p95_ms": KpiDefinition("latency_p95_ms", "p95 latency", False, 0.0, 600_000.0, "n", "ms"),
-    "error_rate": KpiDefinition("error_rate", "error rate", False, 0.0, 1.0, "n", "ratio"),
+KPIS = {   # labels: the one name per KPI that every page and report uses (vocabulary.KPI_LABELS)
+    "accuracy": KpiDefinition("accuracy", KPI_LABELS["accuracy"], True, 0.0, 1.0, "labelled", "ratio"),
+    "latency_p95_ms": KpiDefinition("latency_p95_ms", KPI_LABELS["latency_p95_ms"], False, 0.0, 600_000.0, "n", "ms"),
+    "error_rate": KpiDefinition("error_rate", KPI_LABELS["error_rate"], False, 0.0, 1.0, "n", "ratio"),
 }
 MIN_SAMPLE = 30   # fewer requests (or labels) in a period than this: the period is not judged at all
 

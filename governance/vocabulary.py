@@ -85,3 +85,26 @@ QUALITY_GRAINS = ("day", "week")
 QUALITY_STATUSES = ("ok", "warn", "fail", "not judged")
 QUALITY_CHECKS = ("schema conformity", "missing values", "out of range", "unseen categories", "duplicate rows",
                   "label coverage", "label delay")
+
+# --- KPI names as people read them (every page, table, chart and rule text uses these) ---------------------------
+# Units live in the identifiers (_ms, _usd, _per_min, _pct, _mb); ratios (0..1) are the rates listed here.
+KPI_LABELS = {
+    "predictions": "predictions",
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall",
+    "label_coverage": "label coverage",
+    "error_rate": "error rate",
+    "failures": "failed requests",
+    "latency_p50_ms": "p50 latency",
+    "latency_p95_ms": "p95 latency",
+    "latency_p99_ms": "p99 latency",
+    "throughput_per_min": "throughput",
+    "cost_per_1k_usd": "cost per 1k predictions",
+    "value_per_prediction_usd": "value per prediction",
+    "expected_value_usd": "expected value",
+    "approved_volume_usd": "approved volume",
+    "cpu_pct": "CPU",
+    "memory_mb": "memory",
+}
+KPI_RATIOS = ("accuracy", "precision", "recall", "label_coverage", "error_rate")

@@ -131,9 +131,9 @@ def test_kpis_page_shows_tiles_statuses_and_the_latency_breach(demo_copy, monkey
     labels = [m.label for m in app.metric]
     assert labels.count("p95 latency") == 2  # adult-income v1 and v2
     breaches = app.dataframe[0].value
-    latency = breaches[breaches["kpi"] == "latency_p95_ms"]
+    latency = breaches[breaches["KPI"] == "p95 latency"]
     assert list(latency["version"]) == ["v2"]
-    assert str(latency["start"].iloc[0]).startswith("2026-09-14")
+    assert latency["first day"].iloc[0] == "2026-09-14"
 
 
 def test_kpis_page_grain_and_version_controls_rerun_cleanly(demo_copy, monkeypatch):
@@ -172,9 +172,9 @@ def test_ab_page_gives_verdicts_for_the_demo_split(app):
     app.switch_page("app_pages/compare.py")
     app.run()
     assert not app.exception
-    table = app.dataframe[0].value.set_index("kpi")
-    assert table.loc["latency_p95_ms", "verdict"] == "worse"
-    assert table.loc["accuracy", "n_a"] > 0
+    table = app.dataframe[0].value.set_index("KPI")
+    assert table.loc["p95 latency", "verdict"] == "worse"
+    assert int(table.loc["accuracy", "n A"].replace(",", "")) > 0
 
 
 def test_explore_view_comes_from_and_goes_to_the_page_address(app):

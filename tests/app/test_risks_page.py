@@ -134,9 +134,9 @@ def test_the_detail_shows_the_timeline_of_a_change_made_through_the_form(demo_co
     assert {e["field"] for e in changed} == {"status", "likelihood", "owner"}
     timeline = next(d.value for d in app.dataframe if "reason" in d.value.columns and "who" in d.value.columns)
     assert len(timeline) == len(events) == 4
-    status_row = timeline[timeline["field"] == "status"].iloc[0]
-    assert (status_row["old"], status_row["new"]) == ("identified", "assessed")
+    status_row = timeline[timeline["what changed"] == "status: identified → assessed"].iloc[0]
     assert status_row["reason"] == "Drift monitor fired twice in a month"
+    assert "owner: elif.kaya → amara.okafor" in set(timeline["what changed"])
     assert status_row["who"] == "farid.haddad (engineering leader)"
 
 

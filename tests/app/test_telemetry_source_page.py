@@ -26,7 +26,7 @@ def test_a_leader_points_a_model_at_its_parquet_export_and_the_pages_read_it(dem
     assert any("german-credit now reads its telemetry from parquet" in s.value for s in app.success)
     sources = app.dataframe[1].value.set_index("model")
     assert sources.loc["german-credit", "source"] == "parquet"
-    assert sources.loc["german-credit", "rows"] == exported["rows"]
+    assert sources.loc["german-credit", "rows"] == f"{exported['rows']:,}"   # as people read it
     assert sources.loc["adult-income", "source"] == "workspace"
 
     kpis = open_page("app_pages/kpis.py", demo_copy, monkeypatch, session={"kp_model": "german-credit"})
