@@ -22,7 +22,8 @@ NAME_MAX = 100
 NO_SCORE = "(no score)"
 EVALUATION_SET, UPLOAD = "A model version's stored evaluation set", "An uploaded CSV file"
 VERDICT_BADGES = {"pass": "green", "fail": "red", "inconclusive": "orange", "not computable": "gray",
-                  "not run yet": "gray"}
+                  "not run yet": "gray", "could not run": "red"}
+RAN = ("pass", "fail", "inconclusive")
 VERDICT_FILLS = {"pass": "#DDF2E5", "fail": "#F9DAD6", "inconclusive": "#FCEBD3", "not computable": "#ECEDF0"}
 WHAT_IF = ("What-if only. This preview changes no deployed model and stores nothing: it shows what fairlearn's "
            "ThresholdOptimizer (a separate decision threshold per group) would do to this criterion on the "
@@ -148,6 +149,10 @@ def show_audit(audit: dict) -> None:
             if n:
                 st.badge(f"{n} {name}", color=VERDICT_BADGES[name])
     definition_summary(audit)
+    if audit["status"] == "failed":
+        st.error(plain(fairness.COULD_NOT_RUN.format(audit_id=audit_id, reason=audit["failure"]["reason"])),
+                 icon=":material/block:")
+        return
     if audit["status"] != "completed":
         st.info(f"{audit_id} is defined and locked but has not run yet.", icon=":material/hourglass_empty:")
         run_panel(audit)
@@ -514,6 +519,10 @@ def new_audit_tab() -> None:
 def locked_panel(locked: dict) -> None:
     audit_id = locked["audit_id"]
     audit = cached(fairness.get_audit, audit_id=audit_id)
+    if audit["status"] == "failed":   # its run broke: closed for good, shown with the reason
+        st.session_state.pop("fa_locked", None)
+        show_audit(audit)
+        return
     st.success(f"Step 1 of 2 done: {audit_id} is locked. Its definition hash is `{audit['definition_hash']}`; "
                "it can no longer change.", icon=":material/lock:")
     definition_summary(audit)
@@ -532,7 +541,7 @@ def locked_panel(locked: dict) -> None:
 # --- compare -----------------------------------------------------------------------------------------------------
 def compare_tab() -> None:
     audits = cached(fairness.list_audits)
-    done = audits[audits["verdict"] != "not run yet"]
+    done = audits[audits["verdict"].isin(RAN)]
     if len(done) < 2:
         st.info("Comparing needs two audits that have run.")
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -15,13 +17,22 @@ BOTTOM_LEGEND = {"orientation": "h", "yref": "container", "y": 0.01, "yanchor": 
 MUTED = "#6B7280"
 
 
-def _span(frame: pd.DataFrame, *, long_labels: bool) -> tuple[float, float]:
-    """The x range that holds every bar, interval and the labels written to their right."""
+def _span(frame: pd.DataFrame) -> tuple[float, float]:
+    """The x range that holds every bar, interval and the value written to its right (a few characters: the
+    group's size and status are in its axis label, which Plotly always makes room for)."""
     numbers = pd.concat([frame[c] for c in ("value", "ci_low", "ci_high")]).dropna().astype(float)
     low = min(0.0, float(numbers.min())) if len(numbers) else 0.0
     high = max(0.0, float(numbers.max())) if len(numbers) else 1.0
     width = (high - low) or 1.0
-    return low - (0.04 * width if low < 0 else 0.0), high + (0.7 if long_labels else 0.38) * width
+    return low - (0.04 * width if low < 0 else 0.0), high + 0.2 * width
+
+
+def _axis_label(row) -> str:
+    """The group, and under it, small and muted, its size and why it is left out (if it is)."""
+    status = (" · too small" if row.status == "too_small" else
+              " · left out of criteria" if isinstance(row.left_out, str) else "")
+    return (f"{html.escape(str(row.group))}<br>"
+            f"<span style='font-size:11px;color:{MUTED}'>n = {row.n:,}{status}</span>")
 
 
 def group_metric_chart(groups: pd.DataFrame, *, metric: str, feature_set: str, min_group_size: int,
@@ -62,17 +73,14 @@ def group_metric_chart(groups: pd.DataFrame, *, metric: str, feature_set: str, m
     if not missing.empty:  # an invisible point keeps the group on the axis; the annotation says why there is no bar
         figure.add_trace(go.Scatter(x=[0.0] * len(missing), y=missing["group"], mode="markers",
                                     marker={"opacity": 0}, showlegend=False, hoverinfo="skip"))
-    low, high = _span(frame, long_labels=bool((shown == "left_out").any()))
+    low, high = _span(frame)
     for row in frame.itertuples(index=False):
-        small = ", too small" if row.status == "too_small" else ""
-        if pd.isna(row.value):
-            text, x = f"<i>not computable: {row.reason or 'undefined'}</i> (n = {row.n:,}{small})", 0.0
+        if pd.isna(row.value):   # on two lines, so that it fits beside a long group label in a narrow chart
+            text, x = f"<i>not computable:<br>{row.reason or 'undefined'}</i>", 0.0
         else:
-            text = f"{row.value:.3f}  (n = {row.n:,}{small})"
-            if row.status == "ok" and isinstance(row.left_out, str):
-                text += "  · left out of criteria"
+            text = f"{row.value:.3f}"
             x = max(float(row.value), float(row.ci_high) if pd.notna(row.ci_high) else float(row.value), 0.0)
-        figure.add_annotation(x=x, y=row.group, text=text, showarrow=False, xanchor="left", xshift=6,
+        figure.add_annotation(x=x, y=row.group, text=text, showarrow=False, xanchor="left", xshift=6, align="left",
                               font={"size": 12, "color": "#262730" if row.status == "ok" and pd.notna(row.value)
                                     and not isinstance(row.left_out, str) else MUTED})
     if reference is not None:
@@ -81,11 +89,12 @@ def group_metric_chart(groups: pd.DataFrame, *, metric: str, feature_set: str, m
                          annotation_text=label, annotation_position="top",
                          annotation_font={"size": 11, "color": "#C0392B"})
     figure.update_layout(
-        template=QUORUM_TEMPLATE, height=max(260, 120 + 38 * len(labels)), barmode="overlay", bargap=0.35,
+        template=QUORUM_TEMPLATE, height=max(260, 120 + 44 * len(labels)), barmode="overlay", bargap=0.35,
         title=f"{metric} by {feature_set}, with 95% intervals",
         xaxis={"range": [low, high], "title": metric},
         yaxis={"categoryorder": "array", "categoryarray": labels, "autorange": "reversed", "title": "",
-               "ticksuffix": "  "},
+               "ticklabelstandoff": 8, "tickmode": "array", "tickvals": labels,
+               "ticktext": [_axis_label(row) for row in frame.itertuples(index=False)]},
         legend=BOTTOM_LEGEND, margin={"t": 70, "b": 95})
     return figure
 

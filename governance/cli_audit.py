@@ -96,9 +96,14 @@ def _fraction_progress(message: str):
 
 def _print_audit(audit: dict) -> None:
     d = audit["definition"]
-    print(f"{audit['audit_id']}  {d['source']['name']}  {audit['n'] or 0:,} rows  verdict: {audit['verdict'] or 'not run yet'}")
+    verdict = audit["verdict"] or ("could not run" if audit["status"] == "failed" else "not run yet")
+    print(f"{audit['audit_id']}  {d['source']['name']}  {audit['n'] or 0:,} rows  verdict: {verdict}")
     print(f"  defined {audit['defined_at']} by {audit['defined_by']}; criteria locked before the run; "
           f"seed {d['seed']}, {d['bootstrap']:,} resamples, groups under {d['min_group_size']} too small")
+    if audit["status"] == "failed":
+        from governance import fairness
+
+        print(f"  {fairness.COULD_NOT_RUN.format(audit_id=audit['audit_id'], reason=audit['failure']['reason'])}")
     if audit["status"] != "completed":
         return
     print(f"  evidence hash {audit['evidence_hash']}")

@@ -1,7 +1,10 @@
 """Fairness audits: criteria locked before results exist, 95% bootstrap intervals, honest verdicts, kept as evidence.
 
 An audit is defined (source, columns, sensitive features, metrics, criteria, minimum group size, bootstrap
-resamples, seed), and the definition is stored and locked before it runs; a changed definition is a new audit.
+resamples, seed), and the definition is locked before it runs; a changed definition is a new audit. The page
+stores the definition first and runs it as a second step; one command (the CLI, the API) stores definition and
+results in one write. Either way no audit is left half-made: a run that cannot complete closes the audit with its
+reason, and it never runs (a new audit is defined instead).
 Running it computes, per group, each metric with a 95% interval, and per criterion the disparity between the
 highest and lowest eligible group with its interval and a verdict: pass, fail, or inconclusive when the
 interval does not clear the threshold (or does not after Holm's correction across the audit's criteria).
@@ -12,6 +15,7 @@ with an evidence hash over the definition, the data's content hash and the resul
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import re
 from dataclasses import asdict, dataclass
@@ -25,8 +29,9 @@ import pandas as pd
 
 from governance import fairness_metrics as fm
 from governance.evaluation_sets import recompute_content_sha256
-from governance.fairness_inputs import (MISSING_GROUP, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError, as_text,
-                                        evaluation_set_data, sha256_text)
+from governance.errors import GovernanceError
+from governance.fairness_inputs import (MISSING_GROUP, NO_ROWS, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError,
+                                        as_text, evaluation_set_data, sha256_text)
 from governance.identity import User, require
 from governance.store import GovernanceStore
 from governance.vocabulary import FAIRNESS_DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
@@ -44,6 +49,7 @@ SCORE_UNITS = 1_000_000_000
 LIBRARIES = ("numpy", "pandas", "duckdb", "fairlearn", "scikit-learn")
 
 ProgressCallback = Callable[[float], None]
+log = logging.getLogger(__name__)
 
 
 # Messages the tests import, so the wording is shared (input checks: fairness_inputs).
@@ -64,6 +70,9 @@ FILE_CHANGED = ("the data given to audit {audit_id} (SHA-256 {given}) is not the
                 "({expected}): define a new audit for the new data")
 EVALUATION_SET_CHANGED = ("the evaluation set of {model} {version} no longer matches the hash the audit was defined "
                           "on: define a new audit")
+COULD_NOT_RUN = ("audit {audit_id} could not run: {reason}. It is closed without results and stays in the history "
+                 "as it was locked; to audit this data, define a new audit")
+RUN_BROKE = "the computation stopped on an unexpected error ({kind}); the server log has the details"
 
 
 def canonical_json(value) -> str:
@@ -159,6 +168,8 @@ def make_definition(*, data: AuditData, sensitive: Sequence[str], criteria: str 
                     min_group_size: int = DEFAULT_MIN_GROUP_SIZE, bootstrap: int = DEFAULT_BOOTSTRAP,
                     seed: int = DEFAULT_SEED) -> AuditDefinition:
     """Check every choice against the data before anything is stored."""
+    if data.rows < 1:   # whatever the source: nothing over no rows is ever locked
+        raise AuditError(NO_ROWS.format(source=data.name))
     sensitive = tuple(dict.fromkeys(s.strip() for s in sensitive if s.strip()))
     if not sensitive:
         raise AuditError(NO_SENSITIVE)
@@ -192,12 +203,13 @@ def define_audit(store: GovernanceStore, *, definition: AuditDefinition, actor: 
         return _insert_definition(store, tx, definition=definition, defined_by=actor.recorded_as)
 
 
-def _insert_definition(store: GovernanceStore, tx, *, definition: AuditDefinition, defined_by: str) -> str:
+def _insert_definition(store: GovernanceStore, tx, *, definition: AuditDefinition, defined_by: str,
+                       defined_at: datetime | None = None) -> str:
     text = canonical_json(definition.as_dict())
     audit_id = f"FA-{store.query_value('SELECT count(*) FROM fairness_audit') + 1:04d}"
     tx.execute("INSERT INTO fairness_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                [audit_id, definition.source["model"], definition.source["version"], definition.source["name"],
-                text, sha256_text(text), defined_by, _now()])
+                text, sha256_text(text), defined_by, defined_at or _now()])
     return audit_id
 
 
@@ -210,13 +222,26 @@ def load_definition(store: GovernanceStore, *, audit_id: str) -> AuditDefinition
 
 def run_audit(store: GovernanceStore, *, audit_id: str, actor: User, data: AuditData | None = None,
               progress: ProgressCallback | None = None) -> dict:
-    """Run a locked audit once and store its results; returns the audit as `get_audit` shows it."""
+    """Run a locked audit once and store its results; returns the audit as `get_audit` shows it.
+
+    An audit is never left half-made: when the run cannot complete for a reason the caller cannot fix (the
+    evaluation set changed or is gone, or the computation broke), the audit is closed with that reason and the
+    error raised. Only a missing or different file, which the caller can put right, leaves it waiting to run."""
     require(actor, "run audit")
     definition = load_definition(store, audit_id=audit_id)
     _refuse_second_run(store, audit_id=audit_id)
-    data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
-    results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition),
-                              progress=progress)
+    from_file = definition.source["kind"] == "file"
+    if from_file:
+        data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
+    try:
+        if not from_file:
+            data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
+        results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition),
+                                  progress=progress)
+    except Exception as exc:   # not BaseException: a stopped page or Ctrl-C is not the audit's failure
+        reason = str(exc) if isinstance(exc, GovernanceError) else RUN_BROKE.format(kind=type(exc).__name__)
+        _close_failed(store, audit_id=audit_id, failed_by=actor.recorded_as, reason=reason)
+        raise
     with store.write() as tx:
         _refuse_second_run(store, audit_id=audit_id)   # another session may have run it meanwhile
         _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results,
@@ -227,6 +252,22 @@ def run_audit(store: GovernanceStore, *, audit_id: str, actor: User, data: Audit
 def _refuse_second_run(store: GovernanceStore, *, audit_id: str) -> None:
     if store.query_value("SELECT count(*) FROM fairness_audit_run WHERE audit_id = ?", [audit_id]):
         raise AuditError(ALREADY_RAN.format(audit_id=audit_id))
+    reason = store.query_value("SELECT reason FROM fairness_audit_failure WHERE audit_id = ?", [audit_id])
+    if reason is not None:
+        raise AuditError(COULD_NOT_RUN.format(audit_id=audit_id, reason=reason))
+
+
+def _close_failed(store: GovernanceStore, *, audit_id: str, failed_by: str, reason: str) -> None:
+    """Record why a locked audit could not run; the run's own error is what the caller sees, even if this fails."""
+    try:
+        with store.write() as tx:
+            if not store.query_value("SELECT (SELECT count(*) FROM fairness_audit_run WHERE audit_id = ?) + "
+                                     "(SELECT count(*) FROM fairness_audit_failure WHERE audit_id = ?)",
+                                     [audit_id, audit_id]):
+                tx.execute("INSERT INTO fairness_audit_failure VALUES (?, ?, ?, ?)",
+                           [audit_id, failed_by, _now(), reason])
+    except Exception:
+        log.exception("could not record that fairness audit %s failed to run", audit_id)
 
 
 def _insert_run(tx, *, audit_id: str, definition: AuditDefinition, data: AuditData, results: dict,
@@ -239,9 +280,22 @@ def _insert_run(tx, *, audit_id: str, definition: AuditDefinition, data: AuditDa
 
 def run_new_audit(store: GovernanceStore, *, data: AuditData, actor: User, progress: ProgressCallback | None = None,
                   **choices) -> dict:
-    """Define, lock, then run: what the CLI does in one command. `choices` are make_definition's keywords."""
-    audit_id = define_audit(store, definition=make_definition(data=data, **choices), actor=actor)
-    return run_audit(store, audit_id=audit_id, actor=actor, data=data, progress=progress)
+    """Define, lock and run in one command (the CLI, the API). `choices` are make_definition's keywords.
+
+    The definition is fixed, and its time taken, before anything is computed; it is stored together with the
+    results in one write, so a run that breaks or is stopped leaves nothing behind, never an audit that did not
+    run."""
+    require(actor, "run audit")
+    definition = make_definition(data=data, **choices)
+    defined_at = _now()
+    results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition),
+                              progress=progress)
+    with store.write() as tx:
+        audit_id = _insert_definition(store, tx, definition=definition, defined_by=actor.recorded_as,
+                                      defined_at=defined_at)
+        _insert_run(tx, audit_id=audit_id, definition=definition, data=data, results=results,
+                    ran_by=actor.recorded_as)
+    return get_audit(store, audit_id=audit_id)
 
 
 def record_audit_in(store: GovernanceStore, tx, *, data: AuditData, actor: User, **choices) -> str:
@@ -476,12 +530,14 @@ def explain(c: dict) -> str:
 
 # --- reading back ------------------------------------------------------------------------------------------------
 def list_audits(store: GovernanceStore, *, model: str | None = None, version: str | None = None) -> pd.DataFrame:
-    """Every audit, newest first, with its verdict (or 'not run yet')."""
+    """Every audit, newest first, with its verdict (or 'not run yet', or 'could not run' when it was closed)."""
     frame = store.query("""
         SELECT a.audit_id, a.model, a.version, a.source_name, a.definition, a.defined_by, a.defined_at,
-               r.ran_at, r.ran_by, r.n_rows, coalesce(r.verdict, 'not run yet') AS verdict, r.evidence_hash,
-               r.results
+               r.ran_at, r.ran_by, r.n_rows,
+               coalesce(r.verdict, CASE WHEN f.audit_id IS NULL THEN 'not run yet' ELSE 'could not run' END)
+                   AS verdict, r.evidence_hash, r.results
         FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id)
+             LEFT JOIN fairness_audit_failure f USING (audit_id)
         WHERE (? IS NULL OR a.model = ?) AND (? IS NULL OR a.version = ?)
         ORDER BY a.defined_at DESC, a.audit_id DESC""", [model, model, version, version])
     definitions = frame["definition"].map(json.loads)
@@ -498,17 +554,21 @@ def get_audit(store: GovernanceStore, *, audit_id: str) -> dict:
     """The audit as stored: the JSON the CLI prints (documented in the README)."""
     rows = store.query_rows("""
         SELECT a.definition, a.definition_hash, a.defined_by, a.defined_at, r.ran_by, r.ran_at, r.n_rows,
-               r.data_sha256, r.results, r.verdict, r.evidence_hash
-        FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id) WHERE a.audit_id = ?""", [audit_id])
+               r.data_sha256, r.results, r.verdict, r.evidence_hash, f.failed_by, f.failed_at, f.reason
+        FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id)
+             LEFT JOIN fairness_audit_failure f USING (audit_id) WHERE a.audit_id = ?""", [audit_id])
     if not rows:
         raise AuditError(UNKNOWN_AUDIT.format(audit_id=audit_id))
     (definition, definition_hash, defined_by, defined_at, ran_by, ran_at, n_rows, data_sha256, results, verdict,
-     evidence_hash) = rows[0]
-    out = {"audit_id": audit_id, "status": "completed" if results else "defined", "evidence_hash": evidence_hash,
+     evidence_hash, failed_by, failed_at, reason) = rows[0]
+    status = "completed" if results else "failed" if reason is not None else "defined"
+    out = {"audit_id": audit_id, "status": status, "evidence_hash": evidence_hash,
            "definition": json.loads(definition), "definition_hash": definition_hash, "defined_by": defined_by,
            "defined_at": defined_at.isoformat() + "Z", "ran_by": ran_by,
            "ran_at": ran_at.isoformat() + "Z" if ran_at else None, "data_sha256": data_sha256, "n": n_rows,
            "verdict": verdict}
+    if reason is not None:
+        out["failure"] = {"reason": reason, "failed_by": failed_by, "failed_at": failed_at.isoformat() + "Z"}
     if results:
         out.update({k: v for k, v in json.loads(results).items() if k not in ("n", "verdict")})
     return out

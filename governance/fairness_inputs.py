@@ -46,6 +46,8 @@ CONSTANT_PREDICTIONS = ("every prediction is {value!r}: a model that gives every
 SCORE_RANGE = ("the score column {column!r} must hold probabilities between 0 and 1 (found {low:g} to {high:g}): "
                "pass a probability, or leave the score out")
 NO_SENSITIVE = "name at least one sensitive feature to audit"
+NO_ROWS = ("{source} has no rows: an audit needs one row per person with the outcome, the prediction and the "
+           "sensitive features; give data that has rows (a file with only a header cannot be audited)")
 UNREADABLE_CSV = "cannot read {name} as CSV ({reason}): save it as comma-separated text with a header row"
 
 
@@ -105,6 +107,8 @@ def frame_data(*, y_true: Sequence, y_pred: Sequence, sensitive: dict[str, Seque
                **{s: len(v) for s, v in sensitive.items()}}
     if len(set(lengths.values())) != 1:
         raise AuditError(LENGTH_MISMATCH.format(lengths=", ".join(f"{k} {v:,}" for k, v in lengths.items())))
+    if not lengths["outcome"]:
+        raise AuditError(NO_ROWS.format(source=name))
     true_name, pred_name, score_name = column_names
     truth = as_text(pd.Series(list(y_true) if not isinstance(y_true, pd.Series) else y_true))
     predicted = as_text(pd.Series(list(y_pred) if not isinstance(y_pred, pd.Series) else y_pred))

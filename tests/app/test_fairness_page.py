@@ -123,7 +123,11 @@ def test_too_small_groups_and_not_computable_criteria_are_said_not_drawn_as_zero
     bars = {t["name"]: t for t in spec["data"] if t["type"] == "bar"}
     hatched = next(t for name, t in bars.items() if name.startswith("too small"))
     assert hatched["y"] == ["foreign_worker = no"] and hatched["marker"]["pattern"]["shape"] == "/"
-    assert any("too small" in a["text"] for a in spec["layout"]["annotations"])
+    # the size and status sit under the group's name (Plotly makes room for axis labels); beside the bar, the figure
+    ticks = dict(zip(spec["layout"]["yaxis"]["tickvals"], spec["layout"]["yaxis"]["ticktext"]))
+    assert ticks["foreign_worker = no"].endswith(f"n = {small[0]['n']} · too small</span>")
+    value = small[0]["metrics"]["selection_rate"]["value"]
+    assert [a["text"] for a in spec["layout"]["annotations"] if a.get("y") == "foreign_worker = no"] == [f"{value:.3f}"]
 
 
 def test_defining_and_running_an_audit_through_the_form_stores_what_was_chosen(demo_copy, monkeypatch):
@@ -248,3 +252,45 @@ def test_compare_shows_both_audits_verdicts_side_by_side(demo_workspace, monkeyp
     assert list(table["A value (FA-0001)"]) == [f"{v:.3f}" for v in expected["value_a"]]
     badges = " ".join(m.value for m in app.markdown)
     assert f"A · FA-0001: {verdicts['FA-0001']}" in badges and f"B · FA-0002: {verdicts['FA-0002']}" in badges
+
+
+HEADER_ONLY = b"outcome,prediction,gender\n"
+
+
+def test_a_header_only_file_is_refused_before_it_can_be_locked(demo_copy, monkeypatch):
+    app = open_fairness(demo_copy, monkeypatch, tab="New audit")
+    app.radio(key="fa_source").set_value("An uploaded CSV file").run()
+    upload(app, HEADER_ONLY)
+    assert [e.value for e in app.error] == [service_message(HEADER_ONLY)]
+    assert "has no rows" in app.error[0].value
+    assert not any("0 rows" in c.value for c in app.caption)
+    assert not [b for b in app.button if b.label == "Lock definition"]
+    with GovernanceStore(demo_copy) as store:
+        assert len(fairness.list_audits(store)) == 3
+
+
+def test_an_audit_whose_run_broke_says_so_and_offers_no_run(demo_copy, monkeypatch):
+    app = open_fairness(demo_copy, monkeypatch, tab="New audit")
+    app.radio(key="fa_source").set_value("An uploaded CSV file").run()
+    upload(app, TEXT_LABELS)
+    next(t for t in app.text_input if t.label == "Positive label").set_value("good").run()
+    button(app, "Lock definition").click().run()
+    assert_clean(app)
+
+    def broken(*args, **kwargs):
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fairness, "finest_cells", broken)
+        button(app, "Run audit").click().run()
+    assert any("Something went wrong" in e.value for e in app.error)   # unexpected: a reference, logged
+    app = open_fairness(demo_copy, monkeypatch)
+    with GovernanceStore(demo_copy) as store:
+        closed = fairness.get_audit(store, audit_id="FA-0004")
+    assert closed["status"] == "failed"
+    assert app.dataframe[0].value.set_index("audit_id").loc["FA-0004", "verdict"] == "could not run"
+    app.selectbox(key="fa_audit").set_value("FA-0004").run()
+    assert_clean(app)
+    assert not any("has not run yet" in i.value for i in app.info)
+    assert any("FA-0004 could not run" in e.value and closed["failure"]["reason"] in e.value for e in app.error)
+    assert not [b for b in app.button if b.label == "Run audit"]

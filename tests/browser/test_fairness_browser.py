@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from governance import fairness
 from governance.fairness_inputs import AuditError, read_csv_data
-from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, settle
+from governance.store import GovernanceStore
+from tests.browser.conftest import (ARTIFACTS, assert_no_failure, open_and_settle, settle,
+                                    start_server, stop_server)
+from tests.conftest import LEADER, copy_workspace
 
 PROBABILITIES = "outcome,prediction,gender\n" + "".join(
     f"{i % 2},0.{i % 9 + 1},{'F' if i % 3 else 'M'}\n" for i in range(80))
@@ -31,7 +35,7 @@ def test_fairness_page_draws_the_verdicts_and_the_group_chart(page, server):
     chart.locator(".main-svg").first.wait_for(timeout=60_000)
     assert chart.locator(".gtitle").text_content().startswith("selection rate by sex")
     assert chart.locator(".barlayer .point").count() >= 2  # one bar per group
-    assert chart.locator(".annotation-text").filter(has_text="n = ").count() >= 2
+    assert chart.locator(".ytick text").filter(has_text="n = ").count() >= 2   # each group's size, under its name
 
     page.mouse.move(1, 1)  # no hover tooltip in the picture
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -69,3 +73,59 @@ def test_a_csv_with_probabilities_as_predictions_gets_the_services_message(page,
     page.mouse.move(1, 1)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "fairness-bad-upload.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def intersections_server(demo_workspace, tmp_path_factory):
+    """A private copy with one more audit: german-credit by age band × foreign worker × sex, where the groups have
+    long names and many are too small (n = 1 … 24), the case whose figures were cut off at 1400 px."""
+    workdir = tmp_path_factory.mktemp("fairness-widths")
+    db = copy_workspace(demo_workspace, workdir / "widths.duckdb")
+    with GovernanceStore(db) as store:
+        data = fairness.evaluation_set_data(store, model="german-credit", version="v1")
+        audit = fairness.run_new_audit(store, data=data, actor=LEADER, sensitive=["age_band", "foreign_worker", "sex"],
+                                       intersectional=True, bootstrap=200)
+    server, process = start_server(db=db, workdir=workdir)
+    try:
+        yield server, audit["audit_id"]
+    finally:
+        stop_server(process)
+
+
+# Each text of the chart (the figures beside the bars, the group labels) inside the chart's own box.
+CUT_OFF = """chart => {
+    const box = chart.querySelector('.main-svg').getBoundingClientRect();
+    return [...chart.querySelectorAll('.annotation-text, .ytick text')]
+        .filter(t => { const r = t.getBoundingClientRect();
+                       return r.right > box.right + 0.5 || r.left < box.left - 0.5; })
+        .map(t => t.textContent);
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 1400, 1920])
+def test_the_group_chart_shows_every_figure_whole(browser, intersections_server, width):
+    server, audit_id = intersections_server
+    context = browser.new_context(viewport={"width": width, "height": 1600})
+    page = context.new_page()
+    try:
+        open_and_settle(page, f"{server.url}/fairness?audit={audit_id}", "Fairness")
+        assert_no_failure(page)
+        chosen = page.locator("[data-testid='stSelectbox']").filter(has_text="Feature set")
+        for feature_set, metric in (("age_band × foreign_worker × sex", "selection rate"),
+                                    ("age_band × foreign_worker × sex", "false-positive rate")):
+            chosen.click()
+            page.keyboard.type(feature_set)   # the list is long: filter it to the one option
+            page.get_by_role("option", name=feature_set, exact=True).click()
+            settle(page)
+            page.locator("[data-testid='stSelectbox']").filter(has_text="Metric").click()
+            page.get_by_role("option", name=metric, exact=True).click()
+            settle(page)
+            chart = page.locator("[data-testid='stPlotlyChart']").first
+            assert chart.locator(".gtitle").text_content().startswith(f"{metric} by {feature_set}")
+            assert chart.evaluate(CUT_OFF) == [], (width, metric)
+            assert chart.locator(".ytick text").filter(has_text="too small").count() >= 3
+        page.mouse.move(1, 1)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        chart.screenshot(path=str(ARTIFACTS / f"fairness-groups-{width}.png"))
+    finally:
+        context.close()

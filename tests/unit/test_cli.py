@@ -203,6 +203,18 @@ def test_audit_of_a_stored_evaluation_set_and_a_failed_verification_exits_1(demo
     assert checks["evidence hash"] is False and checks["definition hash"] is True
 
 
+def test_audit_run_on_a_header_only_csv_is_refused_and_stores_nothing(demo_copy, tmp_path, cli):
+    from governance.fairness_inputs import NO_ROWS
+
+    header = tmp_path / "header.csv"
+    header.write_text("outcome,decision,sex\n")
+    result = cli("--db", str(demo_copy), "audit", "run", "--data", str(header), "--y-true", "outcome",
+                 "--y-pred", "decision", "--sensitive", "sex", "--by", "farid.haddad")
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {NO_ROWS.format(source='header.csv')}"
+    with GovernanceStore(demo_copy) as store:
+        assert store.query_value("SELECT count(*) FROM fairness_audit") == 3   # the demo's, nothing locked
+
+
 def test_audit_bad_input_is_one_clear_line(demo_copy, tmp_path, cli):
     probabilities = tmp_path / "p.csv"
     probabilities.write_text("y,p,sex\n1,0.83,F\n0,0.12,M\n1,0.55,M\n")

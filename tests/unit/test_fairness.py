@@ -14,8 +14,8 @@ from fairlearn.metrics import (MetricFrame, count, demographic_parity_ratio, equ
 from sklearn.metrics import accuracy_score, precision_score
 
 from governance import fairness
-from governance.fairness import (ALREADY_RAN, FILE_CHANGED, NEEDS_FILE, compute_results, evidence_hash_of,
-                                 finest_cells, make_definition)
+from governance.fairness import (ALREADY_RAN, COULD_NOT_RUN, FILE_CHANGED, NEEDS_FILE, RUN_BROKE,
+                                 compute_results, evidence_hash_of, finest_cells, make_definition)
 from governance.fairness_inputs import AuditError, frame_data
 from governance.fairness_mitigation import NO_MITIGATION_CONSTRAINT, mitigation_preview
 from governance.store import GovernanceStore
@@ -248,6 +248,46 @@ def test_the_definition_is_stored_before_results_and_an_audit_runs_once(tmp_path
         assert str(caught.value) == ALREADY_RAN.format(audit_id=audit_id)
         assert store.query_value("SELECT count(*) FROM fairness_audit_run") == 1
         assert fairness.verify_audit(store, audit_id=audit_id)["ok"]
+
+
+def test_a_run_that_breaks_closes_the_audit_with_its_reason_and_never_leaves_it_pending(tmp_path, monkeypatch):
+    data = _data()
+
+    def broken(*args, **kwargs):
+        raise IndexError("index 0 is out of bounds for axis 0 with size 0")
+
+    with GovernanceStore(tmp_path / "audit.duckdb") as store:
+        audit_id = fairness.define_audit(store, definition=make_definition(data=data, sensitive=["g"], bootstrap=200),
+                                         actor=AUDITOR)
+        # the caller's own mistakes (no file, another file) leave it pending: the right file can still run it
+        with pytest.raises(AuditError):
+            fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR)
+        assert fairness.get_audit(store, audit_id=audit_id)["status"] == "defined"
+
+        with monkeypatch.context() as patched:
+            patched.setattr(fairness, "finest_cells", broken)
+            with pytest.raises(IndexError):   # the page and the CLI report it as unexpected, with a reference
+                fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR, data=data)
+        closed = fairness.get_audit(store, audit_id=audit_id)
+        assert (closed["status"], closed["verdict"], closed["evidence_hash"]) == ("failed", None, None)
+        assert closed["failure"]["reason"] == RUN_BROKE.format(kind="IndexError")
+        assert closed["failure"]["failed_by"] == AUDITOR.recorded_as
+        assert fairness.list_audits(store)["verdict"].tolist() == ["could not run"]
+        with pytest.raises(AuditError) as caught:   # closed for good: a new audit is the way on
+            fairness.run_audit(store, audit_id=audit_id, actor=AUDITOR, data=data)
+        assert str(caught.value) == COULD_NOT_RUN.format(audit_id=audit_id, reason=closed["failure"]["reason"])
+        assert fairness.verify_audit(store, audit_id=audit_id)["ok"] is False
+
+        # define-and-run in one command (the CLI, the API) stores nothing unless the run completes
+        with monkeypatch.context() as patched:
+            patched.setattr(fairness, "finest_cells", broken)
+            with pytest.raises(IndexError):
+                fairness.run_new_audit(store, data=data, actor=AUDITOR, sensitive=["g"], bootstrap=200)
+        assert fairness.list_audits(store)["audit_id"].tolist() == [audit_id]
+        ran = fairness.run_new_audit(store, data=data, actor=AUDITOR, sensitive=["g"], bootstrap=200)
+        assert (ran["audit_id"], ran["status"]) == ("FA-0002", "completed")
+        assert ran["defined_at"] <= ran["ran_at"]
+        assert fairness.verify_audit(store, audit_id="FA-0002")["ok"]
 
 
 # --- mitigation preview ------------------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from governance import fairness
 from governance.fairness import (BAD_CRITERION, BAD_SETTING, DIFFERENCE_DIRECTION, RATIO_DIRECTION,
                                  SCORE_METRIC_NEEDS_SCORE, UNKNOWN_METRIC, make_definition, parse_criteria)
 from governance.fairness_inputs import (CONSTANT_PREDICTIONS, LENGTH_MISMATCH, LOOKS_LIKE_PROBABILITIES,
-                                        MISSING_GROUP, MISSING_VALUES, NO_SENSITIVE, NOT_BINARY, SCORE_RANGE,
-                                        SINGLE_GROUP, TEXT_LABELS_NEED_POSITIVE, UNKNOWN_COLUMN, UNKNOWN_POSITIVE,
-                                        UNREADABLE_CSV, AuditError, frame_data, read_csv_data)
+                                        MISSING_GROUP, MISSING_VALUES, NO_ROWS, NO_SENSITIVE, NOT_BINARY,
+                                        SCORE_RANGE, SINGLE_GROUP, TEXT_LABELS_NEED_POSITIVE, UNKNOWN_COLUMN,
+                                        UNKNOWN_POSITIVE, UNREADABLE_CSV, AuditData, AuditError, frame_data,
+                                        read_csv_data)
 
 GROUPS = ["a", "a", "a", "b", "b", "b"]
 TRUTH = [1, 0, 1, 0, 1, 0]
@@ -190,3 +191,14 @@ def test_a_malformed_csv_is_refused_with_the_reason(content, reason):
     head, tail = UNREADABLE_CSV.format(name="bad.csv", reason="\0").split("\0")
     message = str(caught.value)
     assert message.startswith(head) and message.endswith(tail) and reason in message
+
+
+def test_a_file_with_a_header_and_no_rows_is_refused_before_anything_is_locked():
+    refused(NO_ROWS.format(source="header.csv"),
+            lambda: read_csv_data(content=b"outcome,decision,sex\n", name="header.csv", y_true="outcome",
+                                  y_pred="decision", sensitive=["sex"]))
+    refused(NO_ROWS.format(source="rows given in memory"),
+            lambda: frame_data(y_true=[], y_pred=[], sensitive={"sex": []}))
+    # whatever the source (an evaluation set stored empty), no definition over no rows is made, so none is locked
+    empty = AuditData("evaluation_set", "m v1 evaluation set", "0" * 64, 0, ("sex",), model="m", version="v1")
+    refused(NO_ROWS.format(source="m v1 evaluation set"), lambda: make_definition(data=empty, sensitive=["sex"]))
