@@ -41,7 +41,7 @@ def findings(store: GovernanceStore) -> list[Finding]:
     found = []
     audits = list_audits(store)
     for a in audits[audits["verdict"] == "fail"].itertuples(index=False):
-        if a.model is None:
+        if not isinstance(a.model, str):   # an audit of an uploaded file names no model (NULL, NaN in the frame)
             continue
         found.append(Finding("fairness_audit", a.audit_id, a.model, a.version, "fairness/bias",
                              f"{a.model} {a.version} fails fairness criteria ({a.audit_id})",

@@ -78,3 +78,22 @@ def test_a_person_accepts_or_dismisses_a_proposal_with_a_reason(store):
     assert (kept["status"], kept["owner"]) == ("identified", "elif.kaya") and gone["status"] == "dismissed"
     assert gone["status_reason"] == "known, covered by R-001"
     assert [e["field"] for e in risks.history(store, risk_id=second)][-1] == "status"
+
+
+def test_a_failing_audit_of_an_uploaded_file_is_left_out_it_names_no_model(store):
+    from governance import fairness
+    from governance.fairness_inputs import frame_data
+
+    # 40 women, 10 selected; 40 men, 30 selected: fails the four-fifths rule, and names no model
+    rows = [(sex, int(i < selected), int(i < selected)) for sex, selected in (("F", 10), ("M", 30)) for i in range(40)]
+    sex, truth, predicted = zip(*rows)
+    data = frame_data(y_true=truth, y_pred=predicted, sensitive={"sex": sex}, name="decisions.csv")
+    audit = fairness.run_new_audit(store, data=data, actor=PEOPLE["farid.haddad"], sensitive=["sex"], bootstrap=200)
+    assert audit["verdict"] == "fail" and audit["definition"]["source"]["model"] is None
+
+    assert audit["audit_id"] not in {f.ref for f in findings(store)}
+    result = propose_from_monitoring(store)        # before: "there is no model 'nan nan'", for everyone
+    assert result["proposed"]
+    register = risks.list_risks(store)
+    assert not any(audit["audit_id"] == e["ref"] for r in register for e in r["evidence"])
+    assert all("nan" not in m for r in register for m in r["models"])
