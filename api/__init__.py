@@ -53,6 +53,7 @@ async def lifespan(app):
     server = commands.open_server(store)
     server_file.write(workspace=store.path, url=server_url(address=config.get_option("server.address"),
                                                            port=config.get_option("server.port")))
+    os.environ["QUORUM_SERVED_AT"] = server_file.read(workspace=store.path)["url"]   # alert links' default address
     scheduler.start(store, tick_seconds=float(os.environ.get("QUORUM_SCHEDULER_TICK", scheduler.TICK_SECONDS)))
     try:
         yield {"quorum": server}

@@ -122,17 +122,18 @@ def episode_detail(episode: dict, outbox: list[dict]) -> None:
 
 
 def body() -> None:
+    tiles = st.container()   # drawn above the buttons, filled after them: the counts are what a check just left
+    actions()
     everything = cached(alerts.episodes)
     outbox = cached(alert_delivery.history)
     open_now = [e for e in everything if e["closed_at"] is None]
-    cols = st.columns(4)
+    cols = tiles.columns(4)
     cols[0].metric("Open critical", sum(e["severity"] == "critical" for e in open_now), border=True)
     cols[1].metric("Open warnings", sum(e["severity"] != "critical" for e in open_now), border=True)
     cols[2].metric("Messages waiting", sum(d["status"] == "pending" for d in outbox), border=True,
                    help="Queued, or failed and due to be tried again with backoff.")
     cols[3].metric("Messages failed", sum(d["status"] == "failed" for d in outbox), border=True,
                    help="Every attempt failed; kept, and sent again with the button below.")
-    actions()
     if not everything:
         st.info("No alert has been raised yet. The rules are checked by `python -m governance alerts check` "
                 "(from cron or a CI schedule) or with the button above.")

@@ -35,6 +35,9 @@ from governance.validation import checked_text
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://localhost:8501"
+# Where this process's server serves the pages: `governance serve` sets it for itself when it starts, so that with
+# no base_url setting an alert's link follows the server's address and port (a setting still wins).
+SERVED_AT_ENV = "QUORUM_SERVED_AT"
 CHANNELS = ("email", "webhook")
 # Settings key (as in secrets.toml [alerts]) -> environment variable.
 SETTING_ENV = {
@@ -80,10 +83,7 @@ class DeliverySettings:
     @classmethod
     def from_secrets(cls, mapping: Mapping | None) -> "DeliverySettings":
         """From Streamlit secrets: the `[alerts]` section, or the whole secrets mapping that contains it."""
-        mapping = mapping or {}
-        if "alerts" in mapping and isinstance(mapping["alerts"], Mapping):
-            mapping = mapping["alerts"]
-        return cls()._with(dict(mapping), source="secrets")
+        return cls()._with(_alerts_section(mapping), source="secrets")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "DeliverySettings":
@@ -91,15 +91,20 @@ class DeliverySettings:
 
     @classmethod
     def load(cls, secrets: Mapping | None = None, environ: Mapping[str, str] | None = None) -> "DeliverySettings":
-        """Secrets first, then any QUORUM_* environment variable that is set overrides its key."""
-        env = _env_values(os.environ if environ is None else environ)
-        return cls.from_secrets(secrets)._with(env, source="env")
+        """Secrets first, then any QUORUM_* environment variable that is set overrides its key. A base_url set in
+        neither is where the server in this process serves the pages ($QUORUM_SERVED_AT), else DEFAULT_BASE_URL."""
+        environ = os.environ if environ is None else environ
+        served_at = str(environ.get(SERVED_AT_ENV) or "").strip()
+        start = cls(base_url=served_at or DEFAULT_BASE_URL)
+        return start._with(_alerts_section(secrets), source="secrets")._with(_env_values(environ), source="env")
 
     def _with(self, values: dict, *, source: str) -> "DeliverySettings":
         known = {f.name: f for f in fields(self)}
         changes = {}
         for key, raw in values.items():
             if key not in known:  # [alerts] may also hold the rules layer's keys (recipients, …)
+                continue
+            if key == "base_url" and not str(raw).strip():   # left empty: the default (the server's own address)
                 continue
             changes[key] = _convert(key, raw)
         return replace(self, **changes)
@@ -108,6 +113,14 @@ class DeliverySettings:
         """The wait after the `failures`-th failure in a row (1, 2, …)."""
         seconds = min(self.backoff_seconds * 2 ** max(failures - 1, 0), self.backoff_max_seconds)
         return timedelta(seconds=seconds)
+
+
+def _alerts_section(mapping: Mapping | None) -> dict:
+    """The `[alerts]` section of Streamlit secrets, or the whole mapping when it is that section already."""
+    mapping = mapping or {}
+    if "alerts" in mapping and isinstance(mapping["alerts"], Mapping):
+        mapping = mapping["alerts"]
+    return dict(mapping)
 
 
 def _env_values(environ: Mapping[str, str]) -> dict:
@@ -144,8 +157,7 @@ def _convert(key: str, raw):
         if value < 0 or isinstance(raw, bool):
             raise bad("a number of seconds, 0 or more")
         return value
-    text = str(raw).strip()
-    return text or (DEFAULT_BASE_URL if key == "base_url" else None)
+    return str(raw).strip() or None
 
 
 # --- the outbox --------------------------------------------------------------------------------------------------

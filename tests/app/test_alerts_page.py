@@ -8,6 +8,7 @@ from components.formatting import plain
 from governance import alert_delivery, alerts
 from governance.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
+from tests.conftest import forget_alerts
 from tests.unit.test_alert_delivery import free_port
 
 
@@ -103,3 +104,21 @@ def test_an_alerts_link_opens_its_evidence(demo_copy, monkeypatch):
     app.run()
     assert_clean(app)
     assert app.selectbox(key="fa_audit").value == audit
+
+
+def test_after_checking_now_the_tiles_and_the_table_show_what_the_check_left(demo_copy, monkeypatch):
+    forget_alerts(demo_copy)   # rules never checked: the check opens every alert the demo has
+    app = open_page("app_pages/alerts.py", demo_copy, monkeypatch)
+    assert_clean(app)
+    assert {m.label: int(m.value) for m in app.metric}["Open critical"] == 0
+    next(b for b in app.button if b.label == "Check the rules now").click().run()
+    assert_clean(app)
+    with GovernanceStore(demo_copy) as store:
+        opened = alerts.episodes(store, open_only=True)
+        waiting = [d for d in alert_delivery.history(store) if d["status"] == "pending"]
+    assert opened
+    assert any(s.value.endswith(f"; {len(opened)} open now.") for s in app.success), [s.value for s in app.success]
+    metrics = {m.label: int(m.value) for m in app.metric}
+    assert metrics["Open critical"] + metrics["Open warnings"] == len(opened)   # not the count before the check
+    assert metrics["Messages waiting"] == len(waiting)
+    assert sorted(app.dataframe[0].value["alert_key"]) == sorted(e["alert_key"] for e in opened)

@@ -345,3 +345,14 @@ def test_the_documented_secrets_example_reads_back_and_names_every_setting():
     assert (settings.smtp_host, settings.smtp_port, settings.max_attempts) == ("smtp.example.org", 587, 10)
     text = path.read_text(encoding="utf-8")
     assert all(f"[{env}]" in text for env in alert_delivery.SETTING_ENV.values())
+
+
+def test_the_base_url_follows_the_server_unless_a_setting_names_one():
+    served = {"QUORUM_SERVED_AT": "http://127.0.0.1:8600"}   # what `governance serve --port 8600` sets for itself
+    assert DeliverySettings.load(None, served).base_url == "http://127.0.0.1:8600"
+    assert DeliverySettings.load({"alerts": {"base_url": ""}}, served).base_url == "http://127.0.0.1:8600"
+    secrets = {"alerts": {"base_url": "https://quorum.example.org"}}
+    assert DeliverySettings.load(secrets, served).base_url == "https://quorum.example.org"
+    assert DeliverySettings.load(secrets, {**served, "QUORUM_BASE_URL": "https://q.internal"}).base_url == \
+        "https://q.internal"
+    assert DeliverySettings.load(None, {}).base_url == alert_delivery.DEFAULT_BASE_URL   # no server, no setting
