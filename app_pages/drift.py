@@ -2,11 +2,12 @@ import pandas as pd
 import streamlit as st
 
 from components.auth import can, current_user, needs
+from components.formatting import plain
 from components.charts import distribution_chart, drift_heatmap, quality_trend_chart
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance.data_quality import CHECKS, quality_report
-from governance.drift import drift_report, drift_thresholds, set_drift_thresholds
+from governance.drift import default_reference_period, drift_report, drift_thresholds, set_drift_thresholds
 from governance.errors import GovernanceError
 from governance.inventory import list_versions
 from governance.kpis import Window, data_window
@@ -51,8 +52,12 @@ def body() -> None:
     first, last = span.start.date(), (span.end - pd.Timedelta(days=1)).date()
     reference = "training"
     if reference_kind == "a telemetry period":
-        picked = st.date_input("Reference period", value=(first, min(last, first + pd.Timedelta(days=29))),
-                               min_value=first, max_value=last)
+        served = cached(default_reference_period, model=model, version=version)   # days this version served
+        if served is None:
+            st.info(plain(f"{model} {version} has served no predictions yet: compare it with its held-out "
+                          "evaluation set."))
+            return
+        picked = st.date_input("Reference period", value=served, min_value=first, max_value=last)
         if not isinstance(picked, (tuple, list)) or len(picked) != 2:
             st.info("Pick the last day of the reference period too.")
             return

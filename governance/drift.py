@@ -71,6 +71,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Sequence
 
 import numpy as np
@@ -85,6 +86,7 @@ from governance.kpis import BAD_DATE, Window, parse_day, resolve_window
 from governance.store import GovernanceStore
 from governance.telemetry_sql import (EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL,
                                       REFERENCE_SCORES_SQL, REFERENCE_TOTAL_SQL, REFERENCE_VALUES_SQL,
+                                      VERSION_SPAN_SQL,
                                       current_counts_sql, distinct_values_sql, json_structure)
 
 # --- constants ------------------------------------------------------------------------------------------
@@ -101,6 +103,7 @@ ROWS_PER_BIN = 25                 # ... and at least this many per bin (see min_
 MIN_SAMPLE = 30                   # fewer labels in a period: accuracy unknown (as for service levels)
 VALUE_LIMIT = 1_000               # numeric features with at most this many distinct values: per-period KS
 MAX_FEATURES = 60
+REFERENCE_DAYS = 30               # a telemetry reference offered by default: the version's first days of serving
 STATUSES = ("ok", "watch", "act", "not judged", "no data")
 MISSING_BIN = "(missing)"
 OTHER_BIN = "other/unseen"
@@ -116,6 +119,11 @@ BAD_CURRENT = "current must be a Window or a period (start_date, end_date), got 
 EMPTY_PERIOD = "the {name} period ends ({end}) before it starts ({start}): swap the dates"
 EMPTY_REFERENCE = ("the reference of {model!r} {version} holds no rows ({reference}): choose a reference "
                    "period with telemetry, or store the version's evaluation set")
+EMPTY_REFERENCE_PERIOD = ("{model!r} {version} served no predictions from {start} to {end}, so that period cannot be "
+                          "its reference: {served}")
+SERVED_FROM = ("it served from {first} to {last}; choose a reference period within those days, or compare with its "
+               "held-out evaluation set")
+NEVER_SERVED = "it has served no predictions yet; compare with its held-out evaluation set instead"
 SMALL_REFERENCE = ("the reference of {model!r} {version} holds only {n} rows ({reference}); drift needs at "
                    "least {minimum}: choose a longer reference period")
 NO_FEATURES = "the reference of {model!r} {version} has no usable features ({reference})"
@@ -401,6 +409,26 @@ def _period_window(name: str, period) -> Window | None:
     if window.end <= window.start:
         raise InvalidInputError(EMPTY_PERIOD.format(name=name, start=window.start, end=window.end))
     return window
+
+
+def served_days(store: GovernanceStore, *, model: str, version: str) -> tuple[date, date] | None:
+    """The first and last day on which a version served predictions, or None when it has served none."""
+    first, last = telemetry_sources.query_rows(store, VERSION_SPAN_SQL, {"model": model, "version": version})[0]
+    if first is None or pd.isna(first):
+        return None
+    return pd.Timestamp(first).date(), pd.Timestamp(last).date()
+
+
+def default_reference_period(store: GovernanceStore, *, model: str, version: str) -> tuple[date, date] | None:
+    """The telemetry reference to offer for a version: its own first REFERENCE_DAYS days of serving, or the first
+    half of the days it has served when that is less, so that later days remain to compare with it (first and last
+    day, both included); None when it has served nothing."""
+    served = served_days(store, model=model, version=version)
+    if served is None:
+        return None
+    first, last = served
+    days = (last - first).days + 1
+    return first, first + timedelta(days=min(REFERENCE_DAYS, max(1, days // 2)) - 1)
 
 
 def _reference_window(reference) -> Window | None:
@@ -743,6 +771,12 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
         current = window
     total, values, scores = _reference_counts(store, model=model, version=version, window=reference_window)
     ref = Reference("training" if reference_window is None else "telemetry", total, reference_window)
+    if total == 0 and reference_window is not None:
+        served = served_days(store, model=model, version=version)
+        raise InvalidInputError(EMPTY_REFERENCE_PERIOD.format(
+            model=model, version=version, start=reference_window.start.date(),
+            end=(reference_window.end - pd.Timedelta(microseconds=1)).date(),
+            served=NEVER_SERVED if served is None else SERVED_FROM.format(first=served[0], last=served[1])))
     if total == 0:
         raise InvalidInputError(EMPTY_REFERENCE.format(model=model, version=version, reference=ref.describe()))
     if total < MIN_SAMPLE:

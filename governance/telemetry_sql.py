@@ -87,6 +87,7 @@ VERSION_TELEMETRY_SQL = """
     SELECT model, version, count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts FROM telemetry GROUP BY ALL"""
 # One version's newest prediction, and its labelled share in [$start, $end) (sign-offs, retraining, robustness).
 VERSION_NEWEST_SQL = "SELECT max(ts) AS newest FROM telemetry WHERE model = $model AND version = $version"
+VERSION_SPAN_SQL = "SELECT min(ts), max(ts) FROM telemetry WHERE model = $model AND version = $version"   # drift
 VERSION_BEFORE_SQL = "SELECT count(*) AS n FROM telemetry WHERE model = $model AND version = $version AND ts < $end"
 VERSION_LABELLED_SQL = """
     SELECT count(*) AS n, count(label) AS labelled FROM telemetry

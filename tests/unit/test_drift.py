@@ -332,7 +332,7 @@ def test_telemetry_period_as_reference(small):
     ({"version": "v9"}, "has no version 'v9': choose one of v1"),
     ({"reference": "production"}, 'reference must be "training"'),
     ({"reference": ("2026-03-09", "2026-03-02")}, "the reference period ends"),
-    ({"reference": ("2026-04-01", "2026-04-30")}, "holds no rows"),
+    ({"reference": ("2026-04-01", "2026-04-30")}, "'m' v1 served no predictions from 2026-04-01 to 2026-04-30"),
     ({"reference": ("yesterday", "2026-03-02")}, "must be a date like"),
     ({"current": Window(pd.Timestamp("2026-05-01"), pd.Timestamp("2026-05-08"))}, "holds no telemetry"),
     ({"current": "last week"}, "current must be a Window"),
@@ -436,6 +436,34 @@ def test_demo_telemetry_reference_finds_the_drift_too(demo):
     assert report.feature("age")["status"] in ("watch", "act")
     assert report.feature("education_num")["status"] == "ok"
     assert report.feature("occupation")["status"] == "ok"
+
+
+def test_a_versions_default_reference_period_is_its_own_first_days_with_days_left_after_it(demo):
+    served = {version: [pd.Timestamp(t).date() for t in demo.query_rows(
+        "SELECT min(ts), max(ts) FROM telemetry WHERE model = 'adult-income' AND version = ?", [version])[0]]
+        for version in ("v1", "v2")}
+    first, last = served["v1"]    # 90 days: its first 30
+    assert drift.default_reference_period(demo, model="adult-income", version="v1") == (
+        first, first + pd.Timedelta(days=drift.REFERENCE_DAYS - 1))
+    first, last = served["v2"]    # began serving later, for 30 days: its first half, so that 15 days remain
+    assert first > pd.Timestamp(START).date() and (last - first).days + 1 == 30
+    start, end = drift.default_reference_period(demo, model="adult-income", version="v2")
+    assert (start, end) == (first, first + pd.Timedelta(days=14))
+    report = drift_report(demo, model="adult-income", version="v2", reference=(start, end), grain="week")
+    assert report.reference.kind == "telemetry" and report.reference.rows > 0
+    assert report.current.start.date() == end + pd.Timedelta(days=1) and report.current.end.date() > last
+    assert drift.default_reference_period(demo, model="adult-income", version="v9") is None
+
+
+def test_a_reference_period_the_version_did_not_serve_says_so_and_when_it_did(demo):
+    first, last = [pd.Timestamp(t).date() for t in demo.query_rows(
+        "SELECT min(ts), max(ts) FROM telemetry WHERE model = 'adult-income' AND version = 'v2'")[0]]
+    with pytest.raises(InvalidInputError) as raised:
+        drift_report(demo, model="adult-income", version="v2", reference=("2026-07-01", "2026-07-30"))
+    assert str(raised.value) == drift.EMPTY_REFERENCE_PERIOD.format(
+        model="adult-income", version="v2", start="2026-07-01", end="2026-07-30",
+        served=drift.SERVED_FROM.format(first=first, last=last))
+    assert "evaluation set" in str(raised.value) and "store" not in str(raised.value)   # v2 has one already
 
 
 # --- thresholds -----------------------------------------------------------------------------------------
