@@ -230,6 +230,7 @@ def reauthentication(user) -> tuple[dict | None, bool]:
 
 
 def conditions_editor(review_id: str) -> list[dict]:
+    """The grid of conditions in the vote form; its rows as records."""
     users = [u.user_name for u in cached(identity.list_users)]
     start = pd.DataFrame({"text": pd.Series(dtype="str"), "owner": pd.Series(dtype="str"),
                           "due": pd.Series(dtype="datetime64[ns]")})
@@ -239,13 +240,7 @@ def conditions_editor(review_id: str) -> list[dict]:
                                 "owner": st.column_config.SelectboxColumn("Owner", options=users),
                                 "due": st.column_config.DateColumn("Due", min_value=date.today(),
                                                                    default=date.today() + timedelta(days=30))})
-    found = []
-    for row in edited.to_dict("records"):
-        if any(v is not None and not pd.isna(v) and str(v).strip() for v in row.values()):
-            due = row.get("due")
-            found.append({"text": row.get("text") or "", "owner": row.get("owner") or "",
-                          "due": "" if due is None or pd.isna(due) else str(pd.Timestamp(due).date())})
-    return found
+    return edited.to_dict("records")   # read on Sign by views.conditions_from_grid, which names a row lacking a field
 
 
 def vote_form(r: dict) -> None:
@@ -266,7 +261,7 @@ def vote_form(r: dict) -> None:
         st.markdown(f"Signing as **{plain(user.display_name)}** ({plain(user.role)}), "
                     f"meaning **{signoffs.MEANINGS[choice]}**, over evidence SHA-256 `{r['evidence_hash']}`.")
         reason = st.text_area("Reason (required)", max_chars=signoffs.MAX_REASON, key=f"so_v_reason_{review_id}")
-        conditions = conditions_editor(review_id) if choice == "approve_with_conditions" else []
+        rows = conditions_editor(review_id) if choice == "approve_with_conditions" else []
         if reauth["method"] == "password":
             reauth = {"method": "password", "password": st.text_input(
                 "Your password (re-enter it to sign)", type="password", key=f"so_v_password_{review_id}")}
@@ -277,7 +272,8 @@ def vote_form(r: dict) -> None:
         submitted = st.form_submit_button("Sign", type="primary", icon=":material/draw:", **allowed(VOTE))
     if submitted:
         run(lambda: signoffs.vote(get_store(), review_id=review_id, actor=current_user(), vote=choice, reason=reason,
-                                  conditions=conditions, reauth=reauth, idempotency_key=submission), signed)
+                                  conditions=views.conditions_from_grid(rows), reauth=reauth,
+                                  idempotency_key=submission), signed)
 
 
 def signed(result: dict) -> str:

@@ -8,12 +8,15 @@ import streamlit as st
 
 from components.formatting import milliseconds, percent, plain
 from governance import ledger
+from governance.errors import InvalidInputError
 
 OUTCOME_BADGES = {None: ("awaiting votes", "gray"), "approved": ("approved", "green"),
                   "approved_with_conditions": ("approved with conditions", "green"), "rejected": ("rejected", "red")}
 VALIDITY_WORDS = {"pending": "pending", "rejected": "rejected", "valid": "valid", "expired": "re-review required",
                   "stale": "re-review required"}
 LEDGER_ROWS = 200
+CONDITION_ROW_INCOMPLETE = ("condition row {row} is missing its {missing}: fill it in, or delete the row (tick its "
+                            "box on the left and press Delete)")
 
 
 def when(iso: str | None) -> str:
@@ -164,3 +167,23 @@ def show_evidence(evidence: dict, *, key: str) -> None:
                    key=f"{key}_risks", empty="No open risk on this model version.")
     with st.expander("The evidence exactly as stored (JSON)"):
         st.json(evidence, expanded=False)
+
+
+def conditions_from_grid(rows: list[dict]) -> list[dict]:
+    """The conditions typed into the vote form's grid (its rows as records, in order), as the sign-off service takes
+    them. A row with neither text nor owner is ignored: a stray click adds one, with only the due date the grid
+    fills in by default. A row with some of text, owner and due date but not all is refused, named by its number
+    with what it lacks."""
+    def filled(value) -> str:
+        return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
+
+    found = []
+    for number, row in enumerate(rows, start=1):
+        text, owner, due = (filled(row.get(k)) for k in ("text", "owner", "due"))
+        if not text and not owner:
+            continue
+        missing = [name for name, value in (("condition text", text), ("owner", owner), ("due date", due)) if not value]
+        if missing:
+            raise InvalidInputError(CONDITION_ROW_INCOMPLETE.format(row=number, missing=" and ".join(missing)))
+        found.append({"text": text, "owner": owner, "due": str(pd.Timestamp(due).date())})
+    return found

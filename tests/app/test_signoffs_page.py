@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components import signoff_views as views
 from components.formatting import plain
 from governance import identity, signoffs
 from governance.store import GovernanceStore
@@ -320,3 +322,38 @@ def test_approve_with_conditions_offers_the_conditions_editor_and_needs_one(db, 
     assert [e.value for e in app.error] == [plain(signoffs.NEEDS_CONDITIONS)]
     assert not stored(db, r["review_id"])["votes"]
     assert buttons(app, "Sign")   # nothing signed: the form is still there
+
+
+def conditions_grid(app: AppTest, review_id: str, *rows: dict) -> None:
+    """What typing into the conditions grid leaves in its edit state (new rows, as the browser sends them)."""
+    app.session_state[f"so_v_conditions_{review_id}"] = {"edited_rows": {}, "added_rows": list(rows),
+                                                         "deleted_rows": []}
+
+
+def test_a_stray_empty_row_in_the_conditions_grid_is_ignored(db, monkeypatch):
+    r = open_review(db)
+    due = str(date.today() + timedelta(days=30))
+    app = open_signoffs(db, monkeypatch, user=DOLORES.user_name, params={"review": r["review_id"]})
+    app.radio(key=f"so_v_vote_{r['review_id']}").set_value("approve_with_conditions").run()
+    # a filled row, then a row a stray click added: only the due date the grid fills in by default
+    conditions_grid(app, r["review_id"], {"text": "Bring p95 latency under 300 ms", "owner": "elif.kaya", "due": due},
+                    {"due": due})
+    sign_through_form(app, r["review_id"], vote="approve_with_conditions", reason="only with a latency fix")
+    assert not app.error, [e.value for e in app.error]    # before: "condition is empty", naming no row
+    [vote] = stored(db, r["review_id"])["votes"]
+    assert vote["vote"] == "approve_with_conditions"
+    assert [(c["text"], c["owner"], c["due"]) for c in vote["conditions"]] == [
+        ("Bring p95 latency under 300 ms", "elif.kaya", due)]
+
+
+def test_a_half_filled_condition_row_is_named_with_what_it_lacks(db, monkeypatch):
+    r = open_review(db)
+    due = str(date.today() + timedelta(days=30))
+    app = open_signoffs(db, monkeypatch, user=DOLORES.user_name, params={"review": r["review_id"]})
+    app.radio(key=f"so_v_vote_{r['review_id']}").set_value("approve_with_conditions").run()
+    conditions_grid(app, r["review_id"], {"text": "Bring p95 latency under 300 ms", "owner": "elif.kaya", "due": due},
+                    {"text": "Re-run the fairness audit", "due": due})
+    sign_through_form(app, r["review_id"], vote="approve_with_conditions", reason="only with a latency fix")
+    assert [e.value for e in app.error] == [plain(views.CONDITION_ROW_INCOMPLETE.format(row=2, missing="owner"))]
+    assert not stored(db, r["review_id"])["votes"]
+    assert buttons(app, "Sign")
