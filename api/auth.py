@@ -77,7 +77,12 @@ throttle = Throttle()
 
 
 def client_key(request: Request) -> str:
-    return f"client {request.client.host if request.client else 'unknown'}"
+    """The caller's address: behind the configured TLS proxy on this machine, the one the proxy forwards."""
+    host = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+    if behind_tls() and forwarded and _loopback(host):   # the proxy appends the address it saw: the last one
+        host = forwarded
+    return f"client {host}"
 
 
 def caller(request: Request, store):

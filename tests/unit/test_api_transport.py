@@ -76,3 +76,20 @@ def test_behind_tls_a_remote_request_without_the_proxy_s_header_is_refused(behin
 def test_behind_tls_a_caller_on_this_machine_without_the_header_is_allowed(behind_tls):
     # The proxy sets the header on everything it forwards; a request without it came straight from this machine.
     require_secure_transport(request(client="127.0.0.1"))
+
+
+def test_behind_the_proxy_failures_are_counted_per_forwarded_client(behind_tls):
+    from api.auth import client_key
+
+    forwarded = request(client="127.0.0.1", forwarded_proto="https")
+    forwarded.scope["headers"].append((b"x-forwarded-for", b"198.51.100.9, 203.0.113.4"))
+    assert client_key(forwarded) == "client 203.0.113.4"      # the address the proxy itself saw
+    assert client_key(request(client="127.0.0.1", forwarded_proto="https")) == "client 127.0.0.1"
+
+
+def test_a_forwarded_address_is_not_trusted_without_the_proxy(direct):
+    from api.auth import client_key
+
+    spoofed = request(client="127.0.0.1")
+    spoofed.scope["headers"].append((b"x-forwarded-for", b"203.0.113.4"))
+    assert client_key(spoofed) == "client 127.0.0.1"
