@@ -48,11 +48,21 @@ def _write(path: str, content: bytes) -> None:
         raise InvalidInputError(f"cannot write {path} ({exc.strerror}): choose a writable path") from None
 
 
+def _generated_by(by: str | None) -> str | None:
+    """Printed on the report: through the server, the token's account (checked), with --by as its own words."""
+    from governance.caller import through_server
+
+    remote = through_server()
+    if remote is None:
+        return by
+    return remote.user.recorded_as + (f", {by}" if by and by != remote.user.user_name else "")
+
+
 def report(store, args) -> dict:
     from governance import audit_pack, report_render, reports   # WeasyPrint, matplotlib, SHAP: only here
 
     built = reports.build(store, kind=args.kind, model=args.model, version=args.version, review_id=args.review,
-                          suppress_below=args.suppress_below, generated_by=args.by)
+                          suppress_below=args.suppress_below, generated_by=_generated_by(args.by))
     if args.format == "pack":
         rendered, timings = report_render.render(built, formats=("pdf", "html", "json"), progress=current_progress())
         content = audit_pack.build_pack(built, rendered=rendered)
