@@ -18,6 +18,7 @@ SWARM_ROWS = 2_000            # rows sent to the browser for the beeswarm and de
 EXACT = 1e-6                  # additivity error below this: exact (tree and linear explainers)
 UNITS = {"log_odds": "log-odds", "probability": "probability"}
 SPREAD = "spread of importance share (points)"
+STABILITY_LABEL = "Ranking stability (min τ)"   # short enough for a quarter of the page at 1280 px; τ: Kendall's tau
 
 
 
@@ -131,6 +132,20 @@ def header(e: dict) -> None:
                    "care; see Checks.", icon=":material/warning:")
 
 
+# The beeswarm's and the dependence plot's dots are drawn into pictures (a tenth to a fifth of a second each), so
+# these figures are cached like queries: once per explanation (and input) and data version, not on every rerun. They
+# are kept as plain dicts: a cached go.Figure comes back with its keys in another order, so the browser would be sent
+# the same chart again instead of reusing the copy it holds.
+def swarm_figure(store, *, explanation_id: str, order: tuple[str, ...], units: str) -> dict:
+    values = ex.explanation_values(store, explanation_id=explanation_id, max_rows=SWARM_ROWS)
+    return beeswarm_chart(values, order=list(order), units=units).to_dict()
+
+
+def dependence_figure(store, *, explanation_id: str, feature: str, colour_by: str, units: str) -> dict:
+    values = ex.explanation_values(store, explanation_id=explanation_id, max_rows=SWARM_ROWS)
+    return dependence_chart(values, feature=feature, colour_by=colour_by, units=units).to_dict()
+
+
 def global_tab(e: dict) -> None:
     units = UNITS[e["output_units"]]
     order = [g["feature"] for g in e["global"]]
@@ -139,10 +154,12 @@ def global_tab(e: dict) -> None:
                "score, whichever way. It says how much an input matters, not whether it raises or lowers the score.")
     values = cached(ex.explanation_values, explanation_id=e["explanation_id"], max_rows=SWARM_ROWS)
     rows = values["row_id"].nunique()
-    st.plotly_chart(beeswarm_chart(values, order=order, units=units), theme=None, key="ex_beeswarm")
+    st.plotly_chart(cached(swarm_figure, explanation_id=e["explanation_id"], order=tuple(order), units=units),
+                    theme=None, key="ex_beeswarm")
     st.caption(f"Each dot is one applicant ({rows:,} of the explained rows). Right of the line the input raised "
                "the score, left of it lowered it; colour shows whether the input's value was low or high. Grey "
-               "dots are categorical inputs (such as occupation), which have no low or high.")
+               "dots are categorical inputs (such as occupation), which have no low or high. Hover over a band to "
+               "see how many applicants are there and which values they have.")
     st.markdown("**One input in detail**")
     left, right = st.columns(2)
     keep_valid("ex_feature", order, order[0])
@@ -150,8 +167,8 @@ def global_tab(e: dict) -> None:
     others = [f for f in order if f != feature] or order
     keep_valid("ex_colour", others, others[0])
     colour_by = right.selectbox("Colour by", others, format_func=label, key="ex_colour")
-    st.plotly_chart(dependence_chart(values, feature=feature, colour_by=colour_by, units=units), theme=None,
-                    key="ex_dependence")
+    st.plotly_chart(cached(dependence_figure, explanation_id=e["explanation_id"], feature=feature,
+                           colour_by=colour_by, units=units), theme=None, key="ex_dependence")
     st.caption(f"Each dot is one applicant: the value of {label(feature)} along the bottom, how much it moved the "
                f"score up the side. A spread of dots at one value means {label(feature)} acts together with other "
                f"inputs; the colour shows whether {label(colour_by)} is one of them.")
@@ -175,20 +192,33 @@ def linked_row(model: str, version: str, last: int) -> None:
     st.session_state["ex_row"] = row_id
 
 
-def pick_row(model: str, version: str, last: int) -> int:
+NO_SUCH_ROW = ("Row {row} does not exist in the evaluation set of {model} {version}: its rows are 0 to {last}. "
+               "Type a row id in that range, or show a declined applicant near the threshold.")
+
+
+def pick_row(model: str, version: str, last: int) -> int | None:
+    """The row id typed (or chosen by the button or a link); None, with a message, when there is no such row."""
     linked_row(model, version, last)
     left, right = st.columns([1, 2], vertical_alignment="bottom")
     if right.button("Show a declined applicant near the threshold", icon=":material/person_search:",
                     key="ex_near"):  # before the input exists, so it may set the input's value
         st.session_state["ex_row"] = cached(ex.near_threshold_rejection, model=model, version=version)
-    row = left.number_input("Row id in the evaluation set", min_value=0, max_value=last, step=1, key="ex_row",
-                            help=f"Rows 0 to {last:,} of {model} {version}'s evaluation set.")
+    # No min_value/max_value: with them the browser silently keeps the previous applicant when the number typed is
+    # out of bounds. Any whole number is taken, and one that is not a row is said so.
+    row = int(left.number_input("Row id in the evaluation set", step=1, key="ex_row",
+                                help=f"Rows 0 to {last:,} of {model} {version}'s evaluation set."))
+    if not 0 <= row <= last:
+        st.error(plain(NO_SUCH_ROW.format(row=f"{row:,}", model=model, version=version, last=f"{last:,}")),
+                 icon=":material/error:")
+        return None
     st.caption(f"Valid rows: 0 to {last:,}.")
-    return int(row)
+    return row
 
 
 def local_tab(e: dict, model: str, version: str) -> None:
     row_id = pick_row(model, version, e["rows_available"] - 1)
+    if row_id is None:
+        return
     try:
         row = cached(ex.explain_row, model=model, version=version, row_id=row_id)
     except GovernanceError as exc:
@@ -271,8 +301,9 @@ def checks_tab(e: dict) -> None:
     first, second, third, fourth = st.columns(4)
     first.metric("Additivity: max error", f"{e['additivity_max_error']:.1e}",
                  help=f"base value + sum of SHAP values − model output, in {units}, largest over the explained rows")
-    second.metric("Ranking stability (min Kendall's tau)", f"{stability['min_tau']:.2f}",
-                  help=f"flagged unstable below {ex.UNSTABLE_TAU}")
+    second.metric(STABILITY_LABEL, f"{stability['min_tau']:.2f}",
+                  help=f"The lowest Kendall's tau between the top-{top_k(e)} ranking and its re-computations on "
+                       f"other samples: 1 is the same order. Flagged unstable below {ex.UNSTABLE_TAU}.")
     third.metric(f"Rows explained (of {e['rows_available']:,})", f"{e['rows_explained']:,}")
     fourth.metric("Computed in", f"{e['seconds']:.1f} s")
 

@@ -5,9 +5,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from matplotlib.colors import LinearSegmentedColormap, to_rgba
+from matplotlib.figure import Figure
 
 from components.theme import PALETTE, QUORUM_TEMPLATE
 
@@ -71,47 +76,136 @@ def _scaled(numbers: pd.Series) -> pd.Series:
     return ((numbers - low) / (high - low)).clip(0, 1)
 
 
+# Dots are pictures. The beeswarm shows 2,000 rows of a dozen inputs, ~24,000 dots, and the dependence plot 2,000: as
+# SVG (one element per dot) they kept the browser busy for 5 to 9 s on every visit, and as WebGL (software-rendered
+# where there is no GPU) for about 2 s. So the dots are drawn here, with matplotlib, into one PNG at twice the usual
+# plot size, laid exactly over the figure's axes. The axes, labels, colour scale and legend stay Plotly's, and a
+# transparent grid of cells answers the hover: how many applicants are in that stretch, and which values they have.
+PICTURE_SCALE = 2                  # picture pixels per screen pixel: sharp on high-density screens
+SWARM_PICTURE = (1800, 80)         # width, and height per input, of the beeswarm's picture
+DEPENDENCE_PICTURE = (1800, 560)
+SWARM_DOT, DEPENDENCE_DOT = 4, 5   # diameters on screen (px)
+HOVER_COLUMNS, HOVER_ROWS = 48, 20
+_LOW_HIGH_MAP = LinearSegmentedColormap.from_list("low_high", [colour for _, colour in LOW_HIGH])
+_TRANSPARENT = [[0.0, "rgba(0,0,0,0)"], [1.0, "rgba(0,0,0,0)"]]
+
+
+def _dots_picture(x: np.ndarray, y: np.ndarray, rgba: np.ndarray, *, x_range: tuple[float, float],
+                  y_range: tuple[float, float], size: tuple[int, int], dot: float) -> str:
+    """The dots as a transparent PNG data URI whose edges are exactly x_range and y_range (y_range may run
+    downwards: (bottom value, top value) as the axis shows them)."""
+    width, height = size
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_axis_off()
+    axes.set_xlim(*x_range)
+    axes.set_ylim(*y_range)
+    diameter_points = dot * PICTURE_SCALE * 72 / 100
+    axes.scatter(x, y, s=diameter_points ** 2, c=rgba, linewidths=0)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", transparent=True, dpi=100)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _lay_picture(figure: go.Figure, source: str, *, x_range: tuple[float, float], y_top: float,
+                 y_height: float) -> None:
+    figure.add_layout_image(source=source, xref="x", yref="y", x=x_range[0], y=y_top, sizex=x_range[1] - x_range[0],
+                            sizey=y_height, xanchor="left", yanchor="top", sizing="stretch", layer="below")
+
+
+def _bins(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    return np.clip(np.digitize(values, edges[1:-1]), 0, len(edges) - 2)
+
+
+def _describe(rows: pd.DataFrame, *, name: str, value: str, number: str) -> str:
+    """The values of one input among some applicants: a numeric input's range and median, a categorical input's
+    most frequent categories."""
+    if rows[number].notna().all():
+        v = rows[number]
+        return (f"{name} = {value_text(float(v.min()))} to {value_text(float(v.max()))} "
+                f"(median {value_text(float(v.median()))})")
+    counts = rows[value].fillna("(missing)").astype(str).value_counts()
+    return f"{name} most often " + ", ".join(f"{_hover_text(c)} ({n:,})" for c, n in counts.head(3).items())
+
+
+def _applicants(count: int) -> str:
+    return f"{count:,} applicant{'' if count == 1 else 's'}"
+
+
+def _hover_grid(text: list[list[str | None]], *, x: list[float], y: list[float]) -> go.Heatmap:
+    """An invisible heatmap over the picture: each cell's sentence on hover, nothing where no dot is."""
+    return go.Heatmap(x=x, y=y, z=[[None if t is None else 1 for t in row] for row in text], text=text,
+                      hovertemplate="%{text}<extra></extra>", hoverongaps=False, colorscale=_TRANSPARENT,
+                      showscale=False, name="")
+
+
+def _colour_scale_key(*, title: str, cmin: float = 0.0, cmax: float = 1.0, ticks: dict | None = None,
+                      length: float = 0.6) -> go.Scatter:
+    """A trace with no data, there only to show the colour scale of the picture's dots."""
+    return go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                      marker={"color": [cmin], "colorscale": LOW_HIGH, "cmin": cmin, "cmax": cmax, "showscale": True,
+                              "colorbar": {"title": {"text": title, "side": "right"}, "thickness": 12, "len": length,
+                                           "outlinewidth": 0, **(ticks or {})}})
+
+
+def _legend_key(name: str, colour: str, opacity: float) -> go.Scatter:
+    """A trace with no data, there only to name a colour of the picture's dots in the legend."""
+    return go.Scatter(x=[None], y=[None], mode="markers", name=name, hoverinfo="skip",
+                      marker={"size": 7, "color": colour, "opacity": opacity})
+
+
+def _padded(low: float, high: float, share: float = 0.03) -> tuple[float, float]:
+    pad = share * ((high - low) or 1.0)
+    return low - pad, high + pad
+
+
 def beeswarm_chart(values: pd.DataFrame, *, order: list[str], units: str, seed: int = 0) -> go.Figure:
     """One dot per row and input at its SHAP value; inputs ordered by importance; colour = the input's value.
 
     `values` has columns row_id, feature, shap, value (text) and value_number (NaN for categorical inputs, drawn
-    in grey with the category in the hover). The payload stays small: numbers travel as 4-byte (colour: 1-byte)
-    binary arrays, and a categorical input is one trace per category, so no dot carries text.
+    in grey). The dots travel as one picture; hovering a stretch of an input's band says how many applicants are
+    there and which values they have.
     """
     rng = np.random.default_rng(seed)
     by_feature = dict(tuple(values.groupby("feature", sort=False)))
     shown = [f for f in order if f in by_feature]
-    figure = go.Figure()
-    scale_shown = legend_shown = False
+    shap = values.loc[values["feature"].isin(shown), "shap"].to_numpy(np.float64)
+    x_range = _padded(min(float(shap.min()), 0.0), max(float(shap.max()), 0.0)) if len(shap) else (-1.0, 1.0)
+    edges = np.linspace(*x_range, HOVER_COLUMNS + 1)
+    xs, ys, colours, hover = [], [], [], []
+    categorical = False
     for position, feature in enumerate(shown):
         part = by_feature[feature]
-        y = position + _spread(part["shap"].to_numpy(np.float64), rng)
         name = label(feature)
+        xs.append(part["shap"].to_numpy(np.float64))
+        ys.append(position + _spread(xs[-1], rng))
         if part["value_number"].notna().all():
-            figure.add_trace(go.Scatter(
-                x=part["shap"].to_numpy(np.float32), y=y.astype(np.float32), mode="markers", name=name,
-                showlegend=False, customdata=part["value_number"].to_numpy(np.float32),
-                hovertemplate=f"{name} = %{{customdata:,.6~g}}<br>SHAP %{{x:+.3f}} {units}<extra></extra>",
-                marker={"size": 4, "opacity": 0.75, "color": np.round(255 * _scaled(part["value_number"])).to_numpy(
-                            np.uint8), "colorscale": LOW_HIGH, "cmin": 0, "cmax": 255, "showscale": not scale_shown,
-                        "colorbar": {"title": {"text": "feature value<br>(low → high)", "side": "right"},
-                                     "tickvals": [0, 255], "ticktext": ["low", "high"], "thickness": 12, "len": 0.6,
-                                     "outlinewidth": 0}}))
-            scale_shown = True
-            continue
-        for category, rows in part.assign(y=y).groupby("value", sort=True):
-            figure.add_trace(go.Scatter(
-                x=rows["shap"].to_numpy(np.float32), y=rows["y"].to_numpy(np.float32), mode="markers",
-                name="categorical input (no low or high: hover for the category)", legendgroup="categorical",
-                showlegend=not legend_shown,
-                hovertemplate=f"{name} = {_hover_text(category)}<br>SHAP %{{x:+.3f}} {units}<extra></extra>",
-                marker={"size": 4, "opacity": 0.55, "color": NEUTRAL}))
-            legend_shown = True
+            colours.append(_LOW_HIGH_MAP(_scaled(part["value_number"]).to_numpy(np.float64), alpha=0.75))
+        else:
+            categorical = True
+            colours.append(np.tile(to_rgba(NEUTRAL, 0.55), (len(part), 1)))
+        cells: list[str | None] = [None] * HOVER_COLUMNS
+        for cell, rows in part.groupby(_bins(xs[-1], edges), sort=False):
+            cells[cell] = (f"{name}: {_applicants(len(rows))} with SHAP {edges[cell]:+.2f} to {edges[cell + 1]:+.2f} "
+                           f"{units}<br>" + _describe(rows, name=name, value="value", number="value_number"))
+        hover.append(cells)
+    figure = go.Figure()
+    if shown:
+        size = (SWARM_PICTURE[0], SWARM_PICTURE[1] * len(shown))
+        _lay_picture(figure, _dots_picture(np.concatenate(xs), np.concatenate(ys), np.concatenate(colours),
+                                           x_range=x_range, y_range=(len(shown) - 0.5, -0.5), size=size,
+                                           dot=SWARM_DOT), x_range=x_range, y_top=-0.5, y_height=len(shown))
+        figure.add_trace(_hover_grid(hover, x=list((edges[:-1] + edges[1:]) / 2), y=list(range(len(shown)))))
+    figure.add_trace(_colour_scale_key(title="feature value<br>(low → high)",
+                                       ticks={"tickvals": [0, 1], "ticktext": ["low", "high"]}))
+    if categorical:
+        figure.add_trace(_legend_key("categorical input (no low or high: hover for the categories)", NEUTRAL, 0.55))
     figure.add_vline(x=0, line_color="#8C8C8C", line_width=1)
     figure.update_layout(
-        template=QUORUM_TEMPLATE, height=max(320, 130 + 40 * len(shown)),
+        template=QUORUM_TEMPLATE, height=max(320, 130 + 40 * len(shown)), showlegend=categorical,
         title="How each input moves the score, row by row",
-        xaxis={"title": f"SHAP value ({units}): ← lowers the score · raises the score →"},
+        xaxis={"title": f"SHAP value ({units}): ← lowers the score · raises the score →", "range": list(x_range),
+               "showgrid": False},
         yaxis={"tickvals": list(range(len(shown))), "ticktext": [label(f) for f in shown],
                "range": [len(shown) - 0.5, -0.5], "title": "", "ticksuffix": "  ", "showgrid": False,
                "zeroline": False},
@@ -120,7 +214,8 @@ def beeswarm_chart(values: pd.DataFrame, *, order: list[str], units: str, seed: 
 
 
 def _hover_text(text) -> str:
-    """A category inside a hover template: braces kept literal (no %{…} variable), markup characters escaped."""
+    """A value inside Plotly text (a hover template, a tick, a legend entry): braces kept literal (no %{…}
+    variable), markup characters escaped."""
     return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("{", "&#123;").replace("}", "&#125;"))
 
@@ -130,50 +225,71 @@ def _row_values(values: pd.DataFrame, feature: str) -> pd.DataFrame:
 
 
 def dependence_chart(values: pd.DataFrame, *, feature: str, colour_by: str, units: str, seed: int = 0) -> go.Figure:
-    """SHAP value of `feature` against its value (numeric or category axis), coloured by `colour_by`'s value."""
+    """SHAP value of `feature` against its value (numeric or category axis), coloured by `colour_by`'s value.
+
+    The dots travel as one picture, as in the beeswarm; hovering a cell says how many applicants are there, their
+    values of both inputs."""
     rng = np.random.default_rng(seed)
+    name, colour_name = label(feature), label(colour_by)
     main, other = _row_values(values, feature), _row_values(values, colour_by)
     frame = main.join(other[["value", "value_number"]].add_suffix("_colour"), how="left").reset_index()
     numeric_x = frame["value_number"].notna().all() and len(frame) > 0
     if numeric_x:
         frame["x"] = frame["value_number"]
-        xaxis = {"title": f"{label(feature)} (value)"}
+        x_range = _padded(float(frame["x"].min()), float(frame["x"].max()))
+        x_edges = np.linspace(*x_range, HOVER_COLUMNS + 1)
+        xaxis = {"title": f"{name} (value)"}
     else:  # categories along the axis, most raising on the right, with a little jitter so the dots do not pile up
         categories = frame.groupby("value")["shap"].mean().sort_values().index.tolist()
         frame["x"] = frame["value"].map({c: i for i, c in enumerate(categories)}) + rng.uniform(-0.25, 0.25,
                                                                                                  len(frame))
-        xaxis = {"title": f"{label(feature)} (category)", "tickvals": list(range(len(categories))),
-                 "ticktext": categories, "tickangle": -30 if len(categories) > 5 else 0, "showgrid": False}
-    hover = (f"{label(feature)} = %{{customdata[0]}}<br>SHAP %{{y:+.3f}} {units}<br>"
-             f"{label(colour_by)} = %{{customdata[1]}}<br>row %{{customdata[2]}}<extra></extra>")
+        x_range = (-0.5, len(categories) - 0.5)
+        x_edges = np.arange(len(categories) + 1) - 0.5
+        xaxis = {"title": f"{name} (category)", "tickvals": list(range(len(categories))),
+                 "ticktext": [_hover_text(c) for c in categories], "tickangle": -30 if len(categories) > 5 else 0,
+                 "showgrid": False}
+    shap = frame["shap"].to_numpy(np.float64)
+    y_range = _padded(min(float(shap.min()), 0.0), max(float(shap.max()), 0.0), 0.05) if len(frame) else (-1.0, 1.0)
+    y_edges = np.linspace(*y_range, HOVER_ROWS + 1)
     figure = go.Figure()
     numeric_colour = frame["value_number_colour"].notna().all() and len(frame) > 0
     if numeric_colour:
-        figure.add_trace(go.Scatter(
-            x=frame["x"], y=frame["shap"], mode="markers", showlegend=False,
-            customdata=frame[["value", "value_colour", "row_id"]].to_numpy(), hovertemplate=hover,
-            marker={"size": 5, "opacity": 0.7, "color": frame["value_number_colour"], "colorscale": LOW_HIGH,
-                    "cmin": frame["value_number_colour"].quantile(0.05),
-                    "cmax": frame["value_number_colour"].quantile(0.95),
-                    "colorbar": {"title": {"text": label(colour_by), "side": "right"}, "thickness": 12,
-                                 "len": 0.7, "outlinewidth": 0}}))
+        numbers = frame["value_number_colour"]
+        cmin, cmax = float(numbers.quantile(0.05)), float(numbers.quantile(0.95))
+        if cmax <= cmin:
+            cmin, cmax = float(numbers.min()), float(numbers.max()) + (float(numbers.max()) <= float(numbers.min()))
+        rgba = _LOW_HIGH_MAP(((numbers - cmin) / (cmax - cmin)).clip(0, 1).to_numpy(np.float64), alpha=0.7)
+        figure.add_trace(_colour_scale_key(title=colour_name, cmin=cmin, cmax=cmax, length=0.7))
     else:
         counts = frame["value_colour"].fillna("(missing)").value_counts()
         kept = counts.index[:MAX_COLOUR_CATEGORIES].tolist()
         colour = frame["value_colour"].fillna("(missing)").where(lambda v: v.isin(kept), "other")
-        for i, category in enumerate(kept + (["other"] if len(counts) > len(kept) else [])):
-            part = frame[colour == category]
-            figure.add_trace(go.Scatter(
-                x=part["x"], y=part["shap"], mode="markers", name=category,
-                customdata=part[["value", "value_colour", "row_id"]].to_numpy(), hovertemplate=hover,
-                marker={"size": 5, "opacity": 0.7,
-                        "color": NEUTRAL if category == "other" else PALETTE[i % len(PALETTE)]}))
+        palette = {category: NEUTRAL if category == "other" else PALETTE[i % len(PALETTE)]
+                   for i, category in enumerate(kept + (["other"] if len(counts) > len(kept) else []))}
+        rgba = np.array([to_rgba(palette[c], 0.7) for c in colour]).reshape(-1, 4)
+        for category, hue in palette.items():
+            figure.add_trace(_legend_key(_hover_text(category), hue, 0.7))
+    if len(frame):
+        _lay_picture(figure, _dots_picture(frame["x"].to_numpy(np.float64), shap, rgba, x_range=x_range,
+                                           y_range=y_range, size=DEPENDENCE_PICTURE, dot=DEPENDENCE_DOT),
+                     x_range=x_range, y_top=y_range[1], y_height=y_range[1] - y_range[0])
+        columns, bands = _bins(frame["x"].to_numpy(np.float64), x_edges), _bins(shap, y_edges)
+        text: list[list[str | None]] = [[None] * (len(x_edges) - 1) for _ in range(HOVER_ROWS)]
+        for (column, row), cell in frame.groupby([columns, bands], sort=False):
+            where = (f"{name} = {_hover_text(categories[column])}" if not numeric_x else
+                     f"{name} {value_text(float(x_edges[column]))} to {value_text(float(x_edges[column + 1]))}")
+            colour_values = _describe(cell, name=colour_name, value="value_colour", number="value_number_colour")
+            text[row][column] = (f"{_applicants(len(cell))}: {where}, SHAP {y_edges[row]:+.2f} to "
+                                 f"{y_edges[row + 1]:+.2f} {units}<br>{colour_values}")
+        figure.add_trace(_hover_grid(text, x=list((x_edges[:-1] + x_edges[1:]) / 2),
+                                     y=list((y_edges[:-1] + y_edges[1:]) / 2)))
     figure.add_hline(y=0, line_color="#8C8C8C", line_width=1)
     figure.update_layout(
-        template=QUORUM_TEMPLATE, height=460,
-        title=f"{label(feature)}: its value against its contribution, coloured by {label(colour_by)}",
-        xaxis=xaxis, yaxis={"title": f"SHAP value of {label(feature)} ({units})"},
-        legend={**BOTTOM_LEGEND, "title": {"text": f"{label(colour_by)}: "}}, margin={"t": 60, "b": 130})
+        template=QUORUM_TEMPLATE, height=460, showlegend=not numeric_colour,
+        title=f"{name}: its value against its contribution, coloured by {colour_name}",
+        xaxis={**xaxis, "range": list(x_range)},
+        yaxis={"title": f"SHAP value of {name} ({units})", "range": list(y_range)},
+        legend={**BOTTOM_LEGEND, "title": {"text": f"{colour_name}: "}}, margin={"t": 60, "b": 130})
     return figure
 
 

@@ -8,6 +8,7 @@ Expected figures are read before the app opens the file and the store is closed 
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -133,7 +134,7 @@ def test_checks_show_additivity_the_explainer_and_stability(explained, monkeypat
     stored = explained["stored"]
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Additivity: max error"] == f"{stored['additivity_max_error']:.1e}"
-    assert metrics["Ranking stability (min Kendall's tau)"] == f"{stored['stability']['min_tau']:.2f}"
+    assert metrics["Ranking stability (min τ)"] == f"{stored['stability']['min_tau']:.2f}"
     assert metrics[f"Rows explained (of {stored['rows_available']:,})"] == f"{stored['rows_explained']:,}"
     text = " ".join(m.value for m in app.markdown)
     assert stored["explainer_settings"] in text and stored["model_sha256"][:12] in text
@@ -207,3 +208,44 @@ def test_a_link_to_an_unknown_row_shows_the_services_message(explained, monkeypa
     assert_clean(app)
     assert not app.error
     assert [i.value for i in app.info] == [explained["rows"][ROW]["narrative"]]
+
+
+@pytest.mark.parametrize("typed", [UNKNOWN_ROW, -3])
+def test_an_unknown_or_negative_row_id_says_there_is_no_such_row(explained, monkeypatch, typed):
+    app = open_explanations(explained["db"], monkeypatch, tab="Local")
+    app.number_input(key="ex_row").set_value(ROW).run()
+    assert [i.value for i in app.info] == [explained["rows"][ROW]["narrative"]]
+
+    app.number_input(key="ex_row").set_value(typed).run()
+    assert_clean(app)
+    last = explained["stored"]["rows_available"] - 1
+    assert [e.value for e in app.error] == [
+        f"Row {typed:,} does not exist in the evaluation set of {MODEL} {VERSION}: its rows are 0 to {last:,}. "
+        "Type a row id in that range, or show a declined applicant near the threshold."]
+    assert not app.info, "the previous applicant is still shown under a row id that does not exist"
+    assert not charts(app) and not app.dataframe
+
+    app.number_input(key="ex_row").set_value(ROW).run()   # a valid row again: its applicant, no message
+    assert not app.error and [i.value for i in app.info] == [explained["rows"][ROW]["narrative"]]
+
+
+def test_the_beeswarm_and_dependence_dots_travel_as_pictures_with_a_hover_grid(explained, monkeypatch):
+    """~20,000 dots as SVG elements kept the browser busy for seconds: they are one picture per chart now, and
+    the hover cells account for every dot (each input's counts add up to the rows shown)."""
+    app = open_explanations(explained["db"], monkeypatch)
+    _, swarm, dependence = charts(app)
+    specs = [c.proto.spec for c in app.get("plotly_chart")]
+    assert len(specs[1]) < 150_000 and len(specs[2]) < 80_000, [len(s) for s in specs]
+    for chart in (swarm, dependence):
+        assert [i["source"][:22] for i in chart["layout"]["images"]] == ["data:image/png;base64,"]
+        points = sum(len(t.get("x") or []) * (len(t["y"]) if t["type"] == "heatmap" else 1) for t in chart["data"])
+        assert points < 2_000, "the dots are drawn by the browser one by one again"
+    rows = int(re.search(r"Each dot is one applicant \(([\d,]+) of", " ".join(c.value for c in app.caption))[1]
+               .replace(",", ""))
+    grid = next(t for t in swarm["data"] if t["type"] == "heatmap")
+    counts = [sum(int(re.search(r"([\d,]+) applicants?", cell)[1].replace(",", "")) for cell in band if cell)
+              for band in grid["text"]]
+    assert counts == [rows] * len(swarm["layout"]["yaxis"]["ticktext"])
+
+    app.run()   # a rerun draws nothing again: the figures are cached with the explanation
+    assert [c.proto.spec for c in app.get("plotly_chart")] == specs
