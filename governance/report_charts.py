@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import matplotlib
 from matplotlib.figure import Figure
 
 INK, MUTED, GRID = "#1f2937", "#6b7280", "#e5e7eb"
 BLUE, RED, AMBER, GREEN = "#1d4ed8", "#b91c1c", "#b45309", "#15803d"
-STYLE = {"svg.fonttype": "none", "font.family": ["DejaVu Sans", "Liberation Sans", "sans-serif"], "font.size": 8,
+# DejaVu Sans: matplotlib ships it (so it is found on every machine and never logs "findfont: … not found") and the
+# PDF's Pango finds it as Debian's fonts-dejavu-core (the Makefile's PDF packages): text measured with the font drawn.
+STYLE = {"svg.fonttype": "none", "font.family": ["DejaVu Sans", "sans-serif"], "font.size": 8,
          "axes.edgecolor": MUTED, "axes.labelcolor": INK, "axes.titlesize": 9, "axes.titleweight": "bold",
          "axes.titlelocation": "left", "xtick.color": MUTED, "ytick.color": MUTED, "axes.spines.top": False,
          "axes.spines.right": False, "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6}
 KPI_PANELS = (("accuracy", "Accuracy (labelled predictions)", "{:.0%}"),
               ("latency_p95_ms", "p95 latency (ms)", "{:.0f}"),
               ("error_rate", "Error rate", "{:.1%}"))
+MAX_DATE_LABELS = 8              # dates on the drift chart's axis (7.2 in wide, 7 pt): about an inch apart
 JUDGED = ("ok", "watch", "act")   # weeks with too few rows carry a PSI but no verdict: not drawn
 VERDICT_COLOURS = {"pass": GREEN, "fail": RED, "inconclusive": AMBER}
 
@@ -98,6 +101,7 @@ def drift_chart(*, weekly: list[dict], thresholds: dict | None, top: int = 6) ->
             rows = [w for w in judged if w["feature"] == feature]
             ax.plot([date.fromisoformat(w["period"]) for w in rows], [w["psi"] for w in rows], marker="o",
                     markersize=2.5, linewidth=1.3, label=feature.replace("_", " "))
+        _weekly_ticks(ax, sorted({date.fromisoformat(w["period"]) for w in judged if w["feature"] in features}))
         if thresholds:
             for key, colour in (("psi_watch", AMBER), ("psi_act", RED)):
                 ax.axhline(thresholds[key], color=colour, linestyle="--", linewidth=1)
@@ -108,6 +112,20 @@ def drift_chart(*, weekly: list[dict], thresholds: dict | None, top: int = 6) ->
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=7, frameon=False, ncol=3)
         ax.tick_params(axis="x", labelsize=7)
     return _svg(figure, name="drift", title="Drift: PSI by week of the most drifted features")
+
+
+def _weekly_ticks(ax, weeks: list[date]) -> None:
+    """Ticks on the weeks themselves, each point on one: every week, or every 2nd, 3rd … week labelled (with its
+    start date) so that no more than MAX_DATE_LABELS labels share the axis and none runs into the next; the weeks
+    between labels keep a short tick."""
+    step = max(1, -(-len(weeks) // MAX_DATE_LABELS))
+    labelled = weeks[::step]
+    ax.set_xticks(labelled, [w.isoformat() for w in labelled])
+    ax.set_xticks([w for w in weeks if w not in labelled], minor=True)
+    ax.tick_params(axis="x", which="minor", length=2)
+    if weeks:
+        margin = timedelta(days=3)
+        ax.set_xlim(weeks[0] - margin, weeks[-1] + margin)
 
 
 def fairness_chart(audit: dict) -> str | None:

@@ -307,3 +307,40 @@ def test_the_coverage_report_prints_each_frameworks_counts(coverage, demo_worksp
         for text in (coverage.pdf, coverage.html_text):
             assert framework["name"] in collapse(text)
             assert line in collapse(text), (framework["name"], line)
+
+
+# --- issue 20: the drift section's words, and no page left nearly empty --------------------------------------------
+DRIFT_REFERENCE = "held-out evaluation set"   # what the Drift page calls the reference (its "Reference" choice)
+
+
+def test_the_drift_section_names_the_reference_as_the_app_does(model):
+    section = collapse(model.pdf).split("3. Data drift")[-1].split("4. Fairness audits")[0]
+    assert f"of each input against the {DRIFT_REFERENCE}" in section
+    assert "training data" not in section
+    assert f"against the {DRIFT_REFERENCE}" in collapse(model.html_text)
+
+
+def page_fill(content: bytes, tmp_dir) -> list[float]:
+    """How far down its body (between the running header and footer) each page is printed, from 0 to 1."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_dir / "fill.pdf"
+    path.write_bytes(content)
+    subprocess.run(["pdftoppm", "-gray", "-r", "20", str(path), str(tmp_dir / "fill")], check=True, timeout=60)
+    fills = []
+    for page in sorted(tmp_dir.glob("fill-*.pgm")):
+        with Image.open(page) as image:
+            grey = np.asarray(image)
+        top, bottom = round(len(grey) * 24 / 297), round(len(grey) * 277 / 297)   # the @page margins, in mm of A4
+        inked = np.nonzero((grey[top:bottom] < 160).any(axis=1))[0]
+        fills.append((inked[-1] + 1) / (bottom - top) if len(inked) else 0.0)
+    return fills
+
+
+def test_no_page_of_the_model_report_is_left_nearly_empty(model, tmp_path):
+    """Each section used to start a page: page 11 of the demo's model report held three lines."""
+    fills = page_fill(model.out["pdf"], tmp_path)
+    assert len(fills) == len(model.pages)
+    middle = fills[2:-1]   # not the cover, the contents (each a page of its own) or the last page
+    assert min(middle) >= 0.5, [round(f, 2) for f in fills]
