@@ -46,7 +46,7 @@ async def lifespan(app):
     """Open the workspace once for the process, name the server beside it, start the scheduler; undo on exit."""
     from streamlit import config
 
-    from governance import scheduler, server_file
+    from governance import scheduler, server_file, sql_sandbox
     from governance.workspace import shared_store, workspace_path
 
     store = shared_store(workspace_path())
@@ -60,4 +60,5 @@ async def lifespan(app):
     finally:
         scheduler.stop()
         server_file.remove(workspace=store.path)
+        sql_sandbox.remove_snapshot_folder(store)   # the SQL console's copy of the telemetry, in a temporary folder
         commands.close_server()

@@ -3,7 +3,6 @@ it as PDF, self-contained HTML, JSON or a verifiable audit pack. The page only g
 rendering and the pack are governance services, the same the CLI calls."""
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from components import jobs
 from components.auth import current_user
@@ -98,9 +97,9 @@ def preview(result: dict) -> None:
     if not state["ok"]:
         st.error(f"The ledger fails verification ({state['problem']}): the report says so on its cover.")
     st.markdown("**Preview** (the HTML export; the PDF is the same document laid out on A4 pages)")
-    # An iframe of the exported file: Jinja2 escaped every value in it, and its Content-Security-Policy forbids
-    # scripts and requests, so user text in it stays text.
-    components.html(result["files"]["html"].decode("utf-8"), height=900, scrolling=True)
+    # An iframe of the exported file (st.iframe, which replaces the deprecated html component): Jinja2 escaped
+    # every value in it, and its Content-Security-Policy forbids scripts and requests, so user text stays text.
+    st.iframe(result["files"]["html"].decode("utf-8"), height=900)
 
 
 def body() -> None:

@@ -4,7 +4,9 @@ The user's statement never runs on the workspace's connection. It runs on a fres
 a snapshot of `telemetry` and `telemetry_input` only, attached READ_ONLY, with file, network and extension
 access off and its configuration locked. The snapshot is needed because DuckDB will not attach the workspace
 file a second time while this process holds it read-write ("Unique file handle conflict"); one snapshot is
-kept per data version, next to the workspace.
+kept per data version, in a temporary folder of this process's own (under TMPDIR, not beside the workspace),
+removed with the store or when the process ends; a folder left by a process that was killed is removed by the
+next one that makes a folder.
 
 Layers, each enough on its own for most attacks: DuckDB's parser admits one SELECT only; the sandbox has no
 tables but the snapshot's two; the snapshot is read-only; external access is off and cannot be turned back
@@ -16,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 import weakref
@@ -55,8 +59,10 @@ OUT_OF_MEMORY = ("the query needed more than the console's {limit} of memory and
                  "filter or aggregate before returning rows")
 QUERY_FAILED = "the query failed: {detail}; the console has the tables telemetry and telemetry_input"
 TRUNCATED = "showing the first {rows:,} rows only: aggregate or filter the query to see everything"
-SNAPSHOT_FAILED = ("could not prepare the console's copy of the telemetry next to {workspace} ({reason}): "
-                   "make sure that folder is writable and has free space")
+SNAPSHOT_FAILED = ("could not prepare the console's copy of the telemetry of {workspace} in the temporary folder "
+                   "{folder} ({reason}): make sure that folder is writable and has free space (TMPDIR says where "
+                   "temporary folders go)")
+FOLDER_PREFIX = "quorum-sandbox-"   # then the process id, a dash and mkdtemp's random part
 
 
 class SandboxRefusal(GovernanceError):
@@ -82,7 +88,8 @@ def run_sandboxed_query(store: GovernanceStore, *, sql: str, timeout_s: float = 
     _require_single_select(sql)
     con, snapshot = _open_sandbox(store)
     # Absolute paths only: a relative parent such as "data" would blank out ordinary words.
-    redact = [str(snapshot.resolve()), str(store.path.resolve().parent), str(Path.home())]
+    redact = [str(snapshot.resolve()), str(snapshot.parent.resolve()), str(store.path.resolve().parent),
+              str(Path.home())]
     try:
         _refuse_undisclosed(con, sql)
         timer = threading.Timer(timeout_s, _interrupt, args=(con,))
@@ -159,23 +166,74 @@ def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
 
 # --- the sandbox connection and its snapshot ---------------------------------------------------------------
 _snapshot_lock = threading.Lock()
-# Which data version each open store has exported. A snapshot file this store did not write is not trusted:
-# a workspace deleted and rebuilt at the same path starts again at the same data versions.
+# Which data version each open store has exported, and the folder its snapshot is in.
 _exported: "weakref.WeakKeyDictionary[GovernanceStore, int]" = weakref.WeakKeyDictionary()
+_folders: "weakref.WeakKeyDictionary[GovernanceStore, Path]" = weakref.WeakKeyDictionary()
 
 
 def _snapshot_pattern(workspace: Path) -> re.Pattern:
     return re.compile(re.escape(workspace.name) + r"\.sandbox-\d+(\.tmp)?\.duckdb(\.wal)?$")
 
 
+def snapshot_folder(store: GovernanceStore) -> Path:
+    """The temporary folder that holds this store's snapshot, its own: made on first use, and removed with what it
+    holds when the store is garbage-collected or this process ends."""
+    folder = _folders.get(store)
+    if folder is None or not folder.is_dir():
+        _remove_abandoned_folders()
+        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
+        _folders[store] = folder
+        weakref.finalize(store, shutil.rmtree, str(folder), ignore_errors=True)
+    return folder
+
+
+def remove_snapshot_folder(store: GovernanceStore) -> None:
+    """Remove the store's snapshot folder now: the server does it as it stops (a signal ends the process before
+    interpreter exit would). A later query makes a new one."""
+    with _snapshot_lock:
+        folder = _folders.pop(store, None)
+        _exported.pop(store, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_abandoned_folders() -> None:
+    """Folders of processes that no longer run (killed before they could remove theirs)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process: running, and not ours to clean up after
+        return True
+    return True
+
+
+def _remove_beside_workspace(workspace: Path) -> None:
+    """Snapshots that Quorum before issue 20 kept beside the workspace (33 MB for the demo), left when it stopped."""
+    pattern = _snapshot_pattern(workspace)
+    for old in workspace.parent.glob(f"{workspace.name}.sandbox-*"):
+        if pattern.match(old.name):
+            old.unlink(missing_ok=True)
+
+
 def _current_snapshot(store: GovernanceStore) -> Path:
     """The snapshot for the store's data version, written first if needed; older ones are removed."""
     version = store.data_version()
-    target = store.path.with_name(f"{store.path.name}.sandbox-{version}.duckdb")
+    folder = snapshot_folder(store)
+    target = folder / f"{store.path.name}.sandbox-{version}.duckdb"
     if _exported.get(store) == version and target.exists():
         return target
     temp = target.with_name(f"{store.path.name}.sandbox-{version}.tmp.duckdb")
     try:
+        if store not in _exported:
+            _remove_beside_workspace(store.path)
         for leftover in (temp, Path(f"{temp}.wal")):  # from a run that stopped halfway
             leftover.unlink(missing_ok=True)
         # A write that lands between data_version() and the export only makes this copy newer than its
@@ -183,12 +241,12 @@ def _current_snapshot(store: GovernanceStore) -> Path:
         store.export_snapshot(path=temp, tables=SANDBOX_TABLES)
         os.replace(temp, target)  # readers never see a half-written file
         pattern = _snapshot_pattern(store.path)
-        for old in store.path.parent.iterdir():
+        for old in folder.iterdir():
             if old != target and pattern.match(old.name):
                 old.unlink(missing_ok=True)  # a sandbox still reading it keeps its open handle (POSIX)
     except (OSError, duckdb.Error) as exc:
         reason = getattr(exc, "strerror", None) or _first_line(exc)
-        raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.path, reason=reason)) from None
+        raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.path, folder=folder, reason=reason)) from None
     _exported[store] = version
     return target
 
@@ -203,7 +261,8 @@ def _open_sandbox(store: GovernanceStore) -> tuple[duckdb.DuckDBPyConnection, Pa
         except duckdb.Error as exc:  # removed or damaged behind our back: export afresh next time
             con.close()
             _exported.pop(store, None)
-            raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.path, reason=_first_line(exc))) from None
+            raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.path, folder=snapshot.parent,
+                                                        reason=_first_line(exc))) from None
         except BaseException:
             con.close()
             raise

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -11,7 +16,7 @@ import pytest
 from governance import sql_sandbox
 from governance.sql_sandbox import SandboxRefusal, run_sandboxed_query
 from governance.store import GovernanceStore
-from tests.conftest import copy_workspace
+from tests.conftest import ROOT, copy_workspace
 
 
 def _fixed_part(template: str) -> str:
@@ -19,7 +24,12 @@ def _fixed_part(template: str) -> str:
     return template.split("{")[0]
 
 
-def _snapshots(workspace) -> list[str]:
+def _snapshots(store) -> list[str]:
+    """The snapshots in the store's own temporary folder."""
+    return sorted(p.name for p in sql_sandbox.snapshot_folder(store).iterdir() if ".sandbox-" in p.name)
+
+
+def _beside(workspace) -> list[str]:
     return sorted(p.name for p in workspace.parent.iterdir() if ".sandbox-" in p.name)
 
 
@@ -179,7 +189,7 @@ def test_refusal_is_a_governance_error():
 
 
 def test_only_telemetry_is_in_the_snapshot(store, workspace, baseline):
-    (snapshot,) = [workspace.parent / name for name in _snapshots(workspace)]
+    (snapshot,) = [sql_sandbox.snapshot_folder(store) / name for name in _snapshots(store)]
     assert snapshot.name == f"ws.duckdb.sandbox-{store.data_version()}.duckdb"
     with duckdb.connect(str(snapshot), read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -197,7 +207,7 @@ def test_new_data_version_gets_a_new_snapshot_and_the_old_one_goes(demo_copy):
     with GovernanceStore(demo_copy) as store:
         count = "SELECT count(*) AS n FROM telemetry"
         before = run_sandboxed_query(store, sql=count).frame["n"].iloc[0]
-        first = _snapshots(demo_copy)
+        first = _snapshots(store)
         assert first == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"]
 
         with store.write() as tx:
@@ -205,11 +215,11 @@ def test_new_data_version_gets_a_new_snapshot_and_the_old_one_goes(demo_copy):
         after = run_sandboxed_query(store, sql=count).frame["n"].iloc[0]
 
         assert after == before + 7 == store.query_value("SELECT count(*) FROM telemetry")
-        assert _snapshots(demo_copy) == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"] != first
+        assert _snapshots(store) == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"] != first
 
 
-def test_snapshot_left_by_an_earlier_workspace_is_not_trusted(demo_copy):
-    # A workspace rebuilt at the same path restarts its data versions: a file with the right name may be stale.
+def test_snapshots_left_beside_the_workspace_by_an_earlier_quorum_are_removed_not_used(demo_copy):
+    # Before issue 20 the snapshot was kept beside the workspace and left there (33 MB for the demo).
     with GovernanceStore(demo_copy) as store:
         stale = demo_copy.with_name(f"copy.duckdb.sandbox-{store.data_version()}.duckdb")
         leftover = demo_copy.with_name("copy.duckdb.sandbox-999.tmp.duckdb")
@@ -219,7 +229,53 @@ def test_snapshot_left_by_an_earlier_workspace_is_not_trusted(demo_copy):
 
         n = run_sandboxed_query(store, sql="SELECT count(*) AS n FROM telemetry").frame["n"].iloc[0]
         assert n == store.query_value("SELECT count(*) FROM telemetry")
-        assert _snapshots(demo_copy) == [stale.name]
+        assert _beside(demo_copy) == []
+        assert _snapshots(store) == [stale.name]
+
+
+def test_the_snapshot_is_kept_in_a_temporary_folder_not_beside_the_workspace(demo_copy):
+    with GovernanceStore(demo_copy) as store:
+        run_sandboxed_query(store, sql="SELECT 1")
+        folder = sql_sandbox.snapshot_folder(store)
+        assert _beside(demo_copy) == []
+        assert folder.parent == Path(tempfile.gettempdir())
+        assert folder.name.startswith(f"{sql_sandbox.FOLDER_PREFIX}{os.getpid()}-")
+        assert _snapshots(store) == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"]
+
+
+QUERY_AND_EXIT = """
+import sys
+from governance.sql_sandbox import run_sandboxed_query, snapshot_folder
+from governance.store import GovernanceStore
+store = GovernanceStore(sys.argv[1])
+run_sandboxed_query(store, sql="SELECT count(*) FROM telemetry")
+print(snapshot_folder(store), flush=True)
+if sys.argv[2] == "killed":
+    import os, signal
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_folder_goes_when_the_process_ends_and_a_killed_ones_with_the_next(demo_copy, tmp_path):
+    """The app stops: nothing is left, beside the workspace or in the temporary folder. A process killed before it
+    could clean up leaves its folder to the next process that makes one."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "TMPDIR": str(temporary)}
+
+    def run(ending: str) -> Path:
+        done = subprocess.run([sys.executable, "-c", QUERY_AND_EXIT, str(demo_copy), ending], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.stdout.strip(), done.stderr[-2000:]
+        return Path(done.stdout.strip())
+
+    ended = run("ended")
+    assert not ended.exists() and _beside(demo_copy) == []
+    killed = run("killed")
+    assert killed.is_dir() and killed.parent == temporary
+    assert not run("ended").exists()
+    assert not killed.exists(), "the killed process's folder was left behind"
+    assert list(temporary.iterdir()) == []
 
 
 def test_concurrent_queries_while_the_data_changes(demo_copy):
@@ -245,4 +301,4 @@ def test_concurrent_queries_while_the_data_changes(demo_copy):
 
         assert failures == []
         assert len(counts) == 20 and all(60_000 <= n <= 60_003 for n in counts)
-        assert len(_snapshots(demo_copy)) == 1  # whichever version the last query saw; older ones removed
+        assert len(_snapshots(store)) == 1  # whichever version the last query saw; older ones removed
