@@ -100,7 +100,9 @@ class GovernanceStore:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version ("
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
-            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            # fetchall, not fetchone: a result left unread keeps its transaction open for the store's whole life,
+            # and DuckDB then keeps every row deleted later (no checkpoint; a key deleted and inserted again clashes).
+            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
         except duckdb.Error as exc:
             raise _translate_open_error(self.path, exc) from None
         known = len(self._migrations)

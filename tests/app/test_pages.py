@@ -7,8 +7,9 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components import workspace
 from components.navigation import PAGES
-from governance import identity
+from governance import demo, identity
 from governance.service_levels import service_levels
 from governance.store import GovernanceStore
 from tests.conftest import LEADER, ROOT
@@ -70,6 +71,19 @@ def test_empty_workspace_explains_how_to_get_data(tmp_path, monkeypatch):
     assert "no models yet" in app.info[0].value
 
 
+def _run_until_built(app: AppTest, *, timeout: float = 300) -> list[float]:
+    """Rerun the app while the demo builds in the background; the progress bar's values seen meanwhile."""
+    seen: list[float] = []
+    deadline = time.monotonic() + timeout
+    while app.get("progress"):
+        assert not app.exception, [e.value for e in app.exception]
+        seen.append(app.get("progress")[0].proto.value)
+        assert time.monotonic() < deadline, "the demo build did not finish in time"
+        time.sleep(0.5)
+        app.run()
+    return seen
+
+
 def test_first_start_builds_the_demo(tmp_path, monkeypatch):
     monkeypatch.setenv("QUORUM_DB", str(tmp_path / "fresh.duckdb"))
     monkeypatch.setenv("QUORUM_AUTO_DEMO", "1")
@@ -77,7 +91,38 @@ def test_first_start_builds_the_demo(tmp_path, monkeypatch):
     app = signed_in(AppTest.from_file(APP, default_timeout=120))
     app.run()
     assert not app.exception
+    assert any("The build runs in the server: pressing Stop or closing this tab does not interrupt it" in i.value
+               for i in app.info)
+    seen = _run_until_built(app)
+    assert len(set(seen)) >= 3 and seen == sorted(seen), seen   # the bar moves, forwards only
+    assert not app.exception
     assert "Model inventory" in [s.value for s in app.subheader]
+
+
+def test_a_demo_build_cut_short_is_emptied_and_built_again(tmp_path, monkeypatch):
+    """The server stopped during the build (Ctrl-C on the first `make run`): the next start must not serve that
+    half-built workspace as the demo."""
+    path = tmp_path / "cut.duckdb"
+
+    def stop_at_the_reviews(fraction, message):
+        if message.startswith("Recording the committee's review history"):
+            raise KeyboardInterrupt
+
+    with GovernanceStore(path) as store:
+        with pytest.raises(KeyboardInterrupt):
+            demo.seed_demo(store, rows=demo.MIN_ROWS, progress=stop_at_the_reviews)
+        assert demo.unfinished(store)
+    monkeypatch.setenv("QUORUM_DB", str(path))
+    monkeypatch.setenv("QUORUM_AUTO_DEMO", "1")
+    monkeypatch.setenv("QUORUM_DEMO_ROWS", str(demo.MIN_ROWS))
+    app = signed_in(AppTest.from_file(APP, default_timeout=120))
+    app.run()
+    assert [w.value for w in app.warning if "stopped halfway" in w.value] == [workspace.RESTARTED]
+    _run_until_built(app)
+    assert not app.exception and "Model inventory" in [s.value for s in app.subheader]
+    with GovernanceStore(path) as store:
+        assert not demo.unfinished(store)
+        assert store.query_value("SELECT count(*) FROM committee_member") > 0   # the reviews stage ran
 
 
 def test_a_broken_workspace_shows_a_message_not_a_traceback(tmp_path, monkeypatch):

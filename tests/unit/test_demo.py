@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
 
-from governance import demo, errors
+from governance import demo, errors, ledger
 from governance.datasets import load_adult
 from governance.model_artifacts import load_model
 from governance.store import GovernanceStore
@@ -148,3 +148,49 @@ def test_rows_out_of_range_are_refused(tmp_path):
     with GovernanceStore(tmp_path / "ws.duckdb") as store:
         with pytest.raises(errors.InvalidInputError, match="--rows must be between"):
             demo.seed_demo(store, rows=5)
+
+
+# --- issue 20: a bar that moves, and no half-built workspace ------------------------------------------------------
+class _Stopped(Exception):
+    """The build's process ending at a chosen moment."""
+
+
+def test_a_build_cut_short_is_recognised_discarded_and_built_again(tmp_path):
+    path = tmp_path / "cut.duckdb"
+    seen: list[tuple[float, str]] = []
+
+    def stop_at_the_risk_register(fraction: float, message: str) -> None:
+        seen.append((fraction, message))
+        if message.startswith("Recording the demo's risk register"):
+            raise _Stopped
+
+    with GovernanceStore(path) as store:
+        with pytest.raises(_Stopped):
+            demo.seed_demo(store, rows=demo.MIN_ROWS, progress=stop_at_the_risk_register)
+        fractions = [f for f, _ in seen]
+        assert fractions == sorted(fractions)                                  # never backwards
+        assert len({round(f, 3) for f in fractions if f < demo.STAGES["train"]}) >= 3   # per trained version
+        assert any(m.startswith("Explaining adult-income v2") for _, m in seen)
+        assert max(b - a for a, b in zip(fractions, fractions[1:])) <= 0.2      # no jump over a fifth of the bar
+        assert store.query_value("SELECT count(*) FROM model") == 2 and demo.unfinished(store)
+        assert store.query_value("SELECT count(*) FROM risk_event") == 0
+
+        demo.discard_unfinished(store)
+        assert not demo.unfinished(store)
+        counts = store.table_row_counts()   # as a new workspace: only the schema's and the data's versions
+        assert {t: n for t, n in counts.items() if n and t not in ("schema_version", "data_version")} == {}
+        assert not path.with_name("cut.duckdb.anchor").exists()
+
+        built = demo.seed_demo(store, rows=demo.MIN_ROWS)
+        assert built["rows"] == demo.MIN_ROWS and not demo.unfinished(store)
+        assert store.query_value("SELECT count(*) FROM risk_event") > 0
+        assert store.query_value("SELECT count(*) FROM explanation") == 3
+        assert ledger.verify(store)["ok"]
+
+
+def test_only_an_unfinished_build_is_ever_discarded(demo_copy):
+    with GovernanceStore(demo_copy) as store:
+        assert not demo.unfinished(store)
+        with pytest.raises(errors.InvalidInputError):
+            demo.discard_unfinished(store)
+        assert store.query_value("SELECT count(*) FROM model") == 2
