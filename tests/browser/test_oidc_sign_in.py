@@ -9,7 +9,7 @@ from oidc_provider_mock import run_server_in_thread
 
 from governance import identity
 from governance.store import GovernanceStore
-from tests.browser.conftest import _free_port, assert_no_failure, settle, start_server, stop_server
+from tests.browser.conftest import assert_no_failure, free_port, settle, start_server, stop_server
 from tests.conftest import copy_workspace
 
 CHEN = "chen.wei@example.org"
@@ -31,7 +31,7 @@ def oidc_server(demo_workspace, provider, tmp_path_factory):
         admin = next(u for u in identity.DEMO_USERS if u.role == "admin")
         identity.add_user(store, user_name=CHEN, display_name="Chen Wei (IdP)", role="committee member",
                           actor=admin, source="oidc")
-    port = _free_port()
+    port = free_port()
     secrets = workdir / "secrets.toml"
     secrets.write_text(f"""[auth]
 redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
