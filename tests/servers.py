@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TEST_LEDGER_KEY
 
 
 def free_port() -> int:
@@ -68,3 +69,17 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@contextmanager
+def ledger_key_in_environment():
+    """The ledger key the demo signed with, in os.environ for the servers a module starts; restored afterwards."""
+    before = os.environ.get("QUORUM_LEDGER_KEY")
+    os.environ["QUORUM_LEDGER_KEY"] = before or TEST_LEDGER_KEY
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("QUORUM_LEDGER_KEY", None)
+        else:
+            os.environ["QUORUM_LEDGER_KEY"] = before

@@ -4,32 +4,27 @@ meaning and the evidence hash it is bound to. Runs on its own server over a priv
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, settle, start_server, stop_server
-from tests.conftest import TEST_LEDGER_KEY, copy_workspace
+from tests.conftest import copy_workspace
+from tests.servers import ledger_key_in_environment
 
 
 @pytest.fixture(scope="module")
 def server(demo_workspace, tmp_path_factory):
     """This module's own app server (the session's one is shared); it inherits the ledger key the demo signed
     with through os.environ, restored afterwards."""
-    before = os.environ.get("QUORUM_LEDGER_KEY")
-    os.environ["QUORUM_LEDGER_KEY"] = before or TEST_LEDGER_KEY
-    workdir = tmp_path_factory.mktemp("signoffs")
-    db = copy_workspace(demo_workspace, workdir / "signoffs.duckdb")
-    started, process = start_server(db=db, workdir=workdir)
-    try:
-        yield started
-    finally:
-        stop_server(process)
-        if before is None:
-            os.environ.pop("QUORUM_LEDGER_KEY", None)
-        else:
-            os.environ["QUORUM_LEDGER_KEY"] = before
+    with ledger_key_in_environment():
+        workdir = tmp_path_factory.mktemp("signoffs")
+        db = copy_workspace(demo_workspace, workdir / "signoffs.duckdb")
+        started, process = start_server(db=db, workdir=workdir)
+        try:
+            yield started
+        finally:
+            stop_server(process)
 
 
 def test_a_review_is_requested_then_signed_by_a_committee_member(page, server):

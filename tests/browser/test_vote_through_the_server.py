@@ -15,7 +15,8 @@ import pytest
 
 from governance import cli
 from tests.browser.conftest import assert_no_failure, open_and_settle, settle, start_server, stop_server
-from tests.conftest import ROOT, TEST_LEDGER_KEY, copy_workspace
+from tests.conftest import ROOT, copy_workspace
+from tests.servers import ledger_key_in_environment
 
 MEMBER, PASSWORD = "carla.mendes", "a long committee passphrase"
 
@@ -37,26 +38,21 @@ def _cli(*argv: str, env: dict | None = None) -> str:
 @pytest.fixture(scope="module")
 def served(demo_workspace, tmp_path_factory):
     """A copy of the demo with a local committee member, her API token and an open review, then served."""
-    before = os.environ.get("QUORUM_LEDGER_KEY")
-    os.environ["QUORUM_LEDGER_KEY"] = before or TEST_LEDGER_KEY
-    workdir = tmp_path_factory.mktemp("vote-through-server")
-    db = str(copy_workspace(demo_workspace, workdir / "vote.duckdb"))
-    _cli("--db", db, "users", "add", MEMBER, "--role", "committee member", "--display-name", "Carla Mendes",
-         "--by", "grace.lindqvist", env={"QUORUM_NEW_PASSWORD": PASSWORD})
-    _cli("--db", db, "signoff", "member", "add", MEMBER, "--by", "amara.okafor")
-    token = json.loads(_cli("--db", db, "tokens", "create", "carla-laptop", "--user", MEMBER,
-                            "--by", "grace.lindqvist", "--json"))["token"]
-    review = json.loads(_cli("--db", db, "signoff", "request", "--model", "adult-income", "--version", "v2",
-                             "--gate", "production", "--by", "farid.haddad", "--json"))["review_id"]
-    started, process = start_server(db=workdir / "vote.duckdb", workdir=workdir)
-    try:
-        yield started, token, review
-    finally:
-        stop_server(process)
-        if before is None:
-            os.environ.pop("QUORUM_LEDGER_KEY", None)
-        else:
-            os.environ["QUORUM_LEDGER_KEY"] = before
+    with ledger_key_in_environment():
+        workdir = tmp_path_factory.mktemp("vote-through-server")
+        db = str(copy_workspace(demo_workspace, workdir / "vote.duckdb"))
+        _cli("--db", db, "users", "add", MEMBER, "--role", "committee member", "--display-name", "Carla Mendes",
+             "--by", "grace.lindqvist", env={"QUORUM_NEW_PASSWORD": PASSWORD})
+        _cli("--db", db, "signoff", "member", "add", MEMBER, "--by", "amara.okafor")
+        token = json.loads(_cli("--db", db, "tokens", "create", "carla-laptop", "--user", MEMBER,
+                                "--by", "grace.lindqvist", "--json"))["token"]
+        review = json.loads(_cli("--db", db, "signoff", "request", "--model", "adult-income", "--version", "v2",
+                                 "--gate", "production", "--by", "farid.haddad", "--json"))["review_id"]
+        started, process = start_server(db=workdir / "vote.duckdb", workdir=workdir)
+        try:
+            yield started, token, review
+        finally:
+            stop_server(process)
 
 
 def test_a_vote_signed_on_the_command_line_shows_in_the_open_page(page, served):

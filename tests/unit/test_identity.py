@@ -7,22 +7,9 @@ import pytest
 from governance import identity
 from governance.errors import InvalidInputError
 from governance.identity import PermissionDeniedError, SignInError
-from governance.store import GovernanceStore
 from tests.conftest import ROOT
+from tests.unit.conftest import PASSWORD
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as opened:
-        yield opened
-
-
-@pytest.fixture
-def admin(store) -> identity.User:
-    return identity.add_user(store, user_name="ada", display_name="Ada Admin", role="admin", actor=None,
-                             password=PASSWORD)
 
 
 def test_the_first_account_is_an_admin_added_without_an_actor_and_then_only_admins_add(store):

@@ -19,20 +19,8 @@ from governance.identity import PermissionDeniedError
 from governance.store import GovernanceStore
 from governance.tokens import TokenError
 from tests.conftest import ROOT
+from tests.unit.conftest import PASSWORD
 
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def store(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as opened:
-        yield opened
-
-
-@pytest.fixture
-def admin(store) -> identity.User:
-    return identity.add_user(store, user_name="ada", display_name="Ada Admin", role="admin", actor=None,
-                             password=PASSWORD)
 
 
 @pytest.fixture
