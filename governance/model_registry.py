@@ -1,7 +1,9 @@
 """Registering a model version from a skops file, with its evaluation set: all of it lands, or nothing does.
 
 Pickle and joblib files are refused before a byte of them is interpreted: loading one runs whatever code it
-carries. A skops file is opened only through model_artifacts' allow-list.
+carries. A skops file is opened only through model_artifacts' allow-list. The file is stored in its canonical
+form (model_artifacts.canonical_model_bytes), so the same fitted model registered from two saves gets one
+identity hash; the uploaded file's own sha256 is reported beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pandas as pd
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import record_evaluation_set
 from governance.identity import User, require
-from governance.model_artifacts import load_model
+from governance.model_artifacts import canonical_model_bytes, load_model
 from governance.store import GovernanceStore
 from governance.training import training_metrics
 
@@ -64,11 +66,12 @@ class Registration:
     features: tuple[str, ...]
     evaluation_rows: int
     metrics: dict
+    file_sha256: str = ""      # the uploaded file's own sha256; artifact_sha256 is its canonical form's
 
     def as_dict(self) -> dict:
         return {"model": self.model, "version": self.version, "artifact_sha256": self.artifact_sha256,
                 "algorithm": self.algorithm, "features": list(self.features),
-                "evaluation_rows": self.evaluation_rows, "metrics": self.metrics}
+                "evaluation_rows": self.evaluation_rows, "metrics": self.metrics, "file_sha256": self.file_sha256}
 
 
 def check_model_file(*, content: bytes, name: str):
@@ -158,6 +161,8 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
                              "sensitive": _json_lines(frame[list(sensitive)]),
                              "y_true": truth, "y_pred": y_pred, "score": score})
     algorithm = " → ".join(type(step).__name__ for _, step in getattr(estimator, "steps", [("", estimator)]))
+    file_sha256 = hashlib.sha256(content).hexdigest()
+    content = canonical_model_bytes(content)   # skops' object ids and zip times out: one model, one identity
     sha256 = hashlib.sha256(content).hexdigest()
     with store.write() as tx:
         if store.query_value("SELECT count(*) FROM model_version WHERE model = ? AND version = ?", [model, version]):
@@ -172,4 +177,5 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
         if rows is not None:
             tx.insert_frame("evaluation_row", rows)
             record_evaluation_set(tx, model=model, version=version)
-    return Registration(model, version, sha256, algorithm, tuple(features), 0 if rows is None else len(rows), metrics)
+    return Registration(model, version, sha256, algorithm, tuple(features), 0 if rows is None else len(rows), metrics,
+                        file_sha256)

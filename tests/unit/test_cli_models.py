@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from governance import explanations, identity
 from governance.datasets import load_german
 from governance.explanations import UNKNOWN_ROW
+from governance.model_artifacts import model_identity
 from governance.model_registry import ALREADY_REGISTERED, EVALUATION_NOT_FINITE, PICKLE_REFUSED
 from governance.store import GovernanceStore
 from tests.unit.test_cli import cli
@@ -56,7 +57,8 @@ def test_register_then_explain_a_skops_model(tmp_path):
                      "--sensitive", "sex", "--by", "ada", "--json", env=AS_ADMIN)
     assert registered.returncode == 0, registered.stderr
     result = json.loads(registered.stdout)
-    assert result["artifact_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    assert result["artifact_sha256"] == model_identity(model_file.read_bytes())   # the canonical file's sha256
+    assert result["file_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
     assert (result["features"], result["evaluation_rows"], result["algorithm"]) == \
         (FEATURES, 300, "LogisticRegression")
     assert _counts(db) == {"model": 1, "model_version": 1, "model_artifact": 1, "evaluation_row": 300,

@@ -21,6 +21,7 @@ from sklearn.svm import LinearSVC
 from governance import explanations, model_registry
 from governance.datasets import load_german
 from governance.errors import GovernanceError, InvalidInputError
+from governance.model_artifacts import model_identity
 from governance.evaluation_sets import NO_EVALUATION_SET, evaluation_set, recompute_content_sha256
 from governance.model_artifacts import UNSAFE_MODEL
 from governance.model_registry import (ALREADY_REGISTERED, BAD_NAME, EMPTY_FILE, EVALUATION_COLUMNS,
@@ -86,9 +87,9 @@ def test_a_skops_model_and_its_evaluation_file_register_whole_and_can_be_explain
     result = _register(store, german)
     evaluation = german["evaluation"]
     assert result.as_dict() == {
-        "model": "credit", "version": "v1", "artifact_sha256": hashlib.sha256(german["content"]).hexdigest(),
+        "model": "credit", "version": "v1", "artifact_sha256": model_identity(german["content"]),
         "algorithm": "ColumnTransformer → LogisticRegression", "features": FEATURES, "evaluation_rows": 300,
-        "metrics": result.metrics}
+        "metrics": result.metrics, "file_sha256": hashlib.sha256(german["content"]).hexdigest()}
     assert _counts(store) == {"model": 1, "model_version": 1, "model_artifact": 1, "evaluation_row": 300,
                               "evaluation_set": 1}
 
