@@ -220,18 +220,21 @@ def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[d
 
 def _evidence_findings(store: GovernanceStore, *, model: str, in_force: dict, today: date) -> list[dict]:
     from governance.fairness import list_audits
+    from governance.fairness_policy import standing_fairness_result
     from governance.robustness import list_runs
 
     found = []
     days_ahead = int(in_force["decision_stale"]["days_ahead"])
     audits = list_audits(store, model=model)
-    for version, group in audits.groupby("version") if len(audits) else []:
-        newest = group.sort_values("audit_id").iloc[-1]
-        if newest["verdict"] == "fail":
-            found.append(_finding(key=f"{model}:fairness:{newest['audit_id']}", model=model, what="fairness_fail",
-                                  link=f"fairness?audit={newest['audit_id']}",
-                                  title=f"{model} {version}: fairness audit {newest['audit_id']} fails",
-                                  evidence={"audit_id": newest["audit_id"]}))
+    for version in sorted(audits["version"].unique()) if len(audits) else []:
+        # The standing result: a failure stays open until a pass under at least its criteria on at least as much
+        # data, so a weaker audit that passes does not close it.
+        standing = standing_fairness_result(store, model=model, version=version)
+        if standing.failing:
+            found.append(_finding(key=f"{model}:fairness:{standing.audit_id}", model=model, what="fairness_fail",
+                                  link=f"fairness?audit={standing.audit_id}",
+                                  title=f"{model} {version}: fairness audit {standing.audit_id} fails",
+                                  evidence={"audit_id": standing.audit_id, "why": standing.why}))
     latest = {}
     for run in list_runs(store, model=model):   # newest first
         if run["status"] == "completed":

@@ -1,4 +1,4 @@
-"""`python -m governance audit run|list|show|verify|compare`: fairness audits from scripts and CI."""
+"""`python -m governance audit run|list|show|verify|compare|policy`: fairness audits from scripts and CI."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ FILE_COLUMNS_NEEDED = "--data needs --y-true COL and --y-pred COL (the outcome a
 
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
-    audit = commands.add_parser("audit", parents=[workspace], help="fairness audits: run, list, show, verify, compare")
+    audit = commands.add_parser("audit", parents=[workspace], help="fairness audits: run, list, show, verify, compare; the fairness policy")
     sub = audit.add_subparsers(dest="subcommand", required=True, parser_class=parser_class)
 
     run = sub.add_parser("run", parents=[workspace], help="lock an audit definition, then run it and store the result")
@@ -54,12 +54,31 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
                        ("verify", "recheck an audit's hashes and recompute its results (exit 1 if anything differs)")):
         one = sub.add_parser(name, parents=[workspace], help=text)
         one.add_argument("audit_id", metavar="ID")
+        if name == "verify":
+            one.add_argument("--file", metavar="FILE.csv", help="the audited CSV file, for an audit of a file: "
+                             "the workspace keeps only its hash, so its results are recomputed only from this file")
         one.add_argument("--json", action="store_true", help="print the result as JSON")
 
     compare = sub.add_parser("compare", parents=[workspace], help="two audits' criteria side by side")
     compare.add_argument("a", metavar="ID")
     compare.add_argument("b", metavar="ID")
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    policy = sub.add_parser("policy", parents=[workspace],
+                            help="a model's fairness policy (the bar its audits must clear): show it, or set it")
+    policy.add_argument("action", choices=("show", "set"), help="show: the policy in force, its history and each "
+                        "version's standing result; set: record a new policy (committee chair or admin)")
+    policy.add_argument("--model", required=True)
+    policy.add_argument("--criterion", action="append", metavar="NAME>=V",
+                        help="set: a criterion, as `audit run --criteria` takes them; repeat for each "
+                             "(e.g. --criterion demographic_parity_ratio>=0.8 --criterion "
+                             "equalized_odds_difference<=0.1)")
+    policy.add_argument("--min-group-size", type=int, default=vocabulary.FAIRNESS_DEFAULT_MIN_GROUP_SIZE,
+                        metavar="N", help="set: the largest minimum group size an audit may use (default "
+                                          f"{vocabulary.FAIRNESS_DEFAULT_MIN_GROUP_SIZE})")
+    policy.add_argument("--reason", help="set: why the policy is set or changed (required; recorded in the ledger)")
+    add_by_argument(policy, what="sets the policy")
+    policy.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _names(text: str | None) -> list[str]:
@@ -134,6 +153,9 @@ def _print_list(result: dict) -> None:
 def _verify(store: GovernanceStore, args) -> dict:
     from governance import fairness
 
+    if args.file:
+        return fairness.verify_audit(store, audit_id=args.audit_id, file=read_input(args.file),
+                                     file_name=Path(args.file).name)
     return fairness.verify_audit(store, audit_id=args.audit_id)
 
 
@@ -144,9 +166,14 @@ def _show(store: GovernanceStore, args) -> dict:
 
 
 def _print_verify(result: dict) -> None:
-    print(f"{result['audit_id']}: {'verified' if result['ok'] else 'VERIFICATION FAILED'}")
+    partly = "" if result.get("recomputed", True) else " (hashes only: the data and results were not recomputed)"
+    print(f"{result['audit_id']}: {'verified' + partly if result['ok'] else 'VERIFICATION FAILED'}")
     for check in result["checks"]:
         print(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['check']}")
+        if check.get("detail"):
+            print(f"       {check['detail']}")
+    for skipped in result.get("not_recomputed", []):
+        print(f"  NOT RECOMPUTED {skipped['what']}: {skipped['why']}")
 
 
 def _compare(store: GovernanceStore, args) -> dict:
@@ -163,6 +190,62 @@ def _print_compare(result: dict) -> None:
         print(f"{r['sensitive']:<22}{r['criterion']:<40}{cell('a'):>22}{cell('b'):>22}")
 
 
+SET_NEEDS = "audit policy set needs --criterion NAME>=V (one or more) and --reason TEXT"
+SHOW_TAKES_NO = "audit policy show takes only --model (and --json): {options} are for `audit policy set`"
+
+
+def _policy(store: GovernanceStore, args) -> dict:
+    from governance import fairness_policy
+    from governance.inventory import list_versions, require_model
+
+    if args.action == "set":
+        if not args.criterion or not (args.reason or "").strip():
+            raise InvalidInputError(SET_NEEDS)
+        # each --criterion may itself hold several, comma-separated, as `audit run --criteria` takes them
+        criteria = [part for text in args.criterion for part in text.split(",")]
+        return fairness_policy.set_policy(store, model=args.model, criteria=criteria, reason=args.reason,
+                                          min_group_size=args.min_group_size,
+                                          actor=acting_user(store, args.by)).as_dict()
+    given = [name for name, value in (("--criterion", args.criterion), ("--reason", args.reason),
+                                      ("--by", args.by)) if value]
+    if given:
+        raise InvalidInputError(SHOW_TAKES_NO.format(options=", ".join(given)))
+    require_model(store, model=args.model)
+    versions = list_versions(store)
+    standing = {v: fairness_policy.standing_fairness_result(store, model=args.model, version=v).as_dict()
+                for v in sorted(versions[versions["model"] == args.model]["version"])}
+    for result in standing.values():
+        result.pop("policy")   # the policy in force is shown once, above
+    return {"model": args.model, "in_force": fairness_policy.policy_in_force(store, model=args.model).as_dict(),
+            "history": [p.as_dict() for p in fairness_policy.policy_history(store, model=args.model)],
+            "standing": standing}
+
+
+def _print_policy_line(p: dict) -> str:
+    who = f"set by {p['set_by']} at {p['set_at']}" if p["set_by"] else "the defaults (no policy recorded)"
+    return (f"{', '.join(p['criteria'])}; {p['confidence']:.0%} intervals; minimum group size at most "
+            f"{p['min_group_size']:,} — {who}: {p['reason']}")
+
+
+def _print_policy(result: dict) -> None:
+    if "in_force" not in result:   # set: the policy just recorded
+        print(f"{result['model']}: fairness policy recorded (ledger entry {result['ledger_seq']})")
+        print(f"  {_print_policy_line(result)}")
+        return
+    print(f"{result['model']}: fairness policy in force")
+    print(f"  {_print_policy_line(result['in_force'])}")
+    if len(result["history"]) > 1:
+        print("  earlier:")
+        for p in result["history"][:-1]:
+            print(f"    {_print_policy_line(p)}")
+    for version, s in result["standing"].items():
+        state = "done" if s["done"] else "not done"
+        print(f"{version}: standing {s['audit_id'] or 'none'} ({s['verdict'] or 'no audit counts'}), checklist "
+              f"{state}: {s['why']}")
+        for aside in s["set_aside"]:
+            print(f"  set aside {aside['audit_id']} ({aside['verdict']}): {aside['reason']}")
+
+
 # subcommand -> (service, printer, exit code for a result)
 COMMANDS = {
     "run": (_run, _print_audit, lambda result: 0),
@@ -170,4 +253,5 @@ COMMANDS = {
     "show": (_show, _print_audit, lambda result: 0),
     "verify": (_verify, _print_verify, lambda result: 0 if result["ok"] else 1),
     "compare": (_compare, _print_compare, lambda result: 0),
+    "policy": (_policy, _print_policy, lambda result: 0),
 }

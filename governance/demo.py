@@ -316,7 +316,22 @@ DEMO_AUDITS = (("adult-income", "v1", ("sex", "race"), True), ("adult-income", "
 DEMO_AUDITOR = identity.DEMO_USERS[0]   # Amara Okafor, the committee chair
 
 
+# Each model's fairness policy, set by the committee chair before any audit of it, with the reason on record.
+DEMO_FAIRNESS_POLICIES = {
+    "adult-income": "the four-fifths rule for selection rates, and at most 10 points between groups in error rates "
+                    "(equalized odds) and in approvals of the creditworthy (equal opportunity), as the committee's "
+                    "fairness standard for consumer credit requires",
+    "german-credit": "the committee's fairness standard for consumer credit: the four-fifths rule for approvals, "
+                     "and at most 10 points between groups in error rates and in approvals of the creditworthy",
+}
+
+
 def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
+    from governance import fairness_policy
+
+    for model in dict.fromkeys(m for m, *_ in DEMO_AUDITS):   # the bar first, in the ledger, then the audits
+        fairness_policy.set_policy(store, model=model, criteria=fairness.DEFAULT_CRITERIA, tx=tx,
+                                   reason=DEMO_FAIRNESS_POLICIES[model], actor=DEMO_AUDITOR)
     for model, version, sensitive, intersectional in DEMO_AUDITS:
         data = fairness.evaluation_set_data(store, model=model, version=version)
         fairness.record_audit_in(store, tx, data=data, actor=DEMO_AUDITOR, sensitive=sensitive,

@@ -187,22 +187,18 @@ def attest(store: GovernanceStore, *, model: str, version: str, item: str, note:
 
 
 def _fairness_item(store: GovernanceStore, *, model: str, version: str, mapped: list[dict]) -> dict:
-    from governance.fairness import list_audits
+    from governance.fairness_policy import standing_fairness_result
 
-    audits = list_audits(store, model=model, version=version)
-    audits = audits[audits["verdict"].notna()] if len(audits) else audits
-    if audits.empty:
-        return {"item": "fairness", "done": False, "detail": "no fairness audit of this version has run"}
-    newest = audits.sort_values("audit_id").iloc[-1]
-    if newest["verdict"] == "pass":
-        return {"item": "fairness", "done": True, "detail": f"{newest['audit_id']} passed"}
-    outcome = f"{newest['audit_id']} {'failed' if newest['verdict'] == 'fail' else 'is ' + newest['verdict']}"
-    accepted = [r["risk_id"] for r in mapped if r["category"] == "fairness/bias" and r["status"] == "accepted"]
-    if accepted:
-        return {"item": "fairness", "done": True,
-                "detail": f"{outcome}; the risk is accepted by its owner ({', '.join(accepted)})"}
-    return {"item": "fairness", "done": False,
-            "detail": f"{outcome} and no fairness risk of the model is accepted"}
+    # The standing result, not the newest audit: a failure stands until a pass under at least its criteria on at
+    # least as much data, and an audit weaker than the model's fairness policy does not count.
+    standing = standing_fairness_result(store, model=model, version=version, mapped=mapped)
+    if standing.audit_id is None:
+        return {"item": "fairness", "done": False, "detail": standing.why}
+    outcome = {"pass": "passed", "fail": "failed"}.get(standing.verdict, f"is {standing.verdict}")
+    detail = f"{standing.audit_id} {outcome} (standing: {standing.why})"
+    if not standing.done:
+        detail += "" if standing.verdict == "pass" else " and no fairness risk of the model is accepted"
+    return {"item": "fairness", "done": standing.done, "detail": detail}
 
 
 def _robustness_item(store: GovernanceStore, *, model: str, version: str) -> dict:
