@@ -9,7 +9,7 @@ from components.workspace import cached
 from governance.inventory import list_models, list_versions
 from governance.kpis import daily_volume, headline_figures
 from governance.alerts import episodes
-from governance.release_gate import all_triggers
+from governance.release_gate import all_triggers, serving_outside_their_gate
 
 
 def body() -> None:
@@ -35,6 +35,20 @@ def body() -> None:
         tile(row, heading(kpi_label("expected_value_usd")), usd_compact(h.expected_value_usd),
              help_text=f"{usd(h.expected_value_usd)}: business value the approvals are expected to bring; cost "
                        f"{usd(h.cost_per_1k_usd, digits=2)} per 1,000 predictions.")
+
+    st.subheader("Stage gates")
+    outside = cached(serving_outside_their_gate)
+    st.caption("Each version that serves in validation, staging or production is checked against that stage's "
+               "gate as it stands today (the approval, the validation checklist and the blocking risks), as "
+               "`python -m governance gate` and a pipeline would check it.")
+    if not outside:
+        st.success("Every serving version passes the gate of the stage it serves at.", icon=":material/verified:")
+    for found in outside:
+        st.warning(plain(f"{found.model} {found.version} serves in {found.stage} but no longer passes its "
+                       f"{found.stage} gate ({plural(len(found.reasons), 'reason')}):")
+                 + "\n" + "\n".join(f"- {plain(reason)}" for reason in found.reasons), icon=":material/gpp_bad:")
+    st.page_link("app_pages/signoffs.py", label="Stage gates, checklists and approvals on the Sign-offs page",
+                 icon=":material/approval:")
 
     st.subheader("Retraining")
     st.caption("Each model's retraining policy, judged on its production version (set on the Admin page or with "

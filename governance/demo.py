@@ -28,6 +28,7 @@ from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITI
                                  GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
 from governance.demo_risks import seed_demo_risks
 from governance.demo_signoffs import INSERTED_STAGES, seed_demo_signoffs
+from governance.demo_validation import seed_demo_validation
 from governance.evaluation_sets import record_evaluation_set
 from governance import alerts
 from governance.explanations import explain_version
@@ -443,6 +444,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
                             progress=lambda f, m, say=explaining, name=f"{model} {version}": say(f, f"{name}: {m}"))
         report(STAGES["explain"], "Recording the demo's risk register")
         seed_demo_risks(store)
+        seed_demo_validation(store)   # german-credit v1's checklist, before the reviews freeze their evidence
         report(STAGES["risks"], "Recording the committee's review history")
         seed_demo_signoffs(store)
         report(STAGES["reviews"], "Checking the alert rules")

@@ -53,6 +53,21 @@ def test_overview_shows_the_real_inventory_and_figures(app):
     assert labels["Accuracy"].endswith("%") and labels["p95 latency"].endswith("ms")
 
 
+def test_overview_flags_each_version_serving_outside_its_gate(app, demo_workspace):
+    from governance.release_gate import serving_outside_their_gate
+
+    app.run()
+    flags = [w.value for w in app.warning if w.icon == ":material/gpp_bad:"]
+    with GovernanceStore(demo_workspace) as store:
+        expected = serving_outside_their_gate(store)
+    assert [f.split(" serves in ")[0] for f in flags] == ["adult-income v1", "adult-income v2"] == [
+        f"{e.model} {e.version}" for e in expected]
+    for flag, found in zip(flags, expected):
+        assert f"no longer passes its {found.stage} gate" in flag
+        assert all(reason.split(" (")[0] in flag for reason in found.reasons)   # every reason, escaped
+    assert not any("german-credit v1 serves" in w.value for w in app.warning)
+
+
 def test_empty_workspace_explains_how_to_get_data(tmp_path, monkeypatch):
     path = tmp_path / "empty.duckdb"
     monkeypatch.setenv("QUORUM_DB", str(path))
