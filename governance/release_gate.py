@@ -19,6 +19,7 @@ residual score where one is set; accepted, closed, withdrawn and dismissed risks
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pandas as pd
@@ -251,14 +252,13 @@ def blocking_risks(store: GovernanceStore, *, model: str, version: str) -> list[
     return blocking
 
 
-def gate(store: GovernanceStore, *, model: str, version: str, stage: str, caller: str | None = None,
-         today: date | None = None) -> dict:
-    """May this version run at `stage`? {ok, reasons, ...}; every reason is listed, and the check is recorded in
-    the ledger with who asked (`caller`: a pipeline run or a person, as they name themselves)."""
+def gate_findings(store: GovernanceStore, *, model: str, version: str, stage: str,
+                  today: date | None = None) -> dict:
+    """Would this version pass the gate into `stage` now? {ok, reasons, decision, checklist, blocking_risks}, every
+    reason listed. Only reads: `gate` records the check; the Overview asks this of every serving version."""
     require_model(store, model=model, version=version)
     if stage not in signoffs.STAGES[1:]:
         raise InvalidInputError(f"the stage must be one of {', '.join(signoffs.STAGES[1:])}, got {stage!r}")
-    caller = checked_text(caller or "unnamed caller", field="caller", limit=200)
     state, decision_reasons = signoffs.approval_for_gate(store, model=model, version=version, gate=stage,
                                                          today=today)
     listed = checklist(store, model=model, version=version)
@@ -266,12 +266,43 @@ def gate(store: GovernanceStore, *, model: str, version: str, stage: str, caller
     reasons = list(decision_reasons)
     reasons += [f"checklist: {i['item']} not done ({i['detail']})" for i in listed["items"] if not i["done"]]
     reasons += [f"blocking risk {r['risk_id']} ({r['level']}, {r['status']}): {r['title']}" for r in blocking]
-    result = {"model": model, "version": version, "stage": stage, "ok": not reasons, "reasons": reasons,
-              "decision": None if state is None else {"review_id": state["review_id"],
-                                                       "outcome": state["decision"]["outcome"],
-                                                       "evidence_hash": state["evidence_hash"]},
-              "checklist": listed["items"], "blocking_risks": blocking, "checked_at": _now(), "caller": caller}
+    return {"model": model, "version": version, "stage": stage, "ok": not reasons, "reasons": reasons,
+            "decision": None if state is None else {"review_id": state["review_id"],
+                                                     "outcome": state["decision"]["outcome"],
+                                                     "evidence_hash": state["evidence_hash"]},
+            "checklist": listed["items"], "blocking_risks": blocking}
+
+
+def gate(store: GovernanceStore, *, model: str, version: str, stage: str, caller: str | None = None,
+         today: date | None = None) -> dict:
+    """May this version run at `stage`? {ok, reasons, ...}; every reason is listed, and the check is recorded in
+    the ledger with who asked (`caller`: a pipeline run or a person, as they name themselves)."""
+    caller = checked_text(caller or "unnamed caller", field="caller", limit=200)
+    result = {**gate_findings(store, model=model, version=version, stage=stage, today=today),
+              "checked_at": _now(), "caller": caller}
     entry = ledger.append(store, actor=f"{caller} (gate check)", kind="gate_check", subject=_subject(model, version),
                           payload=result, idempotency_key=f"gate:{model}:{version}:{stage}:{uuid.uuid4().hex}")
     ledger.refresh_anchor(store)
     return {**result, "ledger_seq": entry["seq"]}
+
+
+@dataclass(frozen=True)
+class ServingOutsideGate:
+    """A version that serves at a stage whose gate it does not pass today, and why."""
+    model: str
+    version: str
+    stage: str
+    reasons: tuple[str, ...]
+
+
+def serving_outside_their_gate(store: GovernanceStore, *, today: date | None = None) -> list[ServingOutsideGate]:
+    """Every version at a gated stage (past the first) that would not pass that stage's gate now: an approval
+    gone stale, a checklist item undone since, a risk that became blocking. Reads only; records nothing."""
+    found = []
+    for v in list_versions(store).itertuples(index=False):
+        if v.stage not in signoffs.STAGES[1:]:
+            continue
+        findings = gate_findings(store, model=v.model, version=v.version, stage=v.stage, today=today)
+        if not findings["ok"]:
+            found.append(ServingOutsideGate(v.model, v.version, v.stage, tuple(findings["reasons"])))
+    return found
