@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from dataclasses import dataclass
@@ -148,8 +149,26 @@ def run_on_store(command: Command, args: argparse.Namespace, store) -> dict:
 
 
 def as_json_values(result: dict) -> dict:
-    """What the result looks like after JSON: printed alike here and through a server."""
-    return json.loads(json.dumps(result, default=str))
+    """What the result looks like after JSON: printed alike here and through a server; counts as integers."""
+    return counts_as_integers(json.loads(json.dumps(result, default=str)))
+
+
+# Fields that hold counts. A count read through pandas can arrive as a float (an integer column with a gap, a
+# sum, a record of a frame with float columns) and would print as 10523.0. Every CLI and API result passes
+# through as_json_values, so this is the one place that makes them integers again.
+COUNT_FIELD = re.compile(r"^(n|rows|count|counts|labelled|failures|votes|tests|requests|errors|sizes)$"
+                         r"|^n_|_n$|^rows_|_rows$|_count$|_counts$|_requests$|_failures$|_errors$|_labelled$")
+
+
+def counts_as_integers(value, *, count: bool = False):
+    """The JSON value with every whole float under a count-named key made an int (and a count's list or map)."""
+    if isinstance(value, dict):
+        return {k: counts_as_integers(v, count=bool(COUNT_FIELD.search(str(k)))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [counts_as_integers(v, count=count) for v in value]
+    if count and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _run_here(command: Command, args: argparse.Namespace) -> dict:
