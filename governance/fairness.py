@@ -408,7 +408,7 @@ def compute_results(*, definition: AuditDefinition, cells: fm.Cells, progress: P
             notes.append(f"{', '.join(too_small)}: fewer than {definition.min_group_size} people, too small to assess; "
                          "listed with their figures but left out of every disparity")
         for criterion in definition.criteria:
-            criteria_out.append(_criterion(criterion, chosen=chosen, labels=labels, point=point, spread=spread,
+            criteria_out.append(_criterion(criterion, chosen=chosen, labels=labels, point=point, boot=boot,
                                            eligible=eligible, counts=counts, definition=definition))
     correction = _apply_holm(criteria_out, resamples=definition.bootstrap)
     verdicts = [c["verdict"] for c in criteria_out]
@@ -442,14 +442,14 @@ def _label(group: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in group.items())
 
 
-def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible, counts, definition) -> dict:
+def _criterion(criterion: Criterion, *, chosen, labels, point, boot, eligible, counts, definition) -> dict:
     out = {"name": criterion.name, "sensitive": list(chosen), "operator": criterion.operator,
            "threshold": criterion.threshold, "value": None, "ci_low": None, "ci_high": None, "difference": None,
            "ratio": None, "metric": None, "highest_group": None, "lowest_group": None, "highest_value": None,
            "lowest_value": None, "left_out": [], "p_value": None, "judged_at": None, "verdict": "not computable",
            "reason": None}
     is_ratio = criterion.kind == "ratio"
-    components = []   # (metric, statistic, point disparity, bootstrap draws of the statistic, group indices)
+    components = []   # (metric, statistic, point disparity, the metric's spread on the criterion's scale, groups)
     for metric in fm.CRITERION_BASES[criterion.base]:
         # A rate rests on its denominator, not the group: a true-positive rate from 5 positives is left out
         # even in a group of 500, by the same minimum that keeps small groups out.
@@ -465,22 +465,24 @@ def _criterion(criterion: Criterion, *, chosen, labels, point, spread, eligible,
             out["reason"] = (f"fewer than two groups with at least {definition.min_group_size} people "
                              f"{fm.DENOMINATOR_WORDS[metric]} to compare {fm.METRIC_WORDS[metric]}s")
             return out
-        here, boot = fm.disparity(point[metric][index]), fm.disparity(spread[metric][:, index])
+        here = fm.disparity(point[metric][index])
         statistic = float(here.ratio if is_ratio else here.difference)
         if not np.isfinite(statistic):
             out["reason"] = f"every eligible group's {fm.METRIC_WORDS[metric]} is 0, so their ratio is undefined"
             return out
-        components.append((metric, statistic, here, boot.ratio if is_ratio else boot.difference, index))
-    # Equalized odds has two components; the binding one is the worse (smaller ratio, larger difference).
+        (x, n), (draw_x, draw_n) = fm.rate_parts(counts[index], metric), fm.rate_parts(boot[:, index], metric)
+        components.append((metric, statistic, here, fm.rate_spread(x, n, draw_x, draw_n, kind=criterion.kind), index))
+    # Equalized odds has two components; the binding one is the worse (smaller ratio, larger difference). Its
+    # interval bounds the worse of the two: simultaneous over the pairs of both rates (fairness_metrics).
     metric, statistic, here, _, index = (min if is_ratio else max)(components, key=lambda c: c[1])
-    draws = (np.fmin if is_ratio else np.fmax).reduce([c[3] for c in components])
-    low, high = fm.percentile_interval(draws)
-    out.update(value=statistic, ci_low=low, ci_high=high, difference=float(here.difference),
+    low, high, p_value = fm.disparity_interval([c[3] for c in components], kind=criterion.kind, point=statistic,
+                                               threshold=criterion.threshold, confidence=definition.confidence)
+    out.update(value=statistic, ci_low=float(low), ci_high=float(high), difference=float(here.difference),
                ratio=fm.finite_or_none(here.ratio), metric=metric,
                highest_group=labels[index[here.highest]], lowest_group=labels[index[here.lowest]],
                highest_value=float(point[metric][index[here.highest]]),
                lowest_value=float(point[metric][index[here.lowest]]),
-               p_value=fm.bootstrap_p_value(draws, criterion.threshold))
+               p_value=float(p_value))
     return out
 
 
@@ -498,11 +500,15 @@ def _apply_holm(criteria: list[dict], *, resamples: int) -> dict:
                                            f"correction for {len(judged)} tests requires ({level:.4f})")
     for c in criteria:
         c["explanation"] = explain(c)
-    note = (f"Each verdict is a bootstrap test of the criterion against its threshold; Holm's step-down correction "
-            f"across the audit's {len(judged)} tests keeps the chance of any wrong pass or fail at or below 5%."
+    # A verdict errs only when its criterion's interval misses the true disparity, so each p-value (the smallest level
+    # at which the interval excludes the threshold) is a valid test of it, and Holm's step-down bounds the chance of
+    # any wrong pass or fail across the audit at alpha.
+    note = (f"Each verdict sets the criterion's simultaneous interval against its threshold (p-value: the smallest "
+            f"level at which the interval excludes it); Holm's step-down correction across the audit's "
+            f"{len(judged)} tests keeps the chance of any wrong pass or fail at or below 5%."
             if len(judged) > 1 else "One test: no correction needed.")
-    if judged and resamples and 2 / (resamples + 1) > fm.ALPHA / len(judged):
-        needed = int(np.ceil(2 * len(judged) / fm.ALPHA))
+    if judged and resamples and 1 / (resamples + 1) > fm.ALPHA / len(judged):
+        needed = int(np.ceil(len(judged) / fm.ALPHA)) - 1
         note += (f" With {len(judged)} tests the strictest level is {fm.ALPHA / len(judged):.4f}, finer than "
                  f"{resamples:,} resamples can resolve: use at least {needed:,} resamples for conclusive verdicts.")
     return {"method": "Holm", "tests": len(judged), "alpha": fm.ALPHA, "note": note}

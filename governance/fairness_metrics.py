@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
@@ -190,13 +191,174 @@ def holm_verdicts(p_values: list[float], *, alpha: float = ALPHA) -> list[tuple[
     return out
 
 
-def bootstrap_p_value(draws: np.ndarray, threshold: float) -> float:
-    """Two-sided bootstrap p-value for "the statistic equals the threshold": how far the draws sit to one side.
+# --- disparities: simultaneous intervals for the range across groups ---------------------------------------------
+# The percentile bootstrap of max - min (or min / max) is biased away from parity: every draw's max - min is >= 0
+# and, with equal rates, almost always > 0, so its interval cannot hold 0 (or a ratio of 1). Instead every pairwise
+# difference p_i - p_j gets an interval, all at once (simultaneously), and the range is bounded by them:
+#   range = max over (i, j) of (p_i - p_j)   lies in   [max(0, max L_ij), max U_ij]   whenever every pair's does.
+# So the range's coverage is at least the pairs' joint coverage, at parity (where the lower end holds 0) as elsewhere.
+# The joint critical value is the bootstrap quantile of the largest studentized deviation over all pairs:
+# Westfall & Young (1993), "Resampling-Based Multiple Testing", the single-step max-T; Romano & Wolf (2005),
+# "Exact and approximate stepdown methods for multiple hypothesis testing", JASA 100; for the pairwise-comparison
+# form, Hothorn, Bretz & Westfall (2008), "Simultaneous inference in general parametric models", Biometrical
+# Journal 50.
 
-    Counted as (k + 1) / (B + 1) per side, so it is never 0: B resamples cannot show a p-value below 2 / (B + 1).
+
+@dataclass(frozen=True)
+class Spread:
+    """One metric across groups on the scale its disparity is judged on: rates for a difference, log rates for a ratio.
+
+    Arrays may carry leading axes (e.g. many simulated data sets): estimate and se are (..., groups); draws and
+    draw_se (..., resamples, groups). With draw_se each resample's deviation is divided by its own standard error
+    (studentized); without it, by the data's `se`.
     """
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return 1.0
-    below, above = np.sum(finite <= threshold), np.sum(finite >= threshold)
-    return float(min(1.0, 2 * (min(below, above) + 1) / (finite.size + 1)))
+    estimate: np.ndarray
+    se: np.ndarray
+    draws: np.ndarray
+    draw_se: np.ndarray | None = None
+
+
+def rate_parts(counts: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(numerator, denominator) of a rate metric per group; `counts` may carry leading axes like group_metrics'."""
+    by_cell = counts.sum(axis=-1)
+    _, top, bottom, _ = RATE_METRICS[metric]
+    return sum(by_cell[..., t, p] for t, p in top), sum(by_cell[..., t, p] for t, p in bottom)
+
+
+def difference_scale(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rate x / n and its standard error, taken at Agresti & Caffo's (2000) adjusted rate (x + 1) / (n + 2).
+
+    The adjustment keeps the standard error above 0 for a group with no (or only) positives, where the plain
+    sqrt(p (1 - p) / n) is 0 and would claim certainty. The estimate itself stays the plain rate.
+    """
+    x, n = np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    adjusted = (x + 1) / (n + 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, x / np.maximum(n, 1), np.nan)
+    return rate, np.sqrt(adjusted * (1 - adjusted) / (n + 2))
+
+
+def log_ratio_scale(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """log of the rate with half a positive and half a negative added, (x + 1/2) / (n + 1), and its standard error.
+
+    The half keeps the log finite for a group with no positives (as in the adjusted log relative risk of Gart &
+    Nam (1988), "Approximate interval estimation of the ratio of binomial parameters", Biometrics 44) and the
+    standard error sqrt((1 - p) / (p (n + 1))) above 0 for a group where everyone is positive.
+    """
+    x, n = np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    adjusted = (x + 0.5) / (n + 1)
+    return np.log(adjusted), np.sqrt((1 - adjusted) / (adjusted * (n + 1)))
+
+
+def rate_spread(x: np.ndarray, n: np.ndarray, draw_x: np.ndarray, draw_n: np.ndarray, *, kind: str) -> Spread:
+    """A rate metric's spread for a "difference" or a "ratio" criterion, from the counts of the data and of each draw.
+
+    Differences are studentized draw by draw (the bootstrap-t form of the max-T). Log rates are scaled by the data's
+    standard error instead: with a handful of positives a resample's own log standard error swings (1 positive gives
+    about 1, 3 give 0.6) and the studentized maximum then overshoots (benchmarks/fairness_interval_coverage.py).
+    """
+    if kind == "difference":
+        (estimate, se), (draws, draw_se) = difference_scale(x, n), difference_scale(draw_x, draw_n)
+        return Spread(estimate, se, draws, draw_se)
+    (estimate, se), (draws, _) = log_ratio_scale(x, n), log_ratio_scale(draw_x, draw_n)
+    return Spread(estimate, se, draws, None)
+
+
+@dataclass(frozen=True)
+class RangeInterval:
+    """Simultaneous bounds for the range max_ij (e_i - e_j) of one or more spreads (equalized odds has two).
+
+    `pairs` and `pair_se` hold every ordered pair i != j of every spread, flattened on the last axis;
+    `max_deviation` the bootstrap's largest |studentized deviation| per resample (NaN where none was defined).
+    """
+    low: np.ndarray
+    high: np.ndarray
+    critical: np.ndarray
+    pairs: np.ndarray
+    pair_se: np.ndarray
+    max_deviation: np.ndarray
+
+
+def simultaneous_range(spreads: list[Spread], *, confidence: float = CONFIDENCE) -> RangeInterval:
+    """Max-T simultaneous intervals for all pairwise differences, and from them the interval for the range.
+
+    The critical value is the bootstrap's upper quantile of max over pairs of |(d*_ij - d_ij) / se*_ij|, never
+    below the normal quantile for one pair (1.96 at 95%): a resample can be degenerate (a group with no positives
+    redraws none), and no simultaneous interval should be narrower than a single one.
+    """
+    pairs, pair_se, deviations = [], [], []
+    for s in spreads:
+        groups = s.estimate.shape[-1]
+        i, j = np.nonzero(~np.eye(groups, dtype=bool))
+        d = s.estimate[..., i] - s.estimate[..., j]
+        se = np.sqrt(s.se[..., i] ** 2 + s.se[..., j] ** 2)
+        drawn = s.draws[..., i] - s.draws[..., j]
+        drawn_se = se[..., None, :] if s.draw_se is None else np.sqrt(s.draw_se[..., i] ** 2 + s.draw_se[..., j] ** 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            deviation = np.abs(drawn - d[..., None, :]) / drawn_se
+        pairs.append(d), pair_se.append(se), deviations.append(deviation)
+    d, se = np.concatenate(pairs, axis=-1), np.concatenate(pair_se, axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a resample where no pair is defined: NaN, left out below
+        max_deviation = np.nanmax(np.concatenate(deviations, axis=-1), axis=-1)
+    critical = np.fmax(_upper_order_statistic(max_deviation, 1 - confidence), ndtri(0.5 + confidence / 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low = np.maximum(0.0, np.nanmax(d - critical[..., None] * se, axis=-1))
+        high = np.nanmax(d + critical[..., None] * se, axis=-1)
+    return RangeInterval(low, high, critical, d, se, max_deviation)
+
+
+def _upper_order_statistic(draws: np.ndarray, alpha: float) -> np.ndarray:
+    """The floor(alpha (B + 1))-th largest of the B defined draws (Davison & Hinkley 1997, section 4.2): a statistic
+    above it has a bootstrap p-value (k + 1) / (B + 1) <= alpha and one at or below it does not, so the interval
+    built on it and range_p_value agree exactly. Infinite when B is too small to reach alpha."""
+    ordered = np.sort(draws, axis=-1)                              # NaN last
+    defined = np.isfinite(draws).sum(axis=-1)
+    rank = np.floor(alpha * (defined + 1) + 1e-9).astype(np.int64)  # 1e-9: 0.05 * 1001 is 50.05, 0.05 * 20 is 1.0
+    position = np.clip(defined - rank, 0, draws.shape[-1] - 1)
+    value = np.take_along_axis(ordered, position[..., None], axis=-1)[..., 0]
+    return np.where(rank >= 1, value, np.inf)
+
+
+def range_p_value(interval: RangeInterval, threshold: float | np.ndarray) -> np.ndarray:
+    """The smallest level at which the simultaneous interval for the range excludes `threshold` (on its scale).
+
+    The range exceeds the threshold (a fail) when some pair's lower bound d_ij - c se_ij does: c < max (d_ij - t) /
+    se_ij. It is below (a pass) when every pair's upper bound is: c < min (t - d_ij) / se_ij. The p-value is the
+    share of resamples whose max deviation reaches that statistic, counted (k + 1) / (B + 1) so it is never 0, and
+    never below the normal tail for one pair, as the critical value is never below its quantile. So p <= alpha
+    exactly when the (1 - alpha) interval excludes the threshold, and a verdict at that level errs only when that
+    interval misses the true disparity.
+    """
+    threshold = np.asarray(threshold, dtype=np.float64)[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        to_fail = np.nanmax((interval.pairs - threshold) / interval.pair_se, axis=-1)
+        to_pass = np.nanmin((threshold - interval.pairs) / interval.pair_se, axis=-1)
+    statistic = np.fmax(to_fail, to_pass)
+    drawn = interval.max_deviation
+    defined = np.isfinite(drawn).sum(axis=-1)
+    reached = (drawn >= statistic[..., None]).sum(axis=-1)
+    bootstrap = (reached + 1) / (defined + 1)
+    normal = 2 * ndtr(-statistic)
+    return np.where(statistic > 0, np.minimum(1.0, np.fmax(bootstrap, normal)), 1.0)
+
+
+def disparity_interval(spreads: list[Spread], *, kind: str, point: np.ndarray | float, threshold: float,
+                       confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, high, p-value against the threshold) of a "difference" (max - min) or "ratio" (min / max) criterion.
+
+    A ratio is exp(-range of the log rates), so its bounds are exp(-high), exp(-low) of the log range, at most 1,
+    and its threshold t is -log t on that scale. The half positive added to each log rate can move a bound past
+    the plain estimate when a group has (almost) no positives; the interval is then widened to hold the estimate
+    (a group with no positives gives a ratio of 0, and the data cannot rule that out).
+    """
+    interval = simultaneous_range(spreads, confidence=confidence)
+    if kind == "difference":
+        low, high = interval.low, np.minimum(interval.high, 1.0)
+        p_value = range_p_value(interval, threshold)
+    else:
+        low, high = np.exp(-interval.high), np.exp(-interval.low)
+        p_value = range_p_value(interval, -np.log(threshold))
+    return np.fmin(low, point), np.fmax(high, point), p_value

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from governance import fairness
 from governance import fairness_metrics as fm
@@ -202,15 +203,116 @@ def test_holm_step_down_worked_by_hand():
     assert fm.holm_verdicts([]) == []
 
 
-def test_bootstrap_p_value_and_percentile_interval():
-    draws = np.arange(1, 101) / 100                       # 0.01 .. 1.00; each side counted as (k + 1) / (B + 1)
-    assert fm.bootstrap_p_value(draws, 0.10) == pytest.approx(2 * (10 + 1) / 101)   # 10 at or below, 91 above
-    assert fm.bootstrap_p_value(draws, 0.955) == pytest.approx(2 * (5 + 1) / 101)   # 0.96 .. 1.00 above
-    assert fm.bootstrap_p_value(draws, 2.0) == pytest.approx(2 / 101)              # never 0
-    assert fm.bootstrap_p_value(draws, 0.5) == 1.0
-    assert fm.bootstrap_p_value(np.array([np.nan]), 0.5) == 1.0
+def test_percentile_interval_of_a_group_metric():
+    draws = np.arange(1, 101) / 100
     assert fm.percentile_interval(np.append(draws, np.nan)) == tuple(np.quantile(draws, [0.025, 0.975]))
     assert fm.percentile_interval(np.array([np.nan, np.nan])) == (None, None)
+
+
+def test_pair_standard_errors_are_agresti_and_caffos_and_log_rates_add_a_half():
+    """Hand formulas: Agresti & Caffo (2000) p~ = (x + 1) / (n + 2), var p~ (1 - p~) / (n + 2); on the log scale
+    p~ = (x + 1/2) / (n + 1), var (1 - p~) / (p~ (n + 1)) (the delta method). Never 0, even at 0 or n positives."""
+    x, n = np.array([0, 30, 40]), np.array([40, 100, 40])
+    rate, se = fm.difference_scale(x, n)
+    np.testing.assert_allclose(rate, [0, 0.3, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(se, [np.sqrt(1 / 42 * 41 / 42 / 42), np.sqrt(31 / 102 * 71 / 102 / 102),
+                                    np.sqrt(41 / 42 * 1 / 42 / 42)], rtol=1e-12)
+    log_rate, log_se = fm.log_ratio_scale(x, n)
+    adjusted = np.array([0.5 / 41, 30.5 / 101, 40.5 / 41])
+    np.testing.assert_allclose(log_rate, np.log(adjusted), rtol=1e-12)
+    np.testing.assert_allclose(log_se, np.sqrt((1 - adjusted) / (adjusted * np.array([41, 101, 41]))), rtol=1e-12)
+    assert np.all(se > 0) and np.all(log_se > 0)
+
+
+def _spread_from_resamples(x, n, *, kind, resamples, seed):
+    """Independent groups, each redrawn binomially: the simplest bootstrap of rates, built here, not by the audit."""
+    rng = np.random.default_rng(seed)
+    draw_x = rng.binomial(n, x / n, size=(resamples, len(n)))
+    return fm.rate_spread(np.asarray(x), np.asarray(n), draw_x, np.broadcast_to(n, draw_x.shape), kind=kind)
+
+
+def test_the_simultaneous_critical_value_is_tukeys_for_equal_groups():
+    """Four equal groups of 5,000 at rate 0.5: every pair has the same standard error, so the max over pairs of
+    |Z_i - Z_j| / sqrt(2) follows the studentized range of 4 normals over sqrt(2) (Tukey's HSD; Hothorn, Bretz &
+    Westfall 2008), 2.569 at 95% (scipy.stats.studentized_range). 4,000 resamples put the bootstrap quantile within
+    about 0.03 of it; we allow 0.1. One pair alone gives 1.96."""
+    from scipy.stats import studentized_range
+    n = np.full(4, 5_000)
+    spread = _spread_from_resamples(np.full(4, 2_500), n, kind="difference", resamples=4_000, seed=3)
+    tukey = studentized_range.ppf(0.95, 4, 1e6) / np.sqrt(2)
+    assert fm.simultaneous_range([spread]).critical == pytest.approx(tukey, abs=0.1)
+    two = _spread_from_resamples(np.full(2, 2_500), n[:2], kind="difference", resamples=4_000, seed=4)
+    assert fm.simultaneous_range([two]).critical == pytest.approx(1.96, abs=0.1)
+
+
+def test_the_range_interval_is_the_widest_pair_and_holds_zero_when_every_pair_does():
+    x, n = np.array([60, 75, 90]), np.array([300, 300, 300])        # rates 0.20, 0.25, 0.30
+    spread = _spread_from_resamples(x, n, kind="difference", resamples=2_000, seed=5)
+    got = fm.simultaneous_range([spread])
+    rate, se = x / n, fm.difference_scale(x, n)[1]
+    pairs = [(rate[i] - rate[j], np.hypot(se[i], se[j])) for i in range(3) for j in range(3) if i != j]
+    c = got.critical
+    assert got.low == pytest.approx(max(0, max(d - c * s for d, s in pairs)), abs=1e-15)
+    assert got.high == pytest.approx(max(d + c * s for d, s in pairs), abs=1e-15)
+    equal = _spread_from_resamples(np.array([75, 75, 75]), n, kind="difference", resamples=2_000, seed=6)
+    assert fm.simultaneous_range([equal]).low == 0.0
+
+
+def test_the_p_value_is_below_alpha_exactly_when_the_interval_excludes_the_threshold():
+    """The verdict and the interval cannot disagree: at every level and threshold, p <= level <=> the
+    (1 - level) interval excludes the threshold (the critical value is the matching order statistic)."""
+    x, n = np.array([40, 66, 90, 30]), np.array([200, 300, 350, 80])
+    for kind in ("difference", "ratio"):
+        spread = _spread_from_resamples(x, n, kind=kind, resamples=1_000, seed=8)
+        estimate = fm.disparity(x / n)
+        point = estimate.ratio if kind == "ratio" else estimate.difference
+        for level in (0.01, 0.05, 0.2):
+            for threshold in np.linspace(0.02, 0.98, 49):
+                low, high, _ = fm.disparity_interval([spread], kind=kind, point=point, threshold=threshold,
+                                                     confidence=1 - level)
+                _, _, p_value = fm.disparity_interval([spread], kind=kind, point=point, threshold=threshold)
+                assert (p_value <= level) == (threshold < low or threshold > high), (kind, level, threshold)
+
+
+def test_a_group_with_no_positives_gets_an_honest_interval():
+    """0 of 40 selected against 20 of 40: the ratio is 0 and its interval reaches 0; the difference 0.5 has an
+    interval around it. Two groups with no one selected: difference 0 with an interval above 0, not [0, 0]."""
+    rows = [("A", i % 2, 0, 0.5) for i in range(40)] + [("B", i % 2, int(i < 20), 0.5) for i in range(40)]
+    results = results_of(table_data(rows), criteria="demographic_parity_ratio>=0.8,demographic_parity_difference<=0.1",
+                         min_group_size=30, bootstrap=1_000)
+    ratio, difference = (criterion(results, n) for n in ("demographic_parity_ratio", "demographic_parity_difference"))
+    assert ratio["value"] == 0.0 and ratio["ci_low"] == 0.0 and 0 < ratio["ci_high"] < 0.8
+    assert ratio["verdict"] == difference["verdict"] == "fail"
+    assert difference["ci_low"] < 0.5 < difference["ci_high"] <= 1.0
+    # A file where no one is selected is refused (constant predictions), so the cells are built directly: in a
+    # feature set other groups can be selected while these two are not.
+    template = frame_data(y_true=[0, 1, 0, 1], y_pred=[0, 1, 1, 0], sensitive={"g": ["A", "A", "B", "B"]})
+    definition = make_definition(data=template, sensitive=["g"], metrics=["selection_rate"], min_group_size=30,
+                                 criteria="demographic_parity_difference<=0.1", bootstrap=1_000)
+    counts = np.zeros((2, 2, 2, 1), dtype=np.int64)
+    counts[:, :, 0, 0] = 20                                              # 20 positives, 20 negatives, none selected
+    nobody = compute_results(definition=definition, cells=fm.Cells((("A",), ("B",)), counts, None))["criteria"][0]
+    assert nobody["value"] == 0.0 and nobody["ci_low"] == 0.0
+    # every resample is the same, so the critical value is its floor, the normal quantile of one pair
+    assert nobody["ci_high"] == pytest.approx(norm.ppf(0.975) * np.sqrt(2 * (1 / 42) * (41 / 42) / 42), rel=1e-12)
+
+
+def test_equalized_odds_is_bounded_jointly_over_both_rates():
+    """The interval for max(TPR range, FPR range) takes every pair of both rates at once: it holds both ranges'
+    own simultaneous intervals' upper ends, and its critical value is at least each one's."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for g, (tpr, fpr) in {"A": (0.70, 0.20), "B": (0.60, 0.25), "C": (0.75, 0.15)}.items():
+        y = rng.random(400) < 0.4
+        rows += [(g, int(t), int(rng.random() < (tpr if t else fpr)), 0.5) for t in y]
+    results = results_of(table_data(rows), criteria="equalized_odds_difference<=0.1,equal_opportunity_difference<=0.1,"
+                                                    "false_positive_rate_difference<=0.1", min_group_size=30,
+                         bootstrap=1_000)
+    odds, tpr, fpr = (criterion(results, n) for n in ("equalized_odds_difference", "equal_opportunity_difference",
+                                                       "false_positive_rate_difference"))
+    assert odds["value"] == max(tpr["value"], fpr["value"])
+    assert odds["ci_high"] >= max(tpr["ci_high"], fpr["ci_high"]) - 1e-12
+    assert odds["ci_low"] >= max(tpr["ci_low"], fpr["ci_low"]) - 0.02
 
 
 def _two_groups(n: int, selected_a: int, selected_b: int):
