@@ -14,6 +14,7 @@ with an evidence hash over the definition, the data's content hash and the resul
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -31,7 +32,7 @@ from governance import fairness_metrics as fm
 from governance.evaluation_sets import recompute_content_sha256
 from governance.errors import GovernanceError
 from governance.fairness_inputs import (MISSING_GROUP, NO_ROWS, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError,
-                                        as_text, evaluation_set_data, sha256_text)
+                                        as_text, evaluation_set_data, read_csv_data, sha256_text)
 from governance.identity import User, require
 from governance.store import GovernanceStore
 from governance.vocabulary import FAIRNESS_DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
@@ -580,26 +581,89 @@ def get_audit(store: GovernanceStore, *, audit_id: str) -> dict:
     return out
 
 
-def verify_audit(store: GovernanceStore, *, audit_id: str) -> dict:
-    """Recheck an audit: its evidence hash over what is stored, its data hash, and its results recomputed."""
+def verify_audit(store: GovernanceStore, *, audit_id: str, file: bytes | None = None,
+                 file_name: str | None = None) -> dict:
+    """Recheck an audit: recompute every figure that can be recomputed, and say what could not be and why.
+
+    Always: the definition hash and the evidence hash, over what is stored. An evaluation-set audit: the set's
+    content hash over its stored rows, and the results recomputed from those rows. A file audit: the workspace
+    keeps only the file's SHA-256, so with `file` (the audited CSV's bytes) its hash is checked and the results
+    are recomputed from it, and without it the result says that the data and results were not recomputed. Each
+    failed check carries `detail`, what differs."""
     audit = get_audit(store, audit_id=audit_id)
     if audit["status"] != "completed":
-        return {"audit_id": audit_id, "ok": False, "checks": [{"check": "has run", "ok": False}]}
+        return {"audit_id": audit_id, "ok": False, "recomputed": False, "not_recomputed": [],
+                "checks": [{"check": "has run", "ok": False, "detail": VERIFY_NOT_RUN.format(status=audit["status"])}]}
     definition = AuditDefinition.from_dict(audit["definition"])
     stored = json.loads(store.query_value("SELECT results FROM fairness_audit_run WHERE audit_id = ?", [audit_id]))
-    checks = [{"check": "definition hash", "ok": sha256_text(canonical_json(audit["definition"]))
-               == audit["definition_hash"]},
-              {"check": "evidence hash", "ok": evidence_hash_of(definition=definition, data_sha256=audit["data_sha256"],
-                                                                results=stored) == audit["evidence_hash"]}]
+    checks = [_check("definition hash", sha256_text(canonical_json(audit["definition"])), audit["definition_hash"]),
+              _check("evidence hash", evidence_hash_of(definition=definition, data_sha256=audit["data_sha256"],
+                                                       results=stored), audit["evidence_hash"])]
+    not_recomputed: list[dict] = []
     source = definition.source
     if source["kind"] == "evaluation_set":
         now = recompute_content_sha256(store, model=source["model"], version=source["version"])
-        checks.append({"check": "evaluation set content hash", "ok": now == audit["data_sha256"]})
+        checks.append(_check("evaluation set content hash", now, audit["data_sha256"]))
         data = evaluation_set_data(store, model=source["model"], version=source["version"])
-        again = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition))
-        same = canonical_json({**again, "environment": None}) == canonical_json({**stored, "environment": None})
-        checks.append({"check": "results recomputed from the data", "ok": same})
-    return {"audit_id": audit_id, "ok": all(c["ok"] for c in checks), "checks": checks}
+        checks.append(_recomputed("results recomputed from the data", definition=definition, data=data, store=store,
+                                  stored=stored, audit=audit))
+    elif file is None:
+        not_recomputed.append({"what": "the file's content hash and the results",
+                               "why": VERIFY_NEEDS_FILE.format(name=source["name"])})
+    else:
+        given = hashlib.sha256(file).hexdigest()
+        checks.append(_check("file content hash", given, audit["data_sha256"]))
+        try:
+            data = read_csv_data(content=file, name=file_name or source["name"], y_true=definition.y_true,
+                                 y_pred=definition.y_pred, sensitive=list(definition.sensitive),
+                                 score=definition.score, pos_label=definition.pos_label)
+        except AuditError as exc:
+            checks.append({"check": "results recomputed from the file", "ok": False, "detail": str(exc)})
+        else:
+            checks.append(_recomputed("results recomputed from the file", definition=definition, data=data,
+                                      store=store, stored=stored, audit=audit))
+    return {"audit_id": audit_id, "ok": all(c["ok"] for c in checks), "recomputed": not not_recomputed,
+            "not_recomputed": not_recomputed, "checks": checks}
+
+
+VERIFY_NOT_RUN = "the audit is {status}, not completed: there are no results to verify"
+VERIFY_NEEDS_FILE = ("the audited file {name!r} is not kept in the workspace, only its SHA-256: give the same file "
+                     "(audit verify ID --file FILE.csv) to rehash it and recompute the results")
+MAX_DIFFERENCES = 8
+
+
+def _check(name: str, recomputed: str, recorded: str) -> dict:
+    ok = recomputed == recorded
+    return {"check": name, "ok": ok,
+            "detail": None if ok else f"recorded {recorded}, recomputed {recomputed}"}
+
+
+def _recomputed(name: str, *, definition: AuditDefinition, data: AuditData, store: GovernanceStore, stored: dict,
+                audit: dict) -> dict:
+    """Recompute the results from `data` and compare them, and the run's own row count and verdict, with the record."""
+    again = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition))
+    differences = _differences(json.loads(canonical_json({**stored, "environment": None})),
+                               json.loads(canonical_json({**again, "environment": None})))
+    if audit["n"] != again["n"]:
+        differences.append(f"the run's row count: recorded {audit['n']}, recomputed {again['n']}")
+    if audit["verdict"] != again["verdict"]:
+        differences.append(f"the run's verdict: recorded {audit['verdict']}, recomputed {again['verdict']}")
+    if differences and stored.get("environment") != again.get("environment"):
+        differences.append(f"recorded with {stored.get('environment')}, recomputed with {again.get('environment')}")
+    shown = differences[:MAX_DIFFERENCES] + ([f"and {len(differences) - MAX_DIFFERENCES} more"]
+                                             if len(differences) > MAX_DIFFERENCES else [])
+    return {"check": name, "ok": not differences, "detail": "; ".join(shown) or None}
+
+
+def _differences(recorded, recomputed, path: str = "results") -> list[str]:
+    """Where two JSON values differ, as 'path: recorded X, recomputed Y' (lists by position, dicts by key)."""
+    if isinstance(recorded, dict) and isinstance(recomputed, dict):
+        return [d for key in sorted(set(recorded) | set(recomputed))
+                for d in _differences(recorded.get(key), recomputed.get(key), f"{path}.{key}")]
+    if isinstance(recorded, list) and isinstance(recomputed, list) and len(recorded) == len(recomputed):
+        return [d for i, (a, b) in enumerate(zip(recorded, recomputed)) for d in _differences(a, b, f"{path}[{i}]")]
+    return [] if recorded == recomputed else [f"{path}: recorded {json.dumps(recorded)}, recomputed "
+                                              f"{json.dumps(recomputed)}"]
 
 
 def compare_audits(store: GovernanceStore, *, a: str, b: str) -> pd.DataFrame:
