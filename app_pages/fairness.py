@@ -9,7 +9,7 @@ from components.fairness_charts import audit_comparison_chart, group_metric_char
 from components.formatting import NOT_COMPUTABLE, percent, plain
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance import fairness
+from governance import fairness, fairness_policy
 from governance import fairness_metrics as fm
 from governance.errors import GovernanceError
 from governance.fairness_inputs import UNREADABLE_CSV, AuditData, AuditError, read_csv_data
@@ -96,12 +96,18 @@ def audits_tab() -> None:
     version = version_col.selectbox("Version", versions, key="fa_version", persist_state="page")
     frame = cached(fairness.list_audits, model=None if model == ALL else model,
                    version=None if version == ALL else version)
+    if model == ALL:
+        st.caption("Choose a model to see its fairness policy (the bar its audits must clear) and the standing "
+                   "result of each version.")
+    else:
+        policy_panel(model, versions[1:] if version == ALL else [version])
     st.subheader("Audit history")
-    history = frame.assign(evidence=frame["evidence_hash"].map(short))
+    history = frame.assign(evidence=frame["evidence_hash"].map(short), policy=policy_marks(frame))
     st.dataframe(history, hide_index=True, column_order=(
-        "audit_id", "model", "version", "verdict", "pass", "fail", "inconclusive", "sensitive", "criteria",
-        "defined_by", "defined_at", "ran_at", "evidence"), column_config={
+        "audit_id", "model", "version", "verdict", "policy", "pass", "fail", "inconclusive", "sensitive",
+        "criteria", "defined_by", "defined_at", "ran_at", "evidence"), column_config={
         "audit_id": "Audit", "sensitive": "Sensitive features", "criteria": "Criteria (locked)",
+        "policy": st.column_config.TextColumn("Against the model's fairness policy", width="medium"),
         "verdict": "Verdict",
         "pass": st.column_config.NumberColumn("pass", format="%d"),
         "fail": st.column_config.NumberColumn("fail", format="%d"),
@@ -116,6 +122,101 @@ def audits_tab() -> None:
     keep_valid("fa_audit", ids, ids[0])
     audit_id = st.selectbox("Audit", ids, format_func=names.get, key="fa_audit", persist_state="page")
     show_audit(cached(fairness.get_audit, audit_id=audit_id))
+
+
+def judged(model: str) -> dict:
+    """Each audit of the model that ran, against the policy in force when it was locked (by audit id)."""
+    return {a.audit_id: a for a in cached(fairness_policy.judge_audits, model=model)}
+
+
+def policy_marks(frame: pd.DataFrame) -> list[str]:
+    """For the history: whether each audit's criteria meet the policy of its lock time."""
+    by_model = {m: judged(m) for m in frame["model"].dropna().unique()}
+    marks = []
+    for row in frame.itertuples(index=False):
+        found = by_model.get(row.model, {}).get(row.audit_id)
+        marks.append("—" if found is None else found.mark or "at least as strict: counts")
+    return marks
+
+
+def policy_text(policy: fairness_policy.FairnessPolicy) -> str:
+    return (f"{'; '.join(rule(c.name, c.operator, c.threshold) for c in policy.criteria)} · "
+            f"{policy.confidence:.0%} intervals · minimum group size at most {policy.min_group_size:,}")
+
+
+def policy_panel(model: str, versions: list[str]) -> None:
+    """The policy in force, its history, the standing result of each version, and (for the chair or an admin) a
+    form to set a new policy with its reason."""
+    policy = cached(fairness_policy.policy_in_force, model=model)
+    st.subheader(f"Fairness policy of {model}")
+    st.markdown(f"**In force:** {policy_text(policy)}")
+    if policy.is_default:
+        st.caption("No policy has been recorded for this model: these are the defaults audits use. Every audit is "
+                   "judged against the policy in force when it was locked.")
+    else:
+        st.caption(f"Set by {plain(policy.set_by)} at {when(policy.set_at[:19])} (ledger entry {policy.ledger_seq}): "
+                   f"{plain(policy.reason)}. Every audit is judged against the policy in force when it was locked.")
+    history = cached(fairness_policy.policy_history, model=model)
+    if len(history) > 1:
+        with st.expander(f"Earlier policies ({len(history) - 1})", icon=":material/history:"):
+            st.markdown("\n".join(f"- {when(p.set_at[:19])}, {plain(p.set_by)}: {policy_text(p)} — {plain(p.reason)}"
+                                   for p in reversed(history[:-1])))
+    for version in versions:
+        standing_summary(model, version)
+    policy_form(model, policy)
+
+
+def standing_summary(model: str, version: str) -> None:
+    result = cached(fairness_policy.standing_fairness_result, model=model, version=version)
+    if result.audit_id is None:
+        st.markdown(f"**{version}: no standing result.** {plain(result.why)}.")
+    else:
+        state = "counts for the checklist" if result.done else "does not complete the checklist"
+        st.markdown(f"**{version}: {result.audit_id} stands ({result.verdict}), {state}.** {plain(result.why)}.")
+    if result.set_aside:
+        st.markdown("\n".join(f"  - set aside {s.audit_id} ({s.verdict}): {plain(s.reason)}"
+                               for s in result.set_aside))
+
+
+def policy_form(model: str, policy: fairness_policy.FairnessPolicy) -> None:
+    allowed = can(fairness_policy.PERMISSION)
+    with st.expander("Set the fairness policy", icon=":material/gavel:"):
+        st.caption("The bar every audit locked from now on must clear to count: each criterion present with a "
+                   "threshold at least as demanding, intervals at least as confident, a minimum group size no "
+                   "larger. Recorded in the ledger with your name and reason; earlier audits keep the policy of "
+                   "their lock time. " + ("" if allowed else needs(fairness_policy.PERMISSION)))
+        with st.form(f"fa_policy_form_{model}"):
+            try:
+                criteria = criteria_editor(key=f"fa_policy_criteria_{model}", initial=policy.criteria,
+                                           title="**Criteria of the policy**")
+            except GovernanceError as exc:
+                st.error(str(exc))
+                criteria = None
+            min_group = st.number_input("Largest minimum group size an audit may use", min_value=1,
+                                        max_value=1_000_000, value=policy.min_group_size, step=1,
+                                        key=f"fa_policy_min_group_{model}")
+            reason = st.text_area("Reason (required, recorded in the ledger)", key=f"fa_policy_reason_{model}",
+                                  max_chars=2000)
+            submitted = st.form_submit_button("Record the policy", type="primary", icon=":material/gavel:",
+                                              disabled=not allowed)
+        if submitted and criteria is not None:
+            try:
+                fairness_policy.set_policy(get_store(), model=model, criteria=criteria, reason=reason,
+                                           min_group_size=int(min_group), actor=current_user())
+            except GovernanceError as exc:
+                st.error(plain(str(exc)))
+                return
+            st.session_state["fa_flash"] = f"The fairness policy of {model} is recorded in the ledger."
+            st.rerun()
+
+
+def policy_warning(audit: dict) -> None:
+    """An audit weaker than the policy of its lock time says so, with how it falls short."""
+    model = audit["definition"]["source"].get("model")
+    found = judged(model).get(audit["audit_id"]) if model else None
+    if found is not None and found.mark:
+        st.warning(f"**{found.mark}.** Against the policy in force when it was locked "
+                   f"({plain(policy_text(found.policy))}): {plain('; '.join(found.weaker))}.", icon=":material/gpp_bad:")
 
 
 def definition_summary(audit: dict) -> None:
@@ -148,6 +249,7 @@ def show_audit(audit: dict) -> None:
         for name, n in (audit.get("verdict_counts") or {}).items():
             if n:
                 st.badge(f"{n} {name}", color=VERDICT_BADGES[name])
+    policy_warning(audit)
     definition_summary(audit)
     if audit["status"] == "failed":
         st.error(plain(fairness.COULD_NOT_RUN.format(audit_id=audit_id, reason=audit["failure"]["reason"])),
@@ -447,11 +549,12 @@ def upload_source() -> tuple[AuditData | None, list[str]]:
     return data, sensitive
 
 
-def criteria_editor() -> list[str]:
-    defaults = pd.DataFrame([{"criterion": c.name, "threshold": c.threshold}
-                             for c in fairness.parse_criteria(fairness.DEFAULT_CRITERIA)])
-    st.markdown("**Criteria** (locked with the definition)")
-    edited = st.data_editor(defaults, key="fa_criteria", num_rows="dynamic", hide_index=True, column_config={
+def criteria_editor(*, key: str = "fa_criteria", initial=None,
+                    title: str = "**Criteria** (locked with the definition)") -> list[str]:
+    initial = fairness.parse_criteria(fairness.DEFAULT_CRITERIA) if initial is None else initial
+    defaults = pd.DataFrame([{"criterion": c.name, "threshold": c.threshold} for c in initial])
+    st.markdown(title)
+    edited = st.data_editor(defaults, key=key, num_rows="dynamic", hide_index=True, column_config={
         "criterion": st.column_config.SelectboxColumn("Criterion", options=fairness.CRITERION_NAMES, width="large"),
         "threshold": st.column_config.NumberColumn("Threshold", min_value=0.0, max_value=1.0, step=0.01)})
     texts = []
@@ -486,7 +589,10 @@ def new_audit_tab() -> None:
     metrics = st.multiselect("Metrics per group", available, default=available,
                                 format_func=lambda m: fm.METRIC_WORDS[m], key=f"fa_new_metrics_{bool(data.score)}")
     try:
-        criteria = criteria_editor()
+        # an evaluation-set audit starts from its model's policy: the bar it must clear to count
+        bar = (cached(fairness_policy.policy_in_force, model=data.model).criteria
+               if data.kind == "evaluation_set" else None)
+        criteria = criteria_editor(key=f"fa_criteria_{data.model}" if bar else "fa_criteria", initial=bar)
     except GovernanceError as exc:
         st.error(str(exc))
         return

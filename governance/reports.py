@@ -21,12 +21,12 @@ from datetime import date, datetime, timezone
 
 import pandas as pd
 
-from governance import explanations, fairness, ledger, risks, signoffs
-from governance.drift import drift_thresholds
+from governance import explanations, fairness, fairness_policy, ledger, risks, signoffs
+from governance.drift import drift_thresholds, judged_period
 from governance.errors import InvalidInputError
 from governance.inventory import list_models, list_versions, require_model
 from governance.kpis import kpi_series, kpi_summary
-from governance.service_levels import service_levels
+from governance.service_levels import service_levels, slo_judgment
 from governance.store import GovernanceStore
 from governance.vocabulary import REPORT_KINDS as KINDS
 from governance.vocabulary import SUPPRESS_BELOW
@@ -89,13 +89,15 @@ def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, snap
     summary = kpi_summary(store, model=model, window=window, version=version)
     summary = summary[summary["version"] == version]
     overall = summary.iloc[0] if len(summary) else None
+    judged = slo_judgment(store, model=model, window=window, version=version)   # error budgets, burn rates
     slos = []
     for kpi, level in sorted(levels.items()):
         value = None if overall is None else _number(overall[kpi])
+        budget = judged.budgets.get((version, kpi))
         slos.append({"kpi": kpi, "label": level.definition.label, "rule": level.rule(), "target": level.target,
                      "warning": level.warning, "value": value,
-                     "status": level.status(value, sample=None if overall is None
-                                            else int(overall[level.definition.min_sample]))})
+                     "budget_left": None if budget is None else budget.remaining,
+                     "status": judged.status(version, kpi, end=window.end) if budget is not None else "unknown"})
     series = kpi_series(store, model=model, window=window, grain="day", version=version)
     series = series[series["version"] == version].rename(columns={"n": "predictions"})
     daily = [{"date": str(pd.Timestamp(r["period"]).date()), **{k: _number(r[k]) for k in DAILY_KPIS}}
@@ -111,7 +113,14 @@ def _drift(store: GovernanceStore, *, model: str, version: str, as_of: date, sna
     periods = signoffs.drift_periods(store, model=model, version=version, until=as_of)
     weekly = [{"period": str(pd.Timestamp(r["period"]).date()), "feature": r["feature"], "psi": _number(r["psi"]),
                "status": r["status"]} for r in periods.to_dict("records") if r["status"] != "no data"]
-    return {**snapshot, "thresholds": drift_thresholds(store, model=model).as_dict(), "weekly": weekly}
+    # The status that counts is the latest complete week's (drift.judged_period); partial weeks are named, not judged.
+    period = judged_period(periods)
+    latest = {} if period is None else dict(periods.loc[periods["period"] == period, ["feature", "status"]].values)
+    features = [{**f, "latest_status": latest.get(f["feature"], "not judged")} for f in snapshot.get("features", [])]
+    partial = sorted({w["period"] for w in weekly if w["status"] == "partial"})
+    return {**snapshot, "features": features, "thresholds": drift_thresholds(store, model=model).as_dict(),
+            "weekly": weekly, "judged_period": None if period is None else str(period.date()), "partial": partial,
+            "acting_now": sorted(f for f, status in latest.items() if status == "act")}
 
 
 def _group(group: dict, *, suppress_below: int) -> dict:
@@ -121,7 +130,16 @@ def _group(group: dict, *, suppress_below: int) -> dict:
             "status": group.get("status"), "suppressed": True}
 
 
-def _audit(store: GovernanceStore, *, audit_id: str, suppress_below: int) -> dict:
+def _policy_mark(judged) -> dict | None:
+    """How the audit stands against the model's fairness policy of its lock time; None for an audit that did not
+    run (nothing to count)."""
+    if judged is None:
+        return None
+    return {"counts": judged.counts, "mark": judged.mark, "weaker": list(judged.weaker),
+            "criteria": [c.text for c in judged.policy.criteria], "set_by": judged.policy.set_by}
+
+
+def _audit(store: GovernanceStore, *, audit_id: str, suppress_below: int, judged=None) -> dict:
     audit = fairness.get_audit(store, audit_id=audit_id)
     groups = [_group(g, suppress_below=suppress_below) for g in audit.get("groups", [])]
     withheld = sum(1 for g in groups if g.get("suppressed"))
@@ -136,7 +154,7 @@ def _audit(store: GovernanceStore, *, audit_id: str, suppress_below: int) -> dic
                                                  "operator", "verdict", "explanation")}
                          for c in audit.get("criteria", [])],
             "groups": groups, "suppressed_groups": withheld, "notes": notes,
-            "seed": audit["definition"].get("seed")}
+            "seed": audit["definition"].get("seed"), "policy": _policy_mark(judged)}
 
 
 def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
@@ -174,7 +192,8 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
     card = _card(store, model=model, version=version)
     as_of = as_of or (date.fromisoformat(card["telemetry_to"][:10]) if card["telemetry_to"] else date.today())
     evidence = signoffs.gather_evidence(store, model=model, version=version, as_of=as_of)
-    audits = [_audit(store, audit_id=a["audit_id"], suppress_below=suppress_below)
+    judged = {j.audit_id: j for j in fairness_policy.judge_audits(store, model=model, version=version)}
+    audits = [_audit(store, audit_id=a["audit_id"], suppress_below=suppress_below, judged=judged.get(a["audit_id"]))
               for a in evidence["fairness_audits"]]
     explanation = _explanation(store, model=model, version=version)
     mapped = risks.list_risks(store, model=model, version=version)
