@@ -22,11 +22,11 @@ from datetime import date, datetime, timezone
 import pandas as pd
 
 from governance import explanations, fairness, fairness_policy, ledger, risks, signoffs
-from governance.drift import drift_thresholds, judged_period
+from governance.drift import drift_thresholds
 from governance.errors import InvalidInputError
 from governance.inventory import list_models, list_versions, require_model
 from governance.kpis import kpi_series, kpi_summary
-from governance.service_levels import service_levels, slo_judgment
+from governance.service_levels import service_levels
 from governance.store import GovernanceStore
 from governance.vocabulary import REPORT_KINDS as KINDS
 from governance.vocabulary import SUPPRESS_BELOW
@@ -89,15 +89,13 @@ def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, snap
     summary = kpi_summary(store, model=model, window=window, version=version)
     summary = summary[summary["version"] == version]
     overall = summary.iloc[0] if len(summary) else None
-    judged = slo_judgment(store, model=model, window=window, version=version)   # error budgets, burn rates
     slos = []
     for kpi, level in sorted(levels.items()):
         value = None if overall is None else _number(overall[kpi])
-        budget = judged.budgets.get((version, kpi))
         slos.append({"kpi": kpi, "label": level.definition.label, "rule": level.rule(), "target": level.target,
                      "warning": level.warning, "value": value,
-                     "budget_left": None if budget is None else budget.remaining,
-                     "status": judged.status(version, kpi, end=window.end) if budget is not None else "unknown"})
+                     "status": level.status(value, sample=None if overall is None
+                                            else int(overall[level.definition.min_sample]))})
     series = kpi_series(store, model=model, window=window, grain="day", version=version)
     series = series[series["version"] == version].rename(columns={"n": "predictions"})
     daily = [{"date": str(pd.Timestamp(r["period"]).date()), **{k: _number(r[k]) for k in DAILY_KPIS}}
@@ -113,14 +111,7 @@ def _drift(store: GovernanceStore, *, model: str, version: str, as_of: date, sna
     periods = signoffs.drift_periods(store, model=model, version=version, until=as_of)
     weekly = [{"period": str(pd.Timestamp(r["period"]).date()), "feature": r["feature"], "psi": _number(r["psi"]),
                "status": r["status"]} for r in periods.to_dict("records") if r["status"] != "no data"]
-    # The status that counts is the latest complete week's (drift.judged_period); partial weeks are named, not judged.
-    period = judged_period(periods)
-    latest = {} if period is None else dict(periods.loc[periods["period"] == period, ["feature", "status"]].values)
-    features = [{**f, "latest_status": latest.get(f["feature"], "not judged")} for f in snapshot.get("features", [])]
-    partial = sorted({w["period"] for w in weekly if w["status"] == "partial"})
-    return {**snapshot, "features": features, "thresholds": drift_thresholds(store, model=model).as_dict(),
-            "weekly": weekly, "judged_period": None if period is None else str(period.date()), "partial": partial,
-            "acting_now": sorted(f for f, status in latest.items() if status == "act")}
+    return {**snapshot, "thresholds": drift_thresholds(store, model=model).as_dict(), "weekly": weekly}
 
 
 def _group(group: dict, *, suppress_below: int) -> dict:
