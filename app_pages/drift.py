@@ -81,6 +81,13 @@ def drift_tab(model: str, version: str, grain: str, reference, window: Window) -
         st.warning(report.label_note, icon=":material/label_off:")
     for note in report.notes:
         st.caption(note)
+    st.markdown(f"**Status of {report.judged_period_label}.**")
+    partial = report.partial_periods
+    if len(partial):
+        cut = "; ".join(f"{row.period:%Y-%m-%d} ({row.days:g} of {7 if grain == 'week' else 1} days)"
+                        for row in partial.itertuples(index=False))
+        st.caption(f"Partial {grain}s, cut short by the window or the telemetry's ends, are labelled partial and not "
+                   f"judged (blank in the heat map): {cut}.")
     features = report.features
     drifted = report.periods[report.periods["status"].isin(["watch", "act"])]
     if drifted.empty:
@@ -95,13 +102,18 @@ def drift_tab(model: str, version: str, grain: str, reference, window: Window) -
     flagged = features[features["feature"].isin(drifted["feature"])]
     st.plotly_chart(drift_heatmap(report.heatmap(judged_only=True), watch=report.thresholds.psi_watch,
                                   act=report.thresholds.psi_act), theme=None)
-    st.caption("Over the whole window: drift confined to some periods is diluted here; the heat map shows when.")
+    st.caption(f"Status, PSI and rows: {report.judged_period_label}. The 'whole window' columns pool every "
+               f"{grain} and decide nothing: drift confined to some {grain}s is diluted there; the heat map shows when.")
     st.dataframe(features, hide_index=True, column_config={
         "psi": st.column_config.NumberColumn("PSI", format="%.3f"),
-        "statistic": st.column_config.NumberColumn(format="%.4f"),
-        "p_value": st.column_config.NumberColumn("p-value", format="%.2e"),
+        "n_current": st.column_config.NumberColumn("rows", format="localized"),
         "n_reference": st.column_config.NumberColumn("reference rows", format="localized"),
-        "n_current": st.column_config.NumberColumn("current rows", format="localized")})
+        "window_psi": st.column_config.NumberColumn("PSI, whole window", format="%.3f"),
+        "window_n": st.column_config.NumberColumn("rows, whole window", format="localized"),
+        "test": st.column_config.TextColumn("test, whole window"),
+        "window_statistic": st.column_config.NumberColumn("statistic, whole window", format="%.4f"),
+        "window_p_value": st.column_config.NumberColumn("p-value, whole window", format="%.2e"),
+        "window_significant": st.column_config.CheckboxColumn("significant, whole window")})
     default = flagged["feature"].iloc[0] if not flagged.empty else report.feature_names[0]
     feature = st.selectbox("Feature detail", report.feature_names, index=report.feature_names.index(default))
     st.plotly_chart(distribution_chart(report.distribution(feature), feature=feature), theme=None)

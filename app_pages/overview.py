@@ -7,7 +7,7 @@ from components.kpi_tiles import tile, tile_row
 from components.page import render_page
 from components.workspace import cached
 from governance.inventory import list_models, list_versions
-from governance.kpis import daily_volume, headline_figures
+from governance.kpis import DEFINITIONS, daily_volume, headline_figures
 from governance.alerts import episodes
 from governance.release_gate import all_triggers, serving_outside_their_gate
 
@@ -26,12 +26,12 @@ def body() -> None:
         row = tile_row()
         tile(row, heading(kpi_label("predictions")), count_compact(h.predictions),
              help_text=f"{count(h.predictions)} predictions served in these {h.window_days} days.")
-        tile(row, heading(kpi_label("accuracy")), percent(h.accuracy),
-             help_text="Share of correct predictions among requests whose true outcome has arrived.")
+        tile(row, heading(kpi_label("accuracy")), percent(h.accuracy), help_text=DEFINITIONS["accuracy"])
         tile(row, heading(kpi_label("label_coverage")), percent(h.label_coverage, digits=0),
-             help_text="Share of predictions whose true outcome has arrived; recent outcomes lag.")
-        tile(row, heading(kpi_label("latency_p95_ms")), milliseconds(h.latency_p95_ms))
-        tile(row, heading(kpi_label("error_rate")), percent(h.error_rate, digits=2))
+             help_text=DEFINITIONS["label_coverage"])
+        tile(row, heading(kpi_label("latency_p95_ms")), milliseconds(h.latency_p95_ms),
+             help_text=DEFINITIONS["latency_p95_ms"])
+        tile(row, heading(kpi_label("error_rate")), percent(h.error_rate, digits=2), help_text=DEFINITIONS["error_rate"])
         tile(row, heading(kpi_label("expected_value_usd")), usd_compact(h.expected_value_usd),
              help_text=f"{usd(h.expected_value_usd)}: business value the approvals are expected to bring; cost "
                        f"{usd(h.cost_per_1k_usd, digits=2)} per 1,000 predictions.")

@@ -187,15 +187,19 @@ def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[d
                                   evidence={"worst": b.worst, "target": b.target, "periods": b.periods}))
     for version in list_versions(store).query("model == @model and telemetry_rows > 0")["version"]:
         periods = signoffs.drift_periods(store, model=model, version=version)
-        judged = periods[periods["status"].isin(["ok", "watch", "act"])]
-        if judged.empty:
+        from governance.drift import JUDGED, judged_period   # here, not at the top: drift imports scipy
+
+        period = judged_period(periods)   # the latest complete week: a partial week never raises an alert
+        if period is None:
             continue
-        newest = judged[judged["period"] == judged["period"].max()]
+        judged = periods[periods["status"].isin(JUDGED)]
+        newest = periods[periods["period"] == period]
         for row in newest[newest["status"] == "act"].itertuples(index=False):
             started = judged[(judged["feature"] == row.feature) & (judged["status"] == "act")]["period"].min()
             found.append(_finding(key=f"{model}:drift:{version}:{row.feature}:{pd.Timestamp(started).date()}",
                                   model=model, what="drift_act", link=f"drift?model={model}",
-                                  title=f"{model} {version}: {row.feature} drifted to 'act' (PSI {row.psi:.2f})",
+                                  title=f"{model} {version}: {row.feature} drifted to 'act' (PSI {row.psi:.2f} "
+                                        f"in the week of {period.date()})",
                                   evidence={"feature": row.feature, "psi": float(row.psi),
                                             "since": str(pd.Timestamp(started).date())}))
     sensitivity = in_force["anomaly"]["sensitivity"]

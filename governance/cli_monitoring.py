@@ -116,14 +116,23 @@ def print_drift(result: dict) -> None:
     print(result["thresholds"]["rule"])
     if result["label_note"]:
         print(f"note: {result['label_note']}")
-    print(f"{'feature':<22}{'kind':<13}{'PSI':>8}{'test':>6}{'p-value':>11}  status   worst period")
+    print(f"status and PSI: {result['judged_period_label']}; whole window: every {result['grain']} pooled, for "
+          f"reference only")
+    partial = sorted({str(p["period"])[:10] for p in result["periods"] if p["status"] == "partial"})
+    if partial:
+        print(f"partial {result['grain']}s (labelled partial, not judged): {', '.join(partial)}")
+    print(f"{'feature':<22}{'kind':<13}{'status':<11}{'PSI':>8}{'whole PSI':>11}{'test':>6}{'whole p':>11}"
+          f"  worst complete period")
     for f in result["features"]:
-        judged = [p for p in result["periods"] if p["feature"] == f["feature"] and p["psi"] is not None]
+        judged = [p for p in result["periods"] if p["feature"] == f["feature"] and p["psi"] is not None
+                  and p["status"] in ("ok", "watch", "act")]
         worst = max(judged, key=lambda p: p["psi"], default=None)
         worst_text = "" if worst is None else f"{worst['status']} (PSI {worst['psi']:.3f}, {str(worst['period'])[:10]})"
-        p_value = "-" if f["p_value"] is None else f"{f['p_value']:.2e}"
+        p_value = "-" if f["window_p_value"] is None else f"{f['window_p_value']:.2e}"
         psi = "-" if f["psi"] is None else f"{f['psi']:.3f}"
-        print(f"{f['feature']:<22}{f['kind']:<13}{psi:>8}{f['test']:>6}{p_value:>11}  {f['status']:<8} {worst_text}")
+        whole = "-" if f["window_psi"] is None else f"{f['window_psi']:.3f}"
+        print(f"{f['feature']:<22}{f['kind']:<13}{f['status']:<11}{psi:>8}{whole:>11}{f['test']:>6}{p_value:>11}"
+              f"  {worst_text}")
 
 
 def ingest(store, args) -> dict:

@@ -47,10 +47,20 @@ differences far too small to matter)
 
 Status
     From the PSI and the model's thresholds (``drift_thresholds``; defaults: watch at 0.1, act at 0.25):
-    "ok" below watch, "watch" from watch, "act" from act. A period (or window) with fewer than
-    ``min_rows(bins)`` rows -- max(500, 25 per bin) -- is "not judged", since sampling noise alone can push a
-    small sample's PSI past the watch level; one without rows is "no data". ``significant`` says whether
-    the test's p < alpha (0.01 by default).
+    "ok" below watch, "watch" from watch, "act" from act. A period with fewer than ``min_rows(bins)`` rows --
+    max(500, 25 per bin) -- is "not judged", since sampling noise alone can push a small sample's PSI past the
+    watch level; one without rows is "no data". ``significant`` says whether the test's p < alpha (0.01 by
+    default).
+
+Complete periods and the status a user sees
+    A period is *complete* when all of it lies inside both the window and the model's telemetry (its first to
+    its newest day); a week cut short by either is "partial" and is never judged: a week of one Monday compares
+    one weekday's mix with the reference's whole weeks (in the demo, a 1-day week read PSI 0.50 on 4,378 rows).
+    The status shown for a feature -- on the page, in reports, by the CLI, and the one alerts and the retraining
+    policy act on -- is its status in the *judged period*: the latest complete period in which the version
+    served (``judged_period``). Pooling the whole window dilutes drift confined to its last weeks (in the demo,
+    hours_per_week read "ok" over 14 weeks while 4 of them were at 'act'), so the whole window's PSI and tests
+    are reported beside it, named ``window_...``, and decide nothing.
 
 Labels
     ``label_coverage`` gives, per period, the share of successful requests whose true outcome has arrived;
@@ -82,7 +92,7 @@ from governance import telemetry_sources
 from governance.errors import InvalidInputError
 from governance.identity import User, require
 from governance.inventory import require_model
-from governance.kpis import BAD_DATE, Window, parse_day, resolve_window
+from governance.kpis import BAD_DATE, Window, data_window, parse_day, resolve_window
 from governance.store import GovernanceStore
 from governance.telemetry_sql import (EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL,
                                       REFERENCE_SCORES_SQL, REFERENCE_TOTAL_SQL, REFERENCE_VALUES_SQL,
@@ -104,7 +114,8 @@ MIN_SAMPLE = 30                   # fewer labels in a period: accuracy unknown (
 VALUE_LIMIT = 1_000               # numeric features with at most this many distinct values: per-period KS
 MAX_FEATURES = 60
 REFERENCE_DAYS = 30               # a telemetry reference offered by default: the version's first days of serving
-STATUSES = ("ok", "watch", "act", "not judged", "no data")
+STATUSES = ("ok", "watch", "act", "partial", "not judged", "no data")
+JUDGED = ("ok", "watch", "act")
 MISSING_BIN = "(missing)"
 OTHER_BIN = "other/unseen"
 
@@ -141,6 +152,8 @@ BAD_THRESHOLD = "{name} must be a finite number, got {value!r}"
 BAD_THRESHOLD_ORDER = ("drift thresholds need 0 < watch < act, got watch {watch!r} and act {act!r}: "
                        "the act level must be the higher PSI")
 BAD_ALPHA = "alpha must be a number between 0 and 1 (exclusive), got {value!r}"
+NO_COMPLETE_PERIOD = ("no complete {grain} in this window in which {version} served: no status is judged; choose a "
+                      "longer window or the day grain")
 LABELS_NONE = ("labels missing: no true outcomes have arrived in this window, so accuracy is unknown; "
                "showing prediction drift")
 LABELS_PARTIAL = ("labels missing for {missing} of {total} periods ({periods}): accuracy is unknown there; "
@@ -279,12 +292,17 @@ class Reference:
 class DriftReport:
     """Drift of one model version against its reference.
 
-    features         one row per feature over the whole window: feature, kind ("numeric" | "categorical";
-                     the score is "numeric"), psi, test ("ks" | "chi2"), statistic, p_value, significant,
-                     status ("ok" | "watch" | "act" | "not judged" | "no data"), n_reference, n_current
-    periods          one row per feature and period (for a heat map): feature, kind, period, n, psi, test,
-                     statistic, p_value, significant, status; statistic and p_value are None where the
-                     per-period test is not computed (see the module docstring)
+    features         one row per feature: feature, kind ("numeric" | "categorical"; the score is "numeric");
+                     its status, psi and n_current in the judged period (judged_period: the latest complete
+                     period; status "not judged" when there is none); n_reference; and the whole window pooled,
+                     for reference only: window_psi, window_n, test ("ks" | "chi2"), window_statistic,
+                     window_p_value, window_significant
+    periods          one row per feature and period (for a heat map): feature, kind, period, complete, days
+                     (how many of its days lie inside the window and the telemetry), n, psi, test, statistic,
+                     p_value, significant, status ("ok" | "watch" | "act" | "partial" | "not judged" |
+                     "no data"); statistic and p_value are None where the per-period test is not computed (see
+                     the module docstring)
+    judged_period    the start of the period whose status the features show, or None
     distributions    one row per feature and bin over the whole window (for a detail chart): feature, kind,
                      bin (0-based order), bin_label, reference_count, reference_share, current_count,
                      current_share
@@ -306,6 +324,7 @@ class DriftReport:
     label_coverage: pd.DataFrame
     label_note: str | None
     notes: tuple[str, ...] = field(default=())
+    judged_period: pd.Timestamp | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -317,8 +336,23 @@ class DriftReport:
         with_data = self.label_coverage[self.label_coverage["n"] > 0]
         return bool(with_data["labels_missing"].all())
 
+    @property
+    def judged_period_label(self) -> str:
+        """Which period the statuses are of, in words: 'the week of 2026-09-21 (the latest complete week)'."""
+        if self.judged_period is None:
+            return f"no complete {self.grain} in this window"
+        what = "the week of " if self.grain == "week" else ""
+        return f"{what}{self.judged_period.date()} (the latest complete {self.grain})"
+
+    @property
+    def partial_periods(self) -> pd.DataFrame:
+        """The periods cut short by the window or the telemetry's ends, with rows: period, days (inside)."""
+        cut = self.periods[~self.periods["complete"].astype(bool)] if len(self.periods) else self.periods
+        return cut.groupby("period", as_index=False).agg(days=("days", "first"), n=("n", "max")).query("n > 0") \
+            if len(cut) else pd.DataFrame(columns=["period", "days", "n"])
+
     def feature(self, name: str) -> dict:
-        """The whole-window row of one feature."""
+        """One feature's row: its status in the judged period, and the whole window's figures beside it."""
         self._require(name)
         return _records(self.features[self.features["feature"] == name])[0]
 
@@ -330,12 +364,12 @@ class DriftReport:
     def heatmap(self, value: str = "psi", *, judged_only: bool = False) -> pd.DataFrame:
         """Feature x period table of one per-period column (psi by default).
 
-        judged_only: blank (NaN) the cells whose status is "not judged" or "no data", so that the noisy PSI of
-        a too-small period is not coloured as drift.
+        judged_only: blank (NaN) the cells whose status is "partial", "not judged" or "no data", so that the PSI
+        of a partial or too-small period is not coloured as drift.
         """
         periods = self.periods
         if judged_only:
-            periods = periods.assign(**{value: periods[value].where(periods["status"].isin(("ok", "watch", "act")))})
+            periods = periods.assign(**{value: periods[value].where(periods["status"].isin(JUDGED))})
         return periods.pivot(index="feature", columns="period", values=value).reindex(self.feature_names)
 
     def _require(self, name: str) -> None:
@@ -351,7 +385,9 @@ class DriftReport:
                 "thresholds": self.thresholds.as_dict(),
                 "features": _records(self.features), "periods": _records(self.periods),
                 "distributions": _records(self.distributions), "label_coverage": _records(self.label_coverage),
-                "label_note": self.label_note, "notes": list(self.notes)}
+                "label_note": self.label_note, "notes": list(self.notes),
+                "judged_period": None if self.judged_period is None else self.judged_period.isoformat(),
+                "judged_period_label": self.judged_period_label}
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -729,6 +765,26 @@ def _periods(window: Window, grain: str) -> pd.DatetimeIndex:
     return pd.date_range(first, last, freq="D")
 
 
+def _completeness(periods: pd.DatetimeIndex, grain: str, covered: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Per period: whether all of it lies inside `covered`, and how many of its days do."""
+    length = pd.Timedelta(days=7 if grain == "week" else 1)
+    starts = pd.Series(periods)
+    inside = (starts + length).clip(upper=covered.end) - starts.clip(lower=covered.start)
+    days = (inside / pd.Timedelta(days=1)).clip(lower=0).to_numpy(np.float64)
+    return ((starts >= covered.start) & (starts + length <= covered.end)).to_numpy(), days
+
+
+def judged_period(periods: pd.DataFrame) -> pd.Timestamp | None:
+    """The period whose statuses count: the latest complete period in which the version served, or None.
+
+    periods are a DriftReport's (or signoffs.drift_periods'). Pages, reports, the CLI, the alerts and the retraining
+    policy all judge this one period, so that none of them acts on a partial week or a pooled window."""
+    if periods.empty or "complete" not in periods.columns:
+        return None
+    served = periods[periods["complete"].astype(bool) & (periods["n"] > 0)]
+    return None if served.empty else pd.Timestamp(served["period"].max())
+
+
 def _label_note(coverage: pd.DataFrame, grain: str) -> str | None:
     with_data = coverage[coverage["n"] > 0]
     missing = with_data[with_data["labels_missing"]]
@@ -827,6 +883,13 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
         raise InvalidInputError(EMPTY_WINDOW.format(start=current.start.date(), end=current.end.date(),
                                                     model=model, version=version))
     thresholds = drift_thresholds(store, model=model)
+    span = data_window(store, model=model) or current   # a period past either end of the telemetry is partial too
+    covered = Window(max(current.start, span.start), min(current.end, span.end))
+    complete, days = _completeness(period_index, grain, covered)
+    served = np.flatnonzero(complete & (period_totals[:, 0] > 0))
+    judged = int(served[-1]) if len(served) else None
+    if judged is None:
+        notes.append(NO_COMPLETE_PERIOD.format(grain=grain, version=version))
 
     summary, per_period, distributions = [], [], []
     for f in inputs + ([score] if keep_score else []):
@@ -836,21 +899,28 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
             else np.full(len(period_index), np.nan)
         whole_bins = result.cur_bins.sum(axis=0)
         whole_psi = float(psi(result.ref_bins, whole_bins)) if result.ref_bins.sum() > 0 else math.nan
-        n_current = int(whole_bins.sum())
-        summary.append({
-            "feature": f.name, "kind": f.kind, "psi": whole_psi, "test": result.test,
-            "statistic": result.statistic, "p_value": result.p_value,
-            "significant": bool(result.p_value < thresholds.alpha) if math.isfinite(result.p_value) else None,
-            "status": thresholds.status(whole_psi, n_current, bins=len(result.labels)),
-            "n_reference": int(result.ref_bins.sum()), "n_current": n_current})
+        statuses = []
         for k, period in enumerate(period_index):
             n = int(result.period_n[k])
             p_value = float(result.period_p[k])
+            status = thresholds.status(float(period_psi[k]), n, bins=len(result.labels))
+            statuses.append("partial" if n > 0 and not complete[k] else status)
             per_period.append({
-                "feature": f.name, "kind": f.kind, "period": period, "n": n, "psi": float(period_psi[k]),
+                "feature": f.name, "kind": f.kind, "period": period, "complete": bool(complete[k]),
+                "days": float(days[k]), "n": n, "psi": float(period_psi[k]),
                 "test": result.test, "statistic": float(result.period_stat[k]), "p_value": p_value,
                 "significant": bool(p_value < thresholds.alpha) if math.isfinite(p_value) else None,
-                "status": thresholds.status(float(period_psi[k]), n, bins=len(result.labels))})
+                "status": statuses[-1]})
+        summary.append({
+            "feature": f.name, "kind": f.kind,
+            "status": "not judged" if judged is None else statuses[judged],
+            "psi": math.nan if judged is None else float(period_psi[judged]),
+            "n_current": 0 if judged is None else int(result.period_n[judged]),
+            "n_reference": int(result.ref_bins.sum()),
+            "window_psi": whole_psi, "window_n": int(whole_bins.sum()), "test": result.test,
+            "window_statistic": result.statistic, "window_p_value": result.p_value,
+            "window_significant": bool(result.p_value < thresholds.alpha) if math.isfinite(result.p_value)
+            else None})
         ref_total, cur_total = result.ref_bins.sum(), whole_bins.sum()
         for b, label in enumerate(result.labels):
             distributions.append({
@@ -871,4 +941,5 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
         model=model, version=version, grain=grain, reference=ref, current=current, thresholds=thresholds,
         features=pd.DataFrame(summary), periods=pd.DataFrame(per_period),
         distributions=pd.DataFrame(distributions), label_coverage=coverage,
-        label_note=_label_note(coverage, grain), notes=tuple(notes))
+        label_note=_label_note(coverage, grain), notes=tuple(notes),
+        judged_period=None if judged is None else pd.Timestamp(period_index[judged]))

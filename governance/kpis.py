@@ -50,8 +50,12 @@ def _none_if_nan(value):
 
 
 def headline_figures(store: GovernanceStore, *, window_days: int = 7) -> list[Headline]:
-    """Per model, its figures over the last `window_days` days up to its newest prediction."""
+    """Per model, its figures over the last `window_days` days up to its newest prediction.
+
+    The same definitions as the KPI page's (RATIOS over COUNT_SQL's counts; p95 of successful requests), not
+    figures of its own: the Overview and the KPI page cannot disagree on what a label coverage or a p95 is."""
     frame = telemetry_sources.across_models(store, HEADLINE_SQL, {"window_days": window_days}).sort_values("model")
+    frame = derive_ratios(frame, minutes=window_days * 1440)
     return [Headline(
         model=row.model, window_days=window_days, window_end=row.window_end, predictions=int(row.predictions),
         error_rate=_none_if_nan(row.error_rate), latency_p95_ms=_none_if_nan(row.latency_p95_ms),
@@ -78,6 +82,19 @@ GRAIN_MINUTES = {"hour": 60, "day": 1_440, "week": 10_080}
 # MEASURE_SQL (from telemetry_sql) holds the same figures as single SQL expressions, for Explore.
 
 
+# Each KPI's definition in words: the Overview's, the KPI page's, the reports' and the README's help texts.
+DEFINITIONS = {
+    "error_rate": "Failed requests / all requests.",
+    "accuracy": "Correct predictions / successful requests whose true outcome has arrived.",
+    "label_coverage": "Successful requests whose true outcome has arrived / all successful requests; recent "
+                      "outcomes lag.",
+    "latency_p95_ms": "95th percentile of the latency of successful requests (a failed request's latency is a "
+                      "timeout, counted in the error rate instead).",
+    "throughput_per_min": "Requests / minutes of the period inside the window (a period cut short by the window is "
+                          "divided by its part inside it).",
+    "cost_per_1k_usd": "1,000 x the mean cost of the requests that report one.",
+}
+
 # Each ratio: (numerator, denominator, scale) over the counts of one row of COUNT_SQL; not computable (NaN or None,
 # never 0) where the denominator is 0. The same definitions serve a frame's columns and one record's numbers.
 RATIOS = {
@@ -98,8 +115,40 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (numerator / denominator.where(denominator > 0)).astype("float64")
 
 
+def ratio(name: str, counts: dict) -> float | None:
+    """One KPI ratio (a key of RATIOS) from one record of COUNT_SQL counts; None when not computable.
+
+    For callers that need a single figure (the retraining policy's label coverage, the A/B page's rates): the
+    same definition as every page's, not a formula of their own."""
+    numerator, denominator, scale = RATIOS[name]
+    top, bottom = numerator(counts), denominator(counts)
+    return None if top is None or bottom is None or not bottom > 0 else scale * (top / bottom)
+
+
+def period_minutes(period, *, grain: str, window: Window) -> float:
+    """The minutes of the period starting at `period` (of `grain`) that lie inside the window.
+
+    Throughput divides a period's requests by these, not by the whole period: a week with only 2 of its days
+    in the window served its requests in 2 days, not 7 (dividing by 7 understated it by 71%)."""
+    end = period + timedelta(minutes=GRAIN_MINUTES[grain])
+    inside = min(end, window.end) - max(period, window.start)
+    return max(inside / timedelta(minutes=1), 0.0)
+
+
+def _series_minutes(frame: pd.DataFrame, *, grain: str, window: Window) -> pd.Series:
+    """period_minutes of every row's period, vectorised: the whole period, less what falls outside the window."""
+    import pandas as pd
+
+    start = pd.to_datetime(frame["period"])
+    end = start + pd.Timedelta(minutes=GRAIN_MINUTES[grain])
+    inside = end.clip(upper=pd.Timestamp(window.end)) - start.clip(lower=pd.Timestamp(window.start))
+    return (inside / pd.Timedelta(minutes=1)).clip(lower=0).astype("float64")
+
+
 def derive_ratios(frame: pd.DataFrame, *, minutes: float | pd.Series) -> pd.DataFrame:
-    """Add the KPI ratios to rows of COUNT_SQL counts (periods, or whole windows)."""
+    """Add the KPI ratios to rows of COUNT_SQL counts (periods, or whole windows).
+
+    minutes: the time each row's requests were served in (see period_minutes), for throughput."""
     ratios = {name: scale * _ratio(numerator(frame), denominator(frame))
               for name, (numerator, denominator, scale) in RATIOS.items()}
     return frame.assign(**ratios, throughput_per_min=frame["n"] / minutes)
@@ -108,10 +157,9 @@ def derive_ratios(frame: pd.DataFrame, *, minutes: float | pd.Series) -> pd.Data
 def derive_record_ratios(record: dict, *, minutes: float) -> dict:
     """derive_ratios for one record of COUNT_SQL counts (plain numbers, None for a missing one)."""
     derived = dict(record)
-    for name, (numerator, denominator, scale) in RATIOS.items():
-        top, bottom = numerator(record), denominator(record)
-        derived[name] = None if top is None or bottom is None or not bottom > 0 else scale * (top / bottom)
-    derived["throughput_per_min"] = record["n"] / minutes
+    for name in RATIOS:
+        derived[name] = ratio(name, record)
+    derived["throughput_per_min"] = record["n"] / minutes if minutes > 0 else None
     return derived
 
 
@@ -184,7 +232,8 @@ def kpi_records(store: GovernanceStore, *, model: str, window: Window, grain: st
     for i, record in enumerate(records):
         quantiles = record.pop("latency_q")   # a list (an array, from a frame); None when every request failed
         quantiles = () if quantiles is None else [float(q) for q in quantiles]
-        records[i] = derive_record_ratios(record, minutes=GRAIN_MINUTES[grain])
+        records[i] = derive_record_ratios(record, minutes=period_minutes(record["period"], grain=grain,
+                                                                         window=window))
         records[i].update({name: quantiles[k] if len(quantiles) > k else None
                            for k, name in enumerate(LATENCY_QUANTILES)})
     return records
@@ -194,7 +243,7 @@ def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str
                version: str | None = None) -> pd.DataFrame:
     """Per version and period: every KPI, plus throughput and rolling stability. One scan, in DuckDB."""
     frame = _series(store, model=model, window=window, grain=grain, version=version, query=telemetry_sources.query)
-    frame = _split_quantiles(derive_ratios(frame, minutes=GRAIN_MINUTES[grain]))
+    frame = _split_quantiles(derive_ratios(frame, minutes=_series_minutes(frame, grain=grain, window=window)))
     # Stability: standard deviation over the last 7 periods (a window function over <= a few thousand rows).
     rolling = frame.groupby("version")[["accuracy", "latency_p95_ms"]].rolling(7, min_periods=2).std()
     frame["accuracy_rolling_std"] = rolling["accuracy"].to_numpy()

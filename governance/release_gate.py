@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 
 from governance import identity, ledger, risks, signoffs, telemetry_sources
+from governance.kpis import ratio
 from governance.telemetry_sql import VERSION_LABELLED_SQL
 from governance.errors import InvalidInputError
 from governance.identity import User
@@ -128,13 +129,16 @@ def retraining_triggers(store: GovernanceStore, *, model: str, today: date | Non
 
     last = pd.Timestamp(version["last_ts"]) if not pd.isna(version["last_ts"]) else None
     if rules["drift_act"] and last is not None:
+        from governance.drift import judged_period
+
         periods = signoffs.drift_periods(store, model=model, version=name)
-        judged = periods[periods["status"].isin(["ok", "watch", "act"])]
-        newest = judged[judged["period"] == judged["period"].max()] if len(judged) else judged
+        period = judged_period(periods)   # the latest complete week, as on the Drift page; never a partial one
+        newest = periods[periods["period"] == period] if period is not None else periods.iloc[:0]
         acting = sorted(newest.loc[newest["status"] == "act", "feature"])
-        add("drift at 'act'", bool(acting),
-            f"in the week of {pd.Timestamp(newest['period'].max()).date()}: {', '.join(acting)}" if acting
-            else "no feature at 'act' in the newest judged week")
+        add("drift at 'act'", bool(acting) if period is not None else None,
+            f"in the week of {period.date()}: {', '.join(acting)}" if acting
+            else f"no feature at 'act' in the week of {period.date()}, the latest complete week" if period is not None
+            else "no complete week of telemetry to judge")
     levels = service_levels(store, model=model)
     if rules["accuracy_below_slo_days"] and last is not None and "accuracy" in levels:
         end = last.normalize() + pd.Timedelta(days=1)
@@ -149,13 +153,14 @@ def retraining_triggers(store: GovernanceStore, *, model: str, today: date | Non
             f"{len(below)} of {len(judged)} judged days in the last {POLICY_WINDOW_DAYS} below {target:.3f}")
     if rules["min_label_coverage"] is not None and last is not None:
         cutoff = last - pd.Timedelta(days=LABEL_LAG_DAYS)
-        n, labelled = telemetry_sources.query_rows(store, VERSION_LABELLED_SQL, {
+        counts = telemetry_sources.query_records(store, VERSION_LABELLED_SQL, {
             "model": model, "version": name, "start": cutoff - pd.Timedelta(days=POLICY_WINDOW_DAYS), "end": cutoff})[0]
-        coverage = labelled / n if n else None
+        coverage = ratio("label_coverage", counts)   # the KPI page's definition: labelled / successful requests
         add(f"label coverage below {rules['min_label_coverage']:.0%}",
             None if coverage is None else coverage < rules["min_label_coverage"],
-            "no predictions old enough to have labels" if coverage is None else
-            f"{coverage:.1%} of {n:,} predictions labelled (the last {LABEL_LAG_DAYS} days excluded)")
+            "no successful predictions old enough to have labels" if coverage is None else
+            f"{coverage:.1%} of {int(counts['n'] - counts['failures']):,} successful predictions labelled "
+            f"(the last {LABEL_LAG_DAYS} days excluded)")
     if rules["max_model_age_days"]:
         created = pd.Timestamp(version["created_at"]).date()
         age = (today - created).days

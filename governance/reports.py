@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 
 from governance import explanations, fairness, fairness_policy, ledger, risks, signoffs
-from governance.drift import drift_thresholds
+from governance.drift import drift_thresholds, judged_period
 from governance.errors import InvalidInputError
 from governance.inventory import list_models, list_versions, require_model
 from governance.kpis import kpi_series, kpi_summary
@@ -111,7 +111,14 @@ def _drift(store: GovernanceStore, *, model: str, version: str, as_of: date, sna
     periods = signoffs.drift_periods(store, model=model, version=version, until=as_of)
     weekly = [{"period": str(pd.Timestamp(r["period"]).date()), "feature": r["feature"], "psi": _number(r["psi"]),
                "status": r["status"]} for r in periods.to_dict("records") if r["status"] != "no data"]
-    return {**snapshot, "thresholds": drift_thresholds(store, model=model).as_dict(), "weekly": weekly}
+    # The status that counts is the latest complete week's (drift.judged_period); partial weeks are named, not judged.
+    period = judged_period(periods)
+    latest = {} if period is None else dict(periods.loc[periods["period"] == period, ["feature", "status"]].values)
+    features = [{**f, "latest_status": latest.get(f["feature"], "not judged")} for f in snapshot.get("features", [])]
+    partial = sorted({w["period"] for w in weekly if w["status"] == "partial"})
+    return {**snapshot, "features": features, "thresholds": drift_thresholds(store, model=model).as_dict(),
+            "weekly": weekly, "judged_period": None if period is None else str(period.date()), "partial": partial,
+            "acting_now": sorted(f for f, status in latest.items() if status == "act")}
 
 
 def _group(group: dict, *, suppress_below: int) -> dict:

@@ -60,20 +60,16 @@ SUMS = ",\n".join(f"sum({name}) AS {name}" for name in COUNT_SQL)
 
 # --- KPIs (kpis.py; service levels read them through kpi_series) --------------------------------------
 
-HEADLINE_SQL = """
+# The Overview's figures: COUNT_SQL's counts (kpis.derive_ratios turns them into the KPI page's ratios) and the
+# p95 of successful requests, over each model's last $window_days days.
+HEADLINE_SQL = f"""
 WITH bounds AS (SELECT model, max(ts) AS window_end FROM telemetry GROUP BY model)
-SELECT t.model, b.window_end,
-       count(*)                                                         AS predictions,
-       avg(t.is_error::INTEGER)                                         AS error_rate,
-       quantile_cont(t.latency_ms, 0.95)                                AS latency_p95_ms,
-       avg((t.prediction = t.label)::INTEGER) FILTER (WHERE t.label IS NOT NULL AND NOT t.is_error) AS accuracy,
-       count(t.label) / count(*)                                        AS label_coverage,
-       1000 * avg(t.cost_usd)                                           AS cost_per_1k_usd,
-       sum(t.expected_value_usd)                                        AS expected_value_usd
-FROM telemetry t JOIN bounds b USING (model)
-WHERE t.ts > b.window_end - to_days($window_days)
-GROUP BY t.model, b.window_end
-ORDER BY t.model
+SELECT model, window_end, count(*) AS predictions, {COUNTS},
+       quantile_cont(latency_ms, 0.95) FILTER (WHERE NOT is_error) AS latency_p95_ms
+FROM telemetry JOIN bounds USING (model)
+WHERE ts > window_end - to_days($window_days)
+GROUP BY model, window_end
+ORDER BY model
 """
 
 DAILY_VOLUME_SQL = """
@@ -89,9 +85,9 @@ VERSION_TELEMETRY_SQL = """
 VERSION_NEWEST_SQL = "SELECT max(ts) AS newest FROM telemetry WHERE model = $model AND version = $version"
 VERSION_SPAN_SQL = "SELECT min(ts), max(ts) FROM telemetry WHERE model = $model AND version = $version"   # drift
 VERSION_BEFORE_SQL = "SELECT count(*) AS n FROM telemetry WHERE model = $model AND version = $version AND ts < $end"
-VERSION_LABELLED_SQL = """
-    SELECT count(*) AS n, count(label) AS labelled FROM telemetry
-    WHERE model = $model AND version = $version AND ts >= $start AND ts < $end"""
+VERSION_LABELLED_SQL = f"""
+    SELECT {COUNT_SQL['n']} AS n, {COUNT_SQL['failures']} AS failures, {COUNT_SQL['labelled']} AS labelled
+    FROM telemetry WHERE model = $model AND version = $version AND ts >= $start AND ts < $end"""
 # Robustness's weekly slices of labelled telemetry up to $until.
 WEEKLY_ACCURACY_SQL = """
     SELECT date_trunc('week', ts)::DATE AS week, count(*) AS n, sum((prediction = label)::INTEGER) AS correct
@@ -153,26 +149,37 @@ MEASURE_SQL = {
 COMPARE_WHERE = "model = $model AND version IN ($a, $b) AND ts >= $start AND ts < $end"
 
 COMPARE_COUNTS_SQL = f"""
-    SELECT version, count(*) AS n, count(*) FILTER (WHERE is_error) AS errors,
-           count(*) FILTER (WHERE label IS NOT NULL AND NOT is_error) AS labelled,
-           count(*) FILTER (WHERE prediction = label) AS correct
+    SELECT version, {COUNT_SQL['n']} AS n, {COUNT_SQL['failures']} AS errors, {COUNT_SQL['labelled']} AS labelled,
+           {COUNT_SQL['correct']} AS correct
     FROM telemetry WHERE {COMPARE_WHERE} GROUP BY version"""
 
-# measure -> (SQL expression, bin width): fine enough for the figures shown, coarse enough to be fast
+# measure -> (SQL expression, bin width) of the measures binned at an absolute width: means, for which rounding to
+# the nearest bin is unbiased. Latency is binned at a relative precision instead (compare_bins_sql).
 COMPARE_BINNED = {
-    "latency_ms": ("latency_ms", 1.0),
     "cost_usd": ("cost_usd", 0.00001),
     "expected_value_usd": ("expected_value_usd", 0.5),
 }
 
 
 def compare_bins_sql(measure: str) -> str:
-    """Per version, the measure (a key of COMPARE_BINNED) rounded to bins of width $width, and each bin's count."""
+    """Per version, the measure's bins and each bin's count, as (version, value, n).
+
+    latency_ms (of successful requests only): logarithmic bins of relative precision, as DDSketch's
+    (Masson et al., VLDB 2019): with $gamma = (1 + a) / (1 - a), bin i holds (gamma^(i-1), gamma^i] and stands
+    for 2 gamma^i / (gamma + 1), which is within a relative a of every value in it; a latency <= 0 is bin 0 ms.
+    Any other measure (a key of COMPARE_BINNED): rounded to the nearest multiple of $width.
+    """
+    if measure == "latency_ms":
+        return f"""
+            WITH binned AS (
+                SELECT version, CASE WHEN latency_ms > 0 THEN ceil(ln(latency_ms) / ln($gamma)) END AS bin
+                FROM telemetry WHERE {COMPARE_WHERE} AND NOT is_error AND latency_ms IS NOT NULL)
+            SELECT version, coalesce(2 * pow($gamma, bin) / ($gamma + 1), 0.0) AS value, count(*) AS n
+            FROM binned GROUP BY version, bin ORDER BY version, value"""
     expression, _ = COMPARE_BINNED[measure]
-    ok = "" if measure != "latency_ms" else " AND NOT is_error"  # latency of successful requests only
     return f"""
         SELECT version, round({expression} / $width) * $width AS value, count(*) AS n
-        FROM telemetry WHERE {COMPARE_WHERE}{ok} AND {expression} IS NOT NULL
+        FROM telemetry WHERE {COMPARE_WHERE} AND {expression} IS NOT NULL
         GROUP BY ALL ORDER BY version, value"""
 
 

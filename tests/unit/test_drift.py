@@ -170,12 +170,12 @@ def test_psi_matches_numpy_per_week_and_window(small):
     }
     for feature, counts in cases.items():
         expected = _numpy_psi(*counts(rows))
-        assert report.feature(feature)["psi"] == pytest.approx(expected, rel=1e-9), feature
+        assert report.feature(feature)["window_psi"] == pytest.approx(expected, rel=1e-9), feature
         for period, frame in _weeks(rows):
             assert _cell(report, feature, period)["psi"] == pytest.approx(_numpy_psi(*counts(frame)), rel=1e-9)
             assert _cell(report, feature, period)["n"] == len(frame)
     expected = _numpy_psi(*_numeric_counts(reference["score"].to_numpy(), scored["score"].to_numpy()))
-    assert report.feature(drift.SCORE_FEATURE)["psi"] == pytest.approx(expected, rel=1e-9)
+    assert report.feature(drift.SCORE_FEATURE)["window_psi"] == pytest.approx(expected, rel=1e-9)
     for period, frame in _weeks(scored):
         counts = _numeric_counts(reference["score"].to_numpy(), frame["score"].to_numpy())
         assert _cell(report, drift.SCORE_FEATURE, period)["psi"] == pytest.approx(_numpy_psi(*counts), rel=1e-9)
@@ -208,10 +208,10 @@ def test_ks_matches_scipy_on_the_same_data(small):
         expected = stats.ks_2samp(ref, cur, method="asymp")
         row = report.feature(feature)
         assert row["test"] == "ks"
-        assert row["statistic"] == pytest.approx(expected.statistic, abs=1e-12), feature
+        assert row["window_statistic"] == pytest.approx(expected.statistic, abs=1e-12), feature
         en = len(ref) * len(cur) / (len(ref) + len(cur))
-        assert row["p_value"] == pytest.approx(special.kolmogorov(np.sqrt(en) * expected.statistic), rel=1e-9)
-        assert row["p_value"] == pytest.approx(expected.pvalue, abs=0.3 / np.sqrt(en))
+        assert row["window_p_value"] == pytest.approx(special.kolmogorov(np.sqrt(en) * expected.statistic), rel=1e-9)
+        assert row["window_p_value"] == pytest.approx(expected.pvalue, abs=0.3 / np.sqrt(en))
     for period, frame in _weeks(rows):               # per week: age has few values, so it is tested per period
         cur = frame["age"].dropna().to_numpy(float)
         expected = stats.ks_2samp(reference["age"].to_numpy(float), cur, method="asymp")
@@ -227,9 +227,9 @@ def test_chi_square_matches_scipy_on_the_same_data(small):
     expected = stats.chi2_contingency(np.vstack(_categorical_counts(reference["colour"], rows["colour"])))
     row = report.feature("colour")
     assert row["test"] == "chi2"
-    assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-9)
-    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-300)
-    assert row["significant"] is True
+    assert row["window_statistic"] == pytest.approx(expected.statistic, rel=1e-9)
+    assert row["window_p_value"] == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-300)
+    assert row["window_significant"] is True
     for period, frame in _weeks(rows):
         table = np.vstack(_categorical_counts(reference["colour"], frame["colour"]))
         table = table[:, table.sum(axis=0) > 0]
@@ -409,7 +409,7 @@ def test_demo_adult_drift_found_after_day_60_and_only_in_age_and_hours(demo):
                     "capital_gain", "capital_loss"):
         assert set(weeks.loc[weeks["feature"] == feature, "status"]) == {"ok"}, feature
         everywhere = set(report.periods.loc[report.periods["feature"] == feature, "status"])
-        assert everywhere <= {"ok", "not judged"}, feature          # partial weeks may be too small to judge
+        assert everywhere <= {"ok", "partial", "not judged"}, feature      # partial weeks are never judged
     # the KS test sees the shift too, with p far below alpha
     assert drifted.loc[drifted["feature"] == "hours_per_week", "p_value"].max() < 1e-6
 
@@ -417,7 +417,7 @@ def test_demo_adult_drift_found_after_day_60_and_only_in_age_and_hours(demo):
 def test_demo_german_credit_shows_no_drift(demo):
     report = drift_report(demo, model="german-credit", version="v1", grain="week")
     assert set(report.features["status"]) == {"ok"}
-    assert set(report.periods["status"]) <= {"ok", "not judged"}
+    assert set(report.periods["status"]) <= {"ok", "partial", "not judged"}
     assert set(_full_weeks(report)["status"]) == {"ok"}
 
 
@@ -528,3 +528,79 @@ def test_status_rule():
     assert t.status(0.3, 499) == "not judged" and t.status(0.3, 0) == "no data"
     assert t.status(0.3, 900, bins=41) == "not judged" and t.status(0.3, 1_100, bins=41) == "act"
     assert t.status(float("nan"), 10_000) == "not judged"
+
+
+# --- the status a user sees: the latest complete period; partial periods labelled, never judged -------------------
+
+def _expected_status(psi: float) -> str:
+    return "act" if psi >= drift.DEFAULT_PSI_ACT else "watch" if psi >= drift.DEFAULT_PSI_WATCH else "ok"
+
+
+def test_status_is_the_latest_complete_weeks_and_the_whole_window_is_reported_beside_it(small):
+    store, reference, rows = small
+    report = drift_report(store, model="m", version="v1", current=WINDOW, grain="week")
+    second = DAY0 + pd.Timedelta(days=7)
+    assert report.judged_period == second and "2026-03-09 (the latest complete week)" in report.judged_period_label
+    week = rows[rows["ts"] >= second]
+    counts = {"colour": lambda f: _categorical_counts(reference["colour"], f["colour"]),
+              "income": lambda f: _numeric_counts(reference["income"].to_numpy(), f["income"].to_numpy())}
+    for feature, count in counts.items():
+        row = report.feature(feature)
+        psi = _numpy_psi(*count(week))
+        assert row["psi"] == pytest.approx(psi, rel=1e-9) and row["status"] == _expected_status(psi), feature
+        assert row["n_current"] == len(week)
+        assert row["window_psi"] == pytest.approx(_numpy_psi(*count(rows)), rel=1e-9)
+        assert row["window_n"] == len(rows)
+    # drift confined to the last week is diluted in the pooled window: the status must not follow the pool
+    colour = report.feature("colour")
+    assert colour["status"] == "act" and colour["window_psi"] < colour["psi"]
+
+
+def test_a_partial_week_is_labelled_partial_and_never_judged(small):
+    store, _, rows = small
+    # the window takes 1 day (Monday) of the second week
+    report = drift_report(store, model="m", version="v1", current=Window(DAY0, DAY0 + pd.Timedelta(days=8)),
+                          grain="week")
+    cut = report.periods[report.periods["period"] == DAY0 + pd.Timedelta(days=7)]
+    assert not cut["complete"].any() and set(cut["days"]) == {1.0} and set(cut["status"]) == {"partial"}
+    monday = rows[(rows["ts"] >= DAY0 + pd.Timedelta(days=7)) & (rows["ts"] < DAY0 + pd.Timedelta(days=8))]
+    assert set(cut.loc[cut["feature"] == "colour", "n"]) == {len(monday)}
+    assert list(report.partial_periods["period"]) == [DAY0 + pd.Timedelta(days=7)]
+    assert report.judged_period == DAY0               # the statuses shown are the first (complete) week's
+    first = report.periods[report.periods["period"] == DAY0].set_index("feature")["status"]
+    assert report.features.set_index("feature")["status"].to_dict() == first.to_dict()
+    # a week cut short by the end of the telemetry (not by the window) is partial too
+    with store.write() as tx:
+        tx.execute("DELETE FROM telemetry WHERE ts >= ?", [DAY0 + pd.Timedelta(days=10)])
+    report = drift_report(store, model="m", version="v1", current=WINDOW, grain="week")
+    cut = report.periods[report.periods["period"] == DAY0 + pd.Timedelta(days=7)]
+    assert set(cut["days"]) == {3.0} and set(cut["status"]) == {"partial"} and report.judged_period == DAY0
+    # no complete week at all: nothing judged, and the report says why
+    short = drift_report(store, model="m", version="v1", current=Window(DAY0, DAY0 + pd.Timedelta(days=3)),
+                         grain="week")
+    assert short.judged_period is None and set(short.features["status"]) == {"not judged"}
+    assert any("no complete week" in note for note in short.notes)
+    assert drift.judged_period(short.periods) is None
+
+
+def test_demo_alerts_and_retraining_judge_the_latest_complete_week_not_the_partial_one(demo):
+    # The demo ends on Monday 2026-09-28: that 1-day week read PSI 0.50 on 4,378 rows for hours_per_week and
+    # drove the alert. Now the alert, the retraining policy and the page judge the week of 2026-09-21.
+    from governance import alerts, release_gate
+
+    report = drift_report(demo, model="adult-income", version="v1", grain="week")
+    assert report.judged_period == pd.Timestamp("2026-09-21")
+    partial = report.periods[report.periods["period"] == pd.Timestamp("2026-09-28")]
+    assert set(partial["status"]) == {"partial"} and set(partial["days"]) == {1.0}
+    hours = report.feature("hours_per_week")
+    week = report.periods[(report.periods["feature"] == "hours_per_week")
+                          & (report.periods["period"] == pd.Timestamp("2026-09-21"))].iloc[0]
+    assert hours["status"] == "act" and hours["psi"] == week["psi"]            # the window pooled said "ok"
+    assert hours["window_psi"] < drift.DEFAULT_PSI_WATCH
+    found = [f for f in alerts.findings(demo) if f["what"] == "drift_act" and ":v1:" in f["alert_key"]]
+    assert found and all("week of 2026-09-21" in f["title"] for f in found)
+    assert {f["evidence"]["feature"] for f in found} == {"hours_per_week"}
+    assert [f["evidence"]["psi"] for f in found] == [pytest.approx(week["psi"], rel=1e-12)]
+    triggers = release_gate.retraining_triggers(demo, model="adult-income")
+    (trigger,) = [t for t in triggers["triggers"] if t["trigger"] == "drift at 'act'"]
+    assert trigger["met"] is True and "week of 2026-09-21" in trigger["detail"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from governance import errors
-from governance.kpis import Window, kpi_series, kpi_summary, resolve_window
+from governance.kpis import Window, headline_figures, kpi_records, kpi_series, kpi_summary, resolve_window
 from governance.service_levels import (ServiceLevel, breaches, service_levels, set_service_level,
                                        wilson_interval)
 from governance.store import GovernanceStore
@@ -80,6 +80,49 @@ def test_window_summary_matches_numpy_and_filters_by_version(small):
     expected = _expected(chosen) | {"throughput_per_min": len(chosen) / (2 * 1440)}
     for name, value in expected.items():
         assert summary.iloc[0][name] == pytest.approx(value, rel=1e-9), name
+
+
+def test_throughput_of_a_period_cut_short_divides_by_its_part_inside_the_window(small):
+    # 2026-01-05 is a Monday: the window [Tue, Thu) holds 2 of the 7 days of that week. Dividing its requests by the
+    # whole week understated throughput by 5/7 (-71%); the rate is per minute actually inside the window.
+    store, frame = small
+    window = Window(pd.Timestamp("2026-01-06"), pd.Timestamp("2026-01-08"))
+    inside = frame[(frame["ts"] >= window.start) & (frame["ts"] < window.end)]
+    expected = inside.groupby("version").size() / (2 * 1440)
+    series = kpi_series(store, model="m", window=window, grain="week")
+    assert list(series["period"]) == [pd.Timestamp("2026-01-05")] * 2
+    records = kpi_records(store, model="m", window=window, grain="week")
+    for row, record in zip(series.itertuples(index=False), records):
+        assert row.throughput_per_min == pytest.approx(expected[row.version], rel=1e-12)
+        assert record["throughput_per_min"] == pytest.approx(expected[record["version"]], rel=1e-12)
+    # the same figure as the window's own summary (the whole window is that one partial week)
+    summary = kpi_summary(store, model="m", window=window).set_index("version")
+    assert np.allclose(series.set_index("version")["throughput_per_min"], summary["throughput_per_min"], rtol=1e-12)
+    # a whole day inside the window is divided by the whole day
+    daily = kpi_series(store, model="m", window=window, grain="day")
+    per_day = inside.groupby(["version", inside["ts"].dt.floor("D")]).size() / 1440
+    assert np.allclose(daily["throughput_per_min"], per_day.to_numpy(), rtol=1e-12)
+
+
+def test_overview_figures_use_the_kpi_pages_definitions(small):
+    # p95 over successful requests (a failed request's latency is a timeout), label coverage = labelled / successful
+    store, frame = small
+    frame = frame.assign(latency_ms=np.where(frame["is_error"], 30_000.0, frame["latency_ms"]))   # timeouts
+    with store.write() as tx:
+        tx.execute("UPDATE telemetry SET latency_ms = 30000 WHERE is_error")
+    (headline,) = headline_figures(store, window_days=7)
+    ok = frame[~frame["is_error"]]
+    assert headline.predictions == len(frame)
+    assert headline.latency_p95_ms == pytest.approx(np.percentile(ok["latency_ms"], 95), rel=1e-12)
+    assert headline.label_coverage == pytest.approx(ok["label"].notna().mean(), rel=1e-12)
+    assert headline.error_rate == pytest.approx(frame["is_error"].mean(), rel=1e-12)
+    labelled = ok[ok["label"].notna()]
+    assert headline.accuracy == pytest.approx((labelled["prediction"] == labelled["label"]).mean(), rel=1e-12)
+    assert headline.cost_per_1k_usd == pytest.approx(1000 * frame["cost_usd"].mean(), rel=1e-12)
+    # and the KPI page's counts over the same rows (its two versions pooled) give the same coverage
+    summary = kpi_summary(store, model="m", window=resolve_window(store, model="m"))
+    pooled = summary[["labelled", "n", "failures"]].sum()
+    assert headline.label_coverage == pytest.approx(pooled["labelled"] / (pooled["n"] - pooled["failures"]), rel=1e-12)
 
 
 def test_no_labels_means_no_accuracy_not_zero(small):
