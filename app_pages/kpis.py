@@ -12,7 +12,7 @@ from governance.anomalies import kpi_anomalies
 from governance.errors import GovernanceError
 from governance.inventory import list_models, list_versions
 from governance.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
-from governance.service_levels import KPIS, breaches, service_levels, set_service_level
+from governance.service_levels import BURN_RULES_TEXT, KPIS, SLO_PERIOD_DAYS, service_levels, set_service_level, slo_judgment
 from governance.vocabulary import KPI_RATIOS
 
 HOURLY_MAX_DAYS = 31  # keeps an hourly chart within the point budget
@@ -57,6 +57,7 @@ def controls() -> tuple[str, list[str], str, Window] | None:
 
 def tiles(model: str, versions: list[str], window: Window, summary: pd.DataFrame) -> None:
     levels = cached(service_levels, model=model)
+    judged = cached(slo_judgment, model=model, window=window)
     now = summary.set_index("version")
     before = cached(kpi_summary, model=model, window=window.previous()).set_index("version")
     st.caption(f"{window.start:%Y-%m-%d} to {(window.end - pd.Timedelta(days=1)):%Y-%m-%d}; "
@@ -70,15 +71,18 @@ def tiles(model: str, versions: list[str], window: Window, summary: pd.DataFrame
         st.markdown(f"**{model} {version}** · {int(row['n']):,} predictions · labels arrived for "
                     f"{percent(row['label_coverage'], digits=0)}")
         row_of_tiles = tile_row()
+        objective = lambda kpi: {} if kpi not in levels else {  # noqa: E731
+            "level": levels[kpi], "status": judged.status(version, kpi, end=window.end),
+            "budget_left": (lambda b: None if b is None else b.remaining)(judged.budgets.get((version, kpi)))}
         tile = lambda kpi, **kw: kpi_tile(row_of_tiles, label=heading(kpi_label(kpi)), value=row[kpi],  # noqa: E731
                                           previous=prev.get(kpi), **kw)
-        tile("accuracy", show=lambda v: percent(v), level=levels.get("accuracy"), sample=int(row["labelled"]),
+        tile("accuracy", show=lambda v: percent(v), **objective("accuracy"),
              help_text="Correct predictions among requests whose outcome has arrived.")
-        tile("latency_p95_ms", show=milliseconds, lower_is_better=True, level=levels.get("latency_p95_ms"),
+        tile("latency_p95_ms", show=milliseconds, lower_is_better=True, **objective("latency_p95_ms"),
              help_text=f"p50 {milliseconds(row['latency_p50_ms'])}, p99 {milliseconds(row['latency_p99_ms'])};"
                        " successful requests only.")
-        tile("error_rate", show=lambda v: percent(v, digits=2), lower_is_better=True, level=levels.get("error_rate"),
-             sample=int(row["n"]), help_text=f"{plural(int(row['failures']), 'failed request')}.")
+        tile("error_rate", show=lambda v: percent(v, digits=2), lower_is_better=True, **objective("error_rate"),
+             help_text=f"{plural(int(row['failures']), 'failed request')}.")
         tile("throughput_per_min", show=per_minute,
              help_text="Predictions per minute, on average over the window.")
         tile("cost_per_1k_usd", show=lambda v: usd(v, digits=3), lower_is_better=True,
@@ -149,9 +153,11 @@ def charts(series: pd.DataFrame, levels: dict, *, model: str, grain: str, window
                                        title="p95 latency stability", y_title="std of p95 (ms)"), theme=None)
 
 
-def breach_table(series: pd.DataFrame, levels: dict, grain: str) -> None:
+def breach_table(model: str, versions: list[str], window: Window, grain: str) -> None:
     st.subheader("Service-level breaches")
-    found = breaches(series, levels=levels, grain=grain)
+    st.caption(f"Judged hour by hour whatever the grain shown, on each objective's error budget over "
+               f"{SLO_PERIOD_DAYS} days: {BURN_RULES_TEXT}.")
+    found = [b for b in cached(slo_judgment, model=model, window=window).breaches if b.version in versions]
     if not found:
         st.success("No breaches in this window.")
         return
@@ -159,15 +165,17 @@ def breach_table(series: pd.DataFrame, levels: dict, grain: str) -> None:
 
 
 def breach_rows(found, grain: str) -> pd.DataFrame:
-    """Breaches as people read them: the KPI's name, its first and last period (days as dates, hours as moments),
-    the worst value and the target in the KPI's unit."""
-    step = pd.Timedelta(hours=1) if grain == "hour" else pd.Timedelta(days=1)
-    first, last = ("from", "until") if grain == "hour" else ("first day", "last day")
+    """Breaches as people read them: the KPI's name, when it started and ended (moments at hour grain, days
+    otherwise), the worst hour's value and the target in the KPI's unit, the peak burn and when it was detected."""
+    hourly = grain == "hour"
+    first, last = ("from", "until") if hourly else ("first day", "last day")
+    shown = "hour" if hourly else "day"
     return pd.DataFrame([{
-        "version": b.version, "KPI": kpi_label(b.kpi), first: period(b.start, grain=grain),
-        last: period(b.end if grain == "hour" else pd.Timestamp(b.end) - step, grain=grain),
-        f"{grain}s": b.periods, "worst value": kpi_value(b.kpi, b.worst),
-        "target": kpi_value(b.kpi, b.target), "rule": b.rule} for b in found])
+        "version": b.version, "KPI": kpi_label(b.kpi), first: period(b.start, grain=shown),
+        last: period(b.end if hourly else pd.Timestamp(b.end) - pd.Timedelta(hours=1), grain=shown),
+        "hours": b.hours, "worst hour": kpi_value(b.kpi, b.worst), "target": kpi_value(b.kpi, b.target),
+        "peak burn": f"{b.peak_burn:.1f}x", "detected": period(b.detected_at, grain="hour"), "rule": b.rule}
+        for b in found])
 
 
 def objectives_form(model: str, levels: dict) -> None:
@@ -209,7 +217,7 @@ def body() -> None:
         st.caption("Long window at fine grain: choose a coarser grain for a lighter chart.")
     levels = cached(service_levels, model=model)
     charts(series, levels, model=model, grain=grain, window=window)
-    breach_table(series, levels, grain)
+    breach_table(model, versions, window, grain)
     objectives_form(model, levels)
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from governance.kpis import data_window, kpi_summary, kpi_view  # noqa: E402
-from governance.service_levels import breaches, service_levels  # noqa: E402
+from governance.service_levels import slo_judgment  # noqa: E402
 from governance.store import GovernanceStore  # noqa: E402
 from timing import best_of, rss_mb  # noqa: E402  (benchmarks/ is this script's folder)
 
@@ -33,7 +33,7 @@ def main() -> None:
         def page_queries():
             series = kpi_view(store, model=args.model, window=window, grain="day").series
             kpi_summary(store, model=args.model, window=window.previous())
-            breaches(series, levels=service_levels(store, model=args.model), grain="day")
+            slo_judgment(store, model=args.model, window=window)
             return series
 
         rss_before = rss_mb()

@@ -42,7 +42,8 @@ def tile(row, label: str, value: str, *, help_text: str | None = None):
 
 
 def kpi_tile(container, *, label: str, value, previous, show, delta_show=None, lower_is_better: bool = False,
-             level: ServiceLevel | None = None, sample: int | None = None, help_text: str | None = None) -> None:
+             level: ServiceLevel | None = None, status: str = "unknown", budget_left: float | None = None,
+             help_text: str | None = None) -> None:
     """One bordered tile in a tile_row(). `show` formats the value; the delta is against the previous window of
     equal length."""
     delta = None
@@ -54,6 +55,9 @@ def kpi_tile(container, *, label: str, value, previous, show, delta_show=None, l
         st.metric(label, figure, delta=delta,
                   delta_color="inverse" if lower_is_better else "normal", help=help_text)
         if level is not None:
-            status = level.status(None if _missing(value) else float(value), sample=sample)
+            # the objective's status from its error budget (service_levels.SloJudgment.status), and the budget
+            # left beside it
             text, colour = STATUS_BADGE[status]
-            st.badge(f"SLO {text}", color=colour, help=level.rule())
+            left = "budget not computable" if budget_left is None else \
+                f"{max(budget_left, 0.0):.0%} budget left" if budget_left > 0 else "budget spent"
+            st.badge(f"SLO {text} · {left}", color=colour, help=level.rule())

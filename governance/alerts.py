@@ -172,19 +172,21 @@ def _finding(*, key: str, model: str | None, what: str, title: str, link: str, e
 def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[dict]:
     from governance.anomalies import kpi_anomalies
     from governance.kpis import Window, data_window
-    from governance.service_levels import slo_breaches
+    from governance.service_levels import KPIS, slo_breaches
 
     span = data_window(store, model=model)
     if span is None:
         return []
     window = Window(span.end - pd.Timedelta(days=WINDOW_DAYS), span.end)
     found = []
-    for b in slo_breaches(store, model=model, window=window, grain="day"):
+    for b in slo_breaches(store, model=model, window=window):   # burn-rate breaches, judged hourly
         if b.end >= window.end - pd.Timedelta(days=1):   # still breached on the newest day: open
             found.append(_finding(key=f"{model}:slo:{b.version}:{b.kpi}:{b.start.date()}", model=model,
                                   what="slo_breach", link=f"kpis?model={model}",
-                                  title=f"{model} {b.version}: {b.rule} breached since {b.start.date()}",
-                                  evidence={"worst": b.worst, "target": b.target, "periods": b.periods}))
+                                  title=f"{model} {b.version}: {KPIS[b.kpi].label} objective breached since "
+                                        f"{b.start:%Y-%m-%d %H:00} ({b.rule})",
+                                  evidence={"worst": b.as_dict()["worst"], "target": b.target, "hours": b.hours,
+                                            "peak_burn": b.peak_burn, "detected_at": b.detected_at.isoformat()}))
     for version in list_versions(store).query("model == @model and telemetry_rows > 0")["version"]:
         periods = signoffs.drift_periods(store, model=model, version=version)
         from governance.drift import JUDGED, judged_period   # here, not at the top: drift imports scipy

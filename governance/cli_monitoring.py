@@ -54,17 +54,21 @@ def kpis(store, args) -> dict:
     """Plain records throughout: no pandas to import (telemetry in the workspace), so the answer comes at once."""
     from governance.inventory import require_model
     from governance.kpis import kpi_records, resolve_window
-    from governance.service_levels import breaches, service_levels
+    from governance.service_levels import slo_judgment
 
     require_model(store, model=args.model, version=args.version)
     window = resolve_window(store, model=args.model, since=args.since, until=args.until, pandas=False)
     series = kpi_records(store, model=args.model, window=window, grain=args.grain, version=args.version)
-    found = breaches(series, levels=service_levels(store, model=args.model), grain=args.grain)
+    # judged on hourly counts whatever the grain shown: every grain lists the same breaches
+    judged = slo_judgment(store, model=args.model, window=window, version=args.version)
     return {
         "model": args.model, "grain": args.grain,
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "series": [{**{f: row[f] for f in SERIES_FIELDS}, "period": row["period"].isoformat()} for row in series],
-        "slo_breaches": [b.as_dict() for b in found],
+        "slo_budgets": [{**budget.as_dict(), "rule": judged.levels[kpi].rule(),
+                         "status": judged.status(version, kpi, end=window.end)}
+                        for (version, kpi), budget in judged.budgets.items()],
+        "slo_breaches": [b.as_dict() for b in judged.breaches],
     }
 
 
@@ -81,10 +85,16 @@ def print_kpis(result: dict) -> None:
               f"{_show(r['latency_p50_ms'], '.0f'):>9}{_show(r['latency_p95_ms'], '.0f'):>9}"
               f"{_show(r['latency_p99_ms'], '.0f'):>9}{_show(r['error_rate'], '.2%'):>8}"
               f"{_show(r['cost_per_1k_usd'], '.3f'):>8}")
+    print("error budgets (last 28 days of the window):")
+    for b in result.get("slo_budgets", []):
+        left = "not computable (too few events)" if b["remaining"] is None else f"{b['remaining']:.0%} left"
+        print(f"  {b['version']} {b['kpi']}: {left}, {b['bad']:,} bad of {b['events']:,}; {b['status']}; "
+              f"{b['rule']}")
     print(f"service-level breaches: {len(result['slo_breaches'])}")
     for b in result["slo_breaches"]:
-        print(f"  {b['version']} {b['kpi']}: {b['start']} to {b['end']} ({b['periods']} periods), "
-              f"worst {b['worst']:.4g}; rule: {b['rule']}")
+        print(f"  {b['version']} {b['kpi']}: {b['start']} to {b['end']} ({b['hours']} hours), "
+              f"worst {_show(b['worst'], '.4g')}, peak burn {b['peak_burn']:.1f}x, detected {b['detected_at']}; "
+              f"rule: {b['rule']}")
 
 
 def _day_range(name: str, text: str) -> tuple[str, str]:

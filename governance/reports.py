@@ -26,7 +26,7 @@ from governance.drift import drift_thresholds, judged_period
 from governance.errors import InvalidInputError
 from governance.inventory import list_models, list_versions, require_model
 from governance.kpis import kpi_series, kpi_summary
-from governance.service_levels import service_levels
+from governance.service_levels import service_levels, slo_judgment
 from governance.store import GovernanceStore
 from governance.vocabulary import REPORT_KINDS as KINDS
 from governance.vocabulary import SUPPRESS_BELOW
@@ -89,13 +89,15 @@ def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, snap
     summary = kpi_summary(store, model=model, window=window, version=version)
     summary = summary[summary["version"] == version]
     overall = summary.iloc[0] if len(summary) else None
+    judged = slo_judgment(store, model=model, window=window, version=version)   # error budgets, burn rates
     slos = []
     for kpi, level in sorted(levels.items()):
         value = None if overall is None else _number(overall[kpi])
+        budget = judged.budgets.get((version, kpi))
         slos.append({"kpi": kpi, "label": level.definition.label, "rule": level.rule(), "target": level.target,
                      "warning": level.warning, "value": value,
-                     "status": level.status(value, sample=None if overall is None
-                                            else int(overall[level.definition.min_sample]))})
+                     "budget_left": None if budget is None else budget.remaining,
+                     "status": judged.status(version, kpi, end=window.end) if budget is not None else "unknown"})
     series = kpi_series(store, model=model, window=window, grain="day", version=version)
     series = series[series["version"] == version].rename(columns={"n": "predictions"})
     daily = [{"date": str(pd.Timestamp(r["period"]).date()), **{k: _number(r[k]) for k in DAILY_KPIS}}

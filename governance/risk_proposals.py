@@ -15,8 +15,8 @@ from governance import identity, risks
 from governance.drift import drift_report
 from governance.fairness import list_audits
 from governance.inventory import list_versions
-from governance.kpis import kpi_series, resolve_window
-from governance.service_levels import breaches, service_levels
+from governance.kpis import resolve_window
+from governance.service_levels import slo_breaches
 from governance.store import GovernanceStore
 
 CLOSED = ("closed", "withdrawn", "dismissed")
@@ -59,13 +59,15 @@ def findings(store: GovernanceStore) -> list[Finding]:
                                  f"PSI at 'act' level from the week of {first} in: {features}", 3, 3,
                                  ("MEASURE 2.4", "MANAGE 4.1", "Article 72", "A.6")))
     for model in versions["model"].unique():
-        series = kpi_series(store, model=model, window=resolve_window(store, model=model), grain="day")
-        for b in breaches(series, levels=service_levels(store, model=model), grain="day"):
-            found.append(Finding("kpi_breach", f"{model} {b.version} {b.kpi} {str(b.start)[:10]} to {str(b.end)[:10]}",
+        # multi-window, multi-burn-rate breaches (service_levels), judged on hourly counts over the whole span
+        for b in slo_breaches(store, model=model, window=resolve_window(store, model=model, pandas=False)):
+            found.append(Finding("kpi_breach", f"{model} {b.version} {b.kpi} {b.start:%Y-%m-%d %H:00} to "
+                                 f"{b.end:%Y-%m-%d %H:00}",
                                  model, b.version, "performance/drift" if b.kpi == "accuracy" else "operational",
                                  f"{model} {b.version}: {b.kpi} breached its service level",
-                                 f"{b.periods} day(s) from {str(b.start)[:10]}, worst {b.worst:.4g} against target "
-                                 f"{b.target:g}; {b.rule}", 3, 3 if b.kpi != "error_rate" else 4,
+                                 f"{b.hours} hour(s) from {b.start:%Y-%m-%d %H:00}, worst {b.worst:.4g} against "
+                                 f"target {b.target:g}, peak burn {b.peak_burn:.1f}x; {b.rule}", 3,
+                                 3 if b.kpi != "error_rate" else 4,
                                  ("MEASURE 2.4", "MANAGE 4.1", "Article 15", "A.6")))
     return found
 

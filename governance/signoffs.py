@@ -359,15 +359,15 @@ def kpi_window(as_of: date):
 
 
 def _version_breaches(store: GovernanceStore, *, model: str, version: str, window) -> list[dict]:
-    from governance.kpis import kpi_series
-    from governance.service_levels import breaches, service_levels
+    from governance.service_levels import slo_breaches
 
-    series = kpi_series(store, model=model, window=window, grain="day", version=version)
-    if series.empty:
-        return []
-    return [{"kpi": b.kpi, "start": str(b.start.date()), "end": str(b.end.date()), "periods": b.periods,
-             "worst": float(b.worst), "target": float(b.target), "rule": b.rule}
-            for b in breaches(series, levels=service_levels(store, model=model), grain="day") if b.version == version]
+    # burn-rate breaches judged on hourly counts; "periods" is the days a breach touches, as the frozen evidence
+    # has always counted them, and start/end stay dates (end: the day after the last hour in breach, if it ends
+    # at midnight; else its own day)
+    return [{"kpi": b.kpi, "start": str(b.start.date()), "end": str(b.end.date()), "periods": b.days,
+             "hours": b.hours, "worst": b.as_dict()["worst"], "target": float(b.target), "rule": b.rule,
+             "peak_burn": b.peak_burn}
+            for b in slo_breaches(store, model=model, window=window, version=version) if b.version == version]
 
 
 def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, has_telemetry: bool) -> dict:

@@ -449,3 +449,20 @@ def quality_counts_sql(inputs, params: dict) -> str:
             FROM per_input LEFT JOIN (SELECT input_id, {coded} FROM parsed) AS coded USING (input_id)
         )
         {union}"""
+
+
+# --- service levels (service_levels.py) -----------------------------------------------------------------
+
+# Per version and hour, the events and bad events of each objective's error budget: requests and failed requests
+# (error rate), labelled and correct predictions (accuracy; the KPIs' own definitions), and successful requests and
+# those slower than $latency_target_ms (latency: the objective "95% of successful requests within T ms"; a NULL
+# target counts none). The hour's p95 is the worst value a breach reports. Read from the raw rows: the slow count
+# depends on the target, which the hourly rollup cannot know.
+SLO_HOURLY_SQL = f"""
+    SELECT version, date_trunc('hour', ts) AS hour, {COUNT_SQL['n']} AS n, {COUNT_SQL['failures']} AS failures,
+           {COUNT_SQL['labelled']} AS labelled, {COUNT_SQL['correct']} AS correct,
+           count(*) FILTER (WHERE NOT is_error) AS n_ok,
+           count(*) FILTER (WHERE NOT is_error AND latency_ms > $latency_target_ms) AS slow,
+           quantile_cont(latency_ms, 0.95) FILTER (WHERE NOT is_error) AS latency_p95_ms
+    FROM telemetry WHERE {KPI_WHERE}
+    GROUP BY ALL ORDER BY version, hour"""
