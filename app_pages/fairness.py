@@ -96,11 +96,6 @@ def audits_tab() -> None:
     version = version_col.selectbox("Version", versions, key="fa_version", persist_state="page")
     frame = cached(fairness.list_audits, model=None if model == ALL else model,
                    version=None if version == ALL else version)
-    if model == ALL:
-        st.caption("Choose a model to see its fairness policy (the bar its audits must clear) and the standing "
-                   "result of each version.")
-    else:
-        policy_panel(model, versions[1:] if version == ALL else [version])
     st.subheader("Audit history")
     history = frame.assign(evidence=frame["evidence_hash"].map(short), policy=policy_marks(frame))
     st.dataframe(history, hide_index=True, column_order=(
@@ -116,6 +111,11 @@ def audits_tab() -> None:
         "defined_at": st.column_config.DatetimeColumn("Defined at (UTC)", format="YYYY-MM-DD HH:mm"),
         "ran_at": st.column_config.DatetimeColumn("Ran at (UTC)", format="YYYY-MM-DD HH:mm"),
         "evidence": "Evidence hash"})
+    if model == ALL:
+        st.caption("Choose a model to see its fairness policy (the bar its audits must clear) and the standing "
+                   "result of each version.")
+    else:
+        policy_panel(model, versions[1:] if version == ALL else [version])
     ids = frame["audit_id"].tolist()
     names = {r.audit_id: f"{r.audit_id} · {r.source_name} · {r.sensitive} · {r.verdict}"
              for r in frame.itertuples(index=False)}
