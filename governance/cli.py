@@ -25,9 +25,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from governance import (cli_alerts, cli_audit, cli_ledger, cli_models, cli_monitoring, cli_quality, cli_release,
-                        cli_reports, cli_risks, cli_robustness, cli_signoffs, cli_telemetry, cli_tokens, cli_users,
-                        cli_workspace, errors)
+from governance import (cli_alerts, cli_anomalies, cli_audit, cli_ledger, cli_models, cli_monitoring, cli_quality,
+                        cli_release, cli_reports, cli_risks, cli_robustness, cli_signoffs, cli_telemetry, cli_tokens,
+                        cli_users, cli_workspace, errors)
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     workspace.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (cli_workspace, cli_monitoring, cli_reports, cli_robustness, cli_alerts, cli_release, cli_audit,
-                   cli_models, cli_risks, cli_users, cli_tokens, cli_signoffs, cli_quality, cli_telemetry):
+                   cli_models, cli_risks, cli_users, cli_tokens, cli_signoffs, cli_quality, cli_telemetry,
+                   cli_anomalies):
         adder = getattr(module, "add_parsers", None) or module.add_parser
         adder(commands, workspace=workspace, parser_class=_Parser)
     cli_ledger.add_parser(commands, workspace=workspace)
@@ -139,7 +140,7 @@ def command_for(args: argparse.Namespace) -> Command:
     elif args.command == "explain":
         spec = (cli_models.explain, cli_models.print_explanation)
     else:
-        spec = {**cli_workspace.COMMANDS, **cli_monitoring.COMMANDS}[args.command]
+        spec = {**cli_workspace.COMMANDS, **cli_monitoring.COMMANDS, **cli_anomalies.COMMANDS}[args.command]
     return Command(name, *spec, opens_workspace=args.command not in ("ingest", "verify-pack"))
 
 
@@ -156,14 +157,16 @@ def as_json_values(result: dict) -> dict:
 # Fields that hold counts. A count read through pandas can arrive as a float (an integer column with a gap, a
 # sum, a record of a frame with float columns) and would print as 10523.0. Every CLI and API result passes
 # through as_json_values, so this is the one place that makes them integers again.
-COUNT_FIELD = re.compile(r"^(n|rows|count|counts|labelled|failures|votes|tests|requests|errors|sizes)$"
+COUNT_FIELD = re.compile(r"^(n|rows|count|labelled|failures|votes|tests|requests|errors|sizes)$"
                          r"|^n_|_n$|^rows_|_rows$|_count$|_counts$|_requests$|_failures$|_errors$|_labelled$")
 
 
 def counts_as_integers(value, *, count: bool = False):
     """The JSON value with every whole float under a count-named key made an int (and a count's list or map)."""
     if isinstance(value, dict):
-        return {k: counts_as_integers(v, count=bool(COUNT_FIELD.search(str(k)))) for k, v in value.items()}
+        # a count's own map (sizes: {group: n}) holds counts too, one level down
+        return {k: counts_as_integers(v, count=bool(COUNT_FIELD.search(str(k))) or (count and isinstance(v, float)))
+                for k, v in value.items()}
     if isinstance(value, list):
         return [counts_as_integers(v, count=count) for v in value]
     if count and isinstance(value, float) and value.is_integer():
