@@ -130,7 +130,8 @@ def test_drift_json_flags_age_and_hours_after_day_60_only(demo_copy):
     result = cli("--db", str(demo_copy), "drift", "--model", "adult-income", "--version", "v1", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert {"feature", "psi", "test", "p_value", "status"} <= set(report["features"][0])
+    assert {"feature", "psi", "status", "window_psi", "test", "window_p_value"} <= set(report["features"][0])
+    assert report["judged_period"] == "2026-09-21T00:00:00"   # the latest complete week; 09-28 is partial
     late = [p for p in report["periods"] if p["period"] >= "2026-09-07" and p["status"] in ("watch", "act")]
     early = [p for p in report["periods"] if p["period"] < "2026-08-24" and p["status"] in ("watch", "act")]
     assert {p["feature"] for p in late} == {"age", "hours_per_week"}
