@@ -399,3 +399,95 @@ def test_the_narrative_names_the_largest_contributions_in_the_right_direction(ex
     printed = re.search(r"scored this applicant (\d+\.(\d+))", text)
     assert printed.group(1) == f"{probability:.{len(printed.group(2))}f}"
     assert float(printed.group(1)) < 0.5 and "(decline;" in text
+
+
+# --- issue 21: the average applicant, the background by rule, the magnitudes' stability ---------------------------
+@pytest.mark.parametrize("model,version,kind,units", DEMO_VERSIONS)
+def test_the_narrative_gives_the_mean_predicted_probability_and_names_the_base_value(explained, model, version, kind,
+                                                                                    units):
+    path, summaries = explained
+    with GovernanceStore(path) as store:
+        row_id = explanations.near_threshold_rejection(store, model=model, version=version)
+        local = explain_row(store, model=model, version=version, row_id=row_id)
+        content = store.query_value("SELECT content FROM model_artifact WHERE model = ? AND version = ?",
+                                    [model, version])
+        frame = explanations.evaluation_frame(store, model=model, version=version)
+    estimator = sio.loads(content, trusted=sio.get_untrusted_types(data=content))
+    mean = float(np.mean(estimator.predict_proba(frame[list(estimator.feature_names_in_)])[:, 1]))
+    assert local["average_probability"] == pytest.approx(mean, abs=1e-9)
+    assert summaries[(model, version)]["average_probability"] == pytest.approx(mean, abs=1e-9)
+    assert f"average a predicted probability of {mean:.2f}." in local["narrative"]
+    assert f"start from the base value {local['base_value']:.2f}" in local["narrative"]
+    assert local["base_value_meaning"] in local["narrative"]
+    if units == "log_odds":   # the probability of the base value is printed as what it is, not as the average
+        assert f"as a probability {1 / (1 + math.exp(-local['base_value'])):.2f}, which is not the average" in \
+            local["narrative"]
+
+
+def test_the_linear_background_is_the_whole_evaluation_set(explained):
+    """adult-income v1: the base value is the model's log-odds at the mean of all evaluation rows, and each
+    importance is mean |coef x (x - that mean)| summed over an input's columns (numpy, not shap)."""
+    path, summaries = explained
+    summary = summaries[("adult-income", "v1")]
+    with GovernanceStore(path) as store:
+        prepared, _ = load_version(store, model="adult-income", version="v1")
+        frame = explanations.evaluation_frame(store, model="adult-income", version="v1")
+        explained_ids = store.query("SELECT row_id FROM explanation_row WHERE explanation_id = ?",
+                                    [summary["explanation_id"]])["row_id"].to_numpy()
+    encoded = prepared.encode(frame)
+    assert summary["background_rows"] == len(frame) == 15_060
+    mean = encoded.mean(axis=0)
+    coef = prepared.classifier.coef_[0]
+    assert summary["base_value"] == pytest.approx(float(coef @ mean + prepared.classifier.intercept_[0]), abs=1e-9)
+    rows = encoded[np.isin(frame["row_id"].to_numpy(), explained_ids)]
+    importance = np.abs(((rows - mean) * coef) @ prepared.grouping()).mean(axis=0)
+    for g in summary["global"]:
+        assert g["mean_abs_shap"] == pytest.approx(importance[prepared.features.index(g["feature"])], rel=1e-9)
+
+
+def _heavy_tailed_linear(seed: int = 0):
+    """A logistic model whose 'gain' is 0 for 95% of rows and huge for the rest, like Adult's capital_gain."""
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    x = pd.DataFrame({"gain": np.where(rng.random(n) < 0.05, rng.pareto(3.0, n) * 5_000, 0.0),
+                      "age": rng.normal(40, 12, n), "hours": rng.normal(40, 10, n)})
+    y = ((x["age"] - 40) / 12 + (x["gain"] > 0) * 2 + rng.normal(size=n) > 0.5).astype(int)
+    return prepare(LogisticRegression(max_iter=2000).fit(x, y)), x
+
+
+def test_the_magnitude_check_measures_the_relative_change_under_background_resamples():
+    """_stability's reported changes against an independent numpy recomputation with the same resamples; a heavy
+    tail against a 100-row background moves the magnitudes beyond the tolerance, the whole set does not."""
+    prepared, x = _heavy_tailed_linear()
+    encoded = prepared.encode(x)
+    for background_rows, expect_stable in ((100, False), (len(x), True)):
+        background = encoded[:background_rows]
+        values, _ = shap_values(prepared, encoded[:1_000], kind="linear", background=background)
+        grouped = values @ prepared.grouping()
+        result = explanations._stability(prepared, x, grouped, kind="linear", rng=np.random.default_rng(7),
+                                         encoded=encoded[:1_000], background=background)["magnitudes"]
+        rng = np.random.default_rng(7)   # the same draws, in the same order, recomputed by hand
+        chosen = np.sort(rng.choice(1_000, size=explanations.STABILITY_ROWS, replace=False))
+        coef = prepared.classifier.coef_[0]
+        reference = np.abs((encoded[chosen] - background.mean(axis=0)) * coef).mean(axis=0)
+        worst = np.zeros(3)
+        for _ in range(explanations.STABILITY_SAMPLES):
+            resample = background[rng.integers(0, len(background), len(background))]
+            other = np.abs((encoded[chosen] - resample.mean(axis=0)) * coef).mean(axis=0)
+            worst = np.maximum(worst, np.abs(other - reference) / reference)
+        for f in result["features"]:
+            assert f["max_relative_change"] == pytest.approx(worst[prepared.features.index(f["feature"])], rel=1e-6)
+        assert result["max_relative_change"] == pytest.approx(worst.max(), rel=1e-6)
+        assert result["stable"] is expect_stable and result["stable"] == (worst.max() <= explanations.MAGNITUDE_TOLERANCE)
+
+
+def test_the_demo_checks_report_the_magnitudes(explained):
+    _, summaries = explained
+    for (model, version), summary in summaries.items():
+        magnitudes = summary["stability"]["magnitudes"]
+        assert len(magnitudes["features"]) == explanations.MAGNITUDE_TOP
+        assert [f["feature"] for f in magnitudes["features"]] == [g["feature"] for g in summary["global"][:5]]
+        changes = [f["max_relative_change"] for f in magnitudes["features"]]
+        assert magnitudes["max_relative_change"] == max(changes)
+        assert magnitudes["stable"] == (max(changes) <= 0.10)
+        assert "moved by at most" in explanations.global_narrative(summary)
