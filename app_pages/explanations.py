@@ -295,6 +295,29 @@ def cohorts_tab(e: dict) -> None:
                "decisions even when the attribute itself is not an input.")
 
 
+def magnitudes_panel(magnitudes: dict | None) -> None:
+    """How far the top inputs' mean |SHAP| moved under the same resampling, with its verdict (stored since issue 21)."""
+    if not magnitudes:
+        return
+    st.markdown(f"**Stability of the top-{len(magnitudes['features'])} magnitudes**")
+    table = pd.DataFrame([{"input": f["feature"], "mean |SHAP|": f["mean_abs_shap"],
+                           "largest relative change": f["max_relative_change"]} for f in magnitudes["features"]])
+    st.dataframe(table, hide_index=True, key="ex_magnitudes", width=520,
+                 column_config={"mean |SHAP|": st.column_config.NumberColumn(format="%.4f"),
+                                "largest relative change": st.column_config.NumberColumn(format="percent")})
+    st.caption(plain(magnitudes["method"]) + ".")
+    largest, tolerance = magnitudes["max_relative_change"], magnitudes["tolerance"]
+    if largest is None:
+        st.warning("Not computable: an input among the top ones moved nothing in the reference, so its relative "
+                   "change is undefined.", icon=":material/warning:")
+    elif magnitudes["stable"]:
+        st.success(f"Stable: no top input's importance moved by more than {tolerance:.0%} (largest {largest:.1%}).",
+                   icon=":material/check:")
+    else:
+        st.warning(f"Approximate: a top input's importance moved by {largest:.1%}, more than {tolerance:.0%}. Read "
+                   "the sizes as approximate; the ranking's own stability is shown above.", icon=":material/warning:")
+
+
 def checks_tab(e: dict) -> None:
     units = UNITS[e["output_units"]]
     stability = e["stability"]
@@ -335,10 +358,16 @@ def checks_tab(e: dict) -> None:
         st.success(f"Stable: every tau is at least {ex.UNSTABLE_TAU} (lowest {stability['min_tau']:.2f}).",
                    icon=":material/check:")
 
+    magnitudes_panel(stability.get("magnitudes"))
+
     st.markdown("**What was explained**")
+    meaning = f": {e['base_value_meaning']}" if e.get("base_value_meaning") else ""
+    average = e.get("average_probability")
     st.markdown(f"{e['explanation_id']}, computed {when(e.get('computed_at'))} in {e['seconds']:.1f} s. "
                 f"Model file SHA-256 `{short(e['model_sha256'])}`; evaluation data SHA-256 "
-                f"`{short(e['data_sha256'])}`. Base value {e['base_value']:.4f} {units}.")
+                f"`{short(e['data_sha256'])}`. Base value {e['base_value']:.4f} {units}{plain(meaning)}"
+                + (f". The evaluation set's mean predicted probability is {average:.4f}." if average is not None
+                   else "."))
     with st.expander("The settings and the hashes in full", icon=":material/fingerprint:"):
         st.json({"explanation_id": e["explanation_id"], "model_sha256": e["model_sha256"],
                  "data_sha256": e["data_sha256"], "settings": e["settings"],
