@@ -8,7 +8,7 @@ from components.formatting import (heading, kpi_label, kpi_value, milliseconds, 
 from components.kpi_tiles import kpi_tile, tile_row
 from components.page import arrive_from_link, keep_valid, render_page
 from components.workspace import cached, get_store
-from governance.anomalies import kpi_anomalies
+from governance.anomalies import ACCEPT_PERMISSION, BAD_DIRECTION, accept_level, accepted_levels, kpi_anomalies
 from governance.errors import GovernanceError
 from governance.inventory import list_models, list_versions
 from governance.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
@@ -219,6 +219,40 @@ def body() -> None:
     charts(series, levels, model=model, grain=grain, window=window)
     breach_table(model, versions, window, grain)
     objectives_form(model, levels)
+    accepted_levels_form(model, versions, span_end=window.end)
+
+
+def accepted_levels_form(model: str, versions: list[str], *, span_end) -> None:
+    """The anomaly baselines' accepted new levels (who, when, why) and, for those allowed, the form to accept one:
+    a sustained shift stays flagged until it ends or someone records here that it is the new normal."""
+    with st.expander("Accepted anomaly levels", icon=":material/rule:"):
+        levels = cached(accepted_levels, model=model)
+        if levels:
+            st.dataframe(pd.DataFrame([{"version": a.version, "KPI": kpi_label(a.kpi),
+                                        "normal from": timestamp(a.start), "accepted by": f"{a.by} ({a.role})",
+                                        "recorded": timestamp(a.at), "reason": a.reason} for a in levels]),
+                         hide_index=True)
+        else:
+            st.caption("No new level has been accepted: a sustained shift stays flagged until it ends or an "
+                       "engineering leader or admin accepts it here.")
+        with st.form("accept_level"):
+            row = st.columns(4)
+            version = row[0].selectbox("Version", versions)
+            kpi = row[1].selectbox("KPI", list(BAD_DIRECTION), format_func=kpi_label)
+            day = row[2].date_input("Normal from (UTC)", value=(pd.Timestamp(span_end) - pd.Timedelta(days=1)).date())
+            hour = row[3].number_input("Hour (UTC)", min_value=0, max_value=23, value=0, step=1)
+            reason = st.text_input("Why is this the new normal?", max_chars=2000)
+            if st.form_submit_button("Accept the new level", disabled=not can(ACCEPT_PERMISSION),
+                                     help=needs(ACCEPT_PERMISSION)):
+                try:
+                    accept_level(get_store(), model=model, version=version, kpi=kpi, reason=reason,
+                                 start=pd.Timestamp(day) + pd.Timedelta(hours=int(hour)), actor=current_user())
+                except GovernanceError as exc:
+                    st.error(str(exc))
+                    return
+                st.success(f"Recorded: {kpi_label(kpi)} of {model} {version} is normal from {day} {int(hour):02d}:00 "
+                           "UTC on.")
+                st.rerun()
 
 
 render_page("KPIs", body, caption="Is each model healthy, and still worth what it costs?")

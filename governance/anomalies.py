@@ -21,9 +21,9 @@ The rule, per version and KPI, one period at a time in time order (nothing after
 * **Error rate and accuracy** (proportions). The number of events in a period of n is judged against a
   beta-binomial with the baseline rate (pooled over the learned lookback, the period's phase shrunk towards the
   whole) and the between-period variance beyond binomial noise (DerSimonian-Laird moment estimator, plus the
-  baseline rate's own uncertainty). The band is that distribution's quantiles at the one-sided tail Phi(-k), divided by n: always
-  within [0, 1], wide for a quiet hour, narrow for a busy one. The score is the normal deviate of the tail
-  probability of the count observed.
+  baseline rate's own uncertainty). The band is that distribution's quantiles at the one-sided tail Phi(-k),
+  divided by n: always within [0, 1], wide for a quiet hour, narrow for a busy one. The score is the normal
+  deviate of the tail probability of the count observed.
 
 Periods not judged (NaN: too few requests or labels) are never flagged and never learned from; nothing is judged
 before `min_history` learned periods are in the window and two past values share its phase. kpi_anomalies keeps

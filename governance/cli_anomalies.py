@@ -13,7 +13,8 @@ from governance.errors import InvalidInputError
 
 ACTIONS = ("list", "accept", "levels")
 KPI_CHOICES = ("latency_p95_ms", "error_rate", "accuracy")   # governance.anomalies.BAD_DIRECTION, unimported here
-ACCEPT_NEEDS = "`anomalies accept` needs {missing}: e.g. --version v2 --kpi latency_p95_ms --from 2026-09-14 --reason …"
+ACCEPT_NEEDS = ("`anomalies accept` needs {missing}: e.g. --version v2 --kpi latency_p95_ms --from 2026-09-14 "
+                "--reason …")
 ONLY_FOR_ACCEPT = "{options} only go with `anomalies accept`"
 
 
