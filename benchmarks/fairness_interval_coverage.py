@@ -145,9 +145,10 @@ def family(data_sets: int, resamples: int, rng: np.random.Generator) -> None:
                     for (rejected, level), (low, high, p_value), (kind, t, truth) in zip(holm, judged, criteria))
     any_wrong, any_wrong_before = any_wrong["now"], any_wrong["before"]
     rate = any_wrong / data_sets
+    se = np.sqrt(rate * (1 - rate) / data_sets)
     print(f"\nTwo criteria on their thresholds (difference <= 0.1 and ratio >= 0.8, rates 0.40 / 0.50, groups of 300 "
-          f"and 2,000), Holm across both:\n  any wrong verdict now {rate:.1%} ± {np.sqrt(rate * (1 - rate) / data_sets):.1%}"
-          f", before {any_wrong_before / data_sets:.1%}")
+          f"and 2,000), Holm across both:\n  any wrong verdict now {rate:.1%} ± {se:.1%}, "
+          f"before {any_wrong_before / data_sets:.1%}")
 
 
 def main() -> None:

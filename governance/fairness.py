@@ -399,7 +399,10 @@ def compute_results(*, definition: AuditDefinition, cells: fm.Cells, progress: P
             groups_out.append({
                 "sensitive": list(chosen), "group": label, "n": int(sizes[i]), "share": float(sizes[i] / cells.n),
                 "status": "ok" if eligible[i] else "too_small",
-                "metrics": {name: _metric_value(name, point[name][i], spread[name][:, i]) for name in definition.metrics},
+                "metrics": {name: _metric_value(name, point[name][i], spread[name][:, i], counts=counts[i],
+                                                boot=boot[:, i], scores=None if scores is None else scores[i],
+                                                boot_scores=None if boot_scores is None else boot_scores[:, i])
+                            for name in definition.metrics},
             })
         if len(chosen) == 1 and MISSING_GROUP in [g[0] for g in groups]:
             notes.append(f"{int(sizes[[g[0] for g in groups].index(MISSING_GROUP)]):,} rows have no value for "
@@ -432,9 +435,18 @@ def environment() -> dict:
     return versions
 
 
-def _metric_value(name: str, value: float, draws: np.ndarray) -> dict:
+def _metric_value(name: str, value: float, draws: np.ndarray, *, counts, boot, scores, boot_scores) -> dict:
+    """A group's figure with its 95% interval: Wilson's for a rate, simultaneous max-T bounds for the expected
+    calibration error (fairness_metrics says why for each), the percentile bootstrap for the calibration gap, a
+    plain mean whose percentile interval covers."""
     if not np.isfinite(value):
         return {"value": None, "ci_low": None, "ci_high": None, "reason": fm.undefined_reason(name)}
+    if name in fm.RATE_METRICS:
+        low, high = fm.wilson_interval(*fm.rate_parts(counts, name))
+        return {"value": float(value), "ci_low": float(low), "ci_high": float(high)}
+    if name == "expected_calibration_error":
+        low, high = fm.calibration_error_interval(counts, scores, boot, boot_scores)
+        return {"value": float(value), "ci_low": float(low), "ci_high": float(high)}
     low, high = fm.percentile_interval(draws)
     return {"value": float(value), "ci_low": low, "ci_high": high}
 

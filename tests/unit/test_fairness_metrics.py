@@ -315,6 +315,24 @@ def test_equalized_odds_is_bounded_jointly_over_both_rates():
     assert odds["ci_low"] >= max(tpr["ci_low"], fpr["ci_low"]) - 0.02
 
 
+def test_a_groups_rate_has_wilsons_interval_which_is_not_zero_width_at_zero():
+    """scipy's Wilson interval (binomtest(...).proportion_ci(method="wilson")) for every group and rate metric of the
+    hand table, and for a group where no one is selected (the percentile bootstrap gave [0, 0] there)."""
+    from scipy.stats import binomtest
+    groups = by_group(results_of(table_data(HAND)))
+    a = {"selection_rate": (3, 6), "accuracy": (4, 6), "precision": (2, 3), "true_positive_rate": (2, 3),
+         "false_positive_rate": (1, 3), "false_negative_rate": (1, 3)}
+    for metric, (x, n) in a.items():
+        expected = binomtest(x, n).proportion_ci(confidence_level=0.95, method="wilson")
+        got = groups["A"]["metrics"][metric]
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((expected.low, expected.high), abs=1e-12), metric
+    rows = HAND + [("C", i % 2, 0, 0.3) for i in range(40)]
+    nobody = by_group(results_of(table_data(rows)))["C"]["metrics"]["selection_rate"]
+    expected = binomtest(0, 40).proportion_ci(confidence_level=0.95, method="wilson")
+    assert nobody["value"] == 0.0 and nobody["ci_low"] == 0.0
+    assert nobody["ci_high"] == pytest.approx(expected.high, abs=1e-12) and nobody["ci_high"] > 0.05
+
+
 def _two_groups(n: int, selected_a: int, selected_b: int):
     rows = [("A", i % 2, int(i < selected_a), 0.5) for i in range(n)]
     rows += [("B", i % 2, int(i < selected_b), 0.5) for i in range(n)]
