@@ -111,7 +111,8 @@ def charts(series: pd.DataFrame, levels: dict, *, model: str, grain: str, window
                                                 window=window, versions=versions, label=label)
     if grain in ("day", "hour"):
         st.caption("Shaded: the range expected from each version's own recent past (weekday or hour-of-day "
-                   "pattern included); red rings: anomalies in the bad direction.")
+                   "pattern included), wider for a period of few requests; red rings: anomalies in the bad "
+                   "direction. A lasting shift stays ringed until it ends or its new level is accepted (below).")
     quality, speed, reliability, resources, stability = st.tabs(
         ["Quality", "Latency & throughput", "Errors", "Resources & value", "Stability"])
     with quality:
