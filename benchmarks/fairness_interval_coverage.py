@@ -127,6 +127,7 @@ def run(data_sets: int, resamples: int, seed: int) -> None:
             print(f"{name:40s} {rule:18s} {now:8.1%} ± {se:4.1%} {before:7.1%}   {wrong:18.1%} {old_wrong:7.1%}   "
                   f"{fails:9.1%}")
     family(data_sets, resamples, rng)
+    group_intervals(data_sets, resamples, rng)
 
 
 def family(data_sets: int, resamples: int, rng: np.random.Generator) -> None:
@@ -149,6 +150,43 @@ def family(data_sets: int, resamples: int, rng: np.random.Generator) -> None:
     print(f"\nTwo criteria on their thresholds (difference <= 0.1 and ratio >= 0.8, rates 0.40 / 0.50, groups of 300 "
           f"and 2,000), Holm across both:\n  any wrong verdict now {rate:.1%} ± {se:.1%}, "
           f"before {any_wrong_before / data_sets:.1%}")
+
+
+def group_intervals(data_sets: int, resamples: int, rng: np.random.Generator) -> None:
+    """One group's own intervals: a rate (Wilson's now, the percentile bootstrap before) and the expected calibration
+    error (max-T bounds over the bins' sign vectors now, the percentile bootstrap before)."""
+    print("\nOne group's own 95% intervals: coverage now / before")
+    for n, rate in ((300, 0.30), (100, 0.02), (40, 0.95)):
+        x = rng.binomial(n, rate, size=data_sets)
+        low, high = fm.wilson_interval(x, n)
+        resampled = rng.binomial(n, x[:, None] / n, size=(data_sets, resamples)) / n
+        old_low, old_high = np.quantile(resampled, [0.025, 0.975], axis=1)
+        now, before = np.mean((low <= rate) & (rate <= high)), np.mean((old_low <= rate) & (rate <= old_high))
+        print(f"  rate {rate:.2f} in a group of {n:>3}: {now:6.1%} ± {np.sqrt(now * (1 - now) / data_sets):.1%}"
+              f" / {before:6.1%}")
+    grid = (np.arange(100_000) + 0.5) / 100_000
+    for n, power in ((500, 1.0), (2_000, 1.0), (500, 1.2)):
+        # outcome ~ Bernoulli(score ** power), score uniform: calibrated at power 1; true ECE over 10 equal bins
+        truth = sum(0.1 * abs(g.mean() - (g ** power).mean()) for g in np.split(grid, 10))
+        covered = covered_before = 0
+        for start in range(0, data_sets, 50):
+            d = min(50, data_sets - start)
+            score = rng.random((d, n))
+            cell = ((rng.random((d, n)) < score ** power) * 20 + (score >= 0.5) * 10
+                    + np.minimum((score * 10).astype(int), 9) + np.arange(d)[:, None] * 40).ravel()
+            counts = np.bincount(cell, minlength=40 * d).reshape(d, 2, 2, 10)
+            sums = np.bincount(cell, weights=score.ravel(), minlength=40 * d).reshape(d, 2, 2, 10)
+            drawn = np.moveaxis(rng.multinomial(n, counts.reshape(d, -1) / n, size=(resamples, d)), 0, 1)
+            drawn = drawn.reshape(d, resamples, 2, 2, 10)
+            drawn_sums = drawn * np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)[:, None]
+            low, high = fm.calibration_error_interval(counts, sums, drawn, drawn_sums)
+            covered += np.sum((low <= truth + 1e-12) & (truth - 1e-12 <= high))
+            old = fm.group_metrics(drawn[:, :, None], drawn_sums[:, :, None], ("expected_calibration_error",))
+            old_low, old_high = np.quantile(old["expected_calibration_error"][..., 0], [0.025, 0.975], axis=1)
+            covered_before += np.sum((old_low <= truth) & (truth <= old_high))
+        now = covered / data_sets
+        print(f"  ECE {truth:.3f} ({'calibrated' if power == 1 else f'outcome rate score^{power:g}'}), group of "
+              f"{n:,}: {now:6.1%} ± {np.sqrt(now * (1 - now) / data_sets):.1%} / {covered_before / data_sets:6.1%}")
 
 
 def main() -> None:
