@@ -12,7 +12,8 @@ from governance.anomalies import ACCEPT_PERMISSION, BAD_DIRECTION, accept_level,
 from governance.errors import GovernanceError
 from governance.inventory import list_models, list_versions
 from governance.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
-from governance.service_levels import BURN_RULES_TEXT, KPIS, SLO_PERIOD_DAYS, service_levels, set_service_level, slo_judgment
+from governance.service_levels import (BURN_RULES_TEXT, KPIS, SLO_PERIOD_DAYS, service_levels, set_service_level,
+                                       slo_judgment)
 from governance.vocabulary import KPI_RATIOS
 
 HOURLY_MAX_DAYS = 31  # keeps an hourly chart within the point budget
@@ -187,10 +188,15 @@ def objectives_form(model: str, levels: dict) -> None:
         with st.form("slo"):
             kpi = st.selectbox("KPI", list(KPIS), format_func=lambda k: KPIS[k].label)
             current = levels.get(kpi)
-            target = st.number_input("Target (red beyond it)", value=float(current.target) if current else 0.0,
+            target = st.number_input("Target (its error budget follows from it)",
+                                     value=float(current.target) if current else 0.0,
                                      format="%.4f")
             warning = st.number_input("Amber level (on the passing side; 0 = default rule)", value=0.0,
-                                      format="%.4f")
+                                      format="%.4f",
+                                      help="The status turns amber once this share of the error budget is spent: "
+                                           "amber level ÷ target for error rate and latency, (1 − amber) ÷ "
+                                           "(1 − target) for accuracy. The default, 10% of the way towards "
+                                           "perfect, is 90% of the budget.")
             if st.form_submit_button("Save objective", disabled=not can("configure monitoring"),
                                      help=needs("configure monitoring")):
                 try:

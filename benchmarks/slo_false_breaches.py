@@ -8,7 +8,7 @@ share of successful requests slower than the 250 ms objective that the demo's la
 model-quarter (13 weeks = 2,184 hours) is judged on its three objectives with service_levels.burn_episodes, the
 same code the workspace runs; every breach on a clean series is a false one.
 
-    python benchmarks/slo_false_breaches.py [--quarters 2000] [--episodes 500] [--seed 7]
+    python benchmarks/slo_false_breaches.py [--quarters 1000] [--episodes 500] [--seed 7]
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def episode_delays(rng: np.random.Generator, episodes: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quarters", type=int, default=2000, help="model-quarters per series")
+    parser.add_argument("--quarters", type=int, default=1000, help="model-quarters per series")
     parser.add_argument("--episodes", type=int, default=500, help="replays of each scripted episode")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

@@ -30,8 +30,6 @@ from governance.inventory import require_model
 from governance.vocabulary import KPI_LABELS
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from governance.kpis import Window
     from governance.store import GovernanceStore
 
@@ -237,57 +235,47 @@ class Episode:
     rule: BurnRule
 
 
-def _window_sums(values: np.ndarray, hours: int) -> np.ndarray:
-    """Sum of the last `hours` values ending at each index; NaN where the window reaches before the series."""
-    import numpy as np
-
-    total = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
-    sums = np.full(len(values), np.nan)
-    sums[hours - 1:] = total[hours:] - total[:-hours]
-    return sums
-
-
 BEYOND_CHANCE_Z = 1.645   # one-sided 95%
 
 
-def _wilson_low(bad: np.ndarray, n: np.ndarray, *, z: float = BEYOND_CHANCE_Z) -> np.ndarray:
-    """The lower end of the Wilson score interval of bad / n, elementwise (NaN where n is 0 or NaN)."""
-    import numpy as np
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = bad / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(np.maximum(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+def _wilson_low(bad: float, n: float, *, z: float = BEYOND_CHANCE_Z) -> float:
+    """The lower end of the Wilson score interval of bad / n."""
+    p = bad / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return centre - half
 
 
-def _firing(bad: np.ndarray, events: np.ndarray, *, allowed: float, rules) -> np.ndarray:
-    """Per hour: 1 a rule fires, 0 some rule was judged and none fires, -1 no rule could be judged (too few
-    events in its long window, none in its short one, or a long window reaching before the series)."""
-    import numpy as np
+def _prefix(values: list[float]) -> list[float]:
+    """Running totals from 0: the sum of values[i:j] is total[j] - total[i] (exact for counts below 2**53)."""
+    total = [0.0]
+    for value in values:
+        total.append(total[-1] + value)
+    return total
 
-    judged_any = np.zeros(len(bad), dtype=bool)
-    fires = np.zeros(len(bad), dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for rule in rules:
-            long_bad, long_n = _window_sums(bad, rule.long_hours), _window_sums(events, rule.long_hours)
-            short_bad, short_n = _window_sums(bad, rule.short_hours), _window_sums(events, rule.short_hours)
-            judged = (long_n >= MIN_SAMPLE) & (short_n >= 1)
-            limit = rule.burn * allowed
-            # the long window's burn must reach the rule's rate beyond chance: the lower end of the one-sided 95%
-            # Wilson interval of its bad share; the short window only says it is still happening
-            sustained = _wilson_low(long_bad, long_n) >= limit
-            fires |= judged & sustained & (short_bad >= limit * short_n) & (long_bad > 0)
-            judged_any |= judged
-    return np.where(fires, 1, np.where(judged_any, 0, -1))
+
+def _fires(bad_sum: list[float], event_sum: list[float], *, at: int, rule: BurnRule, allowed: float) -> bool:
+    """Whether `rule` fires at hour `at`: its long window (inside the series, with MIN_SAMPLE events) burns at its
+    rate beyond chance (the lower end of the one-sided 95% Wilson interval of the bad share reaches it) and its
+    short window (with at least one event) burns at its rate: sustained, and still happening."""
+    low = at + 1 - rule.long_hours
+    if low < 0:
+        return False
+    n_long = event_sum[at + 1] - event_sum[low]
+    n_short = event_sum[at + 1] - event_sum[at + 1 - rule.short_hours]
+    if n_long < MIN_SAMPLE or n_short < 1:
+        return False
+    bad_long = bad_sum[at + 1] - bad_sum[low]
+    bad_short = bad_sum[at + 1] - bad_sum[at + 1 - rule.short_hours]
+    limit = rule.burn * allowed
+    return bad_long > 0 and bad_short >= limit * n_short and _wilson_low(bad_long, n_long) >= limit
 
 
 def burn_episodes(*, bad, events, allowed: float, rules=BURN_RULES) -> list[Episode]:
     """The breach episodes of one objective on a contiguous hourly series of bad events and events.
 
-    - Opening: a breach opens at the first hour at which some rule fires: its long and short windows, ending
-      with that hour, both burn at or above its rate (a long window needs MIN_SAMPLE events and must lie inside
-      the series, a short one at least one event).
+    - Opening: a breach opens at the first hour at which some rule fires (_fires: the long window burns at the
+      rule's rate beyond chance, and the short window at its rate).
     - Start: the breach starts at the first hour of the unbroken run of hours that themselves burned at 1x or
       more and led up to the opening: a long window needs some hours to fill before it fires, and those hours
       were already breached. The opening is when it was detected.
@@ -298,35 +286,34 @@ def burn_episodes(*, bad, events, allowed: float, rules=BURN_RULES) -> list[Epis
       a breach open for a while after the service recovered; those hours were not breached).
     - Afterwards a breach's hours leave the windows of later judgments: the budget they spent is on record as
       that breach, and a long window still holding it must not re-open it through one noisy quiet hour.
-    """
-    import numpy as np
 
-    bad = np.asarray(bad, dtype=np.float64).copy()
-    events = np.asarray(events, dtype=np.float64).copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        own_burning = (events > 0) & (bad > 0) & (bad >= allowed * events)
+    Plain Python over lists: the command line's `kpis` imports no numpy.
+    """
+    bad = [float(x) for x in bad]
+    events = [float(x) for x in events]
+    own_burning = [n > 0 and b > 0 and b >= allowed * n for b, n in zip(bad, events)]
+    size = len(bad)
+    bad_sum, event_sum = _prefix(bad), _prefix(events)
     found: list[Episode] = []
-    hour, size = 0, len(bad)
+    hour = 0
     while hour < size:
-        state = _firing(bad, events, allowed=allowed, rules=rules)
-        opened = np.flatnonzero(state[hour:] == 1)
-        if not len(opened):
+        opened = next(((at, rule) for at in range(hour, size) for rule in rules
+                       if _fires(bad_sum, event_sum, at=at, rule=rule, allowed=allowed)), None)
+        if opened is None:
             break
-        first = hour + int(opened[0])
-        rule = _first_rule(bad, events, allowed=allowed, rules=rules, at=first)
+        first, rule = opened
         start = first
         while start > hour and own_burning[start - 1]:
             start -= 1
-        bad_sum = np.concatenate([[0.0], np.cumsum(bad)])
-        event_sum = np.concatenate([[0.0], np.cumsum(events)])
         stop = first + 1
         while stop < size and _holds(bad_sum, event_sum, at=stop, rule=rule, allowed=allowed):
             stop += 1
-        burning = start + np.flatnonzero(own_burning[start:stop])
-        end = int(burning[-1]) + 1 if len(burning) else first + 1
+        burning = [k for k in range(start, stop) if own_burning[k]]
+        end = burning[-1] + 1 if burning else first + 1
         found.append(Episode(start, end, first, rule))
-        bad[start:end] = 0.0     # the breach's hours leave every later window
-        events[start:end] = 0.0
+        for k in range(start, end):   # the breach's hours leave every later window
+            bad[k] = events[k] = 0.0
+        bad_sum, event_sum = _prefix(bad), _prefix(events)
         hour = max(stop, end)
     return found
 
@@ -340,16 +327,8 @@ def _holds(bad_sum, event_sum, *, at: int, rule: BurnRule, allowed: float) -> bo
             break
         n = event_sum[at + 1] - event_sum[at + 1 - hours]
         if n >= MIN_SAMPLE:
-            return bool(bad_sum[at + 1] - bad_sum[at + 1 - hours] >= allowed * n)
+            return bad_sum[at + 1] - bad_sum[at + 1 - hours] >= allowed * n
     return True
-
-
-def _first_rule(bad, events, *, allowed: float, rules, at: int) -> BurnRule:
-    """The first rule (fastest first) that fires at hour `at`."""
-    for rule in rules:
-        if _firing(bad[:at + 1], events[:at + 1], allowed=allowed, rules=(rule,))[at] == 1:
-            return rule
-    return rules[-1]
 
 
 # --- breaches and budgets of a model's versions ----------------------------------------------------------------
@@ -432,8 +411,6 @@ def judge(hourly: list[dict], *, levels: dict[str, ServiceLevel], start: datetim
 
     hourly: SLO_HOURLY_SQL's rows (version, hour and the counts), reaching LOOK_BACK_HOURS before `start` so that
     the first hours of the window are judged on whole long windows."""
-    import numpy as np
-
     start, end = _plain_time(start), _plain_time(end)
     period_start = end - timedelta(days=SLO_PERIOD_DAYS)
     found: list[Breach] = []
@@ -443,34 +420,31 @@ def judge(hourly: list[dict], *, levels: dict[str, ServiceLevel], start: datetim
         hours = [r["hour"] for r in rows]
         for kpi, level in levels.items():
             count_bad, count_events = BAD_EVENTS[kpi]
-            bad = np.array([count_bad(r) or 0 for r in rows], dtype=np.float64)
-            events = np.array([count_events(r) or 0 for r in rows], dtype=np.float64)
-            in_period = np.array([period_start <= h < end for h in hours])
-            budgets[(version, kpi)] = ErrorBudget(version, kpi, max(period_start, hours[0]), end,
-                                                  int(events[in_period].sum()), int(bad[in_period].sum()),
-                                                  level.allowed)
+            bad = [int(count_bad(r) or 0) for r in rows]
+            events = [int(count_events(r) or 0) for r in rows]
+            in_period = [k for k, h in enumerate(hours) if period_start <= h < end]
+            period_events = sum(events[k] for k in in_period)
+            budgets[(version, kpi)] = ErrorBudget(version, kpi, max(period_start, hours[0]), end, period_events,
+                                                  sum(bad[k] for k in in_period), level.allowed)
             for e in burn_episodes(bad=bad, events=events, allowed=level.allowed):
                 if hours[e.start] >= end or hours[e.end - 1] + timedelta(hours=1) <= start:
                     continue
                 found.append(_breach(version, level, rows[e.start:e.end], e, hours, bad[e.start:e.end],
-                                     events[e.start:e.end], period_events=float(events[in_period].sum())))
+                                     events[e.start:e.end], period_events=period_events))
     return SloJudgment(levels, sorted(found, key=lambda b: (b.start, b.version, b.kpi)), budgets)
 
 
 def _breach(version: str, level: ServiceLevel, rows: list[dict], episode: Episode, hours: list, bad, events,
             *, period_events: float) -> Breach:
-    import numpy as np
-
     values = [v for v in (HOURLY_VALUE[level.kpi](r) for r in rows) if v is not None]
     worst = (min(values) if level.definition.higher_is_better else max(values)) if values else math.nan
-    with np.errstate(divide="ignore", invalid="ignore"):
-        burns = np.where(events > 0, bad / (events * level.allowed), np.nan) if level.allowed > 0 else \
-            np.where(bad > 0, np.inf, np.nan)
+    burns = [(b / (n * level.allowed) if level.allowed > 0 else math.inf if b else 0.0)
+             for b, n in zip(bad, events) if n > 0]
     allowance = level.allowed * period_events
     return Breach(version, level.kpi, hours[episode.start], hours[episode.end - 1] + timedelta(hours=1),
                   episode.end - episode.start, float(worst), level.target, episode.rule.describe(),
-                  hours[episode.detected] + timedelta(hours=1), float(np.nanmax(burns)),
-                  float(bad.sum() / allowance) if allowance > 0 else math.inf)
+                  hours[episode.detected] + timedelta(hours=1), max(burns, default=math.nan),
+                  sum(bad) / allowance if allowance > 0 else math.inf)
 
 
 def slo_hourly(store: GovernanceStore, *, model: str, start: datetime, end: datetime, version: str | None,

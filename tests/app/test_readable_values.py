@@ -92,7 +92,8 @@ def test_the_kpi_tables_name_kpis_in_words_and_show_days_as_dates(demo_workspace
     latency = breaches[breaches["KPI"] == "p95 latency"]
     assert list(latency["version"]) == ["v2"]
     assert DATE.match(latency["first day"].iloc[0]) and latency["first day"].iloc[0].startswith("2026-09-14")
-    assert latency["worst value"].iloc[0].endswith(" ms") and latency["target"].iloc[0] == "250 ms"
+    assert latency["worst hour"].iloc[0].endswith(" ms") and latency["target"].iloc[0] == "250 ms"
+    assert MINUTE_UTC.match(latency["detected"].iloc[0])   # detection is an hour: a moment, not a day
     objectives = app.dataframe[1].value
     assert all(MINUTE_UTC.match(v) for v in objectives["set at"])          # not 2026-12-04 17:14:25.719965
     assert set(objectives["KPI"]) == {"accuracy", "p95 latency", "error rate"}

@@ -249,7 +249,7 @@ def test_the_test_size_demo_breaches_only_at_its_scripted_episodes(demo_workspac
 def test_clean_series_at_the_demo_volumes_breach_less_than_once_per_model_quarter():
     bench = _benchmark()
     rng = np.random.default_rng(2026)
-    quarters = 100
+    quarters = 30
     total = 0
     for series in bench.SERIES:
         total += int(bench.false_breaches(rng, series, quarters).sum())
