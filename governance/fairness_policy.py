@@ -348,7 +348,8 @@ def standing_fairness_result(store: GovernanceStore, *, model: str, version: str
                     "under a weaker bar is still a failure)")
     elif newest is not None:
         standing = newest
-        why = f"{standing.audit_id} is the newest audit that counts ({standing.verdict})"
+        outcome = {"pass": "passed", "fail": "failed"}.get(standing.verdict, f"is {standing.verdict}")
+        why = f"{standing.audit_id} {outcome}: the newest audit that counts"
     else:
         standing = None
         why = ("no fairness audit of this version has run" if not judged else

@@ -198,12 +198,9 @@ def _fairness_item(store: GovernanceStore, *, model: str, version: str, mapped: 
     # The standing result, not the newest audit: a failure stands until a pass under at least its criteria on at
     # least as much data, and an audit weaker than the model's fairness policy does not count.
     standing = standing_fairness_result(store, model=model, version=version, mapped=mapped)
-    if standing.audit_id is None:
-        return {"item": "fairness", "done": False, "detail": standing.why}
-    outcome = {"pass": "passed", "fail": "failed"}.get(standing.verdict, f"is {standing.verdict}")
-    detail = f"{standing.audit_id} {outcome} (standing: {standing.why})"
-    if not standing.done:
-        detail += "" if standing.verdict == "pass" else " and no fairness risk of the model is accepted"
+    detail = standing.why   # names the standing audit and its verdict, or why none counts
+    if standing.audit_id is not None and not standing.done:
+        detail += "; no fairness risk of the model is accepted"
     return {"item": "fairness", "done": standing.done, "detail": detail}
 
 
