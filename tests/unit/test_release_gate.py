@@ -116,10 +116,11 @@ def test_retraining_triggers_follow_the_recorded_policy(demo_copy):
         # the coverage it reports equals an independent count over the same days
         detail = next(t["detail"] for t in again["triggers"] if t["trigger"].startswith("label coverage"))
         last = store.query_value("SELECT max(ts) FROM telemetry WHERE model = 'adult-income' AND version = 'v1'")
-        n, labelled = store.query_rows(
-            "SELECT count(*), count(label) FROM telemetry WHERE model = 'adult-income' AND version = 'v1' "
+        n, labelled = store.query_rows(   # the KPI page's definition: labelled / successful requests
+            "SELECT count(*) FILTER (WHERE NOT is_error), count(label) FILTER (WHERE NOT is_error) FROM telemetry "
+            "WHERE model = 'adult-income' AND version = 'v1' "
             "AND ts >= ?::TIMESTAMP - INTERVAL 33 DAY AND ts < ?::TIMESTAMP - INTERVAL 3 DAY", [last, last])[0]
-        assert f"{labelled / n:.1%} of {n:,} predictions" in detail
+        assert f"{labelled / n:.1%} of {n:,} successful predictions" in detail
         assert release_gate.policy(store, model="adult-income")["set_by"] == LEADER.signature_name
 
 
