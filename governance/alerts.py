@@ -186,7 +186,8 @@ def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[d
                                   title=f"{model} {b.version}: {KPIS[b.kpi].label} objective breached since "
                                         f"{b.start:%Y-%m-%d %H:00} ({b.rule})",
                                   evidence={"worst": b.as_dict()["worst"], "target": b.target, "hours": b.hours,
-                                            "peak_burn": b.peak_burn, "detected_at": b.detected_at.isoformat()}))
+                                            "peak_burn": b.as_dict()["peak_burn"],
+                                            "detected_at": b.detected_at.isoformat()}))
     for version in list_versions(store).query("model == @model and telemetry_rows > 0")["version"]:
         periods = signoffs.drift_periods(store, model=model, version=version)
         from governance.drift import JUDGED, judged_period   # here, not at the top: drift imports scipy

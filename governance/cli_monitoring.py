@@ -87,13 +87,15 @@ def print_kpis(result: dict) -> None:
               f"{_show(r['cost_per_1k_usd'], '.3f'):>8}")
     print("error budgets (last 28 days of the window):")
     for b in result.get("slo_budgets", []):
-        left = "not computable (too few events)" if b["remaining"] is None else f"{b['remaining']:.0%} left"
+        left = "not computable (too few events)" if b["remaining"] is None else \
+            f"{b['remaining']:.0%} left" if b["remaining"] > 0 else f"spent ({b['spent']:.0%} of it used)"
         print(f"  {b['version']} {b['kpi']}: {left}, {b['bad']:,} bad of {b['events']:,}; {b['status']}; "
               f"{b['rule']}")
     print(f"service-level breaches: {len(result['slo_breaches'])}")
     for b in result["slo_breaches"]:
         print(f"  {b['version']} {b['kpi']}: {b['start']} to {b['end']} ({b['hours']} hours), "
-              f"worst {_show(b['worst'], '.4g')}, peak burn {b['peak_burn']:.1f}x, detected {b['detected_at']}; "
+              f"worst {_show(b['worst'], '.4g')}, peak burn {_show(b['peak_burn'], '.1f')}x, "
+              f"detected {b['detected_at']}; "
               f"rule: {b['rule']}")
 
 

@@ -345,6 +345,11 @@ HOURLY_VALUE = {   # KPI -> the hour's own value, for a breach's worst
 }
 
 
+def _finite(value: float) -> float | None:
+    """None for a figure that cannot be computed (NaN, or infinite against a budget of nothing): JSON has neither."""
+    return value if math.isfinite(value) else None
+
+
 @dataclass(frozen=True)
 class Breach:
     version: str
@@ -368,9 +373,9 @@ class Breach:
     def as_dict(self) -> dict:
         return {"version": self.version, "kpi": self.kpi, "start": self.start.isoformat(),
                 "end": self.end.isoformat(), "hours": int(self.hours), "days": int(self.days),
-                "worst": None if math.isnan(self.worst) else self.worst, "target": self.target, "rule": self.rule,
-                "detected_at": self.detected_at.isoformat(), "peak_burn": self.peak_burn,
-                "budget_spent": self.budget_spent}
+                "worst": _finite(self.worst), "target": self.target, "rule": self.rule,
+                "detected_at": self.detected_at.isoformat(), "peak_burn": _finite(self.peak_burn),
+                "budget_spent": _finite(self.budget_spent)}
 
 
 @dataclass(frozen=True)

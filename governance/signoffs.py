@@ -366,7 +366,7 @@ def _version_breaches(store: GovernanceStore, *, model: str, version: str, windo
     # at midnight; else its own day)
     return [{"kpi": b.kpi, "start": str(b.start.date()), "end": str(b.end.date()), "periods": b.days,
              "hours": b.hours, "worst": b.as_dict()["worst"], "target": float(b.target), "rule": b.rule,
-             "peak_burn": b.peak_burn}
+             "peak_burn": b.as_dict()["peak_burn"]}
             for b in slo_breaches(store, model=model, window=window, version=version) if b.version == version]
 
 
