@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance import alerts, fairness, ledger, release_gate, risks
+from governance import alerts, fairness, ledger, release_gate, report_render, reports, risks
 from governance import fairness_policy as fp
 from governance.errors import InvalidInputError
 from governance.fairness import AuditDefinition, Criterion, parse_criteria
@@ -103,6 +103,15 @@ def test_a_weaker_audit_that_passes_neither_completes_the_checklist_nor_closes_t
             aside[shopped["audit_id"]]
         marks = {a.audit_id: a.mark for a in fp.judge_audits(store, model=MODEL, version=VERSION)}
         assert marks == {"FA-0002": None, shopped["audit_id"]: fp.WEAKER_MARK}
+
+        # the model report marks it too, in its JSON and in the document
+        report = reports.model_report(store, model=MODEL, version=VERSION)
+        policy = {a["audit_id"]: a["policy"] for a in report["fairness_audits"]}
+        assert policy["FA-0002"]["counts"] and policy["FA-0002"]["mark"] is None
+        assert not policy[shopped["audit_id"]]["counts"] and policy[shopped["audit_id"]]["mark"] == fp.WEAKER_MARK
+        html = report_render.render_html(report)
+        assert f"{shopped['audit_id']} is weaker than the model&#39;s fairness policy: does not count: " \
+               "demographic_parity_ratio&gt;=0.05 is looser than demographic_parity_ratio&gt;=0.8" in html
 
 
 def test_lowering_the_policy_later_does_not_overturn_an_earlier_failure(demo_copy):
