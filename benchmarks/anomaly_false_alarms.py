@@ -8,7 +8,7 @@ kpi_anomalies judges the demo (periods of fewer than 30 requests are not judged)
 false. Two more latency shapes test the lognormal tail the band assumes: gamma (shape 4) and a lognormal with
 2% of requests on a slow path, 4x slower (a heavier tail).
 
-    .venv/bin/python benchmarks/anomaly_false_alarms.py [--series 120] [--db demo.duckdb]
+    .venv/bin/python benchmarks/anomaly_false_alarms.py [--series 150] [--db demo.duckdb]
 
 Prints the false-flag rate per KPI and shape with a 95% Clopper-Pearson interval, split by quiet (< 100 requests)
 and busy hours, and the demo's flagged episodes (built in a temporary folder unless --db names a demo workspace).
@@ -127,7 +127,7 @@ def demo_figures(db: Path) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", type=int, default=120, help="clean series per latency shape (default 120)")
+    parser.add_argument("--series", type=int, default=150, help="clean series per latency shape (default 150)")
     parser.add_argument("--db", type=Path, help="a default demo workspace (else one is built in a temp folder)")
     parser.add_argument("--no-demo", action="store_true", help="simulations only")
     args = parser.parse_args()

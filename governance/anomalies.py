@@ -335,12 +335,13 @@ def _judge_proportions(events: np.ndarray, trials: np.ndarray, *, grain: str, se
             continue
         count = int(round(count))
         mean = size * p
+        # the normal deviate of the count's own tail, on its side of the mean (a count near the mean scores 0)
         if count >= mean:
             tail = max(float(above[count]), 1e-300)
-            out["score"][t] = min(float(stats.norm.isf(tail)), 50.0)
+            out["score"][t] = float(np.clip(stats.norm.isf(tail), 0.0, 50.0))
         else:
             tail = max(float(below[count]), 1e-300)
-            out["score"][t] = max(float(stats.norm.ppf(tail)), -50.0)
+            out["score"][t] = float(np.clip(stats.norm.ppf(tail), -50.0, 0.0))
         judge.end(t, judged=True, anomalous=count > upper_count or count < lower_count)
     out["learned"] = judge.learned
     return out
