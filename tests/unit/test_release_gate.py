@@ -25,46 +25,37 @@ def reasons_about(result: dict, needle: str) -> list[str]:
     return [r for r in result["reasons"] if needle in r]
 
 
-def test_the_gate_refuses_each_missing_condition_in_turn_and_passes_when_all_hold(demo_copy, cli):
+def test_the_gate_passes_the_demos_validated_version_and_refuses_each_condition_undone_in_turn(demo_copy, cli):
     with GovernanceStore(demo_copy) as store:
         first = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE, caller="test pipeline")
-        assert not first["ok"] and first["decision"]["review_id"] == "RV-0002"
-        for needle in ("fairness not done", "robustness not done", "explanation reviewed not done",
-                       "risks reviewed not done", "blocking risk R-003", "blocking risk R-010"):
-            assert reasons_about(first, needle), (needle, first["reasons"])
+        assert first["ok"] and first["reasons"] == [] and first["decision"]["review_id"] == "RV-0002"
 
-        # the fairness audit is inconclusive: its owner accepts the fairness risk, which also unblocks it
+        # a newer robustness run that cannot tell pass from fail (the default criteria on 300 rows) undoes the item
+        run = robustness.run_robustness(store, model=MODEL, version=VERSION, actor=LEADER)
+        assert run["verdict"] == "inconclusive"
+        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        assert after["reasons"] == reasons_about(after, "robustness not done") != []
+        assert robustness.run_robustness(store, model=MODEL, version=VERSION, actor=LEADER,
+                                         criteria=LENIENT)["verdict"] == "pass"
+        assert release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)["ok"]
+
+        # the fairness risk taken back from accepted: the inconclusive audit no longer stands, the risk blocks again,
+        # and the risk review is older than the change
+        risks.update_risk(store, risk_id="R-003", changes={"status": "mitigating"}, actor=AUDITOR,
+                          reason="the supplementary sample is late")
+        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
+        for needle in ("fairness not done", "blocking risk R-003", "risks reviewed not done"):
+            assert reasons_about(after, needle), (needle, after["reasons"])
+        assert "the risks changed since" in reasons_about(after, "risks reviewed not done")[0]
+        assert len(after["reasons"]) == 3
+
         risks.update_risk(store, risk_id="R-003", changes={"status": "accepted"}, actor=AUDITOR,
                           reason="accepted until a larger evaluation set exists")
         after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
-        assert not reasons_about(after, "fairness not done") and not reasons_about(after, "R-003")
-        assert reasons_about(after, "blocking risk R-010")
-
-        for status in ("assessed", "accepted"):
-            risks.update_risk(store, risk_id="R-010", changes={"status": status}, actor=AUDITOR,
-                              reason="log retention extended to 7 years in the deployment")
-        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
-        assert not reasons_about(after, "blocking risk")
-
-        run = robustness.run_robustness(store, model=MODEL, version=VERSION, actor=LEADER, criteria=LENIENT)
-        assert run["verdict"] == "pass"
-        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
-        assert not reasons_about(after, "robustness not done")
-
-        release_gate.attest(store, model=MODEL, version=VERSION, item="explanation reviewed", actor=AUDITOR,
-                            note="checked the top five inputs against the credit policy")
+        assert after["reasons"] == reasons_about(after, "risks reviewed not done") != []
         release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=AUDITOR,
-                            note="register reviewed with the owner")
-        after = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
-        assert after["ok"] and after["reasons"] == []
-
-        # a risk that changes after the review makes the review stale again
-        risks.update_risk(store, risk_id="R-010", changes={"status": "closed"}, actor=AUDITOR, reason="done")
-        stale = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)
-        assert [r for r in stale["reasons"]] == reasons_about(stale, "risks reviewed not done")
-        assert "the risks changed since" in stale["reasons"][0]
-        release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=AUDITOR,
-                            note="closed R-010 reviewed")
+                            note="R-003 accepted again, reviewed with the owner")
+        assert release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE)["ok"]
 
         # no decision for another stage; a rejection for adult-income v2
         assert reasons_about(release_gate.gate(store, model=MODEL, version=VERSION, stage="staging"),
@@ -73,7 +64,7 @@ def test_the_gate_refuses_each_missing_condition_in_turn_and_passes_when_all_hol
                              "RV-0005, rejected it")
         checks = ledger.entries(store, kind="gate_check", subject=f"{MODEL} {VERSION}")
         assert ledger.verify(store)["ok"]
-    assert [c["payload"]["ok"] for c in checks][:6] == [False, False, False, False, True, False]
+    assert [c["payload"]["ok"] for c in checks][:6] == [True, False, True, False, False, True]
     assert checks[0]["payload"]["caller"] == "test pipeline" and checks[0]["actor"] == "test pipeline (gate check)"
 
     passed = cli("--db", demo_copy, "gate", "--model", MODEL, "--version", VERSION, "--stage", STAGE,
