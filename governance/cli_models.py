@@ -85,6 +85,13 @@ def print_explanation(result: dict) -> None:
     print(f"{result['explainer_settings']} (values in {units})")
     print(f"additivity max error {result['additivity_max_error']:.2e}; ranking stability (Kendall's tau, worst) "
           f"{result['stability_kendall_tau']:.2f}{'  UNSTABLE' if result['stability']['unstable'] else ''}")
+    magnitudes = result["stability"].get("magnitudes")
+    if magnitudes:
+        largest = magnitudes["max_relative_change"]
+        verdict = ("not computable" if largest is None else
+                   f"{largest:.1%}, {'stable' if magnitudes['stable'] else 'APPROXIMATE'} "
+                   f"(tolerance {magnitudes['tolerance']:.0%})")
+        print(f"magnitudes: largest relative change of a top-{len(magnitudes['features'])} mean |SHAP| {verdict}")
     print("global importance (mean |SHAP|):")
     for g in result["global"][:10]:
         print(f"  {g['feature']:<24}{g['mean_abs_shap']:.4f}")

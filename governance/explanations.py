@@ -299,7 +299,10 @@ def explain_version(store: GovernanceStore, *, model: str, version: str, rows: i
     limit = min(rows, AGNOSTIC_ROWS) if kind == "permutation" else rows
     sample = frame.iloc[np.sort(rng.choice(len(frame), size=min(limit, len(frame)), replace=False))]
     encoded = prepared.encode(sample)
-    background = _background(store, prepared, model=model, version=version, kind=kind)
+    if kind == "linear" and len(frame) == data.rows <= LINEAR_BACKGROUND_ROWS:
+        background = prepared.encode(frame)   # the whole set, in row order: the rows _background would read again
+    else:
+        background = _background(store, prepared, model=model, version=version, kind=kind)
     units = output_units(prepared, kind)
     report(0.05, f"Explaining {len(sample):,} rows with the {kind} explainer")
     values, base = shap_values(prepared, encoded, kind=kind, background=background,
