@@ -6,6 +6,8 @@ A figure that cannot be computed says so ("not computable") instead of showing 0
 
 from __future__ import annotations
 
+import math
+
 from datetime import date, datetime, timezone
 
 from governance.vocabulary import KPI_LABELS, KPI_RATIOS
@@ -38,8 +40,17 @@ def percent(value: float | None, *, digits: int = 1) -> str:
     return NOT_COMPUTABLE if is_absent(value) else f"{value:.{digits}%}"
 
 
+def _ms_figure(size: float) -> str:
+    """Whole milliseconds from 100 ms up; three significant figures below, so that a fast service's 3.0 -> 3.6 ms
+    shows as such rather than as 3 -> 4."""
+    if abs(size) >= 100 or size == 0:
+        return f"{size:,.0f}"
+    decimals = min(3, 2 - math.floor(math.log10(abs(size))))   # to the microsecond at most
+    return f"{size:.{decimals}f}".rstrip("0").rstrip(".")
+
+
 def milliseconds(value: float | None) -> str:
-    return NOT_COMPUTABLE if is_absent(value) else f"{value:,.0f} ms"
+    return NOT_COMPUTABLE if is_absent(value) else f"{_ms_figure(value)} ms"
 
 
 def usd(value: float | None, *, digits: int = 0) -> str:
@@ -176,7 +187,7 @@ def kpi_change(kpi: str, value) -> str:
     if unit == "usd":
         return _usd_figure(value, sign="+") if value else "±$0"
     if unit == "ms":
-        return f"{sign}{abs(value):,.0f} ms"
+        return f"{sign}{_ms_figure(abs(value))} ms"
     return sign + kpi_value(kpi, abs(value))
 
 

@@ -27,6 +27,7 @@ def test_amounts_and_rates_read_naturally():
     assert percent(0.8472) == "84.7%"
     assert percent(0.0) == "0.0%"
     assert milliseconds(141.67) == "142 ms"
+    assert (milliseconds(3.04), milliseconds(0.6), milliseconds(99.94)) == ("3.04 ms", "0.6 ms", "99.9 ms")
     assert usd_compact(1_599_878.31) == "$1.60M"
     assert usd_compact(96_828.4) == "$96.8k"
     assert usd_compact(-12_648) == "-$12.6k"
@@ -74,6 +75,7 @@ def test_kpi_figures_carry_their_unit_and_changes_their_sign():
     assert kpi_change("value_per_prediction_usd", -0.24) == "-$0.240"
     assert kpi_interval("error_rate", -0.0002266, 0.0008191) == "-0.02 to +0.08 pp"
     assert kpi_interval("latency_p95_ms", 274.0, 279.0) == "+274 to +279 ms"
+    assert kpi_interval("latency_p50_ms", 0.55, 0.65) == "+0.55 to +0.65 ms"   # a fast service's shift
 
 
 def test_moments_are_utc_to_the_minute_and_days_are_dates():
