@@ -274,3 +274,61 @@ def test_the_policy_commands_run_through_the_http_api_as_the_tokens_account(demo
         assert answer["result"]["in_force"]["criteria"] == ["demographic_parity_ratio>=0.85"]
         assert answer["result"]["in_force"]["reason"] == "set through the API"
         assert fp.policy_in_force(store, model=MODEL).criteria == parse_criteria("demographic_parity_ratio>=0.85")
+
+
+def _equalized_odds_difference(store: GovernanceStore, model: str, version: str, feature: str) -> float:
+    """max over TPR and FPR of (highest - lowest group), from the evaluation rows, with pandas."""
+    rows = store.query("SELECT y_true, y_pred, sensitive FROM evaluation_row WHERE model = ? AND version = ?",
+                       [model, version])
+    rows["group"] = [json.loads(s)[feature] for s in rows["sensitive"]]
+    tpr = rows[rows["y_true"] == 1].groupby("group")["y_pred"].mean()
+    fpr = rows[rows["y_true"] == 0].groupby("group")["y_pred"].mean()
+    return float(max(tpr.max() - tpr.min(), fpr.max() - fpr.min()))
+
+
+def _new_predictions(store: GovernanceStore, model: str, version: str, sql_case: str) -> None:
+    """Stand-in for a version's evaluation set replaced by another (on a private copy): new predictions, and the
+    stored content hash recomputed so the audits see new data."""
+    from governance.evaluation_sets import recompute_content_sha256
+
+    with store.write() as tx:
+        tx.execute(f"UPDATE evaluation_row SET y_pred = {sql_case} WHERE model = ? AND version = ?", [model, version])
+    digest = recompute_content_sha256(store, model=model, version=version)
+    with store.write() as tx:
+        tx.execute("UPDATE evaluation_set SET content_sha256 = ? WHERE model = ? AND version = ?",
+                   [digest, model, version])
+
+
+def test_a_pass_under_the_failed_audits_criteria_on_as_much_data_overturns_it_and_closes_the_alert(demo_copy):
+    model, version, criteria = "german-credit", "v1", "equalized_odds_difference<=0.1"
+    with GovernanceStore(demo_copy) as store:
+        fp.set_policy(store, model=model, criteria=criteria, min_group_size=30, actor=AUDITOR,
+                      reason="equalized odds only, for this test")
+        time.sleep(1.05)
+        # a model that declines every woman: equalized-odds difference 1
+        _new_predictions(store, model, version, "CASE WHEN json_extract_string(sensitive, '$.sex') = 'female' "
+                                                "THEN 0 ELSE y_true END")
+        assert _equalized_odds_difference(store, model, version, "sex") == 1.0
+        data = fairness.evaluation_set_data(store, model=model, version=version)
+        failed = fairness.run_new_audit(store, data=data, actor=LEADER, sensitive=["sex"], bootstrap=200,
+                                        criteria=criteria, min_group_size=10)
+        assert failed["verdict"] == "fail"
+        alerts.check(store)
+        key = f"{model}:fairness:{failed['audit_id']}"
+        assert key in {e["alert_key"] for e in alerts.episodes(store, open_only=True)}
+        standing = fp.standing_fairness_result(store, model=model, version=version)
+        assert (standing.audit_id, standing.verdict) == (failed["audit_id"], "fail")   # FA-0003 was inconclusive
+
+        # the same rows, now predicted without error for everyone: equalized-odds difference 0
+        _new_predictions(store, model, version, "y_true")
+        assert _equalized_odds_difference(store, model, version, "sex") == 0.0
+        data = fairness.evaluation_set_data(store, model=model, version=version)
+        passed = fairness.run_new_audit(store, data=data, actor=LEADER, sensitive=["sex"], bootstrap=200,
+                                        criteria=criteria, min_group_size=10)
+        assert passed["verdict"] == "pass" and passed["n"] == failed["n"]
+        standing = fp.standing_fairness_result(store, model=model, version=version)
+        assert (standing.audit_id, standing.verdict, standing.done) == (passed["audit_id"], "pass", True)
+        reasons = {s.audit_id: s.reason for s in standing.set_aside}
+        assert reasons[failed["audit_id"]].startswith(f"overturned by {passed['audit_id']}")
+        assert release_gate.checklist(store, model=model, version=version)["items"][0]["done"]
+        assert key in alerts.check(store)["closed"]
