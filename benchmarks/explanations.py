@@ -273,10 +273,12 @@ def background_rule(path: Path, *, resamples: int = 200) -> None:
         print(f"    {size:>6,} rows{cells}")
     started = time.perf_counter()
     with GovernanceStore(path) as store:
-        summary = ex.explain_version(store, model="adult-income", version="v1", rows=ROWS)
-    print(f"    explain_version with the rule ({summary['background_rows']:,}-row background): "
-          f"{time.perf_counter() - started:.2f} s; magnitudes: largest change {summary['stability']['magnitudes']['max_relative_change']:.1%}, "
-          f"{'stable' if summary['stability']['magnitudes']['stable'] else 'approximate'}")
+        # seed 1: the demo build stored the seed-0 explanation, and this is to time a cold one
+        summary = ex.explain_version(store, model="adult-income", version="v1", rows=ROWS, seed=1)
+    magnitudes = summary["stability"]["magnitudes"]
+    print(f"    cold explain_version with the rule ({summary['background_rows']:,}-row background): "
+          f"{time.perf_counter() - started:.2f} s; magnitudes: largest change {magnitudes['max_relative_change']:.1%}, "
+          f"{'stable' if magnitudes['stable'] else 'approximate'}")
 
 
 def main() -> None:

@@ -251,7 +251,7 @@ def stored_explanation(store: GovernanceStore, *, model: str, version: str, rows
             "computed_at": computed_at.isoformat(timespec="seconds") + "Z"}
 
 
-def background_rows(kind: str) -> int:
+def background_rows(*, kind: str) -> int:
     """The background's size by the module's rule: all of the set (to 50,000 rows) for linear, 100 otherwise."""
     return LINEAR_BACKGROUND_ROWS if kind == "linear" else BACKGROUND_ROWS
 
@@ -259,7 +259,7 @@ def background_rows(kind: str) -> int:
 def _background(store: GovernanceStore, prepared: PreparedModel, *, model: str, version: str,
                 kind: str) -> np.ndarray:
     """The one background sample a version's explanations share, so the Local and Global base values agree."""
-    return prepared.encode(evaluation_frame(store, model=model, version=version, limit=background_rows(kind)))
+    return prepared.encode(evaluation_frame(store, model=model, version=version, limit=background_rows(kind=kind)))
 
 
 def average_probability(store: GovernanceStore, *, model: str, version: str) -> float | None:
@@ -269,7 +269,7 @@ def average_probability(store: GovernanceStore, *, model: str, version: str) -> 
     return None if value is None else float(value)
 
 
-def base_value_meaning(kind: str, units: str, background: int) -> str:
+def base_value_meaning(*, kind: str, units: str, background: int) -> str:
     """What the base value is, in words: it is not the average predicted probability unless it says so."""
     if kind == "linear":
         return f"the model's log-odds at the mean encoded input of the {background:,}-row background"
@@ -320,7 +320,7 @@ def explain_version(store: GovernanceStore, *, model: str, version: str, rows: i
         "model": model, "version": version, "explainer": kind, "estimate": kind == "permutation",
         "explainer_settings": _explainer_settings(kind, len(sample), len(background)),
         "output_units": units, "base_value": base, "rows_explained": len(sample), "rows_available": data.rows,
-        "base_value_meaning": base_value_meaning(kind, units, len(background)),
+        "base_value_meaning": base_value_meaning(kind=kind, units=units, background=len(background)),
         "background_rows": 0 if kind == "tree" else len(background),
         "average_probability": average_probability(store, model=model, version=version),
         "threshold": THRESHOLD,
@@ -378,7 +378,8 @@ def _stability(prepared: PreparedModel, frame: pd.DataFrame, grouped: np.ndarray
             method = (f"{STABILITY_SAMPLES} bootstrap resamples of the {len(background):,}-row background, on "
                       f"{len(rows)} of the explained rows")
         else:
-            method = f"{STABILITY_SAMPLES} other {BACKGROUND_ROWS}-row background samples, on {len(rows)} explained rows"
+            method = (f"{STABILITY_SAMPLES} other {BACKGROUND_ROWS}-row background samples, on {len(rows)} "
+                      "explained rows")
         for _ in range(STABILITY_SAMPLES):
             if kind == "linear":
                 other_background = background[rng.integers(0, len(background), len(background))]
@@ -523,7 +524,7 @@ def explain_row(store: GovernanceStore, *, model: str, version: str, row_id: int
     contributions = sorted(({"feature": f, "value": _plain(chosen.iloc[0][f]), "shap": float(grouped[i])}
                             for i, f in enumerate(prepared.features)), key=lambda c: -abs(c["shap"]))
     average = average_probability(store, model=model, version=version)
-    meaning = base_value_meaning(kind, units, len(background))
+    meaning = base_value_meaning(kind=kind, units=units, background=len(background))
     return {"row_id": int(row_id), "prediction": int(probability >= THRESHOLD), "probability": probability,
             "output": output, "base_value": base, "base_value_meaning": meaning, "average_probability": average,
             "output_units": units, "explainer": kind,

@@ -50,7 +50,8 @@ def count_fields_that_are_not_integers(value, path: str = "", count: bool = Fals
     if isinstance(value, dict):
         return [bad for key, item in value.items()
                 for bad in count_fields_that_are_not_integers(
-                    item, f"{path}.{key}", bool(COUNT.search(str(key))) or (count and not isinstance(item, (dict, list))))]
+                    item, f"{path}.{key}",
+                    bool(COUNT.search(str(key))) or (count and not isinstance(item, (dict, list))))]
     if isinstance(value, list):
         return [bad for i, item in enumerate(value)
                 for bad in count_fields_that_are_not_integers(item, f"{path}[{i}]", count)]

@@ -76,7 +76,8 @@ for v in GERMAN.versions:   # the demo's own training step for german-credit, as
                     evaluation=test_frame, seed=DEFAULT_SEED)
     content, sha256 = dump_model(trained.estimator)
     raw = sio.dumps(trained.estimator)
-    out[v.version] = {"dump": sha256, "file": hashlib.sha256(content).hexdigest(), "identity_of_raw": model_identity(raw)}
+    out[v.version] = {"dump": sha256, "file": hashlib.sha256(content).hexdigest(),
+                      "identity_of_raw": model_identity(raw)}
 print(json.dumps(out))
 """
 
