@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import time
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from governance import alerts, fairness, ledger, release_gate, report_render, reports, risks
 from governance import fairness_policy as fp
 from governance.errors import InvalidInputError
-from governance.fairness import AuditDefinition, Criterion, parse_criteria
+from governance.fairness import parse_criteria
 from governance.identity import PermissionDeniedError, User
 from governance.store import GovernanceStore
 from tests.conftest import AUDITOR, LEADER, VIEWER
