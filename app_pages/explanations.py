@@ -308,14 +308,16 @@ def magnitudes_panel(magnitudes: dict | None) -> None:
     st.caption(plain(magnitudes["method"]) + ".")
     largest, tolerance = magnitudes["max_relative_change"], magnitudes["tolerance"]
     if largest is None:
-        st.warning("Not computable: an input among the top ones moved nothing in the reference, so its relative "
+        st.warning("Magnitudes not computable: an input among the top ones moved nothing in the reference, so its relative "
                    "change is undefined.", icon=":material/warning:")
     elif magnitudes["stable"]:
-        st.success(f"Stable: no top input's importance moved by more than {tolerance:.0%} (largest {largest:.1%}).",
+        st.success(f"Magnitudes stable: no top input's importance moved by more than {tolerance:.0%} (largest "
+                   f"{largest:.1%}).",
                    icon=":material/check:")
     else:
-        st.warning(f"Approximate: a top input's importance moved by {largest:.1%}, more than {tolerance:.0%}. Read "
-                   "the sizes as approximate; the ranking's own stability is shown above.", icon=":material/warning:")
+        st.warning(f"Magnitudes approximate: a top input's importance moved by {largest:.1%}, more than "
+                   f"{tolerance:.0%}. Read the sizes as approximate; the ranking's own stability is shown above.",
+                   icon=":material/warning:")
 
 
 def checks_tab(e: dict) -> None:

@@ -141,6 +141,15 @@ def test_checks_show_additivity_the_explainer_and_stability(explained, monkeypat
     assert any(s.value.startswith("Exact: the largest error is") for s in app.success)
     assert app.dataframe[0].value["Kendall's tau"].tolist() == pytest.approx(stored["stability"]["taus"])
     assert any(s.value.startswith("Stable") for s in app.success) != stored["stability"]["unstable"]
+    magnitudes = stored["stability"]["magnitudes"]   # issue 21: the magnitudes, beside the ranking
+    table = app.dataframe[1].value
+    assert table["input"].tolist() == [f["feature"] for f in magnitudes["features"]]
+    assert table["largest relative change"].tolist() == pytest.approx([f["max_relative_change"]
+                                                                       for f in magnitudes["features"]])
+    verdicts = [m.value for m in [*app.success, *app.warning] if m.value.startswith("Magnitudes")]
+    assert len(verdicts) == 1 and verdicts[0].startswith("Magnitudes stable" if magnitudes["stable"]
+                                                         else "Magnitudes approximate")
+    assert f"{magnitudes['max_relative_change']:.1%}" in verdicts[0]
 
 
 def test_without_a_stored_explanation_it_is_computed_in_the_background(demo_copy, monkeypatch):
