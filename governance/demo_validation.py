@@ -38,7 +38,7 @@ def seed_demo_validation(store: GovernanceStore) -> None:
     robustness.run_robustness(store, model=MODEL, version=VERSION, actor=farid, criteria=ROBUSTNESS_CRITERIA)
 
     too_small = _risk(store, "Minority foreign-worker group too small to audit")
-    risks.update_risk(store, risk_id=too_small["risk_id"], actor=elif_, changes={"status": "accepted"},
+    risks.update_risk(store, risk_id=too_small["risk_id"], actor=elif_, changes={"status": "accepted", "residual_likelihood": 2, "residual_impact": 4},
                       reason="Accepted until the supplementary sample of foreign-worker applicants arrives (control "
                              "planned): the audit of every other group is clean, and declines of the group are "
                              "reviewed by hand meanwhile")
