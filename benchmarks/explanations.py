@@ -223,9 +223,9 @@ def measure(base: Path, args: argparse.Namespace, build_seconds: float) -> None:
         else:
             print(f"    {name:<58}{seconds:8.2f} s")
     per_row = agnostic_times["permutation, OpenMP 1 thread"] / 100
-    default_rows = ex.AGNOSTIC_ROWS + ex.STABILITY_SAMPLES * ex.STABILITY_ROWS
+    default_rows = ex.AGNOSTIC_ROWS + ex.STABILITY_SAMPLES * ex.AGNOSTIC_STABILITY_ROWS
     print(f"    a default agnostic explanation ({ex.AGNOSTIC_ROWS} rows + {ex.STABILITY_SAMPLES} x "
-          f"{ex.STABILITY_ROWS} stability rows) at 1 thread: ~{per_row * default_rows:,.0f} s")
+          f"{ex.AGNOSTIC_STABILITY_ROWS} stability rows) at 1 thread: ~{per_row * default_rows:,.0f} s")
 
     # (c) the page: from the store against cold
     warm_path = fresh_copy(base, "page")

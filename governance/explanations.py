@@ -54,7 +54,7 @@ MAGNITUDE_TOP = 5             # the inputs whose importance magnitudes the check
 MAGNITUDE_TOLERANCE = 0.10    # largest relative change of a top input's mean |SHAP| still called stable
 AGNOSTIC_ROWS = 200           # the permutation explainer's sample (about 0.2 s a row): an estimate, and it says so
 STABILITY_SAMPLES = 5
-STABILITY_ROWS = 300
+STABILITY_ROWS = DEFAULT_ROWS   # the linear check: all the explained rows (it is cheap), as many as explained by default
 AGNOSTIC_STABILITY_ROWS = 40  # the permutation explainer's stability check: 5 x 40 rows
 TOP_K = 10
 UNSTABLE_TAU = 0.7            # Kendall's tau of top-10 rankings below this: flagged unstable
@@ -355,7 +355,7 @@ def _stability(prepared: PreparedModel, frame: pd.DataFrame, grouped: np.ndarray
     Ranking: Kendall's tau between the top-10 importance ranking and the same ranking perturbed. Magnitudes: for
     each of the 5 most important inputs, the relative change of its mean |SHAP|, on the same rows, under the same
     perturbations; stable when none exceeds MAGNITUDE_TOLERANCE. The perturbations: the linear explainer is
-    recomputed on 300 of the explained rows against 5 bootstrap resamples of its background (the evaluation set),
+    recomputed on the explained rows (up to 10,000) against 5 bootstrap resamples of its background (the set),
     the permutation explainer on 40 of them against 5 other 100-row backgrounds; the exact tree explainer uses no
     background, so its explained rows are resampled instead (5 bootstrap resamples), which shows how much the
     figures rest on the particular rows explained.
@@ -376,7 +376,7 @@ def _stability(prepared: PreparedModel, frame: pd.DataFrame, grouped: np.ndarray
         rows, same_rows = encoded[chosen], np.abs(grouped[chosen]).mean(axis=0)
         if kind == "linear":
             method = (f"{STABILITY_SAMPLES} bootstrap resamples of the {len(background):,}-row background, on "
-                      f"{len(rows)} of the explained rows")
+                      f"{len(rows):,} of the explained rows")
         else:
             method = (f"{STABILITY_SAMPLES} other {BACKGROUND_ROWS}-row background samples, on {len(rows)} "
                       "explained rows")
