@@ -81,7 +81,8 @@ BURN_RULES = (
 )
 LOOK_BACK_HOURS = max(r.long_hours for r in BURN_RULES)
 BURN_RULES_TEXT = ("a breach needs the error budget burning at >= 14.4x over 1 h, >= 6x over 6 h and the last "
-                   "hour, or >= 1x over 3 days and the last 6 h (1x spends the budget over 28 days)")
+                   "hour, or >= 1x over 3 days and the last 6 h, the long window beyond chance (one-sided 95%); "
+                   "1x spends the budget over 28 days")
 
 BAD_KPI = "no service level can be set on {kpi!r}: choose one of {choices}"
 BAD_TARGET = "{label} target must be a number between {low:g} and {high:g}, got {target!r}"
