@@ -359,9 +359,14 @@ def verify_panel(audit_id: str) -> None:
         return
     result = checked[1]
     lines = "\n".join(f"- {':material/check_circle:' if c['ok'] else ':material/cancel:'} {c['check']}: "
-                      f"{'matches' if c['ok'] else 'DOES NOT MATCH'}" for c in result["checks"])
-    (slot.success if result["ok"] else slot.error)(
-        f"{audit_id}: {'every check matches' if result['ok'] else 'a check does not match'}.\n\n{lines}")
+                      + ("matches" if c["ok"] else f"DOES NOT MATCH ({plain(c['detail'] or 'differs')})")
+                      for c in result["checks"])
+    lines += "".join(f"\n- :material/help: not recomputed: {plain(n['what'])}, because {plain(n['why'])}"
+                     for n in result["not_recomputed"])
+    verdict = ("a check does not match" if not result["ok"] else "every check matches" if result["recomputed"]
+               else "every check made matches, but not everything could be recomputed")
+    (slot.success if result["ok"] and result["recomputed"] else slot.warning if result["ok"] else slot.error)(
+        f"{audit_id}: {verdict}.\n\n{lines}")
 
 
 def _preview(store, *, audit_id: str, sensitive: tuple, criterion: str, seed: int) -> dict:

@@ -166,7 +166,7 @@ def _show(store: GovernanceStore, args) -> dict:
 
 
 def _print_verify(result: dict) -> None:
-    partly = "" if result.get("recomputed", True) else " (hashes only: the data and results were not recomputed)"
+    partly = "" if result.get("recomputed", True) else " (in part: see what was not recomputed below)"
     print(f"{result['audit_id']}: {'verified' + partly if result['ok'] else 'VERIFICATION FAILED'}")
     for check in result["checks"]:
         print(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['check']}")

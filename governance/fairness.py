@@ -40,7 +40,12 @@ from governance.vocabulary import FAIRNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA
 from governance.vocabulary import FAIRNESS_DEFAULT_MIN_GROUP_SIZE as DEFAULT_MIN_GROUP_SIZE
 from governance.vocabulary import FAIRNESS_DEFAULT_SEED as DEFAULT_SEED
 
-SCHEMA_VERSION = 1
+# The results' method version: 2 since issue 21 (criteria's intervals simultaneous max-T over the pairwise
+# differences, p-values their duals, a group's rates with Wilson intervals); 1 had percentile bootstrap intervals.
+SCHEMA_VERSION = 2
+# What the method decides, beside the figures themselves: verify compares these only with results of its own method.
+METHOD_FIELDS = frozenset({"ci_low", "ci_high", "p_value", "verdict", "reason", "judged_at", "explanation",
+                           "verdict_counts", "correction", "schema_version"})
 DEFAULT_METRICS = tuple(fm.RATE_METRICS)
 FOUR_FIFTHS = ("demographic_parity_ratio", ">=", 0.8)
 MIN_BOOTSTRAP, MAX_BOOTSTRAP = 100, 100_000
@@ -612,6 +617,10 @@ def verify_audit(store: GovernanceStore, *, audit_id: str, file: bytes | None = 
               _check("evidence hash", evidence_hash_of(definition=definition, data_sha256=audit["data_sha256"],
                                                        results=stored), audit["evidence_hash"])]
     not_recomputed: list[dict] = []
+    method = stored.get("schema_version", 1)
+    if method != SCHEMA_VERSION:   # an earlier Quorum's audit: its figures recompute, its intervals are of their time
+        not_recomputed.append({"what": "the intervals, p-values and verdicts",
+                               "why": VERIFY_EARLIER_METHOD.format(recorded=method, current=SCHEMA_VERSION)})
     source = definition.source
     if source["kind"] == "evaluation_set":
         now = recompute_content_sha256(store, model=source["model"], version=source["version"])
@@ -638,6 +647,10 @@ def verify_audit(store: GovernanceStore, *, audit_id: str, file: bytes | None = 
             "not_recomputed": not_recomputed, "checks": checks}
 
 
+VERIFY_EARLIER_METHOD = ("they were made by the audit method of version {recorded} (percentile bootstrap intervals) "
+                         "and this Quorum computes version {current} (simultaneous intervals); the groups' figures "
+                         "and the disparities were recomputed and compared. Run a new audit of the same data for "
+                         "intervals and verdicts of the current method")
 VERIFY_NOT_RUN = "the audit is {status}, not completed: there are no results to verify"
 VERIFY_NEEDS_FILE = ("the audited file {name!r} is not kept in the workspace, only its SHA-256: give the same file "
                      "(audit verify ID --file FILE.csv) to rehash it and recompute the results")
@@ -654,17 +667,28 @@ def _recomputed(name: str, *, definition: AuditDefinition, data: AuditData, stor
                 audit: dict) -> dict:
     """Recompute the results from `data` and compare them, and the run's own row count and verdict, with the record."""
     again = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition))
-    differences = _differences(json.loads(canonical_json({**stored, "environment": None})),
-                               json.loads(canonical_json({**again, "environment": None})))
+    same_method = stored.get("schema_version", 1) == again["schema_version"]
+    kept = (lambda value: value) if same_method else _without_method_fields
+    differences = _differences(kept(json.loads(canonical_json({**stored, "environment": None}))),
+                               kept(json.loads(canonical_json({**again, "environment": None}))))
     if audit["n"] != again["n"]:
         differences.append(f"the run's row count: recorded {audit['n']}, recomputed {again['n']}")
-    if audit["verdict"] != again["verdict"]:
+    if same_method and audit["verdict"] != again["verdict"]:
         differences.append(f"the run's verdict: recorded {audit['verdict']}, recomputed {again['verdict']}")
     if differences and stored.get("environment") != again.get("environment"):
         differences.append(f"recorded with {stored.get('environment')}, recomputed with {again.get('environment')}")
     shown = differences[:MAX_DIFFERENCES] + ([f"and {len(differences) - MAX_DIFFERENCES} more"]
                                              if len(differences) > MAX_DIFFERENCES else [])
     return {"check": name, "ok": not differences, "detail": "; ".join(shown) or None}
+
+
+def _without_method_fields(value):
+    """A results JSON value without what the method decides (METHOD_FIELDS), at every depth."""
+    if isinstance(value, dict):
+        return {k: _without_method_fields(v) for k, v in value.items() if k not in METHOD_FIELDS}
+    if isinstance(value, list):
+        return [_without_method_fields(v) for v in value]
+    return value
 
 
 def _differences(recorded, recomputed, path: str = "results") -> list[str]:

@@ -36,7 +36,7 @@ def test_a_file_audit_is_recomputed_from_the_file_and_a_changed_file_exits_1(dem
     assert result["not_recomputed"] == [{"what": "the file's content hash and the results",
                                          "why": fairness.VERIFY_NEEDS_FILE.format(name="decisions.csv")}]
     printed = cli("--db", demo_copy, "audit", "verify", audit_id)
-    assert "hashes only" in printed.stdout and "NOT RECOMPUTED" in printed.stdout and "--file" in printed.stdout
+    assert "verified (in part" in printed.stdout and "NOT RECOMPUTED" in printed.stdout and "--file" in printed.stdout
 
     full = cli("--db", demo_copy, "audit", "verify", audit_id, "--file", path, "--json")
     result = json.loads(full.stdout)
@@ -103,3 +103,41 @@ def fairness_actor(store):
     from governance import identity
 
     return identity.get_user(store, user_name="amara.okafor")
+
+
+def _store_as_an_earlier_method(store: GovernanceStore, audit_id: str, change) -> None:
+    """Rewrite an audit's stored results as an earlier Quorum would have stored them (method version 1), with the
+    evidence hash made over them as that Quorum did, so that only the method differs."""
+    results = json.loads(store.query_value("SELECT results FROM fairness_audit_run WHERE audit_id = ?", [audit_id]))
+    results = change({**results, "schema_version": 1})
+    audit = fairness.get_audit(store, audit_id=audit_id)
+    evidence = fairness.evidence_hash_of(definition=fairness.AuditDefinition.from_dict(audit["definition"]),
+                                         data_sha256=audit["data_sha256"], results=results)
+    with store.write() as tx:
+        tx.execute("UPDATE fairness_audit_run SET results = ?, evidence_hash = ? WHERE audit_id = ?",
+                   [fairness.canonical_json(results), evidence, audit_id])
+
+
+def test_an_audit_of_an_earlier_method_has_its_figures_recomputed_and_its_intervals_named(demo_copy):
+    def older_intervals(results):   # the percentile bootstrap's narrower interval and its verdict
+        criteria = [{**c, "ci_low": c["value"], "ci_high": c["value"], "verdict": "fail", "p_value": 0.002}
+                    for c in results["criteria"]]
+        return {**results, "criteria": criteria}
+
+    def changed_figure(results):
+        results = older_intervals(results)
+        first = results["groups"][0]
+        return {**results, "groups": [{**first, "n": first["n"] + 1}] + results["groups"][1:]}
+
+    with GovernanceStore(demo_copy) as store:
+        _store_as_an_earlier_method(store, "FA-0003", older_intervals)
+        result = fairness.verify_audit(store, audit_id="FA-0003")
+        assert result["ok"] and result["recomputed"] is False
+        assert result["not_recomputed"] == [{"what": "the intervals, p-values and verdicts", "why": (
+            fairness.VERIFY_EARLIER_METHOD.format(recorded=1, current=fairness.SCHEMA_VERSION))}]
+        assert "results recomputed from the data" in [c["check"] for c in result["checks"]]
+
+        _store_as_an_earlier_method(store, "FA-0003", changed_figure)   # a figure, not a method, differs
+        failed = {c["check"]: c for c in fairness.verify_audit(store, audit_id="FA-0003")["checks"]}
+        assert failed["evidence hash"]["ok"] and not failed["results recomputed from the data"]["ok"]
+        assert "results.groups[0].n: recorded" in failed["results recomputed from the data"]["detail"]
