@@ -22,7 +22,7 @@ def test_the_overview_names_the_models_to_retrain_and_why(demo_workspace, monkey
 
 def test_a_committee_chair_attests_on_the_stage_gates_tab(demo_copy, monkeypatch):
     app = open_page("app_pages/signoffs.py", demo_copy, monkeypatch, user="amara.okafor",
-                    session={"so_tab": "Stage gates", "so_c_version": "german-credit v1"})
+                    session={"so_tab": "Stage gates", "so_c_version": "adult-income v1"})
     assert_clean(app)
     text = " ".join(m.value for m in app.markdown)
     assert "explanation reviewed" in text and "nobody has attested to it" in text
@@ -30,11 +30,11 @@ def test_a_committee_chair_attests_on_the_stage_gates_tab(demo_copy, monkeypatch
     app.text_input(key="so_c_note").input("top inputs match the credit policy")
     next(b for b in app.button if b.label == "Record the attestation").click().run()
     assert_clean(app)
-    assert any("Recorded: explanation reviewed of german-credit v1" in s.value for s in app.success)
+    assert any("Recorded: explanation reviewed of adult-income v1" in s.value for s in app.success)
     with GovernanceStore(demo_copy) as store:
-        [entry] = ledger.entries(store, kind="checklist_attestation")
+        [entry] = ledger.entries(store, kind="checklist_attestation", subject="adult-income v1")
         assert entry["payload"]["by"] == "Amara Okafor" and entry["actor"] == "amara.okafor (committee chair)"
-        item = next(i for i in release_gate.checklist(store, model="german-credit", version="v1")["items"]
+        item = next(i for i in release_gate.checklist(store, model="adult-income", version="v1")["items"]
                     if i["item"] == "explanation reviewed")
     assert item["done"] and "top inputs match the credit policy" in item["detail"]
 
