@@ -70,6 +70,7 @@ bench: $(VENV)/.test pdf-libraries   # the test tools too: the page benchmark dr
 	$(PY) benchmarks/fairness_interval_coverage.py
 	$(PY) benchmarks/anomaly_false_alarms.py
 	$(PY) benchmarks/ab_latency_coverage.py
+	$(PY) benchmarks/ab_rates_coverage.py
 	$(PY) benchmarks/slo_false_breaches.py
 	$(PY) benchmarks/drift_false_alarms.py
 	$(PY) benchmarks/robustness_verdicts.py
