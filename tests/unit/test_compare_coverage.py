@@ -120,8 +120,9 @@ def test_compare_versions_end_to_end_covers_rates_cost_and_value(tmp_path):
     cases = [(V1, V1) if k % 2 == 0 else (V1, V2) for k in range(pairs)]
     with store.write() as tx:
         tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', NULL, now())")
-        tx.insert_frame("telemetry", pd.concat([frame for k, (first, second) in enumerate(cases) for frame in
-                                                (_requests(rng, n, first, f"a{k}", k), _requests(rng, n, second, f"b{k}", k))]))
+        tx.insert_frame("telemetry", pd.concat([
+            frame for k, (first, second) in enumerate(cases)
+            for frame in (_requests(rng, n, first, f"a{k}", k), _requests(rng, n, second, f"b{k}", k))]))
     kpis = ("accuracy", "error_rate", "cost_per_1k_usd", "value_per_prediction_usd")
     covered, called = dict.fromkeys(kpis, 0), dict.fromkeys(kpis, 0)
     for k, (first, second) in enumerate(cases):
