@@ -17,12 +17,14 @@ STATUS_BADGE = {"green": ("met", "green"), "amber": ("at risk", "orange"), "red"
                 "unknown": ("not judged", "gray")}
 TILE_WIDTH_PX = 200   # 2.25rem figures of up to 8 characters, and labels such as "Cost per 1k predictions"
 FIGURE_CHAR_PX, LABEL_CHAR_PX, TILE_PADDING_PX, HELP_ICON_PX = 18, 6.2, 34, 22   # measured 16.5, 5.8, 32, 20
+BADGE_CHAR_PX, BADGE_PADDING_PX = 6.6, 12   # a badge's small type (26 characters fit 166 px), its padding
 
 
-def tile_width(label: str, figure: str, *, has_help: bool = False) -> int:
-    """Wide enough for the figure and the label; every ordinary tile gets the same width."""
-    needed = max(FIGURE_CHAR_PX * len(figure), LABEL_CHAR_PX * len(label) + (HELP_ICON_PX if has_help else 0))
-    return max(TILE_WIDTH_PX, TILE_PADDING_PX + needed)
+def tile_width(label: str, figure: str, *, has_help: bool = False, badge: str = "") -> int:
+    """Wide enough for the figure, the label and a badge under them; every ordinary tile gets the same width."""
+    needed = max(FIGURE_CHAR_PX * len(figure), LABEL_CHAR_PX * len(label) + (HELP_ICON_PX if has_help else 0),
+                 BADGE_CHAR_PX * len(badge) + BADGE_PADDING_PX if badge else 0)
+    return max(TILE_WIDTH_PX, math.ceil(TILE_PADDING_PX + needed))   # st.container takes whole pixels
 
 
 def _missing(value) -> bool:
@@ -51,13 +53,15 @@ def kpi_tile(container, *, label: str, value, previous, show, delta_show=None, l
         delta = (delta_show or show)(value - previous)
         delta = delta if delta.startswith("-") else f"+{delta}"
     figure = NOT_COMPUTABLE if _missing(value) else show(value)
-    with container.container(border=True, width=tile_width(label, figure, has_help=help_text is not None)):
+    badge = ""
+    if level is not None:   # the objective's status from its error budget (SloJudgment.status), its budget left
+        text, colour = STATUS_BADGE[status]
+        left = "budget not computable" if budget_left is None else \
+            f"{max(budget_left, 0.0):.0%} budget left" if budget_left > 0 else "budget spent"
+        badge = f"SLO {text} · {left}"
+    with container.container(border=True, width=tile_width(label, figure, has_help=help_text is not None,
+                                                           badge=badge)):
         st.metric(label, figure, delta=delta,
                   delta_color="inverse" if lower_is_better else "normal", help=help_text)
-        if level is not None:
-            # the objective's status from its error budget (service_levels.SloJudgment.status), and the budget
-            # left beside it
-            text, colour = STATUS_BADGE[status]
-            left = "budget not computable" if budget_left is None else \
-                f"{max(budget_left, 0.0):.0%} budget left" if budget_left > 0 else "budget spent"
-            st.badge(f"SLO {text} · {left}", color=colour, help=level.rule())
+        if badge:
+            st.badge(badge, color=colour, help=level.rule())
