@@ -219,7 +219,8 @@ def service_levels(store: GovernanceStore, *, model: str) -> dict[str, ServiceLe
     """The objectives in force for a model, by KPI."""
     rows = store.query_records("""
         SELECT * FROM service_level_objective WHERE model = ?
-        QUALIFY row_number() OVER (PARTITION BY kpi ORDER BY set_at DESC, rowid DESC) = 1""", [model])
+        QUALIFY row_number() OVER (PARTITION BY kpi ORDER BY set_at DESC, rowid DESC) = 1
+        ORDER BY kpi""", [model])   # one order everywhere (a window function's output order is not defined)
     return {row["kpi"]: ServiceLevel(row["model"], row["kpi"], row["target"], row["warning"], row["set_by"],
                                      row["set_at"])
             for row in rows if row["active"]}

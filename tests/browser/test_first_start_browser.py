@@ -64,7 +64,8 @@ def test_the_first_start_shows_a_moving_bar_and_survives_a_closed_tab(browser, t
         assert values == sorted(values), "the bar went backwards"
         assert len(set(values)) >= 6, values          # it moves: training, telemetry, each explanation, records
         texts = {t.split(" … ")[0] for _, _, t in before + after}
-        assert any(t.startswith("Explaining") or "(SHAP)" in t for t in texts), texts
+        # the explanation stage, by any of its messages ("adult-income v1: Explaining 2,000 rows …"): it is quick
+        assert any("Explaining" in t or "(SHAP)" in t or "explanation" in t for t in texts), texts
         assert any("review history" in t for t in texts), texts
         assert before[0][1] < 40, "the bar started late"
     finally:
