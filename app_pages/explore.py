@@ -5,6 +5,7 @@ from components.charts import explore_chart
 from components.formatting import plural
 from components.page import render_page
 from components.workspace import cached, get_store
+from governance.csv_safety import frame_csv
 from governance.explore import DIMENSIONS, MEASURES, View, explore
 from governance.kpis import GRAINS, Window
 from governance.inventory import list_versions
@@ -85,7 +86,7 @@ def builder() -> None:
         st.warning("More than 5,000 groups: showing the first 5,000. Choose fewer dimensions or a coarser grain.")
     st.plotly_chart(explore_chart(result.frame, measure=measure, dimensions=dimensions), theme=None)
     st.dataframe(result.frame, hide_index=True)
-    st.download_button("Download CSV", result.frame.to_csv(index=False).encode(), file_name=f"quorum-{measure}.csv",
+    st.download_button("Download CSV", frame_csv(result.frame), file_name=f"quorum-{measure}.csv",
                        mime="text/csv", icon=":material/download:")
 
 

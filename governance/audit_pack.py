@@ -20,7 +20,7 @@ from importlib import metadata
 
 from governance import ledger
 from governance.errors import InvalidInputError
-from governance.risks import neutralise
+from governance.csv_safety import safe_cell as _cell
 
 MANIFEST = "manifest.json"
 PACK_FORMAT = "quorum-audit-pack"
@@ -29,14 +29,6 @@ LIBRARIES = ("duckdb", "pandas", "numpy", "scikit-learn", "scipy", "fairlearn", 
              "plotly", "matplotlib", "Jinja2", "weasyprint")
 MAX_MEMBER_BYTES = 512 * 1024 * 1024   # a pack member larger than this is not a Quorum pack: refuse, do not inflate
 NOT_A_PACK = "{name} is not an audit pack: {why}. Give the .zip that `python -m governance report --format pack` wrote"
-
-
-def _cell(value):
-    """Numbers as they are (a number is never a formula, and '-0.03' must stay a number); any text neutralised,
-    so that no spreadsheet runs a cell as a formula."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    return neutralise("; ".join(map(str, value)) if isinstance(value, list) else value)
 
 
 def _csv(columns: list[str], rows: list[dict]) -> bytes:

@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from governance import identity
+from governance.csv_safety import neutralise
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore
 from governance.validation import checked_text as _text
@@ -44,7 +45,6 @@ CONTROL_STATUSES = ("planned", "in progress", "done")
 EVIDENCE_KINDS = ("fairness_audit", "drift", "kpi_breach", "explanation", "other")
 MAX_TITLE, MAX_TEXT, MAX_NAME = 200, 5_000, 100
 GENESIS = "0" * 64
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 UNKNOWN_RISK = "there is no risk {risk_id!r}; `python -m governance risks list` shows them"
 BAD_SCORE = "{field} must be a whole number from 1 to 5, got {value!r}"
@@ -444,12 +444,6 @@ def coverage(store: GovernanceStore, *, framework: str, stale_after_days: int = 
     counts = {s: sum(r["status"] == s for r in rows) for s in ("covered", "partial", "gap")}
     return {"framework": framework, "name": FRAMEWORKS[framework][0], "stale_after_days": stale_after_days,
             "clauses": rows, "counts": counts}
-
-
-def neutralise(cell) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe, so it shows as text."""
-    text = "" if cell is None else str(cell)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def export_csv(risks: Sequence[dict]) -> str:
