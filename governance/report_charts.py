@@ -2,7 +2,7 @@
 the HTML file and the PDF show exactly the figures the JSON holds and need no browser or network to render.
 
 Text stays text in the SVG (svg.fonttype 'none'): the PDF's charts can be searched and read by a screen reader, and
-matplotlib escapes every label it writes.
+matplotlib escapes every label it writes. Every label is plain text: `$` in a name is a dollar sign, not mathtext.
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ BLUE, RED, AMBER, GREEN = "#1d4ed8", "#b91c1c", "#b45309", "#15803d"
 STYLE = {"svg.fonttype": "none", "font.family": ["DejaVu Sans", "sans-serif"], "font.size": 8,
          "axes.edgecolor": MUTED, "axes.labelcolor": INK, "axes.titlesize": 9, "axes.titleweight": "bold",
          "axes.titlelocation": "left", "xtick.color": MUTED, "ytick.color": MUTED, "axes.spines.top": False,
-         "axes.spines.right": False, "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6}
+         "axes.spines.right": False, "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6,
+         # Names come from users (features, groups, audits): a `$…$` in one is text, never mathtext or TeX, which
+         # would draw it as a formula or fail the whole report on TeX that does not parse.
+         "text.parse_math": False, "text.usetex": False}
 KPI_PANELS = (("accuracy", "Accuracy (labelled predictions)", "{:.0%}"),
               ("latency_p95_ms", "p95 latency (ms)", "{:.0f}"),
               ("error_rate", "Error rate", "{:.1%}"))
