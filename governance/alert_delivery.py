@@ -28,6 +28,8 @@ from typing import Callable, Mapping
 
 import httpx
 
+from governance import clock
+from governance.canonical import canonical_json
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 from governance.validation import checked_text
@@ -170,7 +172,7 @@ _ATTEMPT_COLUMNS = ("delivery_id", "attempt", "attempted_at", "result", "detail"
 def _utc(now: datetime | None) -> datetime:
     """Naive UTC, as stored."""
     if now is None:
-        return datetime.now(timezone.utc).replace(tzinfo=None)
+        return clock.now_naive()
     return now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
 
 
@@ -215,8 +217,7 @@ def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: 
     if not isinstance(evidence, dict):
         raise InvalidInputError(NOT_JSON.format(reason=f"got {type(evidence).__name__}, not a dict"))
     try:
-        payload = json.dumps({"link": link, "evidence": evidence}, sort_keys=True, separators=(",", ":"),
-                             ensure_ascii=False, allow_nan=False)
+        payload = canonical_json({"link": link, "evidence": evidence})
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
     at = _utc(now)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from governance import clock
 from governance import identity, ledger, risks, signoffs
 from governance.alert_delivery import DEFAULT_BASE_URL, enqueue
 from governance.errors import InvalidInputError
@@ -51,10 +52,6 @@ ANOMALY_KPIS = {"day": ("latency_p95_ms", "error_rate", "accuracy"), "hour": ("l
 WINDOW_DAYS = 30
 BAD_RECIPIENT = ("{value!r} is not a recipient: give a role ({roles}), an account's user name, an e-mail address "
                  "or a webhook URL (https://…)")
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 # --- rules -------------------------------------------------------------------------------------------------------
@@ -282,7 +279,7 @@ def _evidence_findings(store: GovernanceStore, *, model: str, in_force: dict, to
 
 def findings(store: GovernanceStore, *, today: date | None = None) -> list[dict]:
     """Every alert condition that holds now, with its severity and recipients from the model's rules."""
-    today = today or date.today()
+    today = today or clock.today()
     found, in_force = [], {}
     state = ledger.verify(store)
     if not state["ok"]:
@@ -310,7 +307,7 @@ def check(store: GovernanceStore, *, dry_run: bool = False, today: date | None =
           now: datetime | None = None, base_url: str = DEFAULT_BASE_URL) -> dict:
     """Evaluate every rule now: open new episodes and queue them, re-queue escalated ones, close cleared ones.
     With `dry_run`, say what would happen and write nothing."""
-    now = now or _now()
+    now = now or clock.now_naive()
     found = {f["alert_key"]: f for f in findings(store, today=today)}
     open_rows = {r[0]: {"severity": r[1], "notified": r[2]} for r in store.query_rows(
         "SELECT alert_key, severity, notified_severity FROM alert_episode WHERE closed_at IS NULL")}

@@ -37,12 +37,13 @@ from __future__ import annotations
 import uuid
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from governance import clock
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 
@@ -613,7 +614,7 @@ def accept_level(store: GovernanceStore, *, model: str, version: str, kpi: str, 
     if moment is None or pd.isna(moment) or not span.start <= moment < span.end:
         raise InvalidInputError(BAD_ACCEPT_TIME.format(model=model, first=f"{span.start:%Y-%m-%d %H:%M}",
                                                        last=f"{span.end:%Y-%m-%d %H:%M}", value=str(start)))
-    at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    at = clock.now_iso_seconds()
     entry = ledger.append(store, actor=actor.recorded_as, kind=ACCEPTED_KIND, subject=_subject(model, version, kpi),
                           payload={"model": model, "version": version, "kpi": kpi,
                                    "from": moment.to_pydatetime().isoformat(), "reason": reason,

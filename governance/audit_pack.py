@@ -19,6 +19,7 @@ import zipfile
 from importlib import metadata
 
 from governance import ledger
+from governance.canonical import canonical_json
 from governance.errors import InvalidInputError
 from governance.csv_safety import safe_cell as _cell
 
@@ -127,8 +128,12 @@ def _sha256(content: bytes) -> str:
 
 
 def _canonical(manifest: dict) -> bytes:
-    return json.dumps({k: v for k, v in manifest.items() if k != "manifest_hmac"}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The manifest, less its seal, as the workspace's canonical JSON. Only a tampered manifest can hold NaN or
+    infinity (a pack never writes them); it serialises to nothing, so its seal reads INVALID instead of failing."""
+    try:
+        return canonical_json({k: v for k, v in manifest.items() if k != "manifest_hmac"}).encode("utf-8")
+    except ValueError:
+        return b""
 
 
 def build_pack(report: dict, *, rendered: dict[str, bytes]) -> bytes:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from governance import clock
 from governance import errors, fairness, identity
 from governance import service_levels as service_level_rules
 from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
@@ -429,7 +429,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         report(STAGES["telemetry"], "Running the demo's fairness audits")
         _fairness_audits(store, tx, seed=seed)
         meta = {"demo_seed": seed, "demo_rows": rows, "demo_start": str(START), "demo_days": DAYS,
-                "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                "built_at": clock.now().isoformat(timespec="seconds")}
         if records:
             meta[UNFINISHED] = meta["built_at"]
         tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])

@@ -10,8 +10,9 @@ dismissed and the rest are left for the visitor to decide. Nothing here is rando
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
+from governance import clock
 from governance import identity, risks
 from governance.fairness import DEFAULT_MIN_GROUP_SIZE, list_audits
 from governance.risk_proposals import propose_from_monitoring
@@ -46,7 +47,7 @@ class DemoRisk:
 
 
 def _day(offset: int) -> str:
-    return (date.today() + timedelta(days=offset)).isoformat()
+    return (clock.today() + timedelta(days=offset)).isoformat()
 
 
 def _audit_ids(store: GovernanceStore) -> dict[tuple[str, str], str]:

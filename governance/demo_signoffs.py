@@ -28,8 +28,9 @@ latency breach from 2026-09-14), so an approval the history moves a version on m
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
+from governance import clock
 from governance import identity, signoffs
 from governance.store import GovernanceStore
 
@@ -45,7 +46,7 @@ INSERTED_STAGES = {("adult-income", "v1"): "staging", ("adult-income", "v2"): "v
 
 
 def _due(days: int) -> str:
-    return (datetime.now(timezone.utc).date() + timedelta(days=days)).isoformat()
+    return (clock.today() + timedelta(days=days)).isoformat()
 
 
 def _pct(value, digits: int = 1) -> str:

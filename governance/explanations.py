@@ -27,7 +27,6 @@ import json
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
@@ -39,10 +38,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
+from governance import clock
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import evaluation_set
 from governance.fairness_inputs import sha256_text
-from governance.fairness import canonical_json
+from governance.canonical import canonical_json
 from governance.model_artifacts import load_model
 from governance.store import GovernanceStore
 
@@ -471,7 +471,7 @@ def _store(store: GovernanceStore, *, summary: dict, sample: pd.DataFrame, group
         tx.execute("INSERT INTO explanation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    [explanation_id, summary["model"], summary["version"], summary["model_sha256"],
                     summary["data_sha256"], settings_text, sha256_text(settings_text),
-                    datetime.now(timezone.utc).replace(tzinfo=None), summary["seconds"], json.dumps(summary)])
+                    clock.now_naive(), summary["seconds"], json.dumps(summary)])
         n, k = grouped.shape
         values = sample[features]
         tx.insert_frame("explanation_value", pd.DataFrame({

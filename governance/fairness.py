@@ -20,7 +20,7 @@ import logging
 import platform
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from importlib.metadata import version as package_version
 from itertools import combinations
 from typing import Callable, Sequence
@@ -28,6 +28,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from governance import clock
+from governance.canonical import canonical_json
 from governance import fairness_metrics as fm
 from governance.evaluation_sets import recompute_content_sha256
 from governance.errors import GovernanceError
@@ -79,11 +81,6 @@ EVALUATION_SET_CHANGED = ("the evaluation set of {model} {version} no longer mat
 COULD_NOT_RUN = ("audit {audit_id} could not run: {reason}. It is closed without results and stays in the history "
                  "as it was locked; to audit this data, define a new audit")
 RUN_BROKE = "the computation stopped on an unexpected error ({kind}); the server log has the details"
-
-
-def canonical_json(value) -> str:
-    """The one serialisation that hashes are taken over: sorted keys, no spaces, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 # --- definition ------------------------------------------------------------------------------------------------
@@ -215,7 +212,7 @@ def _insert_definition(store: GovernanceStore, tx, *, definition: AuditDefinitio
     audit_id = f"FA-{store.query_value('SELECT count(*) FROM fairness_audit') + 1:04d}"
     tx.execute("INSERT INTO fairness_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                [audit_id, definition.source["model"], definition.source["version"], definition.source["name"],
-                text, sha256_text(text), defined_by, defined_at or _now()])
+                text, sha256_text(text), defined_by, defined_at or clock.now_naive_seconds()])
     return audit_id
 
 
@@ -271,7 +268,7 @@ def _close_failed(store: GovernanceStore, *, audit_id: str, failed_by: str, reas
                                      "(SELECT count(*) FROM fairness_audit_failure WHERE audit_id = ?)",
                                      [audit_id, audit_id]):
                 tx.execute("INSERT INTO fairness_audit_failure VALUES (?, ?, ?, ?)",
-                           [audit_id, failed_by, _now(), reason])
+                           [audit_id, failed_by, clock.now_naive_seconds(), reason])
     except Exception:
         log.exception("could not record that fairness audit %s failed to run", audit_id)
 
@@ -280,7 +277,7 @@ def _insert_run(tx, *, audit_id: str, definition: AuditDefinition, data: AuditDa
                 ran_by: str) -> None:
     evidence_hash = evidence_hash_of(definition=definition, data_sha256=data.data_sha256, results=results)
     tx.execute("INSERT INTO fairness_audit_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [audit_id, ran_by, _now(), results["n"], data.data_sha256, canonical_json(results),
+               [audit_id, ran_by, clock.now_naive_seconds(), results["n"], data.data_sha256, canonical_json(results),
                 results["verdict"], evidence_hash])
 
 
@@ -293,7 +290,7 @@ def run_new_audit(store: GovernanceStore, *, data: AuditData, actor: User, progr
     run."""
     require(actor, "run audit")
     definition = make_definition(data=data, **choices)
-    defined_at = _now()
+    defined_at = clock.now_naive_seconds()
     results = compute_results(definition=definition, cells=finest_cells(store, data=data, definition=definition),
                               progress=progress)
     with store.write() as tx:
@@ -332,10 +329,6 @@ def _data_for(store: GovernanceStore, *, audit_id: str, definition: AuditDefinit
 def evidence_hash_of(*, definition: AuditDefinition, data_sha256: str, results: dict) -> str:
     return sha256_text(canonical_json({"definition": definition.as_dict(), "data_sha256": data_sha256,
                                        "results": results}))
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 # --- cells -------------------------------------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
+from governance import clock
 from governance import fairness_metrics as fm
 from governance import identity, ledger
 from governance.errors import InvalidInputError
@@ -77,10 +78,6 @@ def default_policy(model: str) -> FairnessPolicy:
                           reason="the defaults fairness audits use (no policy recorded for this model)")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _from_entry(entry: dict) -> FairnessPolicy:
     p = entry["payload"]
     return FairnessPolicy(model=p["model"], criteria=parse_criteria(p["criteria"]), confidence=p["confidence"],
@@ -109,7 +106,7 @@ def set_policy(store: GovernanceStore, *, model: str, criteria, reason: str, act
     entry = ledger.append(store, actor=actor.recorded_as, kind=KIND, subject=model, tx=tx,
                           payload={"model": model, "criteria": [c.text for c in parsed],
                                    "confidence": float(confidence), "min_group_size": int(min_group_size),
-                                   "reason": reason, "set_by": actor.signature_name, "set_at": _now()},
+                                   "reason": reason, "set_by": actor.signature_name, "set_at": clock.now_iso_micro()},
                           idempotency_key=f"{KIND}:{model}:{uuid.uuid4().hex}")
     if tx is None:
         ledger.refresh_anchor(store)

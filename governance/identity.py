@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from governance import clock
 from governance.errors import GovernanceError, InvalidInputError
 from governance.vocabulary import PERMISSIONS, ROLES
 
@@ -158,7 +158,7 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
             raise InvalidInputError(USER_EXISTS.format(name=user_name))
         tx.execute(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
                    [user_name, display_name, role, source, password_hash,
-                    datetime.now(timezone.utc).replace(tzinfo=None),
+                    clock.now_naive(),
                     actor.user_name if actor else "(first admin)", email])
     return User(user_name, display_name, role, source)
 
@@ -191,7 +191,7 @@ def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, acto
 
 def seed_demo_users(store: GovernanceStore, tx) -> None:
     """The demo's named people, one or more per role, inside the demo's own write."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = clock.now_naive()
     tx.executemany(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, 'demo', NULL, ?, 'demo', false, ?)",
                    [[u.user_name, u.display_name, u.role, now, f"{u.user_name}@example.org"] for u in DEMO_USERS])
 

@@ -25,7 +25,7 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, NamedTuple
 
@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from governance import clock
 from governance import errors
 from governance.inventory import require_model
 from governance.store import GovernanceStore
@@ -737,7 +738,7 @@ _TELEMETRY_COLUMNS = ", ".join(c.name for c in COLUMNS)
 def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_file: Path | None) -> IngestOutcome:
     """Telemetry, quarantine and the ingested_file record from a checked file: one transaction."""
     sha256, model, version = meta["source_sha256"], meta["model"], meta["version"]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = clock.now_naive()
     try:
         with store.write() as tx:
             # Again under the write lock: two sessions loading the same file cannot both pass it.
@@ -814,7 +815,7 @@ def _reject(inbox: Path, path: Path, exc: BaseException) -> IngestOutcome:
     reason = str(exc) if isinstance(exc, errors.GovernanceError) else f"{type(exc).__name__}: {_short(exc)}"
     rejected = inbox / "rejected"
     rejected.mkdir(exist_ok=True)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     (rejected / f"{path.name}.reason.txt").write_text(f"{now.isoformat(timespec='seconds')} {reason}\n",
                                                       encoding="utf-8")
     os.replace(path, rejected / path.name)

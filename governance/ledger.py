@@ -21,9 +21,11 @@ import os
 import secrets
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
+from governance import clock
+from governance.canonical import canonical_json
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore, WriteTransaction
 from governance.validation import EMPTY
@@ -101,14 +103,10 @@ def _mac(key: bytes, text: str) -> str:
 
 
 # --- entries -----------------------------------------------------------------------------------------------------
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
 def _entry_hash(seq: int, recorded_at: datetime, actor: str, kind: str, subject: str, payload: str,
                 idempotency_key: str, prev_hash: str) -> str:
     """`payload` is already canonical JSON; `recorded_at` is the naive UTC datetime as stored."""
-    return hashlib.sha256(_canonical({
+    return hashlib.sha256(canonical_json({
         "seq": seq, "recorded_at": recorded_at.isoformat(), "actor": actor, "kind": kind, "subject": subject,
         "payload": payload, "idempotency_key": idempotency_key, "prev_hash": prev_hash}).encode("utf-8")).hexdigest()
 
@@ -136,7 +134,7 @@ def append(store: GovernanceStore, *, actor: str, kind: str, subject: str, paylo
     if not isinstance(payload, dict):
         raise InvalidInputError(NOT_A_DICT.format(type=type(payload).__name__))
     try:
-        fields["payload"] = _canonical(payload)
+        fields["payload"] = canonical_json(payload)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
     if tx is not None:
@@ -160,7 +158,7 @@ def _append(store: GovernanceStore, tx: WriteTransaction, *, actor: str, kind: s
     seq, prev_hash = (head[0][0] + 1, head[0][1]) if head else (1, GENESIS)
     if seq == 1:  # anchor the empty ledger first, so a crash right after the first commit leaves it behind, not absent
         refresh_anchor(store)
-    recorded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    recorded_at = clock.now_naive()
     entry_hash = _entry_hash(seq, recorded_at, actor, kind, subject, payload, idempotency_key, prev_hash)
     row = (seq, recorded_at, actor, kind, subject, payload, idempotency_key, prev_hash, entry_hash,
            _mac(key, entry_hash))

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import pandas as pd
 
+from governance import clock
 from governance import identity, ledger, risks, signoffs, telemetry_sources
 from governance.kpis import ratio
 from governance.telemetry_sql import VERSION_LABELLED_SQL
@@ -44,11 +45,6 @@ LABEL_LAG_DAYS = 3           # predictions this recent are not expected to have 
 BAD_ITEM = "the checklist items one attests to are {known}; got {value!r}"
 BAD_POLICY = "{field} must be {what}, got {value!r}"
 UNKNOWN_POLICY_FIELD = "unknown policy field {field!r}; the fields are {known}"
-
-
-def _now() -> str:
-    """UTC to the microsecond: an attestation must order correctly against a risk change in the same second."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _subject(model: str, version: str) -> str:
@@ -87,7 +83,8 @@ def set_policy(store: GovernanceStore, *, model: str, policy: dict, actor: User)
     require_model(store, model=model)
     checked = _checked_policy(policy)
     entry = ledger.append(store, actor=actor.recorded_as, kind="retraining_policy", subject=model,
-                          payload={"model": model, **checked, "set_by": actor.signature_name, "set_at": _now()},
+                          payload={"model": model, **checked, "set_by": actor.signature_name,
+                                   "set_at": clock.now_iso_micro()},
                           idempotency_key=f"retraining_policy:{model}:{uuid.uuid4().hex}")
     ledger.refresh_anchor(store)
     return entry["payload"]
@@ -114,7 +111,7 @@ def retraining_triggers(store: GovernanceStore, *, model: str, today: date | Non
     from governance.kpis import Window, kpi_series
     from governance.service_levels import service_levels
 
-    today = today or date.today()
+    today = today or clock.today()
     rules = policy(store, model=model)
     version = _serving_version(store, model=model)
     found = {"model": model, "version": None if version is None else version["version"], "policy": rules,
@@ -186,7 +183,7 @@ def attest(store: GovernanceStore, *, model: str, version: str, item: str, note:
     entry = ledger.append(store, actor=actor.recorded_as, kind="checklist_attestation",
                           subject=_subject(model, version),
                           payload={"model": model, "version": version, "item": item, "note": note,
-                                   "by": actor.display_name, "role": actor.role, "at": _now()},
+                                   "by": actor.display_name, "role": actor.role, "at": clock.now_iso_micro()},
                           idempotency_key=f"attest:{model}:{version}:{item}:{uuid.uuid4().hex}")
     ledger.refresh_anchor(store)
     return entry["payload"]
@@ -281,7 +278,7 @@ def gate(store: GovernanceStore, *, model: str, version: str, stage: str, caller
     the ledger with who asked (`caller`: a pipeline run or a person, as they name themselves)."""
     caller = checked_text(caller or "unnamed caller", field="caller", limit=200)
     result = {**gate_findings(store, model=model, version=version, stage=stage, today=today),
-              "checked_at": _now(), "caller": caller}
+              "checked_at": clock.now_iso_micro(), "caller": caller}
     entry = ledger.append(store, actor=f"{caller} (gate check)", kind="gate_check", subject=_subject(model, version),
                           payload=result, idempotency_key=f"gate:{model}:{version}:{stage}:{uuid.uuid4().hex}")
     ledger.refresh_anchor(store)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pandas as pd
 
+from governance import clock
 from governance import explanations, fairness, fairness_policy, ledger, risks, signoffs
 from governance.drift import drift_thresholds, judged_period
 from governance.errors import InvalidInputError
@@ -41,10 +42,6 @@ DAILY_KPIS = ("predictions", "accuracy", "latency_p50_ms", "latency_p95_ms", "la
 CLOSED = ("closed", "withdrawn", "dismissed")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _number(value):
     """A plain float, or None where the honest answer is 'not computable' (NaN never reaches a report)."""
     if value is None or pd.isna(value):
@@ -54,7 +51,8 @@ def _number(value):
 
 
 def _header(store: GovernanceStore, *, kind: str, report_id: str, generated_by: str | None) -> dict:
-    return {"schema_version": SCHEMA_VERSION, "kind": kind, "report_id": report_id, "generated_at": _now(),
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, "report_id": report_id,
+            "generated_at": clock.now_iso_seconds(),
             "generated_by": generated_by, "generator": "Quorum", "workspace": store.path.name}
 
 
@@ -190,7 +188,7 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
     require_model(store, model=model, version=version)
     _check_threshold(suppress_below)
     card = _card(store, model=model, version=version)
-    as_of = as_of or (date.fromisoformat(card["telemetry_to"][:10]) if card["telemetry_to"] else date.today())
+    as_of = as_of or (date.fromisoformat(card["telemetry_to"][:10]) if card["telemetry_to"] else clock.today())
     evidence = signoffs.gather_evidence(store, model=model, version=version, as_of=as_of)
     judged = {j.audit_id: j for j in fairness_policy.judge_audits(store, model=model, version=version)}
     audits = [_audit(store, audit_id=a["audit_id"], suppress_below=suppress_below, judged=judged.get(a["audit_id"]))
@@ -232,7 +230,7 @@ def review_report(store: GovernanceStore, *, review_id: str, generated_by: str |
 # --- the framework coverage report -------------------------------------------------------------------------------
 def coverage_report(store: GovernanceStore, *, generated_by: str | None = None, today: date | None = None) -> dict:
     """Coverage and gaps of every framework across the portfolio, with the models and risks they rest on."""
-    today = today or date.today()
+    today = today or clock.today()
     register = risks.list_risks(store)   # folded once, for every version below
     portfolio = [{"model": v["model"], "version": v["version"], "stage": v["stage"], "risk_tier": v["risk_tier"],
                   "open_risks": sum(1 for r in register if r["status"] not in CLOSED

@@ -18,11 +18,13 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from typing import Iterable, Sequence
 
 import pandas as pd
 
+from governance import clock
+from governance.canonical import canonical_json
 from governance import identity
 from governance.csv_safety import neutralise
 from governance.errors import GovernanceError, InvalidInputError
@@ -188,15 +190,14 @@ def _check_value(store: GovernanceStore, field: str, value):
 
 # --- the event log -----------------------------------------------------------------------------------------------
 def _hash(event: dict) -> str:
-    return hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                     default=str).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(event).encode()).hexdigest()
 
 
 def _append(store: GovernanceStore, tx, *, risk_id: str, actor: str, kind: str, field: str | None = None,
             old=None, new=None, reason: str | None = None) -> None:
     last = store.query_rows("SELECT seq, event_hash FROM risk_event ORDER BY seq DESC LIMIT 1")
     seq, prev_hash = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
-    event = {"seq": seq, "risk_id": risk_id, "at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(),
+    event = {"seq": seq, "risk_id": risk_id, "at": clock.now_naive().isoformat(),
              "actor": actor, "kind": kind, "field": field, "old_value": json.dumps(old), "new_value": json.dumps(new),
              "reason": reason, "prev_hash": prev_hash}
     tx.execute("INSERT INTO risk_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -263,7 +264,7 @@ def _public(risk_id: str, state: dict) -> dict:
     inherent = state["likelihood"] * state["impact"]
     residual = (state["residual_likelihood"] * state["residual_impact"]
                 if state.get("residual_likelihood") and state.get("residual_impact") else None)
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     open_risk = state["status"] not in ("closed", "withdrawn", "dismissed")
     overdue_controls = [c for c in state["controls"] if c["status"] != "done" and c.get("due") and c["due"] < today]
     return {"risk_id": risk_id, **{k: v for k, v in state.items() if k not in ("created_at", "updated_at")},
@@ -431,7 +432,7 @@ def coverage(store: GovernanceStore, *, framework: str, stale_after_days: int = 
     merely proposed ones), whether any has a control, and whether any has evidence younger than the cut-off."""
     if framework not in FRAMEWORKS:
         raise InvalidInputError(UNKNOWN_FRAMEWORK.format(known=", ".join(FRAMEWORKS), value=framework))
-    cutoff = (today or date.today()) - timedelta(days=stale_after_days)
+    cutoff = (today or clock.today()) - timedelta(days=stale_after_days)
     risks = [r for r in list_risks(store) if r["status"] not in ("withdrawn", "dismissed", "proposed")]
     rows = []
     for clause in clauses(store, framework=framework).itertuples(index=False):

@@ -28,7 +28,6 @@ import math
 import re
 import zlib
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from numbers import Real
 from typing import Callable, Sequence
 
@@ -37,10 +36,12 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from threadpoolctl import threadpool_limits
 
+from governance import clock
 from governance import telemetry_sources
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evaluation_sets import evaluation_set
-from governance.fairness import canonical_json, environment
+from governance.canonical import canonical_json
+from governance.fairness import environment
 from governance.fairness_inputs import MISSING_GROUP, sha256_text
 from governance.identity import User, require
 from governance.inventory import require_model
@@ -542,10 +543,6 @@ def evidence_hash_of(*, definition: dict, data_sha256: str, results: dict) -> st
     return sha256_text(canonical_json({"definition": definition, "data_sha256": data_sha256, "results": results}))
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
 def _checked_int(value, *, low: int, high: int, message: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
         raise InvalidInputError(message.format(value=value))
@@ -624,7 +621,7 @@ def run_robustness(store: GovernanceStore, *, model: str, version: str, actor: U
     with store.write() as tx:   # locked before any result exists
         run_id = f"RB-{store.query_value('SELECT count(*) FROM robustness_run') + 1:04d}"
         tx.execute("INSERT INTO robustness_run VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [run_id, model, version, text, sha256_text(text), actor.recorded_as, _now()])
+                   [run_id, model, version, text, sha256_text(text), actor.recorded_as, clock.now_naive_seconds()])
     notes = []
     if len(frame) < data.rows:
         notes.append(definition["source"]["sample"])
@@ -640,7 +637,8 @@ def run_robustness(store: GovernanceStore, *, model: str, version: str, actor: U
         raise InvalidInputError(DATA_CHANGED.format(model=model, version=version))
     with store.write() as tx:
         tx.execute("INSERT INTO robustness_result VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   [run_id, actor.recorded_as, _now(), results["n"], data.content_sha256, canonical_json(results),
+                   [run_id, actor.recorded_as, clock.now_naive_seconds(), results["n"], data.content_sha256,
+                    canonical_json(results),
                     results["verdict"], evidence_hash_of(definition=definition, data_sha256=data.content_sha256,
                                                          results=results)])
     return get_run(store, run_id=run_id)

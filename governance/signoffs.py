@@ -56,6 +56,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pandas as pd
 
+from governance import clock
+from governance.canonical import canonical_json
 from governance import identity, ledger, telemetry_sources
 from governance.telemetry_sql import VERSION_BEFORE_SQL, VERSION_NEWEST_SQL
 from governance.errors import GovernanceError, InvalidInputError
@@ -121,16 +123,8 @@ RE_REVIEW = "re-review required"
 
 
 # --- small helpers ---------------------------------------------------------------------------------------------
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _today() -> date:
-    return _now().date()
 
 
 
@@ -156,12 +150,6 @@ def _plain(value):
     except (TypeError, ValueError):
         pass
     return float(value)
-
-
-def canonical_json(value) -> str:
-    """The serialisation hashes are taken over (as governance.fairness.canonical_json): sorted keys, no spaces,
-    no ASCII escaping, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def evidence_hash(evidence: dict) -> str:
@@ -217,7 +205,7 @@ def _may_manage(store: GovernanceStore, actor: User) -> User:
 def _committee_entry(store: GovernanceStore, tx, *, actor: User, payload: dict) -> None:
     n = store.query_value("SELECT count(*) FROM ledger WHERE kind = 'committee_change'") + 1
     ledger.append(store, actor=actor.recorded_as, kind="committee_change", subject="committee",
-                  payload={**payload, "by": actor.signature_name, "at": _iso(_now())},
+                  payload={**payload, "by": actor.signature_name, "at": _iso(clock.now())},
                   idempotency_key=f"committee_change:{n}", tx=tx)
 
 
@@ -244,7 +232,7 @@ def add_member(store: GovernanceStore, *, user_name: str, actor: User) -> dict:
         if store.query_value("SELECT count(*) FROM committee_member WHERE user_name = ?", [member.user_name]):
             raise InvalidInputError(ALREADY_MEMBER.format(name=member.user_name))
         tx.execute("INSERT INTO committee_member VALUES (?, ?, ?)",
-                   [member.user_name, _now().replace(tzinfo=None), actor.user_name])
+                   [member.user_name, clock.now().replace(tzinfo=None), actor.user_name])
         _committee_entry(store, tx, actor=actor, payload={"change": "add", "user_name": member.user_name,
                                                           "member": member.signature_name})
     ledger.refresh_anchor(store)
@@ -523,7 +511,7 @@ def tally(*, votes: dict[str, dict], committee: list[dict], rule: dict) -> dict:
 
 
 def _decision_payload(*, review_id: str, request: dict, votes: dict[str, dict], result: dict, rule: dict) -> dict:
-    decided = _now()
+    decided = clock.now()
     outcome = result["outcome"]
     approving = outcome != "rejected"
     against = ("reject",) if approving else ("approve", "approve_with_conditions")
@@ -572,7 +560,7 @@ def request_review(store: GovernanceStore, *, model: str, version: str, gate: st
     if not members(store):
         raise InvalidInputError(EMPTY_COMMITTEE)
     if as_of is None:
-        as_of = _newest_telemetry_day(store, model=model, version=version) or _today()
+        as_of = _newest_telemetry_day(store, model=model, version=version) or clock.today()
     as_of = _date(as_of, "as_of")
     evidence = gather_evidence(store, model=model, version=version, as_of=as_of)
     digest = evidence_hash(evidence)
@@ -673,7 +661,7 @@ def vote(store: GovernanceStore, *, review_id: str, actor: User, vote: str, reas
     if vote not in VOTES:
         raise InvalidInputError(BAD_VOTE.format(known=", ".join(VOTES), value=vote))
     reason = _text(reason, "reason", limit=MAX_REASON)
-    checked = _conditions(store, vote, conditions, today=_today())
+    checked = _conditions(store, vote, conditions, today=clock.today())
     signer = _fresh(store, actor)
     identity.require(signer, "vote")
     method = reauthenticate(store, actor=signer, reauth=reauth)
@@ -696,7 +684,7 @@ def vote(store: GovernanceStore, *, review_id: str, actor: User, vote: str, reas
                                                            at=d["decided_at"]))
         payload = {"review_id": review_id, "evidence_hash": request["evidence_hash"], "user_name": signer.user_name,
                    "printed_name": signer.display_name, "role": signer.role, "meaning": MEANINGS[vote],
-                   "vote": vote, "reason": reason, "conditions": checked, "signed_at": _iso(_now()),
+                   "vote": vote, "reason": reason, "conditions": checked, "signed_at": _iso(clock.now()),
                    "auth_method": method}
         if idempotency_key:
             payload["submission"] = idempotency_key
@@ -742,7 +730,7 @@ def update_condition(store: GovernanceStore, *, condition_id: str, status: str, 
                                                                 at=update["payload"]["updated_at"]))
         ledger.append(store, actor=actor.recorded_as, kind="condition_update", subject=review_id,
                       payload={"review_id": review_id, "condition_id": condition_id, "status": status,
-                               "reason": reason, "updated_by": actor.signature_name, "updated_at": _iso(_now())},
+                               "reason": reason, "updated_by": actor.signature_name, "updated_at": _iso(clock.now())},
                       idempotency_key=f"condition_update:{condition_id}", tx=tx)
     ledger.refresh_anchor(store)
     return review(store, review_id=review_id)
@@ -863,7 +851,7 @@ def _validity(request: dict, decision: dict | None, conditions: list[dict], *, t
 def review(store: GovernanceStore, *, review_id: str, today: date | None = None) -> dict:
     """One review folded from its ledger entries: request, frozen evidence, votes, decision, conditions,
     validity."""
-    return _fold(store, _check_review_id(review_id), today=today or _today(), newer=_Newer(store))
+    return _fold(store, _check_review_id(review_id), today=today or clock.today(), newer=_Newer(store))
 
 
 def _summary(state: dict) -> dict:
@@ -879,7 +867,7 @@ def _summary(state: dict) -> dict:
 def list_reviews(store: GovernanceStore, *, model: str | None = None, version: str | None = None,
                  today: date | None = None) -> list[dict]:
     """Summaries of every review (of a model, or one version), newest first."""
-    newer, today = _Newer(store), today or _today()
+    newer, today = _Newer(store), today or clock.today()
     found = []
     for entry in reversed(_requests(store)):
         p = entry["payload"]
@@ -906,7 +894,7 @@ def approval_for_gate(store: GovernanceStore, *, model: str, version: str, gate:
                       today: date | None = None) -> tuple[dict | None, list[str]]:
     """The newest decision on this version for `gate` (folded), and every reason it does not stand as a valid
     approval now (none when it does): no decision, a rejection, a stale or expired decision, overdue conditions."""
-    today = today or _today()
+    today = today or clock.today()
     decided = [e["subject"] for e in ledger.entries(store, kind="decision")
                if (e["payload"].get("model"), e["payload"].get("version"), e["payload"].get("gate"))
                == (model, version, gate)]
@@ -932,7 +920,7 @@ def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage:
     actor = _fresh(store, actor)
     identity.require(actor, "change stage")
     reason = _text(reason, "reason", limit=MAX_REASON)
-    today = today or _today()
+    today = today or clock.today()
     stage = _stage_of(store, model=model, version=version)
     _check_gate(model=model, version=version, stage=stage, gate=to_stage, what="entered")
     state, reasons = approval_for_gate(store, model=model, version=version, gate=to_stage, today=today)
@@ -953,7 +941,7 @@ def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage:
                               payload={"model": model, "version": version, "from_stage": stage, "to_stage": to_stage,
                                        "review_id": review_id, "evidence_hash": state["evidence_hash"],
                                        "reason": reason, "changed_by": actor.signature_name,
-                                       "changed_at": _iso(_now())},
+                                       "changed_at": _iso(clock.now())},
                               idempotency_key=f"stage_change:{model}:{version}:{to_stage}:{review_id}", tx=tx)
     ledger.refresh_anchor(store)
     return entry["payload"]

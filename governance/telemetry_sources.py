@@ -27,10 +27,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from governance import clock
 from governance import identity
 from governance.errors import InvalidInputError
 from governance.inventory import list_models, require_model
@@ -109,7 +110,7 @@ def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, lo
     with store.write() as tx:
         tx.execute("INSERT INTO telemetry_source VALUES (?, ?, ?, ?, ?, ?)",
                    [model, kind, source.location, source.master, actor.recorded_as,
-                    datetime.now(timezone.utc).replace(tzinfo=None)])
+                    clock.now_naive()])
     return source_for(store, model=model)
 
 
@@ -255,7 +256,7 @@ def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd
 def _note(source: Source, started: float, *, opened: int | None) -> None:
     """What last_query reports."""
     with _last_lock:
-        _last[source.model] = {"engine": source.kind, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        _last[source.model] = {"engine": source.kind, "at": clock.now().isoformat(timespec="seconds"),
                                "seconds": round(time.perf_counter() - started, 3), "bytes_opened": opened}
 
 

@@ -20,8 +20,9 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from governance import clock
 from governance import identity, ledger
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore
@@ -79,11 +80,6 @@ class TokenInfo:
     revoked_at: datetime | None
     revoked_by: str | None
     state: str                       # 'active', 'expired' or 'revoked', as of when it was read
-
-
-def _now() -> datetime:
-    """UTC without a time zone, as every timestamp in the workspace is stored."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -149,7 +145,7 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
         number = store.query_value("SELECT coalesce(max(CAST(substr(token_id, 4) AS INTEGER)), 0) + 1 "
                                    "FROM api_token")
         token_id = f"TK-{number:04d}"
-        created_at = _now()
+        created_at = clock.now_naive()
         expires_at = None if expires_days is None else created_at + timedelta(days=expires_days)
         tx.execute(f"INSERT INTO api_token ({_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?)",
                    [token_id, name, bound.user_name, prefix, created_at, actor.user_name, expires_at,
@@ -166,7 +162,7 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
 
 def list_tokens(store: GovernanceStore) -> list[TokenInfo]:
     """Every token ever issued, newest first, with its state now; never its text or hash."""
-    now = _now()
+    now = clock.now_naive()
     return [_info(row, now) for row in store.query_rows(
         f"SELECT {_COLUMNS} FROM api_token ORDER BY created_at DESC, token_id DESC")]
 
@@ -175,7 +171,7 @@ def _token(store: GovernanceStore, token_id: str) -> TokenInfo:
     rows = store.query_rows(f"SELECT {_COLUMNS} FROM api_token WHERE token_id = ?", [(token_id or "").strip()])
     if not rows:
         raise InvalidInputError(UNKNOWN_TOKEN.format(token_id=token_id))
-    return _info(rows[0], _now())
+    return _info(rows[0], clock.now_naive())
 
 
 def revoke_token(store: GovernanceStore, *, token_id: str, actor: identity.User) -> TokenInfo:
@@ -189,7 +185,7 @@ def revoke_token(store: GovernanceStore, *, token_id: str, actor: identity.User)
         if current.revoked_at is not None:
             raise InvalidInputError(ALREADY_REVOKED.format(token_id=current.token_id,
                                                            at=_iso(current.revoked_at)[:-1], by=current.revoked_by))
-        revoked_at = _now()
+        revoked_at = clock.now_naive()
         tx.execute("UPDATE api_token SET revoked_at = ?, revoked_by = ? WHERE token_id = ?",
                    [revoked_at, actor.user_name, current.token_id])
         ledger.append(store, actor=actor.recorded_as, kind="token_revoked", subject=current.token_id,
@@ -213,7 +209,7 @@ def authenticate_token(store: GovernanceStore, *, token: str) -> identity.User:
     if not rows or not hmac.compare_digest(rows[0][2], digest):
         raise TokenError(TOKEN_REFUSED)
     token_id, user_name, _, expires_at, revoked_at, last_used_at = rows[0]
-    now = _now()
+    now = clock.now_naive()
     if _state(expires_at=expires_at, revoked_at=revoked_at, now=now) != "active":
         raise TokenError(TOKEN_REFUSED)
     try:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from governance import cli_tokens, identity, ledger, tokens
+from governance import cli_tokens, clock, identity, ledger, tokens
 from governance.errors import InvalidInputError
 from governance.identity import PermissionDeniedError
 from governance.store import GovernanceStore
@@ -36,9 +36,9 @@ def leader(store, admin) -> identity.User:
 
 
 def _later(monkeypatch, **delta) -> None:
-    """Move the tokens module's clock forward."""
-    real = tokens._now
-    monkeypatch.setattr(tokens, "_now", lambda: real() + timedelta(**delta))
+    """Move the workspace clock forward."""
+    real = clock.now_naive
+    monkeypatch.setattr(clock, "now_naive", lambda: real() + timedelta(**delta))
 
 
 def test_only_the_sha256_of_a_token_is_stored_and_it_is_shown_once(store, admin, viewer, tmp_path):
