@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import threading
-import time
-from collections import defaultdict, deque
 
 from starlette.requests import Request
 
 from api.http import ApiError
+from governance import throttle as failure_throttle
 
-MAX_FAILURES = 10          # failed authentications allowed per window, per client address and per account
-WINDOW_SECONDS = 300
 NO_TOKEN = "no API token: send `Authorization: Bearer <token>` (an admin makes one with `tokens create`)"
 PLAIN_HTTP = ("API calls over plain HTTP are accepted only from this machine: serve Quorum behind a TLS reverse "
               "proxy and set QUORUM_BEHIND_TLS=1 (see the README's 'Serving a team')")
-THROTTLED = "too many failed authentications from {who}: try again in {seconds} s"
 
 
 def behind_tls() -> bool:
@@ -42,35 +37,14 @@ def require_secure_transport(request: Request) -> None:
     raise ApiError(403, PLAIN_HTTP)
 
 
-class Throttle:
-    """Failures per key in a sliding window; a key over the limit is refused until its oldest failure ages out."""
-
-    def __init__(self, *, limit: int = MAX_FAILURES, window: float = WINDOW_SECONDS):
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque:
-        failures = self._failures[key]
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
+class Throttle(failure_throttle.Throttle):
+    """governance.throttle's rule, answered as HTTP 429 with Retry-After."""
 
     def check(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                failures = self._recent(key, now)
-                if len(failures) >= self.limit:
-                    wait = int(failures[0] + self.window - now) + 1
-                    raise ApiError(429, THROTTLED.format(who=key, seconds=wait),
-                                   headers={"Retry-After": str(wait)})
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
+        try:
+            super().check(*keys)
+        except failure_throttle.ThrottledError as exc:
+            raise ApiError(429, str(exc), headers={"Retry-After": str(exc.wait)}) from None
 
 
 throttle = Throttle()

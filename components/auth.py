@@ -47,7 +47,7 @@ def _from_identity_provider() -> dict | None:
     if not claims:
         return None
     try:
-        user = identity.oidc_user(get_store(), email=claims.get("email"), subject=claims.get("sub"))
+        user = identity.oidc_sign_in(get_store(), claims=claims)
     except GovernanceError as exc:
         st.session_state[OIDC_REFUSED_KEY] = str(exc)
         return None

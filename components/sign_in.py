@@ -4,6 +4,8 @@ until one of them succeeds."""
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from components.auth import EXPIRED, EXPIRED_KEY, OIDC_REFUSED_KEY, sign_in
@@ -49,12 +51,21 @@ def _password_sign_in(store) -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         if st.form_submit_button("Sign in", icon=":material/key:"):
             try:
-                user = identity.authenticate(store, user_name=name, password=password)
+                user = identity.password_sign_in(store, user_name=name, password=password, client=_client())
             except GovernanceError as exc:
                 st.error(plain(exc))
                 return
             sign_in(user, method="password")
             st.rerun()
+
+
+def _client() -> str:
+    """The browser's address as the server saw it; behind the TLS proxy on this machine, the address the proxy
+    appended to X-Forwarded-For (the last one), as the API does. Streamlit gives None for loopback."""
+    host = st.context.ip_address
+    if host is None and os.environ.get("QUORUM_BEHIND_TLS") == "1":
+        host = (st.context.headers.get("X-Forwarded-For") or "").split(",")[-1].strip() or None
+    return host or "this machine"
 
 
 def _demo_sign_in(store) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from governance import clock
 from governance.errors import GovernanceError, InvalidInputError
+from governance.throttle import Throttle, ThrottledError
 from governance.vocabulary import PERMISSIONS, ROLES
 
 if TYPE_CHECKING:   # the command line imports this module to build its parsers: no DuckDB, no argon2 for that
@@ -35,6 +36,14 @@ WEAK_PASSWORD = "a password needs at least {n} characters; choose a longer one (
 SIGN_IN_FAILED = "wrong user name or password"   # one message for both, so it does not reveal who has an account
 BAD_EMAIL = "{value!r} is not an e-mail address: give one like name@example.org"
 NO_PASSWORD = "{name!r} signs in through {source}, not with a password"
+# The sign-in screen's one answer to every failure (unknown name, wrong password, an account that signs in another
+# way, a disabled account, too many failures): it tells nobody which names exist or how they sign in.
+SIGN_IN_REFUSED = ("Sign-in failed. Check the user name and password and try again; if your organisation signs "
+                   "you in through its identity provider, use that button instead. After 10 failed tries, wait "
+                   "5 minutes; if it still fails, ask an admin.")
+EMAIL_NOT_VERIFIED = ("the identity provider has not verified the e-mail address {email!r}, so Quorum cannot "
+                      "tell that it is yours: verify the address with your identity provider (or ask its "
+                      "administrator to), then sign in again")
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -237,6 +246,38 @@ def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> Us
     if rows[0][4]:
         raise PermissionDeniedError(DISABLED_USER.format(name=user_name))
     return _user(rows[0])
+
+
+# Every local sign-in of this process counts here: one object, shared by all the Streamlit server's sessions.
+PASSWORD_SIGN_IN_THROTTLE = Throttle()
+
+
+def password_sign_in(store: GovernanceStore, *, user_name: str, password: str, client: str,
+                     throttle: Throttle = PASSWORD_SIGN_IN_THROTTLE) -> User:
+    """The sign-in screen's local sign-in: throttled per client and per account name (checked before the password
+    is, so a throttled guess learns nothing even when right), and one message, SIGN_IN_REFUSED, for every failure.
+    The name is counted whether or not it has an account, so the throttle does not reveal that either."""
+    keys = (f"client {client}", f"account {(user_name or '').strip().lower()}")
+    try:
+        throttle.check(*keys)
+    except ThrottledError:
+        raise SignInError(SIGN_IN_REFUSED) from None
+    try:
+        return authenticate(store, user_name=user_name, password=password)
+    except (SignInError, PermissionDeniedError):
+        throttle.failed(*keys)
+        raise SignInError(SIGN_IN_REFUSED) from None
+
+
+def oidc_sign_in(store: GovernanceStore, *, claims: dict) -> User:
+    """The account for the identity provider's claims (an ID token's). An address the provider has not verified
+    (`email_verified` missing or anything but true) proves nothing: anyone may type any address at many
+    providers, so such a sign-in is refused rather than matched to the account of that address."""
+    email = claims.get("email")
+    verified = claims.get("email_verified")
+    if not (verified is True or verified == "true"):   # some providers send the JSON string "true"; 1 is not true
+        raise SignInError(EMAIL_NOT_VERIFIED.format(email=email or claims.get("sub") or ""))
+    return oidc_user(store, email=email, subject=claims.get("sub"))
 
 
 def oidc_user(store: GovernanceStore, *, email: str | None, subject: str | None) -> User:

@@ -16,6 +16,14 @@ from tests.app.test_pages import APP, signed_in
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(autouse=True)
+def no_failed_sign_ins():
+    """The process's one sign-in throttle (shared by every session, as in a server) starts and ends empty."""
+    identity.PASSWORD_SIGN_IN_THROTTLE.clear()
+    yield
+    identity.PASSWORD_SIGN_IN_THROTTLE.clear()
+
+
 @pytest.fixture
 def workspace(demo_copy, monkeypatch):
     """The demo plus one local account, served as on localhost."""
@@ -74,7 +82,8 @@ def test_a_local_account_signs_in_with_its_password_only(workspace):
         _submit_password(app, name, password)
         assert _titles(app) == ["Sign in to Quorum"], name
         assert "quorum_auth" not in app.session_state
-    assert [e.value for e in app.error][-1] == "'chen.wei' signs in through demo mode, not with a password"
+        # One message whatever failed: it does not reveal who has an account, or how an account signs in.
+        assert [e.value for e in app.error] == [plain(identity.SIGN_IN_REFUSED)], name
     _submit_password(app, "lin", PASSWORD)
     assert not app.exception
     assert _titles(app) == ["Overview"]
@@ -111,3 +120,26 @@ def test_a_sign_in_older_than_a_working_day_has_expired(workspace):
     app.run()
     assert _titles(app) == ["Sign in to Quorum"] and "quorum_auth" not in app.session_state
     assert any("has expired" in w.value for w in app.warning)
+
+
+def test_after_ten_failures_the_right_password_is_refused_in_every_session(workspace):
+    """The throttle is the server process's, checked before the password: ten wrong guesses at lin's password
+    (spread over two sessions) and the eleventh try is refused even with the right one, in a third session,
+    with the same message as every other failure."""
+    first, second = _fresh(), _fresh()
+    first.run()
+    second.run()
+    for attempt in range(10):
+        _submit_password(first if attempt % 2 else second, "lin", f"guess number {attempt}")
+    assert [e.value for e in first.error] == [plain(identity.SIGN_IN_REFUSED)]
+    third = _fresh()
+    third.run()
+    _submit_password(third, "lin", PASSWORD)
+    assert not third.exception
+    assert _titles(third) == ["Sign in to Quorum"] and "quorum_auth" not in third.session_state
+    assert [e.value for e in third.error] == [plain(identity.SIGN_IN_REFUSED)]
+    assert "wait" in identity.SIGN_IN_REFUSED and "5 minutes" in identity.SIGN_IN_REFUSED
+
+    identity.PASSWORD_SIGN_IN_THROTTLE.clear()   # the window over: the right password signs in again
+    _submit_password(third, "lin", PASSWORD)
+    assert _titles(third) == ["Overview"]

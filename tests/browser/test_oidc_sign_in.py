@@ -5,7 +5,7 @@ tampered identity cookie or a session that never signed in meets the sign-in scr
 from __future__ import annotations
 
 import pytest
-from oidc_provider_mock import run_server_in_thread
+from oidc_provider_mock import User, run_server_in_thread
 
 from governance import identity
 from governance.store import GovernanceStore
@@ -13,11 +13,18 @@ from tests.browser.conftest import assert_no_failure, free_port, settle, start_s
 from tests.conftest import copy_workspace
 
 CHEN = "chen.wei@example.org"
+STRANGER = "stranger@example.org"
+IMPOSTOR = "impostor"   # a provider subject that claims Chen's address, which the provider has not verified
 
 
 @pytest.fixture(scope="module")
 def provider():
-    with run_server_in_thread(port=0) as server:
+    """The identities it vouches for: Chen and a stranger with verified addresses, and an impostor whose claim to
+    Chen's address the provider never verified (as at a provider where anyone may type any address)."""
+    users = [User(sub=CHEN, claims={"email": CHEN, "email_verified": True}),
+             User(sub=STRANGER, claims={"email": STRANGER, "email_verified": True}),
+             User(sub=IMPOSTOR, claims={"email": CHEN, "email_verified": False})]
+    with run_server_in_thread(port=0, user_claims=users) as server:
         yield f"http://localhost:{server.server_port}"
 
 
@@ -86,10 +93,25 @@ def test_an_identity_without_an_account_is_refused(browser, oidc_server):
     context = browser.new_context()
     page = context.new_page()
     try:
-        _sign_in_with_provider(page, oidc_server.url + "/signoffs", "stranger@example.org")
+        _sign_in_with_provider(page, oidc_server.url + "/signoffs", STRANGER)
         page.get_by_text("has no Quorum account").wait_for(timeout=60_000)
         assert page.get_by_role("heading", name="Sign-offs", level=1).count() == 0
         assert page.get_by_test_id("stSidebar").count() == 0 or "Signed in" not in page.get_by_test_id(
             "stSidebar").inner_text()
+    finally:
+        context.close()
+
+
+def test_an_identity_whose_email_the_provider_has_not_verified_is_refused(browser, oidc_server):
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        _sign_in_with_provider(page, oidc_server.url + "/signoffs", IMPOSTOR)
+        page.get_by_text("the identity provider has not verified the e-mail address").wait_for(timeout=60_000)
+        assert page.get_by_role("button", name="Sign out of the identity provider").count() == 1
+        assert page.get_by_role("heading", name="Sign-offs", level=1).count() == 0
+        assert page.get_by_test_id("stSidebar").count() == 0 or "Chen Wei" not in page.get_by_test_id(
+            "stSidebar").inner_text()
+        assert_no_failure(page)
     finally:
         context.close()
