@@ -10,7 +10,9 @@ QUORUM_TOKEN): the server runs the same handler as the token's account and retur
 printed here by the same printer. Either way the result goes through JSON before it is printed, so both print
 exactly the same thing.
 
-Usage and input errors print one line starting with `error:` on stderr and exit with code 2; no traceback.
+Usage and input errors print one line starting with `error:` on stderr and exit with code 2; no traceback. The
+result is printed and flushed inside that handling too: a full disk or an encoding that cannot hold it is such an
+error, and a reader that stopped early (`| head`) ends the command quietly with code 0.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ log = logging.getLogger("quorum.cli")
 
 class UsageError(errors.InvalidInputError):
     """The command line (or an API request's arguments) does not parse."""
+
+
+class OutputError(errors.GovernanceError):
+    """Standard output cannot be written (a full disk, a closed file): the command ran, its result was lost."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +95,9 @@ LOCAL_ONLY = {
 NO_TOKEN = ("a command through the server at {url} needs an API token: set QUORUM_TOKEN to one made by "
             "`python -m governance tokens create NAME --user USER` (ask an admin)")
 DB_AND_SERVER = "give --db (a workspace file here) or --server (a Quorum server), not both"
+CANNOT_WRITE = "cannot write the output ({reason}): free space where it goes, or send it to another file or pipe"
+CANNOT_ENCODE = ("cannot print {text!r} in this output's encoding ({encoding}): set PYTHONIOENCODING=utf-8 "
+                 "(or, for a result, add --json: JSON escapes it)")
 
 # command -> the module holding its handlers; groups are keyed by subcommand inside the module's COMMANDS
 _GROUPS = {"audit": cli_audit, "risks": cli_risks, "users": cli_users, "signoff": cli_signoffs,
@@ -197,6 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc} (see `python -m governance --help`)", file=sys.stderr)
         return EXIT_USAGE
+    except UnicodeEncodeError as exc:   # --help holds a character (… or ×) this output cannot
+        print(f"error: {_unencodable(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit:   # --help printed and exits: flush its text here, where a closed pipe or full disk is handled
+        try:
+            _write_out(lambda: None)
+        except BrokenPipeError:
+            _discard_stdout()
+        except OutputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
     if args.command == "serve":
         cli_workspace.serve(args)
     command = command_for(args)
@@ -220,10 +241,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 showing_progress(terminal_progress)
             result = _run_here(command, args)
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            command.show(result)
+        _write_out((lambda: print(json.dumps(result, indent=2))) if args.json else (lambda: command.show(result)))
         return command.exit_code(result)
     except errors.ServerInternalError as exc:   # told with the server's reference; exit 3 as an internal error here
         print(f"error: {exc}", file=sys.stderr)
@@ -232,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader stopped early (`| head`): nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return 0
     except Exception:  # never a traceback for the user; keep it in the log for whoever runs the tool
         reference = uuid.uuid4().hex[:8]
@@ -240,3 +258,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: internal error (reference {reference}); rerun with QUORUM_LOG=debug to see details",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _write_out(write: Callable[[], None]) -> None:
+    """Print, then flush standard output here, inside main's error handling. Output to a pipe or file is buffered:
+    unflushed, a reader that stopped early or a full disk would fail only at interpreter exit, with Python's own
+    "Exception ignored … BrokenPipeError" message and exit code 120."""
+    try:
+        write()
+        if sys.stdout is not None:   # None when the command was started with its stdout closed (`>&-`)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _discard_stdout()
+        raise OutputError(CANNOT_WRITE.format(reason=exc.strerror or exc)) from None
+    except UnicodeEncodeError as exc:   # e.g. PYTHONIOENCODING=ascii and a name with an accent
+        raise _unencodable(exc) from None
+
+
+def _unencodable(exc: UnicodeEncodeError) -> OutputError:
+    return OutputError(CANNOT_ENCODE.format(text=exc.object[exc.start:exc.end], encoding=exc.encoding))
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null, so what is still buffered is dropped at exit instead of failing again."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):   # no real file behind it: nothing will be flushed at exit
+        return
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fileno)
