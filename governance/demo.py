@@ -210,8 +210,8 @@ def _inventory_rows(p: _Prepared, tx) -> None:
         record_evaluation_set(tx, model=m.name, version=v.version)
     for kpi, target in m.service_levels.items():
         target, warning = service_level_rules.validate(kpi=kpi, target=target)
-        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, now(), true)",
-                   [m.name, kpi, target, warning, f"{m.owner} (demo set-up)"])
+        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, ?, true)",
+                   [m.name, kpi, target, warning, f"{m.owner} (demo set-up)", clock.now_naive()])
     tx.insert_frame("telemetry_input", pd.DataFrame({
         "model": m.name, "input_id": p.inputs["input_id"], "source": p.inputs["source"],
         "features": _json_lines(p.inputs[p.features])}))

@@ -88,6 +88,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from governance import clock
 from governance import telemetry_sources
 from governance.errors import InvalidInputError
 from governance.identity import User, require
@@ -244,8 +245,8 @@ def set_drift_thresholds(store: GovernanceStore, *, model: str, psi_watch, psi_a
     watch, act, level = validate_thresholds(psi_watch=psi_watch, psi_act=psi_act, alpha=alpha)
     require_model(store, model=model)
     with store.write() as tx:
-        tx.execute("INSERT INTO drift_threshold VALUES (?, ?, ?, ?, ?, now())",
-                   [model, watch, act, level, actor.recorded_as])
+        tx.execute("INSERT INTO drift_threshold VALUES (?, ?, ?, ?, ?, ?)",
+                   [model, watch, act, level, actor.recorded_as, clock.now_naive()])
     return drift_thresholds(store, model=model)
 
 

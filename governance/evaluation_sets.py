@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from governance import clock
 from governance.errors import InvalidInputError
 from governance.inventory import require_model
 from governance.store import GovernanceStore
@@ -35,11 +36,11 @@ def record_evaluation_set(tx, *, model: str, version: str) -> None:
     """Inside the transaction that wrote the rows: hash them and note which sensitive attributes they carry."""
     tx.execute(f"""
         INSERT INTO evaluation_set
-        SELECT ?, ?, h.n, a.attributes, h.digest, now()
+        SELECT ?, ?, h.n, a.attributes, h.digest, ?
         FROM ({CONTENT_SHA256_SQL}) h(n, digest),
              (SELECT to_json(list_sort(list_distinct(flatten(list(json_keys(sensitive))))))::VARCHAR AS attributes
               FROM evaluation_row WHERE model = ? AND version = ?) a""",
-               [model, version, model, version, model, version])
+               [model, version, clock.now_naive(), model, version, model, version])
 
 
 def evaluation_set(store: GovernanceStore, *, model: str, version: str) -> EvaluationSet:

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from governance import clock
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import record_evaluation_set
 from governance.identity import User, require
@@ -168,11 +169,12 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
         if store.query_value("SELECT count(*) FROM model_version WHERE model = ? AND version = ?", [model, version]):
             raise InvalidInputError(ALREADY_REGISTERED.format(model=model, version=version))
         if not store.query_value("SELECT count(*) FROM model WHERE name = ?", [model]):
-            tx.execute("INSERT INTO model VALUES (?, ?, ?, ?, 'high', ?, now())",
+            tx.execute("INSERT INTO model VALUES (?, ?, ?, ?, 'high', ?, ?)",
                        [model, purpose or "(not given at registration)", "(not given at registration)",
-                        owner or actor.display_name, evaluation_name])
-        tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, now(), 'development', ?)",
-                   [model, version, algorithm, f"registered from {file_name} by {actor.recorded_as}", json.dumps(metrics)])
+                        owner or actor.display_name, evaluation_name, clock.now_naive()])
+        tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, ?, 'development', ?)",
+                   [model, version, algorithm, f"registered from {file_name} by {actor.recorded_as}",
+                    clock.now_naive(), json.dumps(metrics)])
         tx.execute("INSERT INTO model_artifact VALUES (?, ?, 'skops', ?, ?)", [model, version, sha256, content])
         if rows is not None:
             tx.insert_frame("evaluation_row", rows)

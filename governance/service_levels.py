@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from governance import clock
 from governance.errors import InvalidInputError
 from governance.identity import User, require
 from governance.inventory import require_model
@@ -211,8 +212,8 @@ def set_service_level(store: GovernanceStore, *, model: str, kpi: str, target, w
     target, warning = validate(kpi=kpi, target=target, warning=warning)
     require_model(store, model=model)
     with store.write() as tx:
-        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, now(), true)",
-                   [model, kpi, target, warning, actor.recorded_as])
+        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, ?, true)",
+                   [model, kpi, target, warning, actor.recorded_as, clock.now_naive()])
 
 
 def service_levels(store: GovernanceStore, *, model: str) -> dict[str, ServiceLevel]:

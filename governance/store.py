@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import duckdb
 
+from governance import clock
 from governance import errors, telemetry_sql
 
 if TYPE_CHECKING:   # DuckDB imports pandas itself when a query returns a DataFrame (or reads one): opening a
@@ -113,7 +114,8 @@ class GovernanceStore:
             con.begin()
             try:
                 con.execute(migration.sql)
-                con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [migration.version, migration.name])
+                con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                            [migration.version, migration.name, clock.now_naive()])
                 con.commit()
             except BaseException:
                 con.rollback()

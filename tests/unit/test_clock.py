@@ -19,36 +19,43 @@ from governance import canonical, clock
 ROOT = Path(__file__).resolve().parents[2]
 GOVERNANCE = ROOT / "governance"
 
-# Printed by a fresh interpreter: "today" as three rules that depend on it see it (the demo's relative review and
-# due dates, and the stale-risk cutoff's default), plus the clock's own date.
+# Printed by a fresh interpreter: "today" as the rules that depend on it see it (the demo's relative review and
+# due dates), the clock's own date, and the time a new workspace stamps on its schema (written through SQL).
 PROBE = """
-import json
-from datetime import timedelta
+import json, sys
 from governance import clock, demo_risks, demo_signoffs
+from governance.store import GovernanceStore
+with GovernanceStore(sys.argv[1]) as store:
+    stamped = store.query_value("SELECT max(applied_at) FROM schema_version")
 print(json.dumps({"today": clock.today().isoformat(), "review_in_0_days": demo_risks._day(0),
-                  "due_in_0_days": demo_signoffs._due(0), "seconds": clock.now_iso_seconds()}))
+                  "due_in_0_days": demo_signoffs._due(0), "seconds": clock.now_iso_seconds(),
+                  "schema_stamped": stamped.isoformat()}))
 """
 
 
-def _probe(zone: str) -> dict:
+def _probe(zone: str, workspace: Path) -> dict:
     env = {**os.environ, "TZ": zone}
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(workspace)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
     return json.loads(done.stdout)
 
 
-def test_today_is_the_utc_date_in_any_server_time_zone():
+def test_today_is_the_utc_date_in_any_server_time_zone(tmp_path):
     # UTC+14 and UTC-12: at every hour of the day one of them is on a different local date from UTC, so a rule
     # that used the local date would give a different answer here at any time the test runs.
-    before = datetime.now(timezone.utc).date()
-    seen = {zone: _probe(zone) for zone in ("UTC", "Pacific/Kiritimati", "Etc/GMT+12")}
-    after = datetime.now(timezone.utc).date()
+    start = datetime.now(timezone.utc).replace(tzinfo=None)
+    seen = {zone: _probe(zone, tmp_path / f"{i}.duckdb")
+            for i, zone in enumerate(("UTC", "Pacific/Kiritimati", "Etc/GMT+12"))}
+    end = datetime.now(timezone.utc).replace(tzinfo=None)
+    before, after = start.date(), end.date()
     for zone, got in seen.items():
         assert got["today"] in (before.isoformat(), after.isoformat()), zone
         assert got["review_in_0_days"] == got["due_in_0_days"] == got["today"], zone
         assert got["seconds"].endswith("Z") and got["seconds"][:10] == got["today"], zone
+        # stored naive timestamps are UTC, not the server's wall clock (SQL now() would give local time)
+        assert start - timedelta(seconds=1) <= datetime.fromisoformat(got["schema_stamped"]) <= end, zone
     if before == after:    # not straddling UTC midnight: every zone gives the very same answer
-        assert len({json.dumps({k: v for k, v in g.items() if k != "seconds"}) for g in seen.values()}) == 1
+        assert len({json.dumps({k: v for k, v in g.items() if k not in ("seconds", "schema_stamped")}) for g in seen.values()}) == 1
 
 
 def test_the_clock_formats_are_those_already_stored():
@@ -76,7 +83,9 @@ def _sources() -> dict[str, str]:
 
 
 def test_there_is_one_clock():
-    local = re.compile(r"date\.today\(\)|datetime\.now\(|datetime\.today\(\)|utcnow\(|time\.localtime\(")
+    # SQL's now() / current_timestamp is the database session's time zone, which is the server's local one
+    local = re.compile(r"date\.today\(\)|datetime\.now\(|datetime\.today\(\)|utcnow\(|time\.localtime\(|"
+                       r"(?<![\w.])now\(\)|current_timestamp|current_date", re.I)
     offenders = {name for name, text in _sources().items() if name != "clock.py" and local.search(text)}
     assert offenders == set()
     assert {name for name, text in _sources().items() if re.search(r"^def _now\(", text, re.M)} == set()
