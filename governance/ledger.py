@@ -52,7 +52,25 @@ CHANGED = "entry {seq} was changed after it was written: its hash does not match
 FORGED = ("entry {seq} was not written by Quorum with this ledger key: its signature does not match, "
           "so it was forged or the chain was rewritten (or the ledger key changed)")
 ANCHOR_MISSING = ("the anchor file {path} is missing: it is rewritten after every append, so it was deleted or the "
-                  "workspace was copied without it; deleting the newest entries cannot be ruled out")
+                  "workspace was copied without it; deleting the newest entries cannot be ruled out. Restore the "
+                  "database and its anchor file together from a backup (a copy must take both)")
+LEDGER_EMPTIED = ("the ledger is empty, yet the workspace holds records that are only ever written together with "
+                  "a ledger entry ({records}): the ledger was emptied. Restore the database and its anchor file "
+                  "{path} together from a backup")
+ANCHOR_MISSING_EMPTY = ("the ledger is empty and its anchor file {path} is missing, yet the workspace holds "
+                        "records ({records}): the ledger may have been emptied and the anchor deleted, or the "
+                        "workspace was copied without the anchor file. Restore the database and its anchor file "
+                        "together from a backup; a workspace that never had a ledger entry gets its anchor with "
+                        "the first one")
+# What a workspace holds besides the ledger, as (table, label): a workspace with any of them is not new, so an
+# empty ledger with no anchor is no longer the harmless "nothing recorded yet". The first group is only ever
+# written in the same transaction as a ledger entry, so any of it beside an empty ledger means the ledger was
+# emptied, whatever the anchor says (an old anchor of the empty ledger can be copied back).
+_LEDGER_BOUND = (("committee_member", "committee members"), ("committee_rule", "committee settings"),
+                 ("api_token", "API tokens"))
+_RECORDS = _LEDGER_BOUND + (("model", "models"), ("model_version", "model versions"),
+                            ("risk_event", "risk register events"), ("fairness_audit", "fairness audits"),
+                            ("robustness_run", "robustness runs"), ("explanation", "explanations"))
 ANCHOR_FORGED = ("the anchor file {path} was not written by Quorum with this ledger key: "
                  "it was replaced or edited (or the ledger key changed)")
 ANCHOR_AHEAD = ("the anchor records {anchored} entries but the ledger holds {count}: "
@@ -238,9 +256,33 @@ def verify(store: GovernanceStore) -> dict:
         if problem:
             return {**result, "first_bad_seq": expected, "problem": problem}
         prev_hash = row[8]
+    if not rows:
+        problem = _empty_ledger_problem(store)
+        if problem:
+            return {**result, "problem": problem}
     problem, first_bad_seq, anchor_seq = _anchor_problem(store, key, count=len(rows))
     return {**result, "ok": problem is None, "first_bad_seq": first_bad_seq, "problem": problem,
             "anchor_seq": anchor_seq}
+
+
+def _held(store: GovernanceStore, tables: tuple) -> str:
+    """'models: 3, risk register events: 12' for the tables that hold rows; '' when none does."""
+    counts = [(store.query_value(f"SELECT count(*) FROM {table}"), label) for table, label in tables]
+    return ", ".join(f"{label}: {count:,}" for count, label in counts if count)
+
+
+def _empty_ledger_problem(store: GovernanceStore) -> str | None:
+    """An empty ledger is intact only in a workspace that holds nothing yet, or holds records that need no
+    ledger entry (models, risks, audits) and still has the anchor of the empty ledger."""
+    path = anchor_path(store)
+    bound = _held(store, _LEDGER_BOUND)
+    if bound:
+        return LEDGER_EMPTIED.format(records=bound, path=path)
+    if not path.exists():
+        held = _held(store, _RECORDS)
+        if held:
+            return ANCHOR_MISSING_EMPTY.format(path=path, records=held)
+    return None
 
 
 def _entry_problem(row: tuple, *, expected: int, prev_hash: str, key: bytes) -> str | None:

@@ -1,0 +1,93 @@
+"""An empty or missing chain is not an intact one: a workspace that holds records (models, risks, committee
+members, …) with its ledger emptied or its anchor file gone fails `verify`; a new, empty workspace passes.
+The records a failure names are counted here with DuckDB directly, not through Quorum."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from governance import ledger
+from governance.store import GovernanceStore
+
+
+def _anchor(path: Path) -> Path:
+    return Path(f"{path}.anchor")
+
+
+def _count(path: Path, table: str) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _empty_the_ledger(path: Path) -> None:
+    with duckdb.connect(str(path)) as con:   # behind Quorum's back, as an attacker with the file would
+        con.execute("DELETE FROM ledger")
+
+
+def _verify(path: Path) -> dict:
+    with GovernanceStore(path) as store:
+        return ledger.verify(store)
+
+
+def test_the_untouched_demo_is_intact(demo_copy, cli):
+    result = _verify(demo_copy)
+    assert result["ok"] and result["entries"] == _count(demo_copy, "ledger") > 0
+    assert cli("--db", demo_copy, "verify").returncode == 0
+
+
+def test_the_anchor_removed_is_not_intact(demo_copy, cli):
+    _anchor(demo_copy).unlink()
+    result = _verify(demo_copy)
+    assert not result["ok"] and result["problem"] == ledger.ANCHOR_MISSING.format(path=_anchor(demo_copy))
+    done = cli("--db", demo_copy, "verify")
+    assert done.returncode == 1 and "ledger BROKEN" in done.stdout
+
+
+def test_the_ledger_emptied_and_the_anchor_removed_is_not_intact(demo_copy, cli):
+    members, rules = _count(demo_copy, "committee_member"), _count(demo_copy, "committee_rule")
+    tokens = _count(demo_copy, "api_token")
+    assert members > 0   # the demo has a committee, each member added with a ledger entry
+    _empty_the_ledger(demo_copy)
+    _anchor(demo_copy).unlink()
+    result = _verify(demo_copy)
+    held = ", ".join(f"{label}: {n:,}" for n, label in ((members, "committee members"), (rules, "committee settings"),
+                                                        (tokens, "API tokens")) if n)
+    assert (result["ok"], result["entries"]) == (False, 0)
+    assert result["problem"] == ledger.LEDGER_EMPTIED.format(records=held, path=_anchor(demo_copy))
+    done = cli("--db", demo_copy, "verify")
+    assert done.returncode == 1 and done.stdout == f"ledger BROKEN: {result['problem']}\n"
+    as_json = cli("--db", demo_copy, "verify", "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["ok"] is False
+
+
+def test_an_anchor_of_the_empty_ledger_written_afterwards_does_not_cover_an_emptied_ledger(demo_copy):
+    _empty_the_ledger(demo_copy)
+    _anchor(demo_copy).unlink()
+    with GovernanceStore(demo_copy) as store:
+        ledger.refresh_anchor(store)   # a genuine anchor, but of the empty ledger
+        assert json.loads(_anchor(demo_copy).read_text())["seq"] == 0
+        result = ledger.verify(store)
+    assert not result["ok"] and result["problem"].startswith("the ledger is empty, yet the workspace holds")
+
+
+def test_models_and_risks_without_ledger_or_anchor_are_not_intact(tmp_path):
+    path = tmp_path / "ws.duckdb"
+    with GovernanceStore(path) as store:
+        with store.write() as tx:
+            tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
+        result = ledger.verify(store)
+        assert not result["ok"]
+        assert result["problem"] == ledger.ANCHOR_MISSING_EMPTY.format(path=_anchor(path), records="models: 1")
+        ledger.refresh_anchor(store)   # what the first ledger entry does: the empty ledger is anchored
+        assert ledger.verify(store)["ok"]
+
+
+def test_a_fresh_workspace_is_intact(tmp_path, cli):
+    path = tmp_path / "new.duckdb"
+    assert cli("init", "--db", path).returncode == 0
+    done = cli("--db", path, "verify")
+    assert done.returncode == 0 and done.stdout.startswith("ledger intact: 0 entries")
+    assert _verify(path)["ok"]
