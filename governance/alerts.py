@@ -249,12 +249,11 @@ def _evidence_findings(store: GovernanceStore, *, model: str, in_force: dict, to
                                   link="signoffs", title=f"{model} {version}: robustness run {run['run_id']} fails",
                                   evidence={"run_id": run["run_id"], "criteria": run["criteria"]}))
     for r in risks.list_risks(store, model=model):
-        for c in r["controls"]:
-            if c["status"] != "done" and c.get("due") and date.fromisoformat(c["due"]) < today:
-                found.append(_finding(key=f"{model}:control:{r['risk_id']}:{c['control_id']}:{c['due']}",
-                                      model=model, what="overdue_control", link=f"risks?risk={r['risk_id']}",
-                                      title=f"{r['risk_id']} control {c['control_id']} is overdue (due {c['due']}, "
-                                            f"owner {c['owner']})", evidence={"risk_id": r["risk_id"], **c}))
+        for c in risks.overdue_controls(r, today=today):   # only open risks: one rule with the register
+            found.append(_finding(key=f"{model}:control:{r['risk_id']}:{c['control_id']}:{c['due']}",
+                                  model=model, what="overdue_control", link=f"risks?risk={r['risk_id']}",
+                                  title=f"{r['risk_id']} control {c['control_id']} is overdue (due {c['due']}, "
+                                        f"owner {c['owner']})", evidence={"risk_id": r["risk_id"], **c}))
     for summary in signoffs.list_reviews(store, model=model, today=today):
         review = signoffs.review(store, review_id=summary["review_id"], today=today)
         for c in review["conditions"]:

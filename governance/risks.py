@@ -43,6 +43,7 @@ NEXT_STATUSES = {"proposed": {"identified", "dismissed"}, "dismissed": set(),
                  "mitigating": {"accepted", "closed", "withdrawn"}, "accepted": {"mitigating", "closed"},
                  "closed": set(), "withdrawn": set()}
 NEW_STATUSES = ("identified", "proposed")
+ENDED_STATUSES = ("closed", "withdrawn", "dismissed")   # no overdue reviews or controls once a risk ended
 CONTROL_STATUSES = ("planned", "in progress", "done")
 EVIDENCE_KINDS = ("fairness_audit", "drift", "kpi_breach", "explanation", "other")
 MAX_TITLE, MAX_TEXT, MAX_NAME = 200, 5_000, 100
@@ -265,15 +266,29 @@ def _public(risk_id: str, state: dict) -> dict:
     residual = (state["residual_likelihood"] * state["residual_impact"]
                 if state.get("residual_likelihood") and state.get("residual_impact") else None)
     today = clock.today().isoformat()
-    open_risk = state["status"] not in ("closed", "withdrawn", "dismissed")
-    overdue_controls = [c for c in state["controls"] if c["status"] != "done" and c.get("due") and c["due"] < today]
+    open_risk = is_open(state)
     return {"risk_id": risk_id, **{k: v for k, v in state.items() if k not in ("created_at", "updated_at")},
             "created_at": pd.Timestamp(state["created_at"]).isoformat() + "Z",
             "updated_at": pd.Timestamp(state["updated_at"]).isoformat() + "Z",
             "inherent_score": inherent, "inherent_level": level(inherent),
             "residual_score": residual, "residual_level": level(residual),
             "review_overdue": bool(open_risk and state.get("next_review") and state["next_review"] < today),
-            "overdue_controls": len(overdue_controls) if open_risk else 0}
+            "overdue_controls": len(overdue_controls(state, today=clock.today()))}
+
+
+def is_open(risk: dict) -> bool:
+    """A risk still being handled: not closed, withdrawn or dismissed (an accepted one stays under watch)."""
+    return risk["status"] not in ENDED_STATUSES
+
+
+def overdue_controls(risk: dict, *, today: date) -> list[dict]:
+    """The one rule for overdue controls, used by the register and by alerts: the controls of an open risk that
+    are not done and whose due date is before `today`. A risk that ended has no overdue controls: its controls
+    were answered by closing, withdrawing or dismissing it."""
+    if not is_open(risk):
+        return []
+    return [c for c in risk["controls"] if c["status"] != "done" and c.get("due")
+            and date.fromisoformat(c["due"]) < today]
 
 
 def maps_to(risk: dict, *, model: str, version: str) -> bool:
