@@ -9,7 +9,7 @@ from components.formatting import ABSENT, cell, day, plain, plural, timestamp
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
-from governance import identity, risks
+from governance import clock, identity, risks
 from governance.errors import GovernanceError
 from governance.inventory import list_models
 from governance.workspace import DATA_DIR
@@ -500,7 +500,7 @@ def coverage_tab() -> None:
 
 # --- actions -------------------------------------------------------------------------------------------------------
 def actions_tab() -> None:
-    today = date.today().isoformat()
+    today = clock.today().isoformat()
     everything = [r for r in cached(risks.list_risks) if r["status"] not in ("closed", "withdrawn", "dismissed")]
     rows = [{"owner": c["owner"], "risk_id": r["risk_id"], "risk": r["title"], "action": f"control {c['control_id']}",
              "title": c["title"], "due": day(c.get("due")), "status": c["status"],

@@ -1,6 +1,6 @@
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import streamlit as st
@@ -10,7 +10,7 @@ from components.auth import can, current_user, needs, session_auth, sign_out
 from components.formatting import plain
 from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance import identity, ledger, release_gate, signoffs
+from governance import clock, identity, ledger, release_gate, signoffs
 from governance.errors import GovernanceError
 from governance.inventory import list_versions
 
@@ -238,8 +238,8 @@ def conditions_editor(review_id: str) -> list[dict]:
                             column_config={
                                 "text": st.column_config.TextColumn("Condition", max_chars=signoffs.MAX_CONDITION),
                                 "owner": st.column_config.SelectboxColumn("Owner", options=users),
-                                "due": st.column_config.DateColumn("Due", min_value=date.today(),
-                                                                   default=date.today() + timedelta(days=30))})
+                                "due": st.column_config.DateColumn("Due", min_value=clock.today(),
+                                                                   default=clock.today() + timedelta(days=30))})
     return edited.to_dict("records")   # read on Sign by views.conditions_from_grid, which names a row lacking a field
 
 
@@ -314,7 +314,7 @@ def request_tab() -> None:
     c.selectbox("Gate", [gate], key=f"so_r_gate_{gate}",
                 help=f"{plain(model)} {plain(version)} is in {row['stage']!r}: only its next stage can be requested.")
     newest = None if pd.isna(row["last_ts"]) else pd.Timestamp(row["last_ts"]).date()
-    as_of = d.date_input("Evidence as of", value=newest or date.today(), key=f"so_r_as_of_{model}_{version}",
+    as_of = d.date_input("Evidence as of", value=newest or clock.today(), key=f"so_r_as_of_{model}_{version}",
                          help="The day the evidence is taken up to; by default the version's newest telemetry.")
     try:
         evidence = cached(signoffs.gather_evidence, model=model, version=version, as_of=as_of)

@@ -31,7 +31,10 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
 
 
 def init(store, args) -> dict:
+    from governance import ledger
+
     result = {"workspace": str(store.path), "schema_version": store.schema_version()}
+    ledger.refresh_anchor(store)   # the empty ledger's anchor: from now on a removed ledger and anchor are seen
     if args.demo:
         from governance import demo
 

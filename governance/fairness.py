@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from governance import clock
+from governance import clock, ledger
 from governance.canonical import canonical_json
 from governance import fairness_metrics as fm
 from governance.evaluation_sets import recompute_content_sha256
@@ -202,6 +202,7 @@ def make_definition(*, data: AuditData, sensitive: Sequence[str], criteria: str 
 def define_audit(store: GovernanceStore, *, definition: AuditDefinition, actor: User) -> str:
     """Store and lock the definition; returns the new audit's id. Results can only come after this."""
     require(actor, "run audit")
+    ledger.refresh_anchor(store)   # a new workspace's first record: its empty ledger is anchored first (see ledger)
     with store.write() as tx:
         return _insert_definition(store, tx, definition=definition, defined_by=actor.recorded_as)
 

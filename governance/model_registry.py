@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from governance import clock
+from governance import clock, ledger
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import record_evaluation_set
 from governance.identity import User, require
@@ -165,6 +165,9 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
     file_sha256 = hashlib.sha256(content).hexdigest()
     content = canonical_model_bytes(content)   # skops' object ids and zip times out: one model, one identity
     sha256 = hashlib.sha256(content).hexdigest()
+    # A workspace's first record: anchor its still-empty ledger first, so that verify can tell this workspace from
+    # one whose ledger and anchor were removed (refresh_anchor leaves an anchor that shows a problem as it is).
+    ledger.refresh_anchor(store)
     with store.write() as tx:
         if store.query_value("SELECT count(*) FROM model_version WHERE model = ? AND version = ?", [model, version]):
             raise InvalidInputError(ALREADY_REGISTERED.format(model=model, version=version))

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from governance import clock
+from governance import clock, ledger
 from governance.canonical import canonical_json
 from governance import identity
 from governance.csv_safety import neutralise
@@ -360,6 +360,7 @@ def add_risk(store: GovernanceStore, *, risk: NewRisk, actor: identity.User, rea
         raise InvalidInputError(BAD_NEW_STATUS.format(value=status))
     state = {**_checked_new(store, risk), "status": status}
     _require_owner(state["owner"], status)
+    ledger.refresh_anchor(store)   # a new workspace's first record: its empty ledger is anchored first (see ledger)
     with store.write() as tx:
         risk_id = _next_id(store)
         _append(store, tx, risk_id=risk_id, actor=who, kind="created", new=state, reason=reason)
