@@ -1,7 +1,7 @@
 """The one clock of the workspace: every "now" and every "today" in governance comes from here, in UTC.
 
 Why one clock: sign-offs, ledger entries and tokens are stamped in UTC, so a rule that compares them with "today"
-must use the UTC date too. `date.today()` is the server's local date, which is a different day for up to 14 hours
+must use the UTC date too. `date.today` is the server's local date, which is a different day for up to 14 hours
 of every day in some zones (a review due "today" would be overdue in Kiritimati and not yet due in UTC).
 
 The stored text formats differ between tables that existed before this module; each is kept as a named function of
