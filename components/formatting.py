@@ -7,6 +7,7 @@ A figure that cannot be computed says so ("not computable") instead of showing 0
 from __future__ import annotations
 
 import math
+import re
 
 from datetime import date, datetime, timezone
 
@@ -246,10 +247,16 @@ def period(value, *, grain: str) -> str:
     return timestamp(value) if grain == "hour" else day(value)
 
 
-MARKDOWN_SPECIALS = "\\`*_[]$~<>#|"   # escaping [ and ] already defeats links and images
+MARKDOWN_SPECIALS = "\\`*_[]$~<>#|&"   # escaping [ and ] already defeats links and images
+WORD_JOINER = "\u2060"   # invisible, and no break: the text reads and wraps as before
+# Streamlit's markdown (remark-gfm) links bare http://, https:// and www. addresses after the escapes are undone,
+# so no backslash can stop it: a word joiner inside the address can.
+BARE_ADDRESS = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)")
 
 
 def plain(text) -> str:
-    """Text from users or data inside markdown: every character markdown or HTML would act on is escaped,
-    so a name like ![x](http://…) or <img …> shows literally and loads nothing."""
-    return "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in str(text))
+    """Text from users or data inside markdown: every character markdown or HTML would act on is escaped, and a
+    bare address is kept from becoming a link, so a name like ![x](http://…), <img …> or www.example.com shows
+    literally, links nowhere and loads nothing. (E-mail addresses still become mailto: links: they load nothing.)"""
+    escaped = "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in str(text))
+    return BARE_ADDRESS.sub(WORD_JOINER, escaped)
