@@ -26,7 +26,7 @@ def retraining_policy() -> None:
     if model is None:
         return
     current = cached(release_gate.policy, model=model)
-    st.caption(f"In force: set by {current['set_by']} at {timestamp(current['set_at'])}." if current["set_by"]
+    st.caption(f"In force: set by {plain(current['set_by'])} at {timestamp(current['set_at'])}." if current["set_by"]
                else "In force: the defaults (no policy recorded yet).")
     may = can("configure monitoring")
     with st.form("ad_policy"):

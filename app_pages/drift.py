@@ -16,7 +16,7 @@ from governance.kpis import Window, data_window
 def thresholds_form(model: str) -> None:
     current = cached(drift_thresholds, model=model)
     with st.expander("Drift thresholds", icon=":material/tune:"):
-        st.caption(current.rule() + ("" if current.is_default else f" · set by {current.set_by}, {current.set_at:%Y-%m-%d}"))
+        st.caption(current.rule() + ("" if current.is_default else f" · set by {plain(current.set_by)}, {current.set_at:%Y-%m-%d}"))
         with st.form("drift-thresholds"):
             left, right = st.columns(2)
             watch = left.number_input("Watch from PSI", value=float(current.psi_watch), format="%.3f")
@@ -27,7 +27,7 @@ def thresholds_form(model: str) -> None:
                     set_drift_thresholds(get_store(), model=model, psi_watch=watch, psi_act=act,
                                          actor=current_user())
                 except GovernanceError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                     return
                 st.rerun()
 
@@ -79,8 +79,8 @@ def drift_tab(model: str, version: str, grain: str, reference, window: Window) -
     st.caption(f"Reference: {report.reference.describe()}. {report.thresholds.rule()}.")
     if report.label_note:
         st.warning(report.label_note, icon=":material/label_off:")
-    for note in report.notes:
-        st.caption(note)
+    for note in report.notes:   # they name features, which come from the telemetry
+        st.caption(plain(note))
     st.markdown(f"**Status of {report.judged_period_label}.**")
     partial = report.partial_periods
     if len(partial):
@@ -97,7 +97,7 @@ def drift_tab(model: str, version: str, grain: str, reference, window: Window) -
             since=("period", "min"), worst=("psi", "max"), status=("status", lambda s: "act" if "act" in set(s)
                                                                    else "watch"))
         st.markdown(f"**Drifted in some {grain}s:** " + "; ".join(
-            f"{name} ({row.status} from {row.since:%Y-%m-%d}, PSI up to {row.worst:.2f})"
+            f"{plain(name)} ({row.status} from {row.since:%Y-%m-%d}, PSI up to {row.worst:.2f})"
             for name, row in first.iterrows()))
     flagged = features[features["feature"].isin(drifted["feature"])]
     st.plotly_chart(drift_heatmap(report.heatmap(judged_only=True), watch=report.thresholds.psi_watch,
@@ -129,7 +129,7 @@ def quality_tab(model: str, version: str, grain: str, since: str, until: str) ->
     reference = result["reference"].get(version)
     if reference is None:
         for note in result["notes"]:
-            st.info(note)
+            st.info(plain(note))
         return
     description = reference["description"]
     st.caption(f"{description[:1].upper()}{description[1:]}. Labels of predictions served from "

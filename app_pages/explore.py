@@ -100,8 +100,8 @@ def console() -> None:
         return
     try:
         result = run_sandboxed_query(get_store(), sql=sql)
-    except SandboxRefusal as exc:
-        st.error(str(exc))
+    except SandboxRefusal as exc:   # it may quote the SQL typed: shown as text
+        st.error(plain(exc))
         return
     st.caption(f"{plural(len(result.frame), 'row')} in {result.elapsed_s:.2f} s"
                + ("; truncated at the row cap" if result.truncated else ""))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from components.auth import can, current_user, needs
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
-from components.formatting import NOT_COMPUTABLE, percent, plain
+from components.formatting import NOT_COMPUTABLE, code, percent, plain
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance import fairness, fairness_policy
@@ -148,7 +148,7 @@ def policy_panel(model: str, versions: list[str]) -> None:
     """The policy in force, its history, the standing result of each version, and (for the chair or an admin) a
     form to set a new policy with its reason."""
     policy = cached(fairness_policy.policy_in_force, model=model)
-    st.subheader(f"Fairness policy of {model}")
+    st.subheader(f"Fairness policy of {plain(model)}")
     st.markdown(f"**In force:** {policy_text(policy)}")
     if policy.is_default:
         st.caption("No policy has been recorded for this model: these are the defaults audits use. Every audit is "
@@ -190,7 +190,7 @@ def policy_form(model: str, policy: fairness_policy.FairnessPolicy) -> None:
                 criteria = criteria_editor(key=f"fa_policy_criteria_{model}", initial=policy.criteria,
                                            title="**Criteria of the policy**")
             except GovernanceError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 criteria = None
             min_group = st.number_input("Largest minimum group size an audit may use", min_value=1,
                                         max_value=1_000_000, value=policy.min_group_size, step=1,
@@ -227,10 +227,10 @@ def definition_summary(audit: dict) -> None:
         st.markdown(f"**Ran** at {when(audit['ran_at'])} by {plain(audit['ran_by'])} on {audit['n']:,} rows. "
                     f"Data SHA-256 `{short(audit['data_sha256'])}`; evidence hash `{short(audit['evidence_hash'])}`.")
     criteria = "; ".join(rule(c["name"], c["operator"], c["threshold"]) for c in d["criteria"])
-    score = f"`{d['score']}`" if d["score"] else "none"
-    st.caption(f"Source: {plain(d['source']['name'])} ({d['source']['rows']:,} rows) · outcome `{d['y_true']}`, "
-               f"prediction `{d['y_pred']}`, score {score}, positive label "
-               f"`{d['pos_label']}` · sensitive: {', '.join(d['sensitive'])}"
+    score = code(d["score"]) if d["score"] else "none"   # column names and labels come from the uploaded file
+    st.caption(f"Source: {plain(d['source']['name'])} ({d['source']['rows']:,} rows) · outcome {code(d['y_true'])}, "
+               f"prediction {code(d['y_pred'])}, score {score}, positive label "
+               f"{code(d['pos_label'])} · sensitive: {plain(', '.join(d['sensitive']))}"
                f"{' and their intersections' if d['intersectional'] else ''} · minimum group size "
                f"{d['min_group_size']:,} · {d['bootstrap']:,} bootstrap resamples, seed {d['seed']} · "
                f"{d['confidence']:.0%} intervals · criteria: {criteria}")
@@ -243,7 +243,7 @@ def definition_summary(audit: dict) -> None:
 def show_audit(audit: dict) -> None:
     audit_id, d = audit["audit_id"], audit["definition"]
     verdict = audit["verdict"] or "not run yet"
-    st.subheader(f"{audit_id}: {d['source']['name']}")
+    st.subheader(f"{audit_id}: {plain(d['source']['name'])}")
     with st.container(horizontal=True, wrap=True):
         st.badge(f"Verdict: {verdict}", color=VERDICT_BADGES[verdict], icon=":material/balance:")
         for name, n in (audit.get("verdict_counts") or {}).items():
@@ -268,9 +268,12 @@ def show_audit(audit: dict) -> None:
 
 def verdict_table(audit: dict) -> None:
     st.markdown("**Verdicts**")
-    rows = [{"feature set": feature_set(c["sensitive"]), "criterion": rule(c["name"], c["operator"], c["threshold"]),
+    # st.table renders its cells as markdown: the feature names and the group values in the explanations come from
+    # the audited data, so they are shown as text
+    rows = [{"feature set": plain(feature_set(c["sensitive"])),
+             "criterion": rule(c["name"], c["operator"], c["threshold"]),
              "value": number(c["value"]), "95% CI": interval(c["ci_low"], c["ci_high"]), "verdict": c["verdict"],
-             "explanation": c["explanation"]} for c in audit["criteria"]]
+             "explanation": plain(c["explanation"])} for c in audit["criteria"]]
     table = pd.DataFrame(rows, columns=["feature set", "criterion", "value", "95% CI", "verdict", "explanation"])
     st.table(table.style.map(verdict_fill, subset=["verdict"]), hide_index=True)
     correction = audit["correction"]
@@ -399,7 +402,7 @@ def mitigation_panel(audit: dict) -> None:
                     result = mitigation_preview(rows=rows, sensitive=list(sensitive), criterion=criterion,
                                                 seed=d["seed"])
             except GovernanceError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 return
             st.session_state["fa_preview"] = (key, result)
         stored = st.session_state.get("fa_preview")
@@ -433,7 +436,7 @@ def run_now(audit_id: str, *, data: AuditData | None, bootstrap: int) -> None:
                                     progress=progress)
     except GovernanceError as exc:
         bar.empty()
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state.pop("fa_locked", None)
     st.session_state["fa_goto"] = audit_id
@@ -447,7 +450,8 @@ def run_panel(audit: dict) -> None:
     audit_id, d = audit["audit_id"], audit["definition"]
     data = st.session_state.get("fa_files", {}).get(audit_id)
     if d["source"]["kind"] == "file" and data is None:
-        upload = st.file_uploader(f"{audit_id} reads the file {d['source']['name']!r}: give that same file to run it",
+        upload = st.file_uploader(f"{audit_id} reads the file {plain(repr(d['source']['name']))}: give that same "
+                                  "file to run it",
                                   type="csv", key=f"fa_rerun_file_{audit_id}")
         if upload is None:
             return
@@ -456,7 +460,7 @@ def run_panel(audit: dict) -> None:
                                  y_pred=d["y_pred"], sensitive=d["sensitive"], score=d["score"],
                                  pos_label=d["pos_label"])
         except GovernanceError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
             return
     if st.button("Run audit", type="primary", icon=":material/play_arrow:", key=f"fa_run_{audit_id}",
                  disabled=not can("run audit"), help=needs("run audit")):
@@ -500,10 +504,10 @@ def evaluation_source() -> tuple[AuditData | None, list[str]]:
     try:
         data = cached(fairness.evaluation_set_data, model=model, version=version)
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None, []
-    st.caption(f"{data.name}: {data.rows:,} rows, outcome `y_true`, prediction `y_pred`, score `score`, positive "
-               f"label 1 · SHA-256 `{short(data.data_sha256)}`")
+    st.caption(f"{plain(data.name)}: {data.rows:,} rows, outcome `y_true`, prediction `y_pred`, score `score`, "
+               f"positive label 1 · SHA-256 `{short(data.data_sha256)}`")
     attributes = list(data.attributes)
     keep_valid("fa_new_sensitive", attributes, [])
     sensitive = st.multiselect("Sensitive features", attributes, key="fa_new_sensitive", persist_state="page",
@@ -520,11 +524,11 @@ def upload_source() -> tuple[AuditData | None, list[str]]:
     try:
         columns = csv_columns(content, upload.name)
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return None, []
     if len(columns) < 3:
-        st.error(f"{upload.name} has {len(columns)} column(s): an audit needs an outcome, a prediction and at least "
-                 "one sensitive feature.")
+        st.error(f"{plain(upload.name)} has {len(columns)} column(s): an audit needs an outcome, a prediction and "
+                 "at least one sensitive feature.")
         return None, []
     true_col, pred_col, score_col, label_col = st.columns(4)
     y_true = true_col.selectbox("Outcome column", columns, index=columns.index(
@@ -547,7 +551,7 @@ def upload_source() -> tuple[AuditData | None, list[str]]:
     except GovernanceError as exc:
         st.error(plain(exc))
         return None, sensitive
-    st.caption(f"{plain(upload.name)}: {data.rows:,} rows, checked · positive label `{data.pos_label}` · SHA-256 "
+    st.caption(f"{plain(upload.name)}: {data.rows:,} rows, checked · positive label {code(data.pos_label)} · SHA-256 "
                f"`{short(data.data_sha256)}`")
     for note in data.notes:
         st.info(plain(note))
@@ -599,7 +603,7 @@ def new_audit_tab() -> None:
                if data.kind == "evaluation_set" else None)
         criteria = criteria_editor(key=f"fa_criteria_{data.model}" if bar else "fa_criteria", initial=bar)
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     size_col, boot_col, seed_col = st.columns(3)
     min_group_size = size_col.number_input("Minimum group size", min_value=1, max_value=1_000_000,
@@ -619,7 +623,7 @@ def new_audit_tab() -> None:
             bootstrap=int(bootstrap), seed=int(seed))
         audit_id = fairness.define_audit(get_store(), definition=definition, actor=current_user())
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     if data.kind == "file":  # a file audit runs on the same bytes: keep them for step 2
         st.session_state.setdefault("fa_files", {})[audit_id] = data

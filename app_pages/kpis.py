@@ -4,7 +4,7 @@ import streamlit as st
 from components.auth import can, current_user, needs
 from components.charts import SERIES_POINT_BUDGET, anomaly_band, kpi_line_chart
 from components.formatting import (heading, kpi_label, kpi_value, milliseconds, per_minute, percent, period, plural,
-                                   timestamp, usd, usd_compact)
+                                   plain, timestamp, usd, usd_compact)
 from components.kpi_tiles import kpi_tile, tile_row
 from components.page import arrive_from_link, keep_valid, render_page
 from components.workspace import cached, get_store
@@ -203,7 +203,7 @@ def objectives_form(model: str, levels: dict) -> None:
                     set_service_level(get_store(), model=model, kpi=kpi, target=target,
                                       warning=warning or None, actor=current_user())
                 except GovernanceError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                     return
                 st.success(f"Saved: {KPIS[kpi].label} objective for {model}.")
                 st.rerun()
@@ -255,7 +255,7 @@ def accepted_levels_form(model: str, versions: list[str], *, span_end) -> None:
                     accept_level(get_store(), model=model, version=version, kpi=kpi, reason=reason,
                                  start=pd.Timestamp(day) + pd.Timedelta(hours=int(hour)), actor=current_user())
                 except GovernanceError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
                     return
                 st.success(f"Recorded: {kpi_label(kpi)} of {model} {version} is normal from {day} {int(hour):02d}:00 "
                            "UTC on.")

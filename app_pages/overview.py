@@ -21,7 +21,7 @@ def body() -> None:
         return
 
     for h in cached(headline_figures, window_days=7):
-        st.subheader(h.model)
+        st.subheader(plain(h.model))
         st.caption(f"Last {plural(h.window_days, 'day')} of telemetry, up to {timestamp(h.window_end)}")
         row = tile_row()
         tile(row, heading(kpi_label("predictions")), count_compact(h.predictions),
@@ -90,13 +90,14 @@ def body() -> None:
         "created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD"),
     })
     for model in models.itertuples(index=False):
-        with st.expander(f"Model card: {model.name}"):
-            st.markdown(f"**Purpose.** {model.purpose}")
-            st.markdown(f"**Intended use.** {model.intended_use}")
-            st.markdown(f"**Owner.** {model.owner}  \n**Risk tier.** {model.risk_tier}  \n"
-                        f"**Data set.** {model.dataset}")
+        with st.expander(f"Model card: {plain(model.name)}"):   # what registration was told, shown as text
+            st.markdown(f"**Purpose.** {plain(model.purpose)}")
+            st.markdown(f"**Intended use.** {plain(model.intended_use)}")
+            st.markdown(f"**Owner.** {plain(model.owner)}  \n**Risk tier.** {plain(model.risk_tier)}  \n"
+                        f"**Data set.** {plain(model.dataset)}")
             for v in versions[versions["model"] == model.name].itertuples(index=False):
-                st.markdown(f"**{v.version}** ({v.stage}): {v.algorithm}. Artifact sha256 `{v.artifact_sha256}`")
+                st.markdown(f"**{plain(v.version)}** ({v.stage}): {plain(v.algorithm)}. Artifact sha256 "
+                            f"`{v.artifact_sha256}`")
 
     st.plotly_chart(daily_volume_chart(cached(daily_volume)), theme=None)
 

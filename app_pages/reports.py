@@ -6,6 +6,7 @@ import streamlit as st
 
 from components import jobs
 from components.auth import current_user
+from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
 from governance import audit_pack, report_render, reports, signoffs
@@ -77,7 +78,7 @@ def downloads(result: dict) -> None:
                                mime=mime, icon=icon, key=f"rp_download_{fmt}", on_click="ignore")
     sizes = ", ".join(f"{label} {len(result['files'][fmt]) / 1024:,.0f} KB" for fmt, label, _, _ in DOWNLOADS)
     stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in result["timings"].items())
-    st.caption(f"{report['report_id']}, generated {report['generated_at']} by {report['generated_by']}. "
+    st.caption(f"{report['report_id']}, generated {report['generated_at']} by {plain(report['generated_by'])}. "
                f"Sizes: {sizes}. Rendering: {stages}. Check a pack with `python -m governance verify-pack FILE.zip`.")
 
 
@@ -95,7 +96,7 @@ def preview(result: dict) -> None:
             st.metric("Evidence", "intact" if report["evidence_intact"] else "ALTERED")
             st.metric("Decision", (report["decision"] or {}).get("outcome", "open").replace("_", " "))
     if not state["ok"]:
-        st.error(f"The ledger fails verification ({state['problem']}): the report says so on its cover.")
+        st.error(f"The ledger fails verification ({plain(state['problem'])}): the report says so on its cover.")
     st.markdown("**Preview** (the HTML export; the PDF is the same document laid out on A4 pages)")
     # An iframe of the exported file (st.iframe, which replaces the deprecated html component): Jinja2 escaped
     # every value in it, and its Content-Security-Policy forbids scripts and requests, so user text stays text.
@@ -132,7 +133,7 @@ def body() -> None:
         jobs.progress_panel(key)
         return
     if job.failed:
-        st.error(job.failure("Preparing the report"))
+        st.error(plain(job.failure("Preparing the report")))
         if st.button("Try again", icon=":material/refresh:", key="rp_retry"):
             jobs.forget(key)
             st.rerun()

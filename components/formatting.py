@@ -260,3 +260,14 @@ def plain(text) -> str:
     literally, links nowhere and loads nothing. (E-mail addresses still become mailto: links: they load nothing.)"""
     escaped = "".join(f"\\{c}" if c in MARKDOWN_SPECIALS else c for c in str(text))
     return BARE_ADDRESS.sub(WORD_JOINER, escaped)
+
+
+def code(text) -> str:
+    """Text from users or data as inline code (a column name, a label): a code span shows everything literally,
+    links and HTML included, but a backtick in the text would end it, so the fence is longer than any run of
+    backticks inside, as CommonMark allows."""
+    text = " ".join(str(text).split("\n"))
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
+    return f"{fence}{padded}{fence}"

@@ -11,6 +11,7 @@ from typing import Callable, TypeVar
 import streamlit as st
 
 from components import jobs
+from components.formatting import plain
 from governance import demo, scheduler, telemetry_sources
 from governance.errors import GovernanceError
 from governance.ingest import absorb_inbox
@@ -31,7 +32,7 @@ def get_store() -> GovernanceStore:
     try:
         return _open_store(str(workspace_path()))
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         st.stop()
 
 
@@ -83,7 +84,7 @@ def ensure_demo(store: GovernanceStore) -> None:
         return
     st.title("Quorum")
     if job.failed:
-        st.error(job.failure("Building the demo workspace"))
+        st.error(plain(job.failure("Building the demo workspace")))
         if st.button("Try again", icon=":material/refresh:", key="demo_retry"):
             jobs.forget(key)
             st.rerun()

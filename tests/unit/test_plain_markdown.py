@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from components.formatting import plain
+from components.formatting import code, plain
 
 PAYLOADS = ["[x](javascript:alert(1))", "![x](http://127.0.0.1:9/x)", "<img src=x onerror=alert(1)>",
             "![pix](http://127.0.0.1:9/pixel.png)", "see http://127.0.0.1:9/a and HTTPS://evil.example/b",
@@ -63,3 +63,22 @@ def test_ordinary_text_is_unchanged():
     assert plain("adult-income v2: approved with 1 condition (credit, 2026-09-14).") == \
         "adult-income v2: approved with 1 condition (credit, 2026-09-14)."
     assert plain(42) == "42"
+
+
+def code_span(markdown: str) -> str | None:
+    """CommonMark's code span (spec 6.1): an opening run of n backticks, the content, a closing run of exactly n,
+    with one space stripped from each end when both are spaces; None when the text is not one whole code span."""
+    match = re.fullmatch(r"(`+)(.*?)(?<!`)\1(?!`)", markdown, flags=re.S)
+    if match is None or re.search(r"(?<!`)%s(?!`)" % match.group(1), match.group(2)):
+        return None
+    content = match.group(2)
+    if len(content) > 1 and content.startswith(" ") and content.endswith(" ") and content.strip():
+        content = content[1:-1]
+    return content
+
+
+@pytest.mark.parametrize("name", ["y_true", "a`b", "`x", "x``", "``![x](http://127.0.0.1:9/x)``",
+                                  "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))"])
+def test_a_column_name_as_code_is_one_code_span_of_exactly_that_name(name):
+    """Inside a code span nothing is a link, an image or HTML; a backtick in the name must not close it early."""
+    assert code_span(code(name)) == name
