@@ -97,7 +97,7 @@ def compute_in_background(model: str, version: str) -> dict | None:
                        "page to compute it again.")
         return job.result
     if job.failed:
-        st.error(job.failure("Computing the explanation"))
+        st.error(plain(job.failure("Computing the explanation")))
         if st.button("Try again", icon=":material/refresh:", key="ex_retry"):
             jobs.forget(key)
             st.rerun()
@@ -169,9 +169,9 @@ def global_tab(e: dict) -> None:
     colour_by = right.selectbox("Colour by", others, format_func=label, key="ex_colour")
     st.plotly_chart(cached(dependence_figure, explanation_id=e["explanation_id"], feature=feature,
                            colour_by=colour_by, units=units), theme=None, key="ex_dependence")
-    st.caption(f"Each dot is one applicant: the value of {label(feature)} along the bottom, how much it moved the "
-               f"score up the side. A spread of dots at one value means {label(feature)} acts together with other "
-               f"inputs; the colour shows whether {label(colour_by)} is one of them.")
+    st.caption(plain(f"Each dot is one applicant: the value of {label(feature)} along the bottom, how much it moved "
+                     f"the score up the side. A spread of dots at one value means {label(feature)} acts together "
+                     f"with other inputs; the colour shows whether {label(colour_by)} is one of them."))
 
 
 def linked_row(model: str, version: str, last: int) -> None:
@@ -182,12 +182,13 @@ def linked_row(model: str, version: str, last: int) -> None:
     try:
         row_id = int(str(link).strip())
     except ValueError:
-        st.error(f"The link asks for row {link!r}, which is not a row id: use a whole number from 0 to {last:,}.")
+        st.error(plain(f"The link asks for row {link!r}, which is not a row id: use a whole number from 0 to "
+                       f"{last:,}."))   # the link's text, shown as text
         return
     try:
         cached(ex.explain_row, model=model, version=version, row_id=row_id)
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.session_state["ex_row"] = row_id
 
@@ -222,7 +223,7 @@ def local_tab(e: dict, model: str, version: str) -> None:
     try:
         row = cached(ex.explain_row, model=model, version=version, row_id=row_id)
     except GovernanceError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     units = UNITS[row["output_units"]]
     decision = "approve" if row["prediction"] == 1 else "decline"
