@@ -45,9 +45,11 @@ system-packages:
 .PHONY: pdf-libraries system-packages
 
 # The server: the pages and the HTTP API (/api/v1/) on one port, in one process that owns the workspace (QUORUM_DB,
-# else data/quorum.duckdb, which gets the demo on first start in the browser).
+# else data/quorum.duckdb, which gets the demo on first start in the browser). QUORUM_DEMO_MODE=1 offers the demo's
+# password-less sign-in (only in the demo workspace, on localhost, without an identity provider); DEMO_MODE=0 not.
+DEMO_MODE ?= 1
 run: $(VENV)/.runtime pdf-libraries
-	$(PY) -m governance serve --port $(PORT) --address $(ADDRESS)
+	QUORUM_DEMO_MODE=$(DEMO_MODE) $(PY) -m governance serve --port $(PORT) --address $(ADDRESS)
 
 # Two workers (pytest-xdist), one per core; a test file stays on one worker, so its module fixtures are built once.
 WORKERS ?= 2

@@ -106,7 +106,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / f"server-{self.port}.log"
         env = {k: v for k, v in os.environ.items() if k not in ("QUORUM_SERVER", "QUORUM_TOKEN")}
-        env.update(QUORUM_DB=str(db), QUORUM_AUTO_DEMO="0")
+        env.update(QUORUM_DB=str(db), QUORUM_AUTO_DEMO="0", QUORUM_DEMO_MODE="1")   # signs in as a demo person
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
                 [PYTHON, "-m", "governance", "serve", "--db", str(db), "--port", str(self.port), "--address",

@@ -18,6 +18,8 @@ EXPIRED_KEY = "quorum_sign_in_expired"
 # A sign-in lasts a working day: a tab left open overnight asks again (an OIDC sign-in counts from when the
 # provider authenticated the person, so an old identity cookie does not outlive this either).
 SESSION_MAX_AGE_SECONDS = 12 * 3600
+DEMO_MODE_SIDEBAR = ("Demo mode (QUORUM_DEMO_MODE=1): the demo workspace and its people, no passwords: anyone "
+                     "who opens this app on this machine can act as anyone, admin included. Not for real records.")
 EXPIRED = "Your sign-in is more than 12 hours old and has expired: sign in again."
 
 
@@ -92,7 +94,7 @@ def signed_in_identity_bar(user: identity.User) -> None:
     method = (session_auth() or {}).get("method")
     with st.sidebar:
         if method == "demo":
-            st.warning("Demo mode: demo workspace, demo people, no passwords.", icon=":material/science:")
+            st.warning(DEMO_MODE_SIDEBAR, icon=":material/science:")
         st.caption(f"Signed in as **{plain(user.display_name)}** · {user.role}")
         if st.button("Sign out", icon=":material/logout:", key="signout"):
             sign_out()

@@ -1,6 +1,6 @@
 """The sign-in screen: the organisation's identity provider (OIDC, when configured), a local account, or, for
-the bundled demo on this machine only, a named demo user without a password. Nothing else of the app runs
-until one of them succeeds."""
+the bundled demo served to this machine with QUORUM_DEMO_MODE=1 and no identity provider, a named demo user
+without a password (the rule is `identity.demo_mode`). Nothing else of the app runs until one of them succeeds."""
 
 from __future__ import annotations
 
@@ -39,8 +39,12 @@ def sign_in_screen() -> None:
         st.info("This workspace has no accounts yet. Create the first admin on the server:\n\n"
                 "`python -m governance users add NAME --role admin`", icon=":material/person_add:")
         return
-    if identity.demo_mode_allowed(store, server_address=st.get_option("server.address")):
+    demo = identity.demo_mode(store, server_address=st.get_option("server.address"),
+                              identity_provider=oidc_configured())
+    if demo.offered:
         _demo_sign_in(store)
+    elif demo.reason:
+        st.info(plain(demo.reason), icon=":material/info:")
     _password_sign_in(store)
 
 
@@ -70,8 +74,8 @@ def _client() -> str:
 
 def _demo_sign_in(store) -> None:
     with st.container(border=True):
-        st.markdown("**Demo mode** — the bundled demo workspace, served to this machine only: "
-                    "pick a person to act as; no password.")
+        st.markdown("**Demo mode** — the bundled demo workspace, served to this machine only "
+                    "(QUORUM_DEMO_MODE=1): pick a person to act as; no password.")
         demo_users = [u for u in identity.list_users(store) if u.source == "demo"]
         chosen = st.selectbox("Act as", demo_users, format_func=lambda u: f"{u.display_name} — {u.role}",
                               key="signin_demo_user")

@@ -3,12 +3,14 @@
 A service that changes anything takes the acting `User` and calls `require(user, action)` before it writes:
 hiding a button on a page is not enforcement. Accounts are local (an argon2id password hash), from the
 organisation's identity provider (OIDC: no password here, the provider vouches for the person), or demo users
-(no password; usable only in the demo workspace served on localhost, see `demo_mode_allowed`).
+(no password; offered only when the server was started with QUORUM_DEMO_MODE=1 on the demo workspace, see
+`demo_mode`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,6 +46,22 @@ SIGN_IN_REFUSED = ("Sign-in failed. Check the user name and password and try aga
 EMAIL_NOT_VERIFIED = ("the identity provider has not verified the e-mail address {email!r}, so Quorum cannot "
                       "tell that it is yours: verify the address with your identity provider (or ask its "
                       "administrator to), then sign in again")
+
+# Demo mode lets anyone who reaches the sign-in screen act as any demo person, admin included, with no password.
+# So it is off unless the person starting the server turns it on (`make run` does, for the bundled demo), and no
+# setting turns it on where people sign in through an identity provider.
+DEMO_MODE_SETTING = "QUORUM_DEMO_MODE"
+LOCAL_ADDRESSES = ("localhost", "127.0.0.1", "::1")
+DEMO_MODE_OFF = ("Demo mode (signing in as a demo person without a password) is off: this is the demo workspace, "
+                 "but the server was not started with QUORUM_DEMO_MODE=1. To try the demo on this machine, start "
+                 "it with `make run` (which sets it) or `QUORUM_DEMO_MODE=1 python -m governance serve`.")
+DEMO_MODE_NOT_WITH_IDENTITY_PROVIDER = (
+    "Demo mode is off although QUORUM_DEMO_MODE=1: this server signs people in through an identity provider, and "
+    "where it does nobody may act as another person without a password. Sign in with your organisation's account "
+    "or a local account; for the demo, serve it without the identity provider's settings.")
+DEMO_MODE_NOT_LOCAL = ("Demo mode is off although QUORUM_DEMO_MODE=1: the server is bound to {address!r}, so "
+                       "other machines may reach it. Demo mode is for a server bound to this machine only "
+                       "(--address localhost).")
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -299,6 +317,26 @@ def is_demo_workspace(store: GovernanceStore) -> bool:
     return bool(store.query_value("SELECT count(*) FROM app_user WHERE source = 'demo'"))
 
 
-def demo_mode_allowed(store: GovernanceStore, *, server_address: str | None) -> bool:
-    """Password-less demo sign-in only for the demo workspace served to this machine alone."""
-    return server_address in ("localhost", "127.0.0.1", "::1") and is_demo_workspace(store)
+@dataclass(frozen=True)
+class DemoMode:
+    """Whether the sign-in screen offers demo mode, and if not, why (None: nothing to say, not the demo)."""
+    offered: bool
+    reason: str | None = None
+
+
+def demo_mode(store: GovernanceStore, *, server_address: str | None, identity_provider: bool,
+              setting: str | None = None) -> DemoMode:
+    """The one rule for password-less demo sign-in: the demo workspace, the setting QUORUM_DEMO_MODE=1 (`setting`
+    overrides the environment), no identity provider configured, and a server bound to this machine only. The
+    server's address stays a condition: the setting says someone meant to offer the demo, not to offer it to the
+    network."""
+    if not is_demo_workspace(store):
+        return DemoMode(offered=False)
+    setting = os.environ.get(DEMO_MODE_SETTING, "") if setting is None else setting
+    if setting.strip() != "1":
+        return DemoMode(offered=False, reason=DEMO_MODE_OFF)
+    if identity_provider:
+        return DemoMode(offered=False, reason=DEMO_MODE_NOT_WITH_IDENTITY_PROVIDER)
+    if server_address not in LOCAL_ADDRESSES:
+        return DemoMode(offered=False, reason=DEMO_MODE_NOT_LOCAL.format(address=server_address or ""))
+    return DemoMode(offered=True)

@@ -38,7 +38,9 @@ def start_server(*, db: Path, workdir: Path, port: int | None = None, extra_args
     answers. With Streamlit flags in `extra_args`, the same server.py through `streamlit run`."""
     port = port or free_port()
     log_path = workdir / f"server-{port}.log"
-    env = {**os.environ, "QUORUM_DB": str(db), "QUORUM_AUTO_DEMO": "0", **(env or {})}
+    # Demo mode on, as `make run` serves the demo: the browser tests sign in as the demo's people (a server that
+    # must not offer it passes env={"QUORUM_DEMO_MODE": "0"}).
+    env = {**os.environ, "QUORUM_DB": str(db), "QUORUM_AUTO_DEMO": "0", "QUORUM_DEMO_MODE": "1", **(env or {})}
     if extra_args:
         command = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port),
                    "--server.headless", "true", "--server.address", "127.0.0.1", *extra_args]

@@ -26,13 +26,14 @@ def no_failed_sign_ins():
 
 @pytest.fixture
 def workspace(demo_copy, monkeypatch):
-    """The demo plus one local account, served as on localhost."""
+    """The demo plus one local account, served as on localhost with demo mode turned on (as `make run` does)."""
     with GovernanceStore(demo_copy) as store:
         admin = next(u for u in identity.DEMO_USERS if u.role == "admin")
         identity.add_user(store, user_name="lin", display_name="Lin <b>Local</b>", role="committee member",
                           actor=admin, password=PASSWORD)
     monkeypatch.setenv("QUORUM_DB", str(demo_copy))
     monkeypatch.setenv("QUORUM_AUTO_DEMO", "0")
+    monkeypatch.setenv(identity.DEMO_MODE_SETTING, "1")
     return demo_copy
 
 
@@ -67,6 +68,37 @@ def test_demo_mode_signs_in_a_named_demo_person_without_a_password(workspace):
     assert app.session_state["quorum_auth"]["user_name"] == "elif.kaya"
     sidebar = " ".join(w.value for w in app.sidebar.caption) + " ".join(w.value for w in app.sidebar.warning)
     assert "Elif Kaya" in sidebar and "risk owner" in sidebar and "Demo mode" in sidebar
+
+
+def test_demo_mode_is_off_without_the_setting_and_the_screen_says_how_to_turn_it_on(workspace, monkeypatch):
+    """The demo workspace on localhost used to offer demo mode by itself; now it needs QUORUM_DEMO_MODE=1."""
+    monkeypatch.delenv(identity.DEMO_MODE_SETTING)
+    app = _fresh()
+    app.run()
+    assert not app.exception
+    assert _titles(app) == ["Sign in to Quorum"]
+    assert not app.selectbox and not [b for b in app.button if b.key == "signin_demo"]
+    assert [i.value for i in app.info] == [plain(identity.DEMO_MODE_OFF)]
+    assert len(app.text_input) == 2   # the local sign-in still works
+
+
+OIDC_SECRETS = {"auth": {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 40,
+                         "client_id": "quorum", "client_secret": "secret",
+                         "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}}
+
+
+def test_demo_mode_is_never_offered_where_an_identity_provider_is_configured(workspace):
+    app = _fresh()
+    app.secrets = OIDC_SECRETS
+    app.run()
+    assert not app.exception
+    assert "signin_oidc" in [b.key for b in app.button] and "signin_demo" not in [b.key for b in app.button]
+    assert not app.selectbox
+    assert [i.value for i in app.info] == [plain(identity.DEMO_MODE_NOT_WITH_IDENTITY_PROVIDER)]
+    # the same workspace without the identity provider's settings offers it (the setting is on in `workspace`)
+    plain_app = _fresh()
+    plain_app.run()
+    assert plain_app.selectbox(key="signin_demo_user") and not plain_app.info
 
 
 def _submit_password(app: AppTest, name: str, password: str) -> AppTest:

@@ -25,7 +25,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def sign_in_as_demo_user(page, person: str = DEMO_PERSON) -> None:
-    """A new browser session meets the sign-in screen; the demo workspace on localhost offers demo mode."""
+    """A new browser session meets the sign-in screen; the demo workspace served on localhost with
+    QUORUM_DEMO_MODE=1 (tests.servers sets it) offers demo mode."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=60_000)
     page.get_by_role("heading", name="Sign in to Quorum", level=1).wait_for(timeout=60_000)
     page.get_by_test_id("stSelectbox").filter(has_text="Act as").click()

@@ -74,14 +74,29 @@ def test_the_identity_provider_proves_who_and_the_workspace_decides_what(store, 
         identity.authenticate(store, user_name="Chen@Example.org", password="")
 
 
-def test_demo_mode_needs_the_demo_workspace_served_to_this_machine_only(store, admin):
-    assert not identity.demo_mode_allowed(store, server_address="localhost")   # not the demo workspace
+def test_demo_mode_needs_the_setting_the_demo_workspace_this_machine_and_no_identity_provider(store, admin,
+                                                                                                  monkeypatch):
+    monkeypatch.delenv(identity.DEMO_MODE_SETTING, raising=False)
+    local = {"server_address": "localhost", "identity_provider": False}
+    # not the demo workspace: nothing offered, nothing to say, whatever the setting
+    assert identity.demo_mode(store, **local, setting="1") == identity.DemoMode(offered=False, reason=None)
     with store.write() as tx:
         identity.seed_demo_users(store, tx)
-    assert identity.demo_mode_allowed(store, server_address="localhost")
-    assert identity.demo_mode_allowed(store, server_address="127.0.0.1")
+    # the demo workspace on localhost, as before this rule, but without the setting: off, and the screen says how
+    assert identity.demo_mode(store, **local) == identity.DemoMode(False, identity.DEMO_MODE_OFF)
+    for not_on in ("", "0", "true", "yes", " 2 "):
+        assert not identity.demo_mode(store, **local, setting=not_on).offered, not_on
+    assert identity.demo_mode(store, **local, setting="1") == identity.DemoMode(offered=True)
+    assert identity.demo_mode(store, server_address="127.0.0.1", identity_provider=False, setting="1").offered
+    monkeypatch.setenv(identity.DEMO_MODE_SETTING, "1")   # the environment is the setting's default source
+    assert identity.demo_mode(store, **local).offered
+    assert not identity.demo_mode(store, **local, setting="0").offered
+    # an identity provider wins over the setting
+    assert identity.demo_mode(store, server_address="localhost", identity_provider=True) == identity.DemoMode(
+        False, identity.DEMO_MODE_NOT_WITH_IDENTITY_PROVIDER)
     for exposed in ("0.0.0.0", "", None, "10.0.0.5", "::"):
-        assert not identity.demo_mode_allowed(store, server_address=exposed)
+        decided = identity.demo_mode(store, server_address=exposed, identity_provider=False)
+        assert not decided.offered and decided.reason == identity.DEMO_MODE_NOT_LOCAL.format(address=exposed or "")
     assert {u.role for u in identity.DEMO_USERS} == set(identity.ROLES)
 
 
@@ -103,3 +118,17 @@ def test_the_readme_table_is_the_permission_table():
     table = {cells[0]: tuple(role for role, mark in zip(identity.ROLES, cells[1:]) if mark == "✓")
              for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)}
     assert table == identity.PERMISSIONS
+
+
+def test_make_run_serves_the_demo_with_demo_mode_on_and_can_turn_it_off():
+    """The README's one-command quick start lands in demo mode: `make run` sets the setting for the server."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    for extra, expected in (((), "QUORUM_DEMO_MODE=1 "), (("DEMO_MODE=0",), "QUORUM_DEMO_MODE=0 ")):
+        planned = subprocess.run(["make", "-n", "run", *extra], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=60, check=True).stdout
+        serve = [line for line in planned.splitlines() if "-m governance serve" in line]
+        assert len(serve) == 1 and serve[0].startswith(expected), planned
