@@ -205,7 +205,8 @@ def _may_manage(store: GovernanceStore, actor: User) -> User:
 def _committee_entry(store: GovernanceStore, tx, *, actor: User, payload: dict) -> None:
     n = store.query_value("SELECT count(*) FROM ledger WHERE kind = 'committee_change'") + 1
     ledger.append(store, actor=actor.recorded_as, kind="committee_change", subject="committee",
-                  payload={**payload, "by": actor.signature_name, "at": _iso(clock.now())},
+                  payload={**payload, "by": actor.signature_name, "by_user": actor.user_name,
+                           "at": _iso(clock.now())},
                   idempotency_key=f"committee_change:{n}", tx=tx)
 
 
@@ -231,10 +232,12 @@ def add_member(store: GovernanceStore, *, user_name: str, actor: User) -> dict:
     with store.write() as tx:
         if store.query_value("SELECT count(*) FROM committee_member WHERE user_name = ?", [member.user_name]):
             raise InvalidInputError(ALREADY_MEMBER.format(name=member.user_name))
-        tx.execute("INSERT INTO committee_member VALUES (?, ?, ?)",
-                   [member.user_name, clock.now().replace(tzinfo=None), actor.user_name])
+        added_at = clock.now().replace(tzinfo=None)
+        tx.execute("INSERT INTO committee_member VALUES (?, ?, ?)", [member.user_name, added_at, actor.user_name])
+        # the row's every field is in the entry, so governance.record_state can tell an edited row from this one
         _committee_entry(store, tx, actor=actor, payload={"change": "add", "user_name": member.user_name,
-                                                          "member": member.signature_name})
+                                                          "member": member.signature_name,
+                                                          "added_at": added_at.isoformat()})
     ledger.refresh_anchor(store)
     return {"user_name": member.user_name, "display_name": member.display_name, "role": member.role}
 
