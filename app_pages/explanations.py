@@ -382,8 +382,11 @@ def body() -> None:
     if chosen is None:
         return
     model, version = chosen
-    explanation = cached(ex.stored_explanation, model=model, version=version, rows=ROWS, seed=SEED)
+    found = cached(ex.current_explanation, model=model, version=version, rows=ROWS, seed=SEED)
+    explanation = found.explanation
     if explanation is None:
+        if found.stale:   # the stored one was for another model file, data or settings: say so, never show it
+            st.caption(plain(found.reason))
         explanation = compute_in_background(model, version)
         if explanation is None:
             return

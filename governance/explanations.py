@@ -75,6 +75,11 @@ FEATURES_MISMATCH = ("the model expects the columns {expected}, but the evaluati
                      "evaluation data with the model's input columns")
 UNKNOWN_ROW = "row {row_id} is not in the evaluation set of {model} {version} (rows 0 to {last})"
 UNGROUPABLE = "cannot map the model's encoded columns back to its inputs ({reason})"
+NO_EXPLANATION = ("no explanation of {model} {version} has been computed: compute one on the Explanations page or "
+                  "with `python -m governance explain --model {model} --version {version}`")
+STALE_EXPLANATION = ("no stored explanation matches {model} {version} as it is now: the newest, {newest}, is stale "
+                     "({why}); compute a current one on the Explanations page or with "
+                     "`python -m governance explain --model {model} --version {version}`")
 
 
 @dataclass(frozen=True)
@@ -234,21 +239,49 @@ def explanation_settings(*, rows: int = DEFAULT_ROWS, seed: int = 0) -> dict:
             "agnostic_rows": AGNOSTIC_ROWS, "agnostic_stability_rows": AGNOSTIC_STABILITY_ROWS, "top_k": TOP_K}
 
 
+@dataclass(frozen=True)
+class CurrentExplanation:
+    """The explanation of a version, or None with the reason there is none (never computed, or every stored one
+    is stale: computed for another model file, other evaluation data or other settings)."""
+    explanation: dict | None
+    reason: str | None = None
+    stale: tuple[str, ...] = ()      # the ids of stored explanations of this version that no longer match it
+
+
+def current_explanation(store: GovernanceStore, *, model: str, version: str, rows: int = DEFAULT_ROWS,
+                        seed: int = 0) -> CurrentExplanation:
+    """The one rule for "the explanation of a version", used by the Explanations page, the CLI's cache, reports
+    and sign-off evidence alike: the stored global explanation whose model file, evaluation data and settings
+    hashes match the version's current model file, its current evaluation data and the settings (by default the
+    ones the page computes). A newer row computed for anything else is stale and never shown as the version's."""
+    found = store.query_rows("SELECT explanation_id, model_sha256, data_sha256, settings_hash, summary, computed_at "
+                             "FROM explanation WHERE model = ? AND version = ? ORDER BY computed_at DESC, "
+                             "explanation_id DESC", [model, version])
+    if not found:
+        return CurrentExplanation(None, NO_EXPLANATION.format(model=model, version=version))
+    artifact = store.query_value("SELECT sha256 FROM model_artifact WHERE model = ? AND version = ?", [model, version])
+    try:
+        data = evaluation_set(store, model=model, version=version).content_sha256
+    except InvalidInputError:
+        data = None
+    settings_hash = sha256_text(canonical_json(explanation_settings(rows=rows, seed=seed)))
+    for explanation_id, model_sha256, data_sha256, settings, summary, computed_at in found:
+        if (model_sha256, data_sha256, settings) == (artifact, data, settings_hash):
+            return CurrentExplanation({"explanation_id": explanation_id, **json.loads(summary),
+                                       "computed_at": computed_at.isoformat(timespec="seconds") + "Z"})
+    newest = found[0]
+    why = ("the model file changed since" if newest[1] != artifact else
+           "the evaluation data changed since" if newest[2] != data else
+           "it was computed with other settings than the current ones")
+    ids = tuple(row[0] for row in found)
+    return CurrentExplanation(None, STALE_EXPLANATION.format(model=model, version=version, newest=ids[0], why=why),
+                              stale=ids)
+
+
 def stored_explanation(store: GovernanceStore, *, model: str, version: str, rows: int = DEFAULT_ROWS,
                        seed: int = 0) -> dict | None:
     """The stored global explanation for the current model file, data and settings, or None."""
-    artifact = store.query_value("SELECT sha256 FROM model_artifact WHERE model = ? AND version = ?", [model, version])
-    data = evaluation_set(store, model=model, version=version)
-    settings_hash = sha256_text(canonical_json(explanation_settings(rows=rows, seed=seed)))
-    found = store.query_rows("""
-        SELECT explanation_id, summary, computed_at FROM explanation
-        WHERE model = ? AND version = ? AND model_sha256 = ? AND data_sha256 = ? AND settings_hash = ?""",
-                             [model, version, artifact, data.content_sha256, settings_hash])
-    if not found:
-        return None
-    explanation_id, summary, computed_at = found[0]
-    return {"explanation_id": explanation_id, **json.loads(summary),
-            "computed_at": computed_at.isoformat(timespec="seconds") + "Z"}
+    return current_explanation(store, model=model, version=version, rows=rows, seed=seed).explanation
 
 
 def background_rows(*, kind: str) -> int:

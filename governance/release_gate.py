@@ -228,11 +228,12 @@ def checklist(store: GovernanceStore, *, model: str, version: str) -> dict:
     """The version's validation checklist: each item done or not, with the evidence in words."""
     require_model(store, model=model, version=version)
     mapped = risks.list_risks(store, model=model, version=version)
-    explained = store.query_value("SELECT count(*) FROM explanation WHERE model = ? AND version = ?",
-                                  [model, version])
+    from governance.explanations import current_explanation   # shap: only when the checklist is read
+
+    explained = current_explanation(store, model=model, version=version)
     explanation = _attested_item(store, model=model, version=version, item="explanation reviewed", since=None)
-    if not explained:
-        explanation = {"item": "explanation reviewed", "done": False, "detail": "no explanation is stored"}
+    if explained.explanation is None:   # none, or only stale ones: what was reviewed is not this version's
+        explanation = {"item": "explanation reviewed", "done": False, "detail": explained.reason}
     changed = max((r["updated_at"] for r in mapped), default=None)
     items = [_fairness_item(store, model=model, version=version, mapped=mapped),
              _robustness_item(store, model=model, version=version), explanation,

@@ -156,15 +156,13 @@ def _audit(store: GovernanceStore, *, audit_id: str, suppress_below: int, judged
 
 
 def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
-    """The newest stored global explanation of the version, with its narrative; a report never computes one."""
-    rows = store.query_rows("SELECT explanation_id, summary, computed_at FROM explanation WHERE model = ? AND "
-                            "version = ? ORDER BY computed_at DESC LIMIT 1", [model, version])
-    if not rows:
-        return {"note": "No explanation has been computed for this version. Compute one on the Explanations page "
-                        f"or with: python -m governance explain --model {model} --version {version}"}
-    explanation_id, summary, computed_at = rows[0]
-    summary = json.loads(summary)
-    return {"explanation_id": explanation_id, "computed_at": computed_at.isoformat(timespec="seconds") + "Z",
+    """The version's current explanation (explanations.current_explanation: its model file, data and settings
+    match), with its narrative; a report never computes one, and never shows a stale one as the version's."""
+    found = explanations.current_explanation(store, model=model, version=version)
+    if found.explanation is None:
+        return {"note": found.reason[:1].upper() + found.reason[1:] + "."}
+    summary = found.explanation
+    return {"explanation_id": summary["explanation_id"], "computed_at": summary["computed_at"],
             "explainer": summary["explainer"], "explainer_settings": summary["explainer_settings"],
             "output_units": summary["output_units"], "rows_explained": summary["rows_explained"],
             "base_value": summary["base_value"], "additivity_max_error": summary["additivity_max_error"],

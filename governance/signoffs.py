@@ -331,13 +331,15 @@ def _robustness(store: GovernanceStore, *, model: str, version: str) -> list[dic
 
 
 def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
-    rows = store.query_rows("SELECT explanation_id, summary, computed_at FROM explanation "
-                            "WHERE model = ? AND version = ? ORDER BY computed_at DESC LIMIT 1", [model, version])
-    if not rows:
-        return {"note": "no explanation stored"}
-    summary = json.loads(rows[0][1])
-    return {"explanation_id": rows[0][0], "explainer": summary.get("explainer"),
-            "rows": summary.get("rows_explained"), "computed_at": _iso_naive(rows[0][2]),
+    """The version's current explanation (its model file, data and settings match), never a stale one."""
+    from governance.explanations import current_explanation   # shap: only when evidence is gathered
+
+    found = current_explanation(store, model=model, version=version)
+    if found.explanation is None:
+        return {"note": found.reason}
+    summary = found.explanation
+    return {"explanation_id": summary["explanation_id"], "explainer": summary.get("explainer"),
+            "rows": summary.get("rows_explained"), "computed_at": summary["computed_at"],
             "top_features": [{"feature": g["feature"], "mean_abs_shap": float(g["mean_abs_shap"])}
                              for g in summary.get("global", [])[:TOP_FEATURES]]}
 

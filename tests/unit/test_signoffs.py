@@ -106,13 +106,18 @@ def test_request_freezes_and_hashes_the_evidence(demo):
     risk_ids = {r["risk_id"] for r in evidence["open_risks"]}
     assert "R-001" in risk_ids and "R-012" not in risk_ids and "R-003" not in risk_ids  # closed; other model
 
-    # New evidence later changes what would be gathered now, not what was frozen.
+    # New evidence later changes what would be gathered now, not what was frozen. A newer explanation computed for
+    # another model file, data or settings is stale (issue 22): never gathered as the version's.
     with demo.write() as tx:
         tx.execute("INSERT INTO explanation VALUES ('EX-1', 'adult-income', 'v2', 'a', 'b', '{}', 'h', ?, 1, ?)",
                    [datetime.now(timezone.utc).replace(tzinfo=None),   # later than the demo's, on the same clock
-                    json.dumps({"explainer": "tree", "rows_explained": 500, "global": [
-                        {"feature": f"f{i}", "mean_abs_shap": 1.0 / (i + 1)} for i in range(8)]})])
+                    json.dumps({"explainer": "tree", "rows_explained": 500, "global": []})])
+        tx.execute("UPDATE explanation SET summary = ? WHERE explanation_id = ?", [json.dumps({
+            **{k: v for k, v in shown.items() if k not in ("explanation_id", "computed_at")},
+            "global": [{"feature": f"f{i}", "mean_abs_shap": 1.0 / (i + 1)} for i in range(8)]}),
+            shown["explanation_id"]])
     fresh = signoffs.gather_evidence(demo, model="adult-income", version="v2", as_of=date(2026, 9, 28))
+    assert fresh["explanation"]["explanation_id"] == shown["explanation_id"] != "EX-1"
     assert [f["feature"] for f in fresh["explanation"]["top_features"]] == ["f0", "f1", "f2", "f3", "f4"]
     stored = signoffs.review(demo, review_id=rv)
     assert stored["evidence"] == evidence and stored["evidence_hash"] == recomputed
