@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from components.auth import can, needs
+from components.auth import can, current_user, needs
 from components.formatting import ABSENT, number, plain, plural, timestamp
 from components.navigation import page_for_link
 from components.page import keep_valid, render_page
@@ -38,7 +38,7 @@ def actions() -> None:
     try:
         with st.spinner("Checking the alert rules and sending…"):
             if check:
-                result = alerts.check(store, base_url=settings.base_url)
+                result = alerts.check(store, actor=current_user(), base_url=settings.base_url)
             else:
                 requeued = alert_delivery.retry_failed(store)
             sent = alert_delivery.deliver_pending(store, settings=settings)

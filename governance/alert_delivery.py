@@ -31,7 +31,7 @@ import httpx
 from governance import clock
 from governance.canonical import canonical_json
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.store import GovernanceStore, WriteTransaction
 from governance.validation import checked_text
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,13 @@ def build_link(link: str, *, base_url: str = DEFAULT_BASE_URL) -> str:
 
 
 def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: str, subject: str, body: str,
-            link: str, evidence: dict, base_url: str = DEFAULT_BASE_URL, now: datetime | None = None) -> dict:
+            link: str, evidence: dict, base_url: str = DEFAULT_BASE_URL, now: datetime | None = None,
+            tx: WriteTransaction | None = None) -> dict:
     """Queue an alert for one recipient and return its delivery (with `created`: whether this call queued it).
 
     Idempotent on (alert_key, channel, recipient): queuing the same again returns the existing delivery unchanged.
     `link` is the Quorum page (a path such as "/kpis?model=churn", joined to `base_url`, or an absolute URL).
+    With `tx` (an open `store.write()` of this thread) the delivery commits or rolls back with the caller's rows.
     """
     alert_key = checked_text(alert_key, "alert key", limit=500)
     if channel not in CHANNELS:
@@ -221,15 +223,25 @@ def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: 
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
     at = _utc(now)
-    with store.write() as tx:
-        existing = store.query_rows(f"{_SELECT} WHERE alert_key = ? AND channel = ? AND recipient = ?",
-                                    [alert_key, channel, recipient])
-        if existing:
-            return {**_delivery(existing[0]), "created": False}
-        delivery_id = store.query_value("SELECT coalesce(max(delivery_id), 0) + 1 FROM alert_delivery")
-        row = (delivery_id, alert_key, channel, recipient, subject, body, payload, at, "pending", 0, 0, at, None)
-        tx.execute(f"INSERT INTO alert_delivery ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                   list(row))
+    if tx is not None:
+        return _enqueue(store, tx, alert_key=alert_key, channel=channel, recipient=recipient, subject=subject,
+                        body=body, payload=payload, at=at)
+    with store.write() as own:
+        return _enqueue(store, own, alert_key=alert_key, channel=channel, recipient=recipient, subject=subject,
+                        body=body, payload=payload, at=at)
+
+
+def _enqueue(store: GovernanceStore, tx: WriteTransaction, *, alert_key: str, channel: str, recipient: str,
+             subject: str, body: str, payload: str, at: datetime) -> dict:
+    """Inside the write: the existing delivery, or a new one (reads on this thread's cursor see the write's rows)."""
+    existing = store.query_rows(f"{_SELECT} WHERE alert_key = ? AND channel = ? AND recipient = ?",
+                                [alert_key, channel, recipient])
+    if existing:
+        return {**_delivery(existing[0]), "created": False}
+    delivery_id = store.query_value("SELECT coalesce(max(delivery_id), 0) + 1 FROM alert_delivery")
+    row = (delivery_id, alert_key, channel, recipient, subject, body, payload, at, "pending", 0, 0, at, None)
+    tx.execute(f"INSERT INTO alert_delivery ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+               list(row))
     return {**_delivery(row), "created": True}
 
 

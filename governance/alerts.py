@@ -66,19 +66,23 @@ def rules(store: GovernanceStore, *, model: str) -> dict:
 
 
 def set_rules(store: GovernanceStore, *, model: str, changes: dict, actor: User) -> dict:
-    """Record a model's alert rules ({what: {enabled, severity, recipients}}); leaders and admins."""
+    """Record a model's alert rules ({what: {enabled, severity, recipients}}); leaders and admins.
+
+    The changes are checked first (a webhook's host is looked up then, outside the write); the rules in force are
+    read, merged and recorded inside one write, so that two edits at the same moment both count."""
     identity.require(actor, "configure monitoring")
     require_model(store, model=model)
-    current = rules(store, model=model)
+    checked = {}
     for what, rule in changes.items():
         if what not in WHATS:
             raise InvalidInputError(f"unknown alert {what!r}; the alerts are {', '.join(WHATS)}")
         if "severity" in rule and rule["severity"] not in SEVERITIES:
             raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}, got {rule['severity']!r}")
-        recipients = rule.get("recipients", current[what]["recipients"])
-        if not isinstance(recipients, list):
-            raise InvalidInputError("recipients must be a list")
-        rule = {**rule, "recipients": [_checked_recipient(store, r) for r in recipients]}
+        rule = dict(rule)
+        if "recipients" in rule:
+            if not isinstance(rule["recipients"], list):
+                raise InvalidInputError("recipients must be a list")
+            rule["recipients"] = [_checked_recipient(store, r) for r in rule["recipients"]]
         if what in THRESHOLDS and THRESHOLDS[what][0] in rule:
             name, _, low, high, words = THRESHOLDS[what]
             try:
@@ -90,10 +94,14 @@ def set_rules(store: GovernanceStore, *, model: str, changes: dict, actor: User)
                                         f"got {rule[name]!r}")
             rule[name] = value
         kept = ("enabled", "severity", "recipients") + ((THRESHOLDS[what][0],) if what in THRESHOLDS else ())
-        current[what].update({k: v for k, v in rule.items() if k in kept})
-    entry = ledger.append(store, actor=actor.recorded_as, kind="alert_rules", subject=model,
-                          payload={"model": model, "rules": current, "set_by": actor.signature_name},
-                          idempotency_key=f"alert_rules:{model}:{uuid.uuid4().hex}")
+        checked[what] = {k: v for k, v in rule.items() if k in kept}
+    with store.write() as tx:   # read, merge and record under the write lock: no edit overwrites another
+        current = rules(store, model=model)
+        for what, rule in checked.items():
+            current[what].update(rule)
+        entry = ledger.append(store, actor=actor.recorded_as, kind="alert_rules", subject=model,
+                              payload={"model": model, "rules": current, "set_by": actor.signature_name},
+                              idempotency_key=f"alert_rules:{model}:{uuid.uuid4().hex}", tx=tx)
     ledger.refresh_anchor(store)
     return entry["payload"]
 
@@ -302,49 +310,85 @@ def _channel(recipient: str) -> str:
     return "webhook" if recipient.startswith(("https://", "http://")) else "email"
 
 
-def check(store: GovernanceStore, *, dry_run: bool = False, today: date | None = None,
-          now: datetime | None = None, base_url: str = DEFAULT_BASE_URL) -> dict:
+# The server's scheduled checks: no person starts them, so they are recorded under this system account (as
+# identity.MONITORING proposes risks), never as a person's account, which could be disabled or renamed. It may do
+# nothing but check the rules.
+SCHEDULER = User(user_name="quorum-scheduler", display_name="Quorum scheduler", role="scheduler", source="system")
+NO_ACTOR = ("a check that writes needs who runs it: a signed-in account, or alerts.SCHEDULER for the server's "
+            "own schedule")
+
+
+def _acting(actor: User | None) -> str:
+    """How the check's actor is recorded: an account as in every record, or the scheduler. A person needs the
+    right to configure monitoring."""
+    if not isinstance(actor, User):
+        raise InvalidInputError(NO_ACTOR)
+    if actor != SCHEDULER:
+        identity.require(actor, "configure monitoring")
+    return actor.recorded_as
+
+
+def check(store: GovernanceStore, *, actor: User | None = None, dry_run: bool = False,
+          today: date | None = None, now: datetime | None = None, base_url: str = DEFAULT_BASE_URL,
+          found: list[dict] | None = None) -> dict:
     """Evaluate every rule now: open new episodes and queue them, re-queue escalated ones, close cleared ones.
-    With `dry_run`, say what would happen and write nothing."""
+    With `dry_run`, say what would happen and write nothing (no actor needed).
+
+    `actor` is who runs the check: a User (the page's signed-in account, the CLI's checked --by account) or
+    SCHEDULER (the server's own schedule); it is recorded on each episode it opens, sees or closes. `found` is the
+    findings judged already (as `findings` returns them), else they are judged now. Which episodes open,
+    escalate and close is decided inside the write, from the rows as they are then, so that checks at the same
+    moment open each episode once and never clash."""
+    acting = None if dry_run else _acting(actor)
     now = now or clock.now_naive()
-    found = {f["alert_key"]: f for f in findings(store, today=today)}
-    open_rows = {r[0]: {"severity": r[1], "notified": r[2]} for r in store.query_rows(
-        "SELECT alert_key, severity, notified_severity FROM alert_episode WHERE closed_at IS NULL")}
-    opened = [k for k in found if k not in open_rows and not store.query_value(
-        "SELECT count(*) FROM alert_episode WHERE alert_key = ?", [k])]
-    escalated = [k for k in found if k in open_rows and
-                 SEVERITIES.index(found[k]["severity"]) > SEVERITIES.index(open_rows[k]["notified"] or "info")]
-    closed = [k for k in open_rows if k not in found]
+    found = {f["alert_key"]: f for f in (findings(store, today=today) if found is None else found)}
     result = {"dry_run": dry_run, "checked_at": now.isoformat(timespec="seconds") + "Z", "open": len(found),
-              "opened": opened, "escalated": escalated, "closed": closed, "queued": 0,
+              "opened": [], "escalated": [], "closed": [], "queued": 0, "unreachable": [],
               "alerts": [{k: f[k] for k in ("alert_key", "what", "severity", "title", "link")} for f in found.values()]}
-    targets = {key: addresses(store, recipients=found[key]["recipients"]) for key in opened + escalated}
-    result["unreachable"] = [{"alert_key": key, "recipient": r} for key, (_, missed) in targets.items() for r in missed]
     if dry_run:
+        _decide(store, found, result)
         return result
     with store.write() as tx:
-        for key in opened:
+        open_rows, targets = _decide(store, found, result)
+        for key in result["opened"]:
             f = found[key]
-            tx.execute("INSERT INTO alert_episode VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+            tx.execute("INSERT INTO alert_episode (alert_key, model, what, severity, title, link, evidence, opened_at, "
+                       "last_seen_at, opened_by, last_seen_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [key, f["model"], f["what"], f["severity"], f["title"], f["link"],
-                        json.dumps(f["evidence"], default=str), now, now])
+                        json.dumps(f["evidence"], default=str), now, now, acting, acting])
         for key in found:
             if key in open_rows:
-                tx.execute("UPDATE alert_episode SET last_seen_at = ?, severity = ? WHERE alert_key = ?",
-                           [now, found[key]["severity"], key])
-        for key in closed:
-            tx.execute("UPDATE alert_episode SET closed_at = ? WHERE alert_key = ?", [now, key])
-    for key in opened + escalated:
-        f = found[key]
-        for recipient in targets[key][0]:
-            made = enqueue(store, alert_key=f"{key}:{f['severity']}", channel=_channel(recipient),
-                           recipient=recipient, subject=f"[Quorum {f['severity']}] {f['title']}",
-                           body=f"{WHAT_WORDS[f['what']].capitalize()}: {f['title']}.", link=f["link"],
-                           evidence=f["evidence"], base_url=base_url, now=now)
-            result["queued"] += int(made.get("created", False))
-        with store.write() as tx:
+                tx.execute("UPDATE alert_episode SET last_seen_at = ?, last_seen_by = ?, severity = ? "
+                           "WHERE alert_key = ?", [now, acting, found[key]["severity"], key])
+        for key in result["closed"]:
+            tx.execute("UPDATE alert_episode SET closed_at = ?, closed_by = ? WHERE alert_key = ?", [now, acting, key])
+        for key in result["opened"] + result["escalated"]:
+            f = found[key]
+            for recipient in targets[key][0]:
+                made = enqueue(store, alert_key=f"{key}:{f['severity']}", channel=_channel(recipient),
+                               recipient=recipient, subject=f"[Quorum {f['severity']}] {f['title']}",
+                               body=f"{WHAT_WORDS[f['what']].capitalize()}: {f['title']}.", link=f["link"],
+                               evidence=f["evidence"], base_url=base_url, now=now, tx=tx)
+                result["queued"] += int(made.get("created", False))
             tx.execute("UPDATE alert_episode SET notified_severity = ? WHERE alert_key = ?", [f["severity"], key])
     return result
+
+
+def _decide(store: GovernanceStore, found: dict, result: dict) -> tuple[dict, dict]:
+    """Which findings open, escalate or close an episode, from the episodes as they are now (inside the write when
+    the check writes), into `result`; and the open episodes and the escalated and new ones' addresses."""
+    open_rows = {r[0]: {"severity": r[1], "notified": r[2]} for r in store.query_rows(
+        "SELECT alert_key, severity, notified_severity FROM alert_episode WHERE closed_at IS NULL")}
+    known = {r[0] for r in store.query_rows("SELECT alert_key FROM alert_episode")}
+    result["opened"] = [k for k in found if k not in known]
+    rank = SEVERITIES.index
+    result["escalated"] = [k for k in found if k in open_rows and
+                           rank(found[k]["severity"]) > rank(open_rows[k]["notified"] or "info")]
+    result["closed"] = [k for k in open_rows if k not in found]
+    targets = {key: addresses(store, recipients=found[key]["recipients"])
+               for key in result["opened"] + result["escalated"]}
+    result["unreachable"] = [{"alert_key": key, "recipient": r} for key, (_, missed) in targets.items() for r in missed]
+    return open_rows, targets
 
 
 def episodes(store: GovernanceStore, *, open_only: bool = False) -> list[dict]:

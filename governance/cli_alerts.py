@@ -18,6 +18,9 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     check = sub.add_parser("check", parents=[workspace],
                            help="open, escalate and close alert episodes now, and send what is due")
     check.add_argument("--dry-run", action="store_true", help="say what would happen; write and send nothing")
+    check.add_argument("--by", metavar="USER", help="the account that runs the check, recorded on the episodes it "
+                       "opens and closes (default: your login name); a local account's password is prompted for, or "
+                       "read from QUORUM_PASSWORD; not needed with --dry-run")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
     listing = sub.add_parser("list", parents=[workspace], help="alert episodes, newest first")
     listing.add_argument("--open", action="store_true", help="only the open ones")
@@ -35,15 +38,19 @@ def _settings() -> alert_delivery.DeliverySettings:
 
 
 def _check(store, args) -> dict:
-    return check_and_send(store, dry_run=args.dry_run)
+    from governance.cli_users import acting_user
+
+    # A dry run writes nothing, so it needs no account; a check that writes is recorded as its checked account's.
+    return check_and_send(store, actor=None if args.dry_run else acting_user(store, args.by), dry_run=args.dry_run)
 
 
-def check_and_send(store, *, dry_run: bool = False) -> dict:
-    """Judge every rule now and send what is due: on demand here, on its schedule in the server."""
+def check_and_send(store, *, actor, dry_run: bool = False) -> dict:
+    """Judge every rule now and send what is due: on demand here (as the checked account), on its schedule in the
+    server (as alerts.SCHEDULER)."""
     from governance import alert_delivery, alerts
 
     settings = _settings()
-    result = alerts.check(store, dry_run=dry_run, base_url=settings.base_url)
+    result = alerts.check(store, actor=actor, dry_run=dry_run, base_url=settings.base_url)
     if not dry_run:
         sent = alert_delivery.deliver_pending(store, settings=settings)
         result["delivery"] = {k: sent[k] for k in ("tried", "delivered", "retrying", "failed")}

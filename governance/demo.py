@@ -448,7 +448,9 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         report(STAGES["risks"], "Recording the committee's review history")
         seed_demo_signoffs(store)
         report(STAGES["reviews"], "Checking the alert rules")
-        alerts.check(store)   # the messages wait in the outbox: nothing is sent until SMTP or a webhook is set
+        # as the server's first scheduled check would (no person runs it); the messages wait in the outbox:
+        # nothing is sent until SMTP or a webhook is set
+        alerts.check(store, actor=alerts.SCHEDULER)
         with store.write() as tx:
             tx.execute("DELETE FROM workspace_meta WHERE key = ?", [UNFINISHED])
     report(1.0, "Demo workspace ready")

@@ -59,7 +59,7 @@ def test_the_overview_lists_the_open_alerts(demo_copy, monkeypatch):
     from governance import alerts
 
     with GovernanceStore(demo_copy) as store:
-        checked = alerts.check(store)
+        checked = alerts.check(store, actor=alerts.SCHEDULER)
     app = open_page("app_pages/overview.py", demo_copy, monkeypatch)
     assert_clean(app)
     shown = [m.value for m in (*app.error, *app.warning, *app.info)]

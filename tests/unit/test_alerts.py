@@ -45,7 +45,7 @@ def test_a_condition_alerts_once_escalates_and_closes(demo_copy, cli):
         alerts.set_rules(store, model="adult-income", actor=LEADER,
                          changes={"drift_act": {"recipients": [HOOK, "oncall@example.org"]}})
 
-        first = alerts.check(store)
+        first = alerts.check(store, actor=LEADER)
         drift = sorted(k for k in first["opened"] if ":drift:" in k)
         drift_sent = [d for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]]
         assert len(drift) == 2 and len(drift_sent) == 4          # two drifting versions × two recipients
@@ -53,11 +53,11 @@ def test_a_condition_alerts_once_escalates_and_closes(demo_copy, cli):
         assert {d["recipient"] for d in alert_delivery.history(store) if ":control:" in d["alert_key"]} == {
             "elif.kaya@example.org"}
         assert sorted(first["opened"]) == sorted(a["alert_key"] for a in preview["alerts"])
-        again = alerts.check(store)
+        again = alerts.check(store, actor=LEADER)
         assert again["opened"] == [] and again["queued"] == 0 and again["escalated"] == []
 
         alerts.set_rules(store, model="adult-income", actor=LEADER, changes={"drift_act": {"severity": "critical"}})
-        raised = alerts.check(store)
+        raised = alerts.check(store, actor=LEADER)
         assert sorted(raised["escalated"]) == drift and raised["queued"] == 4 and raised["opened"] == []
         queued = [d for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]]
         assert sorted({d["alert_key"] for d in queued}) == sorted(
@@ -68,7 +68,7 @@ def test_a_condition_alerts_once_escalates_and_closes(demo_copy, cli):
         risk_id, control_id = overdue["alert_key"].split(":")[2:4]
         risks.update_control(store, risk_id=risk_id, control_id=control_id, status="done", actor=AUDITOR,
                              reason="done")
-        cleared = alerts.check(store)
+        cleared = alerts.check(store, actor=LEADER)
         assert overdue["alert_key"] in cleared["closed"] and overdue["alert_key"] not in cleared["opened"]
         closed = [e for e in alerts.episodes(store) if e["alert_key"] == overdue["alert_key"]]
         assert closed and closed[0]["closed_at"] is not None
@@ -101,7 +101,7 @@ def test_recipients_by_role_or_name_reach_their_addresses_and_whoever_cannot_be_
         assert reached == members + ["elif.kaya@example.org", "ops@example.org", HOOK]
         assert unreachable == ["chen.wei (no e-mail address)"]
 
-        first = alerts.check(store)
+        first = alerts.check(store, actor=LEADER)
         drift = [k for k in first["opened"] if ":drift:" in k]
         assert sorted(u["alert_key"] for u in first["unreachable"]) == sorted(drift)
         queued = {(d["channel"], d["recipient"]) for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]}
@@ -130,10 +130,10 @@ def _ingest_day(store, tmp_path, *, copy_of: str, as_day: str, error_share: floa
 def test_an_error_spike_on_the_newest_day_opens_an_anomaly_alert_and_a_normal_day_closes_it(demo_copy, tmp_path):
     forget_alerts(demo_copy)
     with GovernanceStore(demo_copy) as store:
-        alerts.check(store)   # the demo's own alerts, open already
+        alerts.check(store, actor=LEADER)   # the demo's own alerts, open already
         rows = _ingest_day(store, tmp_path, copy_of="2026-09-22", as_day="2026-09-29", error_share=0.3)
         assert rows > 100
-        spiked = alerts.check(store)
+        spiked = alerts.check(store, actor=LEADER)
         key = "adult-income:anomaly:v1:error_rate:2026-09-29"
         assert key in spiked["opened"], spiked["alerts"]
         [episode] = [e for e in alerts.episodes(store) if e["alert_key"] == key]
@@ -143,8 +143,8 @@ def test_an_error_spike_on_the_newest_day_opens_an_anomaly_alert_and_a_normal_da
         assert episode["evidence"]["worst"] == pytest.approx(failed) and episode["evidence"]["grain"] == "day"
         assert {d["recipient"] for d in alert_delivery.history(store) if d["alert_key"].startswith(key)} == {
             "farid.haddad@example.org"}   # the engineering leader, by the default rule
-        assert alerts.check(store)["opened"] == []   # once per episode
+        assert alerts.check(store, actor=LEADER)["opened"] == []   # once per episode
 
         _ingest_day(store, tmp_path, copy_of="2026-09-23", as_day="2026-09-30")
-        cleared = alerts.check(store)
+        cleared = alerts.check(store, actor=LEADER)
         assert key in cleared["closed"] and key not in {a["alert_key"] for a in cleared["alerts"]}

@@ -79,7 +79,7 @@ def test_a_weaker_audit_that_passes_neither_completes_the_checklist_nor_closes_t
         assert 0.05 * 2 < ratio < 0.8   # independent: far above the shopped threshold, below the four-fifths
         before = release_gate.checklist(store, model=MODEL, version=VERSION)["items"][0]
         assert before["item"] == "fairness" and not before["done"] and "FA-0002 failed" in before["detail"]
-        alerts.check(store)
+        alerts.check(store, actor=alerts.SCHEDULER)
         key = f"{MODEL}:fairness:FA-0002"
         assert key in {e["alert_key"] for e in alerts.episodes(store, open_only=True)}
 
@@ -90,7 +90,7 @@ def test_a_weaker_audit_that_passes_neither_completes_the_checklist_nor_closes_t
 
         item = release_gate.checklist(store, model=MODEL, version=VERSION)["items"][0]
         assert not item["done"] and "FA-0002 failed" in item["detail"]
-        checked = alerts.check(store)
+        checked = alerts.check(store, actor=alerts.SCHEDULER)
         assert key not in checked["closed"]
         assert key in {e["alert_key"] for e in alerts.episodes(store, open_only=True)}
 
@@ -312,7 +312,7 @@ def test_a_pass_under_the_failed_audits_criteria_on_as_much_data_overturns_it_an
         failed = fairness.run_new_audit(store, data=data, actor=LEADER, sensitive=["sex"], bootstrap=200,
                                         criteria=criteria, min_group_size=10)
         assert failed["verdict"] == "fail"
-        alerts.check(store)
+        alerts.check(store, actor=alerts.SCHEDULER)
         key = f"{model}:fairness:{failed['audit_id']}"
         assert key in {e["alert_key"] for e in alerts.episodes(store, open_only=True)}
         standing = fp.standing_fairness_result(store, model=model, version=version)
@@ -330,4 +330,4 @@ def test_a_pass_under_the_failed_audits_criteria_on_as_much_data_overturns_it_an
         reasons = {s.audit_id: s.reason for s in standing.set_aside}
         assert reasons[failed["audit_id"]].startswith(f"overturned by {passed['audit_id']}")
         assert release_gate.checklist(store, model=model, version=version)["items"][0]["done"]
-        assert key in alerts.check(store)["closed"]
+        assert key in alerts.check(store, actor=alerts.SCHEDULER)["closed"]
