@@ -16,7 +16,9 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
     gate.add_argument("--version", required=True)
     gate.add_argument("--stage", required=True, choices=vocabulary.SIGNOFF_STAGES[1:])
     gate.add_argument("--caller", metavar="TEXT",
-                      help="who asks, recorded with the check (e.g. 'github-actions run 1234')")
+                      help="where the check comes from, in your words, recorded beside the account that asks "
+                           "(e.g. 'github-actions run 1234')")
+    add_by_argument(gate, what="asks (through the server: the API token's)")
     gate.add_argument("--json", action="store_true", help="print the result as JSON")
 
     checklist = commands.add_parser("checklist", parents=[workspace], help="a version's validation checklist")
@@ -55,19 +57,14 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
 def _gate(store, args) -> dict:
     from governance import release_gate
 
-    from governance.caller import through_server
-
-    remote = through_server()
-    caller = args.caller
-    if remote is not None:   # through the server the token's account is who asked; --caller says from where
-        caller = remote.user.recorded_as + (f", {args.caller}" if args.caller else "")
-    return release_gate.gate(store, model=args.model, version=args.version, stage=args.stage, caller=caller)
+    return release_gate.gate(store, model=args.model, version=args.version, stage=args.stage,
+                             actor=acting_user(store, args.by), caller=args.caller)
 
 
 def _print_gate(result: dict) -> None:
     verdict = "PASSES" if result["ok"] else "REFUSED"
     print(f"gate {result['stage']} for {result['model']} {result['version']}: {verdict} "
-          f"(recorded as ledger entry {result['ledger_seq']})")
+          f"(recorded as ledger entry {result['ledger_seq']}, asked by {result['checked_by']})")
     for reason in result["reasons"]:
         print(f"  - {reason}")
 

@@ -45,6 +45,8 @@ LABEL_LAG_DAYS = 3           # predictions this recent are not expected to have 
 BAD_ITEM = "the checklist items one attests to are {known}; got {value!r}"
 BAD_POLICY = "{field} must be {what}, got {value!r}"
 UNKNOWN_POLICY_FIELD = "unknown policy field {field!r}; the fields are {known}"
+NOBODY_ASKED = ("a gate check is recorded with the account that asked: sign in, give --by USER on the command line, "
+               "or call it through the server with an API token")
 
 
 def _subject(model: str, version: str) -> str:
@@ -273,14 +275,19 @@ def gate_findings(store: GovernanceStore, *, model: str, version: str, stage: st
             "checklist": listed["items"], "blocking_risks": blocking}
 
 
-def gate(store: GovernanceStore, *, model: str, version: str, stage: str, caller: str | None = None,
+def gate(store: GovernanceStore, *, model: str, version: str, stage: str, actor: User, caller: str | None = None,
          today: date | None = None) -> dict:
     """May this version run at `stage`? {ok, reasons, ...}; every reason is listed, and the check is recorded in
-    the ledger with who asked (`caller`: a pipeline run or a person, as they name themselves)."""
-    caller = checked_text(caller or "unnamed caller", field="caller", limit=200)
+    the ledger as the acting account's (`actor`, checked like every other writer: a password at the terminal, an
+    API token through the server). Any enabled account may ask; `caller` is the asker's own words for where the
+    check comes from (a pipeline run), kept beside the account, never instead of it."""
+    if not isinstance(actor, User):
+        raise identity.PermissionDeniedError(NOBODY_ASKED)
+    actor = identity.get_user(store, user_name=actor.user_name)   # as stored now: not disabled since
+    caller = checked_text(caller, field="caller", limit=200) if caller and caller.strip() else None
     result = {**gate_findings(store, model=model, version=version, stage=stage, today=today),
-              "checked_at": clock.now_iso_micro(), "caller": caller}
-    entry = ledger.append(store, actor=f"{caller} (gate check)", kind="gate_check", subject=_subject(model, version),
+              "checked_at": clock.now_iso_micro(), "checked_by": actor.recorded_as, "caller": caller}
+    entry = ledger.append(store, actor=actor.recorded_as, kind="gate_check", subject=_subject(model, version),
                           payload=result, idempotency_key=f"gate:{model}:{version}:{stage}:{uuid.uuid4().hex}")
     ledger.refresh_anchor(store)
     return {**result, "ledger_seq": entry["seq"]}

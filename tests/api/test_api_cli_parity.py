@@ -167,7 +167,7 @@ def test_the_gate_refuses_alike_here_and_through_the_server(pair):
     """A check that exits 1: the same reasons, and the same ledger entry number, as both copies record it."""
     here, served = pair
     argv = ["gate", "--model", "adult-income", "--version", "v2", "--stage", "production", "--caller", "parity test"]
-    mine = cli("--db", here, *argv)
+    mine = cli("--db", here, *argv, "--by", VIEWER)   # here the account names itself; there its token does
     theirs = cli(*argv, env=served.through(VIEWER))
     no_traceback(mine, theirs)
     assert mine.returncode == theirs.returncode == 1, (mine.stderr, theirs.stderr)

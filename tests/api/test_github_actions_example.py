@@ -198,8 +198,9 @@ def test_the_example_s_steps_run_through_a_server_and_end_as_the_pipeline_expect
     gate = json.loads(results["gate"].stdout)
     assert gate["ok"] is False and gate["reasons"], gate
     assert any("committee" in reason for reason in gate["reasons"]), gate["reasons"]
-    # Recorded as the token's account (checked), with where the pipeline says it runs (its own words).
-    assert gate["caller"] == f"ci-bot (engineering leader), github-actions {REPOSITORY} run {RUN_ID}"
+    # Recorded as the token's account (checked), with where the pipeline says it runs (its own words) beside it.
+    assert gate["checked_by"] == "ci-bot (engineering leader)"
+    assert gate["caller"] == f"github-actions {REPOSITORY} run {RUN_ID}"
 
     # The evidence is on the server, recorded as the service account's: it acts with its own role, not more.
     whoami = json.loads(subprocess.run(["python", "-c", (

@@ -26,7 +26,7 @@ COMMANDS = [
     ["compare", "--model", "adult-income", "--a", "v1", "--b", "v2"],
     ["robustness", "list"],
     ["alerts", "list"],
-    ["gate", "--model", "german-credit", "--version", "v1", "--stage", "production"],
+    ["gate", "--model", "german-credit", "--version", "v1", "--stage", "production", "--by", "hugo.tanaka"],
     ["checklist", "show", "--model", "german-credit", "--version", "v1"],
     ["retraining", "check"],
     ["audit", "list"],
