@@ -1,4 +1,4 @@
-"""`python -m governance signoff request|vote|status|list|queue|advance|condition|member`: committee sign-offs.
+"""`python -m governance signoff request|vote|status|list|queue|advance|condition|member|rules`: committee sign-offs.
 
 Everyone acts as an account (`--by USER`) and proves it like on the sign-in screen: a local account's password
 is prompted for (or read from QUORUM_PASSWORD in scripts); demo users act without one in the demo workspace.
@@ -74,6 +74,13 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     member.add_argument("user_name", metavar="USER", nargs="?")
     member.add_argument("--by", metavar="USER", help="the admin or chair changing it (default: your login name)")
     member.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    rules = sub.add_parser("rules", parents=[workspace], help="the committee's quorum rules: show them, or set one")
+    rules.add_argument("key", metavar="SETTING", nargs="?",
+                       help="quorum_fraction, chair_required or decision_validity_days (none: show the rules)")
+    rules.add_argument("value", metavar="VALUE", nargs="?", help="its new value (recorded in the ledger)")
+    rules.add_argument("--by", metavar="USER", help="the admin or chair changing it (default: your login name)")
+    rules.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _by(args) -> str:
@@ -159,6 +166,16 @@ def _member(store, args) -> dict:
     return {"members": signoffs.members(store), "rules": signoffs.rules(store)}
 
 
+def _rules(store, args) -> dict:
+    from governance import signoffs
+
+    if args.key is not None:
+        if args.value is None:
+            raise InvalidInputError(f"give the new value: signoff rules {args.key} VALUE --by USER")
+        return {"rules": signoffs.set_rule(store, key=args.key, value=args.value, actor=acting_user(store, _by(args)))}
+    return {"rules": signoffs.rules(store)}
+
+
 # --- printing --------------------------------------------------------------------------------------------------
 def _print_review(r: dict) -> None:
     print(f"{r['review_id']}: {r['model']} {r['version']} {r['from_stage']} → {r['gate']}, evidence as of "
@@ -176,6 +193,8 @@ def _print_review(r: dict) -> None:
         for c in r["conditions"]:
             print(f"  {c['condition_id']} {c['status']}{' OVERDUE' if c['overdue'] else ''}: {c['text']} "
                   f"(owner {c['owner']}, due {c['due']})")
+            if c["status"] != "open":   # who closed it and why: what the committee reads
+                print(f"    {c['condition_id']} {c['status']} by {c['updated_by']}: {c['update_reason']}")
     validity = r["validity"]
     print(f"  validity: {validity['state']}" + (" (flagged)" if validity["flagged"] else "")
           + (f" — {validity['summary']}" if validity.get("summary") else ""))
@@ -221,6 +240,13 @@ def _print_member(result: dict) -> None:
           + f"; decisions valid {r['decision_validity_days']} days")
 
 
+def _print_rules(result: dict) -> None:
+    r = result["rules"]
+    print(f"quorum: more than {r['quorum_fraction']:g} of the non-recused members"
+          + (", the chair among them" if r["chair_required"] else "")
+          + f"; decisions valid {r['decision_validity_days']} days")
+
+
 # subcommand -> (service, printer, exit code for a result)
 COMMANDS = {
     "request": (_request, _print_review, lambda result: 0),
@@ -231,4 +257,5 @@ COMMANDS = {
     "advance": (_advance, _print_advance, lambda result: 0),
     "condition": (_condition, _print_review, lambda result: 0),
     "member": (_member, _print_member, lambda result: 0),
+    "rules": (_rules, _print_rules, lambda result: 0),
 }

@@ -116,8 +116,16 @@ UNKNOWN_RULE = "committee setting must be one of {known}, got {value!r}"
 BAD_RULE = "{key} must be {what}, got {value!r}"
 UNKNOWN_CONDITION = "there is no condition {condition_id!r}; `python -m governance signoff status RV-…` lists them"
 BAD_CONDITION_STATUS = "a condition becomes one of {known}, got {value!r}"
+OWN_CONDITION = ("{who} {why} the condition {condition_id}, so cannot be the one to mark it {status}: someone else who "
+                 "may update conditions (a risk owner, the committee chair, an admin or another engineering leader) "
+                 "checks the evidence and records it, with a reason the committee sees beside the condition")
 CONDITION_CLOSED = "condition {condition_id} already is {status} (since {at}): nothing to update"
 ADVANCE_REFUSED = "{model} {version} cannot move to {stage!r}: {reasons}"
+GATE_REFUSED = ("{model} {version} cannot move to {stage!r}: its gate refuses it ({reasons}). Complete the validation "
+                "checklist (`python -m governance checklist show` and `checklist attest`, or the Stage gates tab), "
+                "accept, mitigate or close each blocking risk in the risk register, then advance again; "
+                "`python -m governance gate --model {model} --version {version} --stage {stage}` gives the same "
+                "answer")
 NO_DECISION = "no committee decision for the gate {gate!r} yet (request a review and have the committee vote)"
 RE_REVIEW = "re-review required"
 
@@ -726,8 +734,17 @@ def update_condition(store: GovernanceStore, *, condition_id: str, status: str, 
         except InvalidInputError:
             raise InvalidInputError(UNKNOWN_CONDITION.format(condition_id=condition_id)) from None
         decision = events["decision"][0]["payload"] if events["decision"] else {"conditions": []}
-        if not any(c["condition_id"] == condition_id for c in decision["conditions"]):
+        condition = next((c for c in decision["conditions"] if c["condition_id"] == condition_id), None)
+        if condition is None:
             raise InvalidInputError(UNKNOWN_CONDITION.format(condition_id=condition_id))
+        # Whoever gains from a condition being closed (its owner, who reports on it, and whoever asked for the
+        # review, who moves the version on it) does not close it alone: a second person checks and gives the reason
+        # the committee reads beside the condition.
+        request = events["review_request"][0]["payload"]
+        if actor.user_name in (condition["owner"], request.get("requested_by_user")):
+            why = "owns" if actor.user_name == condition["owner"] else f"requested {review_id}, which set"
+            raise InvalidInputError(OWN_CONDITION.format(who=actor.display_name, why=why, condition_id=condition_id,
+                                                         status=status))
         for update in events["condition_update"]:
             if update["payload"]["condition_id"] == condition_id:
                 raise InvalidInputError(CONDITION_CLOSED.format(condition_id=condition_id,
@@ -936,6 +953,14 @@ def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage:
     if reasons:
         raise InvalidInputError(ADVANCE_REFUSED.format(model=model, version=version, stage=to_stage,
                                                        reasons="; ".join(reasons)))
+    # The same answer as the gate pipelines ask (release_gate imports this module, hence the late import): a valid
+    # approval is not enough when the validation checklist is open or a blocking risk is.
+    from governance.release_gate import gate_findings
+
+    findings = gate_findings(store, model=model, version=version, stage=to_stage, today=today)
+    if not findings["ok"]:
+        raise InvalidInputError(GATE_REFUSED.format(model=model, version=version, stage=to_stage,
+                                                    reasons="; ".join(findings["reasons"])))
     review_id = state["review_id"]
     with store.write() as tx:
         if _stage_of(store, model=model, version=version) != stage:
@@ -946,7 +971,7 @@ def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage:
                               payload={"model": model, "version": version, "from_stage": stage, "to_stage": to_stage,
                                        "review_id": review_id, "evidence_hash": state["evidence_hash"],
                                        "reason": reason, "changed_by": actor.signature_name,
-                                       "changed_at": _iso(clock.now())},
+                                       "changed_at": _iso(clock.now()), "gate": {"ok": True, "reasons": []}},
                               idempotency_key=f"stage_change:{model}:{version}:{to_stage}:{review_id}", tx=tx)
     ledger.refresh_anchor(store)
     return entry["payload"]

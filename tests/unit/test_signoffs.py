@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import cli, identity, ledger, signoffs
+from governance import cli, identity, ledger, record_state, release_gate, risks, robustness, signoffs
 from governance.errors import InvalidInputError
 from governance.explanations import stored_explanation
 from governance.identity import PermissionDeniedError
@@ -41,6 +41,11 @@ def light_workspace(path: Path, *, versions: int = 1, stage: str = "staging", ex
             for n in range(1, versions + 1):
                 tx.execute("INSERT INTO model_version VALUES ('m', ?, 'lr', 'd', now(), ?, '{}')", [f"v{n}", stage])
             identity.seed_demo_users(store, tx)
+            for n in range(1, versions + 1):   # how the version got there, so the table agrees with the record
+                ledger.append(store, actor="test set-up", kind="stage_change", subject=f"m v{n}", tx=tx,
+                              payload={"model": "m", "version": f"v{n}", "from_stage": "development",
+                                       "to_stage": stage},
+                              idempotency_key=f"stage_change:m:v{n}:{stage}:set-up")
             if extra_members:
                 tx.executemany("INSERT INTO app_user VALUES (?, ?, 'committee member', 'demo', NULL, now(), 'test', "
                                "false, NULL)",
@@ -238,20 +243,61 @@ def test_conditions_their_updates_and_the_gate(ws):
     with pytest.raises(PermissionDeniedError):
         signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="done", actor=HUGO)
     with pytest.raises(InvalidInputError, match="no condition"):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C9", status="met", reason="done", actor=FARID)
+        signoffs.update_condition(ws, condition_id=f"{rv}-C9", status="met", reason="done", actor=ELIF)
     with pytest.raises(InvalidInputError, match="reason is empty"):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason=" ", actor=FARID)
-    met = signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="dashboard live", actor=FARID)
+        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason=" ", actor=ELIF)
+    met = signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="dashboard live", actor=ELIF)
     assert met["conditions"][0]["status"] == "met" and met["conditions"][0]["update_reason"] == "dashboard live"
+    assert met["conditions"][0]["updated_by"] == ELIF.signature_name
     assert ledger.entries(ws, kind="condition_update")[0]["payload"]["status"] == "met"
     with pytest.raises(InvalidInputError, match="already is met"):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="waived", reason="x", actor=FARID)
+        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="waived", reason="x", actor=CHAIR)
     assert not signoffs.review(ws, review_id=rv, today=late)["validity"]["flagged"]
-    moved = signoffs.advance_stage(ws, model="m", version="v1", to_stage="production", actor=FARID,
-                                   reason="approved", today=late)
-    assert (moved["from_stage"], moved["to_stage"], moved["review_id"]) == ("staging", "production", rv)
-    assert ws.query_value("SELECT stage FROM model_version WHERE version = 'v1'") == "production"
+    # A valid approval with no open condition, but the gate's checklist is open: the service says so, and how to fix
+    with pytest.raises(InvalidInputError) as refused:
+        signoffs.advance_stage(ws, model="m", version="v1", to_stage="production", actor=FARID, reason="approved",
+                               today=late)
+    open_items = [r for r in release_gate.gate_findings(ws, model="m", version="v1", stage="production",
+                                                        today=late)["reasons"]]
+    assert [r.split(" (")[0] for r in open_items] == [
+        "checklist: fairness not done", "checklist: robustness not done", "checklist: explanation reviewed not done",
+        "checklist: risks reviewed not done"]
+    assert str(refused.value) == signoffs.GATE_REFUSED.format(model="m", version="v1", stage="production",
+                                                              reasons="; ".join(open_items))
+    assert "checklist attest" in str(refused.value) and "blocking risk" in str(refused.value)
+    assert ws.query_value("SELECT stage FROM model_version WHERE version = 'v1'") == "staging"
+    assert [e["actor"] for e in ledger.entries(ws, kind="stage_change")] == ["test set-up"]   # nothing moved
     assert ledger.verify(ws)["ok"]
+
+
+def test_the_owner_of_a_conditions_outcome_does_not_close_it_alone(ws):
+    """The condition's owner and whoever requested the review gain from it being closed: a second person closes it,
+    and the reason they give is what the committee reads beside it."""
+    rv = request(ws)["review_id"]   # requested by Farid Haddad
+    due = str(date.today() + timedelta(days=30))
+    cast(ws, rv, CHAIR, "approve_with_conditions", conditions=[
+        {"text": "latency under 250 ms for 7 days", "owner": "farid.haddad", "due": due},
+        {"text": "re-run the fairness audit", "owner": "elif.kaya", "due": due}])
+    cast(ws, rv, BEN)
+    assert cast(ws, rv, CHEN)["decision"]["outcome"] == "approved_with_conditions"
+    for condition_id, status, who, why in ((f"{rv}-C1", "met", FARID, "owns"),
+                                           (f"{rv}-C1", "waived", FARID, "owns"),
+                                           (f"{rv}-C2", "met", FARID, f"requested {rv}, which set"),
+                                           (f"{rv}-C2", "met", ELIF, "owns")):
+        with pytest.raises(InvalidInputError) as refused:
+            signoffs.update_condition(ws, condition_id=condition_id, status=status, reason="all green", actor=who)
+        assert str(refused.value) == signoffs.OWN_CONDITION.format(who=who.display_name, why=why,
+                                                                   condition_id=condition_id, status=status)
+    assert not ledger.entries(ws, kind="condition_update")
+    done = signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", actor=ELIF,
+                                     reason="checked the p95 chart: under 250 ms every day since the 3rd")
+    done = signoffs.update_condition(ws, condition_id=f"{rv}-C2", status="met", actor=CHAIR,
+                                     reason="FA-0009 passes under the same criteria")
+    assert [(c["status"], c["updated_by"], c["update_reason"]) for c in done["conditions"]] == [
+        ("met", ELIF.signature_name, "checked the p95 chart: under 250 ms every day since the 3rd"),
+        ("met", CHAIR.signature_name, "FA-0009 passes under the same criteria")]
+    assert [e["payload"]["reason"] for e in ledger.entries(ws, kind="condition_update")] == [
+        c["update_reason"] for c in done["conditions"]]
 
 
 # --- who signs, and how ------------------------------------------------------------------------------------------
@@ -355,6 +401,22 @@ def approve_all(store, rv):
     return decision
 
 
+def clear_the_gate(store, model="adult-income", version="v2") -> None:
+    """Complete the version's validation checklist and settle its blocking risks through the services, as the
+    people would: a passing robustness run (one noise level, criteria stated first), the model's open high risks
+    accepted by the risk owner (the fairness one among them makes the failing audit acceptable), and the two
+    attestations after the risks last changed."""
+    robustness.run_robustness(store, model=model, version=version, actor=FARID, levels=(0.05,),
+                              criteria=("flip_rate<=0.5@0.05",))
+    for blocking in release_gate.blocking_risks(store, model=model, version=version):
+        risks.update_risk(store, risk_id=blocking["risk_id"], actor=ELIF, changes={"status": "accepted"},
+                          reason="accepted for the release, with its controls in place")
+    release_gate.attest(store, model=model, version=version, item="explanation reviewed", actor=FARID,
+                        note="top features read; no sensitive feature among them")
+    release_gate.attest(store, model=model, version=version, item="risks reviewed", actor=ELIF,
+                        note="every risk of the model read after the acceptances")
+
+
 def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
     with GovernanceStore(light_workspace(tmp_path / "new.duckdb")) as new:
         with pytest.raises(InvalidInputError, match="no committee decision"):
@@ -384,7 +446,21 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
     with pytest.raises(PermissionDeniedError):
         signoffs.advance_stage(demo, model="adult-income", version="v2", to_stage="production", actor=CHAIR,
                                reason="x")
+    # The approval is valid, but the gate is not passed (its checklist is open, high risks are open): the same
+    # answer as `gate`, every reason listed, and nothing moves.
+    findings = release_gate.gate_findings(demo, model="adult-income", version="v2", stage="production")
+    assert not findings["ok"] and findings["decision"]["review_id"] == current
+    assert any(r.startswith("blocking risk") for r in findings["reasons"])
+    with pytest.raises(InvalidInputError) as refused:
+        advance(demo)
+    assert str(refused.value) == signoffs.GATE_REFUSED.format(model="adult-income", version="v2", stage="production",
+                                                              reasons="; ".join(findings["reasons"]))
+    assert demo.query_value("SELECT stage FROM model_version WHERE model = 'adult-income' AND version = 'v2'") == \
+        "staging"
+    clear_the_gate(demo)
+    assert release_gate.gate_findings(demo, model="adult-income", version="v2", stage="production")["ok"]
     moved = advance(demo)
+    assert moved["gate"] == {"ok": True, "reasons": []}
     assert (moved["to_stage"], moved["review_id"]) == ("production", current)
     assert demo.query_value("SELECT stage FROM model_version WHERE model = 'adult-income' AND version = 'v2'") == \
         "production"
@@ -396,7 +472,10 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
     listed = signoffs.list_reviews(demo, model="adult-income")[:3]
     assert [(r["review_id"], r["outcome"], r["validity"]) for r in listed] == [
         (current, "approved", "valid"), (early, "approved", "stale"), (rejected, "rejected", "rejected")]
-    assert ledger.verify(demo)["ok"]
+    moved_at = ledger.entries(demo, kind="stage_change")[-1]["seq"]
+    checked = ledger.verify(demo)   # the move back by hand is not on the record, and verify says so
+    assert not checked["ok"] and checked["problems"] == [record_state.STAGE_DIFFERS.format(
+        model="adult-income", version="v2", table="staging", ledger="production", seq=moved_at)]
 
 
 def test_drift_after_as_of_makes_a_decision_stale(demo):
@@ -530,8 +609,24 @@ def test_cli_request_vote_status_list_advance(demo_copy, capsys):
 
     code, out, err = run_cli(capsys, "signoff", "list", *db, "--model", "adult-income", "--json")
     assert code == 0 and json.loads(out)["reviews"][0]["review_id"] == rv   # newest first
-    code, out, err = run_cli(capsys, "signoff", "advance", *db, "--model", "adult-income", "--version", "v2",
-                             "--stage", "production", "--by", "farid.haddad", "--reason", "approved")
+
+    # the condition: its owner, who also requested the review, does not close it; the risk owner does
+    code, out, err = run_cli(capsys, "signoff", "condition", f"{rv}-C1", *db, "--status", "met", "--reason",
+                             "drill done", "--by", "farid.haddad")
+    assert code == 2 and err.startswith("error: Farid Haddad owns the condition") and not out, err
+    code, out, err = run_cli(capsys, "signoff", "condition", f"{rv}-C1", *db, "--status", "met", "--reason",
+                             "watched the rollback drill: back on v1 in 4 minutes", "--by", "elif.kaya")
+    assert code == 0 and (f"{rv}-C1 met by Elif Kaya (risk owner): watched the rollback drill: back on v1 in 4 "
+                          "minutes") in out, err
+
+    advance = ("signoff", "advance", *db, "--model", "adult-income", "--version", "v2", "--stage", "production",
+               "--by", "farid.haddad", "--reason", "approved")
+    code, out, err = run_cli(capsys, *advance)   # approved, but the gate refuses: its checklist is open
+    assert code == 2 and err.startswith("error: adult-income v2 cannot move to 'production': its gate refuses it")
+    assert "checklist: robustness not done" in err and "checklist attest" in err
+    with GovernanceStore(demo_copy) as store:
+        clear_the_gate(store)
+    code, out, err = run_cli(capsys, *advance)
     assert code == 0 and "staging → production" in out, err
     code, out, err = run_cli(capsys, "verify", *db)
     assert code == 0, out + err
