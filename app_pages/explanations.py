@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components import jobs
+from components.auth import current_user
 from components.explanation_charts import (beeswarm_chart, cohort_chart, dependence_chart, importance_chart,
                                            label, value_text, waterfall_chart)
 from components.formatting import NOT_COMPUTABLE, plain
@@ -87,8 +88,9 @@ def job_key(model: str, version: str) -> tuple:
 def compute_in_background(model: str, version: str) -> dict | None:
     """Start (or join) the computation of this version's explanation; its result once it has finished."""
     store, key = get_store(), job_key(model, version)
+    actor = current_user()   # stored with the explanation as who computed it
     job = jobs.start(key, lambda progress: ex.explain_version(store, model=model, version=version, rows=ROWS,
-                                                              seed=SEED, progress=progress),
+                                                              seed=SEED, actor=actor, progress=progress),
                      name=f"quorum-explain-{model}-{version}")
     if job.succeeded:  # finished between the lookup and now: its result is stored; pick it up
         jobs.forget(key)

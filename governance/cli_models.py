@@ -36,6 +36,7 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
     explain.add_argument("--rows", type=int, default=10_000, metavar="N", help="rows to explain (default 10,000)")
     explain.add_argument("--row", type=int, metavar="ID",
                          help="row to explain locally (default: the declined applicant nearest the threshold)")
+    add_by_argument(explain, what="computes it, when none is stored for these settings yet")
     explain.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -63,8 +64,12 @@ def print_registration(result: dict) -> None:
 def explain(store, args) -> dict:
     from governance import explanations
 
+    stored = explanations.current_explanation(store, model=args.model, version=args.version, rows=args.rows)
+    # Reading a stored explanation changes nothing; computing one writes it, as the checked account (a password at
+    # the terminal, the token's account through the server), never as a name typed in.
+    actor = acting_user(store, args.by) if args.by or stored.explanation is None else None
     summary = explanations.explain_version(store, model=args.model, version=args.version, rows=args.rows,
-                                            progress=current_progress())
+                                            actor=actor, progress=current_progress())
     row_id = args.row if args.row is not None else explanations.near_threshold_rejection(
         store, model=args.model, version=args.version)
     local = explanations.explain_row(store, model=args.model, version=args.version, row_id=row_id)
@@ -77,6 +82,7 @@ def explain(store, args) -> dict:
             "additivity_max_error": summary["additivity_max_error"],
             "stability_kendall_tau": summary["stability_kendall_tau"], "stability": summary["stability"],
             "cohorts": summary["cohorts"], "explanation_id": summary["explanation_id"],
+            "computed_by": summary.get("computed_by"),
             "model_sha256": summary["model_sha256"], "data_sha256": summary["data_sha256"]}
 
 

@@ -315,6 +315,7 @@ def _telemetry(p: _Prepared, *, n: int, rng: np.random.Generator) -> pd.DataFram
 DEMO_AUDITS = (("adult-income", "v1", ("sex", "race"), True), ("adult-income", "v2", ("sex", "race"), True),
                ("german-credit", "v1", ("sex", "age_band", "foreign_worker"), False))
 DEMO_AUDITOR = identity.DEMO_USERS[0]   # Amara Okafor, the committee chair
+DEMO_EXPLAINER = identity.DEMO_USERS[5]   # Farid Haddad, the engineering leader, computes the explanations
 
 
 # Each model's fairness policy, set by the committee chair before any audit of it, with the reason on record.
@@ -440,7 +441,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
             end = STAGES["audits"] + (STAGES["explain"] - STAGES["audits"]) * (i + 1) / len(versions)
             explaining = _stage(report, start, end)
             explaining(0.0, f"Explaining {model} {version} (SHAP)")
-            explain_version(store, model=model, version=version,
+            explain_version(store, model=model, version=version, actor=DEMO_EXPLAINER,
                             progress=lambda f, m, say=explaining, name=f"{model} {version}": say(f, f"{name}: {m}"))
         report(STAGES["explain"], "Recording the demo's risk register")
         seed_demo_risks(store)

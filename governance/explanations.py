@@ -42,6 +42,7 @@ from governance import clock
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import evaluation_set
 from governance.fairness_inputs import sha256_text
+from governance.identity import PermissionDeniedError, User
 from governance.canonical import canonical_json
 from governance.model_artifacts import load_model
 from governance.store import GovernanceStore
@@ -77,6 +78,8 @@ UNKNOWN_ROW = "row {row_id} is not in the evaluation set of {model} {version} (r
 UNGROUPABLE = "cannot map the model's encoded columns back to its inputs ({reason})"
 NO_EXPLANATION = ("no explanation of {model} {version} has been computed: compute one on the Explanations page or "
                   "with `python -m governance explain --model {model} --version {version}`")
+NOBODY_EXPLAINED = ("an explanation is stored with the account that computed it: sign in, give --by USER on the "
+                    "command line, or call it through the server with an API token")
 STALE_EXPLANATION = ("no stored explanation matches {model} {version} as it is now: the newest, {newest}, is stale "
                      "({why}); compute a current one on the Explanations page or with "
                      "`python -m governance explain --model {model} --version {version}`")
@@ -312,12 +315,15 @@ def base_value_meaning(*, kind: str, units: str, background: int) -> str:
     return f"the model's mean predicted probability over the {background:,}-row background"
 
 
-def explain_version(store: GovernanceStore, *, model: str, version: str, rows: int = DEFAULT_ROWS, seed: int = 0,
-                    progress: ProgressCallback | None = None) -> dict:
-    """The global explanation: stored if computed before for this model file, data and settings; else computed."""
+def explain_version(store: GovernanceStore, *, model: str, version: str, actor: User, rows: int = DEFAULT_ROWS,
+                    seed: int = 0, progress: ProgressCallback | None = None) -> dict:
+    """The global explanation: stored if computed before for this model file, data and settings; else computed
+    and stored with who computed it (`actor`, the signed-in or checked account: any role may)."""
     cached = stored_explanation(store, model=model, version=version, rows=rows, seed=seed)
     if cached is not None:
         return cached
+    if not isinstance(actor, User):
+        raise PermissionDeniedError(NOBODY_EXPLAINED)
     report = progress or (lambda fraction, message: None)
     started = time.perf_counter()
     prepared, artifact_sha256 = load_version(store, model=model, version=version)
@@ -363,6 +369,7 @@ def explain_version(store: GovernanceStore, *, model: str, version: str, rows: i
         "cohorts": cohort_importance(sample, grouped, features=prepared.features, importance=importance),
         "settings": explanation_settings(rows=rows, seed=seed), "model_sha256": artifact_sha256,
         "data_sha256": data.content_sha256, "seconds": round(time.perf_counter() - started, 3),
+        "computed_by": actor.recorded_as,
     }
     report(0.95, "Storing the explanation")
     _store(store, summary=summary, sample=sample, grouped=grouped, output=output, features=prepared.features)

@@ -21,7 +21,7 @@ from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 from tests.app.test_pages import assert_clean as assert_page_clean
 from tests.app.test_pages import open_page
-from tests.conftest import forget_explanations
+from tests.conftest import LEADER, forget_explanations
 
 PAGE = "app_pages/explanations.py"
 MODEL, VERSION = "adult-income", "v1"      # the page's first choice: the linear explainer, about a second
@@ -56,7 +56,7 @@ def button(app: AppTest, label_text: str):
 def explained(demo_copy) -> dict:
     """A private workspace with adult-income v1's explanation stored, and the service's answers to compare with."""
     with GovernanceStore(demo_copy) as store:
-        stored = ex.explain_version(store, model=MODEL, version=VERSION)
+        stored = ex.explain_version(store, model=MODEL, version=VERSION, actor=LEADER)
         near = ex.near_threshold_rejection(store, model=MODEL, version=VERSION)
         rows = {r: ex.explain_row(store, model=MODEL, version=VERSION, row_id=r) for r in (ROW, near)}
         with pytest.raises(InvalidInputError) as unknown:

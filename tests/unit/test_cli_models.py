@@ -64,7 +64,8 @@ def test_register_then_explain_a_skops_model(tmp_path):
     assert _counts(db) == {"model": 1, "model_version": 1, "model_artifact": 1, "evaluation_row": 300,
                            "evaluation_set": 1}
 
-    explained = cli("--db", str(db), "explain", "--model", "credit", "--version", "v1", "--row", "3", "--json")
+    explained = cli("--db", str(db), "explain", "--model", "credit", "--version", "v1", "--row", "3", "--by", "ada",
+                    "--json", env=AS_ADMIN)
     assert explained.returncode == 0, explained.stderr
     report = json.loads(explained.stdout)
     assert (report["explainer"], report["output_units"], report["rows_explained"]) == ("linear", "log_odds", 300)
@@ -105,7 +106,7 @@ def test_refused_registrations_exit_2_with_one_line_and_write_nothing(tmp_path):
 
 def test_explain_json_on_the_demo_and_an_unknown_row(demo_copy):
     result = cli("--db", str(demo_copy), "explain", "--model", "adult-income", "--version", "v1", "--rows", "500",
-                 "--json")
+                 "--by", "farid.haddad", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert {"explainer", "base_value", "output_units", "global", "local", "additivity_max_error",
@@ -133,3 +134,31 @@ def test_explain_json_on_the_demo_and_an_unknown_row(demo_copy):
     assert unknown.returncode == 2
     assert unknown.stderr == "error: " + UNKNOWN_ROW.format(row_id=999999, model="adult-income", version="v1",
                                                             last=15059) + "\n"
+
+
+def test_explain_is_stored_as_the_checked_account_never_as_free_text(tmp_path):
+    """Issue 22 §5: computing an explanation writes it, so it is recorded as the account that proved who it is."""
+    _, model_file, evaluation_file = _files(tmp_path)
+    db = _workspace(tmp_path)
+    registered = cli("--db", str(db), "model", "register", "--model", "credit", "--version", "v1", "--file",
+                     str(model_file), "--eval", str(evaluation_file), "--y-true", "outcome", "--by", "ada",
+                     env=AS_ADMIN)
+    assert registered.returncode == 0, registered.stderr
+    explain = ("--db", str(db), "explain", "--model", "credit", "--version", "v1", "--row", "3", "--json")
+    for by, env in ((["--by", "release pipeline #42"], AS_ADMIN),     # words, not an account
+                    (["--by", "ada"], {"QUORUM_PASSWORD": "not her password"}),
+                    ([], AS_ADMIN)):                                  # the login name, which has no account here
+        refused = cli(*explain, *by, env=env)
+        assert refused.returncode == 2 and refused.stderr.startswith("error:"), (by, refused.stderr)
+        assert "Traceback" not in refused.stderr
+    with GovernanceStore(db) as store:
+        assert store.query_value("SELECT count(*) FROM explanation") == 0
+
+    done = cli(*explain, "--by", "ada", env=AS_ADMIN)
+    assert done.returncode == 0, done.stderr
+    with GovernanceStore(db) as store:
+        summary = json.loads(store.query_value("SELECT summary FROM explanation"))
+    assert summary["computed_by"] == json.loads(done.stdout)["computed_by"] == "ada (admin)"
+    again = cli(*explain, env={"QUORUM_PASSWORD": ""})   # reading the stored one back writes nothing: no account
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["explanation_id"] == json.loads(done.stdout)["explanation_id"]

@@ -13,6 +13,7 @@ import pytest
 from governance import explanations, release_gate, reports, signoffs
 from governance.explanations import NO_EXPLANATION, STALE_EXPLANATION, current_explanation, explain_version
 from governance.store import GovernanceStore
+from tests.conftest import LEADER
 
 MODEL, VERSION = "adult-income", "v2"
 AS_OF = date(2026, 9, 28)
@@ -41,7 +42,7 @@ def with_other_settings(demo_copy):
     with GovernanceStore(demo_copy) as store:
         default = store.query_rows("SELECT explanation_id, model_sha256, data_sha256, settings_hash FROM explanation "
                                    "WHERE model = ? AND version = ?", [MODEL, VERSION])
-        other = explain_version(store, model=MODEL, version=VERSION, rows=500)
+        other = explain_version(store, model=MODEL, version=VERSION, rows=500, actor=LEADER)
     assert len(default) == 1
     return demo_copy, default[0], other
 

@@ -48,7 +48,7 @@ def explained(demo_workspace, tmp_path_factory):
     path = tmp_path_factory.mktemp("explained") / "demo.duckdb"
     copy_workspace(demo_workspace, path)
     with GovernanceStore(path) as store:
-        summaries = {(m, v): explain_version(store, model=m, version=v, rows=ROWS) for m, v, _, _ in DEMO_VERSIONS}
+        summaries = {(m, v): explain_version(store, model=m, version=v, rows=ROWS, actor=LEADER) for m, v, _, _ in DEMO_VERSIONS}
     return path, summaries
 
 
@@ -261,11 +261,11 @@ def test_a_stored_explanation_is_reused_and_other_settings_make_a_new_one(explai
     first = summaries[("adult-income", "v2")]
     with GovernanceStore(path) as store:
         count = store.query_value("SELECT count(*) FROM explanation")
-        again = explain_version(store, model="adult-income", version="v2", rows=ROWS)
+        again = explain_version(store, model="adult-income", version="v2", rows=ROWS, actor=LEADER)
         assert store.query_value("SELECT count(*) FROM explanation") == count
-        other = explain_version(store, model="adult-income", version="v2", rows=500)
+        other = explain_version(store, model="adult-income", version="v2", rows=500, actor=LEADER)
         assert store.query_value("SELECT count(*) FROM explanation") == count + 1
-        assert explain_version(store, model="adult-income", version="v2", rows=500)["explanation_id"] \
+        assert explain_version(store, model="adult-income", version="v2", rows=500, actor=LEADER)["explanation_id"] \
             == other["explanation_id"]
     assert again == first      # same id, same timing, same computed_at: read back, not recomputed
     assert other["explanation_id"] != first["explanation_id"] and other["rows_explained"] == 500
@@ -279,7 +279,7 @@ def test_a_model_whose_inputs_are_not_in_the_data_is_refused(demo_copy):
             tx.execute("UPDATE model_artifact SET content = ?, sha256 = ? WHERE model = 'adult-income' "
                        "AND version = 'v1'", list(german))
         with pytest.raises(InvalidInputError) as refused:
-            explain_version(store, model="adult-income", version="v1", rows=200)
+            explain_version(store, model="adult-income", version="v1", rows=200, actor=LEADER)
         assert store.query_value("SELECT count(*) FROM explanation") == before
     prepared = prepare(sio.loads(german[0], trusted=sio.get_untrusted_types(data=german[0])))
     assert str(refused.value).startswith(FEATURES_MISMATCH.split("{missing}")[0].format(
@@ -326,7 +326,7 @@ def test_a_native_categorical_model_is_explained_as_a_labelled_estimate(tmp_path
         register_model(store, model="native", version="v1", content=sio.dumps(model), file_name="native.skops",
                        actor=LEADER, evaluation=evaluation.to_csv(index=False).encode(),
                        evaluation_name="eval.csv", sensitive=["sex"])
-        summary = explain_version(store, model="native", version="v1", rows=300)
+        summary = explain_version(store, model="native", version="v1", rows=300, actor=LEADER)
         local = explain_row(store, model="native", version="v1", row_id=7)
     assert (summary["explainer"], summary["estimate"], summary["output_units"]) == ("permutation", True, "probability")
     assert summary["rows_explained"] == 8 <= AGNOSTIC_ROWS and "estimate" in summary["explainer_settings"]

@@ -108,7 +108,7 @@ def test_a_skops_model_and_its_evaluation_file_register_whole_and_can_be_explain
     stored = store.query_value("SELECT content FROM model_artifact WHERE model = 'credit' AND version = 'v1'")
     assert hashlib.sha256(stored).hexdigest() == result.artifact_sha256
 
-    summary = explanations.explain_version(store, model="credit", version="v1", rows=300)
+    summary = explanations.explain_version(store, model="credit", version="v1", rows=300, actor=LEADER)
     assert (summary["explainer"], summary["output_units"], summary["rows_explained"]) == ("linear", "log_odds", 300)
     assert summary["additivity_max_error"] < 1e-6 and summary["data_sha256"] == recorded.content_sha256
     assert {g["feature"] for g in summary["global"]} == set(FEATURES)
@@ -123,7 +123,7 @@ def test_a_model_without_evaluation_rows_registers_but_is_not_explained(store, g
     assert _counts(store) == {"model": 1, "model_version": 1, "model_artifact": 1, "evaluation_row": 0,
                               "evaluation_set": 0}
     with pytest.raises(InvalidInputError, match="has no stored evaluation set"):
-        explanations.explain_version(store, model="credit", version="v1", rows=100)
+        explanations.explain_version(store, model="credit", version="v1", rows=100, actor=LEADER)
     assert NO_EVALUATION_SET.format(model="credit", version="v1").startswith("model 'credit' version 'v1'")
 
 
