@@ -11,22 +11,34 @@ leaves it pending, so it is sent again once the claim runs out: never lost, at w
 
 Settings come from Streamlit secrets `[alerts]` and/or environment variables (SETTING_ENV below). The SMTP
 password is kept in memory only: it is never written to the store, to an attempt's detail or to the log.
+
+A webhook goes only to public addresses (a server-side request must not reach the server's own network: cloud
+metadata, admin ports, the database): loopback, private, link-local, shared (CGNAT), multicast, reserved and
+unspecified addresses, and IPv6 addresses that embed one, are refused unless an admin lists the host or its
+network in $QUORUM_WEBHOOK_ALLOW. The URL is checked when a rule is saved and again before every send: the host
+name is resolved once, every address it resolves to is checked, and the request goes to a checked address (with
+the name in the Host header and, over HTTPS, in SNI and the certificate check), so a name that changes its answer
+between the check and the connection cannot redirect it. Redirects are not followed, and only the status code of
+the answer is kept: the receiver's body is never stored or shown.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import logging
 import os
+import re
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Callable, Mapping
-
-import httpx
+from urllib.parse import urlsplit
 
 from governance import clock
 from governance.canonical import canonical_json
@@ -64,6 +76,12 @@ BAD_URL = "the webhook URL must start with http:// or https://, got {recipient!r
 LINE_BREAK = "{field} must be one line: remove the line breaks"
 NOT_JSON = "the evidence cannot be stored as JSON ({reason}): use strings, numbers, booleans, lists and dicts"
 NO_SMTP = "SMTP is not configured: set smtp_host and mail_from in secrets.toml [alerts] or $QUORUM_SMTP_HOST"
+WEBHOOK_ALLOW_ENV = "QUORUM_WEBHOOK_ALLOW"
+WEBHOOK_NOT_PUBLIC = ("the webhook host {host} {why}, and webhooks go only to public addresses: to send to it, an "
+                      "admin adds the host or its network to ${env} where Quorum runs (a comma list, such as "
+                      "hooks.internal,10.20.0.0/16)")
+BAD_WEBHOOK_URL = "{recipient!r} is not a webhook URL: give one like https://hooks.example.org/quorum"
+BAD_ALLOW = "${env} must be a comma list of host names and networks (such as hooks.internal,10.20.0.0/16), got {item!r}"
 
 
 # --- settings ----------------------------------------------------------------------------------------------------
@@ -306,12 +324,160 @@ def smtp_send(delivery: dict, *, settings: DeliverySettings) -> str:
     return f"accepted by {settings.smtp_host}:{settings.smtp_port}"
 
 
+# --- webhook targets ---------------------------------------------------------------------------------------------
+# Not public although Python's is_global says so (3.11): the IETF protocol assignments' block.
+_ALSO_NOT_PUBLIC = (ipaddress.ip_network("192.0.0.0/24"),)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")   # the well-known NAT64 prefix: the IPv4 address is its last 32 bits
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?\.?")
+
+
+class WebhookRefusedError(InvalidInputError):
+    """The webhook's host is, or resolves to, an address that is not public, and no admin setting allows it."""
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    scheme: str
+    host: str          # the name (or literal address) as in the URL: the Host header, SNI and the certificate
+    port: int
+    path: str          # with its query
+    addresses: tuple[str, ...]   # every address the host resolved to, all checked
+
+
+def webhook_allowed(environ: Mapping[str, str] | None = None) -> tuple[frozenset[str], tuple]:
+    """The admin's exceptions ($QUORUM_WEBHOOK_ALLOW): host names, and networks (a bare address is a /32 or /128)."""
+    raw = (os.environ if environ is None else environ).get(WEBHOOK_ALLOW_ENV) or ""
+    hosts, networks = set(), []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
+        except ValueError:
+            if not _HOST_NAME.fullmatch(item):
+                raise InvalidInputError(BAD_ALLOW.format(env=WEBHOOK_ALLOW_ENV, item=item)) from None
+            hosts.add(item.lower().rstrip("."))
+    return frozenset(hosts), tuple(networks)
+
+
+def is_public(address: str) -> bool:
+    """Whether an address is reachable on the public internet: not loopback, private, link-local, shared (CGNAT,
+    100.64/10), multicast, reserved, documentation or unspecified, nor an IPv6 address that embeds such an IPv4
+    address (IPv4-mapped, 6to4, NAT64)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return is_public(str(ip.ipv4_mapped))
+        if ip in _NAT64:
+            return is_public(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+        if ip.sixtofour is not None:
+            return is_public(str(ip.sixtofour))
+        if ip.teredo is not None:
+            return False
+    return ip.is_global and not ip.is_multicast and not any(ip in net for net in _ALSO_NOT_PUBLIC)
+
+
+def _url_parts(recipient: str) -> tuple[str, str, int, str]:
+    try:
+        parts = urlsplit(recipient)
+        port = parts.port
+    except ValueError:
+        raise InvalidInputError(BAD_WEBHOOK_URL.format(recipient=recipient)) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(BAD_WEBHOOK_URL.format(recipient=recipient))
+    scheme = parts.scheme.lower()
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return scheme, parts.hostname.rstrip(".").lower(), port or (443 if scheme == "https" else 80), path
+
+
+def _refused(host: str, addresses: list[str], environ: Mapping[str, str] | None) -> str | None:
+    """Why the addresses may not be sent to (None: they may)."""
+    hosts, networks = webhook_allowed(environ)
+    if host in hosts:
+        return None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if not is_public(address) and not any(ip.version == net.version and ip in net for net in networks):
+            return "is a non-public address" if address == host else "resolves to a non-public address"
+    return None
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """Every address the name has now (once: the send uses these, not a second lookup)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def check_webhook_url(recipient: str, *, environ: Mapping[str, str] | None = None) -> str:
+    """When a rule is saved: refuse a webhook whose host is, or now resolves to, a non-public address (unless an
+    admin allows it). A name that cannot be resolved now is accepted: it is checked again before every send."""
+    scheme, host, port, _ = _url_parts(recipient)
+    try:
+        addresses = _resolve(host, port)
+    except (socket.gaierror, UnicodeError):
+        return recipient
+    why = _refused(host, addresses, environ)
+    if why:
+        raise WebhookRefusedError(WEBHOOK_NOT_PUBLIC.format(host=host, why=why, env=WEBHOOK_ALLOW_ENV))
+    return recipient
+
+
+def webhook_target(recipient: str, *, environ: Mapping[str, str] | None = None) -> WebhookTarget:
+    """Before a send: the URL's parts and its host's addresses, every one of them checked."""
+    scheme, host, port, path = _url_parts(recipient)
+    addresses = _resolve(host, port)
+    why = _refused(host, addresses, environ)
+    if why:
+        raise WebhookRefusedError(WEBHOOK_NOT_PUBLIC.format(host=host, why=why, env=WEBHOOK_ALLOW_ENV))
+    return WebhookTarget(scheme=scheme, host=host, port=port, path=path, addresses=tuple(addresses))
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a checked address, with the URL's host name in SNI and in the certificate check."""
+
+    def __init__(self, address: str, port: int, *, server_hostname: str, timeout: float):
+        super().__init__(address, port, timeout=timeout, context=ssl.create_default_context())
+        self._server_hostname = server_hostname
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._server_hostname)
+
+
 def webhook_send(delivery: dict, *, settings: DeliverySettings) -> str:
-    """POST the JSON payload; any answer but 2xx is a failure, with its status code."""
-    response = httpx.post(delivery["recipient"], json=webhook_payload(delivery), timeout=settings.timeout_seconds)
-    if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
-    return f"HTTP {response.status_code}"
+    """POST the JSON payload to a checked address of the webhook's host; any answer but 2xx (a redirect included:
+    none is followed) is a failure. Only the status code is kept, never the answer's body."""
+    target = webhook_target(delivery["recipient"])
+    body = json.dumps(webhook_payload(delivery)).encode("utf-8")
+    default_port = 443 if target.scheme == "https" else 80
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    headers = {"Host": host_header if target.port == default_port else f"{host_header}:{target.port}",
+               "Content-Type": "application/json", "Content-Length": str(len(body)), "User-Agent": "Quorum alerts"}
+    failure: OSError | None = None
+    for address in target.addresses:   # each was checked; the next is tried only if one cannot be reached
+        if target.scheme == "https":
+            connection = _CheckedHTTPSConnection(address, target.port, server_hostname=target.host,
+                                                 timeout=settings.timeout_seconds)
+        else:
+            connection = http.client.HTTPConnection(address, target.port, timeout=settings.timeout_seconds)
+        try:
+            connection.connect()
+        except ssl.SSLError:
+            connection.close()
+            raise
+        except OSError as exc:
+            connection.close()
+            failure = exc
+            continue
+        try:
+            connection.request("POST", target.path, body=body, headers=headers)
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+        if not 200 <= status < 300:
+            raise RuntimeError(f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else ""))
+        return f"HTTP {status}"
+    raise failure or OSError(f"{target.host} has no address")
 
 
 Sender = Callable[..., str]
