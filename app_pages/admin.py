@@ -5,7 +5,7 @@ from components.auth import can, current_user, needs
 from components.formatting import ABSENT, cell, count, plain, timestamp
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import alerts, identity, release_gate, scheduler, telemetry_sources, tokens
+from governance import alerts, identity, release_gate, scheduler, signoffs, telemetry_sources, tokens
 from governance.errors import GovernanceError
 from governance.inventory import list_models, workspace_status
 
@@ -217,6 +217,82 @@ def api_tokens() -> None:
         st.rerun()
 
 
+def accounts_section() -> None:
+    """Every account with its state; an admin disables one (it can no longer sign in, act or use its tokens) or
+    enables it again. Accounts are never deleted: their names stay on what they signed."""
+    st.subheader("Accounts")
+    flash = st.session_state.pop("ad_account_flash", None)
+    if flash:
+        st.success(flash, icon=":material/task_alt:")
+    listed = cached(identity.accounts)
+    st.dataframe(pd.DataFrame([{
+        "account": a.user.user_name, "name": a.user.display_name, "role": a.user.role,
+        "signs in": {"local": "password", "oidc": "identity provider", "demo": "demo mode"}.get(a.user.source,
+                                                                                              a.user.source),
+        "e-mail": cell(a.email), "state": "disabled" if a.disabled else "enabled"} for a in listed],
+        columns=["account", "name", "role", "signs in", "e-mail", "state"]), hide_index=True)
+    st.caption("Add accounts with `python -m governance users add NAME --role ROLE --by ADMIN`. Disabling is "
+               "recorded in the ledger with the admin who did it.")
+    if not listed:
+        return
+    by_name = {a.user.user_name: a for a in listed}
+    keep_valid("ad_account", list(by_name), listed[0].user.user_name)
+    chosen = st.selectbox("Account", list(by_name), key="ad_account", format_func=lambda name: (
+        f"{by_name[name].user.display_name} ({by_name[name].user.role}) — "
+        + ("disabled" if by_name[name].disabled else "enabled")))
+    account = by_name[chosen]
+    may = can("manage users")
+    verb = "Enable" if account.disabled else "Disable"
+    if st.button(f"{verb} {account.user.user_name}", key="ad_account_toggle", disabled=not may,
+                 icon=":material/person_check:" if account.disabled else ":material/person_off:",
+                 help=None if may else needs("manage users")):
+        try:
+            identity.set_disabled(get_store(), user_name=chosen, disabled=not account.disabled, actor=current_user())
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.session_state["ad_account_flash"] = plain(
+            f"{chosen} is {'enabled' if account.disabled else 'disabled'}"
+            + (": it signs in and acts again." if account.disabled else
+               ": it can no longer sign in, act or use its API tokens."))
+        st.rerun()
+
+
+def committee_rules_section() -> None:
+    """The review committee's quorum rules (signoffs.rules), changed by its chair or an admin, each change
+    recorded in the ledger."""
+    st.subheader("Committee rules")
+    flash = st.session_state.pop("ad_committee_flash", None)
+    if flash:
+        st.success(flash, icon=":material/task_alt:")
+    current = cached(signoffs.rules)
+    st.caption(plain(f"In force: a quorum is more than {current['quorum_fraction']:g} of the committee members "
+                     "who did not recuse" + (", the chair among them" if current["chair_required"] else "")
+                     + f"; a decision is valid for {current['decision_validity_days']} days."))
+    may = can("manage committee")
+    with st.form("ad_committee_rules"):
+        fraction = st.number_input("Quorum: more than this share of the members who did not recuse",
+                                   min_value=0.05, max_value=0.95, step=0.05, value=float(current["quorum_fraction"]))
+        chair = st.checkbox("The chair must be among them", value=bool(current["chair_required"]))
+        days = st.number_input("A decision is valid for (days)", min_value=1, max_value=3650, step=1,
+                               value=int(current["decision_validity_days"]))
+        submitted = st.form_submit_button("Record the rules", type="primary", disabled=not may,
+                                          help=None if may else needs("manage committee"))
+    if submitted:
+        wanted = {"quorum_fraction": round(float(fraction), 4), "chair_required": bool(chair),
+                  "decision_validity_days": int(days)}
+        changed = [key for key, value in wanted.items() if value != current[key]]
+        try:
+            for key in changed:   # one ledger entry per setting changed, as `signoff rules KEY VALUE` records
+                signoffs.set_rule(get_store(), key=key, value=wanted[key], actor=current_user())
+        except GovernanceError as exc:
+            st.error(plain(str(exc)))
+            return
+        st.session_state["ad_committee_flash"] = (f"Recorded {', '.join(changed)}." if changed
+                                                  else "Nothing changed: those are the rules in force.")
+        st.rerun()
+
+
 def check_schedule() -> None:
     """How often the server checks the alert rules on its own (no cron job needed); recorded in the ledger."""
     st.subheader("Scheduled checks")
@@ -261,9 +337,11 @@ def body() -> None:
     alert_rules()
     check_schedule()
     retraining_policy()
+    accounts_section()
+    committee_rules_section()
     api_tokens()
 
 
 render_page("Admin", body, caption="The workspace behind this app: its schema, its tables, its size, where each "
                                    "model's telemetry is read from, the models' alert rules and their retraining "
-                                   "policies, and the API tokens programs use.")
+                                   "policies, the accounts, the committee's rules, and the API tokens programs use.")

@@ -1,4 +1,4 @@
-"""`python -m governance users add|list`: accounts for teams without an identity provider.
+"""`python -m governance users add|list|email|disable|enable`: accounts for teams without an identity provider.
 
 Passwords are never taken from the command line (shell history, process lists): they are prompted for, or
 read from QUORUM_NEW_PASSWORD (the new account's) and QUORUM_PASSWORD (the acting admin's) in scripts.
@@ -37,6 +37,13 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     email.add_argument("address", metavar="ADDRESS", nargs="?")
     add_by_argument(email, what="sets it (an admin, or the person)")
     email.add_argument("--json", action="store_true", help="print the result as JSON")
+    for action, words in (("disable", "stop an account: it can no longer sign in, act or use its API tokens; its "
+                                      "name stays on what it signed"),
+                          ("enable", "let a disabled account sign in and act again")):
+        change = sub.add_parser(action, parents=[workspace], help=words)
+        change.add_argument("user_name", metavar="NAME")
+        add_by_argument(change, what=f"{action}s it (an admin)")
+        change.add_argument("--json", action="store_true", help="print the result as JSON")
     listing = sub.add_parser("list", parents=[workspace], help="enabled accounts")
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -122,5 +129,19 @@ def print_email(result: dict) -> None:
           else f"{result['user_name']} has no e-mail address: alerts for them are listed as not reached")
 
 
+def disable(store, args) -> dict:
+    return identity.set_disabled(store, user_name=args.user_name, disabled=True, actor=acting_user(store, args.by))
+
+
+def enable(store, args) -> dict:
+    return identity.set_disabled(store, user_name=args.user_name, disabled=False, actor=acting_user(store, args.by))
+
+
+def print_disabled(result: dict) -> None:
+    state = "disabled" if result["disabled"] else "enabled"
+    print(f"{result['user_name']} is {state}" + ("" if result["changed"] else " already: nothing changed"))
+
+
 COMMANDS = {"add": (add, print_added, lambda result: 0), "list": (list_, print_list, lambda result: 0),
-            "email": (email, print_email, lambda result: 0)}
+            "email": (email, print_email, lambda result: 0), "disable": (disable, print_disabled, lambda result: 0),
+            "enable": (enable, print_disabled, lambda result: 0)}

@@ -34,6 +34,8 @@ BAD_ROLE = "role must be one of {known}, got {value!r}"
 BAD_USER_NAME = ("a user name is 1 to 100 characters of letters, digits and . _ @ + -, got {value!r}: "
                  "use e.g. 'ada.lovelace' or an e-mail address")
 USER_EXISTS = "there already is a user {name!r}; pick another name"
+LAST_ADMIN = ("{name!r} is the last enabled admin of this workspace: disabling it would leave nobody to manage "
+              "accounts; make another account admin first")
 WEAK_PASSWORD = "a password needs at least {n} characters; choose a longer one (a phrase works well)"
 SIGN_IN_FAILED = "wrong user name or password"   # one message for both, so it does not reveal who has an account
 BAD_EMAIL = "{value!r} is not an e-mail address: give one like name@example.org"
@@ -207,13 +209,36 @@ def contacts(store: GovernanceStore) -> list[dict]:
         "SELECT user_name, display_name, role, email FROM app_user WHERE NOT disabled ORDER BY lower(display_name)")]
 
 
-def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, actor: User) -> None:
-    """Accounts are disabled, never deleted: their names stay on the records they signed."""
+def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, actor: User) -> dict:
+    """Accounts are disabled, never deleted: their names stay on the records they signed. A disabled account
+    cannot sign in, act on the command line or through its API tokens. The change is recorded in the ledger with
+    the admin who made it; the workspace's last enabled admin cannot be disabled (nobody could undo it)."""
+    from governance import ledger   # DuckDB and the chain only for the write, not for building the CLI's parsers
+
     require(actor, "manage users")
-    if not store.query_value("SELECT count(*) FROM app_user WHERE user_name = ?", [user_name]):
-        raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
-    with store.write() as tx:
-        tx.execute("UPDATE app_user SET disabled = ? WHERE user_name = ?", [disabled, user_name])
+    user_name = (user_name or "").strip()
+    with store.write() as tx:   # decided inside the write: two admins disabling each other cannot both pass
+        rows = store.query_rows("SELECT role, disabled FROM app_user WHERE user_name = ?", [user_name])
+        if not rows:
+            raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
+        role, was_disabled = rows[0]
+        if disabled and role == "admin" and not was_disabled and not store.query_value(
+                "SELECT count(*) FROM app_user WHERE role = 'admin' AND NOT disabled AND user_name <> ?",
+                [user_name]):
+            raise InvalidInputError(LAST_ADMIN.format(name=user_name))
+        if bool(was_disabled) != bool(disabled):
+            tx.execute("UPDATE app_user SET disabled = ? WHERE user_name = ?", [bool(disabled), user_name])
+            n = store.query_value("SELECT count(*) FROM ledger WHERE kind = 'account_change'") + 1
+            ledger.append(store, actor=actor.recorded_as, kind="account_change", subject=user_name,
+                          payload={"change": "disabled" if disabled else "enabled", "user_name": user_name,
+                                   "by": actor.signature_name, "at": clock.now_iso_micro()},
+                          idempotency_key=f"account_change:{n}", tx=tx)
+            changed = True
+        else:
+            changed = False
+    if changed:
+        ledger.refresh_anchor(store)
+    return {"user_name": user_name, "disabled": bool(disabled), "changed": changed}
 
 
 def seed_demo_users(store: GovernanceStore, tx) -> None:
@@ -241,6 +266,20 @@ def get_user(store: GovernanceStore, *, user_name: str) -> User:
 def list_users(store: GovernanceStore) -> list[User]:
     return [_user(r) for r in store.query_rows(
         "SELECT user_name, display_name, role, source FROM app_user WHERE NOT disabled ORDER BY lower(display_name)")]
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as an admin sees it: disabled ones too."""
+    user: User
+    email: str | None
+    disabled: bool
+
+
+def accounts(store: GovernanceStore) -> list[Account]:
+    """Every account, enabled and disabled (list_users has the enabled ones only), by display name."""
+    return [Account(user=_user(r), email=r[4], disabled=bool(r[5])) for r in store.query_rows(
+        "SELECT user_name, display_name, role, source, email, disabled FROM app_user ORDER BY lower(display_name)")]
 
 
 def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> User:
