@@ -184,6 +184,7 @@ def conditions_section(r: dict) -> None:
         return
     with st.form(f"so_condition_{r['review_id']}"):
         st.markdown("**Mark a condition met or waived**")
+        st.caption(plain(signoffs.OWN_CONDITION_RULE))
         a, b = st.columns(2)
         condition_id = a.selectbox("Condition", still_open, key=f"so_c_id_{r['review_id']}")
         status = b.radio("Becomes", signoffs.CONDITION_STATUSES, horizontal=True, key=f"so_c_status_{r['review_id']}")
@@ -365,7 +366,8 @@ def gates_tab() -> None:
         return
     labels = {f"{r['model']} {r['version']}": r for r in movable}
     with st.form("so_advance"):
-        st.markdown("**Move a version to its next stage** — only on a valid committee approval for that gate.")
+        st.markdown("**Move a version to its next stage** — only when its gate passes: a valid committee approval "
+                    "for it, the validation checklist above complete, and no blocking risk.")
         chosen = st.selectbox("Model version", list(labels), key="so_a_version")
         reason = st.text_input("Reason (required)", max_chars=signoffs.MAX_REASON, key="so_a_reason")
         target = labels[chosen]

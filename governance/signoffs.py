@@ -119,6 +119,8 @@ BAD_CONDITION_STATUS = "a condition becomes one of {known}, got {value!r}"
 OWN_CONDITION = ("{who} {why} the condition {condition_id}, so cannot be the one to mark it {status}: someone else who "
                  "may update conditions (a risk owner, the committee chair, an admin or another engineering leader) "
                  "checks the evidence and records it, with a reason the committee sees beside the condition")
+OWN_CONDITION_RULE = ("A condition's owner and whoever requested the review do not close it themselves: someone else "
+                      "who may update conditions checks the evidence and records it, with the reason shown here.")
 CONDITION_CLOSED = "condition {condition_id} already is {status} (since {at}): nothing to update"
 ADVANCE_REFUSED = "{model} {version} cannot move to {stage!r}: {reasons}"
 GATE_REFUSED = ("{model} {version} cannot move to {stage!r}: its gate refuses it ({reasons}). Complete the validation "

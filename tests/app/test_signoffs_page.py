@@ -18,10 +18,11 @@ from streamlit.testing.v1 import AppTest
 
 from components import signoff_views as views
 from components.formatting import plain
-from governance import identity, signoffs
+from governance import identity, release_gate, signoffs
 from governance.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import TEST_LEDGER_KEY
+from tests.unit.test_signoffs import clear_the_gate
 
 PAGE = "app_pages/signoffs.py"
 TABS = ("My queue", "Reviews", "Request a review", "Stage gates", "Ledger")
@@ -267,9 +268,22 @@ def test_stage_gates_refuse_without_a_decision_and_advance_on_an_approval(db, mo
     assert any("cannot move to 'production'" in e.value for e in app.error)
     with GovernanceStore(db) as store:
         settle(store, r["review_id"], "approve")
+        refused = release_gate.gate_findings(store, model=MODEL, version=VERSION, stage=GATE)
     app = open_signoffs(db, monkeypatch, "Stage gates")
     table = app.dataframe[0].value.set_index(["Model", "Version"])
     assert table.loc[(MODEL, VERSION), "Newest review for it"] == f"{r['review_id']}: approved"
+    # approved, but the gate refuses (the checklist shown above the form is open): the service's answer, as it is
+    assert not refused["ok"] and refused["decision"]["review_id"] == r["review_id"]
+    app.text_input(key="so_a_reason").input("approved by the committee")
+    buttons(app, "Advance to production")[0].click().run()
+    assert_clean(app)
+    assert [e.value for e in app.error] == [plain(signoffs.GATE_REFUSED.format(
+        model=MODEL, version=VERSION, stage=GATE, reasons="; ".join(refused["reasons"])))]
+    with GovernanceStore(db) as store:
+        assert store.query_value("SELECT stage FROM model_version WHERE model = ? AND version = ?",
+                                 [MODEL, VERSION]) == "staging"
+        clear_the_gate(store, model=MODEL, version=VERSION)
+    app = open_signoffs(db, monkeypatch, "Stage gates")
     app.text_input(key="so_a_reason").input("approved by the committee")
     buttons(app, "Advance to production")[0].click().run()
     assert_clean(app)
@@ -292,15 +306,31 @@ def test_a_condition_is_marked_met_through_the_form(db, monkeypatch):
                       reason="with a condition", reauth={"method": "demo"},
                       conditions=[{"text": "Re-run FA-0002 after retraining", "owner": "elif.kaya", "due": due}])
         settle(store, r["review_id"], "approve")
-    app = open_signoffs(db, monkeypatch, "Reviews", params={"review": r["review_id"]})
     condition_id = f"{r['review_id']}-C1"
+    # Farid Haddad requested the review: he does not close its condition alone; the page shows the service's refusal
+    app = open_signoffs(db, monkeypatch, "Reviews", params={"review": r["review_id"]})
+    assert plain(signoffs.OWN_CONDITION_RULE) in texts(app)
     conditions = next(d.value for d in app.dataframe if "Condition" in d.value.columns)
     assert list(conditions["Condition"]) == [condition_id] and list(conditions["Status"]) == ["open"]
     app.text_input(key=f"so_c_reason_{r['review_id']}").input("re-run passed")
     buttons(app, "Record")[0].click().run()
     assert_clean(app)
+    assert [e.value for e in app.error] == [plain(signoffs.OWN_CONDITION.format(
+        who=FARID.display_name, why=f"requested {r['review_id']}, which set", condition_id=condition_id,
+        status="met"))]
+    assert stored(db, r["review_id"])["conditions"][0]["status"] == "open"
+
+    app = open_signoffs(db, monkeypatch, "Reviews", user=CHAIR.user_name, params={"review": r["review_id"]})
+    app.text_input(key=f"so_c_reason_{r['review_id']}").input("FA-0009 re-run passed: https://example.org/x")
+    buttons(app, "Record")[0].click().run()
+    assert_clean(app)
+    assert not app.error, [e.value for e in app.error]
     [condition] = stored(db, r["review_id"])["conditions"]
-    assert (condition["status"], condition["update_reason"]) == ("met", "re-run passed")
+    assert (condition["status"], condition["updated_by"], condition["update_reason"]) == (
+        "met", CHAIR.signature_name, "FA-0009 re-run passed: https://example.org/x")
+    shown = next(d.value for d in app.dataframe if "Condition" in d.value.columns).iloc[0]   # what the committee reads
+    assert (shown["Status"], shown["Updated by"], shown["Reason"]) == (
+        "met", CHAIR.signature_name, condition["update_reason"])
 
 
 def test_the_ledger_tab_verifies_the_chain(db, monkeypatch):
