@@ -17,6 +17,11 @@ the relations `telemetry` (and `telemetry_input`) come from:
 
 The governance records (audits, risks, sign-offs, the ledger) always stay in the workspace. Ingest writes to
 the workspace only: a lake is filled by the systems that own it.
+
+A location is read only from under the folders and storage URI prefixes an admin allows ($QUORUM_TELEMETRY_ROOTS;
+by default the workspace's own folder and Quorum's data folder), so that a leader cannot point Quorum at any file
+the server can read. Symbolic links and '..' are resolved before the check, a glob may not climb out with '..',
+and every refused location gets the same message, whether or not it exists.
 """
 
 from __future__ import annotations
@@ -62,6 +67,16 @@ SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB ove
 NO_INPUTS = ("the dataset {location} has no {name} beside its partitions: drift and data quality need the inputs; "
              "`python -m governance telemetry export` writes them")
 NO_SPARK = "Spark is not available here ({reason}): install pyspark and Java 17, or choose another source"
+ROOTS_ENV = "QUORUM_TELEMETRY_ROOTS"
+# One message for every refused location, naming neither the location's state nor the allowed roots: a refusal
+# must not tell whether a path exists.
+OUTSIDE_ROOTS = ("telemetry is read only from under the folders and storage prefixes an admin allows (${env}; by "
+                 "default the workspace's folder and Quorum's data folder): choose a location under one of them, or "
+                 "ask an admin to allow its folder").format(env=ROOTS_ENV)
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# A table in Spark's catalog ([catalog.][database.]table): a name, never a path (Spark's `format.`path`` syntax has
+# backticks, which this refuses). Anything else is a folder, a glob or a storage URI.
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
 
 
 @dataclass(frozen=True)
@@ -75,8 +90,49 @@ class Source:
 
     @property
     def is_folder(self) -> bool:
+        """A dataset's folder (or glob, or storage URI), not a table in Spark's catalog. Told from the text alone,
+        without looking at the file system: a relative folder for Spark is written ./name."""
         return self.kind == "parquet" or (self.kind == "spark" and bool(self.location)
-                                          and ("/" in self.location or os.path.isdir(self.location)))
+                                          and not _TABLE_NAME.fullmatch(self.location))
+
+
+# --- where telemetry may be read from -------------------------------------------------------------------------------
+def allowed_roots(store: GovernanceStore, environ=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(folders, URI prefixes) under which locations are accepted: $QUORUM_TELEMETRY_ROOTS (separated by commas,
+    folders also by the path separator), else the workspace's folder and Quorum's data folder. Folders resolved."""
+    raw = str((os.environ if environ is None else environ).get(ROOTS_ENV) or "").strip()
+    if not raw:
+        folders = [store.path.resolve().parent, DATA_DIR]
+        return tuple(dict.fromkeys(os.path.realpath(f) for f in folders)), ()
+    folders, prefixes = [], []
+    for item in (part.strip() for part in raw.split(",")):
+        if "://" in item:
+            prefixes.append(item.rstrip("/") + "/")
+            continue
+        folders += [os.path.realpath(os.path.expanduser(f.strip())) for f in item.split(os.pathsep) if f.strip()]
+    return tuple(dict.fromkeys(folders)), tuple(dict.fromkeys(prefixes))
+
+
+def check_location(store: GovernanceStore, source: Source) -> None:
+    """Refuse, with OUTSIDE_ROOTS, a location that is not under an allowed folder or URI prefix. Nothing in the
+    file system is opened or listed before this says yes."""
+    if source.kind == "workspace" or not source.is_folder:
+        return   # the workspace, or a table in Spark's catalog
+    folders, prefixes = allowed_roots(store)
+    location = source.location or ""
+    if "://" in location:
+        path = location.split("://", 1)[1]
+        if not any(part in (".", "..") for part in path.split("/")) and \
+                any((location.rstrip("/") + "/").startswith(prefix) for prefix in prefixes):
+            return
+        raise InvalidInputError(OUTSIDE_ROOTS)
+    parts = Path(location).parts
+    wild = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), len(parts))
+    if ".." in parts[wild:]:   # a glob's part is not resolved: it may not climb out
+        raise InvalidInputError(OUTSIDE_ROOTS)
+    fixed = os.path.realpath(os.path.join(*parts[:wild])) if wild else os.path.realpath(".")
+    if not any(fixed == folder or fixed.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders):
+        raise InvalidInputError(OUTSIDE_ROOTS)
 
 
 # --- the setting ---------------------------------------------------------------------------------------------------
@@ -103,6 +159,7 @@ def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, lo
         raise InvalidInputError(NO_LOCATION.format(kind=kind))
     source = Source(model=model, kind=kind, location=location if kind != "workspace" else None,
                     master=(master or "").strip() or None if kind == "spark" else None)
+    check_location(store, source)   # before anything looks at the location
     if kind == "parquet":
         _check_columns(source.location, _dataset_columns(source.location))
     if kind == "spark":   # tried now, not on the first page view: Spark starts and sees the columns
@@ -194,7 +251,12 @@ def freshness(store: GovernanceStore) -> tuple:
             "ORDER BY model"):
         if kind == "workspace":
             continue
-        if kind == "parquet" or os.path.isdir(location or ""):
+        source = Source(model=model, kind=kind, location=location)
+        try:
+            check_location(store, source)
+        except InvalidInputError:   # refused when it is read; nothing to watch
+            continue
+        if source.is_folder and "://" not in (location or ""):
             files = _files(location)
             marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0)))
         else:
@@ -237,6 +299,7 @@ def query_records(store: GovernanceStore, sql: str, params: dict) -> list[dict]:
 def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd.DataFrame:
     started = time.perf_counter()
     opened = None
+    check_location(store, source)   # again at each read: the allowed roots may have changed since it was set
     if source.kind == "workspace":
         frame = store.query(sql, _used(params, sql))
     elif source.kind == "parquet":

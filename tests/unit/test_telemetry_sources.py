@@ -110,7 +110,9 @@ def test_parquet_in_place_gives_the_same_kpis_ab_and_drift_and_a_week_opens_only
     assert last["bytes_opened"] < lake["exported"]["bytes"] / 10
 
 
-def test_bad_sources_are_refused_and_nothing_is_recorded(lake, tmp_path):
+def test_bad_sources_are_refused_and_nothing_is_recorded(lake, tmp_path, monkeypatch):
+    # tmp_path is outside the lake's (the workspace's) folder: an admin allows it beside that folder
+    monkeypatch.setenv(telemetry_sources.ROOTS_ENV, f"{os.path.dirname(lake['location'])},{tmp_path}")
     with GovernanceStore(lake["db"]) as store:
         before = store.query_value("SELECT count(*) FROM telemetry_source")
         with pytest.raises(PermissionDeniedError):
@@ -142,7 +144,8 @@ def test_the_spark_translation_names_sparks_functions_and_writes_values_as_liter
 
 
 @pytest.mark.spark
-def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake, tmp_path):
+def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake, tmp_path, monkeypatch):
+    monkeypatch.setenv(telemetry_sources.ROOTS_ENV, f"{os.path.dirname(lake['location'])},{tmp_path}")
     with GovernanceStore(lake["db"]) as store:
         with pytest.raises(InvalidInputError, match="Spark cannot read"):
             telemetry_sources.set_source(store, model=MODEL, kind="spark", location=str(tmp_path / "none"),
