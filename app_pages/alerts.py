@@ -93,7 +93,10 @@ def evidence_rows(evidence: dict, prefix: str = "") -> list[dict]:
 
 def episode_detail(episode: dict, outbox: list[dict]) -> None:
     st.subheader(plain(episode["title"]))
-    st.caption(plain(f"{episode['severity']} · {alerts.WHAT_WORDS[episode['what']]} · alert {episode['alert_key']}"))
+    who = f" · opened by {episode.get('opened_by') or 'not recorded'}" + (
+        f" · closed by {episode.get('closed_by') or 'not recorded'}" if episode["closed_at"] else "")
+    st.caption(plain(f"{episode['severity']} · {alerts.WHAT_WORDS[episode['what']]} · alert {episode['alert_key']}"
+                     + who))
     target = page_for_link(episode["link"])
     if target:
         st.page_link(target[0], label="Open the evidence in Quorum", icon=":material/open_in_new:",

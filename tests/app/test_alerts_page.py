@@ -122,3 +122,7 @@ def test_after_checking_now_the_tiles_and_the_table_show_what_the_check_left(dem
     assert metrics["Open critical"] + metrics["Open warnings"] == len(opened)   # not the count before the check
     assert metrics["Messages waiting"] == len(waiting)
     assert sorted(app.dataframe[0].value["alert_key"]) == sorted(e["alert_key"] for e in opened)
+    # the check is recorded as the signed-in leader's, and the detail says so
+    assert {e["opened_by"] for e in opened} == {"farid.haddad (engineering leader)"}
+    assert any("opened by farid.haddad (engineering leader)" in c.value for c in app.caption), [
+        c.value for c in app.caption]
