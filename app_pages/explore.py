@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components.charts import explore_chart
-from components.formatting import plural
+from components.formatting import plain, plural
 from components.page import render_page
 from components.workspace import cached, get_store
 from governance.csv_safety import frame_csv
