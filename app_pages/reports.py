@@ -36,7 +36,7 @@ def prepare(store, scope: dict, generated_by: str):
         rendered, timings = report_render.render(built, formats=("pdf", "html", "json"),
                                                  progress=lambda f, m: progress(0.1 + 0.8 * f, m))
         progress(0.95, "Sealing the audit pack")
-        rendered["pack"] = audit_pack.build_pack(built, rendered=rendered)
+        rendered["pack"] = audit_pack.build_pack(built, rendered=rendered, store=store)
         return {"report": built, "files": rendered, "timings": timings}
     return run
 

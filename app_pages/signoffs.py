@@ -410,15 +410,20 @@ def ledger_tab() -> None:
     if st.button("Verify now", key="so_verify", icon=":material/fact_check:"):
         st.session_state["so_verify_attempt"] = st.session_state.get("so_verify_attempt", 0) + 1
     result = cached(views.verify_ledger, attempt=st.session_state.get("so_verify_attempt", 0))
+    chains = result["chains"]
     if result["ok"]:
-        st.success(f"The ledger is intact: {result['entries']:,} entries, every hash, link and signature checks, "
-                   "and the anchor matches.", icon=":material/verified_user:")
-    else:
-        st.error(f"The ledger is broken at entry {result['first_bad_seq']}: {plain(result['problem'])}",
-                 icon=":material/gpp_bad:")
-    a, b = st.columns(2)
-    a.metric("Entries", f"{result['entries']:,}")
-    b.metric("Anchored at entry", "—" if result["anchor_seq"] is None else result["anchor_seq"])
+        st.success(f"The ledger is intact: {result['entries']:,} entries and "
+                   f"{chains['risk register']['rows']:,} risk register events; every hash, link and signature "
+                   "checks, the anchor matches, and stages and the committee agree with the ledger.",
+                   icon=":material/verified_user:")
+    for problem in result["problems"]:
+        st.error(plain(problem), icon=":material/gpp_bad:")
+    if result["key_problem"]:
+        st.warning(plain(result["key_problem"]), icon=":material/key_off:")
+    a, b, c = st.columns(3)
+    a.metric("Ledger entries", f"{result['entries']:,}")
+    b.metric("Risk register events", f"{chains['risk register']['rows']:,}")
+    c.metric("Anchored at entry", "—" if result["anchor_seq"] is None else result["anchor_seq"])
     st.markdown("**Head hash**")
     st.code(result["head_hash"] or "(empty ledger)", language=None)
     st.markdown(f"**Newest {views.LEDGER_ROWS} entries**")

@@ -12,7 +12,7 @@ import streamlit as st
 
 from components import jobs
 from components.formatting import plain
-from governance import demo, scheduler, telemetry_sources
+from governance import demo, ledger_keys, scheduler, telemetry_sources
 from governance.errors import GovernanceError
 from governance.ingest import absorb_inbox
 from governance.store import GovernanceStore
@@ -73,6 +73,7 @@ def ensure_demo(store: GovernanceStore) -> None:
                 demo.discard_unfinished(store)
             elif store.query_value("SELECT count(*) FROM model"):
                 return
+            ledger_keys.initialise(store)   # the first start is this workspace's `init`: its key, if none yet
             rows = int(os.environ.get("QUORUM_DEMO_ROWS", demo.DEFAULT_ROWS))
             job = jobs.start(key, lambda progress: demo.seed_demo(store, rows=rows, progress=progress),
                              name="quorum-demo-build")

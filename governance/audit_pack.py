@@ -18,9 +18,10 @@ import platform
 import zipfile
 from importlib import metadata
 
-from governance import ledger
+from governance import ledger_keys
 from governance.canonical import canonical_json
 from governance.errors import InvalidInputError
+from governance.store import GovernanceStore
 from governance.csv_safety import safe_cell as _cell
 
 MANIFEST = "manifest.json"
@@ -136,8 +137,10 @@ def _canonical(manifest: dict) -> bytes:
         return b""
 
 
-def build_pack(report: dict, *, rendered: dict[str, bytes]) -> bytes:
-    """The zip: report.pdf, report.html, report.json (from `rendered`), tables/*.csv and manifest.json."""
+def build_pack(report: dict, *, rendered: dict[str, bytes], store: GovernanceStore) -> bytes:
+    """The zip: report.pdf, report.html, report.json (from `rendered`), tables/*.csv and manifest.json, sealed
+    with the workspace's key (refused, before anything is made, when the key at hand is missing or not its)."""
+    seal_key = ledger_keys.for_writing(store).sub_key(ledger_keys.PACK_SEAL)
     files = {f"report.{fmt}": rendered[fmt] for fmt in ("pdf", "html", "json")}
     files.update({f"tables/{name}": content for name, content in csv_tables(report).items()})
     manifest = {
@@ -152,7 +155,7 @@ def build_pack(report: dict, *, rendered: dict[str, bytes]) -> bytes:
                    "verified": bool(report["ledger"].get("ok")), "problem": report["ledger"].get("problem")},
         "suppress_below": (report.get("privacy") or {}).get("suppress_below"),
     }
-    manifest["manifest_hmac"] = hmac.new(ledger.ledger_key(), _canonical(manifest), hashlib.sha256).hexdigest()
+    manifest["manifest_hmac"] = hmac.new(seal_key, _canonical(manifest), hashlib.sha256).hexdigest()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as pack:
         pack.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -161,7 +164,7 @@ def build_pack(report: dict, *, rendered: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def verify_pack(content: bytes, *, name: str = "the file", key: bytes | None = None) -> dict:
+def verify_pack(content: bytes, *, name: str = "the file", key: ledger_keys.LedgerKey | None = None) -> dict:
     """Every file re-hashed against the manifest: {ok, report_id, checked, changed, missing, added, manifest}.
     `manifest` says whether the manifest's HMAC matched the ledger key given ('verified', 'INVALID', or
     'not checked' when no key is at hand)."""
@@ -194,7 +197,8 @@ def verify_pack(content: bytes, *, name: str = "the file", key: bytes | None = N
         seal = "not checked"
     else:
         genuine = hmac.compare_digest(str(manifest.get("manifest_hmac", "")),
-                                      hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest())
+                                      hmac.new(key.sub_key(ledger_keys.PACK_SEAL), _canonical(manifest),
+                                               hashlib.sha256).hexdigest())
         seal = "verified" if genuine else "INVALID"
     return {"ok": not (changed or missing or added) and seal != "INVALID", "report_id": manifest.get("report_id"),
             "checked": checked, "changed": sorted(changed), "missing": missing, "added": added, "manifest": seal,

@@ -65,7 +65,7 @@ def report(store, args) -> dict:
                           suppress_below=args.suppress_below, generated_by=_generated_by(args.by))
     if args.format == "pack":
         rendered, timings = report_render.render(built, formats=("pdf", "html", "json"), progress=current_progress())
-        content = audit_pack.build_pack(built, rendered=rendered)
+        content = audit_pack.build_pack(built, rendered=rendered, store=store)
     else:
         rendered, timings = report_render.render(built, formats=(args.format,), progress=current_progress())
         content = rendered[args.format]
@@ -80,7 +80,7 @@ def print_report(result: dict) -> None:
 
 
 def verify_pack(store, args) -> dict:
-    from governance import audit_pack, ledger
+    from governance import audit_pack, ledger_keys
 
     path = Path(args.pack)
     try:
@@ -90,7 +90,7 @@ def verify_pack(store, args) -> dict:
         content = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path} ({exc.strerror})") from None
-    return {"pack": str(path), **audit_pack.verify_pack(content, name=str(path), key=ledger.existing_key())}
+    return {"pack": str(path), **audit_pack.verify_pack(content, name=str(path), key=ledger_keys.load())}
 
 
 def print_verify_pack(result: dict) -> None:

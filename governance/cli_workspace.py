@@ -31,10 +31,12 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
 
 
 def init(store, args) -> dict:
-    from governance import ledger
+    from governance import ledger, ledger_keys
 
-    result = {"workspace": str(store.path), "schema_version": store.schema_version()}
-    ledger.refresh_anchor(store)   # the empty ledger's anchor: from now on a removed ledger and anchor are seen
+    key, made = ledger_keys.initialise(store)   # the one place a ledger key is ever made
+    result = {"workspace": str(store.path), "schema_version": store.schema_version(),
+              "ledger_key": {"source": key.source, "fingerprint": key.fingerprint, "made": made}}
+    ledger.refresh_anchor(store)   # the empty chains' anchor: from now on a removed ledger and anchor are seen
     if args.demo:
         from governance import demo
 
@@ -47,6 +49,9 @@ def init(store, args) -> dict:
 
 def print_init(result: dict) -> None:
     print(f"workspace {result['workspace']} ready (schema version {result['schema_version']})")
+    key = result["ledger_key"]
+    print(f"ledger key: {'made in ' if key['made'] else ''}{key['source']} (fingerprint {key['fingerprint']}); "
+          "back it up: the workspace verifies only with it")
     if "demo" in result:
         d = result["demo"]
         print(f"demo built: {d['rows']:,} telemetry rows, seed {d['seed']}, in {d['seconds']} s")

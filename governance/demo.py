@@ -32,7 +32,7 @@ from governance.demo_validation import seed_demo_validation
 from governance.evaluation_sets import record_evaluation_set
 from governance import alerts
 from governance.explanations import explain_version
-from governance.ledger import anchor_path
+from governance.hash_chain import anchor_path
 from governance.model_artifacts import dump_model
 from governance.store import GovernanceStore
 from governance.training import TrainedModel, train

@@ -83,8 +83,13 @@ def metric(group: dict, name: str) -> str:
 
 def ledger_line(state: dict) -> str:
     if state.get("ok"):
-        return f"Ledger verified: {state['entries']:,} entries, hash chain and anchor intact"
-    return f"LEDGER FAILED VERIFICATION at entry {state.get('first_bad_seq')}: {state.get('problem')}"
+        events = ((state.get("chains") or {}).get("risk register") or {}).get("rows", 0)
+        return (f"Ledger verified: {state['entries']:,} entries and {events:,} risk register events; hash chains, "
+                "signatures and anchor intact")
+    if state.get("problems"):
+        more = len(state["problems"]) - 1
+        return f"RECORD FAILED VERIFICATION: {state['problem']}" + (f" (and {more} more problems)" if more else "")
+    return f"LEDGER NOT VERIFIED: {state.get('problem')}"
 
 
 def _contents(report: dict) -> list[tuple[str, str]]:

@@ -13,18 +13,18 @@ Owners of risks and controls are accounts of the workspace, recorded by user nam
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from governance import clock, ledger
-from governance.canonical import canonical_json
+from governance import clock, hash_chain, ledger, ledger_keys
+from governance.hash_chain import RISK_REGISTER
 from governance import identity
 from governance.csv_safety import neutralise
 from governance.errors import GovernanceError, InvalidInputError
@@ -47,7 +47,6 @@ ENDED_STATUSES = ("closed", "withdrawn", "dismissed")   # no overdue reviews or 
 CONTROL_STATUSES = ("planned", "in progress", "done")
 EVIDENCE_KINDS = ("fairness_audit", "drift", "kpi_breach", "explanation", "other")
 MAX_TITLE, MAX_TEXT, MAX_NAME = 200, 5_000, 100
-GENESIS = "0" * 64
 
 UNKNOWN_RISK = "there is no risk {risk_id!r}; `python -m governance risks list` shows them"
 BAD_SCORE = "{field} must be a whole number from 1 to 5, got {value!r}"
@@ -190,35 +189,50 @@ def _check_value(store: GovernanceStore, field: str, value):
 
 
 # --- the event log -----------------------------------------------------------------------------------------------
-def _hash(event: dict) -> str:
-    return hashlib.sha256(canonical_json(event).encode()).hexdigest()
+@contextmanager
+def _recording(store: GovernanceStore) -> Iterator:
+    """A write that appends events, then the anchor moved to the register's new head (see governance.hash_chain)."""
+    with store.write() as tx:
+        yield tx
+    ledger.refresh_anchor(store)
+
+
+def _content(seq: int, risk_id: str, at: str, actor: str, kind: str, field: str | None, old_value: str,
+             new_value: str, reason: str | None, prev_hash: str) -> dict:
+    """What an event's hash covers; `at` is the naive UTC time in ISO form."""
+    return {"seq": seq, "risk_id": risk_id, "at": at, "actor": actor, "kind": kind, "field": field,
+            "old_value": old_value, "new_value": new_value, "reason": reason, "prev_hash": prev_hash}
 
 
 def _append(store: GovernanceStore, tx, *, risk_id: str, actor: str, kind: str, field: str | None = None,
             old=None, new=None, reason: str | None = None) -> None:
-    last = store.query_rows("SELECT seq, event_hash FROM risk_event ORDER BY seq DESC LIMIT 1")
-    seq, prev_hash = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
-    event = {"seq": seq, "risk_id": risk_id, "at": clock.now_naive().isoformat(),
-             "actor": actor, "kind": kind, "field": field, "old_value": json.dumps(old), "new_value": json.dumps(new),
-             "reason": reason, "prev_hash": prev_hash}
-    tx.execute("INSERT INTO risk_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               [seq, risk_id, event["at"], actor, kind, field, event["old_value"], event["new_value"], reason,
-                prev_hash, _hash(event)])
+    key = ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
+    seq, prev_hash = hash_chain.next_link(store, RISK_REGISTER)
+    content = _content(seq, risk_id, clock.now_naive().isoformat(), actor, kind, field, json.dumps(old),
+                       json.dumps(new), reason, prev_hash)
+    event_hash, event_mac = hash_chain.seal(key, RISK_REGISTER, content)
+    tx.execute("INSERT INTO risk_event (seq, risk_id, recorded_at, actor, kind, field, old_value, new_value, reason, "
+               "prev_hash, event_hash, event_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               [seq, risk_id, content["at"], actor, kind, field, content["old_value"], content["new_value"], reason,
+                prev_hash, event_hash, event_mac])
+
+
+def chain_rows(store: GovernanceStore) -> list[hash_chain.Row]:
+    rows = store.query_rows("SELECT seq, risk_id, recorded_at, actor, kind, field, old_value, new_value, reason, "
+                            "prev_hash, event_hash, event_mac FROM risk_event ORDER BY seq")
+    return [hash_chain.Row(seq=r[0], prev_hash=r[9], hash=r[10], mac=r[11],
+                           content=_content(r[0], r[1], r[2].isoformat(), *r[3:10])) for r in rows]
 
 
 def verify_chain(store: GovernanceStore) -> dict:
-    """Recompute every event's hash and link; the first break is where the log was altered."""
-    frame = store.query("SELECT * FROM risk_event ORDER BY seq")
-    prev = GENESIS
-    for row in frame.itertuples(index=False):
-        event = {"seq": int(row.seq), "risk_id": row.risk_id, "at": pd.Timestamp(row.recorded_at).isoformat(),
-                 "actor": row.actor, "kind": row.kind, "field": row.field, "old_value": row.old_value,
-                 "new_value": row.new_value, "reason": row.reason, "prev_hash": row.prev_hash}
-        event = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in event.items()}
-        if row.prev_hash != prev or _hash(event) != row.event_hash:
-            return {"ok": False, "events": len(frame), "broken_at": int(row.seq)}
-        prev = row.event_hash
-    return {"ok": True, "events": len(frame), "broken_at": None, "head": prev}
+    """The register's part of the record's verification (governance.verification checks it with the others)."""
+    from governance import verification
+
+    result = verification.verify(store)
+    register = result["chains"][RISK_REGISTER.name]
+    problem = register["problem"] or (register["rows"] and result["anchor_problem"]) or result["key_problem"]
+    return {"ok": not problem, "events": register["rows"], "broken_at": register["first_bad_seq"],
+            "problem": problem or None, "head": register["head_hash"]}
 
 
 def history(store: GovernanceStore, *, risk_id: str) -> list[dict]:
@@ -361,7 +375,7 @@ def add_risk(store: GovernanceStore, *, risk: NewRisk, actor: identity.User, rea
     state = {**_checked_new(store, risk), "status": status}
     _require_owner(state["owner"], status)
     ledger.refresh_anchor(store)   # a new workspace's first record: its empty ledger is anchored first (see ledger)
-    with store.write() as tx:
+    with _recording(store) as tx:
         risk_id = _next_id(store)
         _append(store, tx, risk_id=risk_id, actor=who, kind="created", new=state, reason=reason)
     return get_risk(store, risk_id=risk_id)
@@ -389,7 +403,7 @@ def update_risk(store: GovernanceStore, *, risk_id: str, changes: dict, actor: i
         if new == "accepted":
             identity.require(actor, "accept risk")
     _require_owner(checked.get("owner", current.get("owner")), checked.get("status", current["status"]))
-    with store.write() as tx:
+    with _recording(store) as tx:
         for field, value in checked.items():
             _append(store, tx, risk_id=risk_id, actor=who, kind="changed", field=field, old=current.get(field),
                     new=value, reason=reason)
@@ -405,7 +419,7 @@ def add_control(store: GovernanceStore, *, risk_id: str, title: str, owner: str,
     control = {"control_id": f"C{len(current['controls']) + 1}", "title": _text(title, "control", limit=MAX_TITLE),
                "owner": _account(store, owner, field="control owner", required=True), "due": _date(due, "due date"),
                "status": status}
-    with store.write() as tx:
+    with _recording(store) as tx:
         _append(store, tx, risk_id=risk_id, actor=who, kind="control_added", new=control)
     return get_risk(store, risk_id=risk_id)
 
@@ -421,7 +435,7 @@ def update_control(store: GovernanceStore, *, risk_id: str, control_id: str, sta
         raise InvalidInputError(f"control status must be one of {', '.join(CONTROL_STATUSES)}, got {status!r}")
     if not (reason or "").strip():
         raise InvalidInputError(NEEDS_REASON.format(what="a control's status change"))
-    with store.write() as tx:
+    with _recording(store) as tx:
         _append(store, tx, risk_id=risk_id, actor=who, kind="control_changed", field="status",
                 old={"control_id": control_id, "value": control["status"]},
                 new={"control_id": control_id, "value": status}, reason=reason.strip())
@@ -436,7 +450,7 @@ def link_evidence(store: GovernanceStore, *, risk_id: str, kind: str, ref: str, 
         raise InvalidInputError(f"evidence kind must be one of {', '.join(EVIDENCE_KINDS)}, got {kind!r}")
     evidence = {"kind": kind, "ref": _text(ref, "evidence reference", limit=MAX_TITLE),
                 "note": _text(note, "evidence note", limit=MAX_TEXT, required=False)}
-    with store.write() as tx:
+    with _recording(store) as tx:
         _append(store, tx, risk_id=risk_id, actor=who, kind="evidence_linked", new=evidence)
     return get_risk(store, risk_id=risk_id)
 
@@ -502,7 +516,7 @@ def import_csv(store: GovernanceStore, *, content: bytes, name: str, actor: iden
     if problems:
         shown = "\n".join(problems[:50]) + (f"\n… and {len(problems) - 50} more" if len(problems) > 50 else "")
         raise InvalidInputError(IMPORT_PROBLEMS.format(count=len(problems), name=name, problems=shown))
-    with store.write() as tx:
+    with _recording(store) as tx:
         ids = []
         for state in checked:
             risk_id = _next_id(store)

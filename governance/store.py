@@ -174,6 +174,15 @@ class GovernanceStore:
         row = self._execute(sql, params).fetchone()
         return None if row is None else row[0]
 
+    def committed_value(self, sql: str, params: Sequence | dict | None = None):
+        """query_value on a fresh cursor: it sees only committed rows, not those of a write open on this thread."""
+        cursor = self._con.cursor()
+        try:
+            row = cursor.execute(sql, params or []).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else row[0]
+
     # --- writing -------------------------------------------------------------------------------------
     @contextmanager
     def write(self, *, shown: bool = True) -> Iterator["WriteTransaction"]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import ledger
+from governance import hash_chain, ledger
 from governance.errors import InvalidInputError
 from governance.store import GovernanceStore
 
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY = "test ledger key"
 OTHER_KEY = b"not the ledger key"
 ENTRIES = 20
+LEDGER_WORDS = {"chain": "ledger", "noun": "entry", "nouns": "entries"}
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,20 @@ def documented_hash(seq, recorded_at, actor, kind, subject, payload, idempotency
         sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
+def sub_key(key: bytes, purpose: str) -> bytes:
+    """HKDF-SHA256 (RFC 5869) with no salt and one 32-byte block, written out independently of the library."""
+    pseudo_random = hmac.new(b"\0" * 32, key, hashlib.sha256).digest()
+    return hmac.new(pseudo_random, f"quorum/{purpose}".encode() + b"\x01", hashlib.sha256).digest()
+
+
+def expected_mac(purpose: str, text: str) -> str:
+    return hmac.new(sub_key(KEY.encode(), purpose), text.encode(), hashlib.sha256).hexdigest()
+
+
+def canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def forged_mac(entry_hash: str) -> str:
     return hmac.new(OTHER_KEY, entry_hash.encode(), hashlib.sha256).hexdigest()
 
@@ -60,8 +75,9 @@ def store(tmp_path):
 
 # --- appending and reading back ----------------------------------------------------------------------------------
 def test_append_read_back_and_verify(store):
-    assert ledger.verify(store) == {"ok": True, "entries": 0, "first_bad_seq": None, "problem": None,
-                                    "head_hash": None, "anchor_seq": None}
+    empty = ledger.verify(store)
+    assert {k: empty[k] for k in ("ok", "entries", "first_bad_seq", "problem", "problems", "head_hash")} == {
+        "ok": True, "entries": 0, "first_bad_seq": None, "problem": None, "problems": [], "head_hash": None}
     first = add(store, 0)
     second = add(store, 1)
     assert (first["seq"], first["prev_hash"], second["prev_hash"]) == (1, ledger.GENESIS, first["entry_hash"])
@@ -73,12 +89,14 @@ def test_append_read_back_and_verify(store):
 
     row = store.query_rows("SELECT * FROM ledger WHERE seq = 2")[0]
     assert row[8] == documented_hash(*row[:8])
-    assert row[9] == hmac.new(KEY.encode(), row[8].encode(), hashlib.sha256).hexdigest()
-    anchor = json.loads(ledger.anchor_path(store).read_text())
-    assert anchor == {"seq": 2, "head_hash": second["entry_hash"],
-                      "mac": hmac.new(KEY.encode(), f"2:{second['entry_hash']}".encode(), hashlib.sha256).hexdigest()}
-    assert ledger.verify(store) == {"ok": True, "entries": 2, "first_bad_seq": None, "problem": None,
-                                    "head_hash": second["entry_hash"], "anchor_seq": 2}
+    assert row[9] == expected_mac("chain-mac:ledger", row[8])
+    anchor = json.loads(hash_chain.anchor_path(store).read_text())
+    heads = {"ledger": {"seq": 2, "hash": second["entry_hash"]}, "risk register": {"seq": 0, "hash": "0" * 64}}
+    assert anchor == {"chains": heads, "mac": expected_mac("anchor", canonical(heads))}
+    result = ledger.verify(store)
+    assert {k: result[k] for k in ("ok", "entries", "first_bad_seq", "problem", "head_hash", "anchor_seq")} == {
+        "ok": True, "entries": 2, "first_bad_seq": None, "problem": None, "head_hash": second["entry_hash"],
+        "anchor_seq": 2}
 
 
 def test_a_retry_returns_the_first_entry_and_adds_nothing(store):
@@ -127,17 +145,6 @@ def test_inside_a_callers_write_the_entry_commits_or_rolls_back_with_its_rows(st
     assert store.query_value("SELECT count(*) FROM model") == 1
     result = ledger.verify(store)
     assert (result["ok"], result["entries"], result["anchor_seq"]) == (True, 2, 2)
-
-
-def test_the_key_file_is_made_once_readable_only_by_its_owner(monkeypatch, tmp_path):
-    monkeypatch.delenv("QUORUM_LEDGER_KEY")
-    path = tmp_path / "config" / "quorum" / "ledger.key"
-    monkeypatch.setenv("QUORUM_LEDGER_KEY_FILE", str(path))
-    key = ledger.ledger_key()
-    assert len(key) == 64 and int(key, 16) >= 0
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert ledger.ledger_key() == key
-    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
 
 
 # --- tampering behind Quorum's back ------------------------------------------------------------------------------
@@ -214,8 +221,7 @@ def swap_two(con, anchor, k):
 
 def anchor_with_other_key(con, anchor: Path, k):
     written = json.loads(anchor.read_text())
-    mac = hmac.new(OTHER_KEY, f"{written['seq']}:{written['head_hash']}".encode(), hashlib.sha256).hexdigest()
-    anchor.write_text(json.dumps({**written, "mac": mac}))
+    anchor.write_text(json.dumps({**written, "mac": forged_mac(canonical(written["chains"]))}))
     return None  # no entry is wrong: the anchor is
 
 
@@ -228,7 +234,8 @@ def rewrite_chain_without_key(con, anchor: Path, k):
         fields = (seq, recorded_at, actor, kind, subject, payload, idempotency_key, prev_hash)
         prev_hash = documented_hash(*fields)
         insert(con, (*fields, prev_hash, forged_mac(prev_hash)))
-    anchor.write_text(json.dumps({"seq": ENTRIES, "head_hash": prev_hash, "mac": forged_mac(f"{ENTRIES}:{prev_hash}")}))
+    heads = {"ledger": {"seq": ENTRIES, "hash": prev_hash}, "risk register": {"seq": 0, "hash": "0" * 64}}
+    anchor.write_text(json.dumps({"chains": heads, "mac": forged_mac(canonical(heads))}))
     return 1
 
 
@@ -268,21 +275,22 @@ def test_the_problem_says_what_happened(workspace):
     with duckdb.connect(str(workspace)) as con:
         actor = con.execute("SELECT actor FROM ledger WHERE seq = 7").fetchone()[0]
         updating("actor", "'mallory'")(con, None, 7)
-    assert verify_file(workspace)["problem"] == ledger.CHANGED.format(seq=7)
+    assert verify_file(workspace)["problem"] == hash_chain.CHANGED.format(seq=7, **LEDGER_WORDS)
     with duckdb.connect(str(workspace)) as con:
         con.execute("UPDATE ledger SET actor = ? WHERE seq = 7", [actor])
         delete_last(con, None, None)
-    assert verify_file(workspace)["problem"] == ledger.ANCHOR_AHEAD.format(anchored=ENTRIES, count=ENTRIES - 1)
+    assert verify_file(workspace)["problem"] == hash_chain.ANCHOR_AHEAD.format(anchored=ENTRIES, count=ENTRIES - 1,
+                                                                                **LEDGER_WORDS)
     Path(f"{workspace}.anchor").unlink()
-    assert verify_file(workspace)["problem"] == ledger.ANCHOR_MISSING.format(path=f"{workspace}.anchor")
+    assert verify_file(workspace)["problem"] == hash_chain.ANCHOR_MISSING.format(path=f"{workspace}.anchor")
 
 
 def test_an_anchor_behind_the_head_after_a_crash_is_still_ok(store):
     for n in range(ENTRIES - 1):
         add(store, n)
-    before = ledger.anchor_path(store).read_text()
+    before = hash_chain.anchor_path(store).read_text()
     add(store, ENTRIES - 1)
-    ledger.anchor_path(store).write_text(before)  # as if killed between the commit and the anchor write
+    hash_chain.anchor_path(store).write_text(before)  # as if killed between the commit and the anchor write
     result = ledger.verify(store)
     assert (result["ok"], result["entries"], result["anchor_seq"]) == (True, ENTRIES, ENTRIES - 1)
     add(store, ENTRIES)
@@ -296,7 +304,7 @@ def test_new_appends_do_not_cover_up_deleted_entries(workspace):
         add(store, 99)  # takes the deleted entry's number
         result = ledger.verify(store)
     assert (result["ok"], result["first_bad_seq"]) == (False, ENTRIES)
-    assert result["problem"] == ledger.ANCHOR_MISMATCH.format(seq=ENTRIES)
+    assert result["problem"] == hash_chain.ANCHOR_MISMATCH.format(seq=ENTRIES, **LEDGER_WORDS)
 
 
 # --- concurrency and crashes -------------------------------------------------------------------------------------
@@ -396,4 +404,5 @@ def test_cli_verify_exit_codes(workspace, capsys):
     from governance import cli  # here, so the rest of the file does not depend on every command's imports
 
     assert cli.main(["--db", str(workspace), "verify"]) == 1
-    assert capsys.readouterr().out == f"ledger BROKEN at entry 5: {ledger.MISSING.format(seq=5, found=6)}\n"
+    assert capsys.readouterr().out == (f"record BROKEN (1 problem):\n"
+                                       f"  - {hash_chain.MISSING.format(seq=5, found=6, **LEDGER_WORDS)}\n")

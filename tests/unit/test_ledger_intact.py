@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from governance import ledger
+from governance import hash_chain, ledger, verification
 from governance.store import GovernanceStore
 
 
@@ -41,9 +41,9 @@ def test_the_untouched_demo_is_intact(demo_copy, cli):
 def test_the_anchor_removed_is_not_intact(demo_copy, cli):
     _anchor(demo_copy).unlink()
     result = _verify(demo_copy)
-    assert not result["ok"] and result["problem"] == ledger.ANCHOR_MISSING.format(path=_anchor(demo_copy))
+    assert not result["ok"] and result["problems"] == [hash_chain.ANCHOR_MISSING.format(path=_anchor(demo_copy))]
     done = cli("--db", demo_copy, "verify")
-    assert done.returncode == 1 and "ledger BROKEN" in done.stdout
+    assert done.returncode == 1 and "record BROKEN" in done.stdout
 
 
 def test_the_ledger_emptied_and_the_anchor_removed_is_not_intact(demo_copy, cli):
@@ -56,19 +56,19 @@ def test_the_ledger_emptied_and_the_anchor_removed_is_not_intact(demo_copy, cli)
     held = ", ".join(f"{label}: {n:,}" for n, label in ((members, "committee members"), (rules, "committee settings"),
                                                         (tokens, "API tokens")) if n)
     assert (result["ok"], result["entries"]) == (False, 0)
-    assert result["problem"] == ledger.LEDGER_EMPTIED.format(records=held, path=_anchor(demo_copy))
+    assert result["problem"] == verification.LEDGER_EMPTIED.format(records=held, path=_anchor(demo_copy))
     done = cli("--db", demo_copy, "verify")
-    assert done.returncode == 1 and done.stdout == f"ledger BROKEN: {result['problem']}\n"
+    assert done.returncode == 1 and done.stdout.startswith("record BROKEN") and f"  - {result['problem']}\n" in done.stdout
     as_json = cli("--db", demo_copy, "verify", "--json")
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["ok"] is False
 
 
-def test_an_anchor_of_the_empty_ledger_written_afterwards_does_not_cover_an_emptied_ledger(demo_copy):
+def test_no_anchor_of_the_empty_ledger_is_written_over_an_emptied_ledger(demo_copy):
     _empty_the_ledger(demo_copy)
     _anchor(demo_copy).unlink()
     with GovernanceStore(demo_copy) as store:
-        ledger.refresh_anchor(store)   # a genuine anchor, but of the empty ledger
-        assert json.loads(_anchor(demo_copy).read_text())["seq"] == 0
+        ledger.refresh_anchor(store)   # Quorum anchors no empty ledger over a workspace that holds records
+        assert not _anchor(demo_copy).exists()
         result = ledger.verify(store)
     assert not result["ok"] and result["problem"].startswith("the ledger is empty, yet the workspace holds")
 
@@ -80,14 +80,14 @@ def test_models_and_risks_without_ledger_or_anchor_are_not_intact(tmp_path):
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
         result = ledger.verify(store)
         assert not result["ok"]
-        assert result["problem"] == ledger.ANCHOR_MISSING_EMPTY.format(path=_anchor(path), records="models: 1")
-        ledger.refresh_anchor(store)   # what the first ledger entry does: the empty ledger is anchored
-        assert ledger.verify(store)["ok"]
+        assert result["problem"] == verification.ANCHOR_MISSING_EMPTY.format(path=_anchor(path), records="models: 1")
+        ledger.refresh_anchor(store)   # Quorum does not anchor empty chains beside records made without an anchor
+        assert not Path(f"{path}.anchor").exists() and not ledger.verify(store)["ok"]
 
 
 def test_a_fresh_workspace_is_intact(tmp_path, cli):
     path = tmp_path / "new.duckdb"
     assert cli("init", "--db", path).returncode == 0
     done = cli("--db", path, "verify")
-    assert done.returncode == 0 and done.stdout.startswith("ledger intact: 0 entries")
+    assert done.returncode == 0 and done.stdout.startswith("record intact: ledger 0, risk register 0")
     assert _verify(path)["ok"]

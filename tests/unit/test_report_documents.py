@@ -73,15 +73,18 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def rendered(report: dict, tmp_dir) -> SimpleNamespace:
-    """The report printed once: PDF (with its layout and raw text), HTML (and its text), JSON and the pack."""
+def rendered(report: dict, tmp_dir, *, workspace: Path) -> SimpleNamespace:
+    """The report printed once: PDF (with its layout and raw text), HTML (and its text), JSON and the pack (sealed
+    with the workspace's key)."""
     out, _ = report_render.render(report, formats=("pdf", "html", "json"))
+    with GovernanceStore(workspace) as store:
+        pack = audit_pack.build_pack(report, rendered=out, store=store)
     document = out["html"].decode("utf-8")
     layout = pdf_text(out["pdf"], tmp_dir)
     return SimpleNamespace(report=report, out=out, html=document, html_text=html_text(document), pdf=layout,
                            pdf_raw=pdf_text(out["pdf"], tmp_dir, layout=False),
                            pages=[p for p in layout.split("\f") if p.strip()],
-                           pack=zipfile.ZipFile(io.BytesIO(audit_pack.build_pack(report, rendered=out))))
+                           pack=zipfile.ZipFile(io.BytesIO(pack)))
 
 
 def table_rows(pack: zipfile.ZipFile, name: str) -> list[dict]:
@@ -105,7 +108,7 @@ def model(workspace, tmp_path_factory) -> SimpleNamespace:
     """adult-income v2's model report (the demo's, plus the two risks above), printed once."""
     with GovernanceStore(workspace.path) as store:
         report = reports.build(store, kind="model", model=MODEL, version=VERSION)
-    return rendered(report, tmp_path_factory.mktemp("model-pdf"))
+    return rendered(report, tmp_path_factory.mktemp("model-pdf"), workspace=workspace.path)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +132,7 @@ def withheld(demo_workspace, smallest, tmp_path_factory) -> SimpleNamespace:
     with GovernanceStore(demo_workspace) as store:
         report = reports.build(store, kind="model", model="german-credit", version="v1",
                                suppress_below=smallest + 1)
-    return rendered(report, tmp_path_factory.mktemp("withheld-pdf"))
+    return rendered(report, tmp_path_factory.mktemp("withheld-pdf"), workspace=demo_workspace)
 
 
 # --- a. the PDF and the HTML say what the JSON says ---------------------------------------------------------------
@@ -271,14 +274,14 @@ def test_csv_text_is_neutralised_and_numbers_stay_numbers(model, workspace):
 def review(demo_workspace, tmp_path_factory) -> SimpleNamespace:
     with GovernanceStore(demo_workspace) as store:
         report = reports.build(store, kind="review", review_id="RV-0004")
-    return rendered(report, tmp_path_factory.mktemp("review-pdf"))
+    return rendered(report, tmp_path_factory.mktemp("review-pdf"), workspace=demo_workspace)
 
 
 @pytest.fixture(scope="module")
 def coverage(demo_workspace, tmp_path_factory) -> SimpleNamespace:
     with GovernanceStore(demo_workspace) as store:
         report = reports.build(store, kind="coverage")
-    return rendered(report, tmp_path_factory.mktemp("coverage-pdf"))
+    return rendered(report, tmp_path_factory.mktemp("coverage-pdf"), workspace=demo_workspace)
 
 
 def test_the_review_report_prints_the_review_its_evidence_and_signatures(review, demo_workspace):

@@ -5,12 +5,14 @@ import and formula-safe exports."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from datetime import date, timedelta
 
 import pytest
 
-from governance import identity, risks
+from governance import identity, ledger, risks
 from governance.errors import InvalidInputError
 from governance.identity import MONITORING, PermissionDeniedError
 from governance.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON, NO_OWNER,
@@ -27,6 +29,7 @@ OWNER, OTHER = "elif.kaya", "farid.haddad"
 @pytest.fixture
 def store(tmp_path):
     with GovernanceStore(tmp_path / "ws.duckdb") as store:
+        ledger.refresh_anchor(store)   # as `init` does: the empty chains are anchored before the first record
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
             identity.seed_demo_users(store, tx)
@@ -274,6 +277,10 @@ def test_owners_are_enabled_accounts(store):
     assert handed_over["owner"] == "amara.okafor"
 
 
+def subset(result: dict) -> dict:
+    return {k: result[k] for k in ("ok", "events", "broken_at")}
+
+
 def test_verify_chain_finds_an_edited_and_a_deleted_event(store):
     risks.add_risk(store, risk=new(), actor=ME)
     risks.update_risk(store, risk_id="R-001", changes={"likelihood": 2}, actor=ME, reason="first")
@@ -284,14 +291,47 @@ def test_verify_chain_finds_an_edited_and_a_deleted_event(store):
 
     with store.write() as tx:
         tx.execute("UPDATE risk_event SET reason = 'x' WHERE seq = 2")
-    assert risks.verify_chain(store) == {"ok": False, "events": 4, "broken_at": 2}
+    assert subset(risks.verify_chain(store)) == {"ok": False, "events": 4, "broken_at": 2}
     with store.write() as tx:
         tx.execute("UPDATE risk_event SET reason = 'first' WHERE seq = 2")
     assert risks.verify_chain(store)["ok"]
 
     with store.write() as tx:
         tx.execute("DELETE FROM risk_event WHERE seq = 3")
-    assert risks.verify_chain(store) == {"ok": False, "events": 3, "broken_at": 4}
+    assert subset(risks.verify_chain(store)) == {"ok": False, "events": 3, "broken_at": 3}   # event 3 is missing
+
+
+def test_the_newest_events_deleted_or_the_register_rewritten_without_the_key_are_found(store):
+    """The register is signed and anchored like the ledger (issue 22): plain hashes alone let both pass."""
+    for n in range(4):
+        risks.add_risk(store, risk=new(title=f"risk {n}"), actor=ME)
+    assert risks.verify_chain(store)["ok"]
+    saved = store.query_rows("SELECT * FROM risk_event ORDER BY seq")
+    with store.write() as tx:
+        tx.execute("DELETE FROM risk_event WHERE seq = 4")
+    deleted = risks.verify_chain(store)
+    assert (deleted["ok"], deleted["events"], deleted["broken_at"]) == (False, 3, 4)
+    assert deleted["problem"].startswith("the anchor records 4 events of the risk register but its newest is number 3")
+
+    # every event re-hashed correctly by someone without the key, one owner changed: the signatures give it away
+    with store.write() as tx:
+        tx.execute("DELETE FROM risk_event")
+    prev = "0" * 64
+    for row in saved:
+        seq, risk_id, at, actor, kind, field, old, new_value, reason = row[:9]
+        if seq == 2:
+            reason = "rewritten"
+        content = {"seq": seq, "risk_id": risk_id, "at": at.isoformat(), "actor": actor, "kind": kind,
+                   "field": field, "old_value": old, "new_value": new_value, "reason": reason, "prev_hash": prev}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":"),
+                                           ensure_ascii=False).encode()).hexdigest()
+        with store.write() as tx:
+            tx.execute("INSERT INTO risk_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [seq, risk_id, at, actor, kind, field, old, new_value, reason, prev, digest, "0" * 64])
+        prev = digest
+    rewritten = risks.verify_chain(store)
+    assert (rewritten["ok"], rewritten["broken_at"]) == (False, 1)
+    assert "risk register event 1 was not written by Quorum with this ledger key" in rewritten["problem"]
 
 
 def test_overdue_reviews_and_controls(store):
