@@ -5,9 +5,9 @@ from components.charts import comparison_chart
 from components.formatting import count, kpi_change, kpi_interval, kpi_label, kpi_value
 from components.page import render_page
 from components.workspace import cached
-from governance.compare import compare_versions, overlap_window
+from governance.compare import compare_versions, default_window
 from governance.inventory import list_versions
-from governance.kpis import Window, data_window
+from governance.kpis import Window
 
 VERDICT_BADGES = {"better": ("better", "green"), "worse": ("worse", "red"),
                   "no significant difference": ("no significant difference", "gray"),
@@ -38,7 +38,7 @@ def body() -> None:
     if a == b:
         st.warning("Choose two different versions.")
         return
-    default = cached(overlap_window, model=model, a=a, b=b) or cached(data_window, model=model)
+    default = cached(default_window, model=model, a=a, b=b)
     if default is None:
         st.info(f"{model} has no telemetry yet.")
         return

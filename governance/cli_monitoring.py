@@ -175,15 +175,12 @@ def print_ingest(result: dict) -> None:
 
 
 def compare(store, args) -> dict:
-    from governance.compare import compare_versions, overlap_window
+    from governance.compare import compare_versions, comparison_window
     from governance.inventory import require_model
-    from governance.kpis import resolve_window
 
     for version in (args.a, args.b):
         require_model(store, model=args.model, version=version)
-    window = overlap_window(store, model=args.model, a=args.a, b=args.b)
-    if args.since or args.until or window is None:
-        window = resolve_window(store, model=args.model, since=args.since, until=args.until)
+    window = comparison_window(store, model=args.model, a=args.a, b=args.b, since=args.since, until=args.until)
     return {"model": args.model, "a": args.a, "b": args.b,
             "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
             "kpis": [c.as_dict() for c in compare_versions(store, model=args.model, a=args.a, b=args.b,

@@ -193,3 +193,26 @@ def overlap_window(store: GovernanceStore, *, model: str, a: str, b: str) -> Win
     if versions < 2 or end < start:
         return None
     return Window(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1))
+
+
+def default_window(store: GovernanceStore, *, model: str, a: str, b: str) -> Window | None:
+    """The window an A/B comparison takes unless told otherwise, on the page and the CLI alike: the whole days
+    both versions served, else (they never served on the same day) the model's telemetry span; None without
+    telemetry."""
+    from governance.kpis import data_window
+
+    return overlap_window(store, model=model, a=a, b=b) or data_window(store, model=model)
+
+
+def comparison_window(store: GovernanceStore, *, model: str, a: str, b: str, since: str | None = None,
+                      until: str | None = None) -> Window:
+    """The window of `default_window` with a given first day (`since`) or last day (`until`, inclusive) in place
+    of its own: an open end stays where both versions served, never the model's first or last day of telemetry."""
+    from governance.kpis import resolve_window
+
+    default = default_window(store, model=model, a=a, b=b)
+    if default is None or not (since or until):
+        return resolve_window(store, model=model) if default is None else default
+    last_day = (default.end - pd.Timedelta(days=1)).date()
+    return resolve_window(store, model=model, since=since or str(default.start.date()),
+                          until=until or str(last_day))
