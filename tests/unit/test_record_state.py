@@ -117,6 +117,11 @@ def test_a_member_inserted_or_replaced_behind_the_services_back_is_named(ws):
     assert record_state.differences(ws) == [
         f"committee_member chen.wei: the table says added_by 'amara.okafor' but the ledger says 'grace.lindqvist' "
         f"(entry {seq})"]
+    earlier = datetime(2020, 1, 1, 9, 30)   # and when: backdated membership is an edit too
+    _edit(ws, "INSERT OR REPLACE INTO committee_member VALUES ('chen.wei', ?, 'grace.lindqvist')", [earlier])
+    assert record_state.differences(ws) == [
+        f"committee_member chen.wei: the table says added_at '2020-01-01T09:30:00' but the ledger says "
+        f"'{pd.Timestamp(added_at).isoformat()}' (entry {seq})"]
 
 
 def test_a_removed_member_put_back_by_insert_is_named(ws):
