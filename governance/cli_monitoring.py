@@ -38,6 +38,10 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
                                      "(through a server it is uploaded)")
     ingest.add_argument("--model", required=True)
     ingest.add_argument("--version", required=True)
+    ingest.add_argument("--by", metavar="USER",
+                        help="the account that ingests, with the role to configure monitoring (default: your login "
+                             "name); a local account's password is prompted for, or read from QUORUM_PASSWORD. "
+                             "Queued in a served workspace's inbox, the file-system account is recorded instead")
     ingest.add_argument("--json", action="store_true", help="print the result as JSON")
 
     compare = commands.add_parser("compare", parents=[workspace],
@@ -150,13 +154,16 @@ def print_drift(result: dict) -> None:
 def ingest(store, args) -> dict:
     """Through the store this process holds (the server's), else straight into the workspace, or (while a
     process holds it) into its inbox, which that process absorbs."""
+    from governance.cli_users import acting_user
     from governance.ingest import ingest_file, ingest_path_into_store
     from governance.workspace import workspace_path
 
     if store is not None:
-        return ingest_path_into_store(store, file=Path(args.file), model=args.model, version=args.version).to_dict()
+        return ingest_path_into_store(store, file=Path(args.file), model=args.model, version=args.version,
+                                      actor=acting_user(store, args.by)).to_dict()
     return ingest_file(workspace=workspace_path(db=args.db), file=Path(args.file), model=args.model,
-                       version=args.version).to_dict()
+                       version=args.version, actor=lambda opened: acting_user(opened, args.by),
+                       account=args.by).to_dict()
 
 
 def print_ingest(result: dict) -> None:
@@ -172,6 +179,9 @@ def print_ingest(result: dict) -> None:
         print(f"  {problem}")
     if result["ignored_columns"]:
         print(f"  ignored columns: {', '.join(result['ignored_columns'])}")
+    if result.get("ingested_by"):
+        print(f"  {'to be recorded' if result['mode'] == 'queued' else 'recorded'} as ingested by "
+              f"{result['ingested_by']}")
 
 
 def compare(store, args) -> dict:

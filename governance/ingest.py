@@ -9,6 +9,12 @@ The running app holds the workspace file, and DuckDB allows one writing process.
 another process validates without the database and drops the checked rows as Parquet into the workspace's
 inbox folder; the app calls `absorb_inbox` every few seconds, which ingests each inbox file exactly once.
 
+Every ingest is recorded in the ledger (kind `telemetry_ingest`) with who acted, in the same transaction as the
+rows: an account checked as for every other write (a password at the terminal, an API token through the server)
+with the role to configure monitoring. An inbox file cannot carry a checked account (its writer could not open
+the workspace to check one), so it is recorded as the file-system account that owns it: the operating system
+vouches for that, and whoever may write the inbox may write the workspace file beside it anyway.
+
 Row numbers in messages count data rows from 1 (a CSV header is not a row); in JSON lines they are the line
 numbers. Timestamps without a UTC offset are taken as UTC.
 """
@@ -19,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import pwd
 import threading
 import time
 import uuid
@@ -39,6 +46,8 @@ import pyarrow.parquet as pq
 
 from governance import clock
 from governance import errors
+from governance import identity, ledger
+from governance.identity import User
 from governance.inventory import require_model
 from governance.store import GovernanceStore
 
@@ -117,6 +126,10 @@ ALREADY_INGESTED_ELSEWHERE = ("{file} was already ingested as telemetry of {othe
 ALREADY_QUEUED_ELSEWHERE = ("{file} is already waiting in {inbox} as telemetry of {other_model} {other_version}: "
                             "the same file cannot also be {model} {version}")
 NOT_AN_INBOX_FILE = "{file} is not a Quorum inbox file ({detail})"
+INBOX_HAS_NO_ACCOUNT = ("{path} is held by a running Quorum server, so the account {name!r} cannot be checked here "
+                        "and nothing was queued: ingest through the server as that account (--server URL with its "
+                        "API token in QUORUM_TOKEN), or leave --by out to queue the file in the inbox as the "
+                        "file-system account {os_account!r}")
 
 # Row-level: the row is quarantined. Shown as "row 17, column latency_ms: 'fast' is not a number".
 NOT_A_NUMBER = "is not a number"
@@ -190,6 +203,7 @@ class IngestOutcome:
     inbox_file: Path | None = None          # queued: where it waits; absorbed or rejected: where it came from
     ingested_at: datetime | None = None     # UTC
     reason: str | None = None               # rejected: why
+    ingested_by: str | None = None          # who acted, as the ledger records it (queued: as it will record it)
 
     @property
     def rows_read(self) -> int:
@@ -205,30 +219,42 @@ class IngestOutcome:
             "ignored_columns": list(self.ignored_columns),
             "inbox_file": None if self.inbox_file is None else str(self.inbox_file),
             "ingested_at": None if self.ingested_at is None else self.ingested_at.isoformat(timespec="seconds"),
-            "reason": self.reason,
+            "reason": self.reason, "ingested_by": self.ingested_by,
         }
 
 
 # --- public entry points -------------------------------------------------------------------------------
 
 
-def ingest_file(*, workspace: Path, file: Path, model: str, version: str) -> IngestOutcome:
-    """Ingest `file` into the workspace, or into its inbox when another process (the app) holds it open."""
+def ingest_file(*, workspace: Path, file: Path, model: str, version: str,
+                actor: Callable[[GovernanceStore], User], account: str | None = None) -> IngestOutcome:
+    """Ingest `file` into the workspace, or into its inbox when another process (the app) holds it open.
+
+    actor    proves who acts once the workspace is open (at the terminal: the account's password)
+    account  the account named on the command line (--by), if one was: the inbox cannot check it, so a named
+             account is refused there rather than recorded as the file-system account instead
+    """
     workspace = Path(workspace)
     if not workspace.is_file():  # opening would create an empty workspace: ingesting never should
         raise errors.InvalidInputError(NO_WORKSPACE.format(path=workspace))
     try:
         store = GovernanceStore(workspace)
     except errors.WorkspaceLockedError:
+        if account:
+            raise errors.InvalidInputError(INBOX_HAS_NO_ACCOUNT.format(path=workspace, name=account,
+                                                                       os_account=_os_account(os.getuid())))
         # Only one process may write a DuckDB file. Check the rows now, so the caller hears about bad rows
         # at once, and leave them where the app absorbs them within seconds.
         return queue_file(workspace=workspace, file=file, model=model, version=version)
     with store:
-        return ingest_path_into_store(store, file=file, model=model, version=version)
+        return ingest_path_into_store(store, file=file, model=model, version=version, actor=actor(store))
 
 
-def ingest_path_into_store(store: GovernanceStore, *, file: Path, model: str, version: str) -> IngestOutcome:
-    """Ingest `file` through a store this process already holds: all rows and records in one transaction."""
+def ingest_path_into_store(store: GovernanceStore, *, file: Path, model: str, version: str,
+                           actor: User) -> IngestOutcome:
+    """Ingest `file` through a store this process already holds: all rows, records and the ledger entry naming
+    `actor` (who needs the role to configure monitoring) in one transaction."""
+    identity.require(actor, "configure monitoring")
     _require_arguments(model=model, version=version)
     require_model(store, model=model, version=version)
     source = _open_source(Path(file))
@@ -237,7 +263,7 @@ def ingest_path_into_store(store: GovernanceStore, *, file: Path, model: str, ve
     if repeat is not None:  # known by its hash: answered before parsing a byte of it
         return repeat
     with _checked_file(source, inbox_dir(store.path), model=model, version=version) as (checked, meta):
-        return _load(store, checked, meta, via="direct", inbox_file=None)
+        return _load(store, checked, meta, via="direct", inbox_file=None, actor=actor.recorded_as)
 
 
 def queue_file(*, workspace: Path, file: Path, model: str, version: str) -> IngestOutcome:
@@ -257,7 +283,7 @@ def queue_file(*, workspace: Path, file: Path, model: str, version: str) -> Inge
     with _checked_file(source, inbox, model=model, version=version) as (checked, meta):
         _fsync(checked)  # the rename must not outlive the bytes if the machine stops
         os.replace(checked, target)  # atomic: the absorber sees the whole file or none of it
-    return _outcome(meta, mode="queued", inbox_file=target)
+    return _outcome(meta, mode="queued", inbox_file=target, ingested_by=_inbox_actor(target.stat().st_uid))
 
 
 _absorbing = threading.Lock()
@@ -714,14 +740,14 @@ def _arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 
 
 def _outcome(meta: dict, *, mode: str, inbox_file: Path | None = None,
-             ingested_at: datetime | None = None) -> IngestOutcome:
+             ingested_at: datetime | None = None, ingested_by: str | None = None) -> IngestOutcome:
     summary = json.loads(meta["summary"])
     return IngestOutcome(
         mode=mode, file_name=meta["source_file"], file_sha256=meta["source_sha256"], model=meta["model"],
         version=meta["version"], rows_accepted=int(meta["rows_accepted"]),
         rows_quarantined=int(meta["rows_quarantined"]), quarantined_by_reason=summary["by_reason"],
         problems=tuple(summary["problems"]), ignored_columns=tuple(summary["ignored_columns"]),
-        inbox_file=inbox_file, ingested_at=ingested_at)
+        inbox_file=inbox_file, ingested_at=ingested_at, ingested_by=ingested_by)
 
 
 class _AlreadyIngested(Exception):
@@ -735,8 +761,9 @@ class _AlreadyIngested(Exception):
 _TELEMETRY_COLUMNS = ", ".join(c.name for c in COLUMNS)
 
 
-def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_file: Path | None) -> IngestOutcome:
-    """Telemetry, quarantine and the ingested_file record from a checked file: one transaction."""
+def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_file: Path | None,
+          actor: str) -> IngestOutcome:
+    """Telemetry, quarantine, the ingested_file record and the ledger entry naming `actor`: one transaction."""
     sha256, model, version = meta["source_sha256"], meta["model"], meta["version"]
     now = clock.now_naive()
     try:
@@ -756,9 +783,16 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
                        "? AS rows_quarantined, ? AS via, ? AS ingested_at",
                        [sha256, meta["source_file"], meta["source_format"], model, version,
                         int(meta["rows_accepted"]), int(meta["rows_quarantined"]), via, now])
+            ledger.append(store, actor=actor, kind="telemetry_ingest", subject=f"{model} {version}",
+                          payload={"file_sha256": sha256, "file_name": meta["source_file"], "model": model,
+                                   "version": version, "rows_accepted": int(meta["rows_accepted"]),
+                                   "rows_quarantined": int(meta["rows_quarantined"]), "via": via,
+                                   "ingested_at": now.isoformat(timespec="microseconds")},
+                          idempotency_key=f"telemetry_ingest:{sha256}", tx=tx)
     except _AlreadyIngested as repeat:
         return repeat.outcome
-    return _outcome(meta, mode="ingested", inbox_file=inbox_file, ingested_at=now)
+    ledger.refresh_anchor(store)
+    return _outcome(meta, mode="ingested", inbox_file=inbox_file, ingested_at=now, ingested_by=actor)
 
 
 def _earlier_ingest(store: GovernanceStore, *, sha256: str, file_name: str, model: str, version: str,
@@ -792,7 +826,19 @@ def _absorb_one(store: GovernanceStore, path: Path) -> IngestOutcome:
     if not schema.equals(INBOX_SCHEMA):
         raise errors.InvalidInputError(NOT_AN_INBOX_FILE.format(file=path.name, detail="unexpected columns"))
     require_model(store, model=meta["model"], version=meta["version"])
-    return _load(store, path, meta, via="inbox", inbox_file=path)
+    return _load(store, path, meta, via="inbox", inbox_file=path, actor=_inbox_actor(path.stat().st_uid))
+
+
+def _os_account(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:   # a uid with no name on this machine (a container's)
+        return f"uid {uid}"
+
+
+def _inbox_actor(uid: int) -> str:
+    """How an inbox file's ingest is recorded: the file-system account that owns it (the kernel's word)."""
+    return f"{_os_account(uid)} (file-system account, through the inbox)"
 
 
 def _inbox_metadata(path: Path, metadata: pq.FileMetaData) -> dict[str, str]:

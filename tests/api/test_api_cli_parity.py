@@ -137,7 +137,7 @@ def test_telemetry_ingested_through_an_upload_adds_exactly_its_rows(pair, module
     before = _telemetry_rows(served)
     argv = ["ingest", "telemetry", str(path), "--model", "adult-income", "--version", "v2"]
     theirs = cli(*argv, env=served.through(LEADER))
-    mine = cli("--db", here, *argv)
+    mine = cli("--db", here, *argv, "--by", LEADER)   # here the account names itself; there its token does
     no_traceback(mine, theirs)
     assert theirs.returncode == 0, theirs.stderr
     assert theirs.stdout == mine.stdout   # the file is named as the caller named it, not as the server stored it
@@ -145,7 +145,7 @@ def test_telemetry_ingested_through_an_upload_adds_exactly_its_rows(pair, module
     assert _telemetry_rows(served) == before + 37
     again = cli(*argv, "--json", env=served.through(LEADER))
     assert again.returncode == 0 and json.loads(again.stdout)["mode"] == "already_ingested"
-    cli("--db", here, *argv)
+    cli("--db", here, *argv, "--by", LEADER)
     assert _telemetry_rows(served) == before + 37
 
 

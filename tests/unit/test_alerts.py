@@ -123,7 +123,7 @@ def _ingest_day(store, tmp_path, *, copy_of: str, as_day: str, error_share: floa
     frame.loc[failed, ["prediction", "score"]] = None
     path = tmp_path / f"{as_day}.parquet"
     frame.to_parquet(path, index=False)
-    ingest.ingest_path_into_store(store, file=path, model="adult-income", version="v1")
+    ingest.ingest_path_into_store(store, file=path, model="adult-income", version="v1", actor=LEADER)
     return len(frame)
 
 

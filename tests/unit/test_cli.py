@@ -144,9 +144,10 @@ def test_drift_and_ingest_bad_input_is_one_clear_line(demo_copy, tmp_path, cli):
     for args, message in (
             (["drift", "--model", "adult-income", "--version", "v1", "--reference", "last week"], "must look like"),
             (["drift", "--model", "adult-income", "--version", "v7"], "has no version 'v7'"),
-            (["ingest", "telemetry", str(garbage), "--model", "adult-income", "--version", "v1"], "nothing was ingested"),
-            (["ingest", "telemetry", str(tmp_path / "missing.csv"), "--model", "adult-income", "--version", "v1"],
-             "cannot read")):
+            (["ingest", "telemetry", str(garbage), "--model", "adult-income", "--version", "v1", "--by",
+              "farid.haddad"], "nothing was ingested"),
+            (["ingest", "telemetry", str(tmp_path / "missing.csv"), "--model", "adult-income", "--version", "v1",
+              "--by", "farid.haddad"], "cannot read")):
         if args[1] == "run" and "--by" not in args:
             args = [*args, "--by", "farid.haddad"]
         result = cli("--db", str(demo_copy), *args)

@@ -20,9 +20,11 @@ import pytest
 
 from governance import errors, ingest
 from governance.store import GovernanceStore
+from tests.conftest import LEADER
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL, VERSION = "adult-income", "v2"
+AS_LEADER = lambda store: LEADER   # noqa: E731 (who acts, once the workspace is open: the demo's engineering leader)
 
 
 def _good_rows(n: int, *, seed: int = 7) -> pd.DataFrame:
@@ -96,7 +98,7 @@ def test_good_files_ingest_with_exact_row_counts(demo_copy, tmp_path, suffix):
     with GovernanceStore(demo_copy) as store:
         before, version_before = _telemetry_rows(store), store.data_version()
 
-    outcome = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION)
+    outcome = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
 
     assert (outcome.mode, outcome.rows_accepted, outcome.rows_quarantined) == ("ingested", 500, 0)
     assert outcome.problems == () and outcome.quarantined_by_reason == {}
@@ -122,7 +124,7 @@ def test_timestamps_with_offsets_are_stored_as_utc_and_missing_segment_defaults(
                     "2026-10-01T12:00:00+02:00,1,10,false\n"
                     "2026-10-01 11:00:00,0,11,0\n")
     with GovernanceStore(demo_copy) as store:
-        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION)
+        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER)
         landed = store.query_rows("SELECT ts, segment FROM telemetry WHERE ts >= '2026-10-01' ORDER BY ts")
     assert outcome.rows_accepted == 2
     assert [str(ts) for ts, _ in landed] == ["2026-10-01 10:00:00", "2026-10-01 11:00:00"]
@@ -141,7 +143,7 @@ def test_typed_parquet_columns_are_taken_as_typed(demo_copy, tmp_path):
     file = tmp_path / "typed.parquet"
     pq.write_table(table, file)
     with GovernanceStore(demo_copy) as store:
-        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION)
+        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER)
         landed = store.query_rows("SELECT ts, segment, prediction, score, is_error FROM telemetry "
                                   "WHERE ts >= '2026-10-01' ORDER BY is_error")
     assert outcome.rows_accepted == 2
@@ -157,7 +159,7 @@ def test_a_required_key_missing_from_later_json_lines_quarantines_those_rows(dem
         '{"ts": "2026-10-01T00:00:01Z", "prediction": 0, "latency_ms": 4, "is_error": false}\n'
         '{"ts": "2026-10-01T00:00:02Z", "prediction": 0, "is_error": false}\n')
     with GovernanceStore(demo_copy) as store:
-        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION)
+        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER)
     assert (outcome.rows_accepted, outcome.rows_quarantined) == (2, 1)
     assert outcome.problems == ("row 3, column latency_ms is empty",)
 
@@ -186,7 +188,7 @@ def test_bad_rows_are_quarantined_with_row_and_column_and_the_good_ones_commit(d
     file = _write(rows, tmp_path / "mixed.csv")
     with GovernanceStore(demo_copy) as store:
         before = _telemetry_rows(store)
-        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION)
+        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER)
         quarantined = store.query("SELECT * FROM ingest_quarantine ORDER BY row_number")
         assert _telemetry_rows(store) == before + 30
 
@@ -223,7 +225,7 @@ def test_json_lines_rows_are_numbered_by_line_and_keep_their_raw_values(demo_cop
         '"extra": {"nested": [1, 2]}}\n'
         '{"ts": 1790000000, "prediction": true, "latency_ms": 4, "is_error": 0}\n')
     with GovernanceStore(demo_copy) as store:
-        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION)
+        outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER)
         raw = json.loads(store.query_value("SELECT raw_row FROM ingest_quarantine WHERE row_number = 3"))
     assert (outcome.rows_accepted, outcome.rows_quarantined) == (1, 2)
     assert outcome.problems == ("row 3, column latency_ms: 'fast' is not a number",
@@ -237,19 +239,19 @@ def test_json_lines_rows_are_numbered_by_line_and_keep_their_raw_values(demo_cop
 
 def test_the_same_file_twice_ingests_once(demo_copy, tmp_path):
     file = _write(_good_rows(200), tmp_path / "once.parquet")
-    first = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION)
+    first = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
     counts, data_version = _snapshot(demo_copy)
 
-    again = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION)
+    again = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
     renamed = file.rename(tmp_path / "same-content-other-name.parquet")
-    by_content = ingest.ingest_file(workspace=demo_copy, file=renamed, model=MODEL, version=VERSION)
+    by_content = ingest.ingest_file(workspace=demo_copy, file=renamed, model=MODEL, version=VERSION, actor=AS_LEADER)
 
     assert first.mode == "ingested" and first.rows_accepted == 200
     assert again.mode == by_content.mode == "already_ingested"
     assert again.rows_accepted == 200 and again.ingested_at == first.ingested_at
     assert _snapshot(demo_copy) == (counts, data_version)   # nothing written, not even the data version
     with pytest.raises(errors.InvalidInputError, match="already ingested as telemetry of adult-income v2"):
-        ingest.ingest_file(workspace=demo_copy, file=renamed, model=MODEL, version="v1")
+        ingest.ingest_file(workspace=demo_copy, file=renamed, model=MODEL, version="v1", actor=AS_LEADER)
     assert _snapshot(demo_copy) == (counts, data_version)
 
 
@@ -285,7 +287,7 @@ def test_malformed_files_are_refused_clearly_and_change_nothing(demo_copy, tmp_p
     file.write_bytes(content)
     before = _snapshot(demo_copy)
     with pytest.raises(errors.InvalidInputError) as raised:
-        ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION)
+        ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
     assert _snapshot(demo_copy) == before
@@ -293,10 +295,12 @@ def test_malformed_files_are_refused_clearly_and_change_nothing(demo_copy, tmp_p
 
 def test_a_missing_file_and_a_missing_workspace_are_refused(demo_copy, tmp_path):
     with pytest.raises(errors.InvalidInputError, match="no such file|No such file"):
-        ingest.ingest_file(workspace=demo_copy, file=tmp_path / "absent.csv", model=MODEL, version=VERSION)
+        ingest.ingest_file(workspace=demo_copy, file=tmp_path / "absent.csv", model=MODEL, version=VERSION,
+                           actor=AS_LEADER)
     file = _write(_good_rows(3), tmp_path / "fine.csv")
     with pytest.raises(errors.InvalidInputError, match="there is no workspace at"):
-        ingest.ingest_file(workspace=tmp_path / "nowhere.duckdb", file=file, model=MODEL, version=VERSION)
+        ingest.ingest_file(workspace=tmp_path / "nowhere.duckdb", file=file, model=MODEL, version=VERSION,
+                           actor=AS_LEADER)
     assert not (tmp_path / "nowhere.duckdb").exists()
 
 
@@ -309,7 +313,7 @@ def test_unknown_model_or_version_is_refused(demo_copy, tmp_path, model, version
     file = _write(_good_rows(10), tmp_path / "fine.csv")
     before = _snapshot(demo_copy)
     with pytest.raises(errors.InvalidInputError, match=message):
-        ingest.ingest_file(workspace=demo_copy, file=file, model=model, version=version)
+        ingest.ingest_file(workspace=demo_copy, file=file, model=model, version=version, actor=AS_LEADER)
     assert _snapshot(demo_copy) == before
 
 
@@ -327,7 +331,7 @@ def test_a_failure_halfway_through_leaves_nothing_written(demo_copy, tmp_path, m
     monkeypatch.setattr(ingest, "_check", crash_on_the_third_chunk)
     before = _snapshot(demo_copy)
     with pytest.raises(OSError, match="disk vanished"):
-        ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION)
+        ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
     assert len(chunks) == 3
     assert _snapshot(demo_copy) == before
 
@@ -345,7 +349,7 @@ def test_queued_while_the_workspace_is_held_then_absorbed_exactly_once(demo_copy
 
     holder = _holder(demo_copy)
     try:
-        queued = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION)
+        queued = ingest.ingest_file(workspace=demo_copy, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
     finally:
         holder.kill()
         holder.wait()
@@ -373,7 +377,7 @@ def test_queued_while_the_workspace_is_held_then_absorbed_exactly_once(demo_copy
 
         data_version = store.data_version()
         assert ingest.absorb_inbox(store) == []
-        assert ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION).mode == \
+        assert ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER).mode == \
             "already_ingested"
         assert _telemetry_rows(store) == before + 298 and store.data_version() == data_version
 
@@ -454,7 +458,7 @@ def test_a_large_csv_streams_in_chunks_within_bounded_memory(demo_copy, tmp_path
         started = time.perf_counter()
         tracemalloc.start()
         try:
-            outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION)
+            outcome = ingest.ingest_path_into_store(store, file=file, model=MODEL, version=VERSION, actor=LEADER)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
