@@ -63,7 +63,7 @@ def follow_links() -> None:
 
 
 def on_committee(user) -> bool:
-    return any(m["user_name"] == user.user_name for m in cached(signoffs.members))
+    return cached(signoffs.on_committee, user_name=user.user_name)
 
 
 # --- my queue --------------------------------------------------------------------------------------------------
@@ -196,23 +196,15 @@ def conditions_section(r: dict) -> None:
 
 
 # --- voting ----------------------------------------------------------------------------------------------------
-def why_no_vote(r: dict, user) -> str | None:
-    """None when the user may vote on this review now, else why not."""
-    if r["status"] != "open":
-        return "Votes are closed: the committee has decided."
-    if any(v["user_name"] == user.user_name for v in r["votes"]):
-        return "You have signed this review."
-    if not identity.allowed(user, VOTE):
-        return f"Only committee members and the chair vote; you act as {user.role}."
-    if not on_committee(user):
-        return signoffs.NOT_ON_COMMITTEE.format(who=user.display_name, role=user.role)
-    return None
-
-
 def reauthentication(user) -> tuple[dict | None, bool]:
-    """(the reauth for signoffs.vote, whether the form may be shown) from how this session signed in."""
+    """(the reauth for signoffs.vote, whether the form may be shown): the service's rule for this signer in the
+    app; an identity-provider sign-in must also be recent, which only this session knows."""
     auth = session_auth() or {}
-    method = auth.get("method")
+    try:
+        method = signoffs.reauthentication_method(get_store(), signer=user, where="app")
+    except GovernanceError as exc:
+        st.warning(plain(str(exc)), icon=":material/lock:")
+        return None, False
     if method == "oidc":
         age = time.time() - float(auth.get("signed_in_at") or 0)
         if age > signoffs.SIGNING_FRESHNESS_SECONDS:
@@ -247,7 +239,7 @@ def conditions_editor(review_id: str) -> list[dict]:
 def vote_form(r: dict) -> None:
     user = current_user()
     review_id = r["review_id"]
-    reason_not = why_no_vote(r, user)
+    reason_not = signoffs.why_no_vote(get_store(), review=r, user=user)
     st.markdown("#### Your vote")
     if reason_not:
         st.caption(plain(reason_not))
@@ -346,8 +338,9 @@ def gates_tab() -> None:
     for v in versions.itertuples(index=False):
         gate = signoffs.next_stage(v.stage)
         mine = [r for r in reviews if (r["model"], r["version"]) == (v.model, v.version)]   # newest first
-        # The approval the version stands on in its current stage, and where the review for the next one is.
-        standing = next((r for r in mine if r["gate"] == v.stage and r["outcome"] in signoffs.OUTCOMES[:2]), None)
+        # The approval the version stands on in its current stage (the service's rule), and where the review
+        # for the next one is.
+        standing = signoffs.standing_approval(reviews, model=v.model, version=v.version, stage=v.stage)
         newest = next((r for r in mine if r["gate"] == gate), None)
         rows.append({"model": v.model, "version": v.version, "stage": v.stage,
                      "standing": (f"{standing['review_id']}: "

@@ -109,16 +109,11 @@ def _vote(store, args) -> dict:
     from governance import signoffs
 
     user = identity.get_user(store, user_name=_by(args))
-    if user.source == "local":
-        reauth = {"method": "password",
-                  "password": read_password(prompt=f"Password of {user.user_name} (to sign): ",
-                                            variable="QUORUM_PASSWORD")}
-    elif user.source == "demo" and identity.is_demo_workspace(store) and not through_server():
-        reauth = {"method": "demo"}
-    else:
-        raise InvalidInputError(f"{user.user_name} cannot sign here: a vote needs the signer's password (a local "
-                                "account) or a sign-in to the app (identity provider, demo mode); sign in the app "
-                                "to vote")
+    method = signoffs.reauthentication_method(store, signer=user, where="server" if through_server() else "terminal")
+    reauth = {"method": method}
+    if method == "password":
+        reauth["password"] = read_password(prompt=f"Password of {user.user_name} (to sign): ",
+                                           variable="QUORUM_PASSWORD")
     return signoffs.vote(store, review_id=args.review_id, actor=user, vote=args.vote, reason=args.reason,
                          conditions=_conditions(args.condition), reauth=reauth)
 

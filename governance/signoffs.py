@@ -108,6 +108,12 @@ REAUTH_STALE = ("your identity-provider sign-in is {minutes} minutes old; signin
 REAUTH_METHOD = "{who} signs in {how}: {fix}"
 REAUTH_DEMO = "demo sign-off without a password works only for demo users in the demo workspace: re-enter your password"
 REAUTH_OTHER_USER = "re-authentication was for {other}, not {who}: sign in again as yourself"
+VOTES_CLOSED = "Votes are closed: the committee has decided."
+SIGNED_ALREADY = "You have signed this review."
+NOT_A_VOTER = "Only committee members and the chair vote; you act as {role}."
+CANNOT_SIGN_HERE = ("{who} cannot sign here: a vote needs the signer's password (a local account) or a sign-in to "
+                    "the app (identity provider, demo mode); sign in the app to vote")
+SIGNING_PLACES = ("app", "terminal", "server")
 NOT_COMMITTEE_ROLE = ("{name} has the role {role!r}: only accounts with the role committee member or committee "
                       "chair sit on the committee (an admin changes the role first)")
 ALREADY_MEMBER = "{name} already is on the review committee"
@@ -623,6 +629,25 @@ def _conditions(store: GovernanceStore, vote: str, conditions, *, today: date) -
     return checked
 
 
+def reauthentication_method(store: GovernanceStore, *, signer: User, where: str) -> str:
+    """How `signer` proves at signing time that they are there: the one rule the Sign-offs page and the CLI share.
+
+    A local account re-enters its password (in the app, at a terminal or through the server). An account of the
+    identity provider signs in the app, on a sign-in from the last SIGNING_FRESHNESS_SECONDS (no terminal can show
+    that). A demo person signs without a password, only in the demo workspace and not through a server: a token
+    proves its account, not that anyone is at the keyboard. `where`: "app", "terminal" or "server".
+    Returns "password", "oidc" or "demo" (the `reauth` method `vote` then checks), or refuses saying where to sign."""
+    if where not in SIGNING_PLACES:
+        raise ValueError(f"where must be one of {SIGNING_PLACES}, got {where!r}")
+    if signer.source == "local":
+        return "password"
+    if signer.source == "oidc" and where == "app":
+        return "oidc"
+    if signer.source == "demo" and where != "server" and identity.is_demo_workspace(store):
+        return "demo"
+    raise PermissionDeniedError(CANNOT_SIGN_HERE.format(who=signer.user_name))
+
+
 def reauthenticate(store: GovernanceStore, *, actor: User, reauth) -> str:
     """Confirm the signer is present now; returns the method used. See `vote`."""
     if not isinstance(reauth, dict) or reauth.get("method") not in ("password", "oidc", "demo"):
@@ -691,7 +716,7 @@ def vote(store: GovernanceStore, *, review_id: str, actor: User, vote: str, reas
                 decision = events["decision"][0]["payload"] if events["decision"] else None
                 return {"signature": mine, "decision": decision, "retried": True}
             raise InvalidInputError(ALREADY_VOTED.format(review_id=review_id, vote=mine["vote"], at=mine["signed_at"]))
-        if not store.query_value("SELECT count(*) FROM committee_member WHERE user_name = ?", [signer.user_name]):
+        if not on_committee(store, user_name=signer.user_name):
             raise PermissionDeniedError(NOT_ON_COMMITTEE.format(who=signer.display_name, role=signer.role))
         if events["decision"]:
             d = events["decision"][0]["payload"]
@@ -900,9 +925,37 @@ def list_reviews(store: GovernanceStore, *, model: str | None = None, version: s
     return found
 
 
+def on_committee(store: GovernanceStore, *, user_name: str) -> bool:
+    return bool(store.query_value("SELECT count(*) FROM committee_member WHERE user_name = ?", [user_name]))
+
+
+def why_no_vote(store: GovernanceStore, *, review: dict, user: User) -> str | None:
+    """None when `user` may sign `review` (as `review` folds it) now, else why not: the eligibility the Sign-offs
+    page shows, from the same facts `vote` checks (an open review, one signature each, a voting role, a seat on the
+    committee)."""
+    if review["status"] != "open":
+        return VOTES_CLOSED
+    if any(v["user_name"] == user.user_name for v in review["votes"]):
+        return SIGNED_ALREADY
+    if not identity.allowed(user, "vote"):
+        return NOT_A_VOTER.format(role=user.role)
+    if not on_committee(store, user_name=user.user_name):
+        return NOT_ON_COMMITTEE.format(who=user.display_name, role=user.role)
+    return None
+
+
+def standing_approval(reviews: list[dict], *, model: str, version: str, stage: str) -> dict | None:
+    """Of `list_reviews`' summaries (newest first), the review a version's current stage stands on: the newest
+    decided review for the gate of that stage, when it approved (as `approval_for_gate` takes the newest decision);
+    None when there is none, or the newest decision rejected."""
+    decided = next((r for r in reviews if (r["model"], r["version"], r["gate"]) == (model, version, stage)
+                    and r["outcome"]), None)
+    return decided if decided is not None and decided["outcome"] in OUTCOMES[:2] else None
+
+
 def queue(store: GovernanceStore, *, user: User) -> list[dict]:
     """Open reviews awaiting this member's vote, oldest first (empty for anyone not on the committee)."""
-    if not store.query_value("SELECT count(*) FROM committee_member WHERE user_name = ?", [user.user_name]):
+    if not on_committee(store, user_name=user.user_name):
         return []
     decided = {e["subject"] for e in ledger.entries(store, kind="decision")}
     voted = {e["subject"] for e in ledger.entries(store, kind="signature")
