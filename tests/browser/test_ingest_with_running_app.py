@@ -16,9 +16,10 @@ ROWS = "ts,prediction,score,label,latency_ms,is_error,segment\n" + "".join(
     f"2026-09-28T12:{i:02d}:00,{i % 2},0.{i % 9 + 1},{(i + 1) % 2},{40 + i},false,web\n" for i in range(25))
 
 
-def ingest(db, file) -> subprocess.CompletedProcess:
+def ingest(db, file, *by: str) -> subprocess.CompletedProcess:
+    """Queued while the app runs, no account is named (the inbox records the file's owner); straight in, `by`."""
     return subprocess.run([sys.executable, "-m", "governance", "--db", str(db), "ingest", "telemetry", str(file),
-                           "--model", "german-credit", "--version", "v1", "--json"],
+                           "--model", "german-credit", "--version", "v1", "--json", *by],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
@@ -66,8 +67,9 @@ def test_ingest_goes_straight_in_when_no_app_holds_the_workspace(demo_workspace,
     copy_workspace(demo_workspace, db)
     source = tmp_path / "serving-log.csv"
     source.write_text(ROWS)
-    result = ingest(db, source)
+    result = ingest(db, source, "--by", "farid.haddad")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["mode"], report["rows_accepted"], report["rows_quarantined"]) == ("ingested", 25, 0)
-    assert json.loads(ingest(db, source).stdout)["mode"] == "already_ingested"
+    assert report["ingested_by"] == "farid.haddad (engineering leader)"
+    assert json.loads(ingest(db, source, "--by", "farid.haddad").stdout)["mode"] == "already_ingested"
