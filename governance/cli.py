@@ -91,6 +91,8 @@ REMOTE = {
 LOCAL_ONLY = {
     "init": "init creates a workspace where it runs: run it without --server (or QUORUM_SERVER) on the server's machine",
     "serve": "serve starts a server: run it without --server (or QUORUM_SERVER)",
+    "rotate-key": ("rotate-key rewrites the key file where the workspace is: stop the server and run it on its "
+                   "machine without --server (or QUORUM_SERVER)"),
 }
 NO_TOKEN = ("a command through the server at {url} needs an API token: set QUORUM_TOKEN to one made by "
             "`python -m governance tokens create NAME --user USER` (ask an admin)")
@@ -144,6 +146,8 @@ def command_for(args: argparse.Namespace) -> Command:
         spec = cli_reports.COMMANDS[args.command]
     elif args.command == "verify":
         spec = cli_ledger.COMMAND
+    elif args.command == "rotate-key":
+        spec = cli_ledger.ROTATE
     elif args.command == "quality":
         spec = cli_quality.COMMAND
     elif args.command == "explain":

@@ -169,8 +169,9 @@ def _heads(store: GovernanceStore) -> dict[str, dict]:
     return heads
 
 
-def refresh_anchor(store: GovernanceStore, *, key: LedgerKey) -> None:
-    """Record every chain's committed head in the anchor file.
+def refresh_anchor(store: GovernanceStore, *, key: LedgerKey, signed_by: LedgerKey | None = None) -> None:
+    """Record every chain's committed head in the anchor file, signed with `key` (`signed_by`: the key the
+    current anchor was signed with, when a rotation changes it).
 
     An anchor that already shows tampering (missing beside records, forged, ahead of a chain or on another
     chain) is left as it is: moving it to the new heads would erase the evidence.
@@ -179,7 +180,7 @@ def refresh_anchor(store: GovernanceStore, *, key: LedgerKey) -> None:
         heads = _heads(store)
         path = anchor_path(store)
         if path.exists() or any(head["seq"] for head in heads.values()) or held(store, RECORDS, committed=True):
-            if any(problem for problem, _ in anchor_problems(store, key=key).values()):
+            if any(problem for problem, _ in anchor_problems(store, key=signed_by or key).values()):
                 return
         content = json.dumps({"chains": heads, "mac": key.mac(ANCHOR, canonical_json(heads))})
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")

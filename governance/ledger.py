@@ -10,11 +10,12 @@ together with the other chains and the tables derived from it.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 
 from governance import clock, hash_chain, ledger_keys
 from governance.canonical import canonical_json
-from governance.errors import InvalidInputError
+from governance.errors import GovernanceError, InvalidInputError
 from governance.hash_chain import GENESIS, LEDGER
 from governance.store import GovernanceStore, WriteTransaction
 from governance.validation import EMPTY
@@ -77,14 +78,14 @@ def append(store: GovernanceStore, *, actor: str, kind: str, subject: str, paylo
 
 
 def _append(store: GovernanceStore, tx: WriteTransaction, *, actor: str, kind: str, subject: str, payload: str,
-            idempotency_key: str) -> dict:
+            idempotency_key: str, key: ledger_keys.LedgerKey | None = None) -> dict:
     """Inside the write lock: reads on this thread's cursor see the transaction's own uncommitted entries."""
     existing = store.query_rows(f"{_SELECT} WHERE idempotency_key = ?", [idempotency_key])
     if existing:
         if existing[0][2:6] != (actor, kind, subject, payload):
             raise InvalidInputError(KEY_REUSED.format(key=idempotency_key, seq=existing[0][0]))
         return _entry(existing[0])
-    key = ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
+    key = key or ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
     seq, prev_hash = hash_chain.next_link(store, LEDGER)
     if seq == 1:  # anchor the empty ledger first, so a crash right after the first commit leaves it behind, not absent
         hash_chain.refresh_anchor(store, key=key)
@@ -100,6 +101,34 @@ def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | N
     rows = store.query_rows(f"{_SELECT} WHERE (? IS NULL OR subject = ?) AND (? IS NULL OR kind = ?) ORDER BY seq",
                             [subject, subject, kind, kind])
     return [_entry(row) for row in rows]
+
+
+def rotate_key(store: GovernanceStore, *, new_secret: str, actor) -> dict:
+    """Replace the ledger key (an admin): one `ledger_key_rotated` entry names both fingerprints, carries the old
+    key's MAC of the new fingerprint and is itself signed with the new key, which signs everything after it.
+    The key file then holds the new key first and the old ones after it, to verify the entries they signed."""
+    from governance import identity
+
+    identity.require(actor, "manage users")
+    old = ledger_keys.for_writing(store)
+    if os.environ.get(ledger_keys.KEY_ENV):
+        raise GovernanceError(ledger_keys.ROTATION_NEEDS_FILE.format(env=ledger_keys.KEY_ENV,
+                                                                     file_env=ledger_keys.KEY_FILE_ENV))
+    new = ledger_keys.LedgerKey(_text(new_secret, "new ledger key").strip().encode("utf-8"), source="the new key")
+    if new.fingerprint == old.fingerprint:
+        raise InvalidInputError(ledger_keys.SAME_KEY.format(fingerprint=old.fingerprint))
+    payload = {"old_fingerprint": old.fingerprint, "new_fingerprint": new.fingerprint,
+               "old_key_mac": old.mac(ledger_keys.ROTATION, new.fingerprint)}
+    with store.write() as tx:
+        since_seq, _ = hash_chain.next_link(store, LEDGER)
+        since_event, _ = hash_chain.next_link(store, hash_chain.RISK_REGISTER)
+        ledger_keys.record_rotation(tx, new, since_seq=since_seq, since_event=since_event)
+        entry = _append(store, tx, actor=actor.recorded_as, kind="ledger_key_rotated", subject="ledger key",
+                        payload=canonical_json(payload), idempotency_key=f"ledger-key-rotated:{new.fingerprint}",
+                        key=new)
+    ledger_keys.keep_rotated(new, old)
+    hash_chain.refresh_anchor(store, key=new, signed_by=old)
+    return {"seq": entry["seq"], **payload}
 
 
 def refresh_anchor(store: GovernanceStore) -> None:

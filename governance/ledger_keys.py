@@ -41,6 +41,8 @@ FINGERPRINT_LABEL = "quorum ledger key fingerprint v1"
 CHAIN_MAC = "chain-mac:"
 ANCHOR = "anchor"
 PACK_SEAL = "audit-pack-seal"
+TOKEN_HASH = "api-token-hash"   # a keyed digest of a token's hash, in its ledger entry
+ROTATION = "key-rotation"   # the old key's MAC of the new key's fingerprint, in the rotation entry
 
 EMPTY_KEY_FILE = ("the ledger key file {path} is empty: restore the key this workspace was created with "
                   "(its fingerprint is recorded in the workspace)")
@@ -50,6 +52,9 @@ KEY_MISSING = ("no ledger key on this machine ({env} is not set and {path} does 
 KEY_MISMATCH = ("the ledger key at hand ({source}, fingerprint {found}) is not the key this workspace was created "
                 "with (fingerprint {expected}), so nothing was signed and nothing was written. Use the workspace's "
                 "key: the same {env} for the app, the server, the CLI and CI")
+ROTATION_NEEDS_FILE = ("the ledger key comes from ${env}: a rotation keeps the old key beside the new one in the "
+                       "key file, so unset {env} and use {file_env} (or the default key file) to rotate")
+SAME_KEY = "the new ledger key is the current one (fingerprint {fingerprint}): give a new key"
 KEY_UNPROVEN = ("this workspace records no ledger key fingerprint, and its newest {chain} entry was not signed with "
                 "the key at hand ({source}): nothing was written. Use the key the workspace was written with")
 
@@ -92,7 +97,7 @@ def load() -> LedgerKey | None:
     path = key_file_path()
     if not path.exists():
         return None
-    lines = path.read_text(encoding="utf-8").split()
+    lines = _lines(path)
     if not lines:
         raise GovernanceError(EMPTY_KEY_FILE.format(path=path))
     return LedgerKey(lines[0].encode("utf-8"), source=str(path))
@@ -104,21 +109,26 @@ def previous_keys() -> list[LedgerKey]:
     if os.environ.get(KEY_ENV) or not path.exists():
         return []
     return [LedgerKey(line.encode("utf-8"), source=f"{path} (previous key)")
-            for line in path.read_text(encoding="utf-8").split()[1:]]
+            for line in _lines(path)[1:]]
+
+
+def _lines(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _missing() -> GovernanceError:
     return GovernanceError(KEY_MISSING.format(env=KEY_ENV, file_env=KEY_FILE_ENV, path=key_file_path()))
 
 
-def recorded_fingerprints(store: GovernanceStore) -> list[str]:
-    """The workspace's key fingerprints, oldest first (more than one after a rotation)."""
-    return [row[0] for row in store.query_rows("SELECT fingerprint FROM ledger_key ORDER BY since_seq, recorded_at")]
+def recorded(store: GovernanceStore) -> list[tuple[str, int, int]]:
+    """(fingerprint, first ledger seq, first risk register seq) of each key the workspace was signed with,
+    oldest first (more than one after a rotation)."""
+    return store.query_rows("SELECT fingerprint, since_seq, since_event FROM ledger_key ORDER BY since_seq")
 
 
 def current_fingerprint(store: GovernanceStore) -> str | None:
-    recorded = recorded_fingerprints(store)
-    return recorded[-1] if recorded else None
+    keys = recorded(store)
+    return keys[-1][0] if keys else None
 
 
 def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> LedgerKey:
@@ -134,10 +144,10 @@ def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> L
     if expected is None:
         _prove(store, key)
         if tx is not None:
-            _record(tx, key, since_seq=0)
+            _record(tx, key, since_seq=0, since_event=0)
         else:
             with store.write() as own:
-                _record(own, key, since_seq=0)
+                _record(own, key, since_seq=0, since_event=0)
     elif not hmac.compare_digest(expected, key.fingerprint):
         raise GovernanceError(KEY_MISMATCH.format(source=key.source, found=key.fingerprint, expected=expected,
                                                   env=KEY_ENV))
@@ -154,9 +164,9 @@ def _prove(store: GovernanceStore, key: LedgerKey) -> None:
             raise GovernanceError(KEY_UNPROVEN.format(chain=chain.name, source=key.source))
 
 
-def _record(tx: WriteTransaction, key: LedgerKey, *, since_seq: int) -> None:
-    tx.execute("INSERT INTO ledger_key (fingerprint, since_seq, recorded_at) VALUES (?, ?, ?) "
-               "ON CONFLICT DO NOTHING", [key.fingerprint, since_seq, clock.now_naive()])
+def _record(tx: WriteTransaction, key: LedgerKey, *, since_seq: int, since_event: int) -> None:
+    tx.execute("INSERT INTO ledger_key (fingerprint, since_seq, since_event, recorded_at) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT DO NOTHING", [key.fingerprint, since_seq, since_event, clock.now_naive()])
 
 
 def initialise(store: GovernanceStore) -> tuple[LedgerKey, bool]:
@@ -171,8 +181,25 @@ def initialise(store: GovernanceStore) -> tuple[LedgerKey, bool]:
     return for_writing(store), made
 
 
-def record_rotation(tx: WriteTransaction, new: LedgerKey, *, since_seq: int) -> None:
-    _record(tx, new, since_seq=since_seq)
+def record_rotation(tx: WriteTransaction, new: LedgerKey, *, since_seq: int, since_event: int) -> None:
+    _record(tx, new, since_seq=since_seq, since_event=since_event)
+
+
+def keep_rotated(new: LedgerKey, old: LedgerKey) -> None:
+    """After a rotation has committed: the key file holds the new key first, then every key before it."""
+    path = key_file_path()
+    kept = [new.secret.decode("utf-8"), old.secret.decode("utf-8"), *(k.secret.decode("utf-8")
+                                                                      for k in previous_keys())]
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(kept) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _create_key_file(path: Path) -> None:

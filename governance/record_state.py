@@ -1,4 +1,5 @@
-"""The tables that must say what the ledger says: a version's stage, the committee's members and its rules.
+"""The tables that must say what the ledger says: a version's stage, the committee's members and its rules, and
+the API tokens.
 
 The services write these tables and their ledger entries in one transaction (governance/signoffs.py), and the
 tallies, the gate and the pages read the tables. Anyone who edits a table behind the services' back (an UPDATE of
@@ -16,13 +17,20 @@ What the ledger says, entry kind by entry kind (each folded in `seq` order):
                       issue 22 on; older entries say only who, and then only membership is compared.
                       {change: "rule", key, value}: a rule's value is the last one set; a rule never set has no
                       row (its default applies).
+    token_created     {token_id, name, user_name, prefix, expires_at[, token_hash_mac]}: the api_token row, which
+                      must exist with these values; token_hash_mac (entries from issue 22 on, checked where the key
+                      is at hand) is a keyed digest of the token's hash. A row no entry issued is a token slipped
+                      in behind Quorum's back.
+    token_revoked     {token_id, revoked_at}: the row must say revoked.
 """
 
 from __future__ import annotations
 
+import hmac
+
 import pandas as pd
 
-from governance import ledger
+from governance import ledger, ledger_keys
 from governance.store import GovernanceStore
 from governance.vocabulary import SIGNOFF_STAGES
 
@@ -41,6 +49,15 @@ MEMBER_MISSING = ("committee_member {user}: the table does not list {user}, but 
                   "and never removed them")
 MEMBER_FIELD = ("committee_member {user}: the table says {field} {table!r} but the ledger says {ledger!r} "
                 "(entry {seq})")
+TOKEN_NOT_ISSUED = ("api_token {token_id}: the table holds this token but no ledger entry issued it: a token was "
+                    "slipped in behind Quorum's back (revoke it)")
+TOKEN_HASH_SWAPPED = ("api_token {token_id}: the table's token hash is not the one the ledger issued (entry {seq}): "
+                      "the token was replaced by another behind Quorum's back (revoke it)")
+TOKEN_ROW_MISSING = "api_token {token_id}: the ledger issued it (entry {seq}) but the table has no row"
+TOKEN_FIELD = "api_token {token_id}: the table says {field} {table!r} but the ledger says {ledger!r} (entry {seq})"
+TOKEN_UNREVOKED = ("api_token {token_id}: the table says it is not revoked, but the ledger revoked it (entry {seq}): "
+                   "a revoked token was made to work again")
+TOKEN_REVOKED_UNRECORDED = "api_token {token_id}: the table says it is revoked, but no ledger entry revoked it"
 RULE_NOT_SET = ("committee_rule {key}: the table says {table!r} but the ledger never set this rule, so its default "
                 "applies")
 RULE_DIFFERS = "committee_rule {key}: the table says {table!r} but the ledger set it to {ledger!r} (entry {seq})"
@@ -48,10 +65,11 @@ RULE_MISSING = ("committee_rule {key}: the table has no row (so the default appl
                 "{ledger!r} (entry {seq})")
 
 
-def differences(store: GovernanceStore) -> list[str]:
-    """Every difference between the stage, committee and rule tables and the ledger, one sentence each naming the
-    table, the row and what each says; empty when they agree."""
-    return _stages(store) + _members(store) + _rules(store)
+def differences(store: GovernanceStore, key: ledger_keys.LedgerKey | None = None) -> list[str]:
+    """Every difference between the stage, committee, rule and token tables and the ledger, one sentence each
+    naming the table, the row and what each says; empty when they agree. `key`: the workspace's verified key,
+    to check the keyed digests of token hashes (unchecked without it)."""
+    return _stages(store) + _members(store) + _rules(store) + _tokens(store, key)
 
 
 def _stages(store: GovernanceStore) -> list[str]:
@@ -127,4 +145,39 @@ def _rules(store: GovernanceStore) -> list[str]:
             found.append(RULE_MISSING.format(key=key, ledger=set_to[key][0], seq=set_to[key][1]))
         elif table[key] != set_to[key][0]:
             found.append(RULE_DIFFERS.format(key=key, table=table[key], ledger=set_to[key][0], seq=set_to[key][1]))
+    return found
+
+
+def _seconds(value) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).tz_localize(None).floor("s").isoformat()
+
+
+def _tokens(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
+    table = {row["token_id"]: row for row in store.query_records(
+        "SELECT token_id, name, user_name, prefix, expires_at, token_hash, revoked_at FROM api_token")}
+    issued = {e["payload"]["token_id"]: e for e in ledger.entries(store, kind="token_created")}
+    revoked = {e["payload"]["token_id"]: e["seq"] for e in ledger.entries(store, kind="token_revoked")}
+    found = []
+    for token_id in sorted(set(table) | set(issued)):
+        if token_id not in issued:
+            found.append(TOKEN_NOT_ISSUED.format(token_id=token_id))
+            continue
+        entry, seq = issued[token_id]["payload"], issued[token_id]["seq"]
+        row = table.get(token_id)
+        if row is None:
+            found.append(TOKEN_ROW_MISSING.format(token_id=token_id, seq=seq))
+            continue
+        expected = {"name": entry["name"], "user_name": entry["user_name"], "prefix": entry["prefix"],
+                    "expires_at": _seconds((entry.get("expires_at") or "").rstrip("Z") or None)}
+        for field, value in expected.items():
+            held = _seconds(row[field]) if field == "expires_at" else row[field]
+            if held != value:
+                found.append(TOKEN_FIELD.format(token_id=token_id, field=field, table=held, ledger=value, seq=seq))
+        if key is not None and "token_hash_mac" in entry and not hmac.compare_digest(
+                entry["token_hash_mac"], key.mac(ledger_keys.TOKEN_HASH, row["token_hash"])):
+            found.append(TOKEN_HASH_SWAPPED.format(token_id=token_id, seq=seq))
+        if token_id in revoked and row["revoked_at"] is None:
+            found.append(TOKEN_UNREVOKED.format(token_id=token_id, seq=revoked[token_id]))
+        elif token_id not in revoked and row["revoked_at"] is not None:
+            found.append(TOKEN_REVOKED_UNRECORDED.format(token_id=token_id))
     return found

@@ -22,8 +22,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from governance import clock
-from governance import identity, ledger
+from governance import clock, identity, ledger, ledger_keys
 from governance.errors import GovernanceError, InvalidInputError
 from governance.store import GovernanceStore
 from governance.validation import checked_text
@@ -153,6 +152,10 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
         ledger.append(store, actor=actor.recorded_as, kind="token_created", subject=token_id,
                       payload={"token_id": token_id, "name": name, "user_name": bound.user_name,
                                "role": bound.role, "prefix": prefix, "expires_at": _iso(expires_at),
+                               # not the hash itself, which is not shown, but a keyed digest of it: verify finds
+                               # a row whose hash was swapped, and the ledger gives nothing to test guesses against
+                               "token_hash_mac": ledger_keys.for_writing(store, tx).mac(ledger_keys.TOKEN_HASH,
+                                                                                       token_hash(token)),
                                "created_by": actor.signature_name, "created_at": _iso(created_at)},
                       idempotency_key=f"token_created:{token_id}", tx=tx)
     ledger.refresh_anchor(store)

@@ -8,7 +8,9 @@ checked, but the signatures cannot be: the result says so and is not "ok". No ke
 
 from __future__ import annotations
 
-from governance import hash_chain, ledger, ledger_keys, risks
+import json
+
+from governance import hash_chain, ledger, ledger_keys, record_state, risks, server_file
 from governance.errors import GovernanceError
 from governance.hash_chain import CHAINS, LEDGER, LEDGER_BOUND, RECORDS
 from governance.store import GovernanceStore
@@ -20,6 +22,8 @@ KEY_NOT_THIS = ("the ledger key at hand ({source}, fingerprint {found}) is not t
                 "{expected})")
 PREVIOUS_KEY_MISSING = ("the ledger key was rotated at entry {since}, and the key before it (fingerprint "
                         "{fingerprint}) is not among the key file's previous keys")
+ROTATION_UNPROVEN = ("ledger entry {seq} starts a new ledger key, but it is not the rotation entry signed by the "
+                     "key before it: the key was swapped behind Quorum's back")
 FINGERPRINT_MISSING = ("the workspace records no ledger key fingerprint although its chains hold {held}: the "
                        "fingerprint (table ledger_key) was deleted. Restore the database and its anchor file "
                        "together from a backup")
@@ -38,8 +42,8 @@ def _rows(store: GovernanceStore) -> dict[str, list[hash_chain.Row]]:
     return {LEDGER.name: ledger.chain_rows(store), hash_chain.RISK_REGISTER.name: risks.chain_rows(store)}
 
 
-def _keys(store: GovernanceStore, rows: dict) -> tuple[list | None, str | None, list[str]]:
-    """(the (first seq, key) pairs to check signatures with, or None; why they cannot be checked; problems)."""
+def _keys(store: GovernanceStore, rows: dict) -> tuple[dict | None, str | None, list[str]]:
+    """({chain: [(first seq, key), …]} to check signatures with, or None; why they cannot be checked; problems)."""
     try:
         key = ledger_keys.load()
     except GovernanceError as exc:   # an empty key file: said as it is
@@ -48,24 +52,42 @@ def _keys(store: GovernanceStore, rows: dict) -> tuple[list | None, str | None, 
         why = (f"no ledger key on this machine (${ledger_keys.KEY_ENV} is not set and "
                f"{ledger_keys.key_file_path()} does not exist)")
         return None, KEY_NOT_HERE.format(why=why), []
-    recorded = store.query_rows("SELECT fingerprint, since_seq FROM ledger_key ORDER BY since_seq, recorded_at")
+    recorded = ledger_keys.recorded(store)
     if not recorded:
         held = ", ".join(f"{len(chain_rows)} {name} rows" for name, chain_rows in rows.items() if chain_rows)
-        return [(0, key)], None, [FINGERPRINT_MISSING.format(held=held)] if held else []
+        return _each_chain([(key, 0, 0)]), None, [FINGERPRINT_MISSING.format(held=held)] if held else []
     expected = recorded[-1][0]
     if key.fingerprint != expected:
         if _signed_with(rows, key):   # the key is right: the fingerprint row was what changed
-            return [(0, key)], None, [FINGERPRINT_FOREIGN.format(found=key.fingerprint, expected=expected)]
+            return _each_chain([(key, 0, 0)]), None, [FINGERPRINT_FOREIGN.format(found=key.fingerprint,
+                                                                                expected=expected)]
         why = KEY_NOT_THIS.format(source=key.source, found=key.fingerprint, expected=expected)
         return None, KEY_NOT_HERE.format(why=why), []
     at_hand = {k.fingerprint: k for k in [key, *ledger_keys.previous_keys()]}
-    pairs = []
-    for fingerprint, since in recorded:
+    generations = []
+    for fingerprint, since_seq, since_event in recorded:
         if fingerprint not in at_hand:
-            why = PREVIOUS_KEY_MISSING.format(since=since, fingerprint=fingerprint)
+            why = PREVIOUS_KEY_MISSING.format(since=since_seq, fingerprint=fingerprint)
             return None, KEY_NOT_HERE.format(why=why), []
-        pairs.append((since, at_hand[fingerprint]))
-    return pairs, None, []
+        generations.append((at_hand[fingerprint], since_seq, since_event))
+    return _each_chain(generations), None, _rotation_problems(rows, generations)
+
+
+def _each_chain(generations: list[tuple]) -> dict:
+    return {LEDGER.name: [(seq, key) for key, seq, _ in generations],
+            hash_chain.RISK_REGISTER.name: [(event, key) for key, _, event in generations]}
+
+
+def _rotation_problems(rows: dict, generations: list[tuple]) -> list[str]:
+    """Each rotation entry must carry the old key's MAC of the new fingerprint: the old key agreed to it."""
+    problems = []
+    for (old, _, _), (new, since_seq, _) in zip(generations, generations[1:]):
+        entry = next((r for r in rows[LEDGER.name] if r.seq == since_seq), None)
+        payload = json.loads(entry.content["payload"]) if entry else {}
+        if payload.get("new_fingerprint") != new.fingerprint or payload.get("old_key_mac") != old.mac(
+                ledger_keys.ROTATION, new.fingerprint):
+            problems.append(ROTATION_UNPROVEN.format(seq=since_seq))
+    return problems
 
 
 def _signed_with(rows: dict, key: ledger_keys.LedgerKey) -> bool:
@@ -95,9 +117,10 @@ def verify(store: GovernanceStore) -> dict:
     """Every chain in order, then the anchor, the key's fingerprint and the derived tables; every problem found."""
     rows = _rows(store)
     keys, key_problem, problems = _keys(store, rows)
-    checks = {chain.name: hash_chain.check(rows[chain.name], chain=chain, keys=keys) for chain in CHAINS}
+    checks = {chain.name: hash_chain.check(rows[chain.name], chain=chain, keys=keys and keys[chain.name])
+              for chain in CHAINS}
     problems += [check.problem for check in checks.values() if check.problem]
-    key = keys[-1][1] if keys else None
+    key = keys[LEDGER.name][-1][1] if keys else None
     anchor = hash_chain.anchor_problems(store, key=key)
     anchor_file_problem = anchor["anchor"][0]
     anchor_missing = not hash_chain.anchor_path(store).exists()
@@ -110,7 +133,9 @@ def verify(store: GovernanceStore) -> dict:
         if anchor_file_problem:
             problems.append(anchor_file_problem)
     problems += [anchor[chain.name][0] for chain in CHAINS if anchor[chain.name][0]]
-    problems += _state_differences(store)
+    problems += _state_differences(store, key)
+    if keys is not None and (forged := server_file.problem(workspace=store.path)):
+        problems.append(forged)
     heads, _ = hash_chain.read_anchor(store, key=None)
     chains = {name: {"rows": check.rows, "head_hash": check.head_hash, "problem": check.problem or anchor[name][0],
                      "first_bad_seq": check.first_bad_seq or anchor[name][1],
@@ -124,10 +149,6 @@ def verify(store: GovernanceStore) -> dict:
             "head_hash": ledger_check["head_hash"], "anchor_seq": ledger_check["anchor_seq"], "chains": chains}
 
 
-def _state_differences(store: GovernanceStore) -> list[str]:
-    """The tables derived from the ledger (stage, committee, rules) against it (governance.record_state)."""
-    try:
-        from governance import record_state
-    except ImportError:   # until record_state lands
-        return []
-    return record_state.differences(store)
+def _state_differences(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
+    """The tables derived from the ledger (stage, committee, rules, tokens) against it (governance.record_state)."""
+    return record_state.differences(store, key)

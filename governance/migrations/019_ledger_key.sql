@@ -3,6 +3,7 @@
 CREATE TABLE ledger_key (
     fingerprint  VARCHAR PRIMARY KEY,
     since_seq    BIGINT NOT NULL,         -- the first ledger entry this key signs (0: from the start)
+    since_event  BIGINT NOT NULL,         -- the first risk register event it signs
     recorded_at  TIMESTAMP NOT NULL       -- UTC
 );
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -18,6 +19,7 @@ from governance.errors import GovernanceError
 from governance.store import GovernanceStore
 
 ADMIN = "grace.lindqvist"   # the demo's admin
+SESSION_KEY = os.environ["QUORUM_LEDGER_KEY"]   # the key the test session's demo was built with (tests/conftest.py)
 
 
 def fingerprint(key: str) -> str:
@@ -130,3 +132,33 @@ def test_a_replaced_fingerprint_is_found(demo_copy):
     with GovernanceStore(demo_copy) as store:
         verdict = verification.verify(store)
     assert not verdict["ok"] and verdict["problems"][0].startswith("the workspace's ledger key fingerprint was replaced")
+
+
+def test_rotation_is_an_entry_signed_with_both_keys_and_older_entries_still_verify(demo_copy, no_key, tmp_path, cli):
+    """With the key in a key file (a rotation keeps the old key after the new one there)."""
+    old = SESSION_KEY
+    no_key.parent.mkdir(parents=True)
+    no_key.write_text(old + "\n")
+    new_file = tmp_path / "new.key"
+    new_file.write_text("a brand new key\n")
+    before = counts(demo_copy)
+    done = cli("--db", demo_copy, "rotate-key", "--new-key-file", new_file, "--by", ADMIN, "--json")
+    assert done.returncode == 0, done.stderr
+    rotated = json.loads(done.stdout)
+    assert (rotated["old_fingerprint"], rotated["new_fingerprint"]) == (fingerprint(old), fingerprint("a brand new key"))
+    old_mac = hmac.new(sub_key(old, "key-rotation"), fingerprint("a brand new key").encode(), hashlib.sha256)
+    assert rotated["old_key_mac"] == old_mac.hexdigest()
+    assert no_key.read_text().splitlines() == ["a brand new key", old]
+    with duckdb.connect(str(demo_copy), read_only=True) as con:
+        entry_hash, entry_mac, kind = con.execute("SELECT entry_hash, entry_mac, kind FROM ledger WHERE seq = ?",
+                                                  [rotated["seq"]]).fetchone()
+    assert kind == "ledger_key_rotated"
+    assert entry_mac == hmac.new(sub_key("a brand new key", "chain-mac:ledger"), entry_hash.encode(),
+                                 hashlib.sha256).hexdigest()
+    after = cli("--db", demo_copy, "tokens", "create", "ci", "--user", ADMIN, "--by", ADMIN)
+    assert after.returncode == 0 and counts(demo_copy)[0] == before[0] + 2
+    verified = cli("--db", demo_copy, "verify")
+    assert verified.returncode == 0, verified.stdout
+
+    no_key.write_text("a brand new key\n")   # the old key lost: the entries it signed can no longer be checked
+    assert cli("--db", demo_copy, "verify").returncode == 3

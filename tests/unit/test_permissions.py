@@ -24,7 +24,6 @@ MEMBERS = [u for u in identity.DEMO_USERS if u.role == "committee member"]
 
 @pytest.fixture
 def store(demo_copy, monkeypatch):
-    monkeypatch.setenv("QUORUM_LEDGER_KEY", "permission-matrix-test-key")
     with GovernanceStore(demo_copy) as opened:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with opened.write() as tx:

@@ -1,0 +1,182 @@
+"""The tamper matrix (issue 22): every kind of change, made behind Quorum's back with DuckDB or the file system, to
+every table of the record, the key, the anchor and the server file. `python -m governance verify` names what
+changed in every case and exits 0 only on the untouched workspace (1: broken; 3: the signatures could not be
+checked because the key at hand is missing or not the workspace's).
+
+The workspace is a copy of the session's demo with two API tokens (one revoked) and a stage moved through the
+services, so that every table holds rows to tamper with."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from governance import identity, server_file, signoffs, tokens
+from governance.store import GovernanceStore
+from tests.conftest import copy_workspace
+
+ADMIN = next(u for u in identity.DEMO_USERS if u.role == "admin")
+SESSION_KEY = os.environ["QUORUM_LEDGER_KEY"]
+
+
+@pytest.fixture(scope="module")
+def template(demo_workspace, tmp_path_factory) -> Path:
+    path = copy_workspace(demo_workspace, tmp_path_factory.mktemp("tamper") / "template.duckdb")
+    with GovernanceStore(path) as store:
+        tokens.create_token(store, name="ci", user_name=ADMIN.user_name, actor=ADMIN, expires_days=None)
+        second = tokens.create_token(store, name="laptop", user_name=ADMIN.user_name, actor=ADMIN, expires_days=None)
+        tokens.revoke_token(store, token_id=second.token_id, actor=ADMIN)
+        signoffs.set_rule(store, key="decision_validity_days", value=180, actor=ADMIN)
+        signoffs.set_rule(store, key="quorum_fraction", value=0.6, actor=ADMIN)
+    return path
+
+
+@pytest.fixture
+def workspace(template, tmp_path) -> Path:
+    return copy_workspace(template, tmp_path / "ws.duckdb")
+
+
+def sql(*statements: str):
+    def tamper(path: Path) -> None:
+        with duckdb.connect(str(path)) as con:
+            for statement in statements:
+                con.execute(statement)
+    return tamper
+
+
+def newest(table: str, key: str = "seq") -> str:
+    return f"(SELECT max({key}) FROM {table})"
+
+
+def swap(table: str, column: str, where_a: str, where_b: str) -> callable:
+    """Two rows trade one column's values (a reorder of what the rows say)."""
+    def tamper(path: Path) -> None:
+        with duckdb.connect(str(path)) as con:
+            a = con.execute(f"SELECT {column} FROM {table} WHERE {where_a}").fetchone()[0]
+            b = con.execute(f"SELECT {column} FROM {table} WHERE {where_b}").fetchone()[0]
+            assert a != b, (table, column)
+            con.execute(f"UPDATE {table} SET {column} = ? WHERE {where_a}", [b])
+            con.execute(f"UPDATE {table} SET {column} = ? WHERE {where_b}", [a])
+    return tamper
+
+
+def chain_cases(table: str, text_column: str, hash_column: str, extra: str = "") -> dict:
+    """`extra`: more REPLACE items, for the columns an inserted copy must change to pass the UNIQUE constraints."""
+    return {
+        f"{table}: edit": sql(f"UPDATE {table} SET {text_column} = 'edited' WHERE seq = 5"),
+        f"{table}: delete the newest": sql(f"DELETE FROM {table} WHERE seq = {newest(table)}"),
+        f"{table}: delete a middle row": sql(f"DELETE FROM {table} WHERE seq = 3"),
+        f"{table}: insert": sql(f"INSERT INTO {table} SELECT * REPLACE (seq + 1 AS seq, {hash_column} AS prev_hash, "
+                                f"repeat('c', 64) AS {hash_column}{extra}) FROM {table} WHERE seq = {newest(table)}"),
+        f"{table}: reorder": swap(table, text_column, "seq = 2", "seq = 4"),
+        f"{table}: truncate": sql(f"DELETE FROM {table}"),
+    }
+
+
+def move_anchor(content: str):
+    def tamper(path: Path) -> None:
+        Path(f"{path}.anchor").write_text(content)
+    return tamper
+
+
+def anchor_of_another_workspace(path: Path) -> None:
+    """A genuine anchor (the same key signed it) of another copy that went on to record one entry more."""
+    other = copy_workspace(path, path.with_name("other.duckdb"))
+    with GovernanceStore(other) as store:
+        tokens.create_token(store, name="elsewhere", user_name=ADMIN.user_name, actor=ADMIN, expires_days=None)
+    shutil.copyfile(f"{other}.anchor", f"{path}.anchor")
+
+
+def anchor_removed(path: Path) -> None:
+    Path(f"{path}.anchor").unlink()
+
+
+def server_file_redirected(path: Path) -> None:
+    server_file.write(workspace=path, url="http://127.0.0.1:8501")   # genuine, signed
+    target = server_file.path_for(path)
+    found = json.loads(target.read_text())
+    target.write_text(json.dumps({**found, "url": "http://attacker.example:8501"}))
+
+
+def server_file_unsigned(path: Path) -> None:
+    server_file.path_for(path).write_text(json.dumps({"url": "http://attacker.example:8501", "pid": os.getpid(),
+                                                       "workspace": str(path)}))
+
+
+CASES = {
+    **chain_cases("ledger", "actor", "entry_hash", ", idempotency_key || '-forged' AS idempotency_key"),
+    **chain_cases("risk_event", "new_value", "event_hash"),
+    "model_version: edit a stage": sql("UPDATE model_version SET stage = 'production' "
+                                       "WHERE model = 'adult-income' AND version = 'v2'"),
+    "model_version: reorder stages": swap("model_version", "stage", "model = 'adult-income' AND version = 'v1'",
+                                          "model = 'adult-income' AND version = 'v2'"),
+    "model_version: insert": sql("INSERT INTO model_version SELECT * REPLACE ('v9' AS version, 'production' AS stage) "
+                                 "FROM model_version WHERE model = 'german-credit' AND version = 'v1'"),
+    "committee_member: edit": sql("UPDATE committee_member SET added_by = 'mallory' "
+                                  "WHERE user_name = (SELECT min(user_name) FROM committee_member)"),
+    "committee_member: delete the newest": sql("DELETE FROM committee_member WHERE added_at = "
+                                               "(SELECT max(added_at) FROM committee_member)"),
+    "committee_member: delete a middle row": sql("DELETE FROM committee_member WHERE user_name = "
+                                                 "(SELECT user_name FROM committee_member ORDER BY added_at "
+                                                 "LIMIT 1 OFFSET 1)"),
+    "committee_member: insert": sql("INSERT INTO committee_member VALUES ('mallory', now(), 'mallory')"),
+    "committee_member: truncate": sql("DELETE FROM committee_member"),
+    "committee_rule: edit": sql("UPDATE committee_rule SET value = '1' WHERE key = (SELECT min(key) FROM committee_rule)"),
+    "committee_rule: delete": sql("DELETE FROM committee_rule WHERE key = (SELECT min(key) FROM committee_rule)"),
+    "committee_rule: insert": sql("INSERT INTO committee_rule VALUES ('chair_required', 'false')"),
+    "committee_rule: truncate": sql("DELETE FROM committee_rule"),
+    "api_token: edit its hash": sql("UPDATE api_token SET token_hash = repeat('a', 64) WHERE token_id = 'TK-0001'"),
+    "api_token: revive a revoked one": sql("UPDATE api_token SET revoked_at = NULL, revoked_by = NULL "
+                                           "WHERE revoked_at IS NOT NULL"),
+    "api_token: delete the newest": sql(f"DELETE FROM api_token WHERE token_id = {newest('api_token', 'token_id')}"),
+    "api_token: insert": sql("INSERT INTO api_token SELECT * REPLACE ('TK-0099' AS token_id, repeat('b', 64) AS "
+                             "token_hash) FROM api_token WHERE token_id = 'TK-0001'"),
+    "api_token: truncate": sql("DELETE FROM api_token"),
+    "ledger_key: edit the fingerprint": sql("UPDATE ledger_key SET fingerprint = repeat('a', 32)"),
+    "ledger_key: insert another key": sql("INSERT INTO ledger_key VALUES (repeat('b', 32), 10000, 10000, now())"),
+    "ledger_key: truncate": sql("DELETE FROM ledger_key"),
+    "anchor: replaced by another workspace's": anchor_of_another_workspace,
+    "anchor: replaced by garbage": move_anchor("not an anchor"),
+    "anchor: removed": anchor_removed,
+    "server file: redirected": server_file_redirected,
+    "server file: unsigned": server_file_unsigned,
+}
+KEY_CASES = {"key: swapped": {"QUORUM_LEDGER_KEY": "another key"},
+             "key: removed": {"QUORUM_LEDGER_KEY": "", "QUORUM_LEDGER_KEY_FILE": "/nonexistent/ledger.key"}}
+
+
+def verify(cli, path: Path, env: dict | None = None) -> tuple[int, dict]:
+    done = cli("--db", path, "verify", "--json", env=env)
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_the_untouched_workspace_verifies(workspace, cli):
+    code, result = verify(cli, workspace)
+    assert (code, result["ok"], result["problems"]) == (0, True, []), result
+    assert result["chains"]["risk register"]["rows"] > 0 and result["entries"] > 0
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_change_is_named(workspace, cli, case):
+    CASES[case](workspace)
+    code, result = verify(cli, workspace)
+    assert (code, result["ok"]) == (1, False), result
+    table = case.split(":")[0]
+    named = {"ledger": "ledger entry", "risk_event": "risk register", "anchor": "anchor",
+             "server file": "server file", "ledger_key": "ledger key", "model_version": "model_version",
+             "committee_member": "committee_member", "committee_rule": "committee_rule",
+             "api_token": "api_token"}[table]
+    text = " ".join(result["problems"])
+    assert named in text or (table == "ledger" and "ledger" in text), result["problems"]
+
+
+@pytest.mark.parametrize("case", KEY_CASES)
+def test_a_swapped_or_removed_key_is_named(workspace, cli, case):
+    code, result = verify(cli, workspace, env=KEY_CASES[case])
+    assert (code, result["ok"], result["signatures_checked"]) == (3, False, False), result
+    assert ("is not this workspace's key" if "swapped" in case else "no ledger key on this machine") in result["problem"]
