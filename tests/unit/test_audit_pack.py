@@ -33,7 +33,8 @@ def pack(demo_workspace, tmp_path_factory) -> SimpleNamespace:
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = governance_cli.main(["--db", str(db), "report", "--kind", "model", "--model", MODEL, "--version",
-                                    VERSION, "--format", "pack", "--out", str(out), "--json"])
+                                    VERSION, "--format", "pack", "--out", str(out), "--by", "farid.haddad",
+                                    "--json"])
     assert code == 0, printed.getvalue()
     content = out.read_bytes()
     assert json.loads(printed.getvalue())["sha256"] == hashlib.sha256(content).hexdigest()

@@ -61,11 +61,12 @@ def test_groups_below_the_threshold_are_withheld(demo_workspace):
 def test_the_cli_writes_the_report_and_says_what_it_wrote(demo_copy, tmp_path, cli):
     out = tmp_path / "report.json"
     result = cli("--db", demo_copy, "report", "--kind", "model", "--model", "adult-income", "--version", "v2",
-                 "--format", "json", "--out", out, "--json")
+                 "--format", "json", "--out", out, "--by", "farid.haddad", "--json")
     assert result.returncode == 0, result.stderr
     written = json.loads(result.stdout)
     assert written["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() and written["bytes"] > 1000
     document = json.loads(out.read_text())
     assert [d["decision"]["outcome"] for d in document["decisions"]] == ["rejected", "approved_with_conditions"]
-    refused = cli("--db", demo_copy, "report", "--model", "adult-income", "--version", "v9", "--out", out)
+    refused = cli("--db", demo_copy, "report", "--model", "adult-income", "--version", "v9", "--out", out,
+                  "--by", "farid.haddad")
     assert refused.returncode == 2 and refused.stderr.startswith("error:") and "v9" in refused.stderr
