@@ -59,7 +59,8 @@ def test_a_non_public_webhook_is_refused_when_the_rule_is_saved(demo_copy, monke
         # an admin allows a network and a name; a name that cannot be resolved now is checked at each send
         monkeypatch.setenv(WEBHOOK_ALLOW_ENV, "127.0.0.0/8, localhost")
         urls = ["http://127.0.0.1:9/x", "http://localhost/hook", "http://2130706433/", "https://hooks.invalid/q"]
-        set_to = alerts.set_rules(store, model="adult-income", actor=LEADER, changes={"drift_act": {"recipients": urls}})
+        set_to = alerts.set_rules(store, model="adult-income", actor=LEADER,
+                                  changes={"drift_act": {"recipients": urls}})
         assert set_to["rules"]["drift_act"]["recipients"] == urls
         with pytest.raises(WebhookRefusedError):   # the allowance is for those only
             alerts.set_rules(store, model="adult-income", actor=LEADER,
