@@ -183,7 +183,7 @@ def _verify(store, args) -> dict:
 
 def _print_verify(result: dict) -> None:
     print(f"risk register: {result['events']} events, "
-          + ("chain intact" if result["ok"] else f"CHAIN BROKEN at event {result['broken_at']}"))
+          + ("chain intact" if result["ok"] else f"CHAIN BROKEN: {result['problem']}"))
 
 
 # subcommand -> (service, printer, exit code for a result)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import identity, risks
+from governance import identity, ledger, risks
 from governance.store import GovernanceStore
 
 
@@ -18,6 +18,7 @@ def db(tmp_path) -> Path:
     """A fresh workspace with one model and the demo's people, closed again so a CLI process can open it."""
     path = tmp_path / "ws.duckdb"
     with GovernanceStore(path) as store:
+        ledger.refresh_anchor(store)   # as `init` does: the empty chains are anchored before the first record
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
             identity.seed_demo_users(store, tx)
