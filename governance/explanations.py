@@ -31,20 +31,15 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import shap
-from scipy.stats import kendalltau
-from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
-from threadpoolctl import threadpool_limits
 
+# shap, scikit-learn, scipy and skops are imported inside the functions that compute: looking an explanation up
+# (a gate check's checklist, sign-off evidence) must not cost their import, seconds on a busy host.
 from governance import clock
 from governance.errors import InvalidInputError
 from governance.evaluation_sets import evaluation_set
 from governance.fairness_inputs import sha256_text
 from governance.identity import PermissionDeniedError, User
 from governance.canonical import canonical_json
-from governance.model_artifacts import load_model
 from governance.store import GovernanceStore
 
 DEFAULT_ROWS = 10_000
@@ -107,6 +102,8 @@ class PreparedModel:
 
 
 def prepare(estimator) -> PreparedModel:
+    from sklearn.pipeline import Pipeline
+
     if not hasattr(estimator, "predict_proba"):
         raise InvalidInputError(NO_PROBABILITIES.format(model="this", version="model"))
     features = [str(f) for f in getattr(estimator, "feature_names_in_", [])]
@@ -118,6 +115,10 @@ def prepare(estimator) -> PreparedModel:
 
 def _encoded_sources(encoder, features: list[str]) -> list[str]:
     """The input column behind each output column of a (pipeline of) ColumnTransformer / one-hot encoders."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
     steps = [s for _, s in encoder.steps] if isinstance(encoder, Pipeline) else [encoder]
     transformers = [s for s in steps if isinstance(s, ColumnTransformer)]
     if len(transformers) != 1:
@@ -166,6 +167,9 @@ def model_output(prepared: PreparedModel, encoded: np.ndarray, *, units: str) ->
 def shap_values(prepared: PreparedModel, encoded: np.ndarray, *, kind: str, background: np.ndarray,
                 progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, float]:
     """SHAP values per row and encoded column, and the base value; computed in chunks to report progress."""
+    import shap   # heavy: only when an explanation is computed, never for looking one up
+    from threadpoolctl import threadpool_limits
+
     if kind == "tree":
         explainer = shap.TreeExplainer(prepared.classifier)
         base = explainer.expected_value
@@ -222,6 +226,8 @@ def evaluation_frame(store: GovernanceStore, *, model: str, version: str, limit:
 
 
 def load_version(store: GovernanceStore, *, model: str, version: str) -> tuple[PreparedModel, str]:
+    from governance.model_artifacts import load_model
+
     row = store.query_rows("SELECT content, sha256 FROM model_artifact WHERE model = ? AND version = ?",
                            [model, version])
     if not row:
@@ -319,6 +325,8 @@ def explain_version(store: GovernanceStore, *, model: str, version: str, actor: 
                     seed: int = 0, progress: ProgressCallback | None = None) -> dict:
     """The global explanation: stored if computed before for this model file, data and settings; else computed
     and stored with who computed it (`actor`, the signed-in or checked account: any role may)."""
+    from threadpoolctl import threadpool_limits
+
     cached = stored_explanation(store, model=model, version=version, rows=rows, seed=seed)
     if cached is not None:
         return cached
@@ -400,6 +408,8 @@ def _stability(prepared: PreparedModel, frame: pd.DataFrame, grouped: np.ndarray
     background, so its explained rows are resampled instead (5 bootstrap resamples), which shows how much the
     figures rest on the particular rows explained.
     """
+    from scipy.stats import kendalltau
+
     reference = np.abs(grouped).mean(axis=0)
     top = np.argsort(-reference)[:TOP_K]
     followed = np.argsort(-reference)[:MAGNITUDE_TOP]

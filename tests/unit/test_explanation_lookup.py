@@ -110,3 +110,24 @@ def test_no_explanation_says_how_to_compute_one(demo_copy):
         found = current_explanation(store, model=MODEL, version=VERSION)
     assert found == explanations.CurrentExplanation(None, NO_EXPLANATION.format(model=MODEL, version=VERSION))
     assert f"python -m governance explain --model {MODEL} --version {VERSION}" in found.reason
+
+
+def test_looking_an_explanation_up_imports_neither_shap_nor_scikit_learn(demo_copy):
+    """A gate check reads the checklist, which looks the explanation up: that must not cost shap's and
+    scikit-learn's imports (seconds on a busy host). Run in a fresh interpreter, which has imported nothing."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from governance.store import GovernanceStore\n"
+             "from governance import explanations, release_gate\n"
+             f"with GovernanceStore({str(demo_copy)!r}) as store:\n"
+             f"    found = explanations.current_explanation(store, model={MODEL!r}, version={VERSION!r})\n"
+             f"    release_gate.checklist(store, model={MODEL!r}, version={VERSION!r})\n"
+             "print(found.explanation['explanation_id'])\n"
+             "print(sorted(m for m in ('shap', 'sklearn', 'skops') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert done.returncode == 0, done.stderr
+    found, imported = done.stdout.splitlines()
+    assert found.startswith("EX-") and imported == "[]"
