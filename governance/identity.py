@@ -182,6 +182,9 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
         if len(password or "") < MIN_PASSWORD:
             raise InvalidInputError(WEAK_PASSWORD.format(n=MIN_PASSWORD))
         password_hash = _hasher().hash(password)
+    from governance import ledger   # DuckDB and the chain only for the write, not for building the CLI's parsers
+
+    added = User(user_name, display_name, role, source)
     with store.write() as tx:
         if store.query_value("SELECT count(*) FROM app_user WHERE lower(user_name) = lower(?)", [user_name]):
             raise InvalidInputError(USER_EXISTS.format(name=user_name))
@@ -189,7 +192,26 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
                    [user_name, display_name, role, source, password_hash,
                     clock.now_naive(),
                     actor.user_name if actor else "(first admin)", email])
-    return User(user_name, display_name, role, source)
+        _account_added(store, tx, added, password_hash=password_hash,
+                       by=actor.recorded_as if actor else f"{user_name} (first admin)")
+    ledger.refresh_anchor(store)
+    return added
+
+
+def _account_added(store: GovernanceStore, tx, user: User, *, password_hash: str | None, by: str) -> None:
+    """The ledger entry of a new account, in the write that adds its row: `verify` compares the accounts with
+    these entries (governance.record_state), so a role raised or a password hash swapped behind Quorum's back is
+    named. The hash itself is not shown in the ledger: a keyed digest of it is."""
+    from governance import ledger, ledger_keys
+
+    key = ledger_keys.for_writing(store, tx)
+    n = store.query_value("SELECT count(*) FROM ledger WHERE kind = 'account_change'") + 1
+    ledger.append(store, actor=by, kind="account_change", subject=user.user_name,
+                  payload={"change": "add", "user_name": user.user_name, "display_name": user.display_name,
+                           "role": user.role, "source": user.source,
+                           "password_mac": None if password_hash is None else key.mac(ledger_keys.ACCOUNT_PASSWORD,
+                                                                                      password_hash)},
+                  idempotency_key=f"account_change:{n}", tx=tx)
 
 
 def set_email(store: GovernanceStore, *, user_name: str, email: str | None, actor: User) -> None:
@@ -246,6 +268,8 @@ def seed_demo_users(store: GovernanceStore, tx) -> None:
     now = clock.now_naive()
     tx.executemany(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, 'demo', NULL, ?, 'demo', false, ?)",
                    [[u.user_name, u.display_name, u.role, now, f"{u.user_name}@example.org"] for u in DEMO_USERS])
+    for user in DEMO_USERS:
+        _account_added(store, tx, user, password_hash=None, by="demo set-up")
 
 
 def _user(row) -> User:

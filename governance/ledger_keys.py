@@ -41,6 +41,7 @@ FINGERPRINT_LABEL = "quorum ledger key fingerprint v1"
 CHAIN_MAC = "chain-mac:"
 ANCHOR = "anchor"
 PACK_SEAL = "audit-pack-seal"
+ACCOUNT_PASSWORD = "account-password-hash"   # a keyed digest of an account's password hash, in its entry
 TOKEN_HASH = "api-token-hash"   # a keyed digest of a token's hash, in its ledger entry
 ROTATION = "key-rotation"   # the old key's MAC of the new key's fingerprint, in the rotation entry
 

@@ -22,6 +22,9 @@ What the ledger says, entry kind by entry kind (each folded in `seq` order):
                       is at hand) is a keyed digest of the token's hash. A row no entry issued is a token slipped
                       in behind Quorum's back.
     token_revoked     {token_id, revoked_at}: the row must say revoked.
+    account_change    {change: "add", user_name, display_name, role, source, password_mac}: the app_user row, which
+                      must exist with these values (password_mac, a keyed digest of the password hash, checked
+                      where the key is at hand); {change: "disabled"|"enabled", user_name}: its state.
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ MEMBER_FIELD = ("committee_member {user}: the table says {field} {table!r} but t
                 "(entry {seq})")
 TOKEN_NOT_ISSUED = ("api_token {token_id}: the table holds this token but no ledger entry issued it: a token was "
                     "slipped in behind Quorum's back (revoke it)")
+ACCOUNT_NOT_ADDED = ("app_user {user}: the table holds this account but no ledger entry added it: an account was "
+                     "slipped in behind Quorum's back (disable it)")
+ACCOUNT_ROW_MISSING = "app_user {user}: the ledger added this account (entry {seq}) but the table has no row"
+ACCOUNT_FIELD = "app_user {user}: the table says {field} {table!r} but the ledger says {ledger!r} (entry {seq})"
+ACCOUNT_PASSWORD_SWAPPED = ("app_user {user}: the account's password hash is not the one the ledger recorded (entry "
+                            "{seq}): someone set a password behind Quorum's back (disable the account)")
 TOKEN_HASH_SWAPPED = ("api_token {token_id}: the table's token hash is not the one the ledger issued (entry {seq}): "
                       "the token was replaced by another behind Quorum's back (revoke it)")
 TOKEN_ROW_MISSING = "api_token {token_id}: the ledger issued it (entry {seq}) but the table has no row"
@@ -69,7 +78,7 @@ def differences(store: GovernanceStore, key: ledger_keys.LedgerKey | None = None
     """Every difference between the stage, committee, rule and token tables and the ledger, one sentence each
     naming the table, the row and what each says; empty when they agree. `key`: the workspace's verified key,
     to check the keyed digests of token hashes (unchecked without it)."""
-    return _stages(store) + _members(store) + _rules(store) + _tokens(store, key)
+    return _stages(store) + _members(store) + _rules(store) + _tokens(store, key) + _accounts(store, key)
 
 
 def _stages(store: GovernanceStore) -> list[str]:
@@ -180,4 +189,36 @@ def _tokens(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[s
             found.append(TOKEN_UNREVOKED.format(token_id=token_id, seq=revoked[token_id]))
         elif token_id not in revoked and row["revoked_at"] is not None:
             found.append(TOKEN_REVOKED_UNRECORDED.format(token_id=token_id))
+    return found
+
+
+def _accounts(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
+    table = {row["user_name"]: row for row in store.query_records(
+        "SELECT user_name, display_name, role, source, password_hash, disabled FROM app_user")}
+    added: dict[str, dict] = {}
+    for entry in ledger.entries(store, kind="account_change"):
+        p = entry["payload"]
+        if p.get("change") == "add":
+            added[p["user_name"]] = {**p, "seq": entry["seq"], "disabled": False}
+        elif p.get("change") in ("disabled", "enabled") and p["user_name"] in added:
+            added[p["user_name"]].update(disabled=p["change"] == "disabled", seq=entry["seq"])
+    found = []
+    for user in sorted(set(table) | set(added)):
+        if user not in added:
+            found.append(ACCOUNT_NOT_ADDED.format(user=user))
+            continue
+        entry, row = added[user], table.get(user)
+        if row is None:
+            found.append(ACCOUNT_ROW_MISSING.format(user=user, seq=entry["seq"]))
+            continue
+        for field in ("display_name", "role", "source", "disabled"):
+            if row[field] != entry[field]:
+                found.append(ACCOUNT_FIELD.format(user=user, field=field, table=row[field], ledger=entry[field],
+                                                  seq=entry["seq"]))
+        expected = None if entry["password_mac"] is None or key is None else entry["password_mac"]
+        if key is not None and (row["password_hash"] is None) != (entry["password_mac"] is None):
+            found.append(ACCOUNT_PASSWORD_SWAPPED.format(user=user, seq=entry["seq"]))
+        elif expected is not None and not hmac.compare_digest(
+                expected, key.mac(ledger_keys.ACCOUNT_PASSWORD, row["password_hash"])):
+            found.append(ACCOUNT_PASSWORD_SWAPPED.format(user=user, seq=entry["seq"]))
     return found

@@ -57,8 +57,8 @@ def test_an_admin_disables_an_account_which_then_cannot_sign_in_and_enables_it_a
     assert_clean(app)
     with GovernanceStore(demo_copy) as store:
         assert identity.authenticate(store, user_name="lin", password=PASSWORD).user_name == "lin"
-        assert [e["payload"]["change"] for e in ledger.entries(store, kind="account_change")] == [
-            "disabled", "enabled"]
+        assert [e["payload"]["change"] for e in ledger.entries(store, kind="account_change", subject="lin")] == [
+            "add", "disabled", "enabled"]
 
     # the workspace's one admin: refused by the service, said on the page, nothing changed
     app = _choose(app, ADMIN)

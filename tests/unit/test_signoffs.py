@@ -46,10 +46,9 @@ def light_workspace(path: Path, *, versions: int = 1, stage: str = "staging", ex
                               payload={"model": "m", "version": f"v{n}", "from_stage": "development",
                                        "to_stage": stage},
                               idempotency_key=f"stage_change:m:v{n}:{stage}:set-up")
-            if extra_members:
-                tx.executemany("INSERT INTO app_user VALUES (?, ?, 'committee member', 'demo', NULL, now(), 'test', "
-                               "false, NULL)",
-                               [[f"member{n:02d}", f"Member {n:02d}"] for n in range(extra_members)])
+        for n in range(extra_members):   # through the service, so each account has its ledger entry
+            identity.add_user(store, user_name=f"member{n:02d}", display_name=f"Member {n:02d}",
+                              role="committee member", source="demo", actor=GRACE)
         signoffs.seed_demo_committee(store)
         for n in range(extra_members):
             signoffs.add_member(store, user_name=f"member{n:02d}", actor=GRACE)

@@ -33,6 +33,9 @@ def template(demo_workspace, tmp_path_factory) -> Path:
         tokens.revoke_token(store, token_id=second.token_id, actor=ADMIN)
         signoffs.set_rule(store, key="decision_validity_days", value=180, actor=ADMIN)
         signoffs.set_rule(store, key="quorum_fraction", value=0.6, actor=ADMIN)
+        identity.add_user(store, user_name="local.admin", display_name="Local Admin", role="admin", actor=ADMIN,
+                          password="a long enough password")
+        identity.set_disabled(store, user_name="local.admin", disabled=True, actor=ADMIN)
     return path
 
 
@@ -109,7 +112,7 @@ def server_file_unsigned(path: Path) -> None:
 
 
 CASES = {
-    **chain_cases("ledger", "actor", "entry_hash", ", idempotency_key || '-forged' AS idempotency_key"),
+    **chain_cases("ledger", "subject", "entry_hash", ", idempotency_key || '-forged' AS idempotency_key"),
     **chain_cases("risk_event", "new_value", "event_hash"),
     "model_version: edit a stage": sql("UPDATE model_version SET stage = 'production' "
                                        "WHERE model = 'adult-income' AND version = 'v2'"),
@@ -137,6 +140,16 @@ CASES = {
     "api_token: insert": sql("INSERT INTO api_token SELECT * REPLACE ('TK-0099' AS token_id, repeat('b', 64) AS "
                              "token_hash) FROM api_token WHERE token_id = 'TK-0001'"),
     "api_token: truncate": sql("DELETE FROM api_token"),
+    "app_user: raise a role": sql("UPDATE app_user SET role = 'admin' WHERE user_name = 'farid.haddad'"),
+    "app_user: swap a password hash": sql("UPDATE app_user SET password_hash = '$argon2id$forged' "
+                                          "WHERE user_name = 'farid.haddad'"),
+    "app_user: swap a local account's password hash": sql(
+        "UPDATE app_user SET password_hash = (SELECT password_hash FROM app_user WHERE user_name = 'local.admin') "
+        "|| 'x' WHERE user_name = 'local.admin'"),
+    "app_user: re-enable": sql("UPDATE app_user SET disabled = false WHERE disabled"),
+    "app_user: insert": sql("INSERT INTO app_user SELECT * REPLACE ('mallory' AS user_name) FROM app_user "
+                            "WHERE user_name = 'farid.haddad'"),
+    "app_user: delete": sql("DELETE FROM app_user WHERE user_name = 'farid.haddad'"),
     "ledger_key: edit the fingerprint": sql("UPDATE ledger_key SET fingerprint = repeat('a', 32)"),
     "ledger_key: insert another key": sql("INSERT INTO ledger_key VALUES (repeat('b', 32), 10000, 10000, now())"),
     "ledger_key: truncate": sql("DELETE FROM ledger_key"),
@@ -170,7 +183,7 @@ def test_every_change_is_named(workspace, cli, case):
     named = {"ledger": "ledger entry", "risk_event": "risk register", "anchor": "anchor",
              "server file": "server file", "ledger_key": "ledger key", "model_version": "model_version",
              "committee_member": "committee_member", "committee_rule": "committee_rule",
-             "api_token": "api_token"}[table]
+             "api_token": "api_token", "app_user": "app_user"}[table]
     text = " ".join(result["problems"])
     assert named in text or (table == "ledger" and "ledger" in text), result["problems"]
 
