@@ -5,9 +5,12 @@ an empty register, so that each finding is new."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from governance import identity, risks
+from governance import hash_chain, identity, ledger_keys, risks
+from governance.canonical import canonical_json
 from governance.errors import InvalidInputError
 from governance.fairness import list_audits
 from governance.risk_proposals import findings, propose_from_monitoring
@@ -17,9 +20,16 @@ PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 
 
 def empty_register(path) -> None:
-    """The demo's monitoring data as it was before anyone kept a register."""
-    with GovernanceStore(path) as store, store.write() as tx:
-        tx.execute("DELETE FROM risk_event")
+    """The demo's monitoring data as it was before anyone kept a register: its events removed, and the anchor
+    signed again for the emptied register (as only a holder of the ledger key can), so the record verifies."""
+    with GovernanceStore(path) as store:
+        with store.write() as tx:
+            tx.execute("DELETE FROM risk_event")
+        key = ledger_keys.load()
+        head = store.query_rows("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1")[0]
+        heads = {"ledger": {"seq": head[0], "hash": head[1]}, "risk register": {"seq": 0, "hash": "0" * 64}}
+        hash_chain.anchor_path(store).write_text(json.dumps(
+            {"chains": heads, "mac": key.mac(ledger_keys.ANCHOR, canonical_json(heads))}))
     # closed and opened again before the next write: DuckDB's index only forgets the deleted keys then
 
 
