@@ -13,12 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from governance import durable_file
 from governance.canonical import canonical_json
 from governance.ledger_keys import ANCHOR, CHAIN_MAC, LedgerKey
 from governance.store import GovernanceStore
@@ -182,17 +181,7 @@ def refresh_anchor(store: GovernanceStore, *, key: LedgerKey, signed_by: LedgerK
         if path.exists() or any(head["seq"] for head in heads.values()) or held(store, RECORDS, committed=True):
             if any(problem for problem, _ in anchor_problems(store, key=signed_by or key).values()):
                 return
-        content = json.dumps({"chains": heads, "mac": key.mac(ANCHOR, canonical_json(heads))})
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        durable_file.replace(path, json.dumps({"chains": heads, "mac": key.mac(ANCHOR, canonical_json(heads))}))
 
 
 def read_anchor(store: GovernanceStore, *, key: LedgerKey | None) -> tuple[dict | None, str | None]:
@@ -241,8 +230,3 @@ def held(store: GovernanceStore, tables: tuple, *, committed: bool = False) -> s
     count = store.committed_value if committed else store.query_value
     counts = [(count(f"SELECT count(*) FROM {table}"), label) for table, label in tables]
     return ", ".join(f"{label}: {count:,}" for count, label in counts if count)
-
-
-def anchored_seq(store: GovernanceStore, chain: Chain) -> int | None:
-    heads, _ = read_anchor(store, key=None)
-    return None if heads is None else heads[chain.name]["seq"]

@@ -29,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from governance import clock
+from governance import clock, durable_file
 from governance.errors import GovernanceError
 from governance.store import GovernanceStore, WriteTransaction
 
@@ -191,16 +191,7 @@ def keep_rotated(new: LedgerKey, old: LedgerKey) -> None:
     path = key_file_path()
     kept = [new.secret.decode("utf-8"), old.secret.decode("utf-8"), *(k.secret.decode("utf-8")
                                                                       for k in previous_keys())]
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(kept) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    durable_file.replace(path, "\n".join(kept) + "\n")
 
 
 def _create_key_file(path: Path) -> None:
