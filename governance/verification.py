@@ -124,16 +124,11 @@ def verify(store: GovernanceStore) -> dict:
     anchor = hash_chain.anchor_problems(store, key=key)
     anchor_file_problem = anchor["anchor"][0]
     anchor_missing = not hash_chain.anchor_path(store).exists()
-    if anchor_missing:
-        problems += _empty_problems(store, rows, anchor_missing=True)
-        if any(rows.values()):
-            problems.append(anchor_file_problem)
-    else:
-        problems += _empty_problems(store, rows, anchor_missing=False)
-        if anchor_file_problem:
-            problems.append(anchor_file_problem)
+    problems += _empty_problems(store, rows, anchor_missing=anchor_missing)
+    if anchor_file_problem and (any(rows.values()) or not anchor_missing):   # no anchor yet: see _empty_problems
+        problems.append(anchor_file_problem)
     problems += [anchor[chain.name][0] for chain in CHAINS if anchor[chain.name][0]]
-    problems += _state_differences(store, key)
+    problems += record_state.differences(store, key)   # the tables the ledger decides (stage, committee, …)
     if keys is not None and (forged := server_file.problem(workspace=store.path)):
         problems.append(forged)
     heads, _ = hash_chain.read_anchor(store, key=None)
@@ -148,7 +143,3 @@ def verify(store: GovernanceStore) -> dict:
             "entries": ledger_check["rows"], "first_bad_seq": ledger_check["first_bad_seq"],
             "head_hash": ledger_check["head_hash"], "anchor_seq": ledger_check["anchor_seq"], "chains": chains}
 
-
-def _state_differences(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
-    """The tables derived from the ledger (stage, committee, rules, tokens) against it (governance.record_state)."""
-    return record_state.differences(store, key)
