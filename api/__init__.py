@@ -46,10 +46,11 @@ async def lifespan(app):
     """Open the workspace once for the process, name the server beside it, start the scheduler; undo on exit."""
     from streamlit import config
 
-    from governance import scheduler, server_file, sql_sandbox
+    from governance import ledger_keys, scheduler, server_file, sql_sandbox
     from governance.workspace import shared_store, workspace_path
 
     store = shared_store(workspace_path())
+    ledger_keys.initialise_if_new(store)   # a new workspace's key, before the server file is signed with it
     server = commands.open_server(store)
     server_file.write(workspace=store.path, url=server_url(address=config.get_option("server.address"),
                                                            port=config.get_option("server.port")))

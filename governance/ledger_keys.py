@@ -182,6 +182,15 @@ def initialise(store: GovernanceStore) -> tuple[LedgerKey, bool]:
     return for_writing(store), made
 
 
+def initialise_if_new(store: GovernanceStore) -> None:
+    """A server starting on a workspace that has no key fingerprint and nothing signed yet is that workspace's
+    `init`: its key is there before the server file is signed and before the first start builds the demo."""
+    from governance import hash_chain
+
+    if current_fingerprint(store) is None and all(hash_chain.head_row(store, c) is None for c in hash_chain.CHAINS):
+        initialise(store)
+
+
 def record_rotation(tx: WriteTransaction, new: LedgerKey, *, since_seq: int, since_event: int) -> None:
     _record(tx, new, since_seq=since_seq, since_event=since_event)
 

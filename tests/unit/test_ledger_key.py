@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import audit_pack, ledger, ledger_keys, verification
+from governance import audit_pack, ledger, ledger_keys, server_file, verification
 from governance.errors import GovernanceError
 from governance.store import GovernanceStore
 
@@ -162,3 +162,21 @@ def test_rotation_is_an_entry_signed_with_both_keys_and_older_entries_still_veri
 
     no_key.write_text("a brand new key\n")   # the old key lost: the entries it signed can no longer be checked
     assert cli("--db", demo_copy, "verify").returncode == 3
+
+
+def test_a_server_on_a_new_workspace_makes_its_key_before_it_signs_its_server_file(no_key, tmp_path, cli):
+    """`serve` on a new workspace is its `init`: the key is made first, so the server file it writes is signed and
+    `verify` (through the same key) finds nothing wrong with it."""
+    from tests.servers import start_server, stop_server
+
+    path = tmp_path / "served.duckdb"
+    server, process = start_server(db=path, workdir=tmp_path, env={"QUORUM_LEDGER_KEY_FILE": str(no_key)})
+    try:
+        assert no_key.exists()
+        found = json.loads(server_file.path_for(path).read_text())
+        key = no_key.read_text().strip()
+        content = json.dumps({k: found[k] for k in ("pid", "url", "workspace")}, sort_keys=True, separators=(",", ":"))
+        assert found["mac"] == hmac.new(sub_key(key, "server-file"), content.encode(), hashlib.sha256).hexdigest()
+        assert server_file.problem(workspace=path) is None
+    finally:
+        stop_server(process)
