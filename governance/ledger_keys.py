@@ -171,7 +171,7 @@ def _record(tx: WriteTransaction, key: LedgerKey, *, since_seq: int, since_event
 
 
 def initialise(store: GovernanceStore) -> tuple[LedgerKey, bool]:
-    """At `init` (and the app's first start on a new workspace): the one place a key is ever made.
+    """At `init` (and a server's or the app's first start on a new workspace): the one place a key is ever made.
 
     Returns (key, made). An existing key is used as it is; a new one is made only when there is none at all.
     """
