@@ -134,27 +134,25 @@ def command_name(args: argparse.Namespace) -> str:
     return f"{args.command} {subcommand}" if subcommand else args.command
 
 
+def _registry() -> dict[str, tuple]:
+    """Every command by its full name ('audit run', 'checklist show', 'gate', 'verify'), as (service, printer[,
+    exit code for a result]): the one table `command_for` reads, for the CLI and the API alike."""
+    found = {f"{group} {sub}": spec for group, module in _GROUPS.items() for sub, spec in module.COMMANDS.items()}
+    found.update({" ".join(key) if isinstance(key, tuple) else key: spec for key, spec in cli_release.COMMANDS.items()})
+    for module in (cli_reports, cli_workspace, cli_monitoring, cli_anomalies):
+        found.update(module.COMMANDS)
+    found.update({"verify": cli_ledger.COMMAND, "rotate-key": cli_ledger.ROTATE, "quality": cli_quality.COMMAND,
+                  "explain": (cli_models.explain, cli_models.print_explanation)})
+    return found
+
+
+REGISTRY = _registry()
+OPENS_ITS_OWN_WORKSPACE = ("ingest", "verify-pack")   # ingest opens it itself; verify-pack needs none
+
+
 def command_for(args: argparse.Namespace) -> Command:
     name = command_name(args)
-    if args.command in _GROUPS:
-        spec = _GROUPS[args.command].COMMANDS[args.subcommand]
-    elif args.command in ("checklist", "retraining"):
-        spec = cli_release.COMMANDS[(args.command, args.subcommand)]
-    elif args.command == "gate":
-        spec = cli_release.COMMANDS["gate"]
-    elif args.command in cli_reports.COMMANDS:
-        spec = cli_reports.COMMANDS[args.command]
-    elif args.command == "verify":
-        spec = cli_ledger.COMMAND
-    elif args.command == "rotate-key":
-        spec = cli_ledger.ROTATE
-    elif args.command == "quality":
-        spec = cli_quality.COMMAND
-    elif args.command == "explain":
-        spec = (cli_models.explain, cli_models.print_explanation)
-    else:
-        spec = {**cli_workspace.COMMANDS, **cli_monitoring.COMMANDS, **cli_anomalies.COMMANDS}[args.command]
-    return Command(name, *spec, opens_workspace=args.command not in ("ingest", "verify-pack"))
+    return Command(name, *REGISTRY[name], opens_workspace=name not in OPENS_ITS_OWN_WORKSPACE)
 
 
 def run_on_store(command: Command, args: argparse.Namespace, store) -> dict:

@@ -241,3 +241,24 @@ def test_audit_bad_input_is_one_clear_line(demo_copy, tmp_path, cli):
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("error:") and message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_every_command_the_parser_offers_is_in_the_one_registry_and_nothing_else_is():
+    """`command_for` reads one table (issue 23: a registry instead of an if/elif chain): a command added to a parser
+    but not to the registry, or left in the registry after its parser went, fails here, not at a user's terminal."""
+    import argparse
+
+    from governance import cli
+
+    def paths(parser, prefix=()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from paths(sub, prefix + (name,))
+                return
+        yield " ".join(prefix)
+
+    offered = set(paths(cli.build_parser())) - {"serve"}   # serve starts the server before any command runs
+    assert offered == set(cli.REGISTRY)
+    for name, spec in cli.REGISTRY.items():
+        assert 2 <= len(spec) <= 3 and all(callable(part) for part in spec), name
