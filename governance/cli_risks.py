@@ -176,9 +176,9 @@ def _print_propose(result: dict) -> None:
 
 
 def _verify(store, args) -> dict:
-    from governance import risks
+    from governance import verification
 
-    return risks.verify_chain(store)
+    return verification.verify_register(store)
 
 
 def _print_verify(result: dict) -> None:

@@ -17,12 +17,19 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from governance import durable_file
 from governance.canonical import canonical_json
-from governance.ledger_keys import ANCHOR, CHAIN_MAC, LedgerKey
 from governance.store import GovernanceStore
 
+if TYPE_CHECKING:   # the key module builds on this one (its chains), not the other way round
+    from governance.ledger_keys import LedgerKey
+
 GENESIS = "0" * 64
+# The purposes the ledger key's sub-keys are derived for here: a chain's MACs (CHAIN_MAC + its name), the anchor.
+CHAIN_MAC = "chain-mac:"
+ANCHOR = "anchor"
 _ANCHOR_LOCK = threading.Lock()  # one anchor writer at a time, so the anchor only moves forward
 
 

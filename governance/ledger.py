@@ -122,7 +122,7 @@ def rotate_key(store: GovernanceStore, *, new_secret: str, actor) -> dict:
     with store.write() as tx:
         since_seq, _ = hash_chain.next_link(store, LEDGER)
         since_event, _ = hash_chain.next_link(store, hash_chain.RISK_REGISTER)
-        ledger_keys.record_rotation(tx, new, since_seq=since_seq, since_event=since_event)
+        ledger_keys.record_key(tx, new, since_seq=since_seq, since_event=since_event)
         entry = _append(store, tx, actor=actor.recorded_as, kind="ledger_key_rotated", subject="ledger key",
                         payload=canonical_json(payload), idempotency_key=f"ledger-key-rotated:{new.fingerprint}",
                         key=new)

@@ -29,7 +29,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from governance import clock, durable_file
+from governance import clock, durable_file, hash_chain
 from governance.errors import GovernanceError
 from governance.store import GovernanceStore, WriteTransaction
 
@@ -37,9 +37,7 @@ KEY_ENV = "QUORUM_LEDGER_KEY"
 KEY_FILE_ENV = "QUORUM_LEDGER_KEY_FILE"
 DEFAULT_KEY_FILE = "~/.config/quorum/ledger.key"
 FINGERPRINT_LABEL = "quorum ledger key fingerprint v1"
-# The purposes a sub-key is derived for; a chain's MAC key is CHAIN_MAC + its name.
-CHAIN_MAC = "chain-mac:"
-ANCHOR = "anchor"
+# The purposes a sub-key is derived for (the chains' and the anchor's are in governance.hash_chain).
 PACK_SEAL = "audit-pack-seal"
 ACCOUNT_PASSWORD = "account-password-hash"   # a keyed digest of an account's password hash, in its entry
 TOKEN_HASH = "api-token-hash"   # a keyed digest of a token's hash, in its ledger entry
@@ -145,10 +143,10 @@ def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> L
     if expected is None:
         _prove(store, key)
         if tx is not None:
-            _record(tx, key, since_seq=0, since_event=0)
+            record_key(tx, key, since_seq=0, since_event=0)
         else:
             with store.write() as own:
-                _record(own, key, since_seq=0, since_event=0)
+                record_key(own, key, since_seq=0, since_event=0)
     elif not hmac.compare_digest(expected, key.fingerprint):
         raise GovernanceError(KEY_MISMATCH.format(source=key.source, found=key.fingerprint, expected=expected,
                                                   env=KEY_ENV))
@@ -156,16 +154,15 @@ def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> L
 
 
 def _prove(store: GovernanceStore, key: LedgerKey) -> None:
-    from governance import hash_chain
-
     for chain in hash_chain.CHAINS:
         head = hash_chain.head_row(store, chain)
         if head is not None and not hmac.compare_digest(str(head[2] or ""),
-                                                        key.mac(CHAIN_MAC + chain.name, head[1])):
+                                                        key.mac(chain.mac_purpose, head[1])):
             raise GovernanceError(KEY_UNPROVEN.format(chain=chain.name, source=key.source))
 
 
-def _record(tx: WriteTransaction, key: LedgerKey, *, since_seq: int, since_event: int) -> None:
+def record_key(tx: WriteTransaction, key: LedgerKey, *, since_seq: int, since_event: int) -> None:
+    """The key's fingerprint, signing the chains from these rows on (0, 0 for a new workspace)."""
     tx.execute("INSERT INTO ledger_key (fingerprint, since_seq, since_event, recorded_at) VALUES (?, ?, ?, ?) "
                "ON CONFLICT DO NOTHING", [key.fingerprint, since_seq, since_event, clock.now_naive()])
 
@@ -185,14 +182,8 @@ def initialise(store: GovernanceStore) -> tuple[LedgerKey, bool]:
 def initialise_if_new(store: GovernanceStore) -> None:
     """A server starting on a workspace that has no key fingerprint and nothing signed yet is that workspace's
     `init`: its key is there before the server file is signed and before the first start builds the demo."""
-    from governance import hash_chain
-
     if current_fingerprint(store) is None and all(hash_chain.head_row(store, c) is None for c in hash_chain.CHAINS):
         initialise(store)
-
-
-def record_rotation(tx: WriteTransaction, new: LedgerKey, *, since_seq: int, since_event: int) -> None:
-    _record(tx, new, since_seq=since_seq, since_event=since_event)
 
 
 def keep_rotated(new: LedgerKey, old: LedgerKey) -> None:

@@ -1,8 +1,9 @@
 """The AI risk register: an append-only, hash-chained log of events from which each risk's state is derived.
 
 Nothing is updated or deleted: a change is a new event (who, when, field, old value, new value, reason), a
-risk ends closed or withdrawn with a reason, and each event carries the hash of the previous one, so
-`verify_chain` finds any event edited or removed afterwards. Text is stored exactly as typed; pages render it
+risk ends closed or withdrawn with a reason, and each event is a row of a hash chain, signed and anchored like
+the ledger's (governance.hash_chain), so `verification.verify_register` finds any event edited, removed or
+inserted afterwards. Text is stored exactly as typed; pages render it
 as text, never as HTML.
 
 Every command takes the acting `identity.User` and checks its role before writing ("edit risks"; accepting a
@@ -222,17 +223,6 @@ def chain_rows(store: GovernanceStore) -> list[hash_chain.Row]:
                             "prev_hash, event_hash, event_mac FROM risk_event ORDER BY seq")
     return [hash_chain.Row(seq=r[0], prev_hash=r[9], hash=r[10], mac=r[11],
                            content=_content(r[0], r[1], r[2].isoformat(), *r[3:10])) for r in rows]
-
-
-def verify_chain(store: GovernanceStore) -> dict:
-    """The register's part of the record's verification (governance.verification checks it with the others)."""
-    from governance import verification
-
-    result = verification.verify(store)
-    register = result["chains"][RISK_REGISTER.name]
-    problem = register["problem"] or (register["rows"] and result["anchor_problem"]) or result["key_problem"]
-    return {"ok": not problem, "events": register["rows"], "broken_at": register["first_bad_seq"],
-            "problem": problem or None, "head": register["head_hash"]}
 
 
 def history(store: GovernanceStore, *, risk_id: str) -> list[dict]:

@@ -143,3 +143,13 @@ def verify(store: GovernanceStore) -> dict:
             "entries": ledger_check["rows"], "first_bad_seq": ledger_check["first_bad_seq"],
             "head_hash": ledger_check["head_hash"], "anchor_seq": ledger_check["anchor_seq"], "chains": chains}
 
+
+
+def verify_register(store: GovernanceStore) -> dict:
+    """The risk register's part of `verify` (`python -m governance risks verify`): {ok, events, broken_at,
+    problem, head}."""
+    result = verify(store)
+    register = result["chains"][hash_chain.RISK_REGISTER.name]
+    problem = register["problem"] or (register["rows"] and result["anchor_problem"]) or result["key_problem"]
+    return {"ok": not problem, "events": register["rows"], "broken_at": register["first_bad_seq"],
+            "problem": problem or None, "head": register["head_hash"]}

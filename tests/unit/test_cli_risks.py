@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import identity, ledger, risks
+from governance import identity, ledger, risks, verification
 from governance.store import GovernanceStore
 
 
@@ -78,7 +78,7 @@ def test_import_with_one_bad_row_imports_nothing_and_a_good_file_imports_all(db,
     assert [r["risk_id"] for r in json.loads(imported.stdout)["imported"]] == ["R-001", "R-002"]
     with GovernanceStore(db) as store:
         assert [r["title"] for r in risks.list_risks(store)] == ["Drift", "Leak"]
-        assert risks.verify_chain(store)["ok"]
+        assert verification.verify_register(store)["ok"]
 
 
 def test_the_acting_account_and_its_role_decide(db, cli):

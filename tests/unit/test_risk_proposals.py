@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from governance import hash_chain, identity, ledger_keys, risks
+from governance import hash_chain, identity, ledger_keys, risks, verification
 from governance.canonical import canonical_json
 from governance.errors import InvalidInputError
 from governance.fairness import list_audits
@@ -29,7 +29,7 @@ def empty_register(path) -> None:
         head = store.query_rows("SELECT seq, entry_hash FROM ledger ORDER BY seq DESC LIMIT 1")[0]
         heads = {"ledger": {"seq": head[0], "hash": head[1]}, "risk register": {"seq": 0, "hash": "0" * 64}}
         hash_chain.anchor_path(store).write_text(json.dumps(
-            {"chains": heads, "mac": key.mac(ledger_keys.ANCHOR, canonical_json(heads))}))
+            {"chains": heads, "mac": key.mac(hash_chain.ANCHOR, canonical_json(heads))}))
     # closed and opened again before the next write: DuckDB's index only forgets the deleted keys then
 
 
@@ -69,7 +69,7 @@ def test_each_finding_is_proposed_or_linked_once_and_never_duplicated(store):
     assert len(result["linked"]) == len(found) - len(result["proposed"])
     again = propose_from_monitoring(store)
     assert again == {"proposed": [], "linked": []}
-    assert risks.verify_chain(store)["ok"]
+    assert verification.verify_register(store)["ok"]
 
 
 def test_a_person_accepts_or_dismisses_a_proposal_with_a_reason(store):

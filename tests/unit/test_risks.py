@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from governance import identity, ledger, risks
+from governance import identity, ledger, risks, verification
 from governance.errors import InvalidInputError
 from governance.identity import MONITORING, PermissionDeniedError
 from governance.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON, NO_OWNER,
@@ -286,30 +286,30 @@ def test_verify_chain_finds_an_edited_and_a_deleted_event(store):
     risks.update_risk(store, risk_id="R-001", changes={"likelihood": 2}, actor=ME, reason="first")
     risks.update_risk(store, risk_id="R-001", changes={"impact": 2}, actor=ME, reason="second")
     risks.add_risk(store, risk=new(title="Second risk"), actor=ME)
-    intact = risks.verify_chain(store)
+    intact = verification.verify_register(store)
     assert intact["ok"] and intact["events"] == 4 and intact["broken_at"] is None and len(intact["head"]) == 64
 
     with store.write() as tx:
         tx.execute("UPDATE risk_event SET reason = 'x' WHERE seq = 2")
-    assert subset(risks.verify_chain(store)) == {"ok": False, "events": 4, "broken_at": 2}
+    assert subset(verification.verify_register(store)) == {"ok": False, "events": 4, "broken_at": 2}
     with store.write() as tx:
         tx.execute("UPDATE risk_event SET reason = 'first' WHERE seq = 2")
-    assert risks.verify_chain(store)["ok"]
+    assert verification.verify_register(store)["ok"]
 
     with store.write() as tx:
         tx.execute("DELETE FROM risk_event WHERE seq = 3")
-    assert subset(risks.verify_chain(store)) == {"ok": False, "events": 3, "broken_at": 3}   # event 3 is missing
+    assert subset(verification.verify_register(store)) == {"ok": False, "events": 3, "broken_at": 3}   # event 3 is missing
 
 
 def test_the_newest_events_deleted_or_the_register_rewritten_without_the_key_are_found(store):
     """The register is signed and anchored like the ledger (issue 22): plain hashes alone let both pass."""
     for n in range(4):
         risks.add_risk(store, risk=new(title=f"risk {n}"), actor=ME)
-    assert risks.verify_chain(store)["ok"]
+    assert verification.verify_register(store)["ok"]
     saved = store.query_rows("SELECT * FROM risk_event ORDER BY seq")
     with store.write() as tx:
         tx.execute("DELETE FROM risk_event WHERE seq = 4")
-    deleted = risks.verify_chain(store)
+    deleted = verification.verify_register(store)
     assert (deleted["ok"], deleted["events"], deleted["broken_at"]) == (False, 3, 4)
     assert deleted["problem"].startswith("the anchor records 4 events of the risk register but its newest is number 3")
 
@@ -329,7 +329,7 @@ def test_the_newest_events_deleted_or_the_register_rewritten_without_the_key_are
             tx.execute("INSERT INTO risk_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [seq, risk_id, at, actor, kind, field, old, new_value, reason, prev, digest, "0" * 64])
         prev = digest
-    rewritten = risks.verify_chain(store)
+    rewritten = verification.verify_register(store)
     assert (rewritten["ok"], rewritten["broken_at"]) == (False, 1)
     assert "risk register event 1 was not written by Quorum with this ledger key" in rewritten["problem"]
 
@@ -426,7 +426,7 @@ def test_import_is_all_or_nothing(store):
     assert imported[0]["clauses"] == ["MEASURE 2.11", "Article 10"] and imported[0]["next_review"] == "2027-01-31"
     assert imported[1]["description"] == "<b>pii</b>" and imported[1]["models"] == []
     assert risks.history(store, risk_id="R-002")[0]["reason"] == "imported from risks.csv"
-    assert risks.verify_chain(store)["ok"]
+    assert verification.verify_register(store)["ok"]
 
     with pytest.raises(InvalidInputError, match="lacks the columns owner"):
         risks.import_csv(store, content=b"title,category,likelihood,impact\nx,privacy,1,1\n", name="f.csv", actor=ME)
