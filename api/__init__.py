@@ -46,8 +46,10 @@ async def lifespan(app):
     """Open the workspace once for the process, name the server beside it, start the scheduler; undo on exit."""
     from streamlit import config
 
-    from governance import ledger_keys, scheduler, server_file, sql_sandbox
-    from governance.workspace import shared_store, workspace_path
+    from governance.alerts import scheduler
+    from governance.monitoring import sql_sandbox
+    from governance.record import ledger_keys, server_file
+    from governance.record.workspace import shared_store, workspace_path
 
     store = shared_store(workspace_path())
     ledger_keys.initialise_if_new(store)   # a new workspace's key, before the server file is signed with it

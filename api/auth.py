@@ -9,7 +9,7 @@ import os
 from starlette.requests import Request
 
 from api.http import ApiError
-from governance import throttle as failure_throttle
+from governance.access import throttle as failure_throttle
 
 NO_TOKEN = "no API token: send `Authorization: Bearer <token>` (an admin makes one with `tokens create`)"
 PLAIN_HTTP = ("API calls over plain HTTP are accepted only from this machine: serve Quorum behind a TLS reverse "
@@ -38,7 +38,7 @@ def require_secure_transport(request: Request) -> None:
 
 
 class Throttle(failure_throttle.Throttle):
-    """governance.throttle's rule, answered as HTTP 429 with Retry-After."""
+    """governance.access.throttle's rule, answered as HTTP 429 with Retry-After."""
 
     def check(self, *keys: str) -> None:
         try:
@@ -61,7 +61,7 @@ def client_key(request: Request) -> str:
 
 def caller(request: Request, store):
     """The account the request's token belongs to, or a refusal (401, 403 or 429)."""
-    from governance.tokens import TokenError, authenticate_token
+    from governance.access.tokens import TokenError, authenticate_token
 
     require_secure_transport(request)
     client = client_key(request)

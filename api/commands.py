@@ -27,7 +27,9 @@ from starlette.responses import FileResponse, JSONResponse
 
 from api import auth
 from api.http import ApiError, internal, refusal, status_for
-from governance import caller, cli, errors, jobs
+from governance import errors, jobs
+from governance.cli import main as cli
+from governance.access import caller
 
 KEEP_SECONDS = 3600   # finished jobs and unused uploads: long enough to fetch, not for the server's lifetime
 MAX_UPLOAD_BYTES = int(os.environ.get("QUORUM_MAX_UPLOAD_MB", "1024")) << 20
@@ -369,8 +371,8 @@ async def run_command(request: Request):
 def _wrong_password(exc: errors.GovernanceError) -> bool:
     """A password the request carried was wrong: a sign-in's, or a signature's re-authentication, which
     `signoffs.vote` reports as PermissionDeniedError(REAUTH_PASSWORD)."""
-    from governance.identity import PermissionDeniedError, SignInError
-    from governance.signoffs import REAUTH_PASSWORD
+    from governance.access.identity import PermissionDeniedError, SignInError
+    from governance.decisions.signoffs import REAUTH_PASSWORD
 
     return isinstance(exc, SignInError) or (isinstance(exc, PermissionDeniedError) and str(exc) == REAUTH_PASSWORD)
 

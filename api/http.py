@@ -23,9 +23,9 @@ class ApiError(Exception):
 
 
 def status_for(exc: errors.GovernanceError) -> int:
-    from governance.caller import CallerMismatchError
-    from governance.identity import PermissionDeniedError, SignInError
-    from governance.tokens import TokenError
+    from governance.access.caller import CallerMismatchError
+    from governance.access.identity import PermissionDeniedError, SignInError
+    from governance.access.tokens import TokenError
 
     if isinstance(exc, (TokenError, SignInError)):
         return 401

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from api.commands import fields_of
-from governance import cli
+from governance.cli import main as cli
 
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "reference": {"type": "string"}},
           "required": ["error"]}

@@ -5,9 +5,13 @@ from components.auth import can, current_user, needs
 from components.formatting import ABSENT, cell, count, plain, timestamp
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import alerts, identity, release_gate, scheduler, signoffs, telemetry_sources, tokens
+from governance import alerts
+from governance.access import identity, tokens
+from governance.alerts import scheduler
+from governance.decisions import release_gate, signoffs
+from governance.monitoring import telemetry_sources
 from governance.errors import GovernanceError
-from governance.inventory import list_models, workspace_status
+from governance.monitoring.inventory import list_models, workspace_status
 
 
 def model_choice(key: str) -> str | None:

@@ -8,19 +8,20 @@ from components.formatting import ABSENT, number, plain, plural, timestamp
 from components.navigation import page_for_link
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import alert_delivery, alerts
+from governance import alerts
+from governance.alerts import delivery
 from governance.errors import GovernanceError
 
 ALL = "All"
 
 
-def delivery_settings() -> alert_delivery.DeliverySettings:
+def delivery_settings() -> delivery.DeliverySettings:
     """`[alerts]` in the app's secrets, overridden by QUORUM_* variables, as for `alerts check`."""
     try:
         secrets = st.secrets.to_dict()
     except Exception:  # no secrets file at all: Streamlit raises instead of returning an empty mapping
         secrets = None
-    return alert_delivery.DeliverySettings.load(secrets)
+    return delivery.DeliverySettings.load(secrets)
 
 
 def actions() -> None:
@@ -40,8 +41,8 @@ def actions() -> None:
             if check:
                 result = alerts.check(store, actor=current_user(), base_url=settings.base_url)
             else:
-                requeued = alert_delivery.retry_failed(store)
-            sent = alert_delivery.deliver_pending(store, settings=settings)
+                requeued = delivery.retry_failed(store)
+            sent = delivery.deliver_pending(store, settings=settings)
     except GovernanceError as exc:
         st.error(plain(exc))
         return
@@ -128,7 +129,7 @@ def body() -> None:
     tiles = st.container()   # drawn above the buttons, filled after them: the counts are what a check just left
     actions()
     everything = cached(alerts.episodes)
-    outbox = cached(alert_delivery.history)
+    outbox = cached(delivery.history)
     open_now = [e for e in everything if e["closed_at"] is None]
     cols = tiles.columns(4)
     cols[0].metric("Open critical", sum(e["severity"] == "critical" for e in open_now), border=True)

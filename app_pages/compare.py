@@ -5,9 +5,9 @@ from components.charts import comparison_chart
 from components.formatting import count, kpi_change, kpi_interval, kpi_label, kpi_value
 from components.page import render_page
 from components.workspace import cached
-from governance.compare import compare_versions, default_window
-from governance.inventory import list_versions
-from governance.kpis import Window
+from governance.monitoring.compare import compare_versions, default_window
+from governance.monitoring.inventory import list_versions
+from governance.monitoring.kpis import Window
 
 VERDICT_BADGES = {"better": ("better", "green"), "worse": ("worse", "red"),
                   "no significant difference": ("no significant difference", "gray"),

@@ -6,11 +6,11 @@ from components.formatting import plain
 from components.charts import distribution_chart, drift_heatmap, quality_trend_chart
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance.data_quality import CHECKS, quality_report
-from governance.drift import default_reference_period, drift_report, drift_thresholds, set_drift_thresholds
+from governance.monitoring.data_quality import CHECKS, quality_report
+from governance.monitoring.drift import default_reference_period, drift_report, drift_thresholds, set_drift_thresholds
 from governance.errors import GovernanceError
-from governance.inventory import list_versions
-from governance.kpis import Window, data_window
+from governance.monitoring.inventory import list_versions
+from governance.monitoring.kpis import Window, data_window
 
 
 def thresholds_form(model: str) -> None:

@@ -8,9 +8,9 @@ from components.explanation_charts import (beeswarm_chart, cohort_chart, depende
 from components.formatting import NOT_COMPUTABLE, plain
 from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance import explanations as ex
+from governance.evidence import explanations as ex
 from governance.errors import GovernanceError
-from governance.inventory import list_versions
+from governance.monitoring.inventory import list_versions
 
 TABS = ("Global", "Local", "Cohorts", "Checks")
 ROWS = ex.DEFAULT_ROWS        # the settings the page computes and looks up; the CLI can store others

@@ -6,10 +6,10 @@ from components.formatting import plain, plural
 from components.page import render_page
 from components.workspace import cached, get_store
 from governance.csv_safety import frame_csv
-from governance.explore import DIMENSIONS, MEASURES, View, explore
-from governance.kpis import GRAINS, Window
-from governance.inventory import list_versions
-from governance.sql_sandbox import SandboxRefusal, run_sandboxed_query
+from governance.monitoring.explore import DIMENSIONS, MEASURES, View, explore
+from governance.monitoring.kpis import GRAINS, Window
+from governance.monitoring.inventory import list_versions
+from governance.monitoring.sql_sandbox import SandboxRefusal, run_sandboxed_query
 
 NO_GRAIN = "none"
 EXAMPLE_SQL = ("SELECT model, version, date_trunc('week', ts) AS week, count(*) AS predictions,\n"

@@ -9,12 +9,12 @@ from components.fairness_charts import audit_comparison_chart, group_metric_char
 from components.formatting import NOT_COMPUTABLE, code, percent, plain
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance import fairness, fairness_policy
-from governance import fairness_metrics as fm
+from governance.evidence import fairness, fairness_policy
+from governance.evidence import fairness_metrics as fm
 from governance.errors import GovernanceError
-from governance.fairness_inputs import UNREADABLE_CSV, AuditData, AuditError, read_csv_data
-from governance.fairness_mitigation import mitigation_preview
-from governance.inventory import list_versions
+from governance.evidence.fairness_inputs import UNREADABLE_CSV, AuditData, AuditError, read_csv_data
+from governance.evidence.fairness_mitigation import mitigation_preview
+from governance.monitoring.inventory import list_versions
 
 TABS = ("Audits", "New audit", "Compare")
 ALL = "All"

@@ -6,10 +6,10 @@ from components.formatting import (count, count_compact, heading, kpi_label, mil
 from components.kpi_tiles import tile, tile_row
 from components.page import render_page
 from components.workspace import cached
-from governance.inventory import list_models, list_versions
-from governance.kpis import DEFINITIONS, daily_volume, headline_figures
+from governance.monitoring.inventory import list_models, list_versions
+from governance.monitoring.kpis import DEFINITIONS, daily_volume, headline_figures
 from governance.alerts import episodes
-from governance.release_gate import all_triggers, serving_outside_their_gate
+from governance.decisions.release_gate import all_triggers, serving_outside_their_gate
 
 
 def body() -> None:

@@ -9,8 +9,9 @@ from components.auth import current_user
 from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
-from governance import reports, signoffs
-from governance.inventory import list_versions
+from governance import reports
+from governance.decisions import signoffs
+from governance.monitoring.inventory import list_versions
 
 KINDS = {"Model version report": "model", "Committee review report": "review", "Framework coverage report": "coverage"}
 DOWNLOADS = (("pdf", "PDF", "application/pdf", ":material/picture_as_pdf:"),

@@ -9,10 +9,12 @@ from components.formatting import ABSENT, cell, day, plain, plural, timestamp
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.risk_charts import heat_map
 from components.workspace import cached, get_store
-from governance import clock, identity, risks
+from governance.access import identity
+from governance.decisions import risks
+from governance.record import clock
 from governance.errors import GovernanceError
-from governance.inventory import list_models
-from governance.workspace import DATA_DIR
+from governance.monitoring.inventory import list_models
+from governance.record.workspace import DATA_DIR
 
 TABS = ("Register", "Framework coverage", "Actions")
 ALL = "All"
@@ -167,7 +169,7 @@ def propose_button() -> None:
     if not st.button("Propose from monitoring", key="rk_propose", icon=":material/radar:",
                      **{"help": PROPOSE_HELP, **allowed(EDIT)}):
         return
-    from governance.risk_proposals import propose_from_monitoring  # reads drift and KPIs: only when asked
+    from governance.decisions.risk_proposals import propose_from_monitoring  # reads drift and KPIs: only when asked
 
     run(lambda: propose_from_monitoring(get_store()), proposal_summary)
 

@@ -10,9 +10,11 @@ from components.auth import can, current_user, needs, session_auth, sign_out
 from components.formatting import plain
 from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
-from governance import clock, identity, ledger, release_gate, signoffs
+from governance.access import identity
+from governance.decisions import release_gate, signoffs
+from governance.record import clock, ledger
 from governance.errors import GovernanceError
-from governance.inventory import list_versions
+from governance.monitoring.inventory import list_versions
 
 TABS = ("My queue", "Reviews", "Request a review", "Stage gates", "Ledger")
 ALL = "All models"

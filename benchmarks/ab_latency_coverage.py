@@ -23,9 +23,9 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance.compare import _bootstraps, _weighted_quantile, compare_versions  # noqa: E402
-from governance.kpis import Window  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.monitoring.compare import _bootstraps, _weighted_quantile, compare_versions  # noqa: E402
+from governance.monitoring.kpis import Window  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 
 SIGMA, MEDIANS, QS = 0.3, (3.0, 3.6), (0.5, 0.95, 0.99)
 WINDOW = Window(pd.Timestamp("2026-03-02"), pd.Timestamp("2026-03-03"))

@@ -6,7 +6,7 @@ The truth is known by construction in every part; each figure is printed with it
    on binomial counts. Settings: equal rates and real differences, small and large n, rates near 0 (the demo's
    error rate, 0.4%) and near 0.8 (accuracy), unequal group sizes, and the demo's A/B sample sizes (adult-income
    v1 vs v2 over their 30-day overlap: 115,745 / 115,921 requests, 95,040 / 95,357 labelled).
-2. End to end: compare_versions on a workspace holding demo-shaped telemetry (generated as governance/demo.py's
+2. End to end: compare_versions on a workspace holding demo-shaped telemetry (generated as governance/demo/__init__.py's
    _telemetry does: lognormal latency with the daily load, 0.4% failures with 0.8-3 s timeouts, cost from latency,
    value of the approved requests from their score; the score of an approved request is 0.5 + 0.5 Beta(a, b), a and
    b matched to the demo's), versions equal and versions differing as the demo's do. Every KPI's verdict and the
@@ -32,14 +32,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance.compare import (_bootstraps, _verdict, _weighted_mean, compare_versions,  # noqa: E402
+from governance.monitoring.compare import (_bootstraps, _verdict, _weighted_mean, compare_versions,  # noqa: E402
                                 newcombe_interval)
-from governance.kpis import Window  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
-from governance.telemetry_sql import COMPARE_BINNED, compare_bins_sql  # noqa: E402
+from governance.monitoring.kpis import Window  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
+from governance.monitoring.telemetry_sql import COMPARE_BINNED, compare_bins_sql  # noqa: E402
 
 WINDOW = Window(pd.Timestamp("2026-03-02"), pd.Timestamp("2026-04-01"))   # 30 days, as the demo's overlap
-# The demo's load by hour (governance/demo.py) and its versions: median latency, approved share, Beta(a, b) of an
+# The demo's load by hour (governance/demo/__init__.py) and its versions: median latency, approved share, Beta(a, b) of an
 # approved score's position in [0.5, 1] (matched to the demo's mean and s.d.: v1 0.748 +- 0.150, v2 0.760 +- 0.164),
 # accuracy of the labelled requests, and the share of the 30 days in the latency regression (v2, days 75-80).
 LOAD_HOURS, LOAD_LEVELS = [0, 4, 10, 14, 20, 23], [0.2, 0.1, 1.0, 1.0, 0.6, 0.3]
@@ -112,7 +112,7 @@ def part_rates(sims: int) -> None:
 
 
 def demo_shaped(rng: np.random.Generator, n: int, version: dict) -> dict[str, np.ndarray]:
-    """n requests of one version, generated as governance/demo.py's _telemetry generates adult-income's."""
+    """n requests of one version, generated as governance/demo/__init__.py's _telemetry generates adult-income's."""
     hour = rng.integers(0, 24, n)
     load = np.interp(hour, LOAD_HOURS, LOAD_LEVELS)
     latency = version["median_ms"] * (1 + 0.25 * load) * np.exp(rng.normal(0, 0.38, n))

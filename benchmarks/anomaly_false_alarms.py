@@ -28,10 +28,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance.anomalies import MIN_SAMPLE, detect_proportion, detect_quantile  # noqa: E402
+from governance.monitoring.anomalies import MIN_SAMPLE, detect_proportion, detect_quantile  # noqa: E402
 
 HOUR_WEIGHT = np.array([0.25, 0.2, 0.15, 0.15, 0.2, 0.35, 0.6, 0.9, 1.2, 1.4, 1.5, 1.5,
-                        1.4, 1.5, 1.5, 1.4, 1.3, 1.2, 1.0, 0.9, 0.8, 0.6, 0.45, 0.3])   # governance/demo.py
+                        1.4, 1.5, 1.5, 1.4, 1.3, 1.2, 1.0, 0.9, 0.8, 0.6, 0.45, 0.3])   # governance/demo/__init__.py
 LOAD = np.interp(np.arange(24), [0, 4, 10, 14, 20, 23], [0.2, 0.1, 1.0, 1.0, 0.6, 0.3])
 PEAKS = (260, 300, 400)          # busiest hour's requests: german-credit v1, adult-income v2, adult-income v1
 TARGET = 0.0005                  # issue 21: at most 0.05% of hours falsely flagged
@@ -104,8 +104,8 @@ def simulate(series: int, shapes: tuple[str, ...]) -> dict:
 
 
 def demo_figures(db: Path) -> list[str]:
-    from governance.anomalies import kpi_anomalies
-    from governance.store import GovernanceStore
+    from governance.monitoring.anomalies import kpi_anomalies
+    from governance.record.store import GovernanceStore
 
     lines = []
     with GovernanceStore(db) as store:
@@ -147,7 +147,7 @@ def main() -> None:
         print("\n".join(demo_figures(args.db)))
         return
     from governance.demo import seed_demo
-    from governance.store import GovernanceStore
+    from governance.record.store import GovernanceStore
 
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "demo.duckdb"

@@ -198,8 +198,8 @@ def peak_rss_mb(pid: int) -> float:
 def in_process(db: Path) -> dict[str, list[float]]:
     """The same handlers on the open workspace in this process: the work without HTTP, JSON over the wire or a
     token. The store is opened once, as the server holds it."""
-    from governance import cli
-    from governance.store import GovernanceStore
+    from governance.cli import main as cli
+    from governance.record.store import GovernanceStore
 
     parser = cli.build_parser()
     found: dict[str, list[float]] = {}

@@ -1,6 +1,6 @@
 """False alarms of drift's PSI status and of data quality's statistical checks, on stable data at the demo's sizes.
 
-Drift (governance/drift.py) judges each feature by the PSI of the latest complete period (a week on the page)
+Drift (governance/monitoring/drift.py) judges each feature by the PSI of the latest complete period (a week on the page)
 against its reference: watch from 0.1, act from 0.25, on the reference's decile bins (numeric) or one bin per
 reference category plus other/unseen (categorical). Here the truth is "no drift" by construction: the reference
 and the week's telemetry are both drawn from one population, the real data set behind the demo:
@@ -16,7 +16,7 @@ DriftThresholds.status (with its "not judged" under min_rows). Weekly sizes defa
 weeks (about 27,200 rows a week for each adult-income version during the A/B split, 54,500 for v1 before it;
 23,400 for german-credit v1); the smallest judged week, min_rows (500), is run too.
 
-Data quality (governance/data_quality.py): out of range (numeric, outside the reference's min..max), unseen
+Data quality (governance/monitoring/data_quality.py): out of range (numeric, outside the reference's min..max), unseen
 categories, missing values (over the reference's own share) and label coverage are judged on simulated clean
 weeks through data_quality._feature_rows and _row_checks, the functions that make the page's rows. Schema
 conformity, extra columns and telemetry duplicates count deterministic faults: clean data has none, so they have no
@@ -41,11 +41,11 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance import data_quality, drift  # noqa: E402
-from governance.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, GERMAN_CATEGORICAL,  # noqa: E402
+from governance.monitoring import data_quality, drift  # noqa: E402
+from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, GERMAN_CATEGORICAL,  # noqa: E402
                                  GERMAN_NUMERIC, load_adult, load_german)
 from governance.demo import DEFAULT_SEED, _stratified_split  # noqa: E402
-from governance.telemetry_sql import QUALITY_NULL, QUALITY_OK, QUALITY_OUTSIDE  # noqa: E402
+from governance.monitoring.telemetry_sql import QUALITY_NULL, QUALITY_OK, QUALITY_OUTSIDE  # noqa: E402
 
 THRESHOLDS = drift.DriftThresholds(model="simulated")      # the defaults: watch 0.1, act 0.25
 # Rows in a complete week of the default demo (1,000,000 rows, seed 42), per version: see README "Drift".

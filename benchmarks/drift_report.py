@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from governance.drift import EPSILON, drift_report  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.monitoring.drift import EPSILON, drift_report  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 from timing import best_of  # noqa: E402  (benchmarks/ is this script's folder)
 
 

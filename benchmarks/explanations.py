@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 import shap  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from governance import explanations as ex  # noqa: E402
+from governance.evidence import explanations as ex  # noqa: E402
 from governance.demo import DEMO_EXPLAINER as EXPLAINER, seed_demo  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 from timing import best_of  # noqa: E402  (benchmarks/ is this script's folder)
 
 MODEL, VERSION = "adult-income", "v2"

@@ -27,11 +27,11 @@ from fairlearn.metrics import (MetricFrame, false_negative_rate, false_positive_
                                true_positive_rate)
 from sklearn.metrics import accuracy_score, precision_score  # noqa: E402
 
-from governance import fairness  # noqa: E402
-from governance.identity import User  # noqa: E402
+from governance.evidence import fairness  # noqa: E402
+from governance.access.identity import User  # noqa: E402
 from governance.demo import seed_demo  # noqa: E402
-from governance.evaluation_sets import record_evaluation_set  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.evidence.evaluation_sets import record_evaluation_set  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 from timing import best_of  # noqa: E402  (benchmarks/ is this script's folder)
 
 MODEL, SOURCE_VERSION, VERSION = "adult-income", "v1", "bench-1m"

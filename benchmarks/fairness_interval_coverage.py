@@ -5,7 +5,7 @@
 Each scenario draws --data-sets data sets of groups with known selection rates (sizes and rates below), and for each
 the audit's own bootstrap: a multinomial redraw of all (group, outcome, prediction) cells together, --resamples
 times (1,000 is the audits' default). The interval and the p-value come from the functions compute_results calls
-(governance.fairness_metrics.rate_spread and disparity_interval). The method before issue 21 (the percentile
+(governance.evidence.fairness_metrics.rate_spread and disparity_interval). The method before issue 21 (the percentile
 interval of the resampled max - min or min / max, and a bootstrap p-value of that statistic against the threshold)
 is computed on the same resamples, so each line compares the two on identical data.
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from governance import fairness_metrics as fm  # noqa: E402
+from governance.evidence import fairness_metrics as fm  # noqa: E402
 
 CHUNK = 200          # data sets per batch: (batch, resamples, groups, 2, 2) int64 stays near 100 MB
 

@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from governance.kpis import data_window, kpi_summary, kpi_view  # noqa: E402
-from governance.service_levels import slo_judgment  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.monitoring.kpis import data_window, kpi_summary, kpi_view  # noqa: E402
+from governance.monitoring.service_levels import slo_judgment  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 from timing import best_of, rss_mb  # noqa: E402  (benchmarks/ is this script's folder)
 
 

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.timing import best_of, rss_mb  # noqa: E402
-from governance import audit_pack, report_charts, report_render, reports  # noqa: E402
+from governance import reports
+from governance.reports import audit_pack, charts as report_charts, render  # noqa: E402
 from governance.demo import seed_demo  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 
 MODEL, VERSION = "adult-income", "v2"
 TARGET_SECONDS = 10.0
@@ -38,13 +39,13 @@ def main() -> None:
         with GovernanceStore(args.db) as store:
             seed_demo(store)
         print(f"built the demo workspace {args.db} in {time.perf_counter() - started:.1f} s")
-    report_render.html_to_pdf("<p>warm-up</p>")   # imports WeasyPrint and loads fonts once, as a running app has
+    render.html_to_pdf("<p>warm-up</p>")   # imports WeasyPrint and loads fonts once, as a running app has
     with GovernanceStore(args.db) as store:
         data, report = best_of(args.runs, lambda: reports.model_report(store, model=MODEL, version=VERSION))
         json_seconds, content = best_of(args.runs, lambda: reports.to_json(report))
     charts_seconds, charts = best_of(args.runs, lambda: report_charts.charts_for(report))
-    html_seconds, html = best_of(args.runs, lambda: report_render.render_html(report, charts=charts))
-    pdf_seconds, pdf = best_of(args.runs, lambda: report_render.html_to_pdf(html))
+    html_seconds, html = best_of(args.runs, lambda: render.render_html(report, charts=charts))
+    pdf_seconds, pdf = best_of(args.runs, lambda: render.html_to_pdf(html))
     rendered = {"pdf": pdf, "html": html.encode("utf-8"), "json": content}
     pack_seconds, pack = best_of(args.runs, lambda: audit_pack.build_pack(report, rendered=rendered))
     total = data + charts_seconds + html_seconds + pdf_seconds

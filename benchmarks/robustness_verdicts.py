@@ -2,7 +2,7 @@
 
     python benchmarks/robustness_verdicts.py [--data-sets 10000] [--runs 4000] [--seed 21]
 
-The truth is known by construction and everything goes through governance/robustness.py, the code a run uses:
+The truth is known by construction and everything goes through governance/evidence/robustness.py, the code a run uses:
 
 - **Flip rate** (`wilson_interval`): flips ~ Binomial(n, p) for known p.
 - **Accuracy drop** (`paired_difference_interval`): each row is correct before with probability A; a correct row
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from governance import robustness as rb  # noqa: E402
+from governance.evidence import robustness as rb  # noqa: E402
 
 LEVEL = 0.05
 CRITERIA = rb.parse_criteria(rb.DEFAULT_CRITERIA, levels=rb.DEFAULT_LEVELS)

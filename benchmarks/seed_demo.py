@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from governance import demo  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from governance.service_levels import LATENCY_ALLOWED_SLOW, burn_episodes  # noqa: E402
+from governance.monitoring.service_levels import LATENCY_ALLOWED_SLOW, burn_episodes  # noqa: E402
 
 QUARTER_HOURS = 13 * 7 * 24
 # Mean requests per hour by hour of day (0-23), on weekdays and at weekends, of each model (all its versions),

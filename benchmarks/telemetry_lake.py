@@ -20,10 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from governance import demo, telemetry_sources  # noqa: E402
-from governance.identity import User  # noqa: E402
-from governance.kpis import Window, kpi_view  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance import demo
+from governance.monitoring import telemetry_sources  # noqa: E402
+from governance.access.identity import User  # noqa: E402
+from governance.monitoring.kpis import Window, kpi_view  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 from timing import best_of  # noqa: E402  (benchmarks/ is this script's folder)
 
 MODEL = "adult-income"

@@ -9,7 +9,7 @@ import streamlit as st
 
 from components.formatting import plain
 from components.workspace import get_store
-from governance import identity
+from governance.access import identity
 from governance.errors import GovernanceError
 
 SESSION_KEY = "quorum_auth"

@@ -64,7 +64,7 @@ def axis_range(low: float, high: float, *, possible: tuple[float | None, float |
 def anomaly_band(figure: go.Figure, points: pd.DataFrame, *, label: str = "expected",
                  possible: tuple[float | None, float | None] = (0.0, None)) -> go.Figure:
     """Add to a KPI figure, per version, the anomaly detector's expected band (lower..upper, shaded) and a red
-    marker on each anomalous period. points: governance.anomalies.kpi_anomalies(...)["points"], already cut to
+    marker on each anomalous period. points: governance.monitoring.anomalies.kpi_anomalies(...)["points"], already cut to
     the figure's window and versions. Periods with no band (too little history) leave a gap.
 
     The y-axis fits the lines already on the figure (and its target), never the band: a band that widens after a

@@ -11,7 +11,7 @@ import math
 import streamlit as st
 
 from components.formatting import NOT_COMPUTABLE
-from governance.service_levels import ServiceLevel
+from governance.monitoring.service_levels import ServiceLevel
 
 STATUS_BADGE = {"green": ("met", "green"), "amber": ("at risk", "orange"), "red": ("breached", "red"),
                 "unknown": ("not judged", "gray")}

@@ -8,7 +8,7 @@ from typing import Iterable
 import plotly.graph_objects as go
 
 from components.theme import QUORUM_TEMPLATE
-from governance.risks import level
+from governance.decisions.risks import level
 
 BAND_FILLS = {"low": "#DDF2E5", "medium": "#FCF3CF", "high": "#FCEBD3", "critical": "#F9DAD6"}
 SCALE = range(1, 6)

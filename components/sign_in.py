@@ -11,7 +11,7 @@ import streamlit as st
 from components.auth import EXPIRED, EXPIRED_KEY, OIDC_REFUSED_KEY, sign_in
 from components.formatting import plain
 from components.workspace import get_store
-from governance import identity
+from governance.access import identity
 from governance.errors import GovernanceError
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from components.formatting import milliseconds, percent, plain
-from governance import ledger
+from governance.record import ledger
 from governance.errors import InvalidInputError
 
 OUTCOME_BADGES = {None: ("awaiting votes", "gray"), "approved": ("approved", "green"),

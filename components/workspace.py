@@ -12,11 +12,14 @@ import streamlit as st
 
 from components import jobs
 from components.formatting import plain
-from governance import demo, ledger_keys, scheduler, telemetry_sources
+from governance import demo
+from governance.alerts import scheduler
+from governance.monitoring import telemetry_sources
+from governance.record import ledger_keys
 from governance.errors import GovernanceError
-from governance.ingest import absorb_inbox
-from governance.store import GovernanceStore
-from governance.workspace import is_default_workspace, shared_store, workspace_path
+from governance.monitoring.ingest import absorb_inbox
+from governance.record.store import GovernanceStore
+from governance.record.workspace import is_default_workspace, shared_store, workspace_path
 
 T = TypeVar("T")
 log = logging.getLogger("quorum.app")

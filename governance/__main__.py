@@ -2,7 +2,7 @@ import logging
 import os
 import sys
 
-from governance.cli import main
+from governance.cli.main import main
 
 # Tracebacks go to the log only when asked for; users see one `error:` line.
 logging.basicConfig(level=logging.DEBUG if os.environ.get("QUORUM_LOG") == "debug" else logging.CRITICAL,

@@ -21,8 +21,8 @@ if not os.environ.get("QUORUM_LEDGER_KEY"):
     os.environ["QUORUM_LEDGER_KEY"] = TEST_LEDGER_KEY
 
 from governance.demo import seed_demo  # noqa: E402
-from governance.identity import User  # noqa: E402
-from governance.store import GovernanceStore  # noqa: E402
+from governance.access.identity import User  # noqa: E402
+from governance.record.store import GovernanceStore  # noqa: E402
 
 DEMO_ROWS = 60_000
 # Who acts in service-level tests: services check the role of the User they are given (pages and the CLI get it
@@ -82,7 +82,7 @@ def cli(capsys, monkeypatch):
     """`python -m governance …` run by governance.cli.main in this process: the same parser, services, output and
     exit codes, without starting an interpreter for every command (tests/unit/test_cli.py keeps real processes
     to prove the entry point itself). `env` applies to that one command only."""
-    from governance import cli as governance_cli
+    from governance.cli import main as governance_cli
 
     def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         with monkeypatch.context() as patched:

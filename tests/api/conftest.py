@@ -50,7 +50,7 @@ def cli(*args, env: dict | None = None, timeout: float = 300) -> subprocess.Comp
 def cli_here(*args, env: dict | None = None) -> subprocess.CompletedProcess:
     """The same command line run by governance.cli.main in this process (no interpreter start): for setting a
     workspace up before its server starts. `env` applies to this one command."""
-    from governance import cli as governance_cli
+    from governance.cli import main as governance_cli
 
     out, err = io.StringIO(), io.StringIO()
     saved = {k: os.environ.get(k) for k in (*_CALLER_VARIABLES, *(env or {}))}
@@ -198,7 +198,7 @@ def model_files(folder: Path, *, name: str = "model") -> tuple[Path, Path]:
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    from governance.datasets import load_german
+    from governance.demo.datasets import load_german
 
     features = ["duration_months", "credit_amount", "age", "installment_rate_pct"]
     frame = load_german()

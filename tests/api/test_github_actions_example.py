@@ -105,7 +105,7 @@ def training_output(folder, *, model_file: str, evaluation_file: str) -> None:
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    from governance.datasets import ADULT_NUMERIC, load_adult
+    from governance.demo.datasets import ADULT_NUMERIC, load_adult
 
     train, test = load_adult()
     model = LogisticRegression(max_iter=2000).fit(train[ADULT_NUMERIC], train["target"])

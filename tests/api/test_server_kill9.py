@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import server_file
+from governance.record import server_file
 from tests.api.conftest import LEADER, RISK_OWNER, VIEWER, cli, fresh_copy, issue_token, serve
 from tests.servers import stop_server
 

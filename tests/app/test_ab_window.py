@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import duckdb
 import pandas as pd
 
-from governance import compare
-from governance.store import GovernanceStore
+from governance.monitoring import compare
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.unit.test_cli import cli
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from governance import identity, ledger, signoffs
+from governance.access import identity
+from governance.decisions import signoffs
+from governance.record import ledger
 from governance.errors import GovernanceError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 PAGE = "app_pages/admin.py"

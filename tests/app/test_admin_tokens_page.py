@@ -4,8 +4,8 @@ it acts as the chosen account, names are shown as text, and a viewer can neither
 from __future__ import annotations
 
 from components.formatting import plain
-from governance import identity, tokens
-from governance.store import GovernanceStore
+from governance.access import identity, tokens
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 PAGE = "app_pages/admin.py"

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiosmtpd.controller import Controller
 
 from components.formatting import plain
-from governance import alert_delivery, alerts
-from governance.store import GovernanceStore
+from governance import alerts
+from governance.alerts import delivery
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import forget_alerts
 from tests.unit.test_alert_delivery import free_port
@@ -24,7 +25,7 @@ class Inbox:
 def test_a_viewer_sees_the_demos_alerts_with_their_evidence_but_cannot_check_or_send(demo_copy, monkeypatch):
     with GovernanceStore(demo_copy) as store:
         opened = alerts.episodes(store, open_only=True)
-        waiting = [d for d in alert_delivery.history(store) if d["status"] == "pending"]
+        waiting = [d for d in delivery.history(store) if d["status"] == "pending"]
     app = open_page("app_pages/alerts.py", demo_copy, monkeypatch, user="hugo.tanaka")
     assert_clean(app)
     metrics = {m.label: m.value for m in app.metric}
@@ -51,7 +52,7 @@ def test_a_leader_checks_now_and_the_waiting_messages_reach_a_real_smtp_server(d
     monkeypatch.setenv("QUORUM_MAIL_FROM", "quorum@example.org")
     try:
         with GovernanceStore(demo_copy) as store:
-            waiting = [d for d in alert_delivery.history(store) if d["status"] == "pending"]
+            waiting = [d for d in delivery.history(store) if d["status"] == "pending"]
         app = open_page("app_pages/alerts.py", demo_copy, monkeypatch)
         next(b for b in app.button if b.label == "Check the rules now").click().run()
         assert_clean(app)
@@ -62,7 +63,7 @@ def test_a_leader_checks_now_and_the_waiting_messages_reach_a_real_smtp_server(d
     assert any(f"Messages: {len(waiting)} delivered, 0 to retry, 0 failed." == m.value for m in app.info)
     assert sorted(r[0][0] for r in inbox.received) == sorted(d["recipient"] for d in waiting)
     with GovernanceStore(demo_copy) as store:
-        assert {d["status"] for d in alert_delivery.history(store)} == {"delivered"}
+        assert {d["status"] for d in delivery.history(store)} == {"delivered"}
 
 
 def test_a_leader_records_an_alert_rule_on_the_admin_page_and_a_viewer_cannot(demo_copy, monkeypatch):
@@ -115,7 +116,7 @@ def test_after_checking_now_the_tiles_and_the_table_show_what_the_check_left(dem
     assert_clean(app)
     with GovernanceStore(demo_copy) as store:
         opened = alerts.episodes(store, open_only=True)
-        waiting = [d for d in alert_delivery.history(store) if d["status"] == "pending"]
+        waiting = [d for d in delivery.history(store) if d["status"] == "pending"]
     assert opened
     assert any(s.value.endswith(f"; {len(opened)} open now.") for s in app.success), [s.value for s in app.success]
     metrics = {m.label: int(m.value) for m in app.metric}

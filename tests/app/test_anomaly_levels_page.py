@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from governance import ledger
-from governance.anomalies import ACCEPTED_KIND, kpi_anomalies
-from governance.store import GovernanceStore
+from governance.record import ledger
+from governance.monitoring.anomalies import ACCEPTED_KIND, kpi_anomalies
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 

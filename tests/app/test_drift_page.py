@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from governance import drift
-from governance.store import GovernanceStore
+from governance.monitoring import drift
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 PAGE = "app_pages/drift.py"

@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from components import jobs
 from components.explanation_charts import label
-from governance import explanations as ex
+from governance.evidence import explanations as ex
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean as assert_page_clean
 from tests.app.test_pages import open_page
 from tests.conftest import LEADER, forget_explanations

@@ -12,10 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.formatting import plain
-from governance import fairness
-from governance.fairness_inputs import AuditError, read_csv_data
-from governance.fairness_mitigation import mitigation_preview
-from governance.store import GovernanceStore
+from governance.evidence import fairness
+from governance.evidence.fairness_inputs import AuditError, read_csv_data
+from governance.evidence.fairness_mitigation import mitigation_preview
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import LEADER
 

@@ -4,9 +4,10 @@ a new policy with a reason. Expected texts come from the services, read apart fr
 
 from __future__ import annotations
 
-from governance import fairness, ledger
-from governance import fairness_policy as fp
-from governance.store import GovernanceStore
+from governance.evidence import fairness
+from governance.record import ledger
+from governance.evidence import fairness_policy as fp
+from governance.record.store import GovernanceStore
 from components.formatting import plain
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import LEADER

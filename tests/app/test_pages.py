@@ -10,9 +10,10 @@ from streamlit.testing.v1 import AppTest
 from components import workspace
 from components.formatting import plain
 from components.navigation import PAGES
-from governance import demo, identity
-from governance.service_levels import service_levels
-from governance.store import GovernanceStore
+from governance import demo
+from governance.access import identity
+from governance.monitoring.service_levels import service_levels
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, ROOT
 
 APP = str(ROOT / "app.py")
@@ -55,7 +56,7 @@ def test_overview_shows_the_real_inventory_and_figures(app):
 
 
 def test_overview_flags_each_version_serving_outside_its_gate(app, demo_workspace):
-    from governance.release_gate import serving_outside_their_gate
+    from governance.decisions.release_gate import serving_outside_their_gate
 
     app.run()
     flags = [w.value for w in app.warning if w.icon == ":material/gpp_bad:"]

@@ -3,8 +3,9 @@ Sign-offs page shows a version's validation checklist and records an attestation
 
 from __future__ import annotations
 
-from governance import ledger, release_gate
-from governance.store import GovernanceStore
+from governance.decisions import release_gate
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 

@@ -4,7 +4,7 @@ for the audit of adult-income v2 equal those in that version's model report (for
 from __future__ import annotations
 
 from governance import reports
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 

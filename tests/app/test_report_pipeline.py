@@ -57,7 +57,7 @@ def test_the_cli_and_the_page_make_the_same_report_generated_by_the_checked_acco
 
 def test_a_report_without_an_account_is_refused_before_anything_is_rendered(demo_copy):
     from governance.errors import GovernanceError
-    from governance.store import GovernanceStore
+    from governance.record.store import GovernanceStore
 
     started = time.perf_counter()
     with GovernanceStore(demo_copy) as store:

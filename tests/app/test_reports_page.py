@@ -9,7 +9,7 @@ import json
 import time
 import zipfile
 
-from governance import audit_pack
+from governance.reports import audit_pack
 from tests.app.test_pages import assert_clean, open_page
 
 PAGE = "app_pages/reports.py"

@@ -9,9 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.formatting import plain
-from governance import identity, risks
+from governance.access import identity
+from governance.decisions import risks
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.unit.test_risk_proposals import empty_register
 

@@ -9,8 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from components.formatting import plain
 from components.navigation import PAGES
-from governance import identity
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import APP, signed_in
 
 PASSWORD = "correct horse battery"

@@ -1,4 +1,4 @@
-"""Issue 22 §4: the rules of signing, stated once in governance/signoffs.py and taken from there by the Sign-offs
+"""Issue 22 §4: the rules of signing, stated once in governance/decisions/signoffs.py and taken from there by the Sign-offs
 page and the CLI alike: how a signer re-authenticates (reauthentication_method), who may vote on a review now
 (why_no_vote, the facts `vote` enforces) and the approval a version's current stage stands on (standing_approval).
 The CLI runs as a real process (before the page, which keeps the workspace open); the page under AppTest."""
@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from components.formatting import plain
-from governance import identity, ledger, signoffs
+from governance.access import identity
+from governance.decisions import signoffs
+from governance.record import ledger
 from governance.errors import GovernanceError
-from governance.inventory import list_versions
-from governance.store import GovernanceStore
+from governance.monitoring.inventory import list_versions
+from governance.record.store import GovernanceStore
 from tests.app.test_signoffs_page import (BEN, CHEN, GRACE, HUGO, PASSWORD, PEOPLE, buttons, db, open_review,  # noqa: F401
                                           open_signoffs, stored, texts)
 from tests.unit.test_cli import cli

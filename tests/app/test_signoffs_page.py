@@ -18,8 +18,9 @@ from streamlit.testing.v1 import AppTest
 
 from components import signoff_views as views
 from components.formatting import plain
-from governance import identity, release_gate, signoffs
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.decisions import release_gate, signoffs
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import TEST_LEDGER_KEY
 from tests.unit.test_signoffs import clear_the_gate

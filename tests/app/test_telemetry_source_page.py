@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from governance import telemetry_sources
-from governance.store import GovernanceStore
+from governance.monitoring import telemetry_sources
+from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 

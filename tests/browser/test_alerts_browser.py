@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from governance import alert_delivery, alerts
-from governance.store import GovernanceStore
+from governance import alerts
+from governance.alerts import delivery
+from governance.record.store import GovernanceStore
 from tests.browser.conftest import (ARTIFACTS, assert_no_failure, free_port, open_and_settle, settle, start_server,
                                     stop_server)
 from tests.conftest import copy_workspace, forget_alerts
@@ -51,5 +52,5 @@ def test_alert_links_point_at_the_server_that_sent_them(browser, demo_workspace,
         context.close()
         stop_server(process)
     with GovernanceStore(db) as store:
-        links = [d["payload"]["link"] for d in alert_delivery.history(store)]
+        links = [d["payload"]["link"] for d in delivery.history(store)]
     assert links and all(link.startswith(f"http://127.0.0.1:{port}/") for link in links), links[:3]

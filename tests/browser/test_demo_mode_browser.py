@@ -5,7 +5,7 @@ password."""
 
 from __future__ import annotations
 
-from governance import identity
+from governance.access import identity
 from tests.browser.conftest import assert_no_failure, sign_in_as_demo_user, start_server, stop_server
 from tests.conftest import copy_workspace
 

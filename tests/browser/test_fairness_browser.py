@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance import fairness
-from governance.fairness_inputs import AuditError, read_csv_data
-from governance.store import GovernanceStore
+from governance.evidence import fairness
+from governance.evidence.fairness_inputs import AuditError, read_csv_data
+from governance.record.store import GovernanceStore
 from tests.browser.conftest import (ARTIFACTS, assert_no_failure, open_and_settle, settle,
                                     start_server, stop_server)
 from tests.conftest import LEADER, copy_workspace

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from governance import demo
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.browser.conftest import start_server, stop_server
 
 ROWS = 20_000   # the stages are the same as for the default million rows; only the telemetry is shorter

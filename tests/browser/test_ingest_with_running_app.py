@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from governance.ingest import inbox_dir
-from governance.store import GovernanceStore
+from governance.monitoring.ingest import inbox_dir
+from governance.record.store import GovernanceStore
 from tests.browser.conftest import open_and_settle, start_server, stop_server
 from tests.conftest import ROOT, copy_workspace
 

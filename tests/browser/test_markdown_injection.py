@@ -18,12 +18,13 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from governance import fairness, fairness_policy, risks, signoffs
-from governance.datasets import load_german
-from governance.fairness_inputs import read_csv_data
-from governance.identity import DEMO_USERS
-from governance.model_registry import register_model
-from governance.store import GovernanceStore
+from governance.decisions import risks, signoffs
+from governance.evidence import fairness, fairness_policy
+from governance.demo.datasets import load_german
+from governance.evidence.fairness_inputs import read_csv_data
+from governance.access.identity import DEMO_USERS
+from governance.evidence.model_registry import register_model
+from governance.record.store import GovernanceStore
 from governance.vocabulary import RISK_CATEGORIES
 from tests.browser.conftest import assert_no_failure, open_and_settle, settle
 from tests.conftest import copy_workspace

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from oidc_provider_mock import User, run_server_in_thread
 
-from governance import identity
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.record.store import GovernanceStore
 from tests.browser.conftest import assert_no_failure, free_port, settle, start_server, stop_server
 from tests.conftest import copy_workspace
 

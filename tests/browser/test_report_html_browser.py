@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance import report_charts, report_render, reports
-from governance.store import GovernanceStore
+from governance import reports
+from governance.reports import charts, render
+from governance.record.store import GovernanceStore
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def report_file(demo_workspace, tmp_path_factory):
     with GovernanceStore(demo_workspace) as store:
         report = reports.build(store, kind="model", model="adult-income", version="v2")
     path = tmp_path_factory.mktemp("report-html") / "report.html"
-    path.write_text(report_render.render_html(report), encoding="utf-8")
+    path.write_text(render.render_html(report), encoding="utf-8")
     return path, report
 
 
@@ -41,7 +42,7 @@ def test_the_html_report_is_self_contained_and_draws_its_charts(browser, report_
         assert seen == [document]
 
         figures = page.locator("figure[data-chart]")
-        expected = report_charts.charts_for(report)
+        expected = charts.charts_for(report)
         assert figures.count() == len(expected) >= 3
         names = [figures.nth(i).get_attribute("data-chart") for i in range(figures.count())]
         assert sorted(names) == sorted(expected)

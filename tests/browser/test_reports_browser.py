@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import zipfile
 
-from governance import audit_pack
+from governance.reports import audit_pack
 from tests.browser.conftest import ARTIFACTS, assert_no_failure, open_and_settle, settle
 
 

@@ -13,7 +13,7 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from governance import cli
+from governance.cli import main as cli
 from tests.browser.conftest import assert_no_failure, open_and_settle, settle, start_server, stop_server
 from tests.conftest import ROOT, copy_workspace
 from tests.servers import ledger_key_in_environment

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from governance import alert_delivery
-from governance.alert_delivery import DeliverySettings, deliver_pending, enqueue, history, retry_failed
+from governance.alerts import delivery as alert_delivery
+from governance.alerts.delivery import DeliverySettings, deliver_pending, enqueue, history, retry_failed
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 T0 = datetime(2026, 12, 1, 9, 0, 0)
 EVIDENCE = {"metric": "error rate", "value": 0.173, "threshold": 0.1, "window": {"from": "08:00", "to": "09:00"}}

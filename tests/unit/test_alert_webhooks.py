@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from governance import alerts
-from governance.alert_delivery import (WEBHOOK_ALLOW_ENV, DeliverySettings, WebhookRefusedError, deliver_pending,
+from governance.alerts.delivery import (WEBHOOK_ALLOW_ENV, DeliverySettings, WebhookRefusedError, deliver_pending,
                                        enqueue, history, is_public)
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 
 T0 = datetime(2026, 12, 1, 9, 0, 0)

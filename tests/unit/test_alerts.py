@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance import alert_delivery, alerts, identity, ingest, risks
+from governance import alerts
+from governance.access import identity
+from governance.alerts import delivery
+from governance.decisions import risks
+from governance.monitoring import ingest
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError
-from governance.store import GovernanceStore
+from governance.access.identity import PermissionDeniedError
+from governance.record.store import GovernanceStore
 from tests.conftest import AUDITOR, LEADER, VIEWER, forget_alerts
 
 HOOK = "https://hooks.example.org/quorum"
@@ -24,8 +28,8 @@ def test_the_demo_has_checked_its_rules_once(demo_workspace):
         opened = alerts.episodes(store)
         assert opened and all(e["closed_at"] is None for e in opened)
         # queued, by the default rules, to the roles' accounts; nothing sent: no SMTP is configured
-        assert {d["status"] for d in alert_delivery.history(store)} == {"pending"}
-        assert all(not d["attempts"] for d in alert_delivery.history(store))
+        assert {d["status"] for d in delivery.history(store)} == {"pending"}
+        assert all(not d["attempts"] for d in delivery.history(store))
 
 
 def test_a_condition_alerts_once_escalates_and_closes(demo_copy, cli):
@@ -47,10 +51,10 @@ def test_a_condition_alerts_once_escalates_and_closes(demo_copy, cli):
 
         first = alerts.check(store, actor=LEADER)
         drift = sorted(k for k in first["opened"] if ":drift:" in k)
-        drift_sent = [d for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]]
+        drift_sent = [d for d in delivery.history(store) if ":drift:" in d["alert_key"]]
         assert len(drift) == 2 and len(drift_sent) == 4          # two drifting versions × two recipients
         # the other conditions go to their roles by default: the risk owner hears of the overdue controls
-        assert {d["recipient"] for d in alert_delivery.history(store) if ":control:" in d["alert_key"]} == {
+        assert {d["recipient"] for d in delivery.history(store) if ":control:" in d["alert_key"]} == {
             "elif.kaya@example.org"}
         assert sorted(first["opened"]) == sorted(a["alert_key"] for a in preview["alerts"])
         again = alerts.check(store, actor=LEADER)
@@ -59,7 +63,7 @@ def test_a_condition_alerts_once_escalates_and_closes(demo_copy, cli):
         alerts.set_rules(store, model="adult-income", actor=LEADER, changes={"drift_act": {"severity": "critical"}})
         raised = alerts.check(store, actor=LEADER)
         assert sorted(raised["escalated"]) == drift and raised["queued"] == 4 and raised["opened"] == []
-        queued = [d for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]]
+        queued = [d for d in delivery.history(store) if ":drift:" in d["alert_key"]]
         assert sorted({d["alert_key"] for d in queued}) == sorted(
             [f"{k}:warning" for k in drift] + [f"{k}:critical" for k in drift])
         assert {(d["channel"], d["recipient"]) for d in queued} == {("webhook", HOOK), ("email", "oncall@example.org")}
@@ -104,7 +108,7 @@ def test_recipients_by_role_or_name_reach_their_addresses_and_whoever_cannot_be_
         first = alerts.check(store, actor=LEADER)
         drift = [k for k in first["opened"] if ":drift:" in k]
         assert sorted(u["alert_key"] for u in first["unreachable"]) == sorted(drift)
-        queued = {(d["channel"], d["recipient"]) for d in alert_delivery.history(store) if ":drift:" in d["alert_key"]}
+        queued = {(d["channel"], d["recipient"]) for d in delivery.history(store) if ":drift:" in d["alert_key"]}
         assert queued == {("email", a) for a in members + ["elif.kaya@example.org", "ops@example.org"]} | {
             ("webhook", HOOK)}
 
@@ -141,7 +145,7 @@ def test_an_error_spike_on_the_newest_day_opens_an_anomaly_alert_and_a_normal_da
         failed = store.query_value("SELECT avg(is_error::INT) FROM telemetry WHERE model = 'adult-income' AND "
                                    "version = 'v1' AND ts >= '2026-09-29' AND ts < '2026-09-30'")
         assert episode["evidence"]["worst"] == pytest.approx(failed) and episode["evidence"]["grain"] == "day"
-        assert {d["recipient"] for d in alert_delivery.history(store) if d["alert_key"].startswith(key)} == {
+        assert {d["recipient"] for d in delivery.history(store) if d["alert_key"].startswith(key)} == {
             "farid.haddad@example.org"}   # the engineering leader, by the default rule
         assert alerts.check(store, actor=LEADER)["opened"] == []   # once per episode
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from governance import alerts, identity
+from governance import alerts
+from governance.access import identity
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError
-from governance.scheduler import Scheduler
-from governance.store import GovernanceStore
+from governance.access.identity import PermissionDeniedError
+from governance.alerts.scheduler import Scheduler
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER, forget_alerts
 
 ROOT = Path(__file__).resolve().parents[2]

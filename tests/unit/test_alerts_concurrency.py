@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 
-from governance import alert_delivery, alerts
-from governance.store import GovernanceStore
+from governance import alerts
+from governance.alerts import delivery
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, forget_alerts
 
 THREADS = 8
@@ -79,4 +80,4 @@ def test_concurrent_rule_edits_lose_none(demo_copy):
             for what, rule in change.items():
                 for name, value in rule.items():
                     assert in_force[what][name] == value, (model, what, name)
-        assert alert_delivery.history(store) is not None
+        assert delivery.history(store) is not None

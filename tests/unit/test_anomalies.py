@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from governance import ledger
-from governance.anomalies import (ACCEPTED_KIND, BAD_ACCEPT_TIME, _count_law, accept_level, accepted_levels, detect,
+from governance.record import ledger
+from governance.monitoring.anomalies import (ACCEPTED_KIND, BAD_ACCEPT_TIME, _count_law, accept_level, accepted_levels, detect,
                                   detect_proportion, detect_quantile, episodes, kpi_anomalies, quantile_slope)
 from governance.errors import InvalidInputError
-from governance.identity import DEMO_USERS, PermissionDeniedError
-from governance.kpis import data_window, kpi_series
-from governance.store import GovernanceStore
+from governance.access.identity import DEMO_USERS, PermissionDeniedError
+from governance.monitoring.kpis import data_window, kpi_series
+from governance.record.store import GovernanceStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from anomaly_false_alarms import clean_hours, judge_clean  # noqa: E402  the benchmark's own simulator

@@ -16,9 +16,10 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from governance import cli as governance_cli
-from governance import fairness, ledger
-from governance.store import GovernanceStore
+from governance.cli import main as governance_cli
+from governance.evidence import fairness
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 from tests.conftest import copy_workspace
 
 MODEL, VERSION = "german-credit", "v1"

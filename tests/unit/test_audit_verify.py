@@ -9,9 +9,9 @@ import json
 
 import pandas as pd
 
-from governance import fairness
-from governance.datasets import load_german
-from governance.store import GovernanceStore
+from governance.evidence import fairness
+from governance.demo.datasets import load_german
+from governance.record.store import GovernanceStore
 
 
 def _csv(tmp_path):
@@ -100,7 +100,7 @@ def test_a_workspace_audit_is_recomputed_from_the_stored_rows_and_says_what_diff
 
 
 def fairness_actor(store):
-    from governance import identity
+    from governance.access import identity
 
     return identity.get_user(store, user_name="amara.okafor")
 

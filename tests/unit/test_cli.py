@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def test_demo_into_a_populated_workspace_is_refused(demo_copy):
 def test_workspace_held_by_another_process_is_refused_with_advice(demo_copy):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-         "from governance.store import GovernanceStore; s = GovernanceStore(sys.argv[2]);"
+         "from governance.record.store import GovernanceStore; s = GovernanceStore(sys.argv[2]);"
          "print('holding', flush=True); time.sleep(60)", str(ROOT), str(demo_copy)],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -208,7 +208,7 @@ def test_audit_of_a_stored_evaluation_set_and_a_failed_verification_exits_1(demo
 
 
 def test_audit_run_on_a_header_only_csv_is_refused_and_stores_nothing(demo_copy, tmp_path, cli):
-    from governance.fairness_inputs import NO_ROWS
+    from governance.evidence.fairness_inputs import NO_ROWS
 
     header = tmp_path / "header.csv"
     header.write_text("outcome,decision,sex\n")
@@ -248,7 +248,7 @@ def test_every_command_the_parser_offers_is_in_the_one_registry_and_nothing_else
     but not to the registry, or left in the registry after its parser went, fails here, not at a user's terminal."""
     import argparse
 
-    from governance import cli
+    from governance.cli import main as cli
 
     def paths(parser, prefix=()):
         for action in parser._actions:

@@ -12,8 +12,10 @@ import sys
 
 import pytest
 
-from governance import identity, ledger, signoffs
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.decisions import signoffs
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 from tests.conftest import ROOT
 
 ADMIN, CHAIR, LEADER, VIEWER = "grace.lindqvist", "amara.okafor", "farid.haddad", "hugo.tanaka"

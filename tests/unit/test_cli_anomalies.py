@@ -7,11 +7,11 @@ import json
 
 import pandas as pd
 
-from governance import cli as governance_cli
-from governance import ledger
-from governance.anomalies import ACCEPTED_KIND, kpi_anomalies
-from governance.cli_anomalies import ACCEPT_NEEDS, ONLY_FOR_ACCEPT
-from governance.store import GovernanceStore
+from governance.cli import main as governance_cli
+from governance.record import ledger
+from governance.monitoring.anomalies import ACCEPTED_KIND, kpi_anomalies
+from governance.cli.anomalies import ACCEPT_NEEDS, ONLY_FOR_ACCEPT
+from governance.record.store import GovernanceStore
 
 FIELDS = {"version", "kpi", "period", "value", "expected", "expected_low", "expected_high", "score"}
 

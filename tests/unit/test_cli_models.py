@@ -9,12 +9,13 @@ import pickle
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from governance import explanations, identity
-from governance.datasets import load_german
-from governance.explanations import UNKNOWN_ROW
-from governance.model_artifacts import model_identity
-from governance.model_registry import ALREADY_REGISTERED, EVALUATION_NOT_FINITE, PICKLE_REFUSED
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.evidence import explanations
+from governance.demo.datasets import load_german
+from governance.evidence.explanations import UNKNOWN_ROW
+from governance.evidence.model_artifacts import model_identity
+from governance.evidence.model_registry import ALREADY_REGISTERED, EVALUATION_NOT_FINITE, PICKLE_REFUSED
+from governance.record.store import GovernanceStore
 from tests.unit.test_cli import cli
 
 FEATURES = ["duration_months", "credit_amount", "age", "installment_rate_pct"]

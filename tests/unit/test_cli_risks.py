@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from governance import identity, ledger, risks, verification
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.decisions import risks
+from governance.record import ledger, verification
+from governance.record.store import GovernanceStore
 
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from governance import telemetry_sources
-from governance.kpis import kpi_records, kpi_series, resolve_window
-from governance.service_levels import service_levels, slo_judgment
-from governance.store import GovernanceStore
+from governance.monitoring import telemetry_sources
+from governance.monitoring.kpis import kpi_records, kpi_series, resolve_window
+from governance.monitoring.service_levels import service_levels, slo_judgment
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, copy_workspace
 
 ROOT = Path(__file__).resolve().parents[2]

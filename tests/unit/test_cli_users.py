@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from governance import identity
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.record.store import GovernanceStore
 
 PASSWORD = "correct horse battery"
 

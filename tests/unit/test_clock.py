@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from governance import canonical, clock
+from governance.record import canonical, clock
 
 ROOT = Path(__file__).resolve().parents[2]
 GOVERNANCE = ROOT / "governance"
@@ -23,8 +23,9 @@ GOVERNANCE = ROOT / "governance"
 # due dates), the clock's own date, and the time a new workspace stamps on its schema (written through SQL).
 PROBE = """
 import json, sys
-from governance import clock, demo_risks, demo_signoffs
-from governance.store import GovernanceStore
+from governance.demo import risks as demo_risks, signoffs as demo_signoffs
+from governance.record import clock
+from governance.record.store import GovernanceStore
 with GovernanceStore(sys.argv[1]) as store:
     stamped = store.query_value("SELECT max(applied_at) FROM schema_version")
 print(json.dumps({"today": clock.today().isoformat(), "review_in_0_days": demo_risks._day(0),

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from governance import errors
-from governance import telemetry_sources
-from governance.compare import (LATENCY_GAMMA, LATENCY_RELATIVE_ERROR, _bootstraps, _weighted_quantile,
+from governance.monitoring import telemetry_sources
+from governance.monitoring.compare import (LATENCY_GAMMA, LATENCY_RELATIVE_ERROR, _bootstraps, _weighted_quantile,
                                 compare_versions, newcombe_interval, overlap_window)
-from governance.telemetry_sql import compare_bins_sql
-from governance.kpis import Window
-from governance.store import GovernanceStore
+from governance.monitoring.telemetry_sql import compare_bins_sql
+from governance.monitoring.kpis import Window
+from governance.record.store import GovernanceStore
 
 
 def test_newcombe_interval_matches_the_published_example():

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from governance.compare import _verdict, compare_versions, newcombe_interval
-from governance.kpis import Window
-from governance.store import GovernanceStore
+from governance.monitoring.compare import _verdict, compare_versions, newcombe_interval
+from governance.monitoring.kpis import Window
+from governance.record.store import GovernanceStore
 
 
 def _coverage_floor(n: int) -> float:
@@ -66,7 +66,7 @@ def test_rate_interval_coverage_and_false_verdicts(p_a, p_b, n_a, n_b, higher_is
         assert called / sims <= _false_verdict_ceiling(sims), f"better or worse in {called} of {sims}"
 
 
-# Demo-shaped telemetry (governance/demo.py's _telemetry, adult-income): latency lognormal around each version's
+# Demo-shaped telemetry (governance/demo/__init__.py's _telemetry, adult-income): latency lognormal around each version's
 # median with the daily load, 0.4% failures with 0.8-3 s timeouts, cost from latency, value of the approved requests
 # from their score (0.5 + 0.5 Beta(a, b), matched to the demo's approved scores), v2's 6-day latency regression.
 V1 = {"median_ms": 38.0, "approved": 0.2332, "beta": (0.89, 0.89), "accuracy": 0.844, "regression": 0.0}

@@ -9,10 +9,12 @@ import io
 import pandas as pd
 import pytest
 
-from governance import audit_pack, csv_safety, risks
-from governance.explore import View, explore
-from governance.kpis import Window
-from governance.store import GovernanceStore
+from governance import csv_safety
+from governance.decisions import risks
+from governance.reports import audit_pack
+from governance.monitoring.explore import View, explore
+from governance.monitoring.kpis import Window
+from governance.record.store import GovernanceStore
 from tests.conftest import copy_workspace
 
 WINDOW = Window(pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-29"))

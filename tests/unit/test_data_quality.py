@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance import cli_quality, data_quality
-from governance.data_quality import check_file, quality_report
+from governance.cli import quality
+from governance.monitoring import data_quality
+from governance.monitoring.data_quality import check_file, quality_report
 from governance.demo import DAYS, LABEL_LAG_DAYS, START
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 MODEL, VERSION = "adult-income", "v1"
 
@@ -219,9 +220,9 @@ def test_crafted_telemetry_fires_duplicates_unseen_categories_and_schema(demo_co
 
 def _cli(store, *argv: str) -> tuple[dict, int]:
     parser = argparse.ArgumentParser()
-    cli_quality.add_parser(parser.add_subparsers(dest="command"), workspace=argparse.ArgumentParser(add_help=False),
+    quality.add_parser(parser.add_subparsers(dest="command"), workspace=argparse.ArgumentParser(add_help=False),
                            parser_class=argparse.ArgumentParser)
-    run, show, exit_code = cli_quality.COMMAND
+    run, show, exit_code = quality.COMMAND
     result = run(store, parser.parse_args(["quality", *argv]))
     show(result)
     json.dumps(result)

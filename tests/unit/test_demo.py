@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
 
-from governance import demo, errors, ledger
-from governance.datasets import load_adult
-from governance.model_artifacts import load_model
-from governance.store import GovernanceStore
+from governance import demo, errors
+from governance.record import ledger
+from governance.demo.datasets import load_adult
+from governance.evidence.model_artifacts import load_model
+from governance.record.store import GovernanceStore
 from tests.conftest import DEMO_ROWS
 
 

@@ -7,10 +7,12 @@ from collections import Counter
 
 import pytest
 
-from governance import identity, risks, verification
-from governance.fairness import list_audits
-from governance.risk_proposals import propose_from_monitoring
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.decisions import risks
+from governance.record import verification
+from governance.evidence.fairness import list_audits
+from governance.decisions.risk_proposals import propose_from_monitoring
+from governance.record.store import GovernanceStore
 
 
 @pytest.fixture(scope="module")

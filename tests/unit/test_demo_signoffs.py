@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from governance import identity, ledger, signoffs
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.decisions import signoffs
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance import ledger, record_state, release_gate, signoffs
-from governance.store import GovernanceStore
+from governance.decisions import release_gate, signoffs
+from governance.record import ledger, record_state
+from governance.record.store import GovernanceStore
 
 
 @pytest.fixture(scope="module")

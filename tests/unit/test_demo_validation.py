@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from governance import ledger, release_gate, risks, robustness
-from governance.store import GovernanceStore
+from governance.decisions import release_gate, risks
+from governance.evidence import robustness
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
-from governance.identity import PermissionDeniedError, User
+from governance.access.identity import PermissionDeniedError, User
 from tests.conftest import LEADER, VIEWER
 
 ADA = User("ada", "Ada", "admin")
 
-from governance import drift
+from governance.monitoring import drift
 from governance.demo import DRIFT_FULL_DAY, DRIFT_START_DAY, START
-from governance.drift import (DriftThresholds, chi2_from_counts, drift_report, drift_threshold_history,
+from governance.monitoring.drift import (DriftThresholds, chi2_from_counts, drift_report, drift_threshold_history,
                               drift_thresholds, ks_from_counts, set_drift_thresholds)
 from governance.errors import InvalidInputError
-from governance.kpis import Window
-from governance.store import GovernanceStore
+from governance.monitoring.kpis import Window
+from governance.record.store import GovernanceStore
 
 DAY0 = pd.Timestamp("2026-03-02")      # a Monday: periods of week grain start on Mondays
 DAYS = 14
@@ -586,7 +586,8 @@ def test_a_partial_week_is_labelled_partial_and_never_judged(small):
 def test_demo_alerts_and_retraining_judge_the_latest_complete_week_not_the_partial_one(demo):
     # The demo ends on Monday 2026-09-28: that 1-day week read PSI 0.50 on 4,378 rows for hours_per_week and
     # drove the alert. Now the alert, the retraining policy and the page judge the week of 2026-09-21.
-    from governance import alerts, release_gate
+    from governance import alerts
+    from governance.decisions import release_gate
 
     report = drift_report(demo, model="adult-income", version="v1", grain="week")
     assert report.judged_period == pd.Timestamp("2026-09-21")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from drift_false_alarms import (adult_drift_episode, at_least, feature_psi, populations,  # noqa: E402
                                 quality_statuses, simulate_drift)
 
-from governance import drift  # noqa: E402
+from governance.monitoring import drift  # noqa: E402
 
 
 @pytest.fixture(scope="module")

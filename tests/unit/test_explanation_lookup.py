@@ -10,9 +10,11 @@ from datetime import date
 
 import pytest
 
-from governance import explanations, release_gate, reports, signoffs
-from governance.explanations import NO_EXPLANATION, STALE_EXPLANATION, current_explanation, explain_version
-from governance.store import GovernanceStore
+from governance import reports
+from governance.decisions import release_gate, signoffs
+from governance.evidence import explanations
+from governance.evidence.explanations import NO_EXPLANATION, STALE_EXPLANATION, current_explanation, explain_version
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 
 MODEL, VERSION = "adult-income", "v2"
@@ -119,8 +121,9 @@ def test_looking_an_explanation_up_imports_neither_shap_nor_scikit_learn(demo_co
     import sys
 
     probe = ("import sys\n"
-             "from governance.store import GovernanceStore\n"
-             "from governance import explanations, release_gate\n"
+             "from governance.record.store import GovernanceStore\n"
+             "from governance.evidence import explanations\n"
+             "from governance.decisions import release_gate\n"
              f"with GovernanceStore({str(demo_copy)!r}) as store:\n"
              f"    found = explanations.current_explanation(store, model={MODEL!r}, version={VERSION!r})\n"
              f"    release_gate.checklist(store, model={MODEL!r}, version={VERSION!r})\n"

@@ -27,14 +27,14 @@ from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from governance import explanations
-from governance.datasets import ADULT_CATEGORICAL, ADULT_NUMERIC
+from governance.evidence import explanations
+from governance.demo.datasets import ADULT_CATEGORICAL, ADULT_NUMERIC
 from governance.errors import InvalidInputError
-from governance.explanations import (AGNOSTIC_ROWS, FEATURES_MISMATCH, PROXY_ASSOCIATION, PROXY_TOP, UNKNOWN_ROW,
+from governance.evidence.explanations import (AGNOSTIC_ROWS, FEATURES_MISMATCH, PROXY_ASSOCIATION, PROXY_TOP, UNKNOWN_ROW,
                                      choose_explainer, explain_row, explain_version, explanation_values, load_version,
                                      prepare, shap_values)
-from governance.model_registry import register_model
-from governance.store import GovernanceStore
+from governance.evidence.model_registry import register_model
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, copy_workspace
 
 DEMO_VERSIONS = (("adult-income", "v1", "linear", "log_odds"), ("adult-income", "v2", "tree", "log_odds"),

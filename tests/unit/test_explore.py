@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from governance import errors
-from governance.explore import MEASURES, View, explore
-from governance.kpis import Window
-from governance.store import GovernanceStore
+from governance.monitoring.explore import MEASURES, View, explore
+from governance.monitoring.kpis import Window
+from governance.record.store import GovernanceStore
 
 WINDOW = Window(pd.Timestamp("2026-07-01"), pd.Timestamp("2026-09-29"))
 

@@ -13,12 +13,12 @@ from fairlearn.metrics import (MetricFrame, count, demographic_parity_ratio, equ
                                true_positive_rate, true_positive_rate_difference)
 from sklearn.metrics import accuracy_score, precision_score
 
-from governance import fairness
-from governance.fairness import (ALREADY_RAN, COULD_NOT_RUN, FILE_CHANGED, NEEDS_FILE, RUN_BROKE,
+from governance.evidence import fairness
+from governance.evidence.fairness import (ALREADY_RAN, COULD_NOT_RUN, FILE_CHANGED, NEEDS_FILE, RUN_BROKE,
                                  compute_results, evidence_hash_of, finest_cells, make_definition)
-from governance.fairness_inputs import AuditError, frame_data
-from governance.fairness_mitigation import NO_MITIGATION_CONSTRAINT, mitigation_preview
-from governance.store import GovernanceStore
+from governance.evidence.fairness_inputs import AuditError, frame_data
+from governance.evidence.fairness_mitigation import NO_MITIGATION_CONSTRAINT, mitigation_preview
+from governance.record.store import GovernanceStore
 from tests.conftest import AUDITOR
 
 RATES = {"selection_rate": selection_rate, "accuracy": accuracy_score,

@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
-from governance import fairness
-from governance.fairness import (BAD_CRITERION, BAD_SETTING, DIFFERENCE_DIRECTION, RATIO_DIRECTION,
+from governance.evidence import fairness
+from governance.evidence.fairness import (BAD_CRITERION, BAD_SETTING, DIFFERENCE_DIRECTION, RATIO_DIRECTION,
                                  SCORE_METRIC_NEEDS_SCORE, UNKNOWN_METRIC, make_definition, parse_criteria)
-from governance.fairness_inputs import (CONSTANT_PREDICTIONS, LENGTH_MISMATCH, LOOKS_LIKE_PROBABILITIES,
+from governance.evidence.fairness_inputs import (CONSTANT_PREDICTIONS, LENGTH_MISMATCH, LOOKS_LIKE_PROBABILITIES,
                                         MISSING_GROUP, MISSING_VALUES, NO_ROWS, NO_SENSITIVE, NOT_BINARY,
                                         SCORE_RANGE, SINGLE_GROUP, TEXT_LABELS_NEED_POSITIVE, UNKNOWN_COLUMN,
                                         UNKNOWN_POSITIVE, UNREADABLE_CSV, AuditData, AuditError, frame_data,

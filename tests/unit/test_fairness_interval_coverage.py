@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from governance import fairness_metrics as fm
+from governance.evidence import fairness_metrics as fm
 
 DATA_SETS = 400
 RESAMPLES = 1_000            # the audits' default (governance.vocabulary.FAIRNESS_DEFAULT_BOOTSTRAP)

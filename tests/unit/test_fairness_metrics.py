@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from governance import fairness
-from governance import fairness_metrics as fm
-from governance.fairness import compute_results, finest_cells, make_definition
-from governance.fairness_inputs import frame_data
-from governance.store import GovernanceStore
+from governance.evidence import fairness
+from governance.evidence import fairness_metrics as fm
+from governance.evidence.fairness import compute_results, finest_cells, make_definition
+from governance.evidence.fairness_inputs import frame_data
+from governance.record.store import GovernanceStore
 from tests.conftest import AUDITOR
 
 # group, y_true, y_pred, score. Scores sit mid-bin (10 equal-width bins), two pairs share a bin.

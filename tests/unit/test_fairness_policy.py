@@ -15,12 +15,16 @@ import time
 import pandas as pd
 import pytest
 
-from governance import alerts, fairness, ledger, release_gate, report_render, reports, risks
-from governance import fairness_policy as fp
+from governance import alerts, reports
+from governance.decisions import release_gate, risks
+from governance.evidence import fairness
+from governance.record import ledger
+from governance.reports import render
+from governance.evidence import fairness_policy as fp
 from governance.errors import InvalidInputError
-from governance.fairness import parse_criteria
-from governance.identity import PermissionDeniedError, User
-from governance.store import GovernanceStore
+from governance.evidence.fairness import parse_criteria
+from governance.access.identity import PermissionDeniedError, User
+from governance.record.store import GovernanceStore
 from tests.conftest import AUDITOR, LEADER, VIEWER
 
 MODEL, VERSION = "adult-income", "v2"
@@ -108,7 +112,7 @@ def test_a_weaker_audit_that_passes_neither_completes_the_checklist_nor_closes_t
         policy = {a["audit_id"]: a["policy"] for a in report["fairness_audits"]}
         assert policy["FA-0002"]["counts"] and policy["FA-0002"]["mark"] is None
         assert not policy[shopped["audit_id"]]["counts"] and policy[shopped["audit_id"]]["mark"] == fp.WEAKER_MARK
-        html = report_render.render_html(report)
+        html = render.render_html(report)
         assert f"{shopped['audit_id']} is weaker than the model&#39;s fairness policy: does not count: " \
                "demographic_parity_ratio&gt;=0.05 is looser than demographic_parity_ratio&gt;=0.8" in html
 
@@ -288,7 +292,7 @@ def _equalized_odds_difference(store: GovernanceStore, model: str, version: str,
 def _new_predictions(store: GovernanceStore, model: str, version: str, sql_case: str) -> None:
     """Stand-in for a version's evaluation set replaced by another (on a private copy): new predictions, and the
     stored content hash recomputed so the audits see new data."""
-    from governance.evaluation_sets import recompute_content_sha256
+    from governance.evidence.evaluation_sets import recompute_content_sha256
 
     with store.write() as tx:
         tx.execute(f"UPDATE evaluation_row SET y_pred = {sql_case} WHERE model = ? AND version = ?", [model, version])

@@ -11,7 +11,7 @@ import pytest
 from components.formatting import (ABSENT, NOT_COMPUTABLE, cell, compact, count, count_compact, day, heading,
                                    is_absent, kpi_change, kpi_interval, kpi_label, kpi_value, milliseconds, number,
                                    per_minute, percent, period, plural, timestamp, usd, usd_compact)
-from governance.service_levels import KPIS
+from governance.monitoring.service_levels import KPIS
 from governance.vocabulary import KPI_LABELS
 
 

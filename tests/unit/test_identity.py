@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance import identity
+from governance.access import identity
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError, SignInError
+from governance.access.identity import PermissionDeniedError, SignInError
 from tests.conftest import ROOT
 from tests.unit.conftest import PASSWORD
 

@@ -18,8 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from governance import errors, ingest
-from governance.store import GovernanceStore
+from governance import errors
+from governance.monitoring import ingest
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def _holder(workspace: Path) -> subprocess.Popen:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from governance.store import GovernanceStore
+        from governance.record.store import GovernanceStore
         store = GovernanceStore({str(workspace)!r})
         print("holding", flush=True)
         time.sleep(60)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from governance import identity, ingest, ledger
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.monitoring import ingest
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 from tests.conftest import ROOT
 
 MODEL, VERSION = "adult-income", "v2"
@@ -81,7 +83,7 @@ def _holder(workspace: Path) -> subprocess.Popen:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from governance.store import GovernanceStore
+        from governance.record.store import GovernanceStore
         store = GovernanceStore({str(workspace)!r})
         print("holding", flush=True)
         time.sleep(120)

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from governance import errors
-from governance.kpis import Window, headline_figures, kpi_records, kpi_series, kpi_summary, resolve_window
-from governance.service_levels import service_levels, set_service_level, slo_breaches, wilson_interval
-from governance.store import GovernanceStore
-from governance.identity import PermissionDeniedError, User
+from governance.monitoring.kpis import Window, headline_figures, kpi_records, kpi_series, kpi_summary, resolve_window
+from governance.monitoring.service_levels import service_levels, set_service_level, slo_breaches, wilson_interval
+from governance.record.store import GovernanceStore
+from governance.access.identity import PermissionDeniedError, User
 from tests.conftest import LEADER, VIEWER
 
 ADA = User("ada", "Ada", "admin")

@@ -19,9 +19,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import hash_chain, ledger
+from governance.record import hash_chain, ledger
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "test ledger key"
@@ -321,8 +321,8 @@ FORK_SERVER = """
 import os
 import sys
 
-from governance import ledger
-from governance.store import GovernanceStore
+from governance.record import ledger
+from governance.record.store import GovernanceStore
 
 
 def write(path, prefix):
@@ -401,7 +401,7 @@ def test_cli_verify_exit_codes(workspace, capsys):
         delete_middle(con, None, 5)
     code, result = verify_cli()
     assert (code, result["ok"], result["first_bad_seq"]) == (1, False, 5)
-    from governance import cli  # here, so the rest of the file does not depend on every command's imports
+    from governance.cli import main as cli  # here, so the rest of the file does not depend on every command's imports
 
     assert cli.main(["--db", str(workspace), "verify"]) == 1
     assert capsys.readouterr().out == (f"record BROKEN (1 problem):\n"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import duckdb
 
-from governance import hash_chain, ledger, verification
-from governance.store import GovernanceStore
+from governance.record import hash_chain, ledger, verification
+from governance.record.store import GovernanceStore
 
 
 def _anchor(path: Path) -> Path:

@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import audit_pack, ledger, ledger_keys, server_file, verification
+from governance.record import ledger, ledger_keys, server_file, verification
+from governance.reports import audit_pack
 from governance.errors import GovernanceError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 ADMIN = "grace.lindqvist"   # the demo's admin
 SESSION_KEY = os.environ["QUORUM_LEDGER_KEY"]   # the key the test session's demo was built with (tests/conftest.py)

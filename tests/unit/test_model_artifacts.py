@@ -20,8 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from governance.datasets import load_german
-from governance.model_artifacts import UnsafeModelError, canonical_model_bytes, dump_model, load_model, model_identity
+from governance.demo.datasets import load_german
+from governance.evidence.model_artifacts import UnsafeModelError, canonical_model_bytes, dump_model, load_model, model_identity
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,10 +65,10 @@ def test_a_raw_pickle_inside_a_zip_is_refused():
 SAVE_GERMAN_MODELS = """
 import hashlib, json, sys
 import skops.io as sio
-from governance.datasets import GERMAN_CATEGORICAL, GERMAN_NUMERIC, load_german
+from governance.demo.datasets import GERMAN_CATEGORICAL, GERMAN_NUMERIC, load_german
 from governance.demo import DEFAULT_SEED, GERMAN, _stratified_split
-from governance.model_artifacts import dump_model, model_identity
-from governance.training import train
+from governance.evidence.model_artifacts import dump_model, model_identity
+from governance.demo.training import train
 train_frame, test_frame = _stratified_split(load_german(), test_size=300, seed=DEFAULT_SEED)
 out = {}
 for v in GERMAN.versions:   # the demo's own training step for german-credit, as init --demo runs it

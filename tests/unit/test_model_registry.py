@@ -18,17 +18,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 
-from governance import explanations, model_registry
-from governance.datasets import load_german
+from governance.evidence import explanations, model_registry
+from governance.demo.datasets import load_german
 from governance.errors import GovernanceError, InvalidInputError
-from governance.model_artifacts import model_identity
-from governance.evaluation_sets import NO_EVALUATION_SET, evaluation_set, recompute_content_sha256
-from governance.model_artifacts import UNSAFE_MODEL
-from governance.model_registry import (ALREADY_REGISTERED, BAD_NAME, EMPTY_FILE, EVALUATION_COLUMNS,
+from governance.evidence.model_artifacts import model_identity
+from governance.evidence.evaluation_sets import NO_EVALUATION_SET, evaluation_set, recompute_content_sha256
+from governance.evidence.model_artifacts import UNSAFE_MODEL
+from governance.evidence.model_registry import (ALREADY_REGISTERED, BAD_NAME, EMPTY_FILE, EVALUATION_COLUMNS,
                                        EVALUATION_LABELS, EVALUATION_NOT_FINITE, MAX_MODEL_BYTES, MODEL_FAILED,
                                        NO_FEATURE_NAMES, NO_PROBABILITIES, NOT_SKOPS, PICKLE_REFUSED, TOO_LARGE,
                                        register_model)
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 
 NUMERIC = ["duration_months", "credit_amount", "age"]
@@ -302,7 +302,7 @@ def test_bad_names_are_refused(store, german, field, value):
 
 def test_a_new_workspace_with_its_first_model_registered_verifies_intact_and_without_its_anchor_does_not(store,
                                                                                                          german):
-    from governance import hash_chain, ledger
+    from governance.record import hash_chain, ledger
 
     _register(store, german)    # no ledger entry yet: the registration anchors the empty ledger before its write
     assert ledger.verify(store)["ok"], ledger.verify(store)["problem"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from governance import alerts, identity, risks
-from governance.store import GovernanceStore
+from governance import alerts
+from governance.access import identity
+from governance.decisions import risks
+from governance.record.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 OWNER = PEOPLE["elif.kaya"]   # a risk owner: may edit, accept and close risks

@@ -12,10 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from governance import fairness, identity, model_registry, risks, service_levels, signoffs
+from governance.access import identity
+from governance.decisions import risks, signoffs
+from governance.evidence import fairness, model_registry
+from governance.monitoring import service_levels
 from governance.errors import GovernanceError
-from governance.identity import PermissionDeniedError, User
-from governance.store import GovernanceStore
+from governance.access.identity import PermissionDeniedError, User
+from governance.record.store import GovernanceStore
 
 ROLE_USERS = {role: User(f"as-{role.replace(' ', '-')}", f"Acting {role}", role, "demo") for role in identity.ROLES}
 CHAIR, ADMIN = identity.DEMO_USERS[0], next(u for u in identity.DEMO_USERS if u.role == "admin")

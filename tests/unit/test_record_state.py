@@ -16,8 +16,11 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from governance import identity, model_registry, record_state, signoffs
-from governance.store import GovernanceStore
+from governance.access import identity
+from governance.decisions import signoffs
+from governance.evidence import model_registry
+from governance.record import record_state
+from governance.record.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 GRACE = PEOPLE["grace.lindqvist"]   # the demo's admin

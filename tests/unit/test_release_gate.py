@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from governance import identity, ledger, release_gate, risks, robustness
+from governance.access import identity
+from governance.decisions import release_gate, risks
+from governance.evidence import robustness
+from governance.record import ledger
 from governance.cli import build_parser
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError
-from governance.store import GovernanceStore
+from governance.access.identity import PermissionDeniedError
+from governance.record.store import GovernanceStore
 from tests.conftest import AUDITOR, LEADER, ROOT, VIEWER
 
 MODEL, VERSION, STAGE = "german-credit", "v1", "production"   # approved for production in the demo (RV-0002)

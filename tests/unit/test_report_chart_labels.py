@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from governance.report_charts import coverage_chart, drift_chart, fairness_chart, importance_chart
+from governance.reports.charts import coverage_chart, drift_chart, fairness_chart, importance_chart
 
 NAMES = ["$x^2$ \\frac{a}{b}$",      # the name: odd dollars
          "$\\frac{a}{b$",             # even dollars, broken TeX: mathtext raises

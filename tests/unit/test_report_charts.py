@@ -10,8 +10,8 @@ from datetime import date, timedelta
 import pytest
 from matplotlib import font_manager
 
-from governance import report_charts
-from governance.report_charts import MAX_DATE_LABELS, drift_chart
+from governance.reports import charts
+from governance.reports.charts import MAX_DATE_LABELS, drift_chart
 
 
 def _weekly(first: date, weeks: int, features=("hours_per_week", "age")) -> list[dict]:
@@ -54,8 +54,8 @@ def test_drawing_the_report_charts_logs_no_findfont_warning(no_system_fonts, cap
               "error_rate": 0.004} for i in range(10)]
     with caplog.at_level(logging.DEBUG, logger="matplotlib.font_manager"):
         drift_chart(weekly=weekly, thresholds={"psi_watch": 0.1, "psi_act": 0.25})
-        report_charts.kpi_chart(daily=daily, service_levels=[{"kpi": "accuracy", "target": 0.8}])
-        report_charts.importance_chart({"global": [{"feature": "age", "mean_abs_shap": 0.3}],
+        charts.kpi_chart(daily=daily, service_levels=[{"kpi": "accuracy", "target": 0.8}])
+        charts.importance_chart({"global": [{"feature": "age", "mean_abs_shap": 0.3}],
                                         "output_units": "log_odds"})
     found = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert not [m for m in found if "findfont" in m], found[:3]

@@ -19,9 +19,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from governance import audit_pack, ledger, report_render, reports, risks, signoffs
-from governance.risks import NewRisk
-from governance.store import GovernanceStore
+from governance import reports
+from governance.decisions import risks, signoffs
+from governance.record import ledger
+from governance.reports import audit_pack, render as report_render
+from governance.decisions.risks import NewRisk
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, copy_workspace
 
 HOSTILE = '<b>Bold</b> <script>alert(1)</script> & "quotes"'

@@ -8,9 +8,11 @@ import json
 
 import pytest
 
-from governance import fairness, ledger, reports
+from governance import reports
+from governance.evidence import fairness
+from governance.record import ledger
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 
 @pytest.fixture(scope="module")

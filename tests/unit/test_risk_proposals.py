@@ -9,12 +9,14 @@ import json
 
 import pytest
 
-from governance import hash_chain, identity, ledger_keys, risks, verification
-from governance.canonical import canonical_json
+from governance.access import identity
+from governance.decisions import risks
+from governance.record import hash_chain, ledger_keys, verification
+from governance.record.canonical import canonical_json
 from governance.errors import InvalidInputError
-from governance.fairness import list_audits
-from governance.risk_proposals import findings, propose_from_monitoring
-from governance.store import GovernanceStore
+from governance.evidence.fairness import list_audits
+from governance.decisions.risk_proposals import findings, propose_from_monitoring
+from governance.record.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 
@@ -91,8 +93,8 @@ def test_a_person_accepts_or_dismisses_a_proposal_with_a_reason(store):
 
 
 def test_a_failing_audit_of_an_uploaded_file_is_left_out_it_names_no_model(store):
-    from governance import fairness
-    from governance.fairness_inputs import frame_data
+    from governance.evidence import fairness
+    from governance.evidence.fairness_inputs import frame_data
 
     # 40 women, 10 selected; 40 men, 30 selected: fails the four-fifths rule, and names no model
     rows = [(sex, int(i < selected), int(i < selected)) for sex, selected in (("F", 10), ("M", 30)) for i in range(40)]

@@ -12,13 +12,15 @@ from datetime import date, timedelta
 
 import pytest
 
-from governance import identity, ledger, risks, verification
+from governance.access import identity
+from governance.decisions import risks
+from governance.record import ledger, verification
 from governance.errors import InvalidInputError
-from governance.identity import MONITORING, PermissionDeniedError
-from governance.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON, NO_OWNER,
+from governance.access.identity import MONITORING, PermissionDeniedError
+from governance.decisions.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON, NO_OWNER,
                               UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER, NewRisk)
 from governance.validation import CONTROL_CHARACTERS, EMPTY, TOO_LONG
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 ME = PEOPLE["elif.kaya"]            # a risk owner: may edit and accept

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from governance import robustness
+from governance.evidence import robustness
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError
-from governance.robustness import (BAD_LEVELS, CRITERION_HAS_NO_LEVEL, CRITERION_NEEDS_LEVEL, Criterion,
+from governance.access.identity import PermissionDeniedError
+from governance.evidence.robustness import (BAD_LEVELS, CRITERION_HAS_NO_LEVEL, CRITERION_NEEDS_LEVEL, Criterion,
                                    compute_results, feature_kinds, missing_value_results, parse_criteria,
                                    parse_levels, perturbation_results, swap_categories, weekly_accuracy,
                                    wilson_interval)
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER
 
 LEVELS = (0.01, 0.05, 0.1)

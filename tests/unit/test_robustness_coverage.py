@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from governance import robustness as rb
+from governance.evidence import robustness as rb
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,13 @@ import time
 
 import pytest
 
-from governance import alerts, cli, scheduler, server_file
+from governance import alerts
+from governance.cli import main as cli
+from governance.alerts import scheduler
+from governance.record import server_file
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError
-from governance.store import GovernanceStore
+from governance.access.identity import PermissionDeniedError
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER
 
 
@@ -109,7 +112,7 @@ def test_a_command_on_a_workspace_a_live_server_holds_names_its_url(demo_copy):
     it and names itself the server)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
-         "from governance.store import GovernanceStore; from governance import server_file;"
+         "from governance.record.store import GovernanceStore; from governance.record import server_file;"
          "s = GovernanceStore(sys.argv[2]); server_file.write(workspace=s.path, url='http://127.0.0.1:9999');"
          "print('holding', flush=True); time.sleep(60)", os.getcwd(), str(demo_copy)],
         stdout=subprocess.PIPE, text=True)

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from governance.kpis import data_window
-from governance.service_levels import (BURN_RULES, LATENCY_ALLOWED_SLOW, MIN_SAMPLE, SLO_PERIOD_DAYS, ErrorBudget,
+from governance.monitoring.kpis import data_window
+from governance.monitoring.service_levels import (BURN_RULES, LATENCY_ALLOWED_SLOW, MIN_SAMPLE, SLO_PERIOD_DAYS, ErrorBudget,
                                        ServiceLevel, burn_episodes, judge, service_levels, slo_hourly, slo_judgment)
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -269,7 +269,7 @@ def test_the_old_per_hour_rule_would_have_failed_the_same_bound():
     target, the rule this replaces) on the same clean series breaches several times a quarter."""
     bench = _benchmark()
     rng = np.random.default_rng(2026)
-    from governance.service_levels import wilson_interval
+    from governance.monitoring.service_levels import wilson_interval
 
     counts = []
     for _ in range(10):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from governance import identity
-from governance.identity import SignInError
-from governance.throttle import Throttle, ThrottledError
+from governance.access import identity
+from governance.access.identity import SignInError
+from governance.access.throttle import Throttle, ThrottledError
 from tests.unit.conftest import PASSWORD
 
 

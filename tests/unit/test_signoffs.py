@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from governance import cli, identity, ledger, record_state, release_gate, risks, robustness, signoffs
+from governance.cli import main as cli
+from governance.access import identity
+from governance.decisions import release_gate, risks, signoffs
+from governance.evidence import robustness
+from governance.record import ledger, record_state
 from governance.errors import InvalidInputError
-from governance.explanations import stored_explanation
-from governance.identity import PermissionDeniedError
-from governance.store import GovernanceStore
+from governance.evidence.explanations import stored_explanation
+from governance.access.identity import PermissionDeniedError
+from governance.record.store import GovernanceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = os.environ["QUORUM_LEDGER_KEY"]   # the test session's key (tests/conftest.py), which signed the demo
@@ -520,9 +524,10 @@ def test_concurrent_votes_keep_one_chain(tmp_path):
 CHILD = """
 import sys
 sys.path.insert(0, {root!r})
-from governance import identity, signoffs
+from governance.access import identity
+from governance.decisions import signoffs
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
+from governance.record.store import GovernanceStore
 store = GovernanceStore({path!r})
 print("READY", flush=True)
 for rv in {ids!r}:

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import sql_sandbox
-from governance.sql_sandbox import SandboxRefusal, run_sandboxed_query
-from governance.store import GovernanceStore
+from governance.monitoring import sql_sandbox
+from governance.monitoring.sql_sandbox import SandboxRefusal, run_sandboxed_query
+from governance.record.store import GovernanceStore
 from tests.conftest import ROOT, copy_workspace
 
 
@@ -245,8 +245,8 @@ def test_the_snapshot_is_kept_in_a_temporary_folder_not_beside_the_workspace(dem
 
 QUERY_AND_EXIT = """
 import sys
-from governance.sql_sandbox import run_sandboxed_query, snapshot_folder
-from governance.store import GovernanceStore
+from governance.monitoring.sql_sandbox import run_sandboxed_query, snapshot_folder
+from governance.record.store import GovernanceStore
 store = GovernanceStore(sys.argv[1])
 run_sandboxed_query(store, sql="SELECT count(*) FROM telemetry")
 print(snapshot_folder(store), flush=True)

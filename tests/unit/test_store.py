@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from governance import errors
-from governance.store import MIGRATIONS_DIR, GovernanceStore, load_migrations
+from governance.record.store import MIGRATIONS_DIR, GovernanceStore, load_migrations
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,7 +139,7 @@ def test_second_process_gets_a_clear_refusal(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from governance.store import GovernanceStore
+        from governance.record.store import GovernanceStore
         store = GovernanceStore({str(path)!r})
         print("holding", flush=True)
         time.sleep(60)

@@ -16,8 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import identity, server_file, signoffs, tokens
-from governance.store import GovernanceStore
+from governance.access import identity, tokens
+from governance.decisions import signoffs
+from governance.record import server_file
+from governance.record.store import GovernanceStore
 from tests.conftest import copy_workspace
 
 ADMIN = next(u for u in identity.DEMO_USERS if u.role == "admin")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from governance import telemetry_sources
+from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
-from governance.store import GovernanceStore
-from governance.telemetry_sources import OUTSIDE_ROOTS, ROOTS_ENV, Source, check_location
+from governance.record.store import GovernanceStore
+from governance.monitoring.telemetry_sources import OUTSIDE_ROOTS, ROOTS_ENV, Source, check_location
 from tests.conftest import LEADER
 
 MODEL = "german-credit"

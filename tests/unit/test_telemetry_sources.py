@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance import compare, data_quality, drift, kpis, release_gate, robustness, telemetry_sources
+from governance.decisions import release_gate
+from governance.evidence import robustness
+from governance.monitoring import compare, data_quality, drift, kpis, telemetry_sources
 from governance.errors import InvalidInputError
-from governance.explore import View, explore
-from governance.identity import PermissionDeniedError
-from governance.inventory import list_versions
-from governance.store import GovernanceStore
+from governance.monitoring.explore import View, explore
+from governance.access.identity import PermissionDeniedError
+from governance.monitoring.inventory import list_versions
+from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER, copy_workspace
 
 MODEL = "adult-income"
@@ -133,7 +135,7 @@ def test_bad_sources_are_refused_and_nothing_is_recorded(lake, tmp_path, monkeyp
 
 
 def test_the_spark_translation_names_sparks_functions_and_writes_values_as_literals():
-    from governance.telemetry_sql import KPI_SERIES_RAW_SQL
+    from governance.monitoring.telemetry_sql import KPI_SERIES_RAW_SQL
 
     text = telemetry_sources.spark_sql(KPI_SERIES_RAW_SQL, {
         "grain": "day", "model": "it's", "version": None, "start": pd.Timestamp("2026-09-01"),

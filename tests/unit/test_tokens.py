@@ -13,11 +13,13 @@ from datetime import timedelta
 
 import pytest
 
-from governance import cli_tokens, clock, identity, ledger, tokens
+from governance.access import identity, tokens
+from governance.cli import tokens as cli_tokens
+from governance.record import clock, ledger
 from governance.errors import InvalidInputError
-from governance.identity import PermissionDeniedError
-from governance.store import GovernanceStore
-from governance.tokens import TokenError
+from governance.access.identity import PermissionDeniedError
+from governance.record.store import GovernanceStore
+from governance.access.tokens import TokenError
 from tests.conftest import ROOT
 from tests.unit.conftest import PASSWORD
 
@@ -238,7 +240,7 @@ def test_the_command_line_issues_lists_and_revokes(store, admin, viewer, monkeyp
 
 
 def test_the_command_module_imports_no_services_until_a_command_runs():
-    code = ("import sys, governance.cli_tokens; "
-            "print(sorted(m for m in ('governance.tokens', 'governance.identity', 'duckdb') if m in sys.modules))")
+    code = ("import sys, governance.cli.tokens; "
+            "print(sorted(m for m in ('governance.access.tokens', 'governance.access.identity', 'duckdb') if m in sys.modules))")
     found = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"

@@ -1,0 +1,86 @@
+"""`python -m governance alerts check [--dry-run]` (for cron or a CI schedule) and `alerts list [--open]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
+    from governance.alerts import delivery as delivery
+
+SECRETS = Path(".streamlit/secrets.toml")
+
+
+def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
+    group = commands.add_parser("alerts", parents=[workspace], help="evaluate the alert rules; list alert episodes")
+    sub = group.add_subparsers(dest="subcommand", required=True, parser_class=parser_class)
+    check = sub.add_parser("check", parents=[workspace],
+                           help="open, escalate and close alert episodes now, and send what is due")
+    check.add_argument("--dry-run", action="store_true", help="say what would happen; write and send nothing")
+    check.add_argument("--by", metavar="USER", help="the account that runs the check, recorded on the episodes it "
+                       "opens and closes (default: your login name); a local account's password is prompted for, or "
+                       "read from QUORUM_PASSWORD; not needed with --dry-run")
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
+    listing = sub.add_parser("list", parents=[workspace], help="alert episodes, newest first")
+    listing.add_argument("--open", action="store_true", help="only the open ones")
+    listing.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _settings() -> delivery.DeliverySettings:
+    """The [alerts] section of .streamlit/secrets.toml (if present), overridden by QUORUM_* variables."""
+    import tomllib
+
+    from governance.alerts import delivery as delivery
+
+    secrets = tomllib.loads(SECRETS.read_text()) if SECRETS.exists() else None
+    return delivery.DeliverySettings.load(secrets)
+
+
+def _check(store, args) -> dict:
+    from governance.cli.users import acting_user
+
+    # A dry run writes nothing, so it needs no account; a check that writes is recorded as its checked account's.
+    return check_and_send(store, actor=None if args.dry_run else acting_user(store, args.by), dry_run=args.dry_run)
+
+
+def check_and_send(store, *, actor, dry_run: bool = False) -> dict:
+    """Judge every rule now and send what is due: on demand here (as the checked account), on its schedule in the
+    server (as alerts.SCHEDULER)."""
+    from governance import alerts
+    from governance.alerts import delivery
+
+    settings = _settings()
+    result = alerts.check(store, actor=actor, dry_run=dry_run, base_url=settings.base_url)
+    if not dry_run:
+        sent = delivery.deliver_pending(store, settings=settings)
+        result["delivery"] = {k: sent[k] for k in ("tried", "delivered", "retrying", "failed")}
+    return result
+
+
+def _print_check(result: dict) -> None:
+    print(f"{'would open' if result['dry_run'] else 'opened'} {len(result['opened'])}, escalated "
+          f"{len(result['escalated'])}, closed {len(result['closed'])}; {result['open']} open now; "
+          f"{result['queued']} messages queued")
+    for a in result["alerts"]:
+        print(f"  [{a['severity']}] {a['title']}")
+    for u in result.get("unreachable", []):
+        print(f"  not reached: {u['recipient']} for {u['alert_key']}")
+    if "delivery" in result:
+        d = result["delivery"]
+        print(f"delivery: {d['delivered']} delivered, {d['retrying']} to retry, {d['failed']} failed")
+
+
+def _list(store, args) -> dict:
+    from governance import alerts
+
+    return {"episodes": alerts.episodes(store, open_only=args.open)}
+
+
+def _print_list(result: dict) -> None:
+    for e in result["episodes"]:
+        state = "open" if e["closed_at"] is None else f"closed {e['closed_at'][:16]}"
+        print(f"[{e['severity']}] {e['title']} (opened {e['opened_at'][:16]}, {state})")
+
+
+COMMANDS = {"check": (_check, _print_check, lambda result: 0), "list": (_list, _print_list, lambda result: 0)}

@@ -1,0 +1,554 @@
+"""Where a model's telemetry is read from: the workspace's table, a Parquet dataset in place, or Apache Spark.
+
+The KPI, A/B and drift SQL is written once, in DuckDB's dialect, in telemetry_sql. A source only changes where
+the relations `telemetry` (and `telemetry_input`) come from:
+
+- workspace: the tables in the workspace file, as always;
+- parquet: a folder laid out as `telemetry/date=YYYY-MM-DD/*.parquet` (Hive partitions by day) and
+  `telemetry_input.parquet`, as `export_parquet` writes it. The same SQL runs in the workspace's DuckDB over
+  the files in place; only the partitions of the days a query's window touches are opened (the pruning is
+  done here, from the folder names, so that it does not depend on an optimiser), and nothing is copied;
+- spark: the same folder (local or remote storage), or a table in Spark's catalog, read by a Spark session
+  (local mode, or a cluster given by its master URL) and filtered on `date` so that Spark prunes the
+  partitions. The SQL is translated to Spark SQL by sqlglot with the bound values written in as literals, and
+  only the aggregates come back. A statement that also reads the inputs (drift, data quality) has its parts
+  over `telemetry` run in Spark and the rest in DuckDB over their results; a part Spark cannot run whole (data
+  quality parses each row's inputs) is read by DuckDB from the same files, which must then be on this machine.
+
+The governance records (audits, risks, sign-offs, the ledger) always stay in the workspace. Ingest writes to
+the workspace only: a lake is filled by the systems that own it.
+
+A location is read only from under the folders and storage URI prefixes an admin allows ($QUORUM_TELEMETRY_ROOTS;
+by default the workspace's own folder and Quorum's data folder), so that a leader cannot point Quorum at any file
+the server can read. Symbolic links and '..' are resolved before the check, a glob may not climb out with '..',
+and every refused location gets the same message, whether or not it exists.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from governance.record import clock
+from governance.access import identity
+from governance.errors import InvalidInputError
+from governance.monitoring.inventory import list_models, require_model
+from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
+from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS
+
+if TYPE_CHECKING:   # pandas is imported where a frame is made: query_records on the workspace needs none
+    import pandas as pd
+
+    from governance.access.identity import User
+    from governance.record.store import GovernanceStore
+
+TELEMETRY_DIR = "telemetry"
+INPUTS_FILE = "telemetry_input.parquet"
+PARTITION = "date"
+# The telemetry columns a dataset must have, by the schema in the README.
+COLUMNS = ("ts", "model", "version", "segment", "input_id", "prediction", "score", "label", "latency_ms", "is_error",
+           "cpu_pct", "memory_mb", "cost_usd", "approved_volume_usd", "expected_value_usd")
+
+BAD_KIND = "a telemetry source is one of {kinds}, got {kind!r}"
+NO_LOCATION = "a {kind} source needs a location: the dataset's folder (or, for Spark, a table name)"
+NOT_A_DATASET = ("{location} holds no Parquet telemetry: expected {location}/telemetry/date=YYYY-MM-DD/*.parquet (as "
+                 "`python -m governance telemetry export` writes it), {location}/date=YYYY-MM-DD/*.parquet, or a "
+                 "glob of files in date=YYYY-MM-DD folders")
+MISSING_COLUMNS = "the Parquet telemetry in {location} lacks the columns {columns}: see the telemetry schema"
+SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
+                         "{location} is not a folder on this machine: point the model at a local or mounted copy")
+NO_INPUTS = ("the dataset {location} has no {name} beside its partitions: drift and data quality need the inputs; "
+             "`python -m governance telemetry export` writes them")
+NO_SPARK = "Spark is not available here ({reason}): install pyspark and Java 17, or choose another source"
+ROOTS_ENV = "QUORUM_TELEMETRY_ROOTS"
+# One message for every refused location, naming neither the location's state nor the allowed roots: a refusal
+# must not tell whether a path exists.
+OUTSIDE_ROOTS = ("telemetry is read only from under the folders and storage prefixes an admin allows (${env}; by "
+                 "default the workspace's folder and Quorum's data folder): choose a location under one of them, or "
+                 "ask an admin to allow its folder").format(env=ROOTS_ENV)
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+# A table in Spark's catalog ([catalog.][database.]table): a name, never a path (Spark's `format.`path`` syntax has
+# backticks, which this refuses). Anything else is a folder, a glob or a storage URI.
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
+
+
+@dataclass(frozen=True)
+class Source:
+    model: str
+    kind: str = "workspace"
+    location: str | None = None
+    master: str | None = None
+    set_by: str | None = None
+    set_at: str | None = None
+
+    @property
+    def is_folder(self) -> bool:
+        """A dataset's folder (or glob, or storage URI), not a table in Spark's catalog. Told from the text alone,
+        without looking at the file system: a relative folder for Spark is written ./name."""
+        return self.kind == "parquet" or (self.kind == "spark" and bool(self.location)
+                                          and not _TABLE_NAME.fullmatch(self.location))
+
+
+# --- where telemetry may be read from -------------------------------------------------------------------------------
+def allowed_roots(store: GovernanceStore, environ=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(folders, URI prefixes) under which locations are accepted: $QUORUM_TELEMETRY_ROOTS (separated by commas,
+    folders also by the path separator), else the workspace's folder and Quorum's data folder. Folders resolved."""
+    raw = str((os.environ if environ is None else environ).get(ROOTS_ENV) or "").strip()
+    if not raw:
+        folders = [store.path.resolve().parent, DATA_DIR]
+        return tuple(dict.fromkeys(os.path.realpath(f) for f in folders)), ()
+    folders, prefixes = [], []
+    for item in (part.strip() for part in raw.split(",")):
+        if "://" in item:
+            prefixes.append(item.rstrip("/") + "/")
+            continue
+        folders += [os.path.realpath(os.path.expanduser(f.strip())) for f in item.split(os.pathsep) if f.strip()]
+    return tuple(dict.fromkeys(folders)), tuple(dict.fromkeys(prefixes))
+
+
+def check_location(store: GovernanceStore, source: Source) -> None:
+    """Refuse, with OUTSIDE_ROOTS, a location that is not under an allowed folder or URI prefix. Nothing in the
+    file system is opened or listed before this says yes."""
+    if source.kind == "workspace" or not source.is_folder:
+        return   # the workspace, or a table in Spark's catalog
+    folders, prefixes = allowed_roots(store)
+    location = source.location or ""
+    if "://" in location:
+        path = location.split("://", 1)[1]
+        if not any(part in (".", "..") for part in path.split("/")) and \
+                any((location.rstrip("/") + "/").startswith(prefix) for prefix in prefixes):
+            return
+        raise InvalidInputError(OUTSIDE_ROOTS)
+    parts = Path(location).parts
+    wild = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), len(parts))
+    if ".." in parts[wild:]:   # a glob's part is not resolved: it may not climb out
+        raise InvalidInputError(OUTSIDE_ROOTS)
+    fixed = os.path.realpath(os.path.join(*parts[:wild])) if wild else os.path.realpath(".")
+    if not any(fixed == folder or fixed.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders):
+        raise InvalidInputError(OUTSIDE_ROOTS)
+
+
+# --- the setting ---------------------------------------------------------------------------------------------------
+def source_for(store: GovernanceStore, *, model: str) -> Source:
+    """The source in force for a model: the newest recorded, or the workspace."""
+    rows = store.query_rows("SELECT kind, location, master, set_by, set_at FROM telemetry_source WHERE model = ? "
+                            "ORDER BY set_at DESC LIMIT 1", [model])
+    if not rows:
+        return Source(model=model)
+    kind, location, master, set_by, set_at = rows[0]
+    return Source(model=model, kind=kind, location=location, master=master, set_by=set_by,
+                  set_at=set_at.isoformat(timespec="seconds") + "Z")
+
+
+def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, location: str | None = None,
+               master: str | None = None) -> Source:
+    """Point a model's telemetry at a source (leaders and admins). The source is tried before it is recorded."""
+    identity.require(actor, "configure monitoring")
+    require_model(store, model=model)
+    if kind not in KINDS:
+        raise InvalidInputError(BAD_KIND.format(kinds=", ".join(KINDS), kind=kind))
+    location = (location or "").strip() or None
+    if kind != "workspace" and not location:
+        raise InvalidInputError(NO_LOCATION.format(kind=kind))
+    source = Source(model=model, kind=kind, location=location if kind != "workspace" else None,
+                    master=(master or "").strip() or None if kind == "spark" else None)
+    check_location(store, source)   # before anything looks at the location
+    if kind == "parquet":
+        _check_columns(source.location, _dataset_columns(source.location))
+    if kind == "spark":   # tried now, not on the first page view: Spark starts and sees the columns
+        _check_columns(source.location, _spark_frame(source).columns)
+    with store.write() as tx:
+        tx.execute("INSERT INTO telemetry_source VALUES (?, ?, ?, ?, ?, ?)",
+                   [model, kind, source.location, source.master, actor.recorded_as,
+                    clock.now_naive()])
+    return source_for(store, model=model)
+
+
+def _dataset_columns(location: str) -> list[str]:
+    import duckdb
+
+    files = _files(location)
+    if not files:
+        raise InvalidInputError(NOT_A_DATASET.format(location=location))
+    return [row[0] for row in duckdb.connect().execute(
+        "DESCRIBE SELECT * FROM read_parquet($file, hive_partitioning = true)", {"file": files[0]}).fetchall()]
+
+
+def _check_columns(location: str, names) -> None:
+    missing = [c for c in COLUMNS if c not in set(names)]
+    if missing:
+        raise InvalidInputError(MISSING_COLUMNS.format(location=location, columns=", ".join(missing)))
+
+
+# --- partitions ----------------------------------------------------------------------------------------------------
+def _files(location: str) -> list[str]:
+    """The dataset's Parquet files, each in a date=YYYY-MM-DD folder: under location/telemetry/ (as exported) or
+    location/ itself, or matched by a glob such as /lake/*/date=*/*.parquet."""
+    if any(c in location for c in "*?["):
+        return sorted(f for f in glob.glob(location, recursive=True)
+                      if f.endswith(".parquet") and Path(f).parent.name.startswith(f"{PARTITION}="))
+    for root in (os.path.join(location, TELEMETRY_DIR), location):
+        files = sorted(glob.glob(os.path.join(root, f"{PARTITION}=*", "*.parquet")))
+        if files:
+            return files
+    return []
+
+
+def _inputs_file(location: str) -> str:
+    """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality."""
+    files = _files(location)
+    candidates = [os.path.join(location, INPUTS_FILE)] + \
+        ([str(Path(files[0]).parent.parent / INPUTS_FILE), str(Path(files[0]).parent.parent.parent / INPUTS_FILE)]
+         if files else [])
+    found = next((c for c in candidates if os.path.exists(c)), None)
+    if found is None:
+        raise InvalidInputError(NO_INPUTS.format(location=location, name=INPUTS_FILE))
+    return found
+
+
+def _partition_day(path: str) -> date:
+    return date.fromisoformat(Path(path).parent.name.split("=", 1)[1])
+
+
+def partitions(location: str, *, start=None, end=None) -> list[str]:
+    """The files of the days that [start, end) touches (all of them without a window)."""
+    import pandas as pd
+
+    files = _files(location)
+    if start is None or end is None:
+        return files
+    first, last = pd.Timestamp(start).date(), (pd.Timestamp(end) - pd.Timedelta(microseconds=1)).date()
+    return [f for f in files if first <= _partition_day(f) <= last]
+
+
+def bytes_of(files: list[str]) -> int:
+    return sum(os.path.getsize(f) for f in files)
+
+
+# --- freshness, for caches ---------------------------------------------------------------------------------------
+_FRESHNESS_SECONDS = 10.0
+_freshness: dict[str, tuple[float, tuple]] = {}
+
+
+def freshness(store: GovernanceStore) -> tuple:
+    """What changes when telemetry outside the workspace changes: each dataset's file count and newest file time;
+    for a Spark table, the current minute. Looked at no more than every 10 seconds. A cache keyed on the data
+    version and this shows new partitions of a lake without a write to the workspace."""
+    key = str(store.path)
+    now = time.monotonic()
+    if key in _freshness and now - _freshness[key][0] < _FRESHNESS_SECONDS:
+        return _freshness[key][1]
+    marks = []
+    for model, kind, location in store.query_rows(
+            "SELECT model, arg_max(kind, set_at), arg_max(location, set_at) FROM telemetry_source GROUP BY model "
+            "ORDER BY model"):
+        if kind == "workspace":
+            continue
+        source = Source(model=model, kind=kind, location=location)
+        try:
+            check_location(store, source)
+        except InvalidInputError:   # refused when it is read; nothing to watch
+            continue
+        if source.is_folder and "://" not in (location or ""):
+            files = _files(location)
+            marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0)))
+        else:
+            marks.append((model, int(time.time() // 60)))
+    _freshness[key] = (now, tuple(marks))
+    return _freshness[key][1]
+
+
+# --- running a query -----------------------------------------------------------------------------------------------
+_last: dict[str, dict] = {}
+_last_lock = threading.Lock()
+
+
+def last_query(model: str) -> dict | None:
+    """When this process last read the model's telemetry, on which engine, how long it took, and the bytes of the
+    partitions it opened (for a dataset)."""
+    with _last_lock:
+        return dict(_last[model]) if model in _last else None
+
+
+def query(store: GovernanceStore, sql: str, params: dict) -> pd.DataFrame:
+    """Run one telemetry query (DuckDB dialect, `$name` parameters, params["model"] naming the model) on the
+    model's source."""
+    return _query(store, source_for(store, model=params["model"]), sql, params)
+
+
+def query_records(store: GovernanceStore, sql: str, params: dict) -> list[dict]:
+    """query's rows as plain records (None for a missing value); without pandas when the model's telemetry is in
+    the workspace."""
+    source = source_for(store, model=params["model"])
+    if source.kind != "workspace":
+        frame = _query(store, source, sql, params)
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    started = time.perf_counter()
+    records = store.query_records(sql, _used(params, sql))
+    _note(source, started, opened=None)
+    return records
+
+
+def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd.DataFrame:
+    started = time.perf_counter()
+    opened = None
+    check_location(store, source)   # again at each read: the allowed roots may have changed since it was set
+    if source.kind == "workspace":
+        frame = store.query(sql, _used(params, sql))
+    elif source.kind == "parquet":
+        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
+        opened = bytes_of(files)
+        text = _on_files(sql, files=files)
+        values = {**params, "telemetry_files": files or _files(source.location)[:1]}
+        if "$input_file" in text:
+            values["input_file"] = _inputs_file(source.location)
+        frame = store.query(text, _used(values, text))
+    else:
+        frame, opened = _spark_query(store, source, sql, params)
+    _note(source, started, opened=opened)
+    return frame
+
+
+def _note(source: Source, started: float, *, opened: int | None) -> None:
+    """What last_query reports."""
+    with _last_lock:
+        _last[source.model] = {"engine": source.kind, "at": clock.now().isoformat(timespec="seconds"),
+                               "seconds": round(time.perf_counter() - started, 3), "bytes_opened": opened}
+
+
+def across_models(store: GovernanceStore, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """A statement grouped by model over every model's telemetry: the workspace's table once, and each model
+    read elsewhere from its own source; each model's rows come from where it is read."""
+    import pandas as pd
+
+    external = [m for m in list_models(store)["name"] if source_for(store, model=m).kind != "workspace"]
+    frame = store.query(sql, params or {})
+    frames = [frame[~frame["model"].isin(external)]]
+    for model in external:
+        found = query(store, sql, {**(params or {}), "model": model})
+        frames.append(found[found["model"] == model])
+    return pd.concat(frames, ignore_index=True)
+
+
+def query_rows(store: GovernanceStore, sql: str, params: dict) -> list[tuple]:
+    return list(query(store, sql, params).itertuples(index=False, name=None))
+
+
+def _replace_relations(sql: str, relations: dict[str, str]):
+    """The statement parsed as DuckDB, each table in `relations` replaced by the given subquery (same alias)."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in relations and not table.db:
+            replacement = sqlglot.parse_one(relations[table.name], read="duckdb")
+            table.replace(exp.Subquery(this=replacement, alias=exp.TableAlias(
+                this=exp.to_identifier(table.alias or table.name))))
+    return tree
+
+
+def _on_files(sql: str, *, files: list[str]) -> str:
+    """The DuckDB statement over the dataset's files: $telemetry_files (the window's partitions) and $input_file."""
+    none = "" if files else " WHERE false"   # no partition in the window: no rows, but the dataset's columns
+    return _replace_relations(sql, {
+        "telemetry": f"SELECT * EXCLUDE ({PARTITION}) FROM read_parquet($telemetry_files, hive_partitioning = true)"
+                     f"{none}",
+        "telemetry_input": "SELECT * FROM read_parquet($input_file)",
+    }).sql(dialect="duckdb")
+
+
+# --- Spark -----------------------------------------------------------------------------------------------------------
+_sessions: dict[str, object] = {}
+_spark_lock = threading.Lock()
+
+
+def _spark(master: str | None):
+    """One Spark session per master for this process; UTC throughout, as the workspace stores time."""
+    master = master or DEFAULT_MASTER
+    with _spark_lock:
+        if master not in _sessions:
+            try:
+                from pyspark.sql import SparkSession
+
+                _sessions[master] = (SparkSession.builder.master(master).appName("quorum")
+                                     .config("spark.sql.session.timeZone", "UTC")
+                                     .config("spark.ui.enabled", "false")
+                                     .config("spark.ui.showConsoleProgress", "false")
+                                     # aggregates are small: a few shuffle partitions, not Spark's 200
+                                     .config("spark.sql.shuffle.partitions", "4")
+                                     # local mode runs in the driver: its memory is the engine's
+                                     .config("spark.driver.memory", os.environ.get("QUORUM_SPARK_MEMORY", "2g"))
+                                     .getOrCreate())
+                _sessions[master].sparkContext.setLogLevel("ERROR")
+            except Exception as exc:  # noqa: BLE001 -- no pyspark, no Java: say so, in the caller's terms
+                raise InvalidInputError(NO_SPARK.format(reason=f"{type(exc).__name__}: {exc}"[:300])) from None
+        return _sessions[master]
+
+
+def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
+    """A DuckDB statement (text or parsed) as Spark SQL: values as literals, `telemetry` read from the view
+    `relation`, and DuckDB's functions Spark names otherwise: quantile_cont as `percentile` (the same exact,
+    interpolated definition), hash as the 64-bit xxhash64, dayname as the full name, isfinite as a test for NaN
+    and infinity."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = (sqlglot.parse_one(sql, read="duckdb") if isinstance(sql, str) else sql).copy()
+    for node in list(tree.find_all(exp.Placeholder)):
+        node.replace(_literal(params[node.name]))
+    for node in list(tree.find_all(exp.PercentileCont)):
+        node.replace(exp.Anonymous(this="percentile", expressions=[node.this, node.expression]))
+    for node in list(tree.find_all(exp.Dayname)):   # Spark's dayname() abbreviates ("Mon"); DuckDB's does not
+        node.replace(exp.Anonymous(this="date_format", expressions=[node.this, exp.Literal.string("EEEE")]))
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() == "hash":   # 64 bits, as DuckDB's: Spark's hash() has 32 and collides at scale
+            node.set("this", "xxhash64")
+        if node.name.lower() == "isfinite":
+            x = node.expressions[0]
+            node.replace(sqlglot.parse_one(f"(NOT isnan({x.sql('spark')}) AND abs({x.sql('spark')}) <> "
+                                           "double('infinity'))", read="spark"))
+    for table in list(tree.find_all(exp.Table)):
+        if table.name == "telemetry" and not table.db:
+            table.set("this", exp.to_identifier(relation))
+            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.alias or "telemetry")))
+    return tree.sql(dialect="spark")
+
+
+def _literal(value):
+    import pandas as pd
+    from sqlglot import exp
+
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, (int, float)):
+        return exp.Literal.number(value)
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return exp.cast(exp.Literal.string(pd.Timestamp(value).isoformat(sep=" ")), "TIMESTAMP")
+    if isinstance(value, date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    if isinstance(value, (list, tuple)):
+        return exp.Array(expressions=[_literal(v) for v in value])
+    return exp.Literal.string(str(value))
+
+
+def _reads(node) -> set[str]:
+    from sqlglot import exp
+
+    return {t.name for t in node.find_all(exp.Table)} - {c.alias for c in node.find_all(exp.CTE)}
+
+
+_frames: dict[tuple, object] = {}
+
+
+def _spark_frame(source: Source):
+    """The source as a Spark DataFrame: a folder (Spark discovers its date=… partitions, on local or remote storage
+    such as s3a:// or abfss://) or a table in Spark's catalog. Kept while a local folder's files are the same, so
+    that Spark lists the partitions once, not on every query."""
+    marker = None
+    if source.is_folder and os.path.isdir(source.location):
+        files = _files(source.location)
+        marker = (len(files), max((os.path.getmtime(f) for f in files), default=0.0))
+    key = (source.master, source.location, marker)
+    if marker is not None and key in _frames:
+        return _frames[key]
+    frame = _read_spark_frame(source)
+    if marker is not None:
+        with _spark_lock:
+            if len(_frames) >= 16:   # folders that changed since: their old listings are of no use
+                _frames.clear()
+            _frames[key] = frame
+    return frame
+
+
+def _read_spark_frame(source: Source):
+    spark = _spark(source.master)
+    try:
+        if source.is_folder:
+            root = source.location.rstrip("/")
+            exported = root + "/" + TELEMETRY_DIR   # as exported; or the partitions right in the folder
+            local_flat = os.path.isdir(root) and not os.path.isdir(exported)
+            return spark.read.parquet(root if local_flat else exported)
+        return spark.table(source.location)
+    except Exception as exc:  # noqa: BLE001 -- Spark's own errors (path or table not found): say what to fix
+        raise InvalidInputError(f"Spark cannot read {source.location} ({type(exc).__name__}): give a folder holding "
+                                "telemetry/date=YYYY-MM-DD/ or a table in Spark's catalog") from None
+
+
+def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict) -> tuple[pd.DataFrame, int | None]:
+    """A statement that reads only `telemetry` runs in Spark whole. One that also reads workspace tables (drift's
+    inputs) has its parts over `telemetry` (its CTEs) run in Spark and the rest in DuckDB over their results."""
+    import pandas as pd
+    import sqlglot
+    from sqlglot import exp
+
+    spark = _spark(source.master)
+    frame = _spark_frame(source)
+    opened = bytes_of(partitions(source.location, start=params.get("start"), end=params.get("end"))) \
+        if source.is_folder and os.path.isdir(source.location) else None
+    if PARTITION in frame.columns:
+        if params.get("start") is not None and params.get("end") is not None:   # Spark prunes the partitions
+            first = pd.Timestamp(params["start"]).date()
+            last = (pd.Timestamp(params["end"]) - pd.Timedelta(microseconds=1)).date()
+            frame = frame.where(frame[PARTITION].between(first, last))
+        frame = frame.drop(PARTITION)
+    view = f"quorum_telemetry_{abs(hash((source.model, source.location))) % 10**8}"
+    frame.createOrReplaceTempView(view)
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    if _reads(tree) <= {"telemetry"}:
+        return spark.sql(spark_sql(tree, params, relation=view)).toPandas(), opened
+    pushed = {}
+    for cte in tree.find_all(exp.CTE):
+        if _reads(cte.this) == {"telemetry"}:
+            name = f"spark_{cte.alias}"
+            pushed[name] = spark.sql(spark_sql(cte.this, params, relation=view)).toPandas()
+            cte.set("this", sqlglot.parse_one(f"SELECT * FROM {name}", read="duckdb"))
+    files = []
+    if "telemetry" in _reads(tree):   # read outside a CTE Spark can run whole (data quality's per-input parse):
+        if not (source.is_folder and os.path.isdir(source.location)):   # DuckDB reads those rows in place
+            raise InvalidInputError(SPARK_ONLY_AGGREGATES.format(location=source.location))
+        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
+    text = _on_files(tree.sql(dialect="duckdb"), files=files) if source.is_folder else tree.sql(dialect="duckdb")
+    values = {**params, "telemetry_files": files or _files(source.location or "")[:1]}
+    if "$input_file" in text:
+        values["input_file"] = _inputs_file(source.location)
+    return store.query_over(text, _used(values, text), frames=pushed), opened
+
+
+def _used(values: dict, text: str) -> dict:
+    """Only the parameters the statement names: DuckDB refuses others."""
+    return {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
+
+
+# --- export ----------------------------------------------------------------------------------------------------------
+def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike) -> dict:
+    """Write a model's telemetry as a dataset: telemetry/date=YYYY-MM-DD/*.parquet and telemetry_input.parquet."""
+    require_model(store, model=model)
+    out = Path(out)
+    if (out / TELEMETRY_DIR).exists():
+        raise InvalidInputError(f"{out / TELEMETRY_DIR} exists already: export into a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    target = str(out / TELEMETRY_DIR).replace("'", "''")
+    store.query_value(f"COPY (SELECT *, ts::DATE AS {PARTITION} FROM telemetry WHERE model = $model ORDER BY ts) "
+                      f"TO '{target}' (FORMAT parquet, PARTITION_BY ({PARTITION}))", {"model": model})
+    inputs = str(out / INPUTS_FILE).replace("'", "''")
+    store.query_value(f"COPY (SELECT * FROM telemetry_input WHERE model = $model) TO '{inputs}' (FORMAT parquet)",
+                      {"model": model})
+    files = _files(str(out))
+    return {"model": model, "location": str(out), "partitions": len({_partition_day(f) for f in files}),
+            "files": len(files), "bytes": bytes_of(files),
+            "rows": store.query_value("SELECT count(*) FROM telemetry WHERE model = $model", {"model": model})}
+
+
+def row_count(store: GovernanceStore, *, model: str) -> int:
+    return int(query(store, "SELECT count(*) AS n FROM telemetry WHERE model = $model", {"model": model})["n"].iloc[0])
+

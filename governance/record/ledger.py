@@ -1,0 +1,145 @@
+"""The ledger: one append-only, hash-chained, HMAC-anchored record of sign-offs, decisions, stage changes,
+condition updates and gate calls.
+
+It is one of Quorum's hash chains (governance.record.hash_chain, which says how a chain and its anchor prove it was not
+edited), signed with a sub-key of the workspace's ledger key (governance.record.ledger_keys: made only at `init`, and
+refused before it signs anything when it is not the workspace's key). `governance.record.verification` checks it
+together with the other chains and the tables derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+from governance.record import clock, hash_chain, ledger_keys
+from governance.record.canonical import canonical_json
+from governance.errors import GovernanceError, InvalidInputError
+from governance.record.hash_chain import GENESIS, LEDGER
+from governance.record.store import GovernanceStore, WriteTransaction
+from governance.validation import EMPTY
+
+COLUMNS = ("seq", "recorded_at", "actor", "kind", "subject", "payload", "idempotency_key", "prev_hash", "entry_hash",
+           "entry_mac")
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM ledger"
+
+NOT_A_DICT = "the payload must be a dict of JSON values, got {type}"
+NOT_JSON = "the payload cannot be stored as JSON ({reason}): use strings, numbers, booleans, lists and dicts"
+KEY_REUSED = ("idempotency key {key!r} was already used for a different entry (seq {seq}): "
+              "a retry must send exactly the same content; new content needs a new key")
+
+
+# --- entries -----------------------------------------------------------------------------------------------------
+def _content(seq: int, recorded_at: datetime, actor: str, kind: str, subject: str, payload: str,
+             idempotency_key: str, prev_hash: str) -> dict:
+    """What an entry's hash covers: `payload` is already canonical JSON; `recorded_at` the naive UTC datetime."""
+    return {"seq": seq, "recorded_at": recorded_at.isoformat(), "actor": actor, "kind": kind, "subject": subject,
+            "payload": payload, "idempotency_key": idempotency_key, "prev_hash": prev_hash}
+
+
+def chain_rows(store: GovernanceStore) -> list[hash_chain.Row]:
+    return [hash_chain.Row(seq=row[0], prev_hash=row[7], hash=row[8], mac=row[9], content=_content(*row[:8]))
+            for row in store.query_rows(f"{_SELECT} ORDER BY seq")]
+
+
+def _entry(row: tuple) -> dict:
+    entry = dict(zip(COLUMNS, row))
+    return {**entry, "recorded_at": entry["recorded_at"].isoformat() + "Z", "payload": json.loads(entry["payload"])}
+
+
+def _text(value, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(EMPTY.format(field=field))
+    return value
+
+
+def append(store: GovernanceStore, *, actor: str, kind: str, subject: str, payload: dict, idempotency_key: str,
+           tx: WriteTransaction | None = None) -> dict:
+    """Append one entry and return it; a retry with the same idempotency key and content returns the first one.
+
+    With `tx` (an open `store.write()` of this thread) the entry commits or rolls back with the caller's own
+    rows; the caller then calls `refresh_anchor(store)` after its write block.
+    """
+    fields = {"actor": _text(actor, "actor"), "kind": _text(kind, "kind"), "subject": _text(subject, "subject"),
+              "idempotency_key": _text(idempotency_key, "idempotency key")}
+    if not isinstance(payload, dict):
+        raise InvalidInputError(NOT_A_DICT.format(type=type(payload).__name__))
+    try:
+        fields["payload"] = canonical_json(payload)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
+    if tx is not None:
+        return _append(store, tx, **fields)
+    with store.write() as own:
+        entry = _append(store, own, **fields)
+    refresh_anchor(store)
+    return entry
+
+
+def _append(store: GovernanceStore, tx: WriteTransaction, *, actor: str, kind: str, subject: str, payload: str,
+            idempotency_key: str, key: ledger_keys.LedgerKey | None = None) -> dict:
+    """Inside the write lock: reads on this thread's cursor see the transaction's own uncommitted entries."""
+    existing = store.query_rows(f"{_SELECT} WHERE idempotency_key = ?", [idempotency_key])
+    if existing:
+        if existing[0][2:6] != (actor, kind, subject, payload):
+            raise InvalidInputError(KEY_REUSED.format(key=idempotency_key, seq=existing[0][0]))
+        return _entry(existing[0])
+    key = key or ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
+    seq, prev_hash = hash_chain.next_link(store, LEDGER)
+    if seq == 1:  # anchor the empty ledger first, so a crash right after the first commit leaves it behind, not absent
+        hash_chain.refresh_anchor(store, key=key)
+    recorded_at = clock.now_naive()
+    entry_hash, entry_mac = hash_chain.seal(key, LEDGER, _content(seq, recorded_at, actor, kind, subject, payload,
+                                                                  idempotency_key, prev_hash))
+    row = (seq, recorded_at, actor, kind, subject, payload, idempotency_key, prev_hash, entry_hash, entry_mac)
+    tx.execute(f"INSERT INTO ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", list(row))
+    return _entry(row)
+
+
+def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | None = None) -> list[dict]:
+    rows = store.query_rows(f"{_SELECT} WHERE (? IS NULL OR subject = ?) AND (? IS NULL OR kind = ?) ORDER BY seq",
+                            [subject, subject, kind, kind])
+    return [_entry(row) for row in rows]
+
+
+def rotate_key(store: GovernanceStore, *, new_secret: str, actor) -> dict:
+    """Replace the ledger key (an admin): one `ledger_key_rotated` entry names both fingerprints, carries the old
+    key's MAC of the new fingerprint and is itself signed with the new key, which signs everything after it.
+    The key file then holds the new key first and the old ones after it, to verify the entries they signed."""
+    from governance.access import identity
+
+    identity.require(actor, "manage users")
+    old = ledger_keys.for_writing(store)
+    if os.environ.get(ledger_keys.KEY_ENV):
+        raise GovernanceError(ledger_keys.ROTATION_NEEDS_FILE.format(env=ledger_keys.KEY_ENV,
+                                                                     file_env=ledger_keys.KEY_FILE_ENV))
+    new = ledger_keys.LedgerKey(_text(new_secret, "new ledger key").strip().encode("utf-8"), source="the new key")
+    if new.fingerprint == old.fingerprint:
+        raise InvalidInputError(ledger_keys.SAME_KEY.format(fingerprint=old.fingerprint))
+    payload = {"old_fingerprint": old.fingerprint, "new_fingerprint": new.fingerprint,
+               "old_key_mac": old.mac(ledger_keys.ROTATION, new.fingerprint)}
+    with store.write() as tx:
+        since_seq, _ = hash_chain.next_link(store, LEDGER)
+        since_event, _ = hash_chain.next_link(store, hash_chain.RISK_REGISTER)
+        ledger_keys.record_key(tx, new, since_seq=since_seq, since_event=since_event)
+        entry = _append(store, tx, actor=actor.recorded_as, kind="ledger_key_rotated", subject="ledger key",
+                        payload=canonical_json(payload), idempotency_key=f"ledger-key-rotated:{new.fingerprint}",
+                        key=new)
+    ledger_keys.keep_rotated(new, old)
+    hash_chain.refresh_anchor(store, key=new, signed_by=old)
+    return {"seq": entry["seq"], **payload}
+
+
+def refresh_anchor(store: GovernanceStore) -> None:
+    """Record every chain's committed head in the anchor file (after a write that appended to a chain, and before
+    a new workspace's first record, so that a workspace whose ledger and anchor were removed is told apart)."""
+    hash_chain.refresh_anchor(store, key=ledger_keys.for_writing(store))
+
+
+def verify(store: GovernanceStore) -> dict:
+    """The whole record: every chain, the anchor, the key and the tables derived from the ledger (see
+    governance.record.verification)."""
+    from governance.record import verification
+
+    return verification.verify(store)

@@ -1,0 +1,279 @@
+"""GovernanceStore: the one object that runs SQL against a workspace's DuckDB file.
+
+One read-write connection per process, a cursor per thread (DuckDB connections are not shared across
+threads, cursors are cheap), every write behind one lock and inside one transaction, values always bound
+as parameters. Schema changes only through the numbered files in migrations/.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+import duckdb
+
+from governance.record import clock
+from governance import errors
+from governance.monitoring import telemetry_sql
+
+if TYPE_CHECKING:   # DuckDB imports pandas itself when a query returns a DataFrame (or reads one): opening a
+    import pandas as pd   # workspace and query_rows/query_value do not pay for it
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+_WRITES_TELEMETRY = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|COPY|TRUNCATE)\s+(main\.)?telemetry\b",
+                               re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The numbered migrations in order; numbering must run 1, 2, 3 … with no gap."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if match is None:
+            raise ValueError(f"migration file {path.name} must be named NNN_description.sql")
+        found.append(Migration(int(match.group(1)), path.name, path.read_text(encoding="utf-8")))
+    numbers = [m.version for m in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise ValueError(f"migrations in {directory} must be numbered 001, 002, … without gaps: {numbers}")
+    return found
+
+
+def _translate_open_error(path: Path, exc: Exception) -> errors.WorkspaceError:
+    text = str(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        return errors.WorkspaceLockedError(errors.WORKSPACE_LOCKED.format(path=path))
+    if any(s in text for s in ("Permission denied", "No such file", "Not a directory", "Read-only file system",
+                                "Is a directory")):
+        reason = text.split("\n")[0].split(": ", 1)[-1][:200]
+        return errors.WorkspaceUnwritableError(errors.WORKSPACE_UNWRITABLE.format(path=path, reason=reason))
+    return errors.WorkspaceCorruptError(errors.WORKSPACE_CORRUPT.format(path=path))
+
+
+class GovernanceStore:
+    """A workspace: one DuckDB file, migrated to the newest schema when opened."""
+
+    def __init__(self, path: str | Path, *, migrations_dir: Path = MIGRATIONS_DIR):
+        self.path = Path(path)
+        self._migrations = load_migrations(migrations_dir)
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._con = self._connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self._con.close()
+            raise
+
+    # --- opening -------------------------------------------------------------------------------------
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self.path.is_dir():
+            raise errors.WorkspaceUnwritableError(
+                errors.WORKSPACE_UNWRITABLE.format(path=self.path, reason="it is a directory"))
+        blocking_file = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
+        if blocking_file is not None:
+            raise errors.WorkspaceUnwritableError(errors.WORKSPACE_UNWRITABLE.format(
+                path=self.path, reason=f"{blocking_file} is a file, not a folder"))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.WorkspaceUnwritableError(
+                errors.WORKSPACE_UNWRITABLE.format(path=self.path, reason=exc.strerror or exc)) from None
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise _translate_open_error(self.path, exc) from None
+
+    def _migrate(self) -> None:
+        con = self._con
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+            # fetchall, not fetchone: a result left unread keeps its transaction open for the store's whole life,
+            # and DuckDB then keeps every row deleted later (no checkpoint; a key deleted and inserted again clashes).
+            current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+        except duckdb.Error as exc:
+            raise _translate_open_error(self.path, exc) from None
+        known = len(self._migrations)
+        if current > known:
+            raise errors.WorkspaceTooNewError(
+                errors.WORKSPACE_TOO_NEW.format(path=self.path, found=current, known=known))
+        for migration in self._migrations[current:]:
+            con.begin()
+            try:
+                con.execute(migration.sql)
+                con.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                            [migration.version, migration.name, clock.now_naive()])
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> "GovernanceStore":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # --- reading -------------------------------------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._con.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def _execute(self, sql: str, params: Sequence | dict | None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._cursor().execute(sql, params or [])
+        except duckdb.Error as exc:
+            if "Corrupt database file" in str(exc):  # damage in a block that opening did not read
+                raise errors.WorkspaceCorruptError(errors.WORKSPACE_CORRUPT.format(path=self.path)) from None
+            raise
+
+    def query(self, sql: str, params: Sequence | dict | None = None) -> pd.DataFrame:
+        """Run one read query on this thread's cursor and return its result as a DataFrame."""
+        return self._execute(sql, params).df()
+
+    def query_over(self, sql: str, params: dict, *, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """Run one read query that also reads the given DataFrames by name (aggregates computed elsewhere)."""
+        cursor = self._cursor()
+        for name, frame in frames.items():
+            cursor.register(name, frame)
+        try:
+            return self._execute(sql, params).df()
+        finally:
+            for name in frames:
+                cursor.unregister(name)
+
+    def query_rows(self, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
+        return self._execute(sql, params).fetchall()
+
+    def query_records(self, sql: str, params: Sequence | dict | None = None) -> list[dict]:
+        """The rows as dicts keyed by column name: for callers that want names but not pandas."""
+        cursor = self._execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def query_value(self, sql: str, params: Sequence | dict | None = None):
+        row = self._execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def committed_value(self, sql: str, params: Sequence | dict | None = None):
+        """query_value on a fresh cursor: it sees only committed rows, not those of a write open on this thread."""
+        cursor = self._con.cursor()
+        try:
+            row = cursor.execute(sql, params or []).fetchone()
+        finally:
+            cursor.close()
+        return None if row is None else row[0]
+
+    # --- writing -------------------------------------------------------------------------------------
+    @contextmanager
+    def write(self, *, shown: bool = True) -> Iterator["WriteTransaction"]:
+        """One all-or-nothing write: commits and bumps the data version on success, rolls back on any error.
+
+        `shown=False` is for bookkeeping no page or cached figure shows (when an API token was last used), so it
+        does not throw away every cached result."""
+        with self._write_lock:
+            cursor = self._cursor()
+            cursor.begin()
+            try:
+                tx = WriteTransaction(cursor)
+                yield tx
+                if tx.telemetry_changed:  # keep the hourly rollup exactly in step with the rows
+                    for statement in telemetry_sql.REBUILD_SQL:
+                        cursor.execute(statement)
+                if shown or tx.telemetry_changed:
+                    cursor.execute("UPDATE data_version SET version = version + 1")
+                cursor.commit()
+            except BaseException:
+                cursor.rollback()
+                raise
+            # After the commit, still under the write lock: what must follow a committed write (the anchor over
+            # the chains' new heads) follows it before the next write can begin. A hook that fails leaves the
+            # committed write as it is; the anchor check names what the hook did not do.
+            for hook in tx.after_commit_hooks.values():
+                hook()
+
+    # --- facts about the workspace -------------------------------------------------------------------
+    def schema_version(self) -> int:
+        return self.query_value("SELECT max(version) FROM schema_version")
+
+    def data_version(self) -> int:
+        """Changes whenever committed data changes; caches key on it."""
+        return self.query_value("SELECT version FROM data_version")
+
+    def table_row_counts(self) -> dict[str, int]:
+        tables = [r[0] for r in self.query_rows(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' ORDER BY table_name")]
+        return {t: self.query_value(f'SELECT count(*) FROM "{t}"') for t in tables}
+
+    def export_snapshot(self, *, path: str | Path, tables: Sequence[str]) -> None:
+        """Copy the named tables into a new DuckDB file at `path`, for readers that must not share our handle.
+
+        Runs on this process's own database (a second connection could not open the file while we hold it
+        read-write); the write lock keeps a write from landing halfway through the copy.
+        """
+        for table in tables:
+            if not _IDENTIFIER.match(table):
+                raise ValueError(f"not a table name: {table!r}")
+        with self._write_lock:
+            cursor = self._cursor()
+            cursor.execute("ATTACH ? AS quorum_snapshot_export", [str(path)])
+            try:
+                for table in tables:
+                    cursor.execute(f"CREATE OR REPLACE TABLE quorum_snapshot_export.{table} AS "
+                                   f"SELECT * FROM main.{table}")
+            finally:
+                cursor.execute("DETACH quorum_snapshot_export")
+
+
+class WriteTransaction:
+    """The cursor of an open write, with a bulk insert that keeps table names out of user input."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+        self._cursor = cursor
+        self.telemetry_changed = False
+        self.after_commit_hooks: dict[str, Callable[[], None]] = {}
+
+    def after_commit(self, name: str, hook: Callable[[], None]) -> None:
+        """Run `hook` once this write has committed, never if it rolls back. Hooks are kept by name, so a write
+        that appends ten chain entries refreshes the anchor once."""
+        self.after_commit_hooks.setdefault(name, hook)
+
+    def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
+        self.telemetry_changed |= bool(_WRITES_TELEMETRY.search(sql))
+        self._cursor.execute(sql, params or [])
+
+    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        self.telemetry_changed |= bool(_WRITES_TELEMETRY.search(sql))
+        self._cursor.executemany(sql, rows)
+
+    def insert_frame(self, table: str, frame: pd.DataFrame) -> int:
+        """Append a DataFrame to a table, matching columns by name."""
+        if not _IDENTIFIER.match(table):
+            raise ValueError(f"not a table name: {table!r}")
+        # Found by DuckDB's replacement scan of this function's locals. register() would keep every frame
+        # alive until the transaction commits, so a chunked load would hold the whole file in memory.
+        self.telemetry_changed |= table == "telemetry"
+        _quorum_frame = frame  # noqa: F841
+        self._cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _quorum_frame")
+        return len(frame)
