@@ -15,7 +15,6 @@ a handful of people can identify them. The report says so where it happens.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -249,11 +248,6 @@ def coverage_report(store: GovernanceStore, *, generated_by: str | None = None, 
             "risks": [{k: r[k] for k in ("risk_id", "title", "status", "owner", "clauses", "models",
                                          "inherent_level", "residual_level")} for r in register],
             "seeds": _seeds(store), "ledger": ledger.verify(store)}
-
-
-def to_json(report: dict) -> bytes:
-    """The JSON export: indented, UTF-8, keys in the order the schema lists them."""
-    return json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 def build(store: GovernanceStore, *, kind: str, model: str | None = None, version: str | None = None,

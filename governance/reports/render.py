@@ -6,6 +6,7 @@ prints as the literal text it is.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -16,7 +17,6 @@ from markupsafe import Markup
 
 from governance.errors import GovernanceError
 from governance.reports.charts import charts_for
-from governance.reports import to_json
 from governance.monitoring.service_levels import KPIS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,6 +38,11 @@ Progress = Callable[[float, str], None]
 
 class PdfUnavailableError(GovernanceError):
     """WeasyPrint's system libraries are missing on this machine."""
+
+
+def to_json(report: dict) -> bytes:
+    """The JSON export: indented, UTF-8, keys in the order the schema lists them."""
+    return json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 def pct(value, digits: int = 1) -> str:
