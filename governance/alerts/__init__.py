@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict, fields
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -22,7 +23,8 @@ import pandas as pd
 from governance.record import clock
 from governance.access import identity
 from governance.decisions import risks, signoffs
-from governance.record import ledger
+from governance.record import ledger, verification
+from governance.record.repositories import alerts as alert_records
 from governance.alerts.delivery import DEFAULT_BASE_URL, check_webhook_url, enqueue
 from governance.errors import InvalidInputError
 from governance.access.identity import User
@@ -291,7 +293,7 @@ def findings(store: GovernanceStore, *, today: date | None = None) -> list[dict]
     """Every alert condition that holds now, with its severity and recipients from the model's rules."""
     today = today or clock.today()
     found, in_force = [], {}
-    state = ledger.verify(store)
+    state = verification.verify(store)
     if not state["ok"]:
         found.append(_finding(key=f"ledger:{state['first_bad_seq']}", model=None, what="ledger_broken",
                               link="signoffs", title=f"the ledger fails verification: {state['problem']}",
@@ -355,16 +357,14 @@ def check(store: GovernanceStore, *, actor: User | None = None, dry_run: bool = 
         open_rows, targets = _decide(store, found, result)
         for key in result["opened"]:
             f = found[key]
-            tx.execute("INSERT INTO alert_episode (alert_key, model, what, severity, title, link, evidence, opened_at, "
-                       "last_seen_at, opened_by, last_seen_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [key, f["model"], f["what"], f["severity"], f["title"], f["link"],
-                        json.dumps(f["evidence"], default=str), now, now, acting, acting])
+            alert_records.open_episode(tx, alert_key=key, model=f["model"], what=f["what"], severity=f["severity"],
+                                       title=f["title"], link=f["link"],
+                                       evidence=json.dumps(f["evidence"], default=str), at=now, by=acting)
         for key in found:
             if key in open_rows:
-                tx.execute("UPDATE alert_episode SET last_seen_at = ?, last_seen_by = ?, severity = ? "
-                           "WHERE alert_key = ?", [now, acting, found[key]["severity"], key])
+                alert_records.see_episode(tx, alert_key=key, at=now, by=acting, severity=found[key]["severity"])
         for key in result["closed"]:
-            tx.execute("UPDATE alert_episode SET closed_at = ?, closed_by = ? WHERE alert_key = ?", [now, acting, key])
+            alert_records.close_episode(tx, alert_key=key, at=now, by=acting)
         for key in result["opened"] + result["escalated"]:
             f = found[key]
             for recipient in targets[key][0]:
@@ -373,16 +373,16 @@ def check(store: GovernanceStore, *, actor: User | None = None, dry_run: bool = 
                                body=f"{WHAT_WORDS[f['what']].capitalize()}: {f['title']}.", link=f["link"],
                                evidence=f["evidence"], base_url=base_url, now=now, tx=tx)
                 result["queued"] += int(made.get("created", False))
-            tx.execute("UPDATE alert_episode SET notified_severity = ? WHERE alert_key = ?", [f["severity"], key])
+            alert_records.mark_notified(tx, alert_key=key, severity=f["severity"])
     return result
 
 
 def _decide(store: GovernanceStore, found: dict, result: dict) -> tuple[dict, dict]:
     """Which findings open, escalate or close an episode, from the episodes as they are now (inside the write when
     the check writes), into `result`; and the open episodes and the escalated and new ones' addresses."""
-    open_rows = {r[0]: {"severity": r[1], "notified": r[2]} for r in store.query_rows(
-        "SELECT alert_key, severity, notified_severity FROM alert_episode WHERE closed_at IS NULL")}
-    known = {r[0] for r in store.query_rows("SELECT alert_key FROM alert_episode")}
+    open_rows = {r.alert_key: {"severity": r.severity, "notified": r.notified_severity}
+                 for r in alert_records.open_episodes(store)}
+    known = alert_records.episode_keys(store)
     result["opened"] = [k for k in found if k not in known]
     rank = SEVERITIES.index
     result["escalated"] = [k for k in found if k in open_rows and
@@ -395,7 +395,7 @@ def _decide(store: GovernanceStore, found: dict, result: dict) -> tuple[dict, di
 
 
 def episodes(store: GovernanceStore, *, open_only: bool = False) -> list[dict]:
-    rows = store.query(f"SELECT * FROM alert_episode {'WHERE closed_at IS NULL' if open_only else ''} "
-                       "ORDER BY opened_at DESC, alert_key")
+    rows = pd.DataFrame([asdict(e) for e in alert_records.episodes(store, open_only=open_only)],
+                        columns=[f.name for f in fields(alert_records.Episode)])
     found = json.loads(rows.to_json(orient="records", date_format="iso"))
     return [{**e, "evidence": json.loads(e["evidence"])} for e in found]

@@ -33,7 +33,7 @@ import re
 import smtplib
 import socket
 import ssl
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from governance.record import clock
 from governance.record.canonical import canonical_json
+from governance.record.repositories import alerts as alert_records
 from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore, WriteTransaction
 from governance.validation import checked_text
@@ -181,10 +182,6 @@ def _convert(key: str, raw):
 
 
 # --- the outbox --------------------------------------------------------------------------------------------------
-_COLUMNS = ("delivery_id", "alert_key", "channel", "recipient", "subject", "body", "payload", "created_at",
-            "status", "attempts", "attempts_at_requeue", "next_attempt_at", "delivered_at")
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM alert_delivery"
-_ATTEMPT_COLUMNS = ("delivery_id", "attempt", "attempted_at", "result", "detail")
 
 
 def _utc(now: datetime | None) -> datetime:
@@ -198,8 +195,8 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat() + "Z"
 
 
-def _delivery(row: tuple) -> dict:
-    row = dict(zip(_COLUMNS, row))
+def _delivery(delivery: alert_records.Delivery) -> dict:
+    row = asdict(delivery)
     for key in ("created_at", "next_attempt_at", "delivered_at"):
         row[key] = _iso(row[key])
     row["payload"] = json.loads(row["payload"])
@@ -252,15 +249,13 @@ def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: 
 def _enqueue(store: GovernanceStore, tx: WriteTransaction, *, alert_key: str, channel: str, recipient: str,
              subject: str, body: str, payload: str, at: datetime) -> dict:
     """Inside the write: the existing delivery, or a new one (reads on this thread's cursor see the write's rows)."""
-    existing = store.query_rows(f"{_SELECT} WHERE alert_key = ? AND channel = ? AND recipient = ?",
-                                [alert_key, channel, recipient])
-    if existing:
-        return {**_delivery(existing[0]), "created": False}
-    delivery_id = store.query_value("SELECT coalesce(max(delivery_id), 0) + 1 FROM alert_delivery")
-    row = (delivery_id, alert_key, channel, recipient, subject, body, payload, at, "pending", 0, 0, at, None)
-    tx.execute(f"INSERT INTO alert_delivery ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-               list(row))
-    return {**_delivery(row), "created": True}
+    existing = alert_records.delivery_for(store, alert_key=alert_key, channel=channel, recipient=recipient)
+    if existing is not None:
+        return {**_delivery(existing), "created": False}
+    delivery = alert_records.Delivery(alert_records.next_delivery_id(store), alert_key, channel, recipient, subject,
+                                      body, payload, at, "pending", 0, 0, at, None)
+    alert_records.add_delivery(tx, delivery=delivery)
+    return {**_delivery(delivery), "created": True}
 
 
 def _one_line(text: str, field_name: str) -> str:
@@ -514,15 +509,15 @@ def deliver_pending(store: GovernanceStore, *, settings: DeliverySettings, now: 
 
 
 def _claim_next(store: GovernanceStore, *, at: datetime, exclude: set, settings: DeliverySettings) -> dict | None:
-    with store.write() as tx:
-        rows = store.query_rows(
-            f"{_SELECT} WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, delivery_id",
-            [at])
-        rows = [row for row in rows if row[0] not in exclude]
+    # Bookkeeping (shown=False): the claim only moves next_attempt_at out of other senders' way for the length of
+    # one send, and the attempt's record that follows (_record) is a shown write; throwing away every cached page
+    # for the claim as well would only double the work.
+    with store.write(shown=False) as tx:
+        rows = [row for row in alert_records.due_deliveries(store, at=at) if row.delivery_id not in exclude]
         if not rows:
             return None
-        tx.execute("UPDATE alert_delivery SET next_attempt_at = ? WHERE delivery_id = ?",
-                   [at + timedelta(seconds=settings.claim_seconds), rows[0][0]])
+        alert_records.claim_delivery(tx, delivery_id=rows[0].delivery_id,
+                                     until=at + timedelta(seconds=settings.claim_seconds))
     return _delivery(rows[0])
 
 
@@ -530,11 +525,9 @@ def _record(store: GovernanceStore, *, delivery_id: int, at: datetime, result: s
             settings: DeliverySettings) -> dict:
     """The attempt and the delivery's new state, in one transaction."""
     with store.write() as tx:
-        attempts, at_requeue = store.query_rows(
-            "SELECT attempts, attempts_at_requeue FROM alert_delivery WHERE delivery_id = ?", [delivery_id])[0]
+        attempts, at_requeue = alert_records.attempt_counts(store, delivery_id=delivery_id)
         attempt = attempts + 1
-        tx.execute(f"INSERT INTO alert_attempt ({', '.join(_ATTEMPT_COLUMNS)}) VALUES (?, ?, ?, ?, ?)",
-                   [delivery_id, attempt, at, result, detail])
+        alert_records.add_attempt(tx, attempt=alert_records.Attempt(delivery_id, attempt, at, result, detail))
         failures = attempt - at_requeue
         if result == "ok":
             status, next_at, delivered_at = "delivered", None, at
@@ -542,8 +535,8 @@ def _record(store: GovernanceStore, *, delivery_id: int, at: datetime, result: s
             status, next_at, delivered_at = "failed", None, None
         else:
             status, next_at, delivered_at = "pending", at + settings.backoff(failures), None
-        tx.execute("UPDATE alert_delivery SET attempts = ?, status = ?, next_attempt_at = ?, delivered_at = ? "
-                   "WHERE delivery_id = ?", [attempt, status, next_at, delivered_at, delivery_id])
+        alert_records.set_delivery_state(tx, delivery_id=delivery_id, attempts=attempt, status=status,
+                                         next_attempt_at=next_at, delivered_at=delivered_at)
     return {"delivery_id": delivery_id, "attempt": attempt, "result": result, "detail": detail, "status": status,
             "next_attempt_at": _iso(next_at)}
 
@@ -558,26 +551,18 @@ def retry_failed(store: GovernanceStore, *, delivery_id: int | None = None, aler
                  now: datetime | None = None) -> list[int]:
     """Queue failed deliveries (all, or one delivery, or one alert's) again with a fresh round of attempts."""
     at = _utc(now)
-    where = "status = 'failed' AND (? IS NULL OR delivery_id = ?) AND (? IS NULL OR alert_key = ?)"
-    params = [delivery_id, delivery_id, alert_key, alert_key]
     with store.write() as tx:
-        ids = [r[0] for r in store.query_rows(f"SELECT delivery_id FROM alert_delivery WHERE {where} "
-                                              "ORDER BY delivery_id", params)]
-        tx.execute(f"UPDATE alert_delivery SET status = 'pending', next_attempt_at = ?, "
-                   f"attempts_at_requeue = attempts WHERE {where}", [at, *params])
+        ids = alert_records.failed_delivery_ids(store, delivery_id=delivery_id, alert_key=alert_key)
+        alert_records.requeue_failed(tx, delivery_id=delivery_id, alert_key=alert_key, at=at)
     return ids
 
 
 def history(store: GovernanceStore, *, alert_key: str | None = None) -> list[dict]:
     """Every delivery (of one alert, or all), oldest first, each with its attempts in order."""
-    deliveries = [_delivery(row) for row in store.query_rows(
-        f"{_SELECT} WHERE (? IS NULL OR alert_key = ?) ORDER BY delivery_id", [alert_key, alert_key])]
+    deliveries = [_delivery(row) for row in alert_records.deliveries(store, alert_key=alert_key)]
     attempts: dict[int, list[dict]] = {d["delivery_id"]: [] for d in deliveries}
-    for row in store.query_rows(
-            f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM alert_attempt a WHERE (? IS NULL OR EXISTS ("
-            "SELECT 1 FROM alert_delivery d WHERE d.delivery_id = a.delivery_id AND d.alert_key = ?)) "
-            "ORDER BY delivery_id, attempt", [alert_key, alert_key]):
-        attempt = dict(zip(_ATTEMPT_COLUMNS, row))
+    for row in alert_records.attempts(store, alert_key=alert_key):
+        attempt = asdict(row)
         attempt["attempted_at"] = _iso(attempt["attempted_at"])
         attempts[attempt["delivery_id"]].append(attempt)
     return [{**d, "attempts": attempts[d["delivery_id"]]} for d in deliveries]

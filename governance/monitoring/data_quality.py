@@ -67,8 +67,8 @@ from governance.monitoring.inventory import require_model
 from governance.monitoring.kpis import resolve_window
 from governance.record.store import GovernanceStore
 from governance.monitoring.telemetry_sql import (EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL, QUALITY_ABSENT,
-                                      QUALITY_NEWEST_SQL, QUALITY_NO_INPUT, QUALITY_NULL, QUALITY_OK,
-                                      QUALITY_OUTSIDE, QUALITY_ROWS_SQL, QUALITY_WRONG_KIND,
+                                      QUALITY_EVALUATION_SQL, QUALITY_NEWEST_SQL, QUALITY_NO_INPUT, QUALITY_NULL,
+                                      QUALITY_OK, QUALITY_OUTSIDE, QUALITY_ROWS_SQL, QUALITY_WRONG_KIND,
                                       quality_counts_sql)
 from governance.vocabulary import QUALITY_CHECKS as CHECKS  # noqa: F401 (data_quality.CHECKS for the pages)
 from governance.vocabulary import QUALITY_GRAINS as GRAINS
@@ -208,10 +208,7 @@ def quality_reference(store: GovernanceStore, *, model: str, version: str) -> Qu
             expected.append(Expected(f.name, "categorical", share, categories=tuple(str(v) for v in f.values)))
     if not expected:
         raise InvalidInputError(NO_FEATURES.format(model=model, version=version))
-    distinct, sensitive = store.query_rows("""
-        SELECT count(DISTINCT features),
-               list_sort(list_distinct(flatten(list(json_keys(sensitive)))))
-        FROM evaluation_row WHERE model = $model AND version = $version""", params)[0]
+    distinct, sensitive = store.query_rows(QUALITY_EVALUATION_SQL, params)[0]
     return QualityReference(total, tuple(expected), tuple(sensitive or ()), 1 - distinct / total, tuple(notes))
 
 

@@ -80,7 +80,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Sequence
 
@@ -89,6 +89,7 @@ import pandas as pd
 from scipy import special, stats
 
 from governance.record import clock
+from governance.record.repositories import settings
 from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
 from governance.access.identity import User, require
@@ -245,27 +246,24 @@ def set_drift_thresholds(store: GovernanceStore, *, model: str, psi_watch, psi_a
     watch, act, level = validate_thresholds(psi_watch=psi_watch, psi_act=psi_act, alpha=alpha)
     require_model(store, model=model)
     with store.write() as tx:
-        tx.execute("INSERT INTO drift_threshold VALUES (?, ?, ?, ?, ?, ?)",
-                   [model, watch, act, level, actor.recorded_as, clock.now_naive()])
+        settings.add_drift_threshold(tx, model=model, psi_watch=watch, psi_act=act, alpha=level,
+                                     set_by=actor.recorded_as, set_at=clock.now_naive())
     return drift_thresholds(store, model=model)
 
 
 def drift_thresholds(store: GovernanceStore, *, model: str) -> DriftThresholds:
     """The thresholds in force for a model: its newest stored row, or the defaults."""
-    rows = store.query_rows("""
-        SELECT psi_watch, psi_act, alpha, set_by, set_at FROM drift_threshold WHERE model = ?
-        ORDER BY set_at DESC, rowid DESC LIMIT 1""", [model])
-    if not rows:
+    row = settings.newest_drift_threshold(store, model=model)
+    if row is None:
         return DriftThresholds(model)
-    watch, act, level, set_by, set_at = rows[0]
-    return DriftThresholds(model, float(watch), float(act), float(level), set_by, pd.Timestamp(set_at))
+    return DriftThresholds(model, float(row.psi_watch), float(row.psi_act), float(row.alpha), row.set_by,
+                           pd.Timestamp(row.set_at))
 
 
 def drift_threshold_history(store: GovernanceStore, *, model: str) -> pd.DataFrame:
     """Every thresholds change of a model, newest first: psi_watch, psi_act, alpha, set_by, set_at."""
-    return store.query("""
-        SELECT model, psi_watch, psi_act, alpha, set_by, set_at FROM drift_threshold WHERE model = ?
-        ORDER BY set_at DESC, rowid DESC""", [model])
+    return pd.DataFrame([asdict(row) for row in settings.drift_threshold_history(store, model=model)],
+                        columns=[f.name for f in fields(settings.DriftThresholdSetting)])
 
 
 # --- the report -----------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from governance import errors
 from governance.access import identity
 from governance.record import ledger
 from governance.access.identity import User
+from governance.monitoring import telemetry_sql
 from governance.monitoring.inventory import require_model
 from governance.record.store import GovernanceStore
 
@@ -774,14 +775,9 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
                                      version=version, inbox_file=inbox_file)
             if repeat is not None:
                 raise _AlreadyIngested(repeat)
-            tx.execute(f"INSERT INTO telemetry BY NAME SELECT {_TELEMETRY_COLUMNS}, ? AS model, ? AS version "
-                       "FROM read_parquet(?) WHERE reason IS NULL", [model, version, str(checked)])
-            tx.execute("INSERT INTO ingest_quarantine BY NAME SELECT ? AS file_sha256, ? AS model, ? AS version, "
-                       "row_number, problem_columns, reason, raw_row FROM read_parquet(?) WHERE reason IS NOT NULL",
-                       [sha256, model, version, str(checked)])
-            tx.execute("INSERT INTO ingested_file BY NAME SELECT ? AS file_sha256, ? AS file_name, "
-                       "? AS file_format, ? AS model, ? AS version, ? AS rows_accepted, "
-                       "? AS rows_quarantined, ? AS via, ? AS ingested_at",
+            tx.execute(telemetry_sql.ingest_telemetry_sql(_TELEMETRY_COLUMNS), [model, version, str(checked)])
+            tx.execute(telemetry_sql.INGEST_QUARANTINE_SQL, [sha256, model, version, str(checked)])
+            tx.execute(telemetry_sql.INGESTED_FILE_SQL,
                        [sha256, meta["source_file"], meta["source_format"], model, version,
                         int(meta["rows_accepted"]), int(meta["rows_quarantined"]), via, now])
             ledger.append(store, actor=actor, kind="telemetry_ingest", subject=f"{model} {version}",
@@ -799,9 +795,7 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
 def _earlier_ingest(store: GovernanceStore, *, sha256: str, file_name: str, model: str, version: str,
                     inbox_file: Path | None) -> IngestOutcome | None:
     """The outcome of ingesting this content before, if it was; an error if it went to another version."""
-    earlier = store.query_rows(
-        "SELECT model, version, rows_accepted, rows_quarantined, ingested_at FROM ingested_file "
-        "WHERE file_sha256 = ?", [sha256])
+    earlier = store.query_rows(telemetry_sql.EARLIER_INGEST_SQL, [sha256])
     if not earlier:
         return None
     other_model, other_version, accepted, quarantined, when = earlier[0]

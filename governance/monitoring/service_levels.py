@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from governance.record import clock
+from governance.record.repositories import settings
 from governance.errors import InvalidInputError
 from governance.access.identity import User, require
 from governance.monitoring.inventory import require_model
@@ -212,19 +213,14 @@ def set_service_level(store: GovernanceStore, *, model: str, kpi: str, target, w
     target, warning = validate(kpi=kpi, target=target, warning=warning)
     require_model(store, model=model)
     with store.write() as tx:
-        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, ?, true)",
-                   [model, kpi, target, warning, actor.recorded_as, clock.now_naive()])
+        settings.add_service_level_objective(tx, model=model, kpi=kpi, target=target, warning=warning,
+                                             set_by=actor.recorded_as, set_at=clock.now_naive())
 
 
 def service_levels(store: GovernanceStore, *, model: str) -> dict[str, ServiceLevel]:
     """The objectives in force for a model, by KPI."""
-    rows = store.query_records("""
-        SELECT * FROM service_level_objective WHERE model = ?
-        QUALIFY row_number() OVER (PARTITION BY kpi ORDER BY set_at DESC, rowid DESC) = 1
-        ORDER BY kpi""", [model])   # one order everywhere (a window function's output order is not defined)
-    return {row["kpi"]: ServiceLevel(row["model"], row["kpi"], row["target"], row["warning"], row["set_by"],
-                                     row["set_at"])
-            for row in rows if row["active"]}
+    return {row.kpi: ServiceLevel(row.model, row.kpi, row.target, row.warning, row.set_by, row.set_at)
+            for row in settings.newest_service_level_objectives(store, model=model) if row.active}
 
 
 # --- the burn-rate judgment: pure arithmetic on hourly counts ------------------------------------------------

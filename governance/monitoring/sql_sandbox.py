@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 from governance.errors import GovernanceError
+from governance.monitoring import telemetry_sql
 from governance.record.store import GovernanceStore
 
 SANDBOX_TABLES = ("telemetry", "telemetry_input")  # never model artifacts, sign-offs or settings
@@ -137,7 +138,7 @@ def _require_single_select(sql: str) -> None:
 def _refuse_undisclosed(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse references to _UNDISCLOSED, found in DuckDB's own parse tree so quoting or schemas do not hide them."""
     # fetchall, not fetchone: con.sql() later refuses to start while a result is left unread.
-    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    tree = json.loads(con.execute(telemetry_sql.SANDBOX_PARSE_SQL, [sql]).fetchall()[0][0])
     names: set[str] = set()
 
     def walk(node) -> None:
@@ -257,7 +258,7 @@ def _open_sandbox(store: GovernanceStore) -> tuple[duckdb.DuckDBPyConnection, Pa
         snapshot = _current_snapshot(store)
         con = duckdb.connect(":memory:")
         try:
-            con.execute("ATTACH ? AS snapshot (READ_ONLY)", [str(snapshot)])
+            con.execute(telemetry_sql.SANDBOX_ATTACH_SQL, [str(snapshot)])
         except duckdb.Error as exc:  # removed or damaged behind our back: export afresh next time
             con.close()
             _exported.pop(store, None)
@@ -268,7 +269,7 @@ def _open_sandbox(store: GovernanceStore) -> tuple[duckdb.DuckDBPyConnection, Pa
             raise
     try:
         for table in SANDBOX_TABLES:
-            con.execute(f"CREATE VIEW {table} AS SELECT * FROM snapshot.{table}")
+            con.execute(telemetry_sql.sandbox_view_sql(table))
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
         con.execute("SET temp_directory = ''")  # nowhere to spill: a query too big for memory fails instead

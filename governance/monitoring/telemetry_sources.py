@@ -37,9 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from governance.record import clock
+from governance.record.repositories import settings
 from governance.access import identity
 from governance.errors import InvalidInputError
-from governance.monitoring.inventory import list_models, require_model
+from governance.monitoring import telemetry_sql
+from governance.monitoring.inventory import require_model
 from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
 from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS
 
@@ -138,13 +140,11 @@ def check_location(store: GovernanceStore, source: Source) -> None:
 # --- the setting ---------------------------------------------------------------------------------------------------
 def source_for(store: GovernanceStore, *, model: str) -> Source:
     """The source in force for a model: the newest recorded, or the workspace."""
-    rows = store.query_rows("SELECT kind, location, master, set_by, set_at FROM telemetry_source WHERE model = ? "
-                            "ORDER BY set_at DESC LIMIT 1", [model])
-    if not rows:
+    row = settings.newest_telemetry_source(store, model=model)
+    if row is None:
         return Source(model=model)
-    kind, location, master, set_by, set_at = rows[0]
-    return Source(model=model, kind=kind, location=location, master=master, set_by=set_by,
-                  set_at=set_at.isoformat(timespec="seconds") + "Z")
+    return Source(model=model, kind=row.kind, location=row.location, master=row.master, set_by=row.set_by,
+                  set_at=row.set_at.isoformat(timespec="seconds") + "Z")
 
 
 def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, location: str | None = None,
@@ -165,9 +165,8 @@ def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, lo
     if kind == "spark":   # tried now, not on the first page view: Spark starts and sees the columns
         _check_columns(source.location, _spark_frame(source).columns)
     with store.write() as tx:
-        tx.execute("INSERT INTO telemetry_source VALUES (?, ?, ?, ?, ?, ?)",
-                   [model, kind, source.location, source.master, actor.recorded_as,
-                    clock.now_naive()])
+        settings.add_telemetry_source(tx, model=model, kind=kind, location=source.location, master=source.master,
+                                      set_by=actor.recorded_as, set_at=clock.now_naive())
     return source_for(store, model=model)
 
 
@@ -178,7 +177,7 @@ def _dataset_columns(location: str) -> list[str]:
     if not files:
         raise InvalidInputError(NOT_A_DATASET.format(location=location))
     return [row[0] for row in duckdb.connect().execute(
-        "DESCRIBE SELECT * FROM read_parquet($file, hive_partitioning = true)", {"file": files[0]}).fetchall()]
+        telemetry_sql.DATASET_COLUMNS_SQL, {"file": files[0]}).fetchall()]
 
 
 def _check_columns(location: str, names) -> None:
@@ -246,12 +245,11 @@ def freshness(store: GovernanceStore) -> tuple:
     if key in _freshness and now - _freshness[key][0] < _FRESHNESS_SECONDS:
         return _freshness[key][1]
     marks = []
-    for model, kind, location in store.query_rows(
-            "SELECT model, arg_max(kind, set_at), arg_max(location, set_at) FROM telemetry_source GROUP BY model "
-            "ORDER BY model"):
-        if kind == "workspace":
+    for setting in settings.telemetry_sources_in_force(store):
+        if setting.kind == "workspace":
             continue
-        source = Source(model=model, kind=kind, location=location)
+        model, location = setting.model, setting.location
+        source = Source(model=model, kind=setting.kind, location=location)
         try:
             check_location(store, source)
         except InvalidInputError:   # refused when it is read; nothing to watch
@@ -328,7 +326,7 @@ def across_models(store: GovernanceStore, sql: str, params: dict | None = None) 
     read elsewhere from its own source; each model's rows come from where it is read."""
     import pandas as pd
 
-    external = [m for m in list_models(store)["name"] if source_for(store, model=m).kind != "workspace"]
+    external = settings.models_read_elsewhere(store)
     frame = store.query(sql, params or {})
     frames = [frame[~frame["model"].isin(external)]]
     for model in external:
@@ -357,11 +355,10 @@ def _replace_relations(sql: str, relations: dict[str, str]):
 
 def _on_files(sql: str, *, files: list[str]) -> str:
     """The DuckDB statement over the dataset's files: $telemetry_files (the window's partitions) and $input_file."""
-    none = "" if files else " WHERE false"   # no partition in the window: no rows, but the dataset's columns
     return _replace_relations(sql, {
-        "telemetry": f"SELECT * EXCLUDE ({PARTITION}) FROM read_parquet($telemetry_files, hive_partitioning = true)"
-                     f"{none}",
-        "telemetry_input": "SELECT * FROM read_parquet($input_file)",
+        # no partition in the window: no rows, but the dataset's columns
+        "telemetry": telemetry_sql.dataset_telemetry_sql(PARTITION, empty=not files),
+        "telemetry_input": telemetry_sql.DATASET_INPUTS_SQL,
     }).sql(dialect="duckdb")
 
 
@@ -511,7 +508,7 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
         if _reads(cte.this) == {"telemetry"}:
             name = f"spark_{cte.alias}"
             pushed[name] = spark.sql(spark_sql(cte.this, params, relation=view)).toPandas()
-            cte.set("this", sqlglot.parse_one(f"SELECT * FROM {name}", read="duckdb"))
+            cte.set("this", sqlglot.parse_one(telemetry_sql.pushed_part_sql(name), read="duckdb"))
     files = []
     if "telemetry" in _reads(tree):   # read outside a CTE Spark can run whole (data quality's per-input parse):
         if not (source.is_folder and os.path.isdir(source.location)):   # DuckDB reads those rows in place
@@ -538,17 +535,15 @@ def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike
         raise InvalidInputError(f"{out / TELEMETRY_DIR} exists already: export into a new folder")
     out.mkdir(parents=True, exist_ok=True)
     target = str(out / TELEMETRY_DIR).replace("'", "''")
-    store.query_value(f"COPY (SELECT *, ts::DATE AS {PARTITION} FROM telemetry WHERE model = $model ORDER BY ts) "
-                      f"TO '{target}' (FORMAT parquet, PARTITION_BY ({PARTITION}))", {"model": model})
+    store.query_value(telemetry_sql.export_telemetry_sql(PARTITION, target), {"model": model})
     inputs = str(out / INPUTS_FILE).replace("'", "''")
-    store.query_value(f"COPY (SELECT * FROM telemetry_input WHERE model = $model) TO '{inputs}' (FORMAT parquet)",
-                      {"model": model})
+    store.query_value(telemetry_sql.export_inputs_sql(inputs), {"model": model})
     files = _files(str(out))
     return {"model": model, "location": str(out), "partitions": len({_partition_day(f) for f in files}),
             "files": len(files), "bytes": bytes_of(files),
-            "rows": store.query_value("SELECT count(*) FROM telemetry WHERE model = $model", {"model": model})}
+            "rows": store.query_value(telemetry_sql.MODEL_ROWS_SQL, {"model": model})}
 
 
 def row_count(store: GovernanceStore, *, model: str) -> int:
-    return int(query(store, "SELECT count(*) AS n FROM telemetry WHERE model = $model", {"model": model})["n"].iloc[0])
+    return int(query(store, telemetry_sql.MODEL_ROW_COUNT_SQL, {"model": model})["n"].iloc[0])
 

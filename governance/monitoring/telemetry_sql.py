@@ -466,3 +466,72 @@ SLO_HOURLY_SQL = f"""
            quantile_cont(latency_ms, 0.95) FILTER (WHERE NOT is_error) AS latency_p95_ms
     FROM telemetry WHERE {KPI_WHERE}
     GROUP BY ALL ORDER BY version, hour"""
+
+
+# --- data quality's reference (data_quality.py) ------------------------------------------------------------------
+
+# How many distinct inputs a version's evaluation set has, and its sensitive attributes' names.
+QUALITY_EVALUATION_SQL = """
+        SELECT count(DISTINCT features),
+               list_sort(list_distinct(flatten(list(json_keys(sensitive)))))
+        FROM evaluation_row WHERE model = $model AND version = $version"""
+
+
+# --- telemetry sources: a Parquet dataset read in place, and written (telemetry_sources.py) -------------------
+
+# The columns of a dataset's first file.
+DATASET_COLUMNS_SQL = "DESCRIBE SELECT * FROM read_parquet($file, hive_partitioning = true)"
+# What the relations read become over a dataset's files: the partitions of the window ($telemetry_files; with
+# none, no rows but the dataset's columns) and the inputs' file ($input_file).
+DATASET_INPUTS_SQL = "SELECT * FROM read_parquet($input_file)"
+
+
+def dataset_telemetry_sql(partition: str, *, empty: bool) -> str:
+    return (f"SELECT * EXCLUDE ({partition}) FROM read_parquet($telemetry_files, hive_partitioning = true)"
+            f"{' WHERE false' if empty else ''}")
+
+
+def pushed_part_sql(name: str) -> str:
+    """A part of a statement computed by Spark, read back by DuckDB from the frame registered as `name`."""
+    return f"SELECT * FROM {name}"
+
+
+# A model's rows, exported as a dataset into the folders `target` (quoted by the caller) and `inputs`.
+def export_telemetry_sql(partition: str, target: str) -> str:
+    return (f"COPY (SELECT *, ts::DATE AS {partition} FROM telemetry WHERE model = $model ORDER BY ts) "
+            f"TO '{target}' (FORMAT parquet, PARTITION_BY ({partition}))")
+
+
+def export_inputs_sql(target: str) -> str:
+    return f"COPY (SELECT * FROM telemetry_input WHERE model = $model) TO '{target}' (FORMAT parquet)"
+
+
+MODEL_ROWS_SQL = "SELECT count(*) FROM telemetry WHERE model = $model"
+MODEL_ROW_COUNT_SQL = "SELECT count(*) AS n FROM telemetry WHERE model = $model"
+
+
+# --- ingest (ingest.py): a checked file's rows, its quarantined rows and the file's own record -------------------
+
+def ingest_telemetry_sql(columns: str) -> str:
+    return (f"INSERT INTO telemetry BY NAME SELECT {columns}, ? AS model, ? AS version "
+            "FROM read_parquet(?) WHERE reason IS NULL")
+
+
+INGEST_QUARANTINE_SQL = ("INSERT INTO ingest_quarantine BY NAME SELECT ? AS file_sha256, ? AS model, ? AS version, "
+                         "row_number, problem_columns, reason, raw_row FROM read_parquet(?) WHERE reason IS NOT NULL")
+INGESTED_FILE_SQL = ("INSERT INTO ingested_file BY NAME SELECT ? AS file_sha256, ? AS file_name, "
+                     "? AS file_format, ? AS model, ? AS version, ? AS rows_accepted, "
+                     "? AS rows_quarantined, ? AS via, ? AS ingested_at")
+EARLIER_INGEST_SQL = ("SELECT model, version, rows_accepted, rows_quarantined, ingested_at FROM ingested_file "
+                      "WHERE file_sha256 = ?")
+
+
+# --- the SQL console's sandbox (sql_sandbox.py) -------------------------------------------------------------------
+
+SANDBOX_PARSE_SQL = "SELECT json_serialize_sql(?)"
+SANDBOX_ATTACH_SQL = "ATTACH ? AS snapshot (READ_ONLY)"
+
+
+def sandbox_view_sql(table: str) -> str:
+    """A read-only view of one snapshot table, under its own name (`table` from the sandbox's fixed list)."""
+    return f"CREATE VIEW {table} AS SELECT * FROM snapshot.{table}"
