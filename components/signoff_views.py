@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from components.formatting import milliseconds, percent, plain
-from governance.record import ledger
+from governance.record import ledger, verification
 from governance.errors import InvalidInputError
 
 OUTCOME_BADGES = {None: ("awaiting votes", "gray"), "approved": ("approved", "green"),
@@ -109,7 +109,7 @@ def ledger_frame(entries: list[dict]) -> pd.DataFrame:
 
 def verify_ledger(store, *, attempt: int = 0) -> dict:
     """ledger.verify, with a counter so 'Verify now' gets a fresh cache entry."""
-    return ledger.verify(store)
+    return verification.verify(store)
 
 
 # --- the frozen evidence ---------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def demo_workspace(tmp_path_factory) -> Path:
 
 
 def copy_workspace(source: Path, target: Path) -> Path:
-    """Copy a workspace with its ledger anchor (`<db>.anchor`), so `ledger.verify` holds on the copy."""
+    """Copy a workspace with its ledger anchor (`<db>.anchor`), so `verification.verify` holds on the copy."""
     shutil.copyfile(source, target)
     anchor = Path(f"{source}.anchor")
     if anchor.exists():

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from governance.record import clock
+from governance.record import clock, ledger, ledger_keys
+from governance.record.repositories import accounts as account_rows
 from governance.errors import GovernanceError, InvalidInputError
 from governance.access.throttle import Throttle, ThrottledError
 from governance.vocabulary import PERMISSIONS, ROLES
@@ -67,7 +68,6 @@ DEMO_MODE_NOT_LOCAL = ("Demo mode is off although QUORUM_DEMO_MODE=1: the server
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,100}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_INSERT_COLUMNS = "user_name, display_name, role, source, password_hash, created_at, created_by, disabled, email"
 
 
 @functools.cache
@@ -171,7 +171,7 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
     if source not in SOURCES:
         raise InvalidInputError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     if actor is None:
-        if store.query_value("SELECT count(*) FROM app_user WHERE role = 'admin' AND source <> 'demo'"):
+        if account_rows.has_admin_besides_demo(store):
             raise PermissionDeniedError("this workspace has an admin: add users as an admin (--by ADMIN)")
         if role != "admin":
             raise InvalidInputError("the first account of a workspace must be an admin (--role admin)")
@@ -182,19 +182,15 @@ def add_user(store: GovernanceStore, *, user_name: str, display_name: str, role:
         if len(password or "") < MIN_PASSWORD:
             raise InvalidInputError(WEAK_PASSWORD.format(n=MIN_PASSWORD))
         password_hash = _hasher().hash(password)
-    from governance.record import ledger   # DuckDB and the chain only for the write, not for building the CLI's parsers
-
     added = User(user_name, display_name, role, source)
     with store.write() as tx:
-        if store.query_value("SELECT count(*) FROM app_user WHERE lower(user_name) = lower(?)", [user_name]):
+        if account_rows.name_taken(store, user_name=user_name):
             raise InvalidInputError(USER_EXISTS.format(name=user_name))
-        tx.execute(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, false, ?)",
-                   [user_name, display_name, role, source, password_hash,
-                    clock.now_naive(),
-                    actor.user_name if actor else "(first admin)", email])
+        account_rows.add_account(tx, user_name=user_name, display_name=display_name, role=role, source=source,
+                                 password_hash=password_hash, created_at=clock.now_naive(),
+                                 created_by=actor.user_name if actor else "(first admin)", email=email)
         _account_added(store, tx, added, password_hash=password_hash,
                        by=actor.recorded_as if actor else f"{user_name} (first admin)")
-    ledger.refresh_anchor(store)
     return added
 
 
@@ -202,10 +198,8 @@ def _account_added(store: GovernanceStore, tx, user: User, *, password_hash: str
     """The ledger entry of a new account, in the write that adds its row: `verify` compares the accounts with
     these entries (governance.record.record_state), so a role raised or a password hash swapped behind Quorum's back is
     named. The hash itself is not shown in the ledger: a keyed digest of it is."""
-    from governance.record import ledger, ledger_keys
-
     key = ledger_keys.for_writing(store, tx)
-    n = store.query_value("SELECT count(*) FROM ledger WHERE kind = 'account_change'") + 1
+    n = ledger.count_of_kind(store, kind="account_change") + 1
     ledger.append(store, actor=by, kind="account_change", subject=user.user_name,
                   payload={"change": "add", "user_name": user.user_name, "display_name": user.display_name,
                            "role": user.role, "source": user.source,
@@ -219,38 +213,35 @@ def set_email(store: GovernanceStore, *, user_name: str, email: str | None, acto
     if actor.user_name != user_name:
         require(actor, "manage users")
     email = checked_email(email)
-    if not store.query_value("SELECT count(*) FROM app_user WHERE user_name = ?", [user_name]):
+    if account_rows.account(store, user_name=user_name) is None:
         raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
     with store.write() as tx:
-        tx.execute("UPDATE app_user SET email = ? WHERE user_name = ?", [email, user_name])
+        account_rows.set_email(tx, user_name=user_name, email=email)
 
 
 def contacts(store: GovernanceStore) -> list[dict]:
     """Enabled accounts with their role and e-mail address (None where there is none): whom alerts can reach."""
-    return [{"user_name": r[0], "display_name": r[1], "role": r[2], "email": r[3]} for r in store.query_rows(
-        "SELECT user_name, display_name, role, email FROM app_user WHERE NOT disabled ORDER BY lower(display_name)")]
+    return [{"user_name": a.user_name, "display_name": a.display_name, "role": a.role, "email": a.email}
+            for a in account_rows.accounts(store, enabled_only=True)]
 
 
 def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, actor: User) -> dict:
     """Accounts are disabled, never deleted: their names stay on the records they signed. A disabled account
     cannot sign in, act on the command line or through its API tokens. The change is recorded in the ledger with
     the admin who made it; the workspace's last enabled admin cannot be disabled (nobody could undo it)."""
-    from governance.record import ledger   # DuckDB and the chain only for the write, not for building the CLI's parsers
-
     require(actor, "manage users")
     user_name = (user_name or "").strip()
     with store.write() as tx:   # decided inside the write: two admins disabling each other cannot both pass
-        rows = store.query_rows("SELECT role, disabled FROM app_user WHERE user_name = ?", [user_name])
-        if not rows:
+        current = account_rows.account(store, user_name=user_name)
+        if current is None:
             raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
-        role, was_disabled = rows[0]
-        if disabled and role == "admin" and not was_disabled and not store.query_value(
-                "SELECT count(*) FROM app_user WHERE role = 'admin' AND NOT disabled AND user_name <> ?",
-                [user_name]):
+        role, was_disabled = current.role, current.disabled
+        if disabled and role == "admin" and not was_disabled and not account_rows.other_enabled_admins(
+                store, user_name=user_name):
             raise InvalidInputError(LAST_ADMIN.format(name=user_name))
         if bool(was_disabled) != bool(disabled):
-            tx.execute("UPDATE app_user SET disabled = ? WHERE user_name = ?", [bool(disabled), user_name])
-            n = store.query_value("SELECT count(*) FROM ledger WHERE kind = 'account_change'") + 1
+            account_rows.set_disabled(tx, user_name=user_name, disabled=bool(disabled))
+            n = ledger.count_of_kind(store, kind="account_change") + 1
             ledger.append(store, actor=actor.recorded_as, kind="account_change", subject=user_name,
                           payload={"change": "disabled" if disabled else "enabled", "user_name": user_name,
                                    "by": actor.signature_name, "at": clock.now_iso_micro()},
@@ -258,38 +249,40 @@ def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, acto
             changed = True
         else:
             changed = False
-    if changed:
-        ledger.refresh_anchor(store)
     return {"user_name": user_name, "disabled": bool(disabled), "changed": changed}
+
+
+def rotate_ledger_key(store: GovernanceStore, *, new_secret: str, actor: User) -> dict:
+    """Replace the workspace's ledger key (an admin's action; see governance.record.ledger.rotate_key)."""
+    require(actor, "manage users")
+    return ledger.rotate_key(store, new_secret=new_secret, recorded_as=actor.recorded_as)
 
 
 def seed_demo_users(store: GovernanceStore, tx) -> None:
     """The demo's named people, one or more per role, inside the demo's own write."""
-    now = clock.now_naive()
-    tx.executemany(f"INSERT INTO app_user ({_INSERT_COLUMNS}) VALUES (?, ?, ?, 'demo', NULL, ?, 'demo', false, ?)",
-                   [[u.user_name, u.display_name, u.role, now, f"{u.user_name}@example.org"] for u in DEMO_USERS])
+    account_rows.add_demo_accounts(tx, [account_rows.DemoAccount(u.user_name, u.display_name, u.role,
+                                                                 f"{u.user_name}@example.org") for u in DEMO_USERS],
+                                   created_at=clock.now_naive())
     for user in DEMO_USERS:
         _account_added(store, tx, user, password_hash=None, by="demo set-up")
 
 
-def _user(row) -> User:
-    return User(user_name=row[0], display_name=row[1], role=row[2], source=row[3])
+def _user(record: account_rows.AccountRecord) -> User:
+    return User(user_name=record.user_name, display_name=record.display_name, role=record.role, source=record.source)
 
 
 def get_user(store: GovernanceStore, *, user_name: str) -> User:
     """The enabled account of that name, or a clear error."""
-    rows = store.query_rows("SELECT user_name, display_name, role, source, disabled FROM app_user "
-                            "WHERE user_name = ?", [(user_name or "").strip()])
-    if not rows:
+    record = account_rows.account(store, user_name=(user_name or "").strip())
+    if record is None:
         raise InvalidInputError(UNKNOWN_USER.format(name=user_name))
-    if rows[0][4]:
+    if record.disabled:
         raise PermissionDeniedError(DISABLED_USER.format(name=user_name))
-    return _user(rows[0])
+    return _user(record)
 
 
 def list_users(store: GovernanceStore) -> list[User]:
-    return [_user(r) for r in store.query_rows(
-        "SELECT user_name, display_name, role, source FROM app_user WHERE NOT disabled ORDER BY lower(display_name)")]
+    return [_user(record) for record in account_rows.accounts(store, enabled_only=True)]
 
 
 @dataclass(frozen=True)
@@ -302,8 +295,8 @@ class Account:
 
 def accounts(store: GovernanceStore) -> list[Account]:
     """Every account, enabled and disabled (list_users has the enabled ones only), by display name."""
-    return [Account(user=_user(r), email=r[4], disabled=bool(r[5])) for r in store.query_rows(
-        "SELECT user_name, display_name, role, source, email, disabled FROM app_user ORDER BY lower(display_name)")]
+    return [Account(user=_user(record), email=record.email, disabled=bool(record.disabled))
+            for record in account_rows.accounts(store)]
 
 
 def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> User:
@@ -311,22 +304,21 @@ def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> Us
     from argon2.exceptions import InvalidHashError, VerificationError
 
     dummy = _dummy_hash()   # made before the lookup, so that even the first sign-in takes the same time either way
-    rows = store.query_rows("SELECT user_name, display_name, role, source, disabled, password_hash FROM app_user "
-                            "WHERE user_name = ?", [(user_name or "").strip()])
-    stored = rows[0][5] if rows and rows[0][5] else dummy
+    record = account_rows.account(store, user_name=(user_name or "").strip())
+    stored = record.password_hash if record and record.password_hash else dummy
     try:
         _hasher().verify(stored, password or "")
-        matched = bool(rows and rows[0][5])
+        matched = bool(record and record.password_hash)
     except (VerificationError, InvalidHashError):
         matched = False
     if not matched:
-        if rows and rows[0][3] != "local":
+        if record and record.source != "local":
             raise SignInError(NO_PASSWORD.format(name=user_name, source="the identity provider"
-                                                 if rows[0][3] == "oidc" else "demo mode"))
+                                                 if record.source == "oidc" else "demo mode"))
         raise SignInError(SIGN_IN_FAILED)
-    if rows[0][4]:
+    if record.disabled:
         raise PermissionDeniedError(DISABLED_USER.format(name=user_name))
-    return _user(rows[0])
+    return _user(record)
 
 
 # Every local sign-in of this process counts here: one object, shared by all the Streamlit server's sessions.
@@ -366,18 +358,17 @@ def oidc_user(store: GovernanceStore, *, email: str | None, subject: str | None)
     someone is, the workspace decides what they may do, so an unknown person is refused, not made a viewer."""
     for name in (email, subject):
         if name:
-            rows = store.query_rows("SELECT user_name, display_name, role, source, disabled FROM app_user "
-                                    "WHERE lower(user_name) = lower(?) AND source = 'oidc'", [name])
-            if rows:
-                if rows[0][4]:
+            record = account_rows.oidc_account(store, name=name)
+            if record is not None:
+                if record.disabled:
                     raise PermissionDeniedError(DISABLED_USER.format(name=name))
-                return _user(rows[0])
+                return _user(record)
     raise SignInError(f"{email or subject} signed in with the identity provider but has no Quorum account: "
                       "ask an admin to run `python -m governance users add EMAIL --role ROLE --oidc`")
 
 
 def is_demo_workspace(store: GovernanceStore) -> bool:
-    return bool(store.query_value("SELECT count(*) FROM app_user WHERE source = 'demo'"))
+    return account_rows.has_demo_accounts(store)
 
 
 @dataclass(frozen=True)

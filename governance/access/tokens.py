@@ -22,11 +22,16 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from typing import TYPE_CHECKING
+
 from governance.access import identity
 from governance.record import clock, ledger, ledger_keys
+from governance.record.repositories import accounts as account_rows
 from governance.errors import GovernanceError, InvalidInputError
-from governance.record.store import GovernanceStore
 from governance.validation import checked_text
+
+if TYPE_CHECKING:
+    from governance.record.store import GovernanceStore
 
 MARKER = "qrm_"
 PREFIX_LENGTH = 8
@@ -120,12 +125,11 @@ def _checked_days(expires_days) -> int | None:
     return expires_days
 
 
-_COLUMNS = ("token_id, name, user_name, prefix, created_at, created_by, expires_at, last_used_at, revoked_at, "
-            "revoked_by")
-
-
-def _info(row: tuple, now: datetime) -> TokenInfo:
-    return TokenInfo(*row, state=_state(expires_at=row[6], revoked_at=row[8], now=now))
+def _info(record: account_rows.TokenRecord, now: datetime) -> TokenInfo:
+    return TokenInfo(token_id=record.token_id, name=record.name, user_name=record.user_name, prefix=record.prefix,
+                     created_at=record.created_at, created_by=record.created_by, expires_at=record.expires_at,
+                     last_used_at=record.last_used_at, revoked_at=record.revoked_at, revoked_by=record.revoked_by,
+                     state=_state(expires_at=record.expires_at, revoked_at=record.revoked_at, now=now))
 
 
 # --- issuing and revoking ------------------------------------------------------------------------------------------
@@ -142,14 +146,12 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
     prefix = token[len(MARKER):len(MARKER) + PREFIX_LENGTH]
     with store.write() as tx:   # the account is checked and the id taken inside the write: no id is issued twice
         bound = identity.get_user(store, user_name=user_name)
-        number = store.query_value("SELECT coalesce(max(CAST(substr(token_id, 4) AS INTEGER)), 0) + 1 "
-                                   "FROM api_token")
-        token_id = f"TK-{number:04d}"
+        token_id = f"TK-{account_rows.next_token_number(store):04d}"
         created_at = clock.now_naive()
         expires_at = None if expires_days is None else created_at + timedelta(days=expires_days)
-        tx.execute(f"INSERT INTO api_token ({_COLUMNS}, token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?)",
-                   [token_id, name, bound.user_name, prefix, created_at, actor.user_name, expires_at,
-                    token_hash(token)])
+        account_rows.add_token(tx, token_id=token_id, name=name, user_name=bound.user_name, prefix=prefix,
+                               created_at=created_at, created_by=actor.user_name, expires_at=expires_at,
+                               token_hash=token_hash(token))
         ledger.append(store, actor=actor.recorded_as, kind="token_created", subject=token_id,
                       payload={"token_id": token_id, "name": name, "user_name": bound.user_name,
                                "role": bound.role, "prefix": prefix, "expires_at": _iso(expires_at),
@@ -159,7 +161,6 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
                                                                                        token_hash(token)),
                                "created_by": actor.signature_name, "created_at": _iso(created_at)},
                       idempotency_key=f"token_created:{token_id}", tx=tx)
-    ledger.refresh_anchor(store)
     return IssuedToken(token_id=token_id, name=name, user_name=bound.user_name, token=token, prefix=prefix,
                        created_at=created_at, expires_at=expires_at)
 
@@ -167,15 +168,14 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
 def list_tokens(store: GovernanceStore) -> list[TokenInfo]:
     """Every token ever issued, newest first, with its state now; never its text or hash."""
     now = clock.now_naive()
-    return [_info(row, now) for row in store.query_rows(
-        f"SELECT {_COLUMNS} FROM api_token ORDER BY created_at DESC, token_id DESC")]
+    return [_info(record, now) for record in account_rows.tokens(store)]
 
 
 def _token(store: GovernanceStore, token_id: str) -> TokenInfo:
-    rows = store.query_rows(f"SELECT {_COLUMNS} FROM api_token WHERE token_id = ?", [(token_id or "").strip()])
-    if not rows:
+    record = account_rows.token(store, token_id=(token_id or "").strip())
+    if record is None:
         raise InvalidInputError(UNKNOWN_TOKEN.format(token_id=token_id))
-    return _info(rows[0], clock.now_naive())
+    return _info(record, clock.now_naive())
 
 
 def revoke_token(store: GovernanceStore, *, token_id: str, actor: identity.User) -> TokenInfo:
@@ -190,14 +190,12 @@ def revoke_token(store: GovernanceStore, *, token_id: str, actor: identity.User)
             raise InvalidInputError(ALREADY_REVOKED.format(token_id=current.token_id,
                                                            at=_iso(current.revoked_at)[:-1], by=current.revoked_by))
         revoked_at = clock.now_naive()
-        tx.execute("UPDATE api_token SET revoked_at = ?, revoked_by = ? WHERE token_id = ?",
-                   [revoked_at, actor.user_name, current.token_id])
+        account_rows.revoke_token(tx, token_id=current.token_id, revoked_at=revoked_at, revoked_by=actor.user_name)
         ledger.append(store, actor=actor.recorded_as, kind="token_revoked", subject=current.token_id,
                       payload={"token_id": current.token_id, "name": current.name, "user_name": current.user_name,
                                "prefix": current.prefix, "revoked_by": actor.signature_name,
                                "revoked_at": _iso(revoked_at)},
                       idempotency_key=f"token_revoked:{current.token_id}", tx=tx)
-    ledger.refresh_anchor(store)
     return _token(store, current.token_id)
 
 
@@ -208,11 +206,11 @@ def authenticate_token(store: GovernanceStore, *, token: str) -> identity.User:
     if not isinstance(token, str) or not token.startswith(MARKER) or len(token) > _MAX_TOKEN_LENGTH:
         raise TokenError(TOKEN_REFUSED)
     digest = token_hash(token)
-    rows = store.query_rows("SELECT token_id, user_name, token_hash, expires_at, revoked_at, last_used_at "
-                            "FROM api_token WHERE token_hash = ?", [digest])
-    if not rows or not hmac.compare_digest(rows[0][2], digest):
+    record = account_rows.token_by_hash(store, token_hash=digest)
+    if record is None or not hmac.compare_digest(record.token_hash, digest):
         raise TokenError(TOKEN_REFUSED)
-    token_id, user_name, _, expires_at, revoked_at, last_used_at = rows[0]
+    token_id, user_name = record.token_id, record.user_name
+    expires_at, revoked_at, last_used_at = record.expires_at, record.revoked_at, record.last_used_at
     now = clock.now_naive()
     if _state(expires_at=expires_at, revoked_at=revoked_at, now=now) != "active":
         raise TokenError(TOKEN_REFUSED)
@@ -223,8 +221,8 @@ def authenticate_token(store: GovernanceStore, *, token: str) -> identity.User:
     except InvalidInputError:   # accounts are never deleted; if one were, its tokens die with it
         raise TokenError(TOKEN_REFUSED) from None
     if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:
-        # The condition again, so concurrent requests record one use, not many; the Admin page reads it uncached.
+        # The condition again, so concurrent requests record one use, not many. Bookkeeping (shown=False, bumps no
+        # data version): the Admin page reads a token's last use uncached, and no cached figure depends on it.
         with store.write(shown=False) as tx:
-            tx.execute("UPDATE api_token SET last_used_at = ? WHERE token_id = ? "
-                       "AND (last_used_at IS NULL OR last_used_at <= ?)", [now, token_id, now - LAST_USED_EVERY])
+            account_rows.record_use(tx, token_id=token_id, now=now, every=LAST_USED_EVERY)
     return user

@@ -106,7 +106,6 @@ def set_rules(store: GovernanceStore, *, model: str, changes: dict, actor: User)
         entry = ledger.append(store, actor=actor.recorded_as, kind="alert_rules", subject=model,
                               payload={"model": model, "rules": current, "set_by": actor.signature_name},
                               idempotency_key=f"alert_rules:{model}:{uuid.uuid4().hex}", tx=tx)
-    ledger.refresh_anchor(store)
     return entry["payload"]
 
 

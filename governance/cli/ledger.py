@@ -51,7 +51,7 @@ def _exit_code(result: dict) -> int:
 def _rotate(store, args) -> dict:
     from pathlib import Path
 
-    from governance.record import ledger
+    from governance.access import identity
     from governance.cli.users import acting_user
     from governance.errors import InvalidInputError
 
@@ -60,7 +60,7 @@ def _rotate(store, args) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read the new key from {args.new_key_file} ({exc}): give a text file "
                                 "holding the key") from None
-    return ledger.rotate_key(store, new_secret=secret, actor=acting_user(store, args.by))
+    return identity.rotate_ledger_key(store, new_secret=secret, actor=acting_user(store, args.by))
 
 
 def _print_rotate(result: dict) -> None:

@@ -91,7 +91,6 @@ def set_policy(store: GovernanceStore, *, model: str, policy: dict, actor: User)
                           payload={"model": model, **checked, "set_by": actor.signature_name,
                                    "set_at": clock.now_iso_micro()},
                           idempotency_key=f"retraining_policy:{model}:{uuid.uuid4().hex}")
-    ledger.refresh_anchor(store)
     return entry["payload"]
 
 
@@ -190,7 +189,6 @@ def attest(store: GovernanceStore, *, model: str, version: str, item: str, note:
                           payload={"model": model, "version": version, "item": item, "note": note,
                                    "by": actor.display_name, "role": actor.role, "at": clock.now_iso_micro()},
                           idempotency_key=f"attest:{model}:{version}:{item}:{uuid.uuid4().hex}")
-    ledger.refresh_anchor(store)
     return entry["payload"]
 
 
@@ -292,7 +290,6 @@ def gate(store: GovernanceStore, *, model: str, version: str, stage: str, actor:
               "checked_at": clock.now_iso_micro(), "checked_by": actor.recorded_as, "caller": caller}
     entry = ledger.append(store, actor=actor.recorded_as, kind="gate_check", subject=_subject(model, version),
                           payload=result, idempotency_key=f"gate:{model}:{version}:{stage}:{uuid.uuid4().hex}")
-    ledger.refresh_anchor(store)
     return {**result, "ledger_seq": entry["seq"]}
 
 

@@ -17,15 +17,15 @@ import csv
 import io
 import json
 import re
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import pandas as pd
 
-from governance.record import clock, hash_chain, ledger, ledger_keys
-from governance.record.hash_chain import RISK_REGISTER
+from governance.record import clock, ledger, risk_chain
+from governance.record.repositories import risk_register as register_rows
+from governance.record.repositories.risk_register import FrameworkClause, RiskEvent
 from governance.access import identity
 from governance.csv_safety import neutralise
 from governance.errors import GovernanceError, InvalidInputError
@@ -79,7 +79,7 @@ def level(score: int | None) -> str | None:
 # --- reference frameworks ----------------------------------------------------------------------------------------
 def ensure_frameworks(store: GovernanceStore) -> None:
     """Load the shipped framework CSVs into the workspace once."""
-    if store.query_value("SELECT count(*) FROM framework_clause"):
+    if register_rows.clause_count(store):
         return
     rows = []
     for key, (_, file_name) in FRAMEWORKS.items():
@@ -87,16 +87,16 @@ def ensure_frameworks(store: GovernanceStore) -> None:
             for record in csv.DictReader(handle):
                 title = record.get("title") or record.get("topic") or record.get("outcome")
                 detail = record.get("outcome") if key == "nist" else record.get("applies_to")
-                rows.append([key, record["ref_id"], title, detail])
+                rows.append(FrameworkClause(framework=key, ref_id=record["ref_id"], title=title, detail=detail))
     with store.write() as tx:
-        if not store.query_value("SELECT count(*) FROM framework_clause"):
-            tx.executemany("INSERT INTO framework_clause VALUES (?, ?, ?, ?)", rows)
+        if not register_rows.clause_count(store):
+            register_rows.add_clauses(tx, rows)
 
 
 def clauses(store: GovernanceStore, *, framework: str | None = None) -> pd.DataFrame:
     ensure_frameworks(store)
-    return store.query("SELECT framework, ref_id, title, detail FROM framework_clause "
-                       "WHERE ? IS NULL OR framework = ? ORDER BY framework, rowid", [framework, framework])
+    return pd.DataFrame([asdict(c) for c in register_rows.clauses(store, framework=framework)],
+                        columns=["framework", "ref_id", "title", "detail"])
 
 
 # --- validation --------------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def _check_value(store: GovernanceStore, field: str, value):
     if field == "clauses":
         refs = _names(value)
         ensure_frameworks(store)
-        known = {r[0] for r in store.query_rows("SELECT ref_id FROM framework_clause")}
+        known = register_rows.clause_refs(store)
         for ref in refs:
             if ref not in known:
                 raise InvalidInputError(UNKNOWN_CLAUSE.format(ref=ref))
@@ -190,50 +190,20 @@ def _check_value(store: GovernanceStore, field: str, value):
 
 
 # --- the event log -----------------------------------------------------------------------------------------------
-@contextmanager
-def _recording(store: GovernanceStore) -> Iterator:
-    """A write that appends events, then the anchor moved to the register's new head (see governance.record.hash_chain)."""
-    with store.write() as tx:
-        yield tx
-    ledger.refresh_anchor(store)
-
-
-def _content(seq: int, risk_id: str, at: str, actor: str, kind: str, field: str | None, old_value: str,
-             new_value: str, reason: str | None, prev_hash: str) -> dict:
-    """What an event's hash covers; `at` is the naive UTC time in ISO form."""
-    return {"seq": seq, "risk_id": risk_id, "at": at, "actor": actor, "kind": kind, "field": field,
-            "old_value": old_value, "new_value": new_value, "reason": reason, "prev_hash": prev_hash}
-
-
 def _append(store: GovernanceStore, tx, *, risk_id: str, actor: str, kind: str, field: str | None = None,
             old=None, new=None, reason: str | None = None) -> None:
-    key = ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
-    seq, prev_hash = hash_chain.next_link(store, RISK_REGISTER)
-    content = _content(seq, risk_id, clock.now_naive().isoformat(), actor, kind, field, json.dumps(old),
-                       json.dumps(new), reason, prev_hash)
-    event_hash, event_mac = hash_chain.seal(key, RISK_REGISTER, content)
-    tx.execute("INSERT INTO risk_event (seq, risk_id, recorded_at, actor, kind, field, old_value, new_value, reason, "
-               "prev_hash, event_hash, event_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-               [seq, risk_id, content["at"], actor, kind, field, content["old_value"], content["new_value"], reason,
-                prev_hash, event_hash, event_mac])
-
-
-def chain_rows(store: GovernanceStore) -> list[hash_chain.Row]:
-    rows = store.query_rows("SELECT seq, risk_id, recorded_at, actor, kind, field, old_value, new_value, reason, "
-                            "prev_hash, event_hash, event_mac FROM risk_event ORDER BY seq")
-    return [hash_chain.Row(seq=r[0], prev_hash=r[9], hash=r[10], mac=r[11],
-                           content=_content(r[0], r[1], r[2].isoformat(), *r[3:10])) for r in rows]
+    """One event of the register's chain, inside the caller's write (the anchor follows once it commits)."""
+    risk_chain.append(store, tx, risk_id=risk_id, actor=actor, kind=kind, field=field, old_value=json.dumps(old),
+                      new_value=json.dumps(new), reason=reason, recorded_at=clock.now_naive())
 
 
 def history(store: GovernanceStore, *, risk_id: str) -> list[dict]:
-    frame = store.query("SELECT seq, recorded_at, actor, kind, field, old_value, new_value, reason FROM risk_event "
-                        "WHERE risk_id = ? ORDER BY seq", [risk_id])
-    if frame.empty:
+    events = register_rows.events_of(store, risk_id=risk_id)
+    if not events:
         raise InvalidInputError(UNKNOWN_RISK.format(risk_id=risk_id))
-    text = lambda v: v if isinstance(v, str) else None  # noqa: E731  (NULL comes back as NaN)
-    return [{"seq": int(r.seq), "at": pd.Timestamp(r.recorded_at).isoformat() + "Z", "actor": r.actor, "kind": r.kind,
-             "field": text(r.field), "old_value": json.loads(r.old_value), "new_value": json.loads(r.new_value),
-             "reason": text(r.reason)} for r in frame.itertuples(index=False)]
+    return [{"seq": e.seq, "at": pd.Timestamp(e.recorded_at).isoformat() + "Z", "actor": e.actor, "kind": e.kind,
+             "field": e.field, "old_value": json.loads(e.old_value), "new_value": json.loads(e.new_value),
+             "reason": e.reason} for e in events]
 
 
 def _fold(events: Iterable) -> dict:
@@ -259,10 +229,10 @@ def _fold(events: Iterable) -> dict:
 
 
 def get_risk(store: GovernanceStore, *, risk_id: str) -> dict:
-    events = store.query("SELECT * FROM risk_event WHERE risk_id = ? ORDER BY seq", [risk_id])
-    if events.empty:
+    events = register_rows.events_of(store, risk_id=risk_id)
+    if not events:
         raise InvalidInputError(UNKNOWN_RISK.format(risk_id=risk_id))
-    return _public(risk_id, _fold(events.itertuples(index=False)))
+    return _public(risk_id, _fold(events))
 
 
 def _public(risk_id: str, state: dict) -> dict:
@@ -303,9 +273,10 @@ def maps_to(risk: dict, *, model: str, version: str) -> bool:
 def list_risks(store: GovernanceStore, *, model: str | None = None, version: str | None = None,
                status: str | None = None) -> list[dict]:
     """Every risk, or those of a model (any of its versions), or of one version (`model` and `version`)."""
-    events = store.query("SELECT * FROM risk_event ORDER BY seq")
-    risks = [_public(risk_id, _fold(group.itertuples(index=False)))
-             for risk_id, group in events.groupby("risk_id", sort=False)]
+    by_risk: dict[str, list[RiskEvent]] = {}
+    for event in register_rows.all_events(store):   # each risk in the order of its first event
+        by_risk.setdefault(event.risk_id, []).append(event)
+    risks = [_public(risk_id, _fold(events)) for risk_id, events in by_risk.items()]
     if model:
         risks = [r for r in risks if any(m.split(" ")[0] == model for m in r["models"])]
     if model and version:
@@ -339,7 +310,7 @@ def _checked_new(store: GovernanceStore, risk: NewRisk) -> dict:
 
 def _next_id(store: GovernanceStore) -> str:
     """Inside a write: the transaction's own cursor sees the risks it has already added."""
-    count = store.query_value("SELECT count(DISTINCT risk_id) FROM risk_event")
+    count = register_rows.risk_count(store)
     return f"R-{count + 1:03d}"
 
 
@@ -365,7 +336,7 @@ def add_risk(store: GovernanceStore, *, risk: NewRisk, actor: identity.User, rea
     state = {**_checked_new(store, risk), "status": status}
     _require_owner(state["owner"], status)
     ledger.refresh_anchor(store)   # a new workspace's first record: its empty ledger is anchored first (see ledger)
-    with _recording(store) as tx:
+    with store.write() as tx:
         risk_id = _next_id(store)
         _append(store, tx, risk_id=risk_id, actor=who, kind="created", new=state, reason=reason)
     return get_risk(store, risk_id=risk_id)
@@ -393,7 +364,7 @@ def update_risk(store: GovernanceStore, *, risk_id: str, changes: dict, actor: i
         if new == "accepted":
             identity.require(actor, "accept risk")
     _require_owner(checked.get("owner", current.get("owner")), checked.get("status", current["status"]))
-    with _recording(store) as tx:
+    with store.write() as tx:
         for field, value in checked.items():
             _append(store, tx, risk_id=risk_id, actor=who, kind="changed", field=field, old=current.get(field),
                     new=value, reason=reason)
@@ -409,7 +380,7 @@ def add_control(store: GovernanceStore, *, risk_id: str, title: str, owner: str,
     control = {"control_id": f"C{len(current['controls']) + 1}", "title": _text(title, "control", limit=MAX_TITLE),
                "owner": _account(store, owner, field="control owner", required=True), "due": _date(due, "due date"),
                "status": status}
-    with _recording(store) as tx:
+    with store.write() as tx:
         _append(store, tx, risk_id=risk_id, actor=who, kind="control_added", new=control)
     return get_risk(store, risk_id=risk_id)
 
@@ -425,7 +396,7 @@ def update_control(store: GovernanceStore, *, risk_id: str, control_id: str, sta
         raise InvalidInputError(f"control status must be one of {', '.join(CONTROL_STATUSES)}, got {status!r}")
     if not (reason or "").strip():
         raise InvalidInputError(NEEDS_REASON.format(what="a control's status change"))
-    with _recording(store) as tx:
+    with store.write() as tx:
         _append(store, tx, risk_id=risk_id, actor=who, kind="control_changed", field="status",
                 old={"control_id": control_id, "value": control["status"]},
                 new={"control_id": control_id, "value": status}, reason=reason.strip())
@@ -440,7 +411,7 @@ def link_evidence(store: GovernanceStore, *, risk_id: str, kind: str, ref: str, 
         raise InvalidInputError(f"evidence kind must be one of {', '.join(EVIDENCE_KINDS)}, got {kind!r}")
     evidence = {"kind": kind, "ref": _text(ref, "evidence reference", limit=MAX_TITLE),
                 "note": _text(note, "evidence note", limit=MAX_TEXT, required=False)}
-    with _recording(store) as tx:
+    with store.write() as tx:
         _append(store, tx, risk_id=risk_id, actor=who, kind="evidence_linked", new=evidence)
     return get_risk(store, risk_id=risk_id)
 
@@ -506,7 +477,7 @@ def import_csv(store: GovernanceStore, *, content: bytes, name: str, actor: iden
     if problems:
         shown = "\n".join(problems[:50]) + (f"\n… and {len(problems) - 50} more" if len(problems) > 50 else "")
         raise InvalidInputError(IMPORT_PROBLEMS.format(count=len(problems), name=name, problems=shown))
-    with _recording(store) as tx:
+    with store.write() as tx:
         ids = []
         for state in checked:
             risk_id = _next_id(store)

@@ -91,7 +91,7 @@ def set_policy(store: GovernanceStore, *, model: str, criteria, reason: str, act
                tx=None) -> FairnessPolicy:
     """Record the model's fairness policy in the ledger; it is in force for every audit locked from now on.
     `criteria` as audits take them ("name>=x,name<=y" or a list). With `tx` (an open write, the demo's) the entry
-    lands with the caller's rows and the caller refreshes the anchor after its write."""
+    lands with the caller's rows (the anchor follows when the caller's write commits)."""
     identity.require(actor, PERMISSION)
     require_model(store, model=model)
     parsed = parse_criteria(criteria)
@@ -109,8 +109,6 @@ def set_policy(store: GovernanceStore, *, model: str, criteria, reason: str, act
                                    "confidence": float(confidence), "min_group_size": int(min_group_size),
                                    "reason": reason, "set_by": actor.signature_name, "set_at": clock.now_iso_micro()},
                           idempotency_key=f"{KIND}:{model}:{uuid.uuid4().hex}")
-    if tx is None:
-        ledger.refresh_anchor(store)
     return _from_entry(entry)
 
 

@@ -621,7 +621,6 @@ def accept_level(store: GovernanceStore, *, model: str, version: str, kpi: str, 
                                    "from": moment.to_pydatetime().isoformat(), "reason": reason,
                                    "by": actor.display_name, "role": actor.role, "at": at},
                           idempotency_key=f"anomaly-level:{model}:{version}:{kpi}:{uuid.uuid4().hex}")
-    ledger.refresh_anchor(store)
     p = entry["payload"]
     return AcceptedLevel(model=model, version=version, kpi=kpi, start=datetime.fromisoformat(p["from"]),
                          reason=reason, by=p["by"], role=p["role"], at=at, seq=int(entry["seq"]))

@@ -788,7 +788,6 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
                           idempotency_key=f"telemetry_ingest:{sha256}", tx=tx)
     except _AlreadyIngested as repeat:
         return repeat.outcome
-    ledger.refresh_anchor(store)
     return _outcome(meta, mode="ingested", inbox_file=inbox_file, ingested_at=now, ingested_by=actor)
 
 

@@ -17,20 +17,28 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from governance.record import durable_file
 from governance.record.canonical import canonical_json
-from governance.record.store import GovernanceStore
+from governance.record.repositories import ledger as ledger_rows
+from governance.record.repositories.ledger import ChainHead
 
-if TYPE_CHECKING:   # the key module builds on this one (its chains), not the other way round
-    from governance.record.ledger_keys import LedgerKey
+if TYPE_CHECKING:
+    from governance.record.store import GovernanceStore
 
 GENESIS = "0" * 64
 # The purposes the ledger key's sub-keys are derived for here: a chain's MACs (CHAIN_MAC + its name), the anchor.
 CHAIN_MAC = "chain-mac:"
 ANCHOR = "anchor"
 _ANCHOR_LOCK = threading.Lock()  # one anchor writer at a time, so the anchor only moves forward
+
+
+class LedgerKey(Protocol):
+    """What the chains need of the ledger key: a MAC per purpose. The key module (governance.record.ledger_keys)
+    builds on this one (its chains' purposes), not the other way round."""
+
+    def mac(self, purpose: str, text: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -110,17 +118,16 @@ def digest(content: dict) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
-def head_row(store: GovernanceStore, chain: Chain) -> tuple | None:
-    """(seq, hash, mac) of the chain's newest row, or None when it is empty."""
-    rows = store.query_rows(f"SELECT seq, {chain.hash_column}, {chain.mac_column} FROM {chain.table} "
-                            "ORDER BY seq DESC LIMIT 1")
-    return rows[0] if rows else None
+def head_row(store: GovernanceStore, chain: Chain) -> ChainHead | None:
+    """The chain's newest row, or None when it is empty."""
+    return ledger_rows.chain_head(store, table=chain.table, hash_column=chain.hash_column,
+                                  mac_column=chain.mac_column)
 
 
 def next_link(store: GovernanceStore, chain: Chain) -> tuple[int, str]:
     """(seq, prev_hash) for the row about to be appended, read inside the caller's write."""
     head = head_row(store, chain)
-    return (head[0] + 1, head[1]) if head else (1, GENESIS)
+    return (head.seq + 1, head.hash) if head else (1, GENESIS)
 
 
 def seal(key: LedgerKey, chain: Chain, content: dict) -> tuple[str, str]:
@@ -171,7 +178,7 @@ def _heads(store: GovernanceStore) -> dict[str, dict]:
     heads = {}
     for chain in CHAINS:
         head = head_row(store, chain)
-        heads[chain.name] = {"seq": head[0] if head else 0, "hash": head[1] if head else GENESIS}
+        heads[chain.name] = {"seq": head.seq if head else 0, "hash": head.hash if head else GENESIS}
     return heads
 
 
@@ -219,13 +226,13 @@ def anchor_problems(store: GovernanceStore, *, key: LedgerKey | None) -> dict[st
         if heads is None:
             continue
         anchored, anchored_hash = heads[chain.name]["seq"], heads[chain.name]["hash"]
-        newest = store.query_value(f"SELECT coalesce(max(seq), 0) FROM {chain.table}")
+        newest = ledger_rows.newest_seq(store, table=chain.table)
         words = chain.words
         if anchored > newest:
             result[chain.name] = (ANCHOR_AHEAD.format(anchored=anchored, count=newest, **words), newest + 1)
             continue
-        recorded = GENESIS if anchored == 0 else store.query_value(
-            f"SELECT {chain.hash_column} FROM {chain.table} WHERE seq = ?", [anchored])
+        recorded = GENESIS if anchored == 0 else ledger_rows.hash_at(store, table=chain.table,
+                                                                    hash_column=chain.hash_column, seq=anchored)
         if recorded != anchored_hash:
             result[chain.name] = (ANCHOR_MISMATCH.format(seq=anchored, **words), anchored)
     return result
@@ -234,6 +241,5 @@ def anchor_problems(store: GovernanceStore, *, key: LedgerKey | None) -> dict[st
 def held(store: GovernanceStore, tables: tuple, *, committed: bool = False) -> str:
     """'models: 3, fairness audits: 2' for the tables that hold rows; '' when none does. `committed`: leave out
     the rows of a write open on this thread (the first record of a new workspace, written with its first entry)."""
-    count = store.committed_value if committed else store.query_value
-    counts = [(count(f"SELECT count(*) FROM {table}"), label) for table, label in tables]
+    counts = [(ledger_rows.row_count(store, table=table, committed=committed), label) for table, label in tables]
     return ", ".join(f"{label}: {count:,}" for count, label in counts if count)

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from governance.record import clock, durable_file, hash_chain
 from governance.errors import GovernanceError
-from governance.record.store import GovernanceStore, WriteTransaction
+from governance.record.repositories import ledger as ledger_rows
+
+if TYPE_CHECKING:   # the command line imports the account services to build its parsers: no DuckDB for that
+    from governance.record.store import GovernanceStore, WriteTransaction
 
 KEY_ENV = "QUORUM_LEDGER_KEY"
 KEY_FILE_ENV = "QUORUM_LEDGER_KEY_FILE"
@@ -81,6 +83,9 @@ def fingerprint(secret: bytes) -> str:
 
 @lru_cache(maxsize=64)
 def _derive(secret: bytes, purpose: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes   # on first signature, not when the CLI builds its parsers
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=f"quorum/{purpose}".encode("utf-8")).derive(secret)
 
@@ -119,15 +124,15 @@ def _missing() -> GovernanceError:
     return GovernanceError(KEY_MISSING.format(env=KEY_ENV, file_env=KEY_FILE_ENV, path=key_file_path()))
 
 
-def recorded(store: GovernanceStore) -> list[tuple[str, int, int]]:
-    """(fingerprint, first ledger seq, first risk register seq) of each key the workspace was signed with,
+def recorded(store: GovernanceStore) -> list[ledger_rows.RecordedKey]:
+    """Each key the workspace was signed with (its fingerprint, first ledger seq and first risk register seq),
     oldest first (more than one after a rotation)."""
-    return store.query_rows("SELECT fingerprint, since_seq, since_event FROM ledger_key ORDER BY since_seq")
+    return ledger_rows.recorded_keys(store)
 
 
 def current_fingerprint(store: GovernanceStore) -> str | None:
     keys = recorded(store)
-    return keys[-1][0] if keys else None
+    return keys[-1].fingerprint if keys else None
 
 
 def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> LedgerKey:
@@ -156,15 +161,14 @@ def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> L
 def _prove(store: GovernanceStore, key: LedgerKey) -> None:
     for chain in hash_chain.CHAINS:
         head = hash_chain.head_row(store, chain)
-        if head is not None and not hmac.compare_digest(str(head[2] or ""),
-                                                        key.mac(chain.mac_purpose, head[1])):
+        if head is not None and not hmac.compare_digest(str(head.mac or ""), key.mac(chain.mac_purpose, head.hash)):
             raise GovernanceError(KEY_UNPROVEN.format(chain=chain.name, source=key.source))
 
 
 def record_key(tx: WriteTransaction, key: LedgerKey, *, since_seq: int, since_event: int) -> None:
     """The key's fingerprint, signing the chains from these rows on (0, 0 for a new workspace)."""
-    tx.execute("INSERT INTO ledger_key (fingerprint, since_seq, since_event, recorded_at) VALUES (?, ?, ?, ?) "
-               "ON CONFLICT DO NOTHING", [key.fingerprint, since_seq, since_event, clock.now_naive()])
+    ledger_rows.add_key(tx, fingerprint=key.fingerprint, since_seq=since_seq, since_event=since_event,
+                        recorded_at=clock.now_naive())
 
 
 def initialise(store: GovernanceStore) -> tuple[LedgerKey, bool]:

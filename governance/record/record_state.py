@@ -30,11 +30,16 @@ What the ledger says, entry kind by entry kind (each folded in `seq` order):
 from __future__ import annotations
 
 import hmac
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from governance.record import ledger, ledger_keys
-from governance.record.store import GovernanceStore
+from governance.record.repositories import accounts as account_rows
+
+if TYPE_CHECKING:
+    from governance.record.store import GovernanceStore
 from governance.vocabulary import SIGNOFF_STAGES
 
 REGISTERED_STAGE = SIGNOFF_STAGES[0]   # what model_registry.register_model writes; every stage after is a change
@@ -162,8 +167,7 @@ def _seconds(value) -> str | None:
 
 
 def _tokens(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
-    table = {row["token_id"]: row for row in store.query_records(
-        "SELECT token_id, name, user_name, prefix, expires_at, token_hash, revoked_at FROM api_token")}
+    table = {record.token_id: asdict(record) for record in account_rows.tokens(store)}
     issued = {e["payload"]["token_id"]: e for e in ledger.entries(store, kind="token_created")}
     revoked = {e["payload"]["token_id"]: e["seq"] for e in ledger.entries(store, kind="token_revoked")}
     found = []
@@ -193,8 +197,7 @@ def _tokens(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[s
 
 
 def _accounts(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
-    table = {row["user_name"]: row for row in store.query_records(
-        "SELECT user_name, display_name, role, source, password_hash, disabled FROM app_user")}
+    table = {record.user_name: asdict(record) for record in account_rows.accounts(store)}
     added: dict[str, dict] = {}
     for entry in ledger.entries(store, kind="account_change"):
         p = entry["payload"]

@@ -9,12 +9,14 @@ checked, but the signatures cannot be: the result says so and is not "ok". No ke
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from governance.decisions import risks
-from governance.record import hash_chain, ledger, ledger_keys, record_state, server_file
+from governance.record import hash_chain, ledger, ledger_keys, record_state, risk_chain, server_file
 from governance.errors import GovernanceError
 from governance.record.hash_chain import CHAINS, LEDGER, LEDGER_BOUND, RECORDS
-from governance.record.store import GovernanceStore
+
+if TYPE_CHECKING:
+    from governance.record.store import GovernanceStore
 
 KEY_NOT_HERE = ("{why}: the hashes, links and anchor of every chain were checked, but not their signatures, so a "
                 "chain rewritten end to end could not be told apart. Verify where the workspace's key is "
@@ -40,7 +42,7 @@ ANCHOR_MISSING_EMPTY = ("the chains are empty and the anchor file {path} is miss
 
 
 def _rows(store: GovernanceStore) -> dict[str, list[hash_chain.Row]]:
-    return {LEDGER.name: ledger.chain_rows(store), hash_chain.RISK_REGISTER.name: risks.chain_rows(store)}
+    return {LEDGER.name: ledger.chain_rows(store), hash_chain.RISK_REGISTER.name: risk_chain.chain_rows(store)}
 
 
 def _keys(store: GovernanceStore, rows: dict) -> tuple[dict | None, str | None, list[str]]:
@@ -57,7 +59,7 @@ def _keys(store: GovernanceStore, rows: dict) -> tuple[dict | None, str | None, 
     if not recorded:
         held = ", ".join(f"{len(chain_rows)} {name} rows" for name, chain_rows in rows.items() if chain_rows)
         return _each_chain([(key, 0, 0)]), None, [FINGERPRINT_MISSING.format(held=held)] if held else []
-    expected = recorded[-1][0]
+    expected = recorded[-1].fingerprint
     if key.fingerprint != expected:
         if _signed_with(rows, key):   # the key is right: the fingerprint row was what changed
             return _each_chain([(key, 0, 0)]), None, [FINGERPRINT_FOREIGN.format(found=key.fingerprint,
@@ -66,11 +68,11 @@ def _keys(store: GovernanceStore, rows: dict) -> tuple[dict | None, str | None, 
         return None, KEY_NOT_HERE.format(why=why), []
     at_hand = {k.fingerprint: k for k in [key, *ledger_keys.previous_keys()]}
     generations = []
-    for fingerprint, since_seq, since_event in recorded:
-        if fingerprint not in at_hand:
-            why = PREVIOUS_KEY_MISSING.format(since=since_seq, fingerprint=fingerprint)
+    for generation in recorded:
+        if generation.fingerprint not in at_hand:
+            why = PREVIOUS_KEY_MISSING.format(since=generation.since_seq, fingerprint=generation.fingerprint)
             return None, KEY_NOT_HERE.format(why=why), []
-        generations.append((at_hand[fingerprint], since_seq, since_event))
+        generations.append((at_hand[generation.fingerprint], generation.since_seq, generation.since_event))
     return _each_chain(generations), None, _rotation_problems(rows, generations)
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from governance.record import clock
 from governance.decisions import risks, signoffs
 from governance.evidence import explanations, fairness, fairness_policy
-from governance.record import ledger
+from governance.record import verification
 from governance.monitoring.drift import drift_thresholds, judged_period
 from governance.errors import InvalidInputError
 from governance.access.identity import PermissionDeniedError, User
@@ -215,7 +215,7 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
                         if any(a["suppressed_groups"] for a in audits) else None},
             "seeds": _seeds(store, fairness_bootstrap={a["audit_id"]: a["seed"] for a in audits},
                             explanation=explanation.get("seed")),
-            "ledger": ledger.verify(store)}
+            "ledger": verification.verify(store)}
 
 
 # --- the committee review report ---------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def review_report(store: GovernanceStore, *, review_id: str, generated_by: str |
             "evidence_intact": recomputed == r["evidence_hash"], "evidence_hash_recomputed": recomputed,
             "signatures": [{k: v.get(k) for k in SIGNATURE_FIELDS} for v in r["votes"]],
             "tally": r["tally"], "decision": r["decision"], "conditions": r["conditions"],
-            "committee": signoffs.members(store), "seeds": _seeds(store), "ledger": ledger.verify(store)}
+            "committee": signoffs.members(store), "seeds": _seeds(store), "ledger": verification.verify(store)}
 
 
 # --- the framework coverage report -------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def coverage_report(store: GovernanceStore, *, generated_by: str | None = None, 
             "as_of": str(today), "portfolio": portfolio, "frameworks": frameworks,
             "risks": [{k: r[k] for k in ("risk_id", "title", "status", "owner", "clauses", "models",
                                          "inherent_level", "residual_level")} for r in register],
-            "seeds": _seeds(store), "ledger": ledger.verify(store)}
+            "seeds": _seeds(store), "ledger": verification.verify(store)}
 
 
 def build(store: GovernanceStore, *, kind: str, model: str | None = None, version: str | None = None,

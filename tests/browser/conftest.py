@@ -67,7 +67,7 @@ def serve_copy(demo_workspace: Path, tmp_path_factory, name: str):
     workdir = tmp_path_factory.mktemp(name)
     db = workdir / f"{name}.duckdb"
     shutil.copyfile(demo_workspace, db)
-    anchor = Path(f"{demo_workspace}.anchor")  # the ledger's anchor goes with it, or `ledger.verify` fails on the copy
+    anchor = Path(f"{demo_workspace}.anchor")  # the ledger's anchor goes with it, or `verification.verify` fails on the copy
     if anchor.exists():
         shutil.copyfile(anchor, f"{db}.anchor")
     server, process = start_server(db=db, workdir=workdir)

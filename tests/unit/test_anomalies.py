@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from governance.record import ledger
+from governance.record import ledger, verification
 from governance.monitoring.anomalies import (ACCEPTED_KIND, BAD_ACCEPT_TIME, _count_law, accept_level, accepted_levels, detect,
                                   detect_proportion, detect_quantile, episodes, kpi_anomalies, quantile_slope)
 from governance.errors import InvalidInputError
@@ -233,7 +233,7 @@ def test_accepting_a_level_is_a_ledger_entry_by_an_allowed_role_with_a_reason(de
                              actor=LEADER)
         (entry,) = ledger.entries(store, kind=ACCEPTED_KIND)
         assert entry["actor"] == LEADER.recorded_as and entry["payload"]["reason"] == level.reason
-        assert ledger.verify(store)["ok"]
+        assert verification.verify(store)["ok"]
         assert accepted_levels(store, model="adult-income", kpi="latency_p95_ms") == [level]
         after = kpi_anomalies(store, model="adult-income", kpi="latency_p95_ms", grain="day")
     assert after["accepted"] == [level.as_dict()]

@@ -18,7 +18,7 @@ import pytest
 
 from governance.cli import main as governance_cli
 from governance.evidence import fairness
-from governance.record import ledger
+from governance.record import verification
 from governance.record.store import GovernanceStore
 from tests.conftest import copy_workspace
 
@@ -84,7 +84,7 @@ def test_the_manifest_lists_every_file_with_its_hash_libraries_seeds_and_ledger(
     with GovernanceStore(pack.db) as store:
         audits = list(fairness.list_audits(store, model=MODEL, version=VERSION)["audit_id"])
         seeds = {a: fairness.get_audit(store, audit_id=a)["definition"].get("seed") for a in audits}
-        state = ledger.verify(store)
+        state = verification.verify(store)
     assert audits and manifest["seeds"]["fairness_bootstrap"] == seeds
     assert all(isinstance(s, int) for s in seeds.values())
     assert manifest["ledger"]["head_hash"] == state["head_hash"] and state["head_hash"]

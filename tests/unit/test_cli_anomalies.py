@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from governance.cli import main as governance_cli
-from governance.record import ledger
+from governance.record import ledger, verification
 from governance.monitoring.anomalies import ACCEPTED_KIND, kpi_anomalies
 from governance.cli.anomalies import ACCEPT_NEEDS, ONLY_FOR_ACCEPT
 from governance.record.store import GovernanceStore
@@ -63,7 +63,7 @@ def test_accept_records_who_when_why_and_the_shift_stops_being_flagged(demo_copy
     assert level["from"] == start
     with GovernanceStore(demo_copy) as store:
         (entry,) = ledger.entries(store, kind=ACCEPTED_KIND)
-        assert entry["payload"]["from"] == start and ledger.verify(store)["ok"]
+        assert entry["payload"]["from"] == start and verification.verify(store)["ok"]
 
     after = json.loads(cli("anomalies", "--db", demo_copy, "--model", "adult-income", "--kpi", "latency_p95_ms",
                            "--json").stdout)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from governance import demo, errors
-from governance.record import ledger
+from governance.record import verification
 from governance.demo.datasets import load_adult
 from governance.evidence.model_artifacts import load_model
 from governance.record.store import GovernanceStore
@@ -186,7 +186,7 @@ def test_a_build_cut_short_is_recognised_discarded_and_built_again(tmp_path):
         assert built["rows"] == demo.MIN_ROWS and not demo.unfinished(store)
         assert store.query_value("SELECT count(*) FROM risk_event") > 0
         assert store.query_value("SELECT count(*) FROM explanation") == 3
-        assert ledger.verify(store)["ok"]
+        assert verification.verify(store)["ok"]
 
 
 def test_only_an_unfinished_build_is_ever_discarded(demo_copy):

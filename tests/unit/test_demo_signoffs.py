@@ -8,7 +8,7 @@ import pytest
 
 from governance.access import identity
 from governance.decisions import signoffs
-from governance.record import ledger
+from governance.record import ledger, verification
 from governance.record.store import GovernanceStore
 
 
@@ -100,8 +100,8 @@ def test_final_stages_are_the_inventorys_and_each_move_is_in_the_ledger(store, r
 
 
 def test_the_ledger_verifies_on_the_demo_and_on_a_copy(store, demo_copy):
-    assert ledger.verify(store)["ok"], ledger.verify(store)
+    assert verification.verify(store)["ok"], verification.verify(store)
     with GovernanceStore(demo_copy) as copy:
-        result = ledger.verify(copy)
+        result = verification.verify(copy)
         assert result["ok"], result
-        assert result["entries"] == ledger.verify(store)["entries"] > 0
+        assert result["entries"] == verification.verify(store)["entries"] > 0

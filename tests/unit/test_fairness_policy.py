@@ -18,7 +18,7 @@ import pytest
 from governance import alerts, reports
 from governance.decisions import release_gate, risks
 from governance.evidence import fairness
-from governance.record import ledger
+from governance.record import ledger, verification
 from governance.reports import render
 from governance.evidence import fairness_policy as fp
 from governance.errors import InvalidInputError
@@ -203,7 +203,7 @@ def test_the_policy_is_set_by_the_chair_or_an_admin_with_a_reason_in_the_ledger(
         assert len(entries) == before + 1 and entries[-1]["payload"]["reason"] == "regulator asked for 0.9"
         assert set_.set_by == "Grace Lindqvist (admin)" and set_.ledger_seq == entries[-1]["seq"]
         assert fp.policy_in_force(store, model=MODEL) == set_
-        assert ledger.verify(store)["ok"]
+        assert verification.verify(store)["ok"]
 
     shown = cli("--db", demo_copy, "audit", "policy", "show", "--model", MODEL, "--json")
     assert shown.returncode == 0, shown.stderr

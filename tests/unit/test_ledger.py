@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance.record import hash_chain, ledger
+from governance.record import hash_chain, ledger, verification
+from governance.record.repositories import ledger as ledger_rows
 from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore
 
@@ -75,12 +76,12 @@ def store(tmp_path):
 
 # --- appending and reading back ----------------------------------------------------------------------------------
 def test_append_read_back_and_verify(store):
-    empty = ledger.verify(store)
+    empty = verification.verify(store)
     assert {k: empty[k] for k in ("ok", "entries", "first_bad_seq", "problem", "problems", "head_hash")} == {
         "ok": True, "entries": 0, "first_bad_seq": None, "problem": None, "problems": [], "head_hash": None}
     first = add(store, 0)
     second = add(store, 1)
-    assert (first["seq"], first["prev_hash"], second["prev_hash"]) == (1, ledger.GENESIS, first["entry_hash"])
+    assert (first["seq"], first["prev_hash"], second["prev_hash"]) == (1, hash_chain.GENESIS, first["entry_hash"])
     assert first["payload"] == {"approved": True, "n": 0, "note": "ünïcode ✓"}
     assert first["recorded_at"].endswith("Z")
     assert ledger.entries(store) == [first, second]
@@ -93,7 +94,7 @@ def test_append_read_back_and_verify(store):
     anchor = json.loads(hash_chain.anchor_path(store).read_text())
     heads = {"ledger": {"seq": 2, "hash": second["entry_hash"]}, "risk register": {"seq": 0, "hash": "0" * 64}}
     assert anchor == {"chains": heads, "mac": expected_mac("anchor", canonical(heads))}
-    result = ledger.verify(store)
+    result = verification.verify(store)
     assert {k: result[k] for k in ("ok", "entries", "first_bad_seq", "problem", "head_hash", "anchor_seq")} == {
         "ok": True, "entries": 2, "first_bad_seq": None, "problem": None, "head_hash": second["entry_hash"],
         "anchor_seq": 2}
@@ -105,7 +106,7 @@ def test_a_retry_returns_the_first_entry_and_adds_nothing(store):
     retried = add(store, 0, payload={"note": "ünïcode ✓", "n": 0, "approved": True})  # same content, any key order
     assert retried == first
     assert store.query_value("SELECT count(*) FROM ledger") == 2
-    assert ledger.verify(store)["ok"]
+    assert verification.verify(store)["ok"]
 
 
 @pytest.mark.parametrize("change", [{"actor": "mallory"}, {"kind": "gate_call"}, {"subject": "review-9"},
@@ -143,7 +144,7 @@ def test_inside_a_callers_write_the_entry_commits_or_rolls_back_with_its_rows(st
     ledger.refresh_anchor(store)
     assert second["prev_hash"] == first["entry_hash"]
     assert store.query_value("SELECT count(*) FROM model") == 1
-    result = ledger.verify(store)
+    result = verification.verify(store)
     assert (result["ok"], result["entries"], result["anchor_seq"]) == (True, 2, 2)
 
 
@@ -170,15 +171,15 @@ def workspace(template, tmp_path) -> Path:
 
 def verify_file(path: Path) -> dict:
     with GovernanceStore(path) as store:
-        return ledger.verify(store)
+        return verification.verify(store)
 
 
 def rows(con) -> list[tuple]:
-    return con.execute(f"SELECT {', '.join(ledger.COLUMNS)} FROM ledger ORDER BY seq").fetchall()
+    return con.execute(f"SELECT {', '.join(ledger_rows.COLUMNS)} FROM ledger ORDER BY seq").fetchall()
 
 
 def insert(con, row) -> None:
-    con.execute(f"INSERT INTO ledger ({', '.join(ledger.COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
+    con.execute(f"INSERT INTO ledger ({', '.join(ledger_rows.COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
 
 
 def updating(column: str, value_sql: str):
@@ -227,7 +228,7 @@ def anchor_with_other_key(con, anchor: Path, k):
 
 def rewrite_chain_without_key(con, anchor: Path, k):
     """A consistent chain (every hash right) with one decision reversed; only the key is missing."""
-    originals, prev_hash = rows(con), ledger.GENESIS
+    originals, prev_hash = rows(con), hash_chain.GENESIS
     con.execute("DELETE FROM ledger")
     for seq, recorded_at, actor, kind, subject, payload, idempotency_key, *_ in originals:
         payload = payload.replace('"approved":true', '"approved":false') if seq == k else payload
@@ -291,10 +292,10 @@ def test_an_anchor_behind_the_head_after_a_crash_is_still_ok(store):
     before = hash_chain.anchor_path(store).read_text()
     add(store, ENTRIES - 1)
     hash_chain.anchor_path(store).write_text(before)  # as if killed between the commit and the anchor write
-    result = ledger.verify(store)
+    result = verification.verify(store)
     assert (result["ok"], result["entries"], result["anchor_seq"]) == (True, ENTRIES, ENTRIES - 1)
     add(store, ENTRIES)
-    assert ledger.verify(store)["anchor_seq"] == ENTRIES + 1
+    assert verification.verify(store)["anchor_seq"] == ENTRIES + 1
 
 
 def test_new_appends_do_not_cover_up_deleted_entries(workspace):
@@ -302,7 +303,7 @@ def test_new_appends_do_not_cover_up_deleted_entries(workspace):
         delete_last(con, None, None)
     with GovernanceStore(workspace) as store:
         add(store, 99)  # takes the deleted entry's number
-        result = ledger.verify(store)
+        result = verification.verify(store)
     assert (result["ok"], result["first_bad_seq"]) == (False, ENTRIES)
     assert result["problem"] == hash_chain.ANCHOR_MISMATCH.format(seq=ENTRIES, **LEDGER_WORDS)
 
@@ -314,7 +315,7 @@ def test_concurrent_appends_make_one_chain(store):
     assert [r[0] for r in store.query_rows("SELECT seq FROM ledger ORDER BY seq")] == list(range(1, 201))
     assert store.query_value("SELECT count(DISTINCT prev_hash) FROM ledger") == 200
     assert sorted(e["payload"]["n"] for e in ledger.entries(store)) == list(range(200))
-    assert ledger.verify(store)["ok"]
+    assert verification.verify(store)["ok"]
 
 
 FORK_SERVER = """
@@ -378,7 +379,7 @@ def test_acknowledged_entries_survive_sigkill(tmp_path):
             with GovernanceStore(path) as store:  # the writer is gone: nobody else holds the file
                 stored = {row[0] for row in store.query_rows("SELECT idempotency_key FROM ledger")}
                 assert set(acknowledged) <= stored
-                result = ledger.verify(store)
+                result = verification.verify(store)
                 assert result["ok"], result
     finally:
         server.stdin.close()

@@ -29,7 +29,7 @@ def _empty_the_ledger(path: Path) -> None:
 
 def _verify(path: Path) -> dict:
     with GovernanceStore(path) as store:
-        return ledger.verify(store)
+        return verification.verify(store)
 
 
 def test_the_untouched_demo_is_intact(demo_copy, cli):
@@ -69,7 +69,7 @@ def test_no_anchor_of_the_empty_ledger_is_written_over_an_emptied_ledger(demo_co
     with GovernanceStore(demo_copy) as store:
         ledger.refresh_anchor(store)   # Quorum anchors no empty ledger over a workspace that holds records
         assert not _anchor(demo_copy).exists()
-        result = ledger.verify(store)
+        result = verification.verify(store)
     assert not result["ok"] and result["problem"].startswith("the ledger is empty, yet the workspace holds")
 
 
@@ -78,11 +78,11 @@ def test_models_and_risks_without_ledger_or_anchor_are_not_intact(tmp_path):
     with GovernanceStore(path) as store:
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
-        result = ledger.verify(store)
+        result = verification.verify(store)
         assert not result["ok"]
         assert result["problem"] == verification.ANCHOR_MISSING_EMPTY.format(path=_anchor(path), records="models: 1")
         ledger.refresh_anchor(store)   # Quorum does not anchor empty chains beside records made without an anchor
-        assert not Path(f"{path}.anchor").exists() and not ledger.verify(store)["ok"]
+        assert not Path(f"{path}.anchor").exists() and not verification.verify(store)["ok"]
 
 
 def test_a_fresh_workspace_is_intact(tmp_path, cli):

@@ -112,7 +112,7 @@ def test_sub_keys_per_purpose(demo_copy):
         canonical = json.dumps(anchor["chains"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert anchor["mac"] == hmac.new(sub_key(key, "anchor"), canonical.encode(), hashlib.sha256).hexdigest()
         report = {"report_id": "r", "kind": "coverage", "schema_version": 1, "workspace": "w", "generator": "g",
-                  "generated_at": "t", "generated_by": "b", "ledger": ledger.verify(store), "frameworks": [],
+                  "generated_at": "t", "generated_by": "b", "ledger": verification.verify(store), "frameworks": [],
                   "portfolio": [], "risks": []}
         rendered = {"pdf": b"%PDF", "html": b"<html>", "json": b"{}"}
         pack = audit_pack.build_pack(report, rendered=rendered, store=store)

@@ -302,10 +302,10 @@ def test_bad_names_are_refused(store, german, field, value):
 
 def test_a_new_workspace_with_its_first_model_registered_verifies_intact_and_without_its_anchor_does_not(store,
                                                                                                          german):
-    from governance.record import hash_chain, ledger
+    from governance.record import hash_chain, verification
 
     _register(store, german)    # no ledger entry yet: the registration anchors the empty ledger before its write
-    assert ledger.verify(store)["ok"], ledger.verify(store)["problem"]
+    assert verification.verify(store)["ok"], verification.verify(store)["problem"]
     hash_chain.anchor_path(store).unlink()
-    result = ledger.verify(store)
+    result = verification.verify(store)
     assert not result["ok"] and result["problem"].startswith("the chains are empty and the anchor file")

@@ -16,7 +16,7 @@ import pytest
 from governance.access import identity
 from governance.decisions import release_gate, risks
 from governance.evidence import robustness
-from governance.record import ledger
+from governance.record import ledger, verification
 from governance.cli import build_parser
 from governance.errors import InvalidInputError
 from governance.access.identity import PermissionDeniedError
@@ -75,7 +75,7 @@ def test_the_gate_passes_the_demos_validated_version_and_refuses_each_condition_
                                                actor=VIEWER),
                              "RV-0005, rejected it")
         checks = ledger.entries(store, kind="gate_check", subject=f"{MODEL} {VERSION}")
-        assert ledger.verify(store)["ok"]
+        assert verification.verify(store)["ok"]
     assert [c["payload"]["ok"] for c in checks][:7] == [True, False, True, False, False, False, True]
     # the checked account is who asked; the pipeline's own words are kept beside it
     assert checks[0]["actor"] == checks[0]["payload"]["checked_by"] == "farid.haddad (engineering leader)"
@@ -93,14 +93,14 @@ def test_the_gate_passes_the_demos_validated_version_and_refuses_each_condition_
 
 def test_attestations_need_their_role_and_a_known_item(demo_copy):
     with GovernanceStore(demo_copy) as store:
-        before = ledger.verify(store)["entries"]
+        before = verification.verify(store)["entries"]
         with pytest.raises(PermissionDeniedError):
             release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=VIEWER, note="x")
         with pytest.raises(InvalidInputError, match="explanation reviewed, risks reviewed"):
             release_gate.attest(store, model=MODEL, version=VERSION, item="looked at it", actor=AUDITOR, note="x")
         with pytest.raises(InvalidInputError):
             release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=AUDITOR, note="  ")
-        assert ledger.verify(store)["entries"] == before
+        assert verification.verify(store)["entries"] == before
 
 
 def test_retraining_triggers_follow_the_recorded_policy(demo_copy):
@@ -168,7 +168,7 @@ def test_a_gate_check_is_recorded_as_the_checked_account_not_a_name_the_caller_t
                           password=CI_PASSWORD)
         with pytest.raises(PermissionDeniedError, match="recorded with the account that asked"):
             release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE, actor=None, caller="the CFO")
-        before = ledger.verify(store)["entries"]
+        before = verification.verify(store)["entries"]
     asked = ("--db", demo_copy, "gate", "--model", MODEL, "--version", VERSION, "--stage", STAGE, "--json")
 
     for argv, env, error in (((*asked, "--by", "ci-bot"), {"QUORUM_PASSWORD": "not the password"},
@@ -178,7 +178,7 @@ def test_a_gate_check_is_recorded_as_the_checked_account_not_a_name_the_caller_t
         assert refused.returncode == 2 and refused.stdout == "", (refused.stdout, refused.stderr)
         assert refused.stderr.startswith("error: ") and error in refused.stderr, refused.stderr
     with GovernanceStore(demo_copy) as store:
-        assert ledger.verify(store)["entries"] == before   # a refused asker leaves no record
+        assert verification.verify(store)["entries"] == before   # a refused asker leaves no record
 
     passed = _cli_process(*asked, "--by", "ci-bot", "--caller", "github-actions run 7",
                           env={"QUORUM_PASSWORD": CI_PASSWORD})
@@ -188,7 +188,7 @@ def test_a_gate_check_is_recorded_as_the_checked_account_not_a_name_the_caller_t
     assert (result["checked_by"], result["caller"]) == ("ci-bot (engineering leader)", "github-actions run 7")
     with GovernanceStore(demo_copy) as store:
         check = ledger.entries(store, kind="gate_check")[-1]
-        assert ledger.verify(store)["entries"] == before + 1 == check["seq"] == result["ledger_seq"]
+        assert verification.verify(store)["entries"] == before + 1 == check["seq"] == result["ledger_seq"]
         assert check["actor"] == "ci-bot (engineering leader)"
         assert (check["payload"]["checked_by"], check["payload"]["caller"]) == (result["checked_by"],
                                                                                  "github-actions run 7")

@@ -21,7 +21,7 @@ import pytest
 
 from governance import reports
 from governance.decisions import risks, signoffs
-from governance.record import ledger
+from governance.record import verification
 from governance.reports import audit_pack, render as report_render
 from governance.decisions.risks import NewRisk
 from governance.record.store import GovernanceStore
@@ -292,7 +292,7 @@ def test_the_review_report_prints_the_review_its_evidence_and_signatures(review,
     assert report["review"]["review_id"] == "RV-0004" and report["evidence_intact"]
     with GovernanceStore(demo_workspace) as store:
         stored = signoffs.review(store, review_id="RV-0004")
-        assert report["ledger"] == ledger.verify(store)
+        assert report["ledger"] == verification.verify(store)
     assert report["evidence_hash"] == stored["evidence_hash"]
     names = [v["printed_name"] for v in stored["votes"]]
     assert names

@@ -10,7 +10,7 @@ import pytest
 
 from governance import reports
 from governance.evidence import fairness
-from governance.record import ledger
+from governance.record import verification
 from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore
 
@@ -31,7 +31,7 @@ def test_the_report_carries_the_versions_record(report, demo_workspace):
         assert [a["audit_id"] for a in report["fairness_audits"]] == list(audits["audit_id"])
         stored = fairness.get_audit(store, audit_id=report["fairness_audits"][0]["audit_id"])
         assert report["fairness_audits"][0]["evidence_hash"] == stored["evidence_hash"]
-        assert report["ledger"] == ledger.verify(store) and report["ledger"]["ok"]
+        assert report["ledger"] == verification.verify(store) and report["ledger"]["ok"]
     [decision] = report["decisions"]          # the demo's RV-0002, with Dolores Ruiz recused
     assert decision["decision"]["outcome"] == "approved"
     meanings = {s["printed_name"]: s["meaning"] for s in decision["signatures"]}

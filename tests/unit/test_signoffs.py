@@ -21,7 +21,7 @@ from governance.cli import main as cli
 from governance.access import identity
 from governance.decisions import release_gate, risks, signoffs
 from governance.evidence import robustness
-from governance.record import ledger, record_state
+from governance.record import ledger, record_state, verification
 from governance.errors import InvalidInputError
 from governance.evidence.explanations import stored_explanation
 from governance.access.identity import PermissionDeniedError
@@ -194,7 +194,7 @@ def test_decision_rule(ws, case):
     for late in [p for p in (CHAIR, BEN, CHEN, DOLORES) if p.user_name not in votes][:1]:
         with pytest.raises(InvalidInputError, match=f"{rv} was already decided"):
             cast(ws, rv, late)
-    assert ledger.verify(ws)["ok"]
+    assert verification.verify(ws)["ok"]
 
 
 def test_tally_rule_settings():
@@ -270,7 +270,7 @@ def test_conditions_their_updates_and_the_gate(ws):
     assert "checklist attest" in str(refused.value) and "blocking risk" in str(refused.value)
     assert ws.query_value("SELECT stage FROM model_version WHERE version = 'v1'") == "staging"
     assert [e["actor"] for e in ledger.entries(ws, kind="stage_change")] == ["test set-up"]   # nothing moved
-    assert ledger.verify(ws)["ok"]
+    assert verification.verify(ws)["ok"]
 
 
 def test_the_owner_of_a_conditions_outcome_does_not_close_it_alone(ws):
@@ -476,7 +476,7 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
     assert [(r["review_id"], r["outcome"], r["validity"]) for r in listed] == [
         (current, "approved", "valid"), (early, "approved", "stale"), (rejected, "rejected", "rejected")]
     moved_at = ledger.entries(demo, kind="stage_change")[-1]["seq"]
-    checked = ledger.verify(demo)   # the move back by hand is not on the record, and verify says so
+    checked = verification.verify(demo)   # the move back by hand is not on the record, and verify says so
     assert not checked["ok"] and checked["problems"] == [record_state.STAGE_DIFFERS.format(
         model="adult-income", version="v2", table="staging", ledger="production", seq=moved_at)]
 
@@ -514,7 +514,7 @@ def test_concurrent_votes_keep_one_chain(tmp_path):
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(sign, enumerate(ballots)))
         assert len(results) == 200 and not any(r["decision"] for r in results)  # the chair never voted
-        assert ledger.verify(store)["ok"]
+        assert verification.verify(store)["ok"]
         assert store.query_value("SELECT count(*) FROM ledger WHERE kind = 'signature'") == 200
         assert store.query_value("SELECT count(DISTINCT prev_hash) FROM ledger") == \
             store.query_value("SELECT count(*) FROM ledger")
@@ -564,7 +564,7 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path):
         # a kill can cut the child's last line short: only a whole line is an acknowledgement
         acknowledged |= {tuple(line.split()[1:3]) for line in out.split("\n")[:-1] if line.startswith("ACK ")}
         with GovernanceStore(path) as store:
-            assert ledger.verify(store)["ok"], ledger.verify(store)
+            assert verification.verify(store)["ok"], verification.verify(store)
             recorded = {(e["subject"], e["payload"]["user_name"]) for e in ledger.entries(store, kind="signature")}
         assert acknowledged <= recorded
     assert acknowledged  # the loop got somewhere

@@ -15,7 +15,7 @@ import pytest
 
 from governance.access import identity, tokens
 from governance.cli import tokens as cli_tokens
-from governance.record import clock, ledger
+from governance.record import clock, ledger, verification
 from governance.errors import InvalidInputError
 from governance.access.identity import PermissionDeniedError
 from governance.record.store import GovernanceStore
@@ -187,7 +187,7 @@ def test_issuing_and_revoking_are_in_the_ledger_without_the_secret_and_it_verifi
     assert (revoked["subject"], revoked["payload"]["revoked_by"]) == ("TK-0001", "Ada Admin (admin)")
     for entry in (created, revoked):
         assert issued.token[4:] not in str(entry) and tokens.token_hash(issued.token) not in str(entry)
-    assert ledger.verify(store)["ok"], ledger.verify(store)
+    assert verification.verify(store)["ok"], verification.verify(store)
 
 
 def test_ids_are_unique_when_twenty_threads_issue_tokens_at_once(store, admin, viewer):
@@ -203,7 +203,7 @@ def test_ids_are_unique_when_twenty_threads_issue_tokens_at_once(store, admin, v
     assert len({t.token for t in issued}) == 20
     assert store.query_value("SELECT count(DISTINCT token_id) FROM api_token") == 20
     assert len(ledger.entries(store, kind="token_created")) == 20
-    assert ledger.verify(store)["ok"], ledger.verify(store)
+    assert verification.verify(store)["ok"], verification.verify(store)
     for t in issued:
         assert tokens.authenticate_token(store, token=t.token).user_name == "val"
 
