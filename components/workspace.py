@@ -18,7 +18,7 @@ from governance.monitoring import telemetry_sources
 from governance.record import ledger_keys
 from governance.errors import GovernanceError
 from governance.monitoring.ingest import absorb_inbox
-from governance.record.store import GovernanceStore
+from governance.record.store import TELEMETRY, WORKSPACE, GovernanceStore
 from governance.record.workspace import is_default_workspace, shared_store, workspace_path
 
 T = TypeVar("T")
@@ -133,6 +133,15 @@ def open_workspace() -> GovernanceStore:
     return store
 
 
+# The modules whose services read telemetry only (the rows, the rollup, where each model's telemetry is read
+# from): a write to the record (a risk, a review, an alert) leaves their cached results alone. Every other service
+# reads the record, and most of them telemetry too (the inventory's row counts, drift, service levels, the gate),
+# so they key on the workspace's version, which steps with either concern. None reads the record alone in a way
+# worth a third key: an ingest writes the record as well (its ledger entry, the ingested file).
+_TELEMETRY_ONLY = frozenset({"governance.monitoring.kpis", "governance.monitoring.compare",
+                             "governance.monitoring.explore"})
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cached_call(service_name: str, workspace: str, data_version: tuple, kwargs: tuple, *,
                  _service: Callable, _store: GovernanceStore):
@@ -140,12 +149,20 @@ def _cached_call(service_name: str, workspace: str, data_version: tuple, kwargs:
 
 
 def cached(service: Callable[..., T], /, **kwargs) -> T:
-    """Call a governance service through Streamlit's cache, keyed on the workspace's data version and on the
-    freshness of telemetry read from outside it (a Parquet dataset, Spark).
+    """Call a governance service through Streamlit's cache, keyed on the data version of what it reads (telemetry,
+    or the whole workspace) and on the freshness of telemetry read from outside it (a Parquet dataset, Spark).
 
-    A rerun that changes nothing does not query again; any committed write invalidates the entry.
+    A rerun that changes nothing does not query again; a committed write of what the service reads invalidates
+    the entry.
     """
     store = get_store()
     name = f"{service.__module__}.{service.__qualname__}"
-    return _cached_call(name, str(store.path), (store.data_version(), telemetry_sources.freshness(store)),
+    return _cached_call(name, str(store.path), version_read_by(store, service=service),
                         tuple(sorted(kwargs.items())), _service=service, _store=store)
+
+
+def version_read_by(store: GovernanceStore, *, service: Callable) -> tuple:
+    """What a cached result of `service` keys on: the data version of what it reads, and the freshness of
+    telemetry read from outside the workspace."""
+    concern = TELEMETRY if service.__module__ in _TELEMETRY_ONLY else WORKSPACE
+    return concern, store.data_version(concern=concern), telemetry_sources.freshness(store)

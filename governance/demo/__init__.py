@@ -26,6 +26,7 @@ from governance import errors
 from governance.access import identity
 from governance.evidence import fairness
 from governance.monitoring import service_levels as service_level_rules
+from governance.monitoring import rollup
 from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
                                  GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
 from governance.demo.risks import seed_demo_risks
@@ -427,7 +428,8 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
                 telemetry(done / rows, f"Replaying {p.model.name} telemetry ({done:,} of {rows:,} rows)")
                 # Chunks are independent draws; each is sorted in time, so within a model rows stay near-sorted.
                 size = min(chunk, n - offset)
-                tx.insert_frame("telemetry", _telemetry(p, n=size, rng=rng))
+                frame = _telemetry(p, n=size, rng=rng)
+                tx.insert_frame("telemetry", frame, touched=rollup.frame_hours(frame))   # rollup: these hours
                 done += size
         report(STAGES["telemetry"], "Running the demo's fairness audits")
         _fairness_audits(store, tx, seed=seed)

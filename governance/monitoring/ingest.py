@@ -49,7 +49,7 @@ from governance import errors
 from governance.access import identity
 from governance.record import ledger
 from governance.access.identity import User
-from governance.monitoring import telemetry_sql
+from governance.monitoring import rollup, telemetry_sql
 from governance.monitoring.inventory import require_model
 from governance.record.store import GovernanceStore
 
@@ -775,7 +775,8 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
                                      version=version, inbox_file=inbox_file)
             if repeat is not None:
                 raise _AlreadyIngested(repeat)
-            tx.execute(telemetry_sql.ingest_telemetry_sql(_TELEMETRY_COLUMNS), [model, version, str(checked)])
+            tx.execute(telemetry_sql.ingest_telemetry_sql(_TELEMETRY_COLUMNS), [model, version, str(checked)],
+                       touched=rollup.file_hours(store, path=str(checked), model=model, version=version))
             tx.execute(telemetry_sql.INGEST_QUARANTINE_SQL, [sha256, model, version, str(checked)])
             tx.execute(telemetry_sql.INGESTED_FILE_SQL,
                        [sha256, meta["source_file"], meta["source_format"], model, version,

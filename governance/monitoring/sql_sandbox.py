@@ -31,7 +31,7 @@ import pandas as pd
 
 from governance.errors import GovernanceError
 from governance.monitoring import telemetry_sql
-from governance.record.store import GovernanceStore
+from governance.record.store import TELEMETRY, GovernanceStore
 
 SANDBOX_TABLES = ("telemetry", "telemetry_input")  # never model artifacts, sign-offs or settings
 MAX_SQL_CHARS = 20_000
@@ -225,8 +225,8 @@ def _remove_beside_workspace(workspace: Path) -> None:
 
 
 def _current_snapshot(store: GovernanceStore) -> Path:
-    """The snapshot for the store's data version, written first if needed; older ones are removed."""
-    version = store.data_version()
+    """The snapshot for the store's telemetry data version, written first if needed; older ones are removed."""
+    version = store.data_version(concern=TELEMETRY)   # it copies telemetry only: a record write keeps it
     folder = snapshot_folder(store)
     target = folder / f"{store.path.name}.sandbox-{version}.duckdb"
     if _exported.get(store) == version and target.exists():

@@ -23,14 +23,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:   # only in annotations: the store imports this module, and numpy is not free
+if TYPE_CHECKING:   # only in annotations: numpy is not free
     import numpy as np
 
 # --- the hourly rollup (telemetry_hourly) --------------------------------------------------------------
 # The counts and sums behind every KPI, per model, version and hour. KPI views read their counts from it (a
 # few thousand rows instead of millions) and scan the raw rows only for latency percentiles, which do not add
-# up. GovernanceStore rebuilds it inside every transaction that writes `telemetry`, so it cannot disagree
-# with the rows.
+# up. It is brought in step inside every transaction that writes `telemetry` (monitoring/rollup.py), so it
+# cannot disagree with the rows.
 
 COUNT_SQL = {
     "n": "count(*)",
@@ -48,12 +48,27 @@ COUNT_SQL = {
 }
 COUNTS = ",\n".join(f"{sql} AS {name}" for name, sql in COUNT_SQL.items())
 
-# Rebuilt whole: at 10 million rows that is about half a second, paid once per ingest, never per page view.
+# Rebuilt whole (about half a second at 10 million rows) only after a write that did not say which hours it
+# touched; monitoring/rollup.py keeps it in step.
 REBUILD_SQL = (
     "DELETE FROM telemetry_hourly",
     f"INSERT INTO telemetry_hourly SELECT model, version, date_trunc('hour', ts) AS hour, {COUNTS} "
     "FROM telemetry GROUP BY ALL",
 )
+# Only the hours a write touched, every other row left as it is: $model, $version and $hour are lists of one
+# length, read as rows; $first and $last (the earliest and latest of those hours) let the scan skip the row
+# groups outside them.
+_CHANGED_HOURS = "(SELECT unnest($model) AS model, unnest($version) AS version, unnest($hour) AS hour) AS changed"
+UPSERT_HOURS_SQL = (
+    f"DELETE FROM telemetry_hourly USING {_CHANGED_HOURS} WHERE telemetry_hourly.model = changed.model "
+    "AND telemetry_hourly.version = changed.version AND telemetry_hourly.hour = changed.hour",
+    f"INSERT INTO telemetry_hourly SELECT t.model, t.version, date_trunc('hour', t.ts) AS hour, {COUNTS} "
+    f"FROM telemetry AS t JOIN {_CHANGED_HOURS} ON t.model = changed.model AND t.version = changed.version "
+    "AND date_trunc('hour', t.ts) = changed.hour "
+    "WHERE t.ts >= $first AND t.ts < $last + INTERVAL 1 HOUR GROUP BY ALL",
+)
+# The hours of the rows an ingest is about to load (its checked Parquet file, the accepted rows).
+INGEST_HOURS_SQL = "SELECT DISTINCT date_trunc('hour', ts::TIMESTAMP) FROM read_parquet(?) WHERE reason IS NULL"
 # The same counts over any grain, summed from the rollup.
 SUMS = ",\n".join(f"sum({name}) AS {name}" for name in COUNT_SQL)
 

@@ -12,13 +12,12 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import duckdb
 
 from governance.record import clock
 from governance import errors
-from governance.monitoring import telemetry_sql
 
 if TYPE_CHECKING:   # DuckDB imports pandas itself when a query returns a DataFrame (or reads one): opening a
     import pandas as pd   # workspace and query_rows/query_value do not pay for it
@@ -26,8 +25,39 @@ if TYPE_CHECKING:   # DuckDB imports pandas itself when a query returns a DataFr
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-_WRITES_TELEMETRY = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|COPY|TRUNCATE)\s+(main\.)?telemetry\b",
-                               re.IGNORECASE)
+# The table a statement writes to ("DO UPDATE SET" of an upsert is not a second target).
+_WRITE_TARGET = re.compile(r"\b(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|(?<!DO\s)UPDATE|DELETE\s+FROM|COPY|"
+                           r"TRUNCATE(?:\s+TABLE)?|MERGE\s+INTO)\s+(?:main\.)?\"?([a-z_][a-z0-9_]*)", re.IGNORECASE)
+_READ_ONLY = re.compile(r"^\s*(SELECT|WITH|FROM|VALUES|DESCRIBE|SHOW|EXPLAIN)\b", re.IGNORECASE)
+
+# The concerns a cache can key on (data_version(concern=...)); WORKSPACE steps once for any committed write that
+# changed either, and is what `governance status` reports.
+RECORD, TELEMETRY, WORKSPACE = "record", "telemetry", "workspace"
+CONCERNS = (RECORD, TELEMETRY)
+# Tables of the telemetry concern; a write to any other table changes the record. Where a model's telemetry is
+# read from is both: the Admin page shows the setting, and every telemetry figure changes with it.
+_CONCERNS_OF_TABLE = {"telemetry": {TELEMETRY}, "telemetry_input": {TELEMETRY}, "telemetry_hourly": {TELEMETRY},
+                      "telemetry_source": {RECORD, TELEMETRY}}
+
+# Derived tables kept in step with their source inside the very transaction that changes the source: the hourly
+# rollup of telemetry. The layer that owns the derived table registers its upkeep (maintain_derived); the record
+# layer only knows that the table has one, so a write cannot commit rows its rollup disagrees with.
+_DERIVED = {"telemetry": "telemetry_hourly"}
+Upkeep = Callable[["WriteTransaction", "frozenset | None"], None]
+_upkeep: dict[str, Upkeep] = {}
+
+DERIVED_UNMAINTAINED = ("this write changed {source} but nothing keeps {derived} in step with it, so it was rolled "
+                        "back: import governance.monitoring (it registers the rollup's upkeep) before writing "
+                        "telemetry")
+
+
+def maintain_derived(*, source: str, upkeep: Upkeep) -> None:
+    """Run `upkeep(tx, touched)` before every commit of a write that changed `source`. `touched` is the union of
+    what that write's statements said they touched (execute(..., touched=...)), or None when one of them did
+    not say: then the derived table must be rebuilt whole."""
+    if source not in _DERIVED:
+        raise ValueError(f"{source} has no derived table")
+    _upkeep[source] = upkeep
 
 
 @dataclass(frozen=True)
@@ -187,21 +217,25 @@ class GovernanceStore:
     # --- writing -------------------------------------------------------------------------------------
     @contextmanager
     def write(self, *, shown: bool = True) -> Iterator["WriteTransaction"]:
-        """One all-or-nothing write: commits and bumps the data version on success, rolls back on any error.
+        """One all-or-nothing write: commits and bumps the data version of each concern it changed on success,
+        rolls back on any error.
 
-        `shown=False` is for bookkeeping no page or cached figure shows (when an API token was last used), so it
-        does not throw away every cached result."""
+        `shown=False` is for bookkeeping no page or cached figure shows (when an API token was last used): its
+        record rows bump no version, so it throws away no cached result. Telemetry it writes still counts."""
         with self._write_lock:
             cursor = self._cursor()
             cursor.begin()
             try:
                 tx = WriteTransaction(cursor)
                 yield tx
-                if tx.telemetry_changed:  # keep the hourly rollup exactly in step with the rows
-                    for statement in telemetry_sql.REBUILD_SQL:
-                        cursor.execute(statement)
-                if shown or tx.telemetry_changed:
-                    cursor.execute("UPDATE data_version SET version = version + 1")
+                for source, touched in list(tx.touched.items()):   # derived tables in step with their rows
+                    if source not in _upkeep:
+                        raise RuntimeError(DERIVED_UNMAINTAINED.format(source=source, derived=_DERIVED[source]))
+                    _upkeep[source](tx, touched)
+                changed = sorted(tx.concerns_changed(shown=shown))
+                if changed:
+                    cursor.execute(f"UPDATE data_version SET version = version + 1 "
+                                   f"WHERE concern IN ({', '.join('?' * (len(changed) + 1))})", [WORKSPACE, *changed])
                 cursor.commit()
             except BaseException:
                 cursor.rollback()
@@ -216,9 +250,12 @@ class GovernanceStore:
     def schema_version(self) -> int:
         return self.query_value("SELECT max(version) FROM schema_version")
 
-    def data_version(self) -> int:
-        """Changes whenever committed data changes; caches key on it."""
-        return self.query_value("SELECT version FROM data_version")
+    def data_version(self, *, concern: str = WORKSPACE) -> int:
+        """Changes whenever committed data of that concern (RECORD, TELEMETRY) changes; caches key on the
+        concerns they read. The default, WORKSPACE, changes with either."""
+        if concern not in (WORKSPACE, *CONCERNS):
+            raise ValueError(f"no data version for {concern!r}: one of {WORKSPACE}, {', '.join(CONCERNS)}")
+        return self.query_value("SELECT version FROM data_version WHERE concern = ?", [concern])
 
     def table_row_counts(self) -> dict[str, int]:
         tables = [r[0] for r in self.query_rows(
@@ -247,33 +284,61 @@ class GovernanceStore:
 
 
 class WriteTransaction:
-    """The cursor of an open write, with a bulk insert that keeps table names out of user input."""
+    """The cursor of an open write, with a bulk insert that keeps table names out of user input.
+
+    It notes the tables each statement writes: which concerns' data versions the commit bumps, and which derived
+    tables must be brought in step (with what each statement said it `touched`, in the upkeep's own terms)."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection):
         self._cursor = cursor
-        self.telemetry_changed = False
+        self.tables_written: set[str] = set()
+        self.unknown_statement = False   # a statement we could not read the target of: counted as a record change
+        self.touched: dict[str, set | None] = {}
         self.after_commit_hooks: dict[str, Callable[[], None]] = {}
+
+    def _note(self, tables: set[str], touched) -> None:
+        self.tables_written |= tables
+        for source in tables & _DERIVED.keys():
+            if touched is None or self.touched.get(source, set()) is None:
+                self.touched[source] = None
+            else:
+                self.touched.setdefault(source, set()).update(touched)
+
+    def _note_sql(self, sql: str, touched) -> None:
+        tables = {match.lower() for match in _WRITE_TARGET.findall(sql)} - {"set"}
+        if not tables and not _READ_ONLY.match(sql):
+            self.unknown_statement = True
+        self._note(tables, touched)
+
+    def concerns_changed(self, *, shown: bool = True) -> set[str]:
+        """The concerns whose data this write changed so far; record rows count only if `shown`."""
+        found = set().union(*(_CONCERNS_OF_TABLE.get(t, {RECORD}) for t in self.tables_written))
+        if self.unknown_statement:
+            found.add(RECORD)
+        return found if shown else found - {RECORD}
 
     def after_commit(self, name: str, hook: Callable[[], None]) -> None:
         """Run `hook` once this write has committed, never if it rolls back. Hooks are kept by name, so a write
         that appends ten chain entries refreshes the anchor once."""
         self.after_commit_hooks.setdefault(name, hook)
 
-    def execute(self, sql: str, params: Sequence | dict | None = None) -> None:
-        self.telemetry_changed |= bool(_WRITES_TELEMETRY.search(sql))
+    def execute(self, sql: str, params: Sequence | dict | None = None, *, touched: Iterable | None = None) -> None:
+        """Run one statement. `touched`: what it changed in the terms of its table's derived upkeep (telemetry:
+        (model, version, hour) triples); without it a derived table is rebuilt whole."""
+        self._note_sql(sql, touched)
         self._cursor.execute(sql, params or [])
 
     def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
-        self.telemetry_changed |= bool(_WRITES_TELEMETRY.search(sql))
+        self._note_sql(sql, None)
         self._cursor.executemany(sql, rows)
 
-    def insert_frame(self, table: str, frame: pd.DataFrame) -> int:
-        """Append a DataFrame to a table, matching columns by name."""
+    def insert_frame(self, table: str, frame: pd.DataFrame, *, touched: Iterable | None = None) -> int:
+        """Append a DataFrame to a table, matching columns by name (`touched` as for execute)."""
         if not _IDENTIFIER.match(table):
             raise ValueError(f"not a table name: {table!r}")
         # Found by DuckDB's replacement scan of this function's locals. register() would keep every frame
         # alive until the transaction commits, so a chunked load would hold the whole file in memory.
-        self.telemetry_changed |= table == "telemetry"
+        self._note({table}, touched)
         _quorum_frame = frame  # noqa: F841
         self._cursor.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _quorum_frame")
         return len(frame)

@@ -15,7 +15,7 @@ import pytest
 
 from governance.monitoring import sql_sandbox
 from governance.monitoring.sql_sandbox import SandboxRefusal, run_sandboxed_query
-from governance.record.store import GovernanceStore
+from governance.record.store import TELEMETRY, GovernanceStore
 from tests.conftest import ROOT, copy_workspace
 
 
@@ -190,7 +190,7 @@ def test_refusal_is_a_governance_error():
 
 def test_only_telemetry_is_in_the_snapshot(store, workspace, baseline):
     (snapshot,) = [sql_sandbox.snapshot_folder(store) / name for name in _snapshots(store)]
-    assert snapshot.name == f"ws.duckdb.sandbox-{store.data_version()}.duckdb"
+    assert snapshot.name == f"ws.duckdb.sandbox-{store.data_version(concern=TELEMETRY)}.duckdb"
     with duckdb.connect(str(snapshot), read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"telemetry", "telemetry_input"}
@@ -208,20 +208,20 @@ def test_new_data_version_gets_a_new_snapshot_and_the_old_one_goes(demo_copy):
         count = "SELECT count(*) AS n FROM telemetry"
         before = run_sandboxed_query(store, sql=count).frame["n"].iloc[0]
         first = _snapshots(store)
-        assert first == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"]
+        assert first == [f"copy.duckdb.sandbox-{store.data_version(concern=TELEMETRY)}.duckdb"]
 
         with store.write() as tx:
             tx.execute("INSERT INTO telemetry SELECT * FROM telemetry ORDER BY ts LIMIT 7")
         after = run_sandboxed_query(store, sql=count).frame["n"].iloc[0]
 
         assert after == before + 7 == store.query_value("SELECT count(*) FROM telemetry")
-        assert _snapshots(store) == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"] != first
+        assert _snapshots(store) == [f"copy.duckdb.sandbox-{store.data_version(concern=TELEMETRY)}.duckdb"] != first
 
 
 def test_snapshots_left_beside_the_workspace_by_an_earlier_quorum_are_removed_not_used(demo_copy):
     # Before issue 20 the snapshot was kept beside the workspace and left there (33 MB for the demo).
     with GovernanceStore(demo_copy) as store:
-        stale = demo_copy.with_name(f"copy.duckdb.sandbox-{store.data_version()}.duckdb")
+        stale = demo_copy.with_name(f"copy.duckdb.sandbox-{store.data_version(concern=TELEMETRY)}.duckdb")
         leftover = demo_copy.with_name("copy.duckdb.sandbox-999.tmp.duckdb")
         with duckdb.connect(str(stale)) as con:
             con.execute("CREATE TABLE telemetry AS SELECT 1 AS x")
@@ -240,7 +240,7 @@ def test_the_snapshot_is_kept_in_a_temporary_folder_not_beside_the_workspace(dem
         assert _beside(demo_copy) == []
         assert folder.parent == Path(tempfile.gettempdir())
         assert folder.name.startswith(f"{sql_sandbox.FOLDER_PREFIX}{os.getpid()}-")
-        assert _snapshots(store) == [f"copy.duckdb.sandbox-{store.data_version()}.duckdb"]
+        assert _snapshots(store) == [f"copy.duckdb.sandbox-{store.data_version(concern=TELEMETRY)}.duckdb"]
 
 
 QUERY_AND_EXIT = """

@@ -34,17 +34,19 @@ def test_fresh_workspace_gets_every_migration_once(tmp_path):
 
 
 def test_older_workspace_is_migrated_and_keeps_its_data(tmp_path):
+    # The store writes with the schema it ships with (its data versions), so the older workspace is the current
+    # schema and the newer one has one migration more.
     old_dir, new_dir = tmp_path / "old", tmp_path / "new"
-    old_dir.mkdir(), new_dir.mkdir()
-    shutil.copy(MIGRATIONS_DIR / "001_init.sql", old_dir)
-    shutil.copy(MIGRATIONS_DIR / "001_init.sql", new_dir)
-    (new_dir / "002_add_note.sql").write_text("CREATE TABLE note (body VARCHAR NOT NULL);")
+    shutil.copytree(MIGRATIONS_DIR, old_dir)
+    shutil.copytree(MIGRATIONS_DIR, new_dir)
+    current = len(load_migrations())
+    (new_dir / f"{current + 1:03d}_add_note.sql").write_text("CREATE TABLE note (body VARCHAR NOT NULL);")
     path = tmp_path / "ws.duckdb"
     with GovernanceStore(path, migrations_dir=old_dir) as store:
         with store.write() as tx:
             tx.execute("INSERT INTO workspace_meta VALUES ('kept', 'yes')")
     with GovernanceStore(path, migrations_dir=new_dir) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == current + 1
         assert store.query_value("SELECT value FROM workspace_meta WHERE key = 'kept'") == "yes"
         assert store.query_value("SELECT count(*) FROM note") == 0
 
