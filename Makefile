@@ -68,6 +68,7 @@ bench: $(VENV)/.test pdf-libraries   # the test tools too: the page benchmark dr
 	@[ -f $(BENCH_DB) ] || $(PY) -m governance init --demo --db $(BENCH_DB) --rows 10000000
 	$(PY) benchmarks/kpi_page.py --db $(BENCH_DB)
 	$(PY) benchmarks/drift_report.py --db $(BENCH_DB)
+	$(PY) benchmarks/rollup_upsert.py --db $(BENCH_DB)
 	$(PY) benchmarks/fairness_audit.py
 	$(PY) benchmarks/fairness_interval_coverage.py
 	$(PY) benchmarks/anomaly_false_alarms.py
