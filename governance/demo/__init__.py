@@ -13,7 +13,6 @@ episodes are scripted so the pages have something true to reveal:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -32,10 +31,10 @@ from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SE
 from governance.demo.risks import seed_demo_risks
 from governance.demo.signoffs import INSERTED_STAGES, seed_demo_signoffs
 from governance.demo.validation import seed_demo_validation
-from governance.evidence.evaluation_sets import record_evaluation_set
 from governance import alerts
 from governance.evidence.explanations import explain_version
 from governance.record.hash_chain import anchor_path
+from governance.record.repositories import models, settings, workspace_meta
 from governance.evidence.model_artifacts import dump_model
 from governance.record.store import GovernanceStore
 from governance.demo.training import TrainedModel, train
@@ -193,28 +192,27 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
 
 def _inventory_rows(p: _Prepared, tx) -> None:
     m = p.model
-    tx.execute("INSERT INTO model VALUES (?, ?, ?, ?, ?, ?, ?)",
-               [m.name, m.purpose, m.intended_use, m.owner, m.risk_tier, m.dataset,
-                min(v.created_at for v in m.versions)])
+    models.add_model(tx, name=m.name, purpose=m.purpose, intended_use=m.intended_use, owner=m.owner,
+                     risk_tier=m.risk_tier, dataset=m.dataset, created_at=min(v.created_at for v in m.versions))
     for v in m.versions:
         trained = p.trained[v.version]
         # one stage short of v.stage: the demo's review history (demo_signoffs) moves it there through the committee
-        tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [m.name, v.version, trained.algorithm, m.training_data, v.created_at,
-                    INSERTED_STAGES.get((m.name, v.version), v.stage), json.dumps(trained.metrics)])
+        models.add_version(tx, model=m.name, version=v.version, algorithm=trained.algorithm,
+                           training_data=m.training_data, created_at=v.created_at,
+                           stage=INSERTED_STAGES.get((m.name, v.version), v.stage), training_metrics=trained.metrics)
         content, sha256 = dump_model(trained.estimator)
-        tx.execute("INSERT INTO model_artifact VALUES (?, ?, 'skops', ?, ?)", [m.name, v.version, sha256, content])
+        models.add_artifact(tx, model=m.name, version=v.version, sha256=sha256, content=content)
         score = trained.estimator.predict_proba(p.evaluation[p.features])[:, 1]
-        tx.insert_frame("evaluation_row", pd.DataFrame({
+        models.add_evaluation_rows(tx, rows=pd.DataFrame({
             "model": m.name, "version": v.version, "row_id": np.arange(len(p.evaluation), dtype=np.int32),
             "features": _json_lines(p.evaluation[p.features]), "sensitive": _json_lines(p.evaluation[p.sensitive]),
             "y_true": p.evaluation["target"].to_numpy(np.int8), "y_pred": (score >= 0.5).astype(np.int8),
             "score": score}))
-        record_evaluation_set(tx, model=m.name, version=v.version)
+        models.record_evaluation_set(tx, model=m.name, version=v.version, recorded_at=clock.now_naive())
     for kpi, target in m.service_levels.items():
         target, warning = service_level_rules.validate(kpi=kpi, target=target)
-        tx.execute("INSERT INTO service_level_objective VALUES (?, ?, ?, ?, ?, ?, true)",
-                   [m.name, kpi, target, warning, f"{m.owner} (demo set-up)", clock.now_naive()])
+        settings.add_service_level_objective(tx, model=m.name, kpi=kpi, target=target, warning=warning,
+                                             set_by=f"{m.owner} (demo set-up)", set_at=clock.now_naive())
     tx.insert_frame("telemetry_input", pd.DataFrame({
         "model": m.name, "input_id": p.inputs["input_id"], "source": p.inputs["source"],
         "features": _json_lines(p.inputs[p.features])}))
@@ -344,7 +342,7 @@ def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
 
 
 def _require_empty(store: GovernanceStore) -> None:
-    if store.query_value("SELECT count(*) FROM model"):
+    if models.model_count(store):
         raise errors.WorkspaceNotEmptyError(errors.WORKSPACE_NOT_EMPTY.format(path=store.path))
 
 
@@ -364,7 +362,7 @@ def _stage(report: ProgressCallback, start: float, end: float) -> ProgressCallba
 def unfinished(store: GovernanceStore) -> bool:
     """The workspace holds a demo whose build stopped before its end (the process ended during it): its models and
     telemetry are in, perhaps not its explanations, risk register or reviews."""
-    return bool(store.query_value("SELECT count(*) FROM workspace_meta WHERE key = ?", [UNFINISHED]))
+    return workspace_meta.has_key(store, key=UNFINISHED)
 
 
 def discard_unfinished(store: GovernanceStore) -> None:
@@ -376,22 +374,19 @@ def discard_unfinished(store: GovernanceStore) -> None:
     unfinished and the next start discards the rest."""
     if not unfinished(store):
         raise errors.InvalidInputError(f"{store.path} holds no unfinished demo build: nothing was discarded")
-    tables = [r[0] for r in store.query_rows(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
-        "AND table_name NOT IN ('schema_version', 'data_version', 'workspace_meta') ORDER BY table_name")]
+    tables = workspace_meta.record_tables(store)
     refers = {}
-    for table, referenced in store.query_rows("SELECT table_name, referenced_table FROM duckdb_constraints() "
-                                              "WHERE constraint_type = 'FOREIGN KEY'"):
+    for table, referenced in workspace_meta.foreign_keys(store):
         refers.setdefault(referenced, set()).add(table)
     emptied: set[str] = set()
     while len(emptied) < len(tables):
         ready = [t for t in tables if t not in emptied and refers.get(t, set()) & set(tables) <= emptied]
         for table in ready or [t for t in tables if t not in emptied]:   # (a cycle: let DuckDB say so)
             with store.write() as tx:
-                tx.execute(f'DELETE FROM "{table}"')
+                workspace_meta.empty_table(tx, table=table)
             emptied.add(table)
     with store.write() as tx:
-        tx.execute("DELETE FROM workspace_meta")
+        workspace_meta.remove_all(tx)
     anchor_path(store).unlink(missing_ok=True)   # the demo's own ledger, now empty: a new one starts with the build
 
 
@@ -437,7 +432,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
                 "built_at": clock.now().isoformat(timespec="seconds")}
         if records:
             meta[UNFINISHED] = meta["built_at"]
-        tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, str(v)] for k, v in meta.items()])
+        workspace_meta.add_values(tx, values={k: str(v) for k, v in meta.items()})
     if records:
         versions = [(p.model.name, version) for p in prepared for version in p.trained]
         for i, (model, version) in enumerate(versions):   # before the reviews: the frozen evidence includes them
@@ -457,6 +452,6 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         # nothing is sent until SMTP or a webhook is set
         alerts.check(store, actor=alerts.SCHEDULER)
         with store.write() as tx:
-            tx.execute("DELETE FROM workspace_meta WHERE key = ?", [UNFINISHED])
+            workspace_meta.remove_key(tx, key=UNFINISHED)
     report(1.0, "Demo workspace ready")
     return {"rows": rows, "seed": seed, "seconds": round(time.perf_counter() - started, 2)}

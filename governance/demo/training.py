@@ -9,9 +9,10 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from governance.evidence.model_metrics import training_metrics
 
 
 @dataclass(frozen=True)
@@ -20,16 +21,6 @@ class TrainedModel:
     features: list[str]
     algorithm: str
     metrics: dict[str, float]
-
-
-def training_metrics(*, y_true, y_pred, score) -> dict[str, float]:
-    return {
-        "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
-        "precision": round(float(precision_score(y_true, y_pred, zero_division=0)), 4),
-        "recall": round(float(recall_score(y_true, y_pred, zero_division=0)), 4),
-        "f1": round(float(f1_score(y_true, y_pred, zero_division=0)), 4),
-        "roc_auc": round(float(roc_auc_score(y_true, score)), 4),
-    }
 
 
 def _one_hot_pipeline(numeric: list[str], categorical: list[str], classifier) -> Pipeline:

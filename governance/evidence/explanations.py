@@ -40,6 +40,8 @@ from governance.evidence.evaluation_sets import evaluation_set
 from governance.evidence.fairness_inputs import sha256_text
 from governance.access.identity import PermissionDeniedError, User
 from governance.record.canonical import canonical_json
+from governance.record.repositories import explanations as stored_explanations
+from governance.record.repositories import models
 from governance.record.store import GovernanceStore
 
 DEFAULT_ROWS = 10_000
@@ -210,16 +212,8 @@ def evaluation_frame(store: GovernanceStore, *, model: str, version: str, limit:
     `limit` takes a seeded random subset in DuckDB, so a million-row set is never parsed whole; `row_ids`
     picks rows by id.
     """
-    where, params = "model = ? AND version = ?", [model, version]
-    if row_ids is not None:
-        where += " AND list_contains(?, row_id)"
-        params.append([int(r) for r in row_ids])
-    order = "ORDER BY row_id"
-    if limit is not None:
-        order = "ORDER BY hash(row_id, ?), row_id LIMIT ?"
-        params += [seed, int(limit)]
-    raw = store.query(f"SELECT row_id, y_true, y_pred, score, features, sensitive FROM evaluation_row "
-                      f"WHERE {where} {order}", params).sort_values("row_id", ignore_index=True)
+    raw = models.evaluation_rows(store, model=model, version=version, limit=limit, seed=seed,
+                                 row_ids=row_ids).sort_values("row_id", ignore_index=True)
     features = pd.DataFrame([json.loads(f) for f in raw.pop("features")])
     sensitive = pd.DataFrame([json.loads(s) for s in raw.pop("sensitive")]).add_prefix("sensitive:")
     return pd.concat([raw, features, sensitive], axis=1)
@@ -228,15 +222,14 @@ def evaluation_frame(store: GovernanceStore, *, model: str, version: str, limit:
 def load_version(store: GovernanceStore, *, model: str, version: str) -> tuple[PreparedModel, str]:
     from governance.evidence.model_artifacts import load_model
 
-    row = store.query_rows("SELECT content, sha256 FROM model_artifact WHERE model = ? AND version = ?",
-                           [model, version])
-    if not row:
+    stored = models.artifact(store, model=model, version=version)
+    if stored is None:
         raise InvalidInputError(f"model {model} {version} has no stored model file: register one with "
                                 "`python -m governance model register`")
-    estimator = load_model(row[0][0])
+    estimator = load_model(stored.content)
     if not hasattr(estimator, "predict_proba"):
         raise InvalidInputError(NO_PROBABILITIES.format(model=model, version=version))
-    return prepare(estimator), row[0][1]
+    return prepare(estimator), stored.sha256
 
 
 # --- global explanation, stored ----------------------------------------------------------------------------------
@@ -263,26 +256,24 @@ def current_explanation(store: GovernanceStore, *, model: str, version: str, row
     and sign-off evidence alike: the stored global explanation whose model file, evaluation data and settings
     hashes match the version's current model file, its current evaluation data and the settings (by default the
     ones the page computes). A newer row computed for anything else is stale and never shown as the version's."""
-    found = store.query_rows("SELECT explanation_id, model_sha256, data_sha256, settings_hash, summary, computed_at "
-                             "FROM explanation WHERE model = ? AND version = ? ORDER BY computed_at DESC, "
-                             "explanation_id DESC", [model, version])
+    found = stored_explanations.explanations_of(store, model=model, version=version)
     if not found:
         return CurrentExplanation(None, NO_EXPLANATION.format(model=model, version=version))
-    artifact = store.query_value("SELECT sha256 FROM model_artifact WHERE model = ? AND version = ?", [model, version])
+    artifact = models.artifact_sha256(store, model=model, version=version)
     try:
         data = evaluation_set(store, model=model, version=version).content_sha256
     except InvalidInputError:
         data = None
     settings_hash = sha256_text(canonical_json(explanation_settings(rows=rows, seed=seed)))
-    for explanation_id, model_sha256, data_sha256, settings, summary, computed_at in found:
-        if (model_sha256, data_sha256, settings) == (artifact, data, settings_hash):
-            return CurrentExplanation({"explanation_id": explanation_id, **json.loads(summary),
-                                       "computed_at": computed_at.isoformat(timespec="seconds") + "Z"})
+    for e in found:
+        if (e.model_sha256, e.data_sha256, e.settings_hash) == (artifact, data, settings_hash):
+            return CurrentExplanation({"explanation_id": e.explanation_id, **json.loads(e.summary),
+                                       "computed_at": e.computed_at.isoformat(timespec="seconds") + "Z"})
     newest = found[0]
-    why = ("the model file changed since" if newest[1] != artifact else
-           "the evaluation data changed since" if newest[2] != data else
+    why = ("the model file changed since" if newest.model_sha256 != artifact else
+           "the evaluation data changed since" if newest.data_sha256 != data else
            "it was computed with other settings than the current ones")
-    ids = tuple(row[0] for row in found)
+    ids = tuple(e.explanation_id for e in found)
     return CurrentExplanation(None, STALE_EXPLANATION.format(model=model, version=version, newest=ids[0], why=why),
                               stale=ids)
 
@@ -306,8 +297,7 @@ def _background(store: GovernanceStore, prepared: PreparedModel, *, model: str, 
 
 def average_probability(store: GovernanceStore, *, model: str, version: str) -> float | None:
     """The mean predicted probability over the version's evaluation set: what an 'average applicant' scores."""
-    value = store.query_value("SELECT avg(score) FROM evaluation_row WHERE model = ? AND version = ?",
-                              [model, version])
+    value = models.average_score(store, model=model, version=version)
     return None if value is None else float(value)
 
 
@@ -517,14 +507,15 @@ def _store(store: GovernanceStore, *, summary: dict, sample: pd.DataFrame, group
            output: np.ndarray, features: list[str]) -> None:
     settings_text = canonical_json(summary["settings"])
     with store.write() as tx:
-        explanation_id = f"EX-{store.query_value('SELECT count(*) FROM explanation') + 1:04d}"
-        tx.execute("INSERT INTO explanation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [explanation_id, summary["model"], summary["version"], summary["model_sha256"],
-                    summary["data_sha256"], settings_text, sha256_text(settings_text),
-                    clock.now_naive(), summary["seconds"], json.dumps(summary)])
+        explanation_id = f"EX-{stored_explanations.explanation_count(store) + 1:04d}"
+        stored_explanations.add_explanation(
+            tx, explanation_id=explanation_id, model=summary["model"], version=summary["version"],
+            model_sha256=summary["model_sha256"], data_sha256=summary["data_sha256"], settings=settings_text,
+            settings_hash=sha256_text(settings_text), computed_at=clock.now_naive(), seconds=summary["seconds"],
+            summary=json.dumps(summary))
         n, k = grouped.shape
         values = sample[features]
-        tx.insert_frame("explanation_value", pd.DataFrame({
+        stored_explanations.add_values(tx, values=pd.DataFrame({
             "explanation_id": explanation_id,
             "row_id": np.repeat(sample["row_id"].to_numpy(np.int32), k),
             "feature": np.tile(features, n),
@@ -532,25 +523,20 @@ def _store(store: GovernanceStore, *, summary: dict, sample: pd.DataFrame, group
             "value": values.astype(str).to_numpy().reshape(-1),
             "value_number": values.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64).reshape(-1),
         }))
-        tx.insert_frame("explanation_row", pd.DataFrame({
+        stored_explanations.add_rows(tx, rows=pd.DataFrame({
             "explanation_id": explanation_id, "row_id": sample["row_id"].to_numpy(np.int32),
             "output": output, "score": sample["score"].to_numpy(np.float64)}))
 
 
 def explanation_values(store: GovernanceStore, *, explanation_id: str, max_rows: int | None = None) -> pd.DataFrame:
     """Long table (row_id, feature, shap, value, value_number) for the beeswarm and dependence plots."""
-    limit = "" if max_rows is None else "AND row_id IN (SELECT row_id FROM explanation_row WHERE explanation_id = ? " \
-                                        "ORDER BY hash(row_id) LIMIT ?)"
-    params = [explanation_id] + ([] if max_rows is None else [explanation_id, max_rows])
-    return store.query(f"SELECT row_id, feature, shap, value, value_number FROM explanation_value "
-                       f"WHERE explanation_id = ? {limit} ORDER BY row_id, feature", params)
+    return stored_explanations.value_table(store, explanation_id=explanation_id, max_rows=max_rows)
 
 
 # --- local explanation -------------------------------------------------------------------------------------------
 def near_threshold_rejection(store: GovernanceStore, *, model: str, version: str) -> int:
     """The declined applicant whose score came closest to the approval threshold."""
-    row = store.query_value("SELECT row_id FROM evaluation_row WHERE model = ? AND version = ? AND score < ? "
-                            "ORDER BY score DESC, row_id LIMIT 1", [model, version, THRESHOLD])
+    row = models.closest_below(store, model=model, version=version, threshold=THRESHOLD)
     if row is None:
         raise InvalidInputError(f"no applicant of {model} {version} was declined: there is no rejection to explain")
     return int(row)

@@ -31,11 +31,11 @@ import pandas as pd
 from governance.record import clock, ledger
 from governance.record.canonical import canonical_json
 from governance.evidence import fairness_metrics as fm
-from governance.evidence.evaluation_sets import recompute_content_sha256
 from governance.errors import GovernanceError
 from governance.evidence.fairness_inputs import (MISSING_GROUP, NO_ROWS, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError,
                                         as_text, evaluation_set_data, read_csv_data, sha256_text)
 from governance.access.identity import User, require
+from governance.record.repositories import audits, models
 from governance.record.store import GovernanceStore
 from governance.vocabulary import FAIRNESS_DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
 from governance.vocabulary import FAIRNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA
@@ -210,15 +210,16 @@ def define_audit(store: GovernanceStore, *, definition: AuditDefinition, actor: 
 def _insert_definition(store: GovernanceStore, tx, *, definition: AuditDefinition, defined_by: str,
                        defined_at: datetime | None = None) -> str:
     text = canonical_json(definition.as_dict())
-    audit_id = f"FA-{store.query_value('SELECT count(*) FROM fairness_audit') + 1:04d}"
-    tx.execute("INSERT INTO fairness_audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [audit_id, definition.source["model"], definition.source["version"], definition.source["name"],
-                text, sha256_text(text), defined_by, defined_at or clock.now_naive_seconds()])
+    audit_id = f"FA-{audits.fairness_audit_count(store) + 1:04d}"
+    audits.add_fairness_audit(tx, audit_id=audit_id, model=definition.source["model"],
+                              version=definition.source["version"], source_name=definition.source["name"],
+                              definition=text, definition_hash=sha256_text(text), defined_by=defined_by,
+                              defined_at=defined_at or clock.now_naive_seconds())
     return audit_id
 
 
 def load_definition(store: GovernanceStore, *, audit_id: str) -> AuditDefinition:
-    text = store.query_value("SELECT definition FROM fairness_audit WHERE audit_id = ?", [audit_id])
+    text = audits.fairness_definition(store, audit_id=audit_id)
     if text is None:
         raise AuditError(UNKNOWN_AUDIT.format(audit_id=audit_id))
     return AuditDefinition.from_dict(json.loads(text))
@@ -254,9 +255,9 @@ def run_audit(store: GovernanceStore, *, audit_id: str, actor: User, data: Audit
 
 
 def _refuse_second_run(store: GovernanceStore, *, audit_id: str) -> None:
-    if store.query_value("SELECT count(*) FROM fairness_audit_run WHERE audit_id = ?", [audit_id]):
+    if audits.fairness_audit_ran(store, audit_id=audit_id):
         raise AuditError(ALREADY_RAN.format(audit_id=audit_id))
-    reason = store.query_value("SELECT reason FROM fairness_audit_failure WHERE audit_id = ?", [audit_id])
+    reason = audits.fairness_failure_reason(store, audit_id=audit_id)
     if reason is not None:
         raise AuditError(COULD_NOT_RUN.format(audit_id=audit_id, reason=reason))
 
@@ -265,11 +266,9 @@ def _close_failed(store: GovernanceStore, *, audit_id: str, failed_by: str, reas
     """Record why a locked audit could not run; the run's own error is what the caller sees, even if this fails."""
     try:
         with store.write() as tx:
-            if not store.query_value("SELECT (SELECT count(*) FROM fairness_audit_run WHERE audit_id = ?) + "
-                                     "(SELECT count(*) FROM fairness_audit_failure WHERE audit_id = ?)",
-                                     [audit_id, audit_id]):
-                tx.execute("INSERT INTO fairness_audit_failure VALUES (?, ?, ?, ?)",
-                           [audit_id, failed_by, clock.now_naive_seconds(), reason])
+            if not audits.fairness_audit_closed(store, audit_id=audit_id):
+                audits.add_fairness_failure(tx, audit_id=audit_id, failed_by=failed_by,
+                                            failed_at=clock.now_naive_seconds(), reason=reason)
     except Exception:
         log.exception("could not record that fairness audit %s failed to run", audit_id)
 
@@ -277,9 +276,9 @@ def _close_failed(store: GovernanceStore, *, audit_id: str, failed_by: str, reas
 def _insert_run(tx, *, audit_id: str, definition: AuditDefinition, data: AuditData, results: dict,
                 ran_by: str) -> None:
     evidence_hash = evidence_hash_of(definition=definition, data_sha256=data.data_sha256, results=results)
-    tx.execute("INSERT INTO fairness_audit_run VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               [audit_id, ran_by, clock.now_naive_seconds(), results["n"], data.data_sha256, canonical_json(results),
-                results["verdict"], evidence_hash])
+    audits.add_fairness_run(tx, audit_id=audit_id, ran_by=ran_by, ran_at=clock.now_naive_seconds(),
+                            n_rows=results["n"], data_sha256=data.data_sha256, results=canonical_json(results),
+                            verdict=results["verdict"], evidence_hash=evidence_hash)
 
 
 def run_new_audit(store: GovernanceStore, *, data: AuditData, actor: User, progress: ProgressCallback | None = None,
@@ -338,12 +337,8 @@ def finest_cells(store: GovernanceStore | None, *, data: AuditData, definition: 
     attributes = list(definition.sensitive)
     bins = fm.SCORE_BINS if definition.score else 1
     if data.kind == "evaluation_set":
-        # Grouping by the whole JSON text first is ~5x faster than extracting each attribute per row.
-        raw = store.query(f"""
-            SELECT sensitive, y_true, y_pred, {'greatest(0, least(floor(score * ?), ? - 1))::INTEGER' if bins > 1 else '0'} AS bin,
-                   count(*) AS n, sum(round(score * {SCORE_UNITS})::BIGINT) AS score_units
-            FROM evaluation_row WHERE model = ? AND version = ? GROUP BY ALL""",
-                          ([bins, bins] if bins > 1 else []) + [data.model, data.version])
+        raw = models.evaluation_cells(store, model=data.model, version=data.version, bins=bins,
+                                      score_units=SCORE_UNITS)
         parsed = pd.DataFrame([json.loads(s) for s in raw["sensitive"]], index=raw.index).reindex(columns=attributes)
         for a in attributes:
             raw[a] = as_text(parsed[a]).fillna(MISSING_GROUP)
@@ -549,15 +544,7 @@ def explain(c: dict) -> str:
 # --- reading back ------------------------------------------------------------------------------------------------
 def list_audits(store: GovernanceStore, *, model: str | None = None, version: str | None = None) -> pd.DataFrame:
     """Every audit, newest first, with its verdict (or 'not run yet', or 'could not run' when it was closed)."""
-    frame = store.query("""
-        SELECT a.audit_id, a.model, a.version, a.source_name, a.definition, a.defined_by, a.defined_at,
-               r.ran_at, r.ran_by, r.n_rows,
-               coalesce(r.verdict, CASE WHEN f.audit_id IS NULL THEN 'not run yet' ELSE 'could not run' END)
-                   AS verdict, r.evidence_hash, r.results
-        FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id)
-             LEFT JOIN fairness_audit_failure f USING (audit_id)
-        WHERE (? IS NULL OR a.model = ?) AND (? IS NULL OR a.version = ?)
-        ORDER BY a.defined_at DESC, a.audit_id DESC""", [model, model, version, version])
+    frame = audits.fairness_audit_table(store, model=model, version=version)
     definitions = frame["definition"].map(json.loads)
     frame["sensitive"] = definitions.map(lambda d: " × ".join(d["sensitive"]) + (" (+ intersections)"
                                                                                if d["intersectional"] else ""))
@@ -570,25 +557,20 @@ def list_audits(store: GovernanceStore, *, model: str | None = None, version: st
 
 def get_audit(store: GovernanceStore, *, audit_id: str) -> dict:
     """The audit as stored: the JSON the CLI prints (documented in the README)."""
-    rows = store.query_rows("""
-        SELECT a.definition, a.definition_hash, a.defined_by, a.defined_at, r.ran_by, r.ran_at, r.n_rows,
-               r.data_sha256, r.results, r.verdict, r.evidence_hash, f.failed_by, f.failed_at, f.reason
-        FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id)
-             LEFT JOIN fairness_audit_failure f USING (audit_id) WHERE a.audit_id = ?""", [audit_id])
-    if not rows:
+    found = audits.fairness_audit(store, audit_id=audit_id)
+    if found is None:
         raise AuditError(UNKNOWN_AUDIT.format(audit_id=audit_id))
-    (definition, definition_hash, defined_by, defined_at, ran_by, ran_at, n_rows, data_sha256, results, verdict,
-     evidence_hash, failed_by, failed_at, reason) = rows[0]
-    status = "completed" if results else "failed" if reason is not None else "defined"
-    out = {"audit_id": audit_id, "status": status, "evidence_hash": evidence_hash,
-           "definition": json.loads(definition), "definition_hash": definition_hash, "defined_by": defined_by,
-           "defined_at": defined_at.isoformat() + "Z", "ran_by": ran_by,
-           "ran_at": ran_at.isoformat() + "Z" if ran_at else None, "data_sha256": data_sha256, "n": n_rows,
-           "verdict": verdict}
-    if reason is not None:
-        out["failure"] = {"reason": reason, "failed_by": failed_by, "failed_at": failed_at.isoformat() + "Z"}
-    if results:
-        out.update({k: v for k, v in json.loads(results).items() if k not in ("n", "verdict")})
+    status = "completed" if found.results else "failed" if found.reason is not None else "defined"
+    out = {"audit_id": audit_id, "status": status, "evidence_hash": found.evidence_hash,
+           "definition": json.loads(found.definition), "definition_hash": found.definition_hash,
+           "defined_by": found.defined_by, "defined_at": found.defined_at.isoformat() + "Z", "ran_by": found.ran_by,
+           "ran_at": found.ran_at.isoformat() + "Z" if found.ran_at else None, "data_sha256": found.data_sha256,
+           "n": found.n_rows, "verdict": found.verdict}
+    if found.reason is not None:
+        out["failure"] = {"reason": found.reason, "failed_by": found.failed_by,
+                          "failed_at": found.failed_at.isoformat() + "Z"}
+    if found.results:
+        out.update({k: v for k, v in json.loads(found.results).items() if k not in ("n", "verdict")})
     return out
 
 
@@ -606,7 +588,7 @@ def verify_audit(store: GovernanceStore, *, audit_id: str, file: bytes | None = 
         return {"audit_id": audit_id, "ok": False, "recomputed": False, "not_recomputed": [],
                 "checks": [{"check": "has run", "ok": False, "detail": VERIFY_NOT_RUN.format(status=audit["status"])}]}
     definition = AuditDefinition.from_dict(audit["definition"])
-    stored = json.loads(store.query_value("SELECT results FROM fairness_audit_run WHERE audit_id = ?", [audit_id]))
+    stored = json.loads(audits.fairness_results(store, audit_id=audit_id))
     checks = [_check("definition hash", sha256_text(canonical_json(audit["definition"])), audit["definition_hash"]),
               _check("evidence hash", evidence_hash_of(definition=definition, data_sha256=audit["data_sha256"],
                                                        results=stored), audit["evidence_hash"])]
@@ -617,7 +599,7 @@ def verify_audit(store: GovernanceStore, *, audit_id: str, file: bytes | None = 
                                "why": VERIFY_EARLIER_METHOD.format(recorded=method, current=SCHEMA_VERSION)})
     source = definition.source
     if source["kind"] == "evaluation_set":
-        now = recompute_content_sha256(store, model=source["model"], version=source["version"])
+        now = models.evaluation_content_sha256(store, model=source["model"], version=source["version"])
         checks.append(_check("evaluation set content hash", now, audit["data_sha256"]))
         data = evaluation_set_data(store, model=source["model"], version=source["version"])
         checks.append(_recomputed("results recomputed from the data", definition=definition, data=data, store=store,
@@ -731,8 +713,7 @@ def audit_rows(store: GovernanceStore, *, audit_id: str, data: AuditData | None 
     data = _data_for(store, audit_id=audit_id, definition=definition, data=data)
     if data.kind == "file":
         return data.frame
-    frame = store.query("SELECT y_true, y_pred, score, sensitive FROM evaluation_row WHERE model = ? AND version = ? "
-                        "ORDER BY row_id", [data.model, data.version])
+    frame = models.evaluation_outcomes(store, model=data.model, version=data.version)
     parsed = pd.DataFrame([json.loads(s) for s in frame.pop("sensitive")]).reindex(columns=list(definition.sensitive))
     for column in definition.sensitive:
         frame[column] = as_text(parsed[column]).fillna(MISSING_GROUP).to_numpy()

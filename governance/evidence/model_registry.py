@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -21,11 +20,11 @@ import pandas as pd
 
 from governance.record import clock, ledger
 from governance.errors import InvalidInputError
-from governance.evidence.evaluation_sets import record_evaluation_set
 from governance.access.identity import User, require
 from governance.evidence.model_artifacts import canonical_model_bytes, load_model
+from governance.evidence.model_metrics import training_metrics
+from governance.record.repositories import models
 from governance.record.store import GovernanceStore
-from governance.demo.training import training_metrics
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_EVALUATION_BYTES = 500 * 1024 * 1024
@@ -169,18 +168,18 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
     # one whose ledger and anchor were removed (refresh_anchor leaves an anchor that shows a problem as it is).
     ledger.refresh_anchor(store)
     with store.write() as tx:
-        if store.query_value("SELECT count(*) FROM model_version WHERE model = ? AND version = ?", [model, version]):
+        if models.has_version(store, model=model, version=version):
             raise InvalidInputError(ALREADY_REGISTERED.format(model=model, version=version))
-        if not store.query_value("SELECT count(*) FROM model WHERE name = ?", [model]):
-            tx.execute("INSERT INTO model VALUES (?, ?, ?, ?, 'high', ?, ?)",
-                       [model, purpose or "(not given at registration)", "(not given at registration)",
-                        owner or actor.display_name, evaluation_name, clock.now_naive()])
-        tx.execute("INSERT INTO model_version VALUES (?, ?, ?, ?, ?, 'development', ?)",
-                   [model, version, algorithm, f"registered from {file_name} by {actor.recorded_as}",
-                    clock.now_naive(), json.dumps(metrics)])
-        tx.execute("INSERT INTO model_artifact VALUES (?, ?, 'skops', ?, ?)", [model, version, sha256, content])
+        if not models.has_model(store, model=model):
+            models.add_model(tx, name=model, purpose=purpose or "(not given at registration)",
+                             intended_use="(not given at registration)", owner=owner or actor.display_name,
+                             risk_tier="high", dataset=evaluation_name, created_at=clock.now_naive())
+        models.add_version(tx, model=model, version=version, algorithm=algorithm,
+                           training_data=f"registered from {file_name} by {actor.recorded_as}",
+                           created_at=clock.now_naive(), stage="development", training_metrics=metrics)
+        models.add_artifact(tx, model=model, version=version, sha256=sha256, content=content)
         if rows is not None:
-            tx.insert_frame("evaluation_row", rows)
-            record_evaluation_set(tx, model=model, version=version)
+            models.add_evaluation_rows(tx, rows=rows)
+            models.record_evaluation_set(tx, model=model, version=version, recorded_at=clock.now_naive())
     return Registration(model, version, sha256, algorithm, tuple(features), 0 if rows is None else len(rows), metrics,
                         file_sha256)

@@ -45,6 +45,7 @@ from governance.evidence.fairness import environment
 from governance.evidence.fairness_inputs import MISSING_GROUP, sha256_text
 from governance.access.identity import User, require
 from governance.monitoring.inventory import require_model
+from governance.record.repositories import audits
 from governance.record.store import GovernanceStore
 from governance.monitoring.telemetry_sql import VERSION_NEWEST_SQL, WEEKLY_ACCURACY_SQL
 from governance.vocabulary import ROBUSTNESS_CRITERIA as CRITERIA  # name -> (what it measures, judged at a level)
@@ -619,9 +620,10 @@ def run_robustness(store: GovernanceStore, *, model: str, version: str, actor: U
     }
     text = canonical_json(definition)
     with store.write() as tx:   # locked before any result exists
-        run_id = f"RB-{store.query_value('SELECT count(*) FROM robustness_run') + 1:04d}"
-        tx.execute("INSERT INTO robustness_run VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [run_id, model, version, text, sha256_text(text), actor.recorded_as, clock.now_naive_seconds()])
+        run_id = f"RB-{audits.robustness_run_count(store) + 1:04d}"
+        audits.add_robustness_run(tx, run_id=run_id, model=model, version=version, definition=text,
+                                  definition_hash=sha256_text(text), defined_by=actor.recorded_as,
+                                  defined_at=clock.now_naive_seconds())
     notes = []
     if len(frame) < data.rows:
         notes.append(definition["source"]["sample"])
@@ -636,61 +638,50 @@ def run_robustness(store: GovernanceStore, *, model: str, version: str, actor: U
     if evaluation_set(store, model=model, version=version).content_sha256 != data.content_sha256:
         raise InvalidInputError(DATA_CHANGED.format(model=model, version=version))
     with store.write() as tx:
-        tx.execute("INSERT INTO robustness_result VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   [run_id, actor.recorded_as, clock.now_naive_seconds(), results["n"], data.content_sha256,
-                    canonical_json(results),
-                    results["verdict"], evidence_hash_of(definition=definition, data_sha256=data.content_sha256,
-                                                         results=results)])
+        audits.add_robustness_result(tx, run_id=run_id, ran_by=actor.recorded_as, ran_at=clock.now_naive_seconds(),
+                                     n_rows=results["n"], data_sha256=data.content_sha256,
+                                     results=canonical_json(results), verdict=results["verdict"],
+                                     evidence_hash=evidence_hash_of(definition=definition,
+                                                                    data_sha256=data.content_sha256, results=results))
     return get_run(store, run_id=run_id)
 
 
 # --- reading back ---------------------------------------------------------------------------------------------------
-_RUN_SQL = """
-    SELECT r.run_id, r.model, r.version, r.definition, r.definition_hash, r.defined_by, r.defined_at,
-           x.ran_by, x.ran_at, x.n_rows, x.data_sha256, x.results, x.verdict, x.evidence_hash
-    FROM robustness_run r LEFT JOIN robustness_result x USING (run_id)"""
-
-
 def _iso(value) -> str | None:
     return None if value is None else pd.Timestamp(value).isoformat() + "Z"
 
 
 def get_run(store: GovernanceStore, *, run_id: str) -> dict:
     """The run as stored: what `robustness show --json` prints."""
-    rows = store.query_rows(_RUN_SQL + " WHERE r.run_id = ?", [run_id])
-    if not rows:
+    run = audits.robustness_run(store, run_id=run_id)
+    if run is None:
         raise InvalidInputError(UNKNOWN_RUN.format(run_id=run_id))
-    (run_id, model, version, definition, definition_hash, defined_by, defined_at, ran_by, ran_at, n_rows,
-     data_sha256, results, verdict, evidence_hash) = rows[0]
-    out = {"run_id": run_id, "model": model, "version": version, "status": "completed" if results else "defined",
-           "verdict": verdict, "evidence_hash": evidence_hash, "definition": json.loads(definition),
-           "definition_hash": definition_hash, "defined_by": defined_by, "defined_at": _iso(defined_at),
-           "ran_by": ran_by, "ran_at": _iso(ran_at), "data_sha256": data_sha256, "n": n_rows}
-    if results:
-        out.update({k: v for k, v in json.loads(results).items() if k not in ("n", "verdict")})
+    out = {"run_id": run.run_id, "model": run.model, "version": run.version,
+           "status": "completed" if run.results else "defined", "verdict": run.verdict,
+           "evidence_hash": run.evidence_hash, "definition": json.loads(run.definition),
+           "definition_hash": run.definition_hash, "defined_by": run.defined_by, "defined_at": _iso(run.defined_at),
+           "ran_by": run.ran_by, "ran_at": _iso(run.ran_at), "data_sha256": run.data_sha256, "n": run.n_rows}
+    if run.results:
+        out.update({k: v for k, v in json.loads(run.results).items() if k not in ("n", "verdict")})
     return out
 
 
 def list_runs(store: GovernanceStore, *, model: str | None = None, version: str | None = None) -> list[dict]:
     """Every run, newest first: id, model, version, levels, criteria, verdict (None until it has results)."""
-    rows = store.query_rows(_RUN_SQL + " WHERE (? IS NULL OR r.model = ?) AND (? IS NULL OR r.version = ?) "
-                            "ORDER BY r.defined_at DESC, r.run_id DESC", [model, model, version, version])
     out = []
-    for (run_id, model_, version_, definition, _, defined_by, defined_at, ran_by, ran_at, n_rows, _, results,
-         verdict, evidence_hash) in rows:
-        d = json.loads(definition)
-        counts = json.loads(results)["verdict_counts"] if results else {}
-        out.append({"run_id": run_id, "model": model_, "version": version_,
-                    "status": "completed" if results else "defined", "verdict": verdict,
+    for run in audits.robustness_runs(store, model=model, version=version):
+        d = json.loads(run.definition)
+        counts = json.loads(run.results)["verdict_counts"] if run.results else {}
+        out.append({"run_id": run.run_id, "model": run.model, "version": run.version,
+                    "status": "completed" if run.results else "defined", "verdict": run.verdict,
                     "levels": d["levels"], "criteria": ", ".join(Criterion(**c).text for c in d["criteria"]),
-                    "seed": d["seed"], "n": n_rows, "defined_by": defined_by, "defined_at": _iso(defined_at),
-                    "ran_by": ran_by, "ran_at": _iso(ran_at), "evidence_hash": evidence_hash,
+                    "seed": d["seed"], "n": run.n_rows, "defined_by": run.defined_by,
+                    "defined_at": _iso(run.defined_at), "ran_by": run.ran_by, "ran_at": _iso(run.ran_at),
+                    "evidence_hash": run.evidence_hash,
                     **{v: counts.get(v) for v in ("pass", "fail", "inconclusive")}})
     return out
 
 
 def latest_verdict(store: GovernanceStore, *, model: str, version: str) -> str | None:
     """The verdict of the newest completed run of the version, or None when it has none."""
-    return store.query_value("""
-        SELECT x.verdict FROM robustness_run r JOIN robustness_result x USING (run_id)
-        WHERE r.model = ? AND r.version = ? ORDER BY r.defined_at DESC, r.run_id DESC LIMIT 1""", [model, version])
+    return audits.latest_robustness_verdict(store, model=model, version=version)

@@ -292,11 +292,11 @@ def _equalized_odds_difference(store: GovernanceStore, model: str, version: str,
 def _new_predictions(store: GovernanceStore, model: str, version: str, sql_case: str) -> None:
     """Stand-in for a version's evaluation set replaced by another (on a private copy): new predictions, and the
     stored content hash recomputed so the audits see new data."""
-    from governance.evidence.evaluation_sets import recompute_content_sha256
+    from governance.record.repositories.models import evaluation_content_sha256
 
     with store.write() as tx:
         tx.execute(f"UPDATE evaluation_row SET y_pred = {sql_case} WHERE model = ? AND version = ?", [model, version])
-    digest = recompute_content_sha256(store, model=model, version=version)
+    digest = evaluation_content_sha256(store, model=model, version=version)
     with store.write() as tx:
         tx.execute("UPDATE evaluation_set SET content_sha256 = ? WHERE model = ? AND version = ?",
                    [digest, model, version])

@@ -22,7 +22,8 @@ from governance.evidence import explanations, model_registry
 from governance.demo.datasets import load_german
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence.model_artifacts import model_identity
-from governance.evidence.evaluation_sets import NO_EVALUATION_SET, evaluation_set, recompute_content_sha256
+from governance.evidence.evaluation_sets import NO_EVALUATION_SET, evaluation_set
+from governance.record.repositories.models import evaluation_content_sha256
 from governance.evidence.model_artifacts import UNSAFE_MODEL
 from governance.evidence.model_registry import (ALREADY_REGISTERED, BAD_NAME, EMPTY_FILE, EVALUATION_COLUMNS,
                                        EVALUATION_LABELS, EVALUATION_NOT_FINITE, MAX_MODEL_BYTES, MODEL_FAILED,
@@ -103,7 +104,7 @@ def test_a_skops_model_and_its_evaluation_file_register_whole_and_can_be_explain
 
     recorded = evaluation_set(store, model="credit", version="v1")
     assert (recorded.rows, recorded.attributes) == (300, ("age_band", "sex"))
-    assert recorded.content_sha256 == recompute_content_sha256(store, model="credit", version="v1")
+    assert recorded.content_sha256 == evaluation_content_sha256(store, model="credit", version="v1")
     assert len(recorded.content_sha256) == 64
     stored = store.query_value("SELECT content FROM model_artifact WHERE model = 'credit' AND version = 'v1'")
     assert hashlib.sha256(stored).hexdigest() == result.artifact_sha256
