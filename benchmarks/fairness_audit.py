@@ -30,7 +30,8 @@ from sklearn.metrics import accuracy_score, precision_score  # noqa: E402
 from governance.evidence import fairness  # noqa: E402
 from governance.access.identity import User  # noqa: E402
 from governance.demo import seed_demo  # noqa: E402
-from governance.evidence.evaluation_sets import record_evaluation_set  # noqa: E402
+from governance.record import clock  # noqa: E402
+from governance.record.repositories import models  # noqa: E402
 from governance.record.store import GovernanceStore  # noqa: E402
 from timing import best_of  # noqa: E402  (benchmarks/ is this script's folder)
 
@@ -73,7 +74,7 @@ def build(path: Path, *, seed: int = 0) -> None:
                   ON e.model = ? AND e.version = ? AND e.row_id = p.source_row
                 ORDER BY p.row_id""", [VERSION, MODEL, SOURCE_VERSION])
             tx.execute("DROP TABLE bench_pick")
-            record_evaluation_set(tx, model=MODEL, version=VERSION)
+            models.record_evaluation_set(tx, model=MODEL, version=VERSION, recorded_at=clock.now_naive())
 
 
 def metric_frame(rows: pd.DataFrame) -> MetricFrame:
