@@ -49,7 +49,8 @@ async def lifespan(app):
     from governance.alerts import scheduler
     from governance.monitoring import sql_sandbox
     from governance.record import ledger_keys, server_file
-    from governance.record.workspace import shared_store, workspace_path
+    from governance.record.shared_stores import shared_store
+    from governance.record.workspace import workspace_path
 
     store = shared_store(workspace_path())
     ledger_keys.initialise_if_new(store)   # a new workspace's key, before the server file is signed with it

@@ -19,7 +19,8 @@ from governance.record import ledger_keys
 from governance.errors import GovernanceError
 from governance.monitoring.ingest import absorb_inbox
 from governance.record.store import TELEMETRY, WORKSPACE, GovernanceStore
-from governance.record.workspace import is_default_workspace, shared_store, workspace_path
+from governance.record.shared_stores import shared_store
+from governance.record.workspace import is_default_workspace, workspace_path
 
 T = TypeVar("T")
 log = logging.getLogger("quorum.app")

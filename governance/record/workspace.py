@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -21,19 +20,3 @@ def workspace_path(*, db: str | os.PathLike | None = None) -> Path:
 
 def is_default_workspace(path: Path) -> bool:
     return Path(path).resolve() == DEFAULT_WORKSPACE.resolve()
-
-
-_stores: dict = {}
-_stores_lock = threading.Lock()
-
-
-def shared_store(path: str | os.PathLike):
-    """The process's one store for a workspace file, shared by the pages, the API and the scheduler: one
-    connection and one write lock, so their writes queue instead of conflicting."""
-    from governance.record.store import GovernanceStore
-
-    key = str(Path(path).resolve())
-    with _stores_lock:
-        if key not in _stores:
-            _stores[key] = GovernanceStore(path)
-        return _stores[key]
