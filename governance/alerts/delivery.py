@@ -33,10 +33,12 @@ import re
 import smtplib
 import socket
 import ssl
+import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
@@ -69,6 +71,9 @@ SETTING_ENV = {
     "timeout_seconds": "QUORUM_ALERT_TIMEOUT_SECONDS",
     "claim_seconds": "QUORUM_ALERT_CLAIM_SECONDS",
 }
+
+# Where a check run outside the pages (the CLI, the server's schedule) reads its delivery settings from.
+SECRETS_FILE = Path(".streamlit/secrets.toml")
 
 BAD_SETTING = "alert setting {key} must be {kind}, got {value!r}: fix it in secrets.toml [alerts] or ${env}"
 BAD_CHANNEL = "channel must be one of {channels}, got {channel!r}"
@@ -134,6 +139,12 @@ class DeliverySettings:
         """The wait after the `failures`-th failure in a row (1, 2, …)."""
         seconds = min(self.backoff_seconds * 2 ** max(failures - 1, 0), self.backoff_max_seconds)
         return timedelta(seconds=seconds)
+
+
+def settings_from_files() -> DeliverySettings:
+    """The [alerts] section of .streamlit/secrets.toml (if present), overridden by QUORUM_* variables."""
+    secrets = tomllib.loads(SECRETS_FILE.read_text()) if SECRETS_FILE.exists() else None
+    return DeliverySettings.load(secrets)
 
 
 def _alerts_section(mapping: Mapping | None) -> dict:

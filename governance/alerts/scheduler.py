@@ -11,6 +11,9 @@ import logging
 import threading
 import time
 
+from governance.alerts import SCHEDULER, check_and_send, schedule
+from governance.monitoring.ingest import absorb_inbox
+
 log = logging.getLogger("quorum.scheduler")
 TICK_SECONDS = 15
 
@@ -35,16 +38,10 @@ class Scheduler:
         self._thread.join(timeout=30)
 
     def _due(self) -> bool:
-        from governance import alerts
-
-        every = alerts.schedule(self.store)["every_minutes"] * 60
+        every = schedule(self.store)["every_minutes"] * 60
         return time.monotonic() - self.last_check >= every
 
     def tick(self) -> None:
-        from governance.alerts import SCHEDULER
-        from governance.cli.alerts import check_and_send
-        from governance.monitoring.ingest import absorb_inbox
-
         for outcome in absorb_inbox(self.store):
             log.info("inbox: %s %s (%s rows)", outcome.mode, outcome.file_name, outcome.rows_accepted)
         if self.store.query_value("SELECT count(*) FROM model") and self._due():

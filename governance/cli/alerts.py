@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:   # the services are imported by the handlers that run: building the parser stays cheap
-    from governance.alerts import delivery as delivery
-
-SECRETS = Path(".streamlit/secrets.toml")
 
 
 def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) -> None:
@@ -27,35 +20,13 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def _settings() -> delivery.DeliverySettings:
-    """The [alerts] section of .streamlit/secrets.toml (if present), overridden by QUORUM_* variables."""
-    import tomllib
-
-    from governance.alerts import delivery as delivery
-
-    secrets = tomllib.loads(SECRETS.read_text()) if SECRETS.exists() else None
-    return delivery.DeliverySettings.load(secrets)
-
-
 def _check(store, args) -> dict:
+    from governance import alerts
     from governance.cli.users import acting_user
 
     # A dry run writes nothing, so it needs no account; a check that writes is recorded as its checked account's.
-    return check_and_send(store, actor=None if args.dry_run else acting_user(store, args.by), dry_run=args.dry_run)
-
-
-def check_and_send(store, *, actor, dry_run: bool = False) -> dict:
-    """Judge every rule now and send what is due: on demand here (as the checked account), on its schedule in the
-    server (as alerts.SCHEDULER)."""
-    from governance import alerts
-    from governance.alerts import delivery
-
-    settings = _settings()
-    result = alerts.check(store, actor=actor, dry_run=dry_run, base_url=settings.base_url)
-    if not dry_run:
-        sent = delivery.deliver_pending(store, settings=settings)
-        result["delivery"] = {k: sent[k] for k in ("tried", "delivered", "retrying", "failed")}
-    return result
+    return alerts.check_and_send(store, actor=None if args.dry_run else acting_user(store, args.by),
+                                 dry_run=args.dry_run)
 
 
 def _print_check(result: dict) -> None:

@@ -40,9 +40,9 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 
 def _export(store, args) -> dict:
-    from governance.monitoring import telemetry_sources
+    from governance.monitoring import telemetry_setup
 
-    return telemetry_sources.export_parquet(store, model=args.model, out=args.out)
+    return telemetry_setup.export_parquet(store, model=args.model, out=args.out)
 
 
 def _print_export(result: dict) -> None:
@@ -51,9 +51,9 @@ def _print_export(result: dict) -> None:
 
 
 def _source(store, args) -> dict:
-    from governance.monitoring import telemetry_sources
+    from governance.monitoring import telemetry_setup
 
-    source = telemetry_sources.set_source(store, model=args.model, kind=args.kind, location=args.location,
+    source = telemetry_setup.set_source(store, model=args.model, kind=args.kind, location=args.location,
                                           master=args.master, actor=acting_user(store, args.by))
     return _described(store, source)
 

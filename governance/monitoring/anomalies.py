@@ -43,9 +43,13 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from governance.record import clock
+from governance.access import identity
 from governance.errors import InvalidInputError
+from governance.monitoring.inventory import require_model
+from governance.monitoring.kpis import data_window, kpi_series
+from governance.record import clock, ledger
 from governance.record.store import GovernanceStore
+from governance.validation import checked_text
 
 MAD_SCALE = 1.4826
 STEPS = {"day": pd.Timedelta(days=1), "hour": pd.Timedelta(hours=1)}
@@ -523,8 +527,6 @@ def kpi_anomalies(store: GovernanceStore, *, model: str, kpi: str, version: str 
     even where not judged), episodes (dicts with their version, in time order) and accepted (AcceptedLevel.as_dict
     of this KPI's accepted levels).
     """
-    from governance.monitoring.kpis import data_window, kpi_series
-
     if kpi not in BAD_DIRECTION:
         raise InvalidInputError(BAD_ANOMALY_KPI.format(choices=", ".join(BAD_DIRECTION), kpi=kpi))
     _checked(grain, sensitivity, window, min_history)
@@ -575,8 +577,6 @@ def _subject(model: str, version: str, kpi: str) -> str:
 def accepted_levels(store: GovernanceStore, *, model: str, kpi: str | None = None,
                     version: str | None = None) -> list[AcceptedLevel]:
     """The accepted new levels of a model (one KPI, one version), in the order they were recorded."""
-    from governance.record import ledger
-
     found = []
     for entry in ledger.entries(store, kind=ACCEPTED_KIND):
         p = entry["payload"]
@@ -592,12 +592,6 @@ def accept_level(store: GovernanceStore, *, model: str, version: str, kpi: str, 
                  actor) -> AcceptedLevel:
     """Record that `kpi` of `version` has a new normal level from `start` (UTC) on, and why: from then on the
     baseline learns that level and the shift stops being flagged. Engineering leaders and admins only."""
-    from governance.access import identity
-    from governance.record import ledger
-    from governance.monitoring.inventory import require_model
-    from governance.monitoring.kpis import data_window
-    from governance.validation import checked_text
-
     identity.require(actor, ACCEPT_PERMISSION)
     if kpi not in BAD_DIRECTION:
         raise InvalidInputError(BAD_ANOMALY_KPI.format(choices=", ".join(BAD_DIRECTION), kpi=kpi))

@@ -24,7 +24,7 @@ import pandas as pd
 
 from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
-from governance.monitoring.kpis import Window
+from governance.monitoring.kpis import Window, data_window, resolve_window
 from governance.monitoring.service_levels import wilson_interval
 from governance.record.store import GovernanceStore
 from governance.monitoring.telemetry_sql import COMPARE_BINNED, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL, compare_bins_sql
@@ -199,8 +199,6 @@ def default_window(store: GovernanceStore, *, model: str, a: str, b: str) -> Win
     """The window an A/B comparison takes unless told otherwise, on the page and the CLI alike: the whole days
     both versions served, else (they never served on the same day) the model's telemetry span; None without
     telemetry."""
-    from governance.monitoring.kpis import data_window
-
     return overlap_window(store, model=model, a=a, b=b) or data_window(store, model=model)
 
 
@@ -208,8 +206,6 @@ def comparison_window(store: GovernanceStore, *, model: str, a: str, b: str, sin
                       until: str | None = None) -> Window:
     """The window of `default_window` with a given first day (`since`) or last day (`until`, inclusive) in place
     of its own: an open end stays where both versions served, never the model's first or last day of telemetry."""
-    from governance.monitoring.kpis import resolve_window
-
     default = default_window(store, model=model, a=a, b=b)
     if default is None or not (since or until):
         return resolve_window(store, model=model) if default is None else default

@@ -28,7 +28,9 @@ from governance.record import clock
 from governance.record.repositories import settings
 from governance.errors import InvalidInputError
 from governance.access.identity import User, require
+from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import require_model
+from governance.monitoring.telemetry_sql import SLO_HOURLY_SQL
 from governance.vocabulary import KPI_LABELS
 
 if TYPE_CHECKING:
@@ -454,9 +456,6 @@ def _breach(version: str, level: ServiceLevel, rows: list[dict], episode: Episod
 def slo_hourly(store: GovernanceStore, *, model: str, start: datetime, end: datetime, version: str | None,
                levels: dict[str, ServiceLevel]) -> list[dict]:
     """SLO_HOURLY_SQL's rows for [start, end), as plain records (no pandas when the telemetry is in the workspace)."""
-    from governance.monitoring import telemetry_sources
-    from governance.monitoring.telemetry_sql import SLO_HOURLY_SQL
-
     latency = levels.get("latency_p95_ms")
     return telemetry_sources.query_records(store, SLO_HOURLY_SQL, {
         "model": model, "version": version, "start": start, "end": end,

@@ -5,7 +5,7 @@ the relations `telemetry` (and `telemetry_input`) come from:
 
 - workspace: the tables in the workspace file, as always;
 - parquet: a folder laid out as `telemetry/date=YYYY-MM-DD/*.parquet` (Hive partitions by day) and
-  `telemetry_input.parquet`, as `export_parquet` writes it. The same SQL runs in the workspace's DuckDB over
+  `telemetry_input.parquet`, as `telemetry_setup.export_parquet` writes it. The same SQL runs in the workspace's DuckDB over
   the files in place; only the partitions of the days a query's window touches are opened (the pruning is
   done here, from the folder names, so that it does not depend on an optimiser), and nothing is copied;
 - spark: the same folder (local or remote storage), or a table in Spark's catalog, read by a Spark session
@@ -38,32 +38,19 @@ from typing import TYPE_CHECKING
 
 from governance.record import clock
 from governance.record.repositories import settings
-from governance.access import identity
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sql
-from governance.monitoring.inventory import require_model
 from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
-from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS
+from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS  # noqa: F401 (for the pages)
 
 if TYPE_CHECKING:   # pandas is imported where a frame is made: query_records on the workspace needs none
     import pandas as pd
 
-    from governance.access.identity import User
     from governance.record.store import GovernanceStore
 
 TELEMETRY_DIR = "telemetry"
 INPUTS_FILE = "telemetry_input.parquet"
 PARTITION = "date"
-# The telemetry columns a dataset must have, by the schema in the README.
-COLUMNS = ("ts", "model", "version", "segment", "input_id", "prediction", "score", "label", "latency_ms", "is_error",
-           "cpu_pct", "memory_mb", "cost_usd", "approved_volume_usd", "expected_value_usd")
-
-BAD_KIND = "a telemetry source is one of {kinds}, got {kind!r}"
-NO_LOCATION = "a {kind} source needs a location: the dataset's folder (or, for Spark, a table name)"
-NOT_A_DATASET = ("{location} holds no Parquet telemetry: expected {location}/telemetry/date=YYYY-MM-DD/*.parquet (as "
-                 "`python -m governance telemetry export` writes it), {location}/date=YYYY-MM-DD/*.parquet, or a "
-                 "glob of files in date=YYYY-MM-DD folders")
-MISSING_COLUMNS = "the Parquet telemetry in {location} lacks the columns {columns}: see the telemetry schema"
 SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
                          "{location} is not a folder on this machine: point the model at a local or mounted copy")
 NO_INPUTS = ("the dataset {location} has no {name} beside its partitions: drift and data quality need the inputs; "
@@ -147,47 +134,8 @@ def source_for(store: GovernanceStore, *, model: str) -> Source:
                   set_at=row.set_at.isoformat(timespec="seconds") + "Z")
 
 
-def set_source(store: GovernanceStore, *, model: str, kind: str, actor: User, location: str | None = None,
-               master: str | None = None) -> Source:
-    """Point a model's telemetry at a source (leaders and admins). The source is tried before it is recorded."""
-    identity.require(actor, "configure monitoring")
-    require_model(store, model=model)
-    if kind not in KINDS:
-        raise InvalidInputError(BAD_KIND.format(kinds=", ".join(KINDS), kind=kind))
-    location = (location or "").strip() or None
-    if kind != "workspace" and not location:
-        raise InvalidInputError(NO_LOCATION.format(kind=kind))
-    source = Source(model=model, kind=kind, location=location if kind != "workspace" else None,
-                    master=(master or "").strip() or None if kind == "spark" else None)
-    check_location(store, source)   # before anything looks at the location
-    if kind == "parquet":
-        _check_columns(source.location, _dataset_columns(source.location))
-    if kind == "spark":   # tried now, not on the first page view: Spark starts and sees the columns
-        _check_columns(source.location, _spark_frame(source).columns)
-    with store.write() as tx:
-        settings.add_telemetry_source(tx, model=model, kind=kind, location=source.location, master=source.master,
-                                      set_by=actor.recorded_as, set_at=clock.now_naive())
-    return source_for(store, model=model)
-
-
-def _dataset_columns(location: str) -> list[str]:
-    import duckdb
-
-    files = _files(location)
-    if not files:
-        raise InvalidInputError(NOT_A_DATASET.format(location=location))
-    return [row[0] for row in duckdb.connect().execute(
-        telemetry_sql.DATASET_COLUMNS_SQL, {"file": files[0]}).fetchall()]
-
-
-def _check_columns(location: str, names) -> None:
-    missing = [c for c in COLUMNS if c not in set(names)]
-    if missing:
-        raise InvalidInputError(MISSING_COLUMNS.format(location=location, columns=", ".join(missing)))
-
-
 # --- partitions ----------------------------------------------------------------------------------------------------
-def _files(location: str) -> list[str]:
+def dataset_files(location: str) -> list[str]:
     """The dataset's Parquet files, each in a date=YYYY-MM-DD folder: under location/telemetry/ (as exported) or
     location/ itself, or matched by a glob such as /lake/*/date=*/*.parquet."""
     if any(c in location for c in "*?["):
@@ -202,7 +150,7 @@ def _files(location: str) -> list[str]:
 
 def _inputs_file(location: str) -> str:
     """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality."""
-    files = _files(location)
+    files = dataset_files(location)
     candidates = [os.path.join(location, INPUTS_FILE)] + \
         ([str(Path(files[0]).parent.parent / INPUTS_FILE), str(Path(files[0]).parent.parent.parent / INPUTS_FILE)]
          if files else [])
@@ -212,7 +160,7 @@ def _inputs_file(location: str) -> str:
     return found
 
 
-def _partition_day(path: str) -> date:
+def partition_day(path: str) -> date:
     return date.fromisoformat(Path(path).parent.name.split("=", 1)[1])
 
 
@@ -220,11 +168,11 @@ def partitions(location: str, *, start=None, end=None) -> list[str]:
     """The files of the days that [start, end) touches (all of them without a window)."""
     import pandas as pd
 
-    files = _files(location)
+    files = dataset_files(location)
     if start is None or end is None:
         return files
     first, last = pd.Timestamp(start).date(), (pd.Timestamp(end) - pd.Timedelta(microseconds=1)).date()
-    return [f for f in files if first <= _partition_day(f) <= last]
+    return [f for f in files if first <= partition_day(f) <= last]
 
 
 def bytes_of(files: list[str]) -> int:
@@ -255,7 +203,7 @@ def freshness(store: GovernanceStore) -> tuple:
         except InvalidInputError:   # refused when it is read; nothing to watch
             continue
         if source.is_folder and "://" not in (location or ""):
-            files = _files(location)
+            files = dataset_files(location)
             marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0)))
         else:
             marks.append((model, int(time.time() // 60)))
@@ -304,7 +252,7 @@ def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
         opened = bytes_of(files)
         text = _on_files(sql, files=files)
-        values = {**params, "telemetry_files": files or _files(source.location)[:1]}
+        values = {**params, "telemetry_files": files or dataset_files(source.location)[:1]}
         if "$input_file" in text:
             values["input_file"] = _inputs_file(source.location)
         frame = store.query(text, _used(values, text))
@@ -447,13 +395,13 @@ def _reads(node) -> set[str]:
 _frames: dict[tuple, object] = {}
 
 
-def _spark_frame(source: Source):
+def spark_frame(source: Source):
     """The source as a Spark DataFrame: a folder (Spark discovers its date=… partitions, on local or remote storage
     such as s3a:// or abfss://) or a table in Spark's catalog. Kept while a local folder's files are the same, so
     that Spark lists the partitions once, not on every query."""
     marker = None
     if source.is_folder and os.path.isdir(source.location):
-        files = _files(source.location)
+        files = dataset_files(source.location)
         marker = (len(files), max((os.path.getmtime(f) for f in files), default=0.0))
     key = (source.master, source.location, marker)
     if marker is not None and key in _frames:
@@ -489,7 +437,7 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
     from sqlglot import exp
 
     spark = _spark(source.master)
-    frame = _spark_frame(source)
+    frame = spark_frame(source)
     opened = bytes_of(partitions(source.location, start=params.get("start"), end=params.get("end"))) \
         if source.is_folder and os.path.isdir(source.location) else None
     if PARTITION in frame.columns:
@@ -515,7 +463,7 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
             raise InvalidInputError(SPARK_ONLY_AGGREGATES.format(location=source.location))
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
     text = _on_files(tree.sql(dialect="duckdb"), files=files) if source.is_folder else tree.sql(dialect="duckdb")
-    values = {**params, "telemetry_files": files or _files(source.location or "")[:1]}
+    values = {**params, "telemetry_files": files or dataset_files(source.location or "")[:1]}
     if "$input_file" in text:
         values["input_file"] = _inputs_file(source.location)
     return store.query_over(text, _used(values, text), frames=pushed), opened
@@ -524,24 +472,6 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
 def _used(values: dict, text: str) -> dict:
     """Only the parameters the statement names: DuckDB refuses others."""
     return {k: v for k, v in values.items() if re.search(rf"\${k}\b", text)}
-
-
-# --- export ----------------------------------------------------------------------------------------------------------
-def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike) -> dict:
-    """Write a model's telemetry as a dataset: telemetry/date=YYYY-MM-DD/*.parquet and telemetry_input.parquet."""
-    require_model(store, model=model)
-    out = Path(out)
-    if (out / TELEMETRY_DIR).exists():
-        raise InvalidInputError(f"{out / TELEMETRY_DIR} exists already: export into a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    target = str(out / TELEMETRY_DIR).replace("'", "''")
-    store.query_value(telemetry_sql.export_telemetry_sql(PARTITION, target), {"model": model})
-    inputs = str(out / INPUTS_FILE).replace("'", "''")
-    store.query_value(telemetry_sql.export_inputs_sql(inputs), {"model": model})
-    files = _files(str(out))
-    return {"model": model, "location": str(out), "partitions": len({_partition_day(f) for f in files}),
-            "files": len(files), "bytes": bytes_of(files),
-            "rows": store.query_value(telemetry_sql.MODEL_ROWS_SQL, {"model": model})}
 
 
 def row_count(store: GovernanceStore, *, model: str) -> int:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from governance.monitoring import telemetry_sources
+from governance.monitoring import telemetry_setup, telemetry_sources
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
 
 def test_a_leader_points_a_model_at_its_parquet_export_and_the_pages_read_it(demo_copy, monkeypatch, tmp_path):
     with GovernanceStore(demo_copy) as store:
-        exported = telemetry_sources.export_parquet(store, model="german-credit", out=tmp_path / "german")
+        exported = telemetry_setup.export_parquet(store, model="german-credit", out=tmp_path / "german")
     app = open_page("app_pages/admin.py", demo_copy, monkeypatch, session={"ad_source_model": "german-credit"})
     assert_clean(app)
     [location] = [t for t in app.text_input if t.label.startswith("Location")]

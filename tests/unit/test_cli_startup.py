@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.monitoring import telemetry_sources
+from governance.monitoring import telemetry_setup, telemetry_sources
 from governance.monitoring.kpis import kpi_records, kpi_series, resolve_window
 from governance.monitoring.service_levels import service_levels, slo_judgment
 from governance.record.store import GovernanceStore
@@ -89,8 +89,8 @@ def lake_copy(demo_workspace, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("lake")
     path = copy_workspace(demo_workspace, folder / "demo.duckdb")
     with GovernanceStore(path) as store:
-        telemetry_sources.export_parquet(store, model="german-credit", out=folder / "german")
-        telemetry_sources.set_source(store, model="german-credit", kind="parquet", location=str(folder / "german"),
+        telemetry_setup.export_parquet(store, model="german-credit", out=folder / "german")
+        telemetry_setup.set_source(store, model="german-credit", kind="parquet", location=str(folder / "german"),
                                      actor=LEADER)
     return path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from governance.monitoring import telemetry_sources
+from governance.monitoring import telemetry_setup, telemetry_sources
 from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore
 from governance.monitoring.telemetry_sources import OUTSIDE_ROOTS, ROOTS_ENV, Source, check_location
@@ -26,8 +26,8 @@ def places(demo_copy, tmp_path_factory, monkeypatch):
     monkeypatch.delenv(ROOTS_ENV, raising=False)
     outside = tmp_path_factory.mktemp("outside")
     with GovernanceStore(demo_copy) as store:
-        telemetry_sources.export_parquet(store, model=MODEL, out=demo_copy.parent / "german")
-        telemetry_sources.export_parquet(store, model=MODEL, out=outside / "german")
+        telemetry_setup.export_parquet(store, model=MODEL, out=demo_copy.parent / "german")
+        telemetry_setup.export_parquet(store, model=MODEL, out=outside / "german")
         rows = store.query_value("SELECT count(*) FROM telemetry WHERE model = ?", [MODEL])
     return {"db": demo_copy, "inside": demo_copy.parent / "german", "outside": outside, "rows": rows}
 
@@ -53,23 +53,23 @@ def test_every_refused_location_gets_one_message_and_nothing_is_recorded(places)
         for kind, locations in refused.items():
             for location in locations:
                 with pytest.raises(InvalidInputError) as error:
-                    telemetry_sources.set_source(store, model=MODEL, kind=kind, location=location, actor=LEADER)
+                    telemetry_setup.set_source(store, model=MODEL, kind=kind, location=location, actor=LEADER)
                 assert str(error.value) == OUTSIDE_ROOTS, (kind, location)
         assert store.query_value("SELECT count(*) FROM telemetry_source") == before
         # under the workspace's folder: read in place, every row
-        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=str(inside), actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=str(inside), actor=LEADER)
         assert telemetry_sources.row_count(store, model=MODEL) == places["rows"]
 
 
 def test_the_admin_setting_replaces_the_default_and_is_checked_at_every_read(places, monkeypatch):
     inside, outside = places["inside"], places["outside"]
     with GovernanceStore(places["db"]) as store:
-        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=str(inside), actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=str(inside), actor=LEADER)
         monkeypatch.setenv(ROOTS_ENV, f"s3a://lake/quorum,{outside}{os.pathsep}/no/such/root")
         with pytest.raises(InvalidInputError) as error:   # recorded before, outside the roots now: not read
             telemetry_sources.row_count(store, model=MODEL)
         assert str(error.value) == OUTSIDE_ROOTS
-        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=str(outside / "german"),
+        telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=str(outside / "german"),
                                      actor=LEADER)
         assert telemetry_sources.row_count(store, model=MODEL) == places["rows"]
         # storage URIs: under the prefix, a whole segment at a time, with no '..'

@@ -12,7 +12,7 @@ import pytest
 
 from governance.decisions import release_gate
 from governance.evidence import robustness
-from governance.monitoring import compare, data_quality, drift, kpis, telemetry_sources
+from governance.monitoring import compare, data_quality, drift, kpis, telemetry_setup, telemetry_sources
 from governance.errors import InvalidInputError
 from governance.monitoring.explore import View, explore
 from governance.access.identity import PermissionDeniedError
@@ -82,7 +82,7 @@ def lake(demo_workspace, tmp_path_factory):
     db = copy_workspace(demo_workspace, folder / "ws.duckdb")
     with GovernanceStore(db) as store:
         expected = results(store)
-        exported = telemetry_sources.export_parquet(store, model=MODEL, out=folder / "adult")
+        exported = telemetry_setup.export_parquet(store, model=MODEL, out=folder / "adult")
     return {"db": db, "expected": expected, "exported": exported, "location": str(folder / "adult")}
 
 
@@ -98,13 +98,13 @@ def test_the_export_is_partitioned_by_day_and_holds_every_row(lake):
 
 def test_parquet_in_place_gives_the_same_kpis_ab_and_drift_and_a_week_opens_only_its_partitions(lake):
     with GovernanceStore(lake["db"]) as store:
-        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=lake["location"], actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=lake["location"], actor=LEADER)
         assert telemetry_sources.source_for(store, model=MODEL).kind == "parquet"
         assert telemetry_sources.row_count(store, model=MODEL) == lake["exported"]["rows"]
         got = results(store)
         kpis.kpi_view(store, model=MODEL, window=WEEK, grain="day")   # the last query: a 7-day window
         last = telemetry_sources.last_query(MODEL)
-        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
     assert_same(lake["expected"], got)
     week = telemetry_sources.partitions(lake["location"], start=WEEK.start, end=WEEK.end)
     assert [os.path.basename(os.path.dirname(f)) for f in week] == [f"date=2026-09-0{d}" for d in range(1, 8)]
@@ -118,19 +118,19 @@ def test_bad_sources_are_refused_and_nothing_is_recorded(lake, tmp_path, monkeyp
     with GovernanceStore(lake["db"]) as store:
         before = store.query_value("SELECT count(*) FROM telemetry_source")
         with pytest.raises(PermissionDeniedError):
-            telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=lake["location"],
+            telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=lake["location"],
                                          actor=VIEWER)
         with pytest.raises(InvalidInputError, match="holds no Parquet telemetry"):
-            telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=str(tmp_path), actor=LEADER)
+            telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=str(tmp_path), actor=LEADER)
         with pytest.raises(InvalidInputError, match="needs a location"):
-            telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=" ", actor=LEADER)
+            telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=" ", actor=LEADER)
         with pytest.raises(InvalidInputError, match="a telemetry source is one of"):
-            telemetry_sources.set_source(store, model=MODEL, kind="s3", location=lake["location"], actor=LEADER)
+            telemetry_setup.set_source(store, model=MODEL, kind="s3", location=lake["location"], actor=LEADER)
         partition = tmp_path / "telemetry" / "date=2026-09-01"
         partition.mkdir(parents=True)
         pd.DataFrame({"ts": [pd.Timestamp("2026-09-01 10:00")], "model": [MODEL]}).to_parquet(partition / "a.parquet")
         with pytest.raises(InvalidInputError, match="lacks the columns version, segment"):
-            telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=str(tmp_path), actor=LEADER)
+            telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=str(tmp_path), actor=LEADER)
         assert store.query_value("SELECT count(*) FROM telemetry_source") == before
 
 
@@ -150,16 +150,16 @@ def test_spark_local_mode_gives_the_same_kpis_ab_and_drift(lake, tmp_path, monke
     monkeypatch.setenv(telemetry_sources.ROOTS_ENV, f"{os.path.dirname(lake['location'])},{tmp_path}")
     with GovernanceStore(lake["db"]) as store:
         with pytest.raises(InvalidInputError, match="Spark cannot read"):
-            telemetry_sources.set_source(store, model=MODEL, kind="spark", location=str(tmp_path / "none"),
+            telemetry_setup.set_source(store, model=MODEL, kind="spark", location=str(tmp_path / "none"),
                                          actor=LEADER)
         with pytest.raises(InvalidInputError, match="Spark cannot read"):
-            telemetry_sources.set_source(store, model=MODEL, kind="spark", location="no_such_table", actor=LEADER)
-        telemetry_sources.set_source(store, model=MODEL, kind="spark", location=lake["location"],
+            telemetry_setup.set_source(store, model=MODEL, kind="spark", location="no_such_table", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="spark", location=lake["location"],
                                      master="local[2]", actor=LEADER)
         got = results(store)
         last = telemetry_sources.last_query(MODEL)
         explored = explore(store, view=WEEKDAYS, window=WEEK).frame
-        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
         expected_explored = explore(store, view=WEEKDAYS, window=WEEK).frame
     pd.testing.assert_frame_equal(explored, expected_explored, check_dtype=False, rtol=1e-9)
     # Spark's percentile is exact and interpolated as DuckDB's quantile_cont: the same definition, so the same
@@ -175,11 +175,11 @@ def test_spark_over_a_catalog_table_partitioned_by_date(lake):
     spark = SparkSession.builder.getOrCreate()   # the session the source started (local mode)
     spark.read.parquet(os.path.join(lake["location"], "telemetry")).createOrReplaceTempView("adult_telemetry")
     with GovernanceStore(lake["db"]) as store:
-        telemetry_sources.set_source(store, model=MODEL, kind="spark", location="adult_telemetry", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="spark", location="adult_telemetry", actor=LEADER)
         span = kpis.data_window(store, model=MODEL)
         series = kpis.kpi_series(store, model=MODEL, window=span, grain="week")
         week = kpis.kpi_view(store, model=MODEL, window=WEEK, grain="day").summary
-        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
     assert_same({"window": lake["expected"]["window"], "overlap": None, "series_week": lake["expected"]["series_week"],
                  "week": lake["expected"]["week"]},
                 {"window": span, "overlap": None, "series_week": series, "week": week})
@@ -211,11 +211,11 @@ def test_explore_reads_a_model_from_its_source_and_says_when_sources_are_mixed(l
     side_by_side = View(measure="error_rate", dimensions=("model", "version"), grain="day")
     with GovernanceStore(lake["db"]) as store:
         expected = [explore(store, view=v, window=week).frame for v in (one, side_by_side)]
-        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=lake["location"], actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=lake["location"], actor=LEADER)
         got = [explore(store, view=v, window=week).frame for v in (one, side_by_side)]
         with pytest.raises(InvalidInputError, match="explore them with model as a dimension"):
             explore(store, view=View(measure="error_rate", dimensions=("version",)), window=week)
-        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
     for e, g in zip(expected, got):
         assert len(g) == len(e) > 0
         pd.testing.assert_frame_equal(g.reset_index(drop=True), e.reset_index(drop=True), check_dtype=False,
@@ -229,9 +229,9 @@ def test_a_dataset_may_be_the_partitions_folder_itself_or_a_glob(lake):
     september = telemetry_sources.partitions(pattern)
     assert len(september) == 28 and all("date=2026-09-" in f for f in september)   # the demo ends on 09-28
     with GovernanceStore(lake["db"]) as store:
-        telemetry_sources.set_source(store, model=MODEL, kind="parquet", location=pattern, actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="parquet", location=pattern, actor=LEADER)
         september_rows = telemetry_sources.row_count(store, model=MODEL)
         report = drift.drift_report(store, model=MODEL, version="v1", grain="week")   # inputs found beside them
-        telemetry_sources.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
+        telemetry_setup.set_source(store, model=MODEL, kind="workspace", actor=LEADER)
         expected = store.query_value("SELECT count(*) FROM telemetry WHERE model = ? AND ts >= '2026-09-01'", [MODEL])
     assert september_rows == expected and len(report.features) > 0
