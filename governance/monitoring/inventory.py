@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
+from governance.monitoring.telemetry_sql import VERSION_TELEMETRY_SQL
+from governance.record.repositories import models
 
 if TYPE_CHECKING:   # `status` reads the inventory without pandas (see workspace_status)
     import pandas as pd
@@ -17,32 +19,13 @@ STAGES = ("development", "validation", "staging", "production", "retired")
 
 
 def list_models(store: GovernanceStore) -> pd.DataFrame:
-    return store.query("SELECT name, purpose, intended_use, owner, risk_tier, dataset, created_at "
-                       "FROM model ORDER BY name")
-
-
-# Every version with its model's owner and risk tier, its artifact and its telemetry counts (version_telemetry).
-_VERSIONS_SQL = """
-    SELECT v.model, v.version, v.stage, v.algorithm, v.created_at, m.owner, m.risk_tier,
-           v.training_metrics, a.sha256 AS artifact_sha256,
-           coalesce(t.rows, 0) AS telemetry_rows, t.first_ts, t.last_ts
-    FROM model_version v
-    JOIN model m ON m.name = v.model
-    LEFT JOIN model_artifact a USING (model, version)
-    LEFT JOIN version_telemetry t USING (model, version)
-    ORDER BY v.model, v.version"""
-# How many models read their telemetry from elsewhere than the workspace (as telemetry_sources.source_for).
-_EXTERNAL_SOURCES_SQL = """
-    SELECT count(*) FROM (SELECT model, arg_max(kind, set_at) AS kind FROM telemetry_source GROUP BY model)
-    WHERE kind <> 'workspace' AND model IN (SELECT name FROM model)"""
+    return models.model_table(store)
 
 
 def list_versions(store: GovernanceStore) -> pd.DataFrame:
     """Every version with its stage, algorithm, training metrics and how much telemetry it has."""
-    from governance.monitoring.telemetry_sql import VERSION_TELEMETRY_SQL
-
     counts = telemetry_sources.across_models(store, VERSION_TELEMETRY_SQL)   # from wherever each model is read
-    frame = store.query_over(_VERSIONS_SQL, {}, frames={"version_telemetry": counts})
+    frame = models.version_table(store, version_telemetry=counts)
     frame["training_metrics"] = frame["training_metrics"].map(json.loads)
     return frame
 
@@ -50,12 +33,10 @@ def list_versions(store: GovernanceStore) -> pd.DataFrame:
 def _version_records(store: GovernanceStore) -> list[dict]:
     """list_versions as plain records. When every model's telemetry is in the workspace (the usual case) one
     query gives them without pandas, so that `status` starts at once; otherwise from list_versions."""
-    if store.query_value(_EXTERNAL_SOURCES_SQL):
+    if models.count_reading_telemetry_elsewhere(store):
         frame = list_versions(store)
         return frame.astype(object).where(frame.notna(), None).to_dict("records")   # None, not NaN, as below
-    from governance.monitoring.telemetry_sql import VERSION_TELEMETRY_SQL
-
-    records = store.query_records(f"WITH version_telemetry AS ({VERSION_TELEMETRY_SQL}) {_VERSIONS_SQL}")
+    records = models.version_records(store, version_telemetry_sql=VERSION_TELEMETRY_SQL)
     for record in records:
         record["training_metrics"] = json.loads(record["training_metrics"])
     return records
@@ -64,23 +45,22 @@ def _version_records(store: GovernanceStore) -> list[dict]:
 def workspace_status(store: GovernanceStore) -> dict:
     """What `status` reports: schema and data versions, table sizes, models and their versions."""
     versions = _version_records(store)
-    models = []
-    for name, owner, risk_tier, purpose in store.query_rows(
-            "SELECT name, owner, risk_tier, purpose FROM model ORDER BY name"):
-        models.append({
-            "name": name, "owner": owner, "risk_tier": risk_tier, "purpose": purpose,
+    found = []
+    for m in models.model_summaries(store):
+        found.append({
+            "name": m.name, "owner": m.owner, "risk_tier": m.risk_tier, "purpose": m.purpose,
             "versions": [{
                 "version": v["version"], "stage": v["stage"], "algorithm": v["algorithm"],
                 "created_at": v["created_at"].isoformat(), "training_metrics": v["training_metrics"],
                 "artifact_sha256": v["artifact_sha256"], "telemetry_rows": int(v["telemetry_rows"]),
-            } for v in versions if v["model"] == name],
+            } for v in versions if v["model"] == m.name],
         })
     return {
         "workspace": str(store.path),
         "schema_version": store.schema_version(),
         "data_version": store.data_version(),
         "tables": store.table_row_counts(),
-        "models": models,
+        "models": found,
     }
 
 
@@ -90,11 +70,10 @@ UNKNOWN_VERSION = "model {model!r} has no version {version!r}; versions: {known}
 
 def require_model(store: GovernanceStore, *, model: str, version: str | None = None) -> None:
     """Raise a clear error naming what exists when a model or version is not in the workspace."""
-    models = [r[0] for r in store.query_rows("SELECT name FROM model ORDER BY name")]
-    if model not in models:
-        raise InvalidInputError(UNKNOWN_MODEL.format(model=model, known=", ".join(models) or "none yet"))
+    names = models.model_names(store)
+    if model not in names:
+        raise InvalidInputError(UNKNOWN_MODEL.format(model=model, known=", ".join(names) or "none yet"))
     if version is not None:
-        versions = [r[0] for r in store.query_rows(
-            "SELECT version FROM model_version WHERE model = ? ORDER BY version", [model])]
+        versions = models.version_names(store, model=model)
         if version not in versions:
             raise InvalidInputError(UNKNOWN_VERSION.format(model=model, version=version, known=", ".join(versions)))
