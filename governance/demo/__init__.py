@@ -23,7 +23,7 @@ import pandas as pd
 from governance.record import clock
 from governance import errors
 from governance.access import identity
-from governance.evidence import fairness
+from governance.evidence import fairness, fairness_policy
 from governance.monitoring import service_levels as service_level_rules
 from governance.monitoring import rollup
 from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
@@ -330,8 +330,6 @@ DEMO_FAIRNESS_POLICIES = {
 
 
 def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
-    from governance.evidence import fairness_policy
-
     for model in dict.fromkeys(m for m, *_ in DEMO_AUDITS):   # the bar first, in the ledger, then the audits
         fairness_policy.set_policy(store, model=model, criteria=fairness.DEFAULT_CRITERIA, tx=tx,
                                    reason=DEMO_FAIRNESS_POLICIES[model], actor=DEMO_AUDITOR)

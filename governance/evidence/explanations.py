@@ -38,6 +38,7 @@ from governance.record import clock
 from governance.errors import InvalidInputError
 from governance.evidence.evaluation_sets import evaluation_set
 from governance.evidence.fairness_inputs import sha256_text
+from governance.evidence.model_artifacts import load_model
 from governance.access.identity import PermissionDeniedError, User
 from governance.record.canonical import canonical_json
 from governance.record.repositories import explanations as stored_explanations
@@ -220,8 +221,6 @@ def evaluation_frame(store: GovernanceStore, *, model: str, version: str, limit:
 
 
 def load_version(store: GovernanceStore, *, model: str, version: str) -> tuple[PreparedModel, str]:
-    from governance.evidence.model_artifacts import load_model
-
     stored = models.artifact(store, model=model, version=version)
     if stored is None:
         raise InvalidInputError(f"model {model} {version} has no stored model file: register one with "

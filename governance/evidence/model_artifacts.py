@@ -20,8 +20,6 @@ import io
 import json
 import zipfile
 
-import skops.io as sio
-
 from governance.errors import GovernanceError
 
 ALLOWED_EXTRA_TYPES = frozenset({
@@ -46,6 +44,8 @@ SCHEMA = "schema.json"
 
 def dump_model(estimator) -> tuple[bytes, str]:
     """The canonical skops bytes of an estimator and their sha256, the identity that evidence records name."""
+    import skops.io as sio   # skops imports scikit-learn: paid by what writes or loads a model, not by its importers
+
     content = canonical_model_bytes(sio.dumps(estimator))
     return content, hashlib.sha256(content).hexdigest()
 
@@ -109,6 +109,8 @@ def _member(name: str, compression: int) -> zipfile.ZipInfo:
 
 def load_model(content: bytes):
     """Load skops bytes, refusing any type outside skops' defaults and our allow-list."""
+    import skops.io as sio
+
     try:
         untrusted = sio.get_untrusted_types(data=content)
     except Exception as exc:  # skops raises several types for a damaged or foreign file

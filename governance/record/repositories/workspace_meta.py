@@ -13,6 +13,11 @@ def has_key(store: GovernanceStore, *, key: str) -> bool:
     return bool(store.query_value("SELECT count(*) FROM workspace_meta WHERE key = ?", [key]))
 
 
+def value_of(store: GovernanceStore, *, key: str) -> str | None:
+    rows = store.query_rows("SELECT value FROM workspace_meta WHERE key = ?", [key])
+    return rows[0][0] if rows else None
+
+
 def add_values(tx: WriteTransaction, *, values: dict[str, str]) -> None:
     tx.executemany("INSERT INTO workspace_meta VALUES (?, ?)", [[k, v] for k, v in values.items()])
 
