@@ -13,6 +13,7 @@ import time
 
 from governance.alerts import SCHEDULER, check_and_send, schedule
 from governance.monitoring.ingest import absorb_inbox
+from governance.record.repositories import models
 
 log = logging.getLogger("quorum.scheduler")
 TICK_SECONDS = 15
@@ -44,7 +45,7 @@ class Scheduler:
     def tick(self) -> None:
         for outcome in absorb_inbox(self.store):
             log.info("inbox: %s %s (%s rows)", outcome.mode, outcome.file_name, outcome.rows_accepted)
-        if self.store.query_value("SELECT count(*) FROM model") and self._due():
+        if models.model_count(self.store) and self._due():
             self.last_check = time.monotonic()
             # No person starts it: recorded under the scheduler's own name, never as an account that could be
             # mistaken for someone's act (and that could be disabled or renamed).

@@ -65,6 +65,7 @@ from governance.monitoring import drift, telemetry_sources
 from governance.errors import InvalidInputError
 from governance.monitoring.inventory import require_model
 from governance.monitoring.kpis import resolve_window
+from governance.record.repositories import models
 from governance.record.store import GovernanceStore
 from governance.monitoring.telemetry_sql import (EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL, QUALITY_ABSENT,
                                       QUALITY_EVALUATION_SQL, QUALITY_NEWEST_SQL, QUALITY_NO_INPUT, QUALITY_NULL,
@@ -372,8 +373,7 @@ def quality_report(store: GovernanceStore, *, model: str, version: str | None = 
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     require_model(store, model=model, version=version)
-    versions = [version] if version is not None else [r[0] for r in store.query_rows(
-        "SELECT version FROM model_version WHERE model = ? ORDER BY version", [model])]
+    versions = [version] if version is not None else models.version_names(store, model=model)
     window = resolve_window(store, model=model, since=since, until=until)
     newest = pd.Timestamp(telemetry_sources.query_rows(store, QUALITY_NEWEST_SQL, {"model": model})[0][0])
     due_before = newest.normalize() - pd.Timedelta(days=LABEL_DUE_DAYS - 1)

@@ -89,7 +89,7 @@ import pandas as pd
 from scipy import special, stats
 
 from governance.record import clock
-from governance.record.repositories import settings
+from governance.record.repositories import models, settings
 from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
 from governance.access.identity import User, require
@@ -813,8 +813,7 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     require_model(store, model=model)
-    versions = [r[0] for r in store.query_rows(
-        "SELECT version FROM model_version WHERE model = ? ORDER BY version", [model])]
+    versions = models.version_names(store, model=model)
     if version not in versions:
         raise InvalidInputError(UNKNOWN_VERSION.format(model=model, version=version,
                                                        versions=", ".join(versions) or "none"))
