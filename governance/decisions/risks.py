@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from governance.record import clock, ledger, risk_chain
+from governance.record.repositories import models as model_rows
 from governance.record.repositories import risk_register as register_rows
 from governance.record.repositories.risk_register import FrameworkClause, RiskEvent
 from governance.access import identity
@@ -169,7 +170,7 @@ def _check_value(store: GovernanceStore, field: str, value):
         return _date(value, field)
     if field == "models":
         models = _names(value)
-        known = [r[0] for r in store.query_rows("SELECT name FROM model ORDER BY name")]
+        known = model_rows.model_names(store)
         for model in models:
             if model.split(" ")[0] not in known:
                 raise InvalidInputError(UNKNOWN_MODEL.format(model=model, known=", ".join(known) or "none yet"))

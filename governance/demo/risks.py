@@ -9,10 +9,13 @@ dismissed and the rest are left for the visitor to decide. Nothing here is rando
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
 from governance.record import clock
+from governance.record.repositories import models as model_rows
 from governance.access import identity
 from governance.decisions import risks
 from governance.evidence.fairness import DEFAULT_MIN_GROUP_SIZE, list_audits
@@ -58,9 +61,8 @@ def _audit_ids(store: GovernanceStore) -> dict[tuple[str, str], str]:
 
 def _smallest_foreign_worker_group(store: GovernanceStore) -> tuple[int, int]:
     """(people in the smaller foreign_worker group, all people) in German credit's evaluation set."""
-    rows = store.query_rows("SELECT json_extract_string(sensitive, '$.foreign_worker') AS g, count(*) "
-                            "FROM evaluation_row WHERE model = 'german-credit' AND version = 'v1' GROUP BY g")
-    counts = [n for _, n in rows]
+    rows = model_rows.evaluation_outcomes(store, model="german-credit", version="v1")
+    counts = list(Counter(json.loads(sensitive).get("foreign_worker") for sensitive in rows["sensitive"]).values())
     return min(counts), sum(counts)
 
 
