@@ -19,6 +19,7 @@ from governance.record import ledger_keys
 from governance.errors import GovernanceError
 from governance.monitoring.ingest import absorb_inbox
 from governance.record.store import TELEMETRY, WORKSPACE, GovernanceStore
+from governance.record.repositories import models
 from governance.record.shared_stores import shared_store
 from governance.record.workspace import is_default_workspace, workspace_path
 
@@ -75,7 +76,7 @@ def ensure_demo(store: GovernanceStore) -> None:
             restarted = demo.unfinished(store)
             if restarted:
                 demo.discard_unfinished(store)
-            elif store.query_value("SELECT count(*) FROM model"):
+            elif models.model_count(store):
                 return
             ledger_keys.initialise(store)   # the first start is this workspace's `init`: its key, if none yet
             rows = int(os.environ.get("QUORUM_DEMO_ROWS", demo.DEFAULT_ROWS))
