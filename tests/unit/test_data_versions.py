@@ -17,6 +17,7 @@ from governance.alerts import delivery
 from governance.monitoring import ingest, kpis, sql_sandbox, telemetry_sql
 from governance.monitoring.inventory import list_models
 from governance.record import ledger
+from governance.record import store as record_store
 from governance.record.store import MIGRATIONS_DIR, RECORD, TELEMETRY, WORKSPACE, GovernanceStore, load_migrations
 from tests.conftest import LEADER
 
@@ -201,3 +202,23 @@ def test_a_rolled_back_ingest_changes_nothing(demo_copy, tmp_path, monkeypatch):
         versions, rollup, rows = before
         assert _versions(store) == versions and store.query_value("SELECT count(*) FROM telemetry") == rows
         pd.testing.assert_frame_equal(store.query(ROLLUP_ROWS), rollup)
+
+
+def test_what_a_statement_writes_decides_the_concern(tmp_path):
+    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+        with store.write() as tx:   # an upsert's "DO UPDATE SET" is not a second table
+            tx.execute("INSERT INTO workspace_meta VALUES ('k', 'v') ON CONFLICT (key) DO UPDATE SET value = 'v'")
+            assert tx.concerns_changed() == {RECORD}
+            tx.execute("INSERT INTO telemetry_source VALUES ('m', 'workspace', NULL, NULL, 'me', now())")
+            assert tx.concerns_changed() == {RECORD, TELEMETRY}   # where telemetry is read from: both
+            assert tx.concerns_changed(shown=False) == {TELEMETRY}
+        assert _versions(store) == {WORKSPACE: 1, RECORD: 1, TELEMETRY: 1}
+
+
+def test_a_telemetry_write_with_nothing_to_keep_its_rollup_is_rolled_back(tmp_path, monkeypatch):
+    monkeypatch.delitem(record_store._upkeep, "telemetry")
+    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+        with pytest.raises(RuntimeError, match="nothing keeps telemetry_hourly in step"):
+            with store.write() as tx:
+                tx.execute("DELETE FROM telemetry")
+        assert _versions(store) == {WORKSPACE: 0, RECORD: 0, TELEMETRY: 0}
