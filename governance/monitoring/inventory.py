@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
 from governance.monitoring.telemetry_sql import VERSION_TELEMETRY_SQL
-from governance.record.repositories import models
+from governance.record.repositories import models, settings
 
 if TYPE_CHECKING:   # `status` reads the inventory without pandas (see workspace_status)
     import pandas as pd
@@ -33,13 +34,11 @@ def list_versions(store: GovernanceStore) -> pd.DataFrame:
 def _version_records(store: GovernanceStore) -> list[dict]:
     """list_versions as plain records. When every model's telemetry is in the workspace (the usual case) one
     query gives them without pandas, so that `status` starts at once; otherwise from list_versions."""
-    if models.count_reading_telemetry_elsewhere(store):
+    if settings.models_read_elsewhere(store):
         frame = list_versions(store)
         return frame.astype(object).where(frame.notna(), None).to_dict("records")   # None, not NaN, as below
-    records = models.version_records(store, version_telemetry_sql=VERSION_TELEMETRY_SQL)
-    for record in records:
-        record["training_metrics"] = json.loads(record["training_metrics"])
-    return records
+    return [{**asdict(v), "training_metrics": json.loads(v.training_metrics)}
+            for v in models.version_summaries(store, version_telemetry_sql=VERSION_TELEMETRY_SQL)]
 
 
 def workspace_status(store: GovernanceStore) -> dict:

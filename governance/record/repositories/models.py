@@ -36,10 +36,6 @@ _VERSIONS_SQL = """
     LEFT JOIN model_artifact a USING (model, version)
     LEFT JOIN version_telemetry t USING (model, version)
     ORDER BY v.model, v.version"""
-# How many models read their telemetry from elsewhere than the workspace (as telemetry_sources.source_for).
-_EXTERNAL_SOURCES_SQL = """
-    SELECT count(*) FROM (SELECT model, arg_max(kind, set_at) AS kind FROM telemetry_source GROUP BY model)
-    WHERE kind <> 'workspace' AND model IN (SELECT name FROM model)"""
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,23 @@ class ModelSummary:
     owner: str
     risk_tier: str
     purpose: str
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """A version with its model's owner and risk tier, its model file's hash and its telemetry's extent."""
+    model: str
+    version: str
+    stage: str
+    algorithm: str
+    created_at: datetime
+    owner: str
+    risk_tier: str
+    training_metrics: str     # JSON text
+    artifact_sha256: str | None
+    telemetry_rows: int
+    first_ts: datetime | None
+    last_ts: datetime | None
 
 
 @dataclass(frozen=True)
@@ -104,15 +117,11 @@ def version_table(store: GovernanceStore, *, version_telemetry: pd.DataFrame) ->
     return store.query_over(_VERSIONS_SQL, {}, frames={"version_telemetry": version_telemetry})
 
 
-def version_records(store: GovernanceStore, *, version_telemetry_sql: str) -> list[dict]:
-    """Every version (_VERSIONS_SQL) as plain records, without pandas, its telemetry counts from the given query
-    over the workspace's own telemetry."""
-    return store.query_records(f"WITH version_telemetry AS ({version_telemetry_sql}) {_VERSIONS_SQL}")
-
-
-def count_reading_telemetry_elsewhere(store: GovernanceStore) -> int:
-    """How many models read their telemetry from a source other than the workspace's own tables."""
-    return store.query_value(_EXTERNAL_SOURCES_SQL)
+def version_summaries(store: GovernanceStore, *, version_telemetry_sql: str) -> list[VersionSummary]:
+    """Every version (_VERSIONS_SQL), without pandas, its telemetry counts from the given query over the workspace's
+    own telemetry."""
+    return [VersionSummary(**record) for record in store.query_records(
+        f"WITH version_telemetry AS ({version_telemetry_sql}) {_VERSIONS_SQL}")]
 
 
 def add_model(tx: WriteTransaction, *, name: str, purpose: str, intended_use: str, owner: str, risk_tier: str,
