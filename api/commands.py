@@ -370,9 +370,9 @@ async def run_command(request: Request):
 
 def _wrong_password(exc: errors.GovernanceError) -> bool:
     """A password the request carried was wrong: a sign-in's, or a signature's re-authentication, which
-    `signoffs.vote` reports as PermissionDeniedError(REAUTH_PASSWORD)."""
+    `voting.vote` reports as PermissionDeniedError(REAUTH_PASSWORD)."""
     from governance.access.identity import PermissionDeniedError, SignInError
-    from governance.decisions.signoffs import REAUTH_PASSWORD
+    from governance.decisions.voting import REAUTH_PASSWORD
 
     return isinstance(exc, SignInError) or (isinstance(exc, PermissionDeniedError) and str(exc) == REAUTH_PASSWORD)
 

@@ -8,8 +8,8 @@ from components.workspace import cached, get_store
 from governance import alerts
 from governance.access import identity, tokens
 from governance.alerts import scheduler
-from governance.decisions import release_gate, signoffs
-from governance.monitoring import telemetry_setup, telemetry_sources
+from governance.decisions import committee, release_gate
+from governance.monitoring import telemetry_sources
 from governance.errors import GovernanceError
 from governance.monitoring.inventory import list_models, workspace_status
 
@@ -150,8 +150,8 @@ def telemetry_source_section() -> None:
     if submitted:
         try:
             with st.spinner("Trying the source…"):
-                telemetry_setup.set_source(get_store(), model=model, kind=kind, location=location,
-                                           master=master, actor=current_user())
+                telemetry_sources.set_source(get_store(), model=model, kind=kind, location=location,
+                                             master=master, actor=current_user())
         except GovernanceError as exc:
             st.error(plain(str(exc)))
             return
@@ -263,13 +263,13 @@ def accounts_section() -> None:
 
 
 def committee_rules_section() -> None:
-    """The review committee's quorum rules (signoffs.rules), changed by its chair or an admin, each change
+    """The review committee's quorum rules (committee.rules), changed by its chair or an admin, each change
     recorded in the ledger."""
     st.subheader("Committee rules")
     flash = st.session_state.pop("ad_committee_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
-    current = cached(signoffs.rules)
+    current = cached(committee.rules)
     st.caption(plain(f"In force: a quorum is more than {current['quorum_fraction']:g} of the committee members "
                      "who did not recuse" + (", the chair among them" if current["chair_required"] else "")
                      + f"; a decision is valid for {current['decision_validity_days']} days."))
@@ -288,7 +288,7 @@ def committee_rules_section() -> None:
         changed = [key for key, value in wanted.items() if value != current[key]]
         try:
             for key in changed:   # one ledger entry per setting changed, as `signoff rules KEY VALUE` records
-                signoffs.set_rule(get_store(), key=key, value=wanted[key], actor=current_user())
+                committee.set_rule(get_store(), key=key, value=wanted[key], actor=current_user())
         except GovernanceError as exc:
             st.error(plain(str(exc)))
             return

@@ -9,6 +9,7 @@ from components.fairness_charts import audit_comparison_chart, group_metric_char
 from components.formatting import NOT_COMPUTABLE, code, percent, plain
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
+from governance.decisions import release_gate
 from governance.evidence import fairness, fairness_policy
 from governance.evidence import fairness_metrics as fm
 from governance.errors import GovernanceError
@@ -167,7 +168,7 @@ def policy_panel(model: str, versions: list[str]) -> None:
 
 
 def standing_summary(model: str, version: str) -> None:
-    result = cached(fairness_policy.standing_fairness_result, model=model, version=version)
+    result = cached(release_gate.standing_fairness_result, model=model, version=version)
     if result.audit_id is None:
         st.markdown(f"**{version}: no standing result.** {plain(result.why)}.")
     else:

@@ -10,7 +10,7 @@ from components.formatting import plain
 from components.page import keep_valid, render_page
 from components.workspace import cached, get_store
 from governance import reports
-from governance.decisions import signoffs
+from governance.decisions import review_state
 from governance.monitoring.inventory import list_versions
 
 KINDS = {"Model version report": "model", "Committee review report": "review", "Framework coverage report": "coverage"}
@@ -54,7 +54,7 @@ def choose_scope(kind: str) -> dict | None:
         version = right.selectbox("Version", options, key="rp_version")
         return {"kind": kind, "model": model, "version": version}
     if kind == "review":
-        found = cached(signoffs.list_reviews)
+        found = cached(review_state.list_reviews)
         if not found:
             st.info("No committee review has been requested yet: request one on the Sign-offs page.")
             return None

@@ -11,7 +11,7 @@ from components.formatting import plain
 from components.page import keep_valid, lazy_tabs, render_page
 from components.workspace import cached, get_store
 from governance.access import identity
-from governance.decisions import release_gate, signoffs
+from governance.decisions import committee, release_gate, review_evidence, review_state, stage_changes, stages, voting
 from governance.record import clock, ledger
 from governance.errors import GovernanceError
 from governance.monitoring.inventory import list_versions
@@ -65,7 +65,7 @@ def follow_links() -> None:
 
 
 def on_committee(user) -> bool:
-    return cached(signoffs.on_committee, user_name=user.user_name)
+    return cached(committee.on_committee, user_name=user.user_name)
 
 
 # --- my queue --------------------------------------------------------------------------------------------------
@@ -76,10 +76,10 @@ def queue_tab() -> None:
                 "awaits your signature. The Reviews tab shows every review.", icon=":material/info:")
         return
     if not on_committee(user):
-        st.info(plain(signoffs.NOT_ON_COMMITTEE.format(who=user.display_name, role=user.role)),
+        st.info(plain(committee.NOT_ON_COMMITTEE.format(who=user.display_name, role=user.role)),
                 icon=":material/group_off:")
         return
-    waiting = cached(signoffs.queue, user=user)
+    waiting = cached(review_state.queue, user=user)
     if not waiting:
         st.success("Nothing awaits your vote.", icon=":material/done_all:")
         return
@@ -96,7 +96,7 @@ def queue_tab() -> None:
 # --- reviews ---------------------------------------------------------------------------------------------------
 def reviews_tab() -> None:
     flash()
-    everything = cached(signoffs.list_reviews)
+    everything = cached(review_state.list_reviews)
     if not everything:
         st.info("No reviews yet: an engineering leader, risk owner, the chair or an admin requests one in the "
                 "'Request a review' tab.", icon=":material/inbox:")
@@ -112,7 +112,7 @@ def reviews_tab() -> None:
     review_id = st.selectbox("Review", ids, format_func=labels.get, key="so_review")
     st.query_params["review"] = review_id
     st.session_state["so_link_seen"] = review_id
-    detail(cached(signoffs.review, review_id=review_id))
+    detail(cached(review_state.review, review_id=review_id))
 
 
 def approved(decision: dict | None) -> bool:
@@ -133,7 +133,7 @@ def header(r: dict) -> None:
                     f"{r['as_of']}" + (f"; valid until {r['decision']['valid_until']}" if approved(r["decision"]) else ""))
     reasons = "\n".join(f"- {plain(reason)}" for reason in validity["reasons"])
     if validity["re_review_required"]:
-        st.error(f"**{signoffs.RE_REVIEW}** ({validity['state']}):\n{reasons}", icon=":material/replay:")
+        st.error(f"**{review_state.RE_REVIEW}** ({validity['state']}):\n{reasons}", icon=":material/replay:")
     elif validity["flagged"]:
         st.warning(f"**Flagged**:\n{reasons}", icon=":material/flag:")
     elif validity["state"] == "valid":
@@ -163,7 +163,7 @@ def votes_section(r: dict) -> None:
         with right:
             if decision["dissent"]:
                 st.markdown("**Dissent**\n" + "\n".join(
-                    f"- {plain(d['printed_name'])} ({signoffs.MEANINGS.get(d['vote'], plain(d['vote']))}): "
+                    f"- {plain(d['printed_name'])} ({voting.MEANINGS.get(d['vote'], plain(d['vote']))}): "
                     f"{plain(d['reason'])}"
                     for d in decision["dissent"]))
             else:
@@ -186,32 +186,33 @@ def conditions_section(r: dict) -> None:
         return
     with st.form(f"so_condition_{r['review_id']}"):
         st.markdown("**Mark a condition met or waived**")
-        st.caption(plain(signoffs.OWN_CONDITION_RULE))
+        st.caption(plain(review_state.OWN_CONDITION_RULE))
         a, b = st.columns(2)
         condition_id = a.selectbox("Condition", still_open, key=f"so_c_id_{r['review_id']}")
-        status = b.radio("Becomes", signoffs.CONDITION_STATUSES, horizontal=True, key=f"so_c_status_{r['review_id']}")
-        reason = st.text_input("Reason (required)", max_chars=signoffs.MAX_REASON, key=f"so_c_reason_{r['review_id']}")
+        status = b.radio("Becomes", review_state.CONDITION_STATUSES, horizontal=True,
+                         key=f"so_c_status_{r['review_id']}")
+        reason = st.text_input("Reason (required)", max_chars=voting.MAX_REASON, key=f"so_c_reason_{r['review_id']}")
         submitted = st.form_submit_button("Record", **allowed(CONDITION))
     if submitted:
-        run(lambda: signoffs.update_condition(get_store(), condition_id=condition_id, status=status, reason=reason,
-                                              actor=current_user()), f"{condition_id} is now {status}.")
+        run(lambda: review_state.update_condition(get_store(), condition_id=condition_id, status=status, reason=reason,
+                                                  actor=current_user()), f"{condition_id} is now {status}.")
 
 
 # --- voting ----------------------------------------------------------------------------------------------------
 def reauthentication(user) -> tuple[dict | None, bool]:
-    """(the reauth for signoffs.vote, whether the form may be shown): the service's rule for this signer in the
+    """(the reauth for voting.vote, whether the form may be shown): the service's rule for this signer in the
     app; an identity-provider sign-in must also be recent, which only this session knows."""
     auth = session_auth() or {}
     try:
-        method = signoffs.reauthentication_method(get_store(), signer=user, where="app")
+        method = voting.reauthentication_method(get_store(), signer=user, where="app")
     except GovernanceError as exc:
         st.warning(plain(str(exc)), icon=":material/lock:")
         return None, False
     if method == "oidc":
         age = time.time() - float(auth.get("signed_in_at") or 0)
-        if age > signoffs.SIGNING_FRESHNESS_SECONDS:
+        if age > voting.SIGNING_FRESHNESS_SECONDS:
             st.warning(f"Your sign-in with the identity provider is {round(age / 60)} minutes old; signing needs one "
-                       f"from the last {signoffs.SIGNING_FRESHNESS_SECONDS // 60} minutes: sign in again.",
+                       f"from the last {voting.SIGNING_FRESHNESS_SECONDS // 60} minutes: sign in again.",
                        icon=":material/lock_clock:")
             if st.button("Sign in again", key="so_signin_again", icon=":material/login:"):
                 sign_out()
@@ -231,7 +232,7 @@ def conditions_editor(review_id: str) -> list[dict]:
                           "due": pd.Series(dtype="datetime64[ns]")})
     edited = st.data_editor(start, key=f"so_v_conditions_{review_id}", num_rows="dynamic", hide_index=True,
                             column_config={
-                                "text": st.column_config.TextColumn("Condition", max_chars=signoffs.MAX_CONDITION),
+                                "text": st.column_config.TextColumn("Condition", max_chars=voting.MAX_CONDITION),
                                 "owner": st.column_config.SelectboxColumn("Owner", options=users),
                                 "due": st.column_config.DateColumn("Due", min_value=clock.today(),
                                                                    default=clock.today() + timedelta(days=30))})
@@ -241,7 +242,7 @@ def conditions_editor(review_id: str) -> list[dict]:
 def vote_form(r: dict) -> None:
     user = current_user()
     review_id = r["review_id"]
-    reason_not = signoffs.why_no_vote(get_store(), review=r, user=user)
+    reason_not = voting.why_no_vote(get_store(), review=r, user=user)
     st.markdown("#### Your vote")
     if reason_not:
         st.caption(plain(reason_not))
@@ -249,13 +250,13 @@ def vote_form(r: dict) -> None:
     reauth, shown = reauthentication(user)
     if not shown:
         return
-    choice = st.radio("Vote", signoffs.VOTES, format_func=VOTE_LABELS.get, horizontal=True,
+    choice = st.radio("Vote", voting.VOTES, format_func=VOTE_LABELS.get, horizontal=True,
                       key=f"so_v_vote_{review_id}")
     submission = st.session_state.setdefault(f"so_v_submission_{review_id}", uuid.uuid4().hex)
     with st.form(f"so_vote_{review_id}"):
         st.markdown(f"Signing as **{plain(user.display_name)}** ({plain(user.role)}), "
-                    f"meaning **{signoffs.MEANINGS[choice]}**, over evidence SHA-256 `{r['evidence_hash']}`.")
-        reason = st.text_area("Reason (required)", max_chars=signoffs.MAX_REASON, key=f"so_v_reason_{review_id}")
+                    f"meaning **{voting.MEANINGS[choice]}**, over evidence SHA-256 `{r['evidence_hash']}`.")
+        reason = st.text_area("Reason (required)", max_chars=voting.MAX_REASON, key=f"so_v_reason_{review_id}")
         rows = conditions_editor(review_id) if choice == "approve_with_conditions" else []
         if reauth["method"] == "password":
             reauth = {"method": "password", "password": st.text_input(
@@ -266,9 +267,9 @@ def vote_form(r: dict) -> None:
             st.caption("Signed with your recent identity-provider sign-in.")
         submitted = st.form_submit_button("Sign", type="primary", icon=":material/draw:", **allowed(VOTE))
     if submitted:
-        run(lambda: signoffs.vote(get_store(), review_id=review_id, actor=current_user(), vote=choice, reason=reason,
-                                  conditions=views.conditions_from_grid(rows), reauth=reauth,
-                                  idempotency_key=submission), signed)
+        run(lambda: voting.vote(get_store(), review_id=review_id, actor=current_user(), vote=choice, reason=reason,
+                                conditions=views.conditions_from_grid(rows), reauth=reauth,
+                                idempotency_key=submission), signed)
 
 
 def signed(result: dict) -> str:
@@ -301,7 +302,7 @@ def request_tab() -> None:
     keep_valid("so_r_version", list(mine["version"]), mine["version"].iloc[-1])
     version = b.selectbox("Version", list(mine["version"]), key="so_r_version")
     row = mine[mine["version"] == version].iloc[0]
-    gate = signoffs.next_stage(row["stage"])
+    gate = stages.next_stage(row["stage"])
     if gate is None:
         c.selectbox("Gate", [row["stage"]], disabled=True, key="so_r_gate_none")
         st.info(f"{plain(model)} {plain(version)} is in {row['stage']!r}: there is no further stage to review it for.")
@@ -312,18 +313,18 @@ def request_tab() -> None:
     as_of = d.date_input("Evidence as of", value=newest or clock.today(), key=f"so_r_as_of_{model}_{version}",
                          help="The day the evidence is taken up to; by default the version's newest telemetry.")
     try:
-        evidence = cached(signoffs.gather_evidence, model=model, version=version, as_of=as_of)
+        evidence = cached(review_evidence.gather_evidence, model=model, version=version, as_of=as_of)
     except GovernanceError as exc:
         st.error(plain(str(exc)))
         return
     st.markdown("**Evidence that would be frozen** — SHA-256:")
-    st.code(signoffs.evidence_hash(evidence), language=None)
+    st.code(review_evidence.evidence_hash(evidence), language=None)
     views.show_evidence(evidence, key="so_preview")
     submission = st.session_state.setdefault("so_r_submission", uuid.uuid4().hex)
     if st.button("Request review", type="primary", icon=":material/send:", key="so_request", **allowed(REQUEST)):
         def request() -> dict:
-            made = signoffs.request_review(get_store(), model=model, version=version, gate=gate, as_of=as_of,
-                                           actor=current_user(), idempotency_key=submission)
+            made = review_state.request_review(get_store(), model=model, version=version, gate=gate, as_of=as_of,
+                                               actor=current_user(), idempotency_key=submission)
             st.session_state.pop("so_r_submission", None)
             open_review(made["review_id"])
             return made
@@ -335,14 +336,14 @@ def request_tab() -> None:
 def gates_tab() -> None:
     flash()
     versions = cached(list_versions)
-    reviews = cached(signoffs.list_reviews)
+    reviews = cached(review_state.list_reviews)
     rows = []
     for v in versions.itertuples(index=False):
-        gate = signoffs.next_stage(v.stage)
+        gate = stages.next_stage(v.stage)
         mine = [r for r in reviews if (r["model"], r["version"]) == (v.model, v.version)]   # newest first
         # The approval the version stands on in its current stage (the service's rule), and where the review
         # for the next one is.
-        standing = signoffs.standing_approval(reviews, model=v.model, version=v.version, stage=v.stage)
+        standing = review_state.standing_approval(reviews, model=v.model, version=v.version, stage=v.stage)
         newest = next((r for r in mine if r["gate"] == gate), None)
         rows.append({"model": v.model, "version": v.version, "stage": v.stage,
                      "standing": (f"{standing['review_id']}: "
@@ -356,7 +357,7 @@ def gates_tab() -> None:
                             "review": "Newest review for it"},
                      key="so_gates", empty="No model versions yet.")
     checklist_section(versions)
-    movable = [r for r in rows if signoffs.next_stage(r["stage"])]
+    movable = [r for r in rows if stages.next_stage(r["stage"])]
     if not movable:
         return
     labels = {f"{r['model']} {r['version']}": r for r in movable}
@@ -364,12 +365,12 @@ def gates_tab() -> None:
         st.markdown("**Move a version to its next stage** — only when its gate passes: a valid committee approval "
                     "for it, the validation checklist above complete, and no blocking risk.")
         chosen = st.selectbox("Model version", list(labels), key="so_a_version")
-        reason = st.text_input("Reason (required)", max_chars=signoffs.MAX_REASON, key="so_a_reason")
+        reason = st.text_input("Reason (required)", max_chars=voting.MAX_REASON, key="so_a_reason")
         target = labels[chosen]
         submitted = st.form_submit_button(f"Advance to {target['gate']}", type="primary", **allowed(STAGE))
     if submitted:
-        run(lambda: signoffs.advance_stage(get_store(), model=target["model"], version=target["version"],
-                                           to_stage=target["gate"], actor=current_user(), reason=reason),
+        run(lambda: stage_changes.advance_stage(get_store(), model=target["model"], version=target["version"],
+                                                to_stage=target["gate"], actor=current_user(), reason=reason),
             lambda done: f"{plain(done['model'])} {plain(done['version'])}: {done['from_stage']} → "
                          f"{done['to_stage']} on {done['review_id']}.")
 

@@ -3,7 +3,7 @@ statuses, grains, kinds and default settings.
 
 They live here, defined once, so that building the command line's parsers (and `--help`) imports nothing but
 this module: the services that own them (identity, signoffs, risks, fairness, robustness ...) import them from
-here under their usual names (`risks.STATUSES`, `signoffs.STAGES` ...), and those names keep working.
+here under their usual names (`risks.STATUSES`, `stages.STAGES` ...), and those names keep working.
 Standard library only: importing this module must cost nothing.
 """
 

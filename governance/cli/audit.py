@@ -195,6 +195,7 @@ SHOW_TAKES_NO = "audit policy show takes only --model (and --json): {options} ar
 
 
 def _policy(store: GovernanceStore, args) -> dict:
+    from governance.decisions import release_gate
     from governance.evidence import fairness_policy
     from governance.monitoring.inventory import list_versions, require_model
 
@@ -212,7 +213,7 @@ def _policy(store: GovernanceStore, args) -> dict:
         raise InvalidInputError(SHOW_TAKES_NO.format(options=", ".join(given)))
     require_model(store, model=args.model)
     versions = list_versions(store)
-    standing = {v: fairness_policy.standing_fairness_result(store, model=args.model, version=v).as_dict()
+    standing = {v: release_gate.standing_fairness_result(store, model=args.model, version=v).as_dict()
                 for v in sorted(versions[versions["model"] == args.model]["version"])}
     for result in standing.values():
         result.pop("policy")   # the policy in force is shown once, above

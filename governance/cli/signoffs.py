@@ -89,10 +89,10 @@ def _by(args) -> str:
 
 
 def _request(store, args) -> dict:
-    from governance.decisions import signoffs   # pandas and the telemetry sources: only for the command that runs
+    from governance.decisions import review_state   # pandas and the telemetry sources: only for the command that runs
 
-    return signoffs.request_review(store, model=args.model, version=args.version, gate=args.gate,
-                                   actor=acting_user(store, _by(args)), as_of=args.as_of)
+    return review_state.request_review(store, model=args.model, version=args.version, gate=args.gate,
+                                       actor=acting_user(store, _by(args)), as_of=args.as_of)
 
 
 def _conditions(values: list[str]) -> list[dict]:
@@ -107,69 +107,69 @@ def _conditions(values: list[str]) -> list[dict]:
 
 def _vote(store, args) -> dict:
     """The signer's password (or demo sign-in) is the signature's re-authentication."""
-    from governance.decisions import signoffs
+    from governance.decisions import voting
 
     user = identity.get_user(store, user_name=_by(args))
-    method = signoffs.reauthentication_method(store, signer=user, where="server" if through_server() else "terminal")
+    method = voting.reauthentication_method(store, signer=user, where="server" if through_server() else "terminal")
     reauth = {"method": method}
     if method == "password":
         reauth["password"] = read_password(prompt=f"Password of {user.user_name} (to sign): ",
                                            variable="QUORUM_PASSWORD")
-    return signoffs.vote(store, review_id=args.review_id, actor=user, vote=args.vote, reason=args.reason,
-                         conditions=_conditions(args.condition), reauth=reauth)
+    return voting.vote(store, review_id=args.review_id, actor=user, vote=args.vote, reason=args.reason,
+                       conditions=_conditions(args.condition), reauth=reauth)
 
 
 def _status(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import review_state
 
-    return signoffs.review(store, review_id=args.review_id)
+    return review_state.review(store, review_id=args.review_id)
 
 
 def _list(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import review_state
 
-    return {"reviews": signoffs.list_reviews(store, model=args.model, version=args.version)}
+    return {"reviews": review_state.list_reviews(store, model=args.model, version=args.version)}
 
 
 def _queue(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import review_state
 
-    return {"reviews": signoffs.queue(store, user=identity.get_user(store, user_name=_by(args)))}
+    return {"reviews": review_state.queue(store, user=identity.get_user(store, user_name=_by(args)))}
 
 
 def _advance(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import stage_changes
 
-    return signoffs.advance_stage(store, model=args.model, version=args.version, to_stage=args.stage,
-                                  actor=acting_user(store, _by(args)), reason=args.reason)
+    return stage_changes.advance_stage(store, model=args.model, version=args.version, to_stage=args.stage,
+                                       actor=acting_user(store, _by(args)), reason=args.reason)
 
 
 def _condition(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import review_state
 
-    return signoffs.update_condition(store, condition_id=args.condition_id, status=args.status, reason=args.reason,
-                                     actor=acting_user(store, _by(args)))
+    return review_state.update_condition(store, condition_id=args.condition_id, status=args.status, reason=args.reason,
+                                         actor=acting_user(store, _by(args)))
 
 
 def _member(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import committee
 
     if args.action != "list":
         if not args.user_name:
             raise InvalidInputError(f"say whom to {args.action}: signoff member {args.action} USER --by ADMIN")
-        change = signoffs.add_member if args.action == "add" else signoffs.remove_member
+        change = committee.add_member if args.action == "add" else committee.remove_member
         change(store, user_name=args.user_name, actor=acting_user(store, _by(args)))
-    return {"members": signoffs.members(store), "rules": signoffs.rules(store)}
+    return {"members": committee.members(store), "rules": committee.rules(store)}
 
 
 def _rules(store, args) -> dict:
-    from governance.decisions import signoffs
+    from governance.decisions import committee
 
     if args.key is not None:
         if args.value is None:
             raise InvalidInputError(f"give the new value: signoff rules {args.key} VALUE --by USER")
-        return {"rules": signoffs.set_rule(store, key=args.key, value=args.value, actor=acting_user(store, _by(args)))}
-    return {"rules": signoffs.rules(store)}
+        return {"rules": committee.set_rule(store, key=args.key, value=args.value, actor=acting_user(store, _by(args)))}
+    return {"rules": committee.rules(store)}
 
 
 # --- printing --------------------------------------------------------------------------------------------------

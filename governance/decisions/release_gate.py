@@ -24,20 +24,27 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from governance.record import clock
 from governance.access import identity
-from governance.decisions import risks, signoffs
-from governance.monitoring import telemetry_sources
-from governance.record import ledger
-from governance.monitoring.kpis import ratio
-from governance.monitoring.telemetry_sql import VERSION_LABELLED_SQL
-from governance.errors import InvalidInputError
 from governance.access.identity import User
+from governance.decisions import risks
+from governance.decisions.review_state import approval_for_gate
+from governance.errors import InvalidInputError
+from governance.evidence import robustness
+from governance.evidence.explanations import current_explanation   # shap itself only when one is computed
+from governance.evidence.fairness_policy import StandingFairnessResult, standing_result
+from governance.evidence.version_drift import drift_periods
+from governance.monitoring import telemetry_sources
+from governance.monitoring.drift import judged_period
 from governance.monitoring.inventory import list_versions, require_model
+from governance.monitoring.kpis import Window, kpi_series, ratio
+from governance.monitoring.service_levels import service_levels
+from governance.monitoring.telemetry_sql import VERSION_LABELLED_SQL
+from governance.record import clock, ledger
 from governance.record.store import GovernanceStore
 from governance.validation import checked_text
 from governance.vocabulary import ATTESTED  # item -> the permission it needs
 from governance.vocabulary import DEFAULT_RETRAINING_POLICY as DEFAULT_POLICY
+from governance.vocabulary import SIGNOFF_STAGES as STAGES
 
 CHECKLIST = ("fairness", "robustness", "explanation reviewed", "risks reviewed")
 BLOCKING_LEVELS = ("high", "critical")
@@ -112,9 +119,6 @@ def _serving_version(store: GovernanceStore, *, model: str) -> dict | None:
 
 def retraining_triggers(store: GovernanceStore, *, model: str, today: date | None = None) -> dict:
     """Which of the policy's triggers the model meets now, each with the evidence in words."""
-    from governance.monitoring.kpis import Window, kpi_series
-    from governance.monitoring.service_levels import service_levels
-
     today = today or clock.today()
     rules = policy(store, model=model)
     version = _serving_version(store, model=model)
@@ -130,9 +134,7 @@ def retraining_triggers(store: GovernanceStore, *, model: str, today: date | Non
 
     last = pd.Timestamp(version["last_ts"]) if not pd.isna(version["last_ts"]) else None
     if rules["drift_act"] and last is not None:
-        from governance.monitoring.drift import judged_period
-
-        periods = signoffs.drift_periods(store, model=model, version=name)
+        periods = drift_periods(store, model=model, version=name)
         period = judged_period(periods)   # the latest complete week, as on the Drift page; never a partial one
         newest = periods[periods["period"] == period] if period is not None else periods.iloc[:0]
         acting = sorted(newest.loc[newest["status"] == "act", "feature"])
@@ -192,9 +194,17 @@ def attest(store: GovernanceStore, *, model: str, version: str, item: str, note:
     return entry["payload"]
 
 
-def _fairness_item(store: GovernanceStore, *, model: str, version: str, mapped: list[dict]) -> dict:
-    from governance.evidence.fairness_policy import standing_fairness_result
+def standing_fairness_result(store: GovernanceStore, *, model: str, version: str,
+                             mapped: list[dict] | None = None) -> StandingFairnessResult:
+    """The fairness result that stands for the version (fairness_policy.standing_result), with the version's risks:
+    a failure an owner accepted as a fairness risk counts for the checklist. `mapped`: the version's risks
+    (risks.list_risks), when the caller has them already."""
+    if mapped is None:
+        mapped = risks.list_risks(store, model=model, version=version)
+    return standing_result(store, model=model, version=version, mapped=mapped)
 
+
+def _fairness_item(store: GovernanceStore, *, model: str, version: str, mapped: list[dict]) -> dict:
     # The standing result, not the newest audit: a failure stands until a pass under at least its criteria on at
     # least as much data, and an audit weaker than the model's fairness policy does not count.
     standing = standing_fairness_result(store, model=model, version=version, mapped=mapped)
@@ -205,8 +215,6 @@ def _fairness_item(store: GovernanceStore, *, model: str, version: str, mapped: 
 
 
 def _robustness_item(store: GovernanceStore, *, model: str, version: str) -> dict:
-    from governance.evidence import robustness
-
     runs = [r for r in robustness.list_runs(store, model=model, version=version) if r["status"] == "completed"]
     if not runs:
         return {"item": "robustness", "done": False, "detail": "no robustness run of this version"}
@@ -231,8 +239,6 @@ def checklist(store: GovernanceStore, *, model: str, version: str) -> dict:
     """The version's validation checklist: each item done or not, with the evidence in words."""
     require_model(store, model=model, version=version)
     mapped = risks.list_risks(store, model=model, version=version)
-    from governance.evidence.explanations import current_explanation   # shap: only when the checklist is read
-
     explained = current_explanation(store, model=model, version=version)
     explanation = _attested_item(store, model=model, version=version, item="explanation reviewed", since=None)
     if explained.explanation is None:   # none, or only stale ones: what was reviewed is not this version's
@@ -260,10 +266,9 @@ def gate_findings(store: GovernanceStore, *, model: str, version: str, stage: st
     """Would this version pass the gate into `stage` now? {ok, reasons, decision, checklist, blocking_risks}, every
     reason listed. Only reads: `gate` records the check; the Overview asks this of every serving version."""
     require_model(store, model=model, version=version)
-    if stage not in signoffs.STAGES[1:]:
-        raise InvalidInputError(f"the stage must be one of {', '.join(signoffs.STAGES[1:])}, got {stage!r}")
-    state, decision_reasons = signoffs.approval_for_gate(store, model=model, version=version, gate=stage,
-                                                         today=today)
+    if stage not in STAGES[1:]:
+        raise InvalidInputError(f"the stage must be one of {', '.join(STAGES[1:])}, got {stage!r}")
+    state, decision_reasons = approval_for_gate(store, model=model, version=version, gate=stage, today=today)
     listed = checklist(store, model=model, version=version)
     blocking = blocking_risks(store, model=model, version=version)
     reasons = list(decision_reasons)
@@ -307,7 +312,7 @@ def serving_outside_their_gate(store: GovernanceStore, *, today: date | None = N
     gone stale, a checklist item undone since, a risk that became blocking. Reads only; records nothing."""
     found = []
     for v in list_versions(store).itertuples(index=False):
-        if v.stage not in signoffs.STAGES[1:]:
+        if v.stage not in STAGES[1:]:
             continue
         findings = gate_findings(store, model=v.model, version=v.version, stage=v.stage, today=today)
         if not findings["ok"]:

@@ -41,8 +41,9 @@ from datetime import timedelta
 
 from governance.record import clock
 from governance.access import identity
-from governance.decisions import release_gate, signoffs
+from governance.decisions import committee, release_gate, review_state, stage_changes, voting
 from governance.record import ledger
+from governance.record.repositories import reviews as review_record
 from governance.record.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
@@ -92,18 +93,18 @@ def _sign(store: GovernanceStore, review_id: str, ballots) -> dict:
     """Each ballot (member, vote, reason, conditions) in order, with the demo sign-off; the last vote's result."""
     outcome = None
     for user, vote, reason, conditions in ballots:
-        outcome = signoffs.vote(store, review_id=review_id, actor=user, vote=vote, reason=reason,
-                                conditions=conditions, reauth=DEMO_SIGN_OFF)
+        outcome = voting.vote(store, review_id=review_id, actor=user, vote=vote, reason=reason,
+                              conditions=conditions, reauth=DEMO_SIGN_OFF)
     return outcome
 
 
 def _request(store: GovernanceStore, model: str, version: str, gate: str, as_of=None) -> dict:
-    return signoffs.request_review(store, model=model, version=version, gate=gate, actor=ENGINEERING, as_of=as_of)
+    return review_state.request_review(store, model=model, version=version, gate=gate, actor=ENGINEERING, as_of=as_of)
 
 
 def _advance(store: GovernanceStore, made: dict, reason: str) -> None:
-    signoffs.advance_stage(store, model=made["model"], version=made["version"], to_stage=made["gate"],
-                           actor=ENGINEERING, reason=reason)
+    stage_changes.advance_stage(store, model=made["model"], version=made["version"], to_stage=made["gate"],
+                                actor=ENGINEERING, reason=reason)
 
 
 def _set_up_move(store: GovernanceStore, made: dict, reason: str) -> None:
@@ -112,7 +113,7 @@ def _set_up_move(store: GovernanceStore, made: dict, reason: str) -> None:
     model, version, stage = made["model"], made["version"], made["gate"]
     findings = release_gate.gate_findings(store, model=model, version=version, stage=stage)
     with store.write() as tx:
-        tx.execute("UPDATE model_version SET stage = ? WHERE model = ? AND version = ?", [stage, model, version])
+        review_record.move_stage(tx, model=model, version=version, stage=stage)
         ledger.append(store, actor="demo set-up", kind="stage_change", subject=f"{model} {version}",
                       payload={"model": model, "version": version, "from_stage": made["from_stage"],
                                "to_stage": stage, "review_id": made["review_id"],
@@ -228,9 +229,9 @@ def _adult_v2_staging(store: GovernanceStore) -> dict:
          "Approve for staging with Ben's and Dolores's conditions; production is a separate review.", ()),
     ])
     rollback = next(c["condition_id"] for c in decided["decision"]["conditions"] if "back to v1" in c["text"])
-    signoffs.update_condition(store, condition_id=rollback, status="met", actor=CHAIR,
-                              reason="Watched Farid Haddad's rehearsal: all Adult traffic moved back to v1 and returned "
-                                     "in minutes; I read the runbook in the release wiki")
+    review_state.update_condition(store, condition_id=rollback, status="met", actor=CHAIR,
+                                  reason="Watched Farid Haddad's rehearsal: all Adult traffic moved back to v1 and "
+                                         "returned in minutes; I read the runbook in the release wiki")
     _set_up_move(store, made, f"{review_id} approved adult-income v2 for staging with conditions; the A/B split "
                               "continues behind v1")
     return {**made, "conditions": decided["decision"]["conditions"]}
@@ -266,7 +267,7 @@ def _adult_v2_production_rejected(store: GovernanceStore, staging: dict, v1: dic
 
 def seed_demo_signoffs(store: GovernanceStore) -> None:
     """The demo's committee and review history; called by `demo.seed_demo` after the risk register."""
-    signoffs.seed_demo_committee(store)
+    committee.seed_demo_committee(store)
     stale = _adult_v1_before_drift(store)
     _german_with_recusal(store)
     v1 = _adult_v1_re_review(store, stale)

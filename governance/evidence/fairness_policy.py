@@ -16,7 +16,8 @@ rewrite history, and a bar lowered later does not rescue an audit locked under a
 A failed audit then stays the standing result of the version until a later counting audit passes under at least
 the failed audit's criteria, on every feature set it judged, with at least as many rows in all and in each of its
 groups (`overturns`); or until a fairness risk of the version is accepted (the failure still stands, accepted).
-The checklist (release_gate) and the fairness alert (alerts) both read `standing_fairness_result`.
+The checklist and the fairness alert both read it through `release_gate.standing_fairness_result`, which hands
+`standing_result` the version's risks: the evidence does not read the risk register, a layer above it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from governance.evidence import fairness_metrics as fm
 from governance.access import identity
 from governance.record import ledger
 from governance.errors import InvalidInputError
-from governance.evidence.fairness import DEFAULT_CRITERIA, DEFAULT_MIN_GROUP_SIZE, AuditDefinition, Criterion, parse_criteria
+from governance.evidence.fairness import (DEFAULT_CRITERIA, DEFAULT_MIN_GROUP_SIZE, AuditDefinition, Criterion,
+                                          get_audit, list_audits, parse_criteria)
 from governance.access.identity import User
 from governance.monitoring.inventory import require_model
 from governance.record.store import GovernanceStore
@@ -275,8 +277,6 @@ class StandingFairnessResult:
 
 def judge_audits(store: GovernanceStore, *, model: str, version: str | None = None) -> list[AuditStanding]:
     """Each audit of the model (of one version) that ran, oldest first, against the policy of its lock time."""
-    from governance.evidence.fairness import get_audit, list_audits
-
     history = policy_history(store, model=model)
     frame = list_audits(store, model=model, version=version)
     frame = frame[frame["verdict"].isin(RAN)].sort_values("audit_id")
@@ -294,16 +294,11 @@ def judge_audits(store: GovernanceStore, *, model: str, version: str | None = No
     return judged
 
 
-def standing_fairness_result(store: GovernanceStore, *, model: str, version: str,
-                             mapped: list[dict] | None = None) -> StandingFairnessResult:
+def standing_result(store: GovernanceStore, *, model: str, version: str,
+                    mapped: list[dict]) -> StandingFairnessResult:
     """The fairness result that stands for the version, why, and which audits were set aside and why.
 
-    `mapped`: the version's risks (risks.list_risks), when the caller has them already."""
-    from governance.decisions import risks
-    from governance.evidence.fairness import get_audit
-
-    if mapped is None:
-        mapped = risks.list_risks(store, model=model, version=version)
+    `mapped`: the version's risks (risks.list_risks), for the fairness risks their owners accepted."""
     accepted = tuple(r["risk_id"] for r in mapped if r["category"] == "fairness/bias" and r["status"] == "accepted")
     now = policy_in_force(store, model=model)
     judged = judge_audits(store, model=model, version=version)

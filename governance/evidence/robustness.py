@@ -40,9 +40,11 @@ from governance.record import clock
 from governance.monitoring import telemetry_sources
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence.evaluation_sets import evaluation_set
+from governance.evidence.explanations import evaluation_frame, load_version   # shap itself only when one is computed
 from governance.record.canonical import canonical_json
 from governance.evidence.fairness import environment
 from governance.evidence.fairness_inputs import MISSING_GROUP, sha256_text
+from governance.evidence.version_drift import drift_periods
 from governance.access.identity import User, require
 from governance.monitoring.inventory import require_model
 from governance.record.repositories import audits
@@ -551,8 +553,6 @@ def _checked_int(value, *, low: int, high: int, message: str) -> int:
 
 
 def _load(store: GovernanceStore, *, model: str, version: str, seed: int):
-    from governance.evidence.explanations import evaluation_frame, load_version  # shap is heavy: import when needed
-
     require_model(store, model=model, version=version)
     data = evaluation_set(store, model=model, version=version)
     prepared, model_sha256 = load_version(store, model=model, version=version)
@@ -578,8 +578,6 @@ def _weeks(store: GovernanceStore, *, model: str, version: str, until: str | Non
 
 
 def _act_weeks(store: GovernanceStore, *, model: str, version: str, until: str | None) -> tuple[dict, list[str]]:
-    from governance.decisions.signoffs import drift_periods
-
     if until is None:
         return {}, []
     try:

@@ -23,7 +23,8 @@ from typing import Callable
 import pandas as pd
 
 from governance.record import clock
-from governance.decisions import risks, signoffs
+from governance.decisions import committee, review_evidence, review_state, risks
+from governance.evidence import version_drift
 from governance.evidence import explanations, fairness, fairness_policy
 from governance.record import verification
 from governance.monitoring.drift import drift_thresholds, judged_period
@@ -90,7 +91,7 @@ def _card(store: GovernanceStore, *, model: str, version: str) -> dict:
 def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, snapshot: dict) -> dict:
     """The frozen-evidence snapshot (30 days to as_of) plus what a reader needs to check it: each service level's
     status over the window and the daily series the charts draw."""
-    window = signoffs.kpi_window(as_of)
+    window = review_evidence.kpi_window(as_of)
     levels = service_levels(store, model=model)
     summary = kpi_summary(store, model=model, window=window, version=version)
     summary = summary[summary["version"] == version]
@@ -116,7 +117,7 @@ def _kpis(store: GovernanceStore, *, model: str, version: str, as_of: date, snap
 def _drift(store: GovernanceStore, *, model: str, version: str, as_of: date, snapshot: dict) -> dict:
     if not snapshot.get("features") and snapshot.get("note"):
         return {**snapshot, "weekly": []}
-    periods = signoffs.drift_periods(store, model=model, version=version, until=as_of)
+    periods = version_drift.drift_periods(store, model=model, version=version, until=as_of)
     weekly = [{"period": str(pd.Timestamp(r["period"]).date()), "feature": r["feature"], "psi": _number(r["psi"]),
                "status": r["status"]} for r in periods.to_dict("records") if r["status"] != "no data"]
     # The status that counts is the latest complete week's (drift.judged_period); partial weeks are named, not judged.
@@ -181,7 +182,7 @@ def _explanation(store: GovernanceStore, *, model: str, version: str) -> dict:
 
 
 def _decision(store: GovernanceStore, *, review_id: str) -> dict:
-    r = signoffs.review(store, review_id=review_id)
+    r = review_state.review(store, review_id=review_id)
     return {"review_id": review_id, "gate": r["gate"], "from_stage": r["from_stage"], "as_of": r["as_of"],
             "requested_by": r["requested_by"], "requested_at": r["requested_at"], "evidence_hash": r["evidence_hash"],
             "signatures": [{k: v.get(k) for k in SIGNATURE_FIELDS} for v in r["votes"]],
@@ -195,7 +196,7 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
     _check_threshold(suppress_below)
     card = _card(store, model=model, version=version)
     as_of = as_of or (date.fromisoformat(card["telemetry_to"][:10]) if card["telemetry_to"] else clock.today())
-    evidence = signoffs.gather_evidence(store, model=model, version=version, as_of=as_of)
+    evidence = review_evidence.gather_evidence(store, model=model, version=version, as_of=as_of)
     judged = {j.audit_id: j for j in fairness_policy.judge_audits(store, model=model, version=version)}
     audits = [_audit(store, audit_id=a["audit_id"], suppress_below=suppress_below, judged=judged.get(a["audit_id"]))
               for a in evidence["fairness_audits"]]
@@ -209,7 +210,7 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
             "risks": [r for r in mapped if r["status"] not in CLOSED],
             "closed_risks": [r for r in mapped if r["status"] in CLOSED],
             "decisions": [_decision(store, review_id=r["review_id"])
-                          for r in signoffs.list_reviews(store, model=model, version=version)],
+                          for r in review_state.list_reviews(store, model=model, version=version)],
             "privacy": {"suppress_below": suppress_below,
                         "note": SUPPRESSED_NOTE.format(n=suppress_below)
                         if any(a["suppressed_groups"] for a in audits) else None},
@@ -221,8 +222,8 @@ def model_report(store: GovernanceStore, *, model: str, version: str, as_of: dat
 # --- the committee review report ---------------------------------------------------------------------------------
 def review_report(store: GovernanceStore, *, review_id: str, generated_by: str | None = None) -> dict:
     """One review request: its frozen evidence, re-hashed now, the votes, the decision and the conditions."""
-    r = signoffs.review(store, review_id=review_id)
-    recomputed = signoffs.evidence_hash(r["evidence"])
+    r = review_state.review(store, review_id=review_id)
+    recomputed = review_evidence.evidence_hash(r["evidence"])
     return {**_header(store, kind="review", report_id=review_id, generated_by=generated_by),
             "review": {k: r[k] for k in ("review_id", "model", "version", "from_stage", "gate", "as_of",
                                          "requested_by", "requested_at", "status", "validity")},
@@ -230,7 +231,7 @@ def review_report(store: GovernanceStore, *, review_id: str, generated_by: str |
             "evidence_intact": recomputed == r["evidence_hash"], "evidence_hash_recomputed": recomputed,
             "signatures": [{k: v.get(k) for k in SIGNATURE_FIELDS} for v in r["votes"]],
             "tally": r["tally"], "decision": r["decision"], "conditions": r["conditions"],
-            "committee": signoffs.members(store), "seeds": _seeds(store), "ledger": verification.verify(store)}
+            "committee": committee.members(store), "seeds": _seeds(store), "ledger": verification.verify(store)}
 
 
 # --- the framework coverage report -------------------------------------------------------------------------------

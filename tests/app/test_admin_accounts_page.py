@@ -1,6 +1,6 @@
 """The Admin page's accounts and committee rules, headless, on a private copy of the demo: an admin disables an
 account (it can no longer sign in) and enables it again, the last admin cannot be disabled, the committee's chair
-changes the quorum rules; each change is the service's (identity.set_disabled, signoffs.set_rule) and recorded in
+changes the quorum rules; each change is the service's (identity.set_disabled, committee.set_rule) and recorded in
 the ledger with who made it; a viewer may do neither."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from governance.access import identity
-from governance.decisions import signoffs
+from governance.decisions import committee
 from governance.record import ledger
 from governance.errors import GovernanceError
 from governance.record.store import GovernanceStore
@@ -73,7 +73,7 @@ def test_an_admin_disables_an_account_which_then_cannot_sign_in_and_enables_it_a
 
 def test_the_chair_changes_the_committee_rules_and_a_viewer_cannot(demo_copy, monkeypatch):
     with GovernanceStore(demo_copy) as store:
-        before = signoffs.rules(store)
+        before = committee.rules(store)
         entries = len(ledger.entries(store, kind="committee_change"))
     viewer = open_page(PAGE, demo_copy, monkeypatch, user=VIEWER)
     assert_clean(viewer)
@@ -90,7 +90,7 @@ def test_the_chair_changes_the_committee_rules_and_a_viewer_cannot(demo_copy, mo
     assert_clean(app)
     assert any("Recorded quorum_fraction, decision_validity_days" in s.value for s in app.success)
     with GovernanceStore(demo_copy) as store:
-        after = signoffs.rules(store)
+        after = committee.rules(store)
         changes = ledger.entries(store, kind="committee_change")[entries:]
     assert after == {**before, "quorum_fraction": 0.65, "decision_validity_days": 180}
     assert [(c["actor"], c["payload"]["key"], c["payload"]["value"]) for c in changes] == [
@@ -99,4 +99,4 @@ def test_the_chair_changes_the_committee_rules_and_a_viewer_cannot(demo_copy, mo
     # the page shows what the service now holds
     assert "more than 0.65" in " ".join(c.value for c in app.caption)
     with GovernanceStore(demo_copy) as store, pytest.raises(GovernanceError):
-        signoffs.set_rule(store, key="quorum_fraction", value="0.9", actor=identity.get_user(store, user_name=VIEWER))
+        committee.set_rule(store, key="quorum_fraction", value="0.9", actor=identity.get_user(store, user_name=VIEWER))

@@ -4,6 +4,7 @@ a new policy with a reason. Expected texts come from the services, read apart fr
 
 from __future__ import annotations
 
+from governance.decisions import release_gate
 from governance.evidence import fairness
 from governance.record import ledger
 from governance.evidence import fairness_policy as fp
@@ -29,7 +30,7 @@ def texts(app) -> str:
 def test_the_page_shows_the_policy_in_force_and_each_versions_standing_result(demo_workspace, monkeypatch):
     with GovernanceStore(demo_workspace) as store:
         policy = fp.policy_in_force(store, model=MODEL)
-        standing = {v: fp.standing_fairness_result(store, model=MODEL, version=v) for v in ("v1", "v2")}
+        standing = {v: release_gate.standing_fairness_result(store, model=MODEL, version=v) for v in ("v1", "v2")}
     app = open_fairness(demo_workspace, monkeypatch)
     shown = texts(app)
     assert "**In force:** demographic_parity_ratio ≥ 0.8; equalized_odds_difference ≤ 0.1; " \

@@ -12,7 +12,7 @@ import pytest
 
 from components.formatting import plain
 from governance.access import identity
-from governance.decisions import signoffs
+from governance.decisions import committee, review_state, voting
 from governance.record import ledger
 from governance.errors import GovernanceError
 from governance.monitoring.inventory import list_versions
@@ -40,28 +40,28 @@ def members(db):
         identity.add_user(store, user_name="kai.seatless", display_name="Kai Seatless", role="committee member",
                           actor=GRACE, password=PASSWORD)
         for name in (LOCAL, OIDC):
-            signoffs.add_member(store, user_name=name, actor=GRACE)
+            committee.add_member(store, user_name=name, actor=GRACE)
     return db
 
 
 def method(store, user_name: str, where: str) -> str | None:
     try:
-        return signoffs.reauthentication_method(store, signer=identity.get_user(store, user_name=user_name),
-                                                where=where)
+        return voting.reauthentication_method(store, signer=identity.get_user(store, user_name=user_name),
+                                              where=where)
     except GovernanceError as refused:
-        assert str(refused) == signoffs.CANNOT_SIGN_HERE.format(who=user_name)
+        assert str(refused) == voting.CANNOT_SIGN_HERE.format(who=user_name)
         return None
 
 
 def test_the_page_and_the_cli_ask_each_signer_for_what_the_service_says(members, monkeypatch):
     with GovernanceStore(members) as store:
-        assert {u: {w: method(store, u, w) for w in signoffs.SIGNING_PLACES} for u in EXPECTED} == EXPECTED
+        assert {u: {w: method(store, u, w) for w in voting.SIGNING_PLACES} for u in EXPECTED} == EXPECTED
     review_id = open_review(members)["review_id"]
 
     vote = ("--db", str(members), "signoff", "vote", review_id, "--vote", "abstain", "--reason", "not my field")
     refused = cli(*vote, "--by", OIDC)
     assert refused.returncode == 2
-    assert refused.stderr == f"error: {signoffs.CANNOT_SIGN_HERE.format(who=OIDC)}\n"
+    assert refused.stderr == f"error: {voting.CANNOT_SIGN_HERE.format(who=OIDC)}\n"
     assert cli(*vote, "--by", LOCAL, env={"QUORUM_PASSWORD": PASSWORD}).returncode == 0
     assert cli(*vote, "--by", DEMO).returncode == 0
     signed = {v["user_name"]: v["auth_method"] for v in stored(members, review_id)["votes"]}
@@ -90,15 +90,15 @@ def open_review_for_the_page(db, signed: str) -> str:
 def test_the_page_says_who_may_vote_as_the_service_decides_and_vote_agrees(members, monkeypatch):
     review_id = open_review(members)["review_id"]
     with GovernanceStore(members) as store:
-        signoffs.vote(store, review_id=review_id, actor=BEN, vote="abstain", reason="not my field",
-                      reauth={"method": "demo"})
-        review = signoffs.review(store, review_id=review_id)
+        voting.vote(store, review_id=review_id, actor=BEN, vote="abstain", reason="not my field",
+                    reauth={"method": "demo"})
+        review = review_state.review(store, review_id=review_id)
         users = {u: identity.get_user(store, user_name=u) for u in (BEN.user_name, HUGO.user_name, "kai.seatless",
                                                                     CHEN.user_name)}
-        answers = {u: signoffs.why_no_vote(store, review=review, user=user) for u, user in users.items()}
-    assert answers == {BEN.user_name: signoffs.SIGNED_ALREADY,
-                       HUGO.user_name: signoffs.NOT_A_VOTER.format(role="viewer"),
-                       "kai.seatless": signoffs.NOT_ON_COMMITTEE.format(who="Kai Seatless", role="committee member"),
+        answers = {u: voting.why_no_vote(store, review=review, user=user) for u, user in users.items()}
+    assert answers == {BEN.user_name: voting.SIGNED_ALREADY,
+                       HUGO.user_name: voting.NOT_A_VOTER.format(role="viewer"),
+                       "kai.seatless": committee.NOT_ON_COMMITTEE.format(who="Kai Seatless", role="committee member"),
                        CHEN.user_name: None}
     with GovernanceStore(members) as store:   # `vote` refuses exactly those the page tells they cannot vote
         for user_name, why in answers.items():
@@ -107,7 +107,7 @@ def test_the_page_says_who_may_vote_as_the_service_decides_and_vote_agrees(membe
             if why is None:
                 continue
             with pytest.raises(GovernanceError):
-                signoffs.vote(store, review_id=review_id, actor=user, vote="approve", reason="may I?", reauth=reauth)
+                voting.vote(store, review_id=review_id, actor=user, vote="approve", reason="may I?", reauth=reauth)
     for user_name, why in answers.items():
         session = "demo" if users[user_name].source == "demo" else "password"
         app = open_signoffs(members, monkeypatch, user=user_name, params={"review": review_id},
@@ -124,14 +124,14 @@ def test_the_stage_gates_show_the_approval_each_stage_stands_on(members, monkeyp
     with GovernanceStore(members) as store:
         versions = list_versions(store)
         decisions = ledger.entries(store, kind="decision")
-        reviews = signoffs.list_reviews(store)
+        reviews = review_state.list_reviews(store)
     expected = {}
     for v in versions.itertuples(index=False):
         mine = [d for d in decisions if (d["payload"]["model"], d["payload"]["version"], d["payload"]["gate"])
                 == (v.model, v.version, v.stage)]
         stands = mine and mine[-1]["payload"]["outcome"] != "rejected"
         expected[(v.model, v.version)] = mine[-1]["subject"] if stands else None
-        found = signoffs.standing_approval(reviews, model=v.model, version=v.version, stage=v.stage)
+        found = review_state.standing_approval(reviews, model=v.model, version=v.version, stage=v.stage)
         assert (found or {}).get("review_id") == expected[(v.model, v.version)]
     assert any(expected.values())   # the demo has versions that stand on an approval
     app = open_signoffs(members, monkeypatch, "Stage gates")

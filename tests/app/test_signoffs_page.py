@@ -2,7 +2,7 @@
 from the ledger, its forms reach the service as the signed-in account with that session's re-authentication,
 and what an account's role may not do is greyed out or absent.
 
-Expected values come from the services (signoffs.review, list_reviews), read apart from the page. The demo may or
+Expected values come from the services (review_state.review, list_reviews), read apart from the page. The demo may or
 may not bring its own committee and review history: the tests add what they need and count before and after."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from components import signoff_views as views
 from components.formatting import plain
 from governance.access import identity
-from governance.decisions import release_gate, signoffs
+from governance.decisions import committee, release_gate, review_state, stage_changes, voting
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import TEST_LEDGER_KEY
@@ -44,7 +44,7 @@ def db(demo_copy, demo_workspace, monkeypatch) -> Path:
     if anchor.exists():
         shutil.copyfile(anchor, f"{demo_copy}.anchor")
     with GovernanceStore(demo_copy) as store:
-        signoffs.seed_demo_committee(store)
+        committee.seed_demo_committee(store)
     return demo_copy
 
 
@@ -52,29 +52,29 @@ def open_review(db) -> dict:
     """An open review of adult-income v2 for production nobody of the demo committee has voted on yet: the
     demo's own if it has one, else one requested now (settling an open one that already has votes)."""
     with GovernanceStore(db) as store:
-        for r in signoffs.list_reviews(store, model=MODEL, version=VERSION):
+        for r in review_state.list_reviews(store, model=MODEL, version=VERSION):
             if r["gate"] == GATE and r["status"] == "open":
                 if r["votes"] == 0:
-                    return signoffs.review(store, review_id=r["review_id"])
+                    return review_state.review(store, review_id=r["review_id"])
                 settle(store, r["review_id"], "reject")
-        return signoffs.request_review(store, model=MODEL, version=VERSION, gate=GATE, actor=FARID)
+        return review_state.request_review(store, model=MODEL, version=VERSION, gate=GATE, actor=FARID)
 
 
 def settle(store, review_id: str, vote: str) -> dict:
     """The demo committee votes until the review is decided."""
     for member in (CHAIR, BEN, CHEN, DOLORES):
-        state = signoffs.review(store, review_id=review_id)
+        state = review_state.review(store, review_id=review_id)
         if state["status"] != "open":
             break
         if not any(v["user_name"] == member.user_name for v in state["votes"]):
-            signoffs.vote(store, review_id=review_id, actor=member, vote=vote, reason="settled by the test",
-                          reauth={"method": "demo"})
-    return signoffs.review(store, review_id=review_id)
+            voting.vote(store, review_id=review_id, actor=member, vote=vote, reason="settled by the test",
+                        reauth={"method": "demo"})
+    return review_state.review(store, review_id=review_id)
 
 
 def stored(db, review_id: str) -> dict:
     with GovernanceStore(db) as store:
-        return signoffs.review(store, review_id=review_id)
+        return review_state.review(store, review_id=review_id)
 
 
 def open_signoffs(db, monkeypatch, tab: str | None = None, *, user: str = FARID.user_name,
@@ -153,8 +153,8 @@ def test_a_chair_vote_that_settles_the_review_flashes_the_decision(db, monkeypat
     r = open_review(db)
     with GovernanceStore(db) as store:
         for member in (BEN, CHEN, DOLORES):
-            signoffs.vote(store, review_id=r["review_id"], actor=member, vote="approve", reason="fine",
-                          reauth={"method": "demo"})
+            voting.vote(store, review_id=r["review_id"], actor=member, vote="approve", reason="fine",
+                        reauth={"method": "demo"})
     app = open_signoffs(db, monkeypatch, user=CHAIR.user_name, params={"review": r["review_id"]})
     sign_through_form(app, r["review_id"], vote="reject", reason="I disagree")
     decision = stored(db, r["review_id"])["decision"]
@@ -178,7 +178,7 @@ def local_member(db):
     with GovernanceStore(db) as store:
         identity.add_user(store, user_name="ines.local", display_name="Ines Local", role="committee member",
                           actor=GRACE, password=PASSWORD)
-        signoffs.add_member(store, user_name="ines.local", actor=GRACE)
+        committee.add_member(store, user_name="ines.local", actor=GRACE)
     return "ines.local"
 
 
@@ -187,7 +187,7 @@ def test_a_local_account_signs_only_with_its_password(db, monkeypatch, local_mem
     auth = {"method": "password", "signed_in_at": time.time()}
     app = open_signoffs(db, monkeypatch, user=local_member, auth=auth, params={"review": r["review_id"]})
     sign_through_form(app, r["review_id"], password="not my password at all")
-    assert [e.value for e in app.error] == [plain(signoffs.REAUTH_PASSWORD)]
+    assert [e.value for e in app.error] == [plain(voting.REAUTH_PASSWORD)]
     assert not stored(db, r["review_id"])["votes"]
     app.text_input(key=f"so_v_password_{r['review_id']}").input(PASSWORD)
     buttons(app, "Sign")[0].click().run()
@@ -203,7 +203,7 @@ def oidc_member(db):
     with GovernanceStore(db) as store:
         identity.add_user(store, user_name="jo@example.org", display_name="Jo Provider", role="committee member",
                           actor=GRACE, source="oidc")
-        signoffs.add_member(store, user_name="jo@example.org", actor=GRACE)
+        committee.add_member(store, user_name="jo@example.org", actor=GRACE)
     return "jo@example.org"
 
 
@@ -240,18 +240,18 @@ def test_a_viewer_has_no_enabled_write_control(db, monkeypatch):
 
 def test_a_review_requested_through_the_page_has_the_hash_the_service_shows(db, monkeypatch):
     with GovernanceStore(db) as store:
-        for r in signoffs.list_reviews(store, model=MODEL, version=VERSION):
+        for r in review_state.list_reviews(store, model=MODEL, version=VERSION):
             if r["gate"] == GATE and r["status"] == "open":
                 settle(store, r["review_id"], "reject")
-        before = {r["review_id"] for r in signoffs.list_reviews(store)}
+        before = {r["review_id"] for r in review_state.list_reviews(store)}
     app = open_signoffs(db, monkeypatch, "Request a review")
     preview = app.code[0].value
     buttons(app, "Request review")[0].click().run()
     assert_clean(app)
     assert not app.error, [e.value for e in app.error]
     with GovernanceStore(db) as store:
-        [new] = [r for r in signoffs.list_reviews(store) if r["review_id"] not in before]
-        state = signoffs.review(store, review_id=new["review_id"])
+        [new] = [r for r in review_state.list_reviews(store) if r["review_id"] not in before]
+        state = review_state.review(store, review_id=new["review_id"])
     assert (state["model"], state["version"], state["gate"]) == (MODEL, VERSION, GATE)
     assert state["evidence_hash"] == preview
     assert state["requested_by"] == FARID.signature_name
@@ -278,7 +278,7 @@ def test_stage_gates_refuse_without_a_decision_and_advance_on_an_approval(db, mo
     app.text_input(key="so_a_reason").input("approved by the committee")
     buttons(app, "Advance to production")[0].click().run()
     assert_clean(app)
-    assert [e.value for e in app.error] == [plain(signoffs.GATE_REFUSED.format(
+    assert [e.value for e in app.error] == [plain(stage_changes.GATE_REFUSED.format(
         model=MODEL, version=VERSION, stage=GATE, reasons="; ".join(refused["reasons"])))]
     with GovernanceStore(db) as store:
         assert store.query_value("SELECT stage FROM model_version WHERE model = ? AND version = ?",
@@ -303,20 +303,20 @@ def test_a_condition_is_marked_met_through_the_form(db, monkeypatch):
     r = open_review(db)
     due = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
     with GovernanceStore(db) as store:
-        signoffs.vote(store, review_id=r["review_id"], actor=BEN, vote="approve_with_conditions",
-                      reason="with a condition", reauth={"method": "demo"},
-                      conditions=[{"text": "Re-run FA-0002 after retraining", "owner": "elif.kaya", "due": due}])
+        voting.vote(store, review_id=r["review_id"], actor=BEN, vote="approve_with_conditions",
+                    reason="with a condition", reauth={"method": "demo"},
+                    conditions=[{"text": "Re-run FA-0002 after retraining", "owner": "elif.kaya", "due": due}])
         settle(store, r["review_id"], "approve")
     condition_id = f"{r['review_id']}-C1"
     # Farid Haddad requested the review: he does not close its condition alone; the page shows the service's refusal
     app = open_signoffs(db, monkeypatch, "Reviews", params={"review": r["review_id"]})
-    assert plain(signoffs.OWN_CONDITION_RULE) in texts(app)
+    assert plain(review_state.OWN_CONDITION_RULE) in texts(app)
     conditions = next(d.value for d in app.dataframe if "Condition" in d.value.columns)
     assert list(conditions["Condition"]) == [condition_id] and list(conditions["Status"]) == ["open"]
     app.text_input(key=f"so_c_reason_{r['review_id']}").input("re-run passed")
     buttons(app, "Record")[0].click().run()
     assert_clean(app)
-    assert [e.value for e in app.error] == [plain(signoffs.OWN_CONDITION.format(
+    assert [e.value for e in app.error] == [plain(review_state.OWN_CONDITION.format(
         who=FARID.display_name, why=f"requested {r['review_id']}, which set", condition_id=condition_id,
         status="met"))]
     assert stored(db, r["review_id"])["conditions"][0]["status"] == "open"
@@ -350,7 +350,7 @@ def test_approve_with_conditions_offers_the_conditions_editor_and_needs_one(db, 
     r = open_review(db)
     app = open_signoffs(db, monkeypatch, user=DOLORES.user_name, params={"review": r["review_id"]})
     sign_through_form(app, r["review_id"], vote="approve_with_conditions", reason="only with a latency fix")
-    assert [e.value for e in app.error] == [plain(signoffs.NEEDS_CONDITIONS)]
+    assert [e.value for e in app.error] == [plain(voting.NEEDS_CONDITIONS)]
     assert not stored(db, r["review_id"])["votes"]
     assert buttons(app, "Sign")   # nothing signed: the form is still there
 

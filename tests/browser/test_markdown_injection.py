@@ -18,7 +18,7 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from governance.decisions import risks, signoffs
+from governance.decisions import review_state, risks, voting
 from governance.evidence import fairness, fairness_policy
 from governance.demo.datasets import load_german
 from governance.evidence.fairness_inputs import read_csv_data
@@ -99,11 +99,11 @@ def write_payloads(db) -> dict:
             description=f"{IMAGE} {HTML} {BARE}"))
         made["risk"] = risk["risk_id"]
         risks.update_risk(store, risk_id=made["risk"], changes={"impact": 4}, actor=FARID, reason=f"{HTML} {BARE}")
-        review = signoffs.request_review(store, model=MODEL, version="v1", gate="validation", actor=FARID)
+        review = review_state.request_review(store, model=MODEL, version="v1", gate="validation", actor=FARID)
         made["review"] = review["review_id"]
-        signoffs.vote(store, review_id=made["review"], actor=BEN, vote="approve_with_conditions",
-                      reason=f"{IMAGE} {LINK} {BARE}", reauth={"method": "demo"},
-                      conditions=[{"text": f"{HTML} {IMAGE}", "owner": "farid.haddad", "due": "2030-01-01"}])
+        voting.vote(store, review_id=made["review"], actor=BEN, vote="approve_with_conditions",
+                    reason=f"{IMAGE} {LINK} {BARE}", reauth={"method": "demo"},
+                    conditions=[{"text": f"{HTML} {IMAGE}", "owner": "farid.haddad", "due": "2030-01-01"}])
     return made
 
 

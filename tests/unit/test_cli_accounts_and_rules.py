@@ -1,6 +1,6 @@
 """Disabling accounts and setting the committee's rules from the command line (they were reachable only from
 Python): `users disable|enable NAME --by ADMIN` and `signoff rules [SETTING VALUE] --by USER`, each in its own
-process with --json, acting as a checked account, calling identity.set_disabled and signoffs.set_rule, recorded in
+process with --json, acting as a checked account, calling identity.set_disabled and committee.set_rule, recorded in
 the ledger."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from governance.access import identity
-from governance.decisions import signoffs
+from governance.decisions import committee
 from governance.record import ledger
 from governance.record.store import GovernanceStore
 from tests.conftest import ROOT
@@ -68,7 +68,7 @@ def test_users_disable_and_enable_an_account_as_a_checked_admin(demo_copy):
 def test_signoff_rules_shows_and_sets_the_committee_rules(demo_copy):
     db = ("--db", demo_copy)
     with GovernanceStore(demo_copy) as store:
-        before = signoffs.rules(store)
+        before = committee.rules(store)
         changes = len(ledger.entries(store, kind="committee_change"))
     shown = governance(*db, "signoff", "rules", "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout) == {"rules": before}, shown.stderr
@@ -89,7 +89,7 @@ def test_signoff_rules_shows_and_sets_the_committee_rules(demo_copy):
     assert printed.stdout == f"quorum: more than 0.6 of the non-recused members; decisions valid " \
                              f"{before['decision_validity_days']} days\n"
     with GovernanceStore(demo_copy) as store:
-        assert signoffs.rules(store) == before
+        assert committee.rules(store) == before
         recorded = ledger.entries(store, kind="committee_change")[changes:]
     assert [(e["actor"], e["payload"]["key"], e["payload"]["value"]) for e in recorded] == [
         ("amara.okafor (committee chair)", "quorum_fraction", "0.6"),

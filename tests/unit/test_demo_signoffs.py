@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from governance.access import identity
-from governance.decisions import signoffs
+from governance.decisions import committee, review_state
 from governance.record import ledger, verification
 from governance.record.store import GovernanceStore
 
@@ -21,7 +21,7 @@ def store(demo_workspace):
 @pytest.fixture(scope="module")
 def reviews(store) -> list[dict]:
     """Every review folded, oldest first."""
-    return [signoffs.review(store, review_id=r["review_id"]) for r in reversed(signoffs.list_reviews(store))]
+    return [review_state.review(store, review_id=r["review_id"]) for r in reversed(review_state.list_reviews(store))]
 
 
 def _only(reviews, **match) -> list[dict]:
@@ -29,8 +29,8 @@ def _only(reviews, **match) -> list[dict]:
 
 
 def test_the_committee_is_the_demos_chair_and_members(store):
-    assert {m["user_name"] for m in signoffs.members(store)} == {
-        u.user_name for u in identity.DEMO_USERS if u.role in signoffs.COMMITTEE_ROLES}
+    assert {m["user_name"] for m in committee.members(store)} == {
+        u.user_name for u in identity.DEMO_USERS if u.role in committee.COMMITTEE_ROLES}
 
 
 def test_adult_v1_approved_and_the_pre_drift_approval_is_stale(reviews):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from governance.decisions import release_gate, signoffs
+from governance.decisions import release_gate, review_state
 from governance.record import ledger, record_state
 from governance.record.store import GovernanceStore
 
@@ -39,7 +39,7 @@ def test_each_move_says_whether_the_gate_let_it_through(store):
 
 
 def test_the_met_condition_was_not_closed_by_its_owner_or_requester(store):
-    reviews = [signoffs.review(store, review_id=s["review_id"]) for s in signoffs.list_reviews(store)]
+    reviews = [review_state.review(store, review_id=s["review_id"]) for s in review_state.list_reviews(store)]
     closed = [(r, c) for r in reviews for c in r["conditions"] if c["status"] != "open"]
     assert len(closed) == 1
     review, condition = closed[0]

@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 
 from governance import reports
-from governance.decisions import release_gate, signoffs
+from governance.decisions import release_gate, review_evidence
 from governance.evidence import explanations
 from governance.evidence.explanations import NO_EXPLANATION, STALE_EXPLANATION, current_explanation, explain_version
 from governance.record.store import GovernanceStore
@@ -31,7 +31,7 @@ def _settings_sha256(**settings) -> str:
 def _shown(store) -> tuple:
     """What each reader takes as the version's explanation: the report, the sign-off evidence, the checklist."""
     report = reports.model_report(store, model=MODEL, version=VERSION)["explanation"]
-    evidence = signoffs.gather_evidence(store, model=MODEL, version=VERSION, as_of=AS_OF)["explanation"]
+    evidence = review_evidence.gather_evidence(store, model=MODEL, version=VERSION, as_of=AS_OF)["explanation"]
     item = next(i for i in release_gate.checklist(store, model=MODEL, version=VERSION)["items"]
                 if i["item"] == "explanation reviewed")
     return report, evidence, item

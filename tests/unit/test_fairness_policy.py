@@ -98,7 +98,7 @@ def test_a_weaker_audit_that_passes_neither_completes_the_checklist_nor_closes_t
         assert key not in checked["closed"]
         assert key in {e["alert_key"] for e in alerts.episodes(store, open_only=True)}
 
-        standing = fp.standing_fairness_result(store, model=MODEL, version=VERSION)
+        standing = release_gate.standing_fairness_result(store, model=MODEL, version=VERSION)
         assert (standing.audit_id, standing.verdict, standing.done) == ("FA-0002", "fail", False)
         aside = {s.audit_id: s.reason for s in standing.set_aside}
         assert aside[shopped["audit_id"]].startswith(fp.WEAKER_MARK)
@@ -132,7 +132,7 @@ def test_lowering_the_policy_later_does_not_overturn_an_earlier_failure(demo_cop
         assert judged["FA-0002"].policy.set_by == "Amara Okafor (committee chair)"
         assert judged["FA-0002"].policy.criteria == DEFAULTS and judged["FA-0002"].mark is None
         assert judged[audit["audit_id"]].policy == lowered and judged[audit["audit_id"]].counts
-        standing = fp.standing_fairness_result(store, model=MODEL, version=VERSION)
+        standing = release_gate.standing_fairness_result(store, model=MODEL, version=VERSION)
         assert standing.audit_id == "FA-0002" and not standing.done
         reason = next(s.reason for s in standing.set_aside if s.audit_id == audit["audit_id"])
         assert reason.startswith("its pass does not overturn FA-0002")
@@ -145,7 +145,7 @@ def test_lowering_the_policy_later_does_not_overturn_an_earlier_failure(demo_cop
                               actor=AUDITOR, reason="assessed")
         risks.update_risk(store, risk_id=fairness_risk["risk_id"], changes={"status": "accepted"}, actor=AUDITOR,
                           reason="accepted while the retrain is under way")
-        standing = fp.standing_fairness_result(store, model=MODEL, version=VERSION)
+        standing = release_gate.standing_fairness_result(store, model=MODEL, version=VERSION)
         assert standing.audit_id == "FA-0002" and standing.done and fairness_risk["risk_id"] in standing.accepted_risks
         assert release_gate.checklist(store, model=MODEL, version=VERSION)["items"][0]["done"]
 
@@ -319,7 +319,7 @@ def test_a_pass_under_the_failed_audits_criteria_on_as_much_data_overturns_it_an
         alerts.check(store, actor=alerts.SCHEDULER)
         key = f"{model}:fairness:{failed['audit_id']}"
         assert key in {e["alert_key"] for e in alerts.episodes(store, open_only=True)}
-        standing = fp.standing_fairness_result(store, model=model, version=version)
+        standing = release_gate.standing_fairness_result(store, model=model, version=version)
         assert (standing.audit_id, standing.verdict) == (failed["audit_id"], "fail")   # FA-0003 was inconclusive
 
         # the same rows, now predicted without error for everyone: equalized-odds difference 0
@@ -329,7 +329,7 @@ def test_a_pass_under_the_failed_audits_criteria_on_as_much_data_overturns_it_an
         passed = fairness.run_new_audit(store, data=data, actor=LEADER, sensitive=["sex"], bootstrap=200,
                                         criteria=criteria, min_group_size=10)
         assert passed["verdict"] == "pass" and passed["n"] == failed["n"]
-        standing = fp.standing_fairness_result(store, model=model, version=version)
+        standing = release_gate.standing_fairness_result(store, model=model, version=version)
         assert (standing.audit_id, standing.verdict, standing.done) == (passed["audit_id"], "pass", True)
         reasons = {s.audit_id: s.reason for s in standing.set_aside}
         assert reasons[failed["audit_id"]].startswith(f"overturned by {passed['audit_id']}")

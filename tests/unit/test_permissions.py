@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from governance.access import identity
-from governance.decisions import risks, signoffs
+from governance.decisions import committee, review_state, risks, stage_changes, voting
 from governance.evidence import fairness, model_registry
 from governance.monitoring import service_levels
 from governance.errors import GovernanceError
@@ -32,10 +32,10 @@ def store(demo_copy, monkeypatch):
         with opened.write() as tx:
             tx.executemany("INSERT INTO app_user VALUES (?, ?, ?, 'demo', NULL, ?, 'test', false, NULL)",
                            [[u.user_name, u.display_name, u.role, now] for u in ROLE_USERS.values()])
-        on_committee = {m["user_name"] for m in signoffs.members(opened)}
+        on_committee = {m["user_name"] for m in committee.members(opened)}
         for user in [CHAIR, *MEMBERS, ROLE_USERS["committee member"], ROLE_USERS["committee chair"]]:
             if user.user_name not in on_committee:
-                signoffs.add_member(opened, user_name=user.user_name, actor=ADMIN)
+                committee.add_member(opened, user_name=user.user_name, actor=ADMIN)
         yield opened
 
 
@@ -50,26 +50,27 @@ def _attempts(store: GovernanceStore) -> tuple[dict, dict]:
     state: dict = {}
 
     def request_review(user):
-        state["review"] = signoffs.request_review(store, model="adult-income", version="v2", gate="production",
-                                                  actor=user)["review_id"]
+        state["review"] = review_state.request_review(store, model="adult-income", version="v2", gate="production",
+                                                      actor=user)["review_id"]
 
     def vote(user):   # abstaining counts towards the quorum, so it cannot decide the review on its own
-        signoffs.vote(store, review_id=_open_review(store), actor=user, vote="abstain", reason="permission test",
-                      reauth={"method": "demo"})
+        voting.vote(store, review_id=_open_review(store), actor=user, vote="abstain", reason="permission test",
+                    reauth={"method": "demo"})
 
     def decide_with_a_condition():
         """Before anyone tries to update a condition: the committee approves the open review with one."""
         review_id = _open_review(store)
         for member in [CHAIR, *MEMBERS]:   # until the committee has decided
-            if signoffs.vote(store, review_id=review_id, actor=member, vote="approve_with_conditions",
-                             reason="approve once latency is back within its objective", reauth={"method": "demo"},
-                             conditions=[{"text": "latency p95 below 300 ms for 7 days", "owner": "farid.haddad",
-                                          "due": due}])["decision"]:
+            if voting.vote(store, review_id=review_id, actor=member, vote="approve_with_conditions",
+                           reason="approve once latency is back within its objective", reauth={"method": "demo"},
+                           conditions=[{"text": "latency p95 below 300 ms for 7 days", "owner": "farid.haddad",
+                                        "due": due}])["decision"]:
                 break
-        state["condition"] = signoffs.review(store, review_id=review_id)["conditions"][0]["condition_id"]
+        state["condition"] = review_state.review(store, review_id=review_id)["conditions"][0]["condition_id"]
 
     def update_condition(user):
-        signoffs.update_condition(store, condition_id=state["condition"], status="met", reason="measured", actor=user)
+        review_state.update_condition(store, condition_id=state["condition"], status="met", reason="measured",
+                                      actor=user)
 
     return {"update condition": decide_with_a_condition}, {
         "configure monitoring": lambda user: service_levels.set_service_level(
@@ -83,18 +84,18 @@ def _attempts(store: GovernanceStore) -> tuple[dict, dict]:
                                                       actor=user, reason="within appetite"),
         "request review": request_review,
         "vote": vote,
-        "manage committee": lambda user: signoffs.set_rule(store, key="decision_validity_days", value=365,
-                                                           actor=user),
+        "manage committee": lambda user: committee.set_rule(store, key="decision_validity_days", value=365,
+                                                            actor=user),
         "update condition": update_condition,
-        "change stage": lambda user: signoffs.advance_stage(store, model="adult-income", version="v2",
-                                                            to_stage="production", actor=user, reason="approved"),
+        "change stage": lambda user: stage_changes.advance_stage(store, model="adult-income", version="v2",
+                                                                 to_stage="production", actor=user, reason="approved"),
         "manage users": lambda user: identity.add_user(store, user_name=f"new-{user.user_name}", display_name="",
                                                        role="viewer", actor=user, password="correct horse battery"),
     }
 
 
 def _open_review(store: GovernanceStore) -> str:
-    return next(r["review_id"] for r in signoffs.list_reviews(store, model="adult-income", version="v2")
+    return next(r["review_id"] for r in review_state.list_reviews(store, model="adult-income", version="v2")
                 if r["outcome"] is None)
 
 

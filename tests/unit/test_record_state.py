@@ -17,7 +17,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from governance.access import identity
-from governance.decisions import signoffs
+from governance.decisions import committee
 from governance.evidence import model_registry
 from governance.record import record_state
 from governance.record.store import GovernanceStore
@@ -41,9 +41,9 @@ def ws(tmp_path):
             identity.seed_demo_users(store, tx)
         model_registry.register_model(store, model="m", version="v1", content=_model_file(), file_name="m.skops",
                                       actor=GRACE)
-        signoffs.seed_demo_committee(store)
-        signoffs.set_rule(store, key="quorum_fraction", value="0.6", actor=GRACE)
-        signoffs.set_rule(store, key="decision_validity_days", value="180", actor=GRACE)
+        committee.seed_demo_committee(store)
+        committee.set_rule(store, key="quorum_fraction", value="0.6", actor=GRACE)
+        committee.set_rule(store, key="decision_validity_days", value="180", actor=GRACE)
         yield store
 
 
@@ -67,7 +67,7 @@ def _edit(store, sql: str, params=()) -> None:
 
 
 def test_a_workspace_the_services_wrote_has_no_difference(ws):
-    assert len(signoffs.members(ws)) == 4 and signoffs.rules(ws)["quorum_fraction"] == 0.6
+    assert len(committee.members(ws)) == 4 and committee.rules(ws)["quorum_fraction"] == 0.6
     assert record_state.differences(ws) == []
 
 
@@ -128,14 +128,14 @@ def test_a_member_inserted_or_replaced_behind_the_services_back_is_named(ws):
 
 
 def test_a_removed_member_put_back_by_insert_is_named(ws):
-    signoffs.remove_member(ws, user_name="dolores.ruiz", actor=GRACE)
+    committee.remove_member(ws, user_name="dolores.ruiz", actor=GRACE)
     assert record_state.differences(ws) == []
     removal = max(seq for seq, p in _entries(ws, "committee_change") if p["change"] == "remove")
     _edit(ws, "INSERT INTO committee_member VALUES ('dolores.ruiz', ?, 'grace.lindqvist')", [datetime.now()])
     assert record_state.differences(ws) == [
         f"committee_member dolores.ruiz: the table lists dolores.ruiz on the committee but the ledger removed them "
         f"(entry {removal})"]
-    assert "dolores.ruiz" in {m["user_name"] for m in signoffs.members(ws)}   # what the tallies would count
+    assert "dolores.ruiz" in {m["user_name"] for m in committee.members(ws)}   # what the tallies would count
 
 
 def test_rules_replaced_deleted_or_inserted_behind_the_services_back_are_named(ws):

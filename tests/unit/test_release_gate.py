@@ -17,7 +17,7 @@ from governance.access import identity
 from governance.decisions import release_gate, risks
 from governance.evidence import robustness
 from governance.record import ledger, verification
-from governance.cli import build_parser
+from governance.cli.main import build_parser
 from governance.errors import InvalidInputError
 from governance.access.identity import PermissionDeniedError
 from governance.record.store import GovernanceStore

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from governance import reports
-from governance.decisions import risks, signoffs
+from governance.decisions import review_state, risks
 from governance.record import verification
 from governance.reports import audit_pack, render as report_render
 from governance.decisions.risks import NewRisk
@@ -291,7 +291,7 @@ def test_the_review_report_prints_the_review_its_evidence_and_signatures(review,
     report = review.report
     assert report["review"]["review_id"] == "RV-0004" and report["evidence_intact"]
     with GovernanceStore(demo_workspace) as store:
-        stored = signoffs.review(store, review_id="RV-0004")
+        stored = review_state.review(store, review_id="RV-0004")
         assert report["ledger"] == verification.verify(store)
     assert report["evidence_hash"] == stored["evidence_hash"]
     names = [v["printed_name"] for v in stored["votes"]]

@@ -19,7 +19,7 @@ import pytest
 
 from governance.cli import main as cli
 from governance.access import identity
-from governance.decisions import release_gate, risks, signoffs
+from governance.decisions import committee, release_gate, review_evidence, review_state, risks, stage_changes, voting
 from governance.evidence import robustness
 from governance.record import ledger, record_state, verification
 from governance.errors import InvalidInputError
@@ -53,9 +53,9 @@ def light_workspace(path: Path, *, versions: int = 1, stage: str = "staging", ex
         for n in range(extra_members):   # through the service, so each account has its ledger entry
             identity.add_user(store, user_name=f"member{n:02d}", display_name=f"Member {n:02d}",
                               role="committee member", source="demo", actor=GRACE)
-        signoffs.seed_demo_committee(store)
+        committee.seed_demo_committee(store)
         for n in range(extra_members):
-            signoffs.add_member(store, user_name=f"member{n:02d}", actor=GRACE)
+            committee.add_member(store, user_name=f"member{n:02d}", actor=GRACE)
     return path
 
 
@@ -73,12 +73,12 @@ def demo(demo_copy):
 
 
 def request(store, version="v1", gate="production", **kw):
-    return signoffs.request_review(store, model=kw.pop("model", "m"), version=version, gate=gate, actor=FARID, **kw)
+    return review_state.request_review(store, model=kw.pop("model", "m"), version=version, gate=gate, actor=FARID, **kw)
 
 
 def cast(store, review_id, user, vote="approve", reason="reviewed the evidence", **kw):
-    return signoffs.vote(store, review_id=review_id, actor=user, vote=vote, reason=reason,
-                         reauth=kw.pop("reauth", DEMO), **kw)
+    return voting.vote(store, review_id=review_id, actor=user, vote=vote, reason=reason,
+                       reauth=kw.pop("reauth", DEMO), **kw)
 
 
 # --- evidence ----------------------------------------------------------------------------------------------------
@@ -124,10 +124,10 @@ def test_request_freezes_and_hashes_the_evidence(demo):
             **{k: v for k, v in shown.items() if k not in ("explanation_id", "computed_at")},
             "global": [{"feature": f"f{i}", "mean_abs_shap": 1.0 / (i + 1)} for i in range(8)]}),
             shown["explanation_id"]])
-    fresh = signoffs.gather_evidence(demo, model="adult-income", version="v2", as_of=date(2026, 9, 28))
+    fresh = review_evidence.gather_evidence(demo, model="adult-income", version="v2", as_of=date(2026, 9, 28))
     assert fresh["explanation"]["explanation_id"] == shown["explanation_id"] != "EX-1"
     assert [f["feature"] for f in fresh["explanation"]["top_features"]] == ["f0", "f1", "f2", "f3", "f4"]
-    stored = signoffs.review(demo, review_id=rv)
+    stored = review_state.review(demo, review_id=rv)
     assert stored["evidence"] == evidence and stored["evidence_hash"] == recomputed
 
     with pytest.raises(InvalidInputError, match=f"{rv} already reviews"):
@@ -137,7 +137,7 @@ def test_request_freezes_and_hashes_the_evidence(demo):
     with pytest.raises(InvalidInputError, match="no further stage"):
         request(demo, model="adult-income", version="v1", gate="production")
     with pytest.raises(PermissionDeniedError):
-        signoffs.request_review(demo, model="adult-income", version="v2", gate="production", actor=HUGO)
+        review_state.request_review(demo, model="adult-income", version="v2", gate="production", actor=HUGO)
 
 
 def test_signature_is_bound_to_the_evidence_and_manifested(ws):
@@ -153,7 +153,7 @@ def test_signature_is_bound_to_the_evidence_and_manifested(ws):
         "meaning": "abstained", "vote": "abstain", "reason": "I wrote part of the model card", "conditions": [],
         "auth_method": "demo"}
     assert payload["signed_at"].endswith("Z") and result["decision"] is None
-    shown = signoffs.review(ws, review_id=rv)["votes"][0]
+    shown = review_state.review(ws, review_id=rv)["votes"][0]
     assert shown["bound_to_evidence"] and shown["signature"].startswith("Ben Hartmann (committee member), abstained")
 
 
@@ -180,7 +180,7 @@ def test_decision_rule(ws, case):
     for voter, vote, expected in RULE_CASES[case]:
         decision = cast(ws, rv, PEOPLE[voter], vote)["decision"]
         assert (decision or {}).get("outcome") == expected, (voter, vote)
-    state = signoffs.review(ws, review_id=rv)
+    state = review_state.review(ws, review_id=rv)
     votes = {v: vote for v, vote, _ in RULE_CASES[case]}
     outcome = state["decision"]["outcome"]
     against = ("reject",) if outcome != "rejected" else ("approve", "approve_with_conditions")
@@ -202,14 +202,14 @@ def test_tally_rule_settings():
     ballot = lambda *pairs: {n: {"vote": v, "role": "committee member" if n != A else "committee chair"}  # noqa: E731
                              for n, v in pairs}
     loose = {"quorum_fraction": 0.5, "chair_required": False}
-    assert signoffs.tally(votes=ballot((B, "approve"), (C, "approve"), (D, "approve")), committee=committee,
-                          rule=loose)["outcome"] == "approved"
+    assert voting.tally(votes=ballot((B, "approve"), (C, "approve"), (D, "approve")), committee=committee,
+                        rule=loose)["outcome"] == "approved"
     strict = {"quorum_fraction": 0.5, "chair_required": True}
-    assert signoffs.tally(votes=ballot((B, "approve"), (C, "approve"), (D, "approve")), committee=committee,
-                          rule=strict)["outcome"] is None
+    assert voting.tally(votes=ballot((B, "approve"), (C, "approve"), (D, "approve")), committee=committee,
+                        rule=strict)["outcome"] is None
     # a recused chair does not block the committee
-    assert signoffs.tally(votes=ballot((A, "recuse"), (B, "approve"), (C, "approve")), committee=committee,
-                          rule=strict)["outcome"] == "approved"
+    assert voting.tally(votes=ballot((A, "recuse"), (B, "approve"), (C, "approve")), committee=committee,
+                        rule=strict)["outcome"] == "approved"
 
 
 # --- conditions ----------------------------------------------------------------------------------------------------
@@ -236,36 +236,36 @@ def test_conditions_their_updates_and_the_gate(ws):
     assert decision["valid_until"] == str(date.today() + timedelta(days=365))
 
     late = due + timedelta(days=1)
-    overdue = signoffs.review(ws, review_id=rv, today=late)
+    overdue = review_state.review(ws, review_id=rv, today=late)
     assert overdue["validity"]["state"] == "valid" and overdue["validity"]["flagged"]
     assert overdue["conditions"][0]["overdue"] and "overdue" in overdue["validity"]["reasons"][0]
     with pytest.raises(InvalidInputError, match="overdue"):
-        signoffs.advance_stage(ws, model="m", version="v1", to_stage="production", actor=FARID,
-                               reason="approved", today=late)
+        stage_changes.advance_stage(ws, model="m", version="v1", to_stage="production", actor=FARID,
+                                    reason="approved", today=late)
 
     with pytest.raises(PermissionDeniedError):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="done", actor=HUGO)
+        review_state.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="done", actor=HUGO)
     with pytest.raises(InvalidInputError, match="no condition"):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C9", status="met", reason="done", actor=ELIF)
+        review_state.update_condition(ws, condition_id=f"{rv}-C9", status="met", reason="done", actor=ELIF)
     with pytest.raises(InvalidInputError, match="reason is empty"):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason=" ", actor=ELIF)
-    met = signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="dashboard live", actor=ELIF)
+        review_state.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason=" ", actor=ELIF)
+    met = review_state.update_condition(ws, condition_id=f"{rv}-C1", status="met", reason="dashboard live", actor=ELIF)
     assert met["conditions"][0]["status"] == "met" and met["conditions"][0]["update_reason"] == "dashboard live"
     assert met["conditions"][0]["updated_by"] == ELIF.signature_name
     assert ledger.entries(ws, kind="condition_update")[0]["payload"]["status"] == "met"
     with pytest.raises(InvalidInputError, match="already is met"):
-        signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="waived", reason="x", actor=CHAIR)
-    assert not signoffs.review(ws, review_id=rv, today=late)["validity"]["flagged"]
+        review_state.update_condition(ws, condition_id=f"{rv}-C1", status="waived", reason="x", actor=CHAIR)
+    assert not review_state.review(ws, review_id=rv, today=late)["validity"]["flagged"]
     # A valid approval with no open condition, but the gate's checklist is open: the service says so, and how to fix
     with pytest.raises(InvalidInputError) as refused:
-        signoffs.advance_stage(ws, model="m", version="v1", to_stage="production", actor=FARID, reason="approved",
-                               today=late)
+        stage_changes.advance_stage(ws, model="m", version="v1", to_stage="production", actor=FARID, reason="approved",
+                                    today=late)
     open_items = [r for r in release_gate.gate_findings(ws, model="m", version="v1", stage="production",
                                                         today=late)["reasons"]]
     assert [r.split(" (")[0] for r in open_items] == [
         "checklist: fairness not done", "checklist: robustness not done", "checklist: explanation reviewed not done",
         "checklist: risks reviewed not done"]
-    assert str(refused.value) == signoffs.GATE_REFUSED.format(model="m", version="v1", stage="production",
+    assert str(refused.value) == stage_changes.GATE_REFUSED.format(model="m", version="v1", stage="production",
                                                               reasons="; ".join(open_items))
     assert "checklist attest" in str(refused.value) and "blocking risk" in str(refused.value)
     assert ws.query_value("SELECT stage FROM model_version WHERE version = 'v1'") == "staging"
@@ -288,14 +288,14 @@ def test_the_owner_of_a_conditions_outcome_does_not_close_it_alone(ws):
                                            (f"{rv}-C2", "met", FARID, f"requested {rv}, which set"),
                                            (f"{rv}-C2", "met", ELIF, "owns")):
         with pytest.raises(InvalidInputError) as refused:
-            signoffs.update_condition(ws, condition_id=condition_id, status=status, reason="all green", actor=who)
-        assert str(refused.value) == signoffs.OWN_CONDITION.format(who=who.display_name, why=why,
+            review_state.update_condition(ws, condition_id=condition_id, status=status, reason="all green", actor=who)
+        assert str(refused.value) == review_state.OWN_CONDITION.format(who=who.display_name, why=why,
                                                                    condition_id=condition_id, status=status)
     assert not ledger.entries(ws, kind="condition_update")
-    done = signoffs.update_condition(ws, condition_id=f"{rv}-C1", status="met", actor=ELIF,
-                                     reason="checked the p95 chart: under 250 ms every day since the 3rd")
-    done = signoffs.update_condition(ws, condition_id=f"{rv}-C2", status="met", actor=CHAIR,
-                                     reason="FA-0009 passes under the same criteria")
+    done = review_state.update_condition(ws, condition_id=f"{rv}-C1", status="met", actor=ELIF,
+                                         reason="checked the p95 chart: under 250 ms every day since the 3rd")
+    done = review_state.update_condition(ws, condition_id=f"{rv}-C2", status="met", actor=CHAIR,
+                                         reason="FA-0009 passes under the same criteria")
     assert [(c["status"], c["updated_by"], c["update_reason"]) for c in done["conditions"]] == [
         ("met", ELIF.signature_name, "checked the p95 chart: under 250 ms every day since the 3rd"),
         ("met", CHAIR.signature_name, "FA-0009 passes under the same criteria")]
@@ -322,19 +322,19 @@ def test_who_may_vote(ws):
         with pytest.raises(InvalidInputError, match=message):
             cast(ws, rv, BEN, reason=reason)
     with pytest.raises(PermissionDeniedError, match="manage committee needs the role committee chair or admin"):
-        signoffs.add_member(ws, user_name="ivan.petrov", actor=BEN)
+        committee.add_member(ws, user_name="ivan.petrov", actor=BEN)
     with pytest.raises(InvalidInputError, match="only accounts with the role"):
-        signoffs.add_member(ws, user_name="elif.kaya", actor=GRACE)
-    signoffs.add_member(ws, user_name="ivan.petrov", actor=CHAIR)
+        committee.add_member(ws, user_name="elif.kaya", actor=GRACE)
+    committee.add_member(ws, user_name="ivan.petrov", actor=CHAIR)
     assert cast(ws, rv, outsider)["signature"]["user_name"] == "ivan.petrov"
     with pytest.raises(InvalidInputError, match="already is on"):
-        signoffs.add_member(ws, user_name="ivan.petrov", actor=GRACE)
-    signoffs.remove_member(ws, user_name="ivan.petrov", actor=GRACE)
-    assert "ivan.petrov" not in [m["user_name"] for m in signoffs.members(ws)]
+        committee.add_member(ws, user_name="ivan.petrov", actor=GRACE)
+    committee.remove_member(ws, user_name="ivan.petrov", actor=GRACE)
+    assert "ivan.petrov" not in [m["user_name"] for m in committee.members(ws)]
     changes = [e["payload"]["change"] for e in ledger.entries(ws, kind="committee_change")]
     assert changes == ["add"] * 5 + ["remove"]
-    assert [q["review_id"] for q in signoffs.queue(ws, user=BEN)] == [rv]
-    assert signoffs.queue(ws, user=HUGO) == []
+    assert [q["review_id"] for q in review_state.queue(ws, user=BEN)] == [rv]
+    assert review_state.queue(ws, user=HUGO) == []
 
 
 def test_one_vote_each_and_retries_return_the_first_signature(ws):
@@ -355,7 +355,7 @@ def test_reauthentication(ws):
     oidc = identity.add_user(ws, user_name="omar@example.org", display_name="Omar Oidc", role="committee member",
                              actor=GRACE, source="oidc")
     for user in (local, oidc):
-        signoffs.add_member(ws, user_name=user.user_name, actor=GRACE)
+        committee.add_member(ws, user_name=user.user_name, actor=GRACE)
     with pytest.raises(PermissionDeniedError, match="re-enter your password"):
         cast(ws, rv, local, reauth={"method": "password", "password": "wrong password!!"})
     with pytest.raises(PermissionDeniedError, match="re-enter your password"):
@@ -383,8 +383,8 @@ def test_demo_reauth_is_refused_outside_the_demo_workspace(tmp_path):
                                   password=PASSWORD)
         lead = identity.add_user(store, user_name="lee", display_name="Lee", role="engineering leader", actor=admin,
                                  password=PASSWORD)
-        signoffs.add_member(store, user_name="cara", actor=admin)
-        rv = signoffs.request_review(store, model="m", version="v1", gate="production", actor=lead)["review_id"]
+        committee.add_member(store, user_name="cara", actor=admin)
+        rv = review_state.request_review(store, model="m", version="v1", gate="production", actor=lead)["review_id"]
         assert not identity.is_demo_workspace(store)
         with pytest.raises(PermissionDeniedError, match="demo"):
             cast(store, rv, chair, reauth=DEMO)
@@ -394,8 +394,8 @@ def test_demo_reauth_is_refused_outside_the_demo_workspace(tmp_path):
 
 # --- stage gates on the demo ---------------------------------------------------------------------------------------
 def advance(store, version="v2", **kw):
-    return signoffs.advance_stage(store, model="adult-income", version=version, to_stage="production", actor=FARID,
-                                  reason="committee approved", **kw)
+    return stage_changes.advance_stage(store, model="adult-income", version=version, to_stage="production", actor=FARID,
+                                       reason="committee approved", **kw)
 
 
 def approve_all(store, rv):
@@ -423,7 +423,7 @@ def clear_the_gate(store, model="adult-income", version="v2") -> None:
 def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
     with GovernanceStore(light_workspace(tmp_path / "new.duckdb")) as new:
         with pytest.raises(InvalidInputError, match="no committee decision"):
-            signoffs.advance_stage(new, model="m", version="v1", to_stage="production", actor=FARID, reason="x")
+            stage_changes.advance_stage(new, model="m", version="v1", to_stage="production", actor=FARID, reason="x")
     rejected = request(demo, model="adult-income", version="v2")["review_id"]
     for user in (CHAIR, BEN, CHEN):
         cast(demo, rejected, user, "reject", reason="latency breach")
@@ -432,7 +432,7 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
 
     early = request(demo, model="adult-income", version="v2", as_of="2026-09-10")["review_id"]
     approve_all(demo, early)
-    state = signoffs.review(demo, review_id=early)
+    state = review_state.review(demo, review_id=early)
     assert state["validity"]["state"] == "stale" and state["validity"]["re_review_required"]
     assert any("latency_p95_ms" in r and "2026-09-14" in r for r in state["validity"]["reasons"])
     with pytest.raises(InvalidInputError, match="re-review required") as refused:
@@ -441,14 +441,14 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
 
     current = request(demo, model="adult-income", version="v2")["review_id"]
     decision = approve_all(demo, current)
-    assert signoffs.review(demo, review_id=current)["validity"]["state"] == "valid"
+    assert review_state.review(demo, review_id=current)["validity"]["state"] == "valid"
     expired_day = date.fromisoformat(decision["valid_until"]) + timedelta(days=1)
-    assert signoffs.review(demo, review_id=current, today=expired_day)["validity"]["state"] == "expired"
+    assert review_state.review(demo, review_id=current, today=expired_day)["validity"]["state"] == "expired"
     with pytest.raises(InvalidInputError, match="expired"):
         advance(demo, today=expired_day)
     with pytest.raises(PermissionDeniedError):
-        signoffs.advance_stage(demo, model="adult-income", version="v2", to_stage="production", actor=CHAIR,
-                               reason="x")
+        stage_changes.advance_stage(demo, model="adult-income", version="v2", to_stage="production", actor=CHAIR,
+                                    reason="x")
     # The approval is valid, but the gate is not passed (its checklist is open, high risks are open): the same
     # answer as `gate`, every reason listed, and nothing moves.
     findings = release_gate.gate_findings(demo, model="adult-income", version="v2", stage="production")
@@ -456,8 +456,9 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
     assert any(r.startswith("blocking risk") for r in findings["reasons"])
     with pytest.raises(InvalidInputError) as refused:
         advance(demo)
-    assert str(refused.value) == signoffs.GATE_REFUSED.format(model="adult-income", version="v2", stage="production",
-                                                              reasons="; ".join(findings["reasons"]))
+    assert str(refused.value) == stage_changes.GATE_REFUSED.format(model="adult-income", version="v2",
+                                                                   stage="production",
+                                                                   reasons="; ".join(findings["reasons"]))
     assert demo.query_value("SELECT stage FROM model_version WHERE model = 'adult-income' AND version = 'v2'") == \
         "staging"
     clear_the_gate(demo)
@@ -472,7 +473,7 @@ def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
         tx.execute("UPDATE model_version SET stage = 'staging' WHERE model = 'adult-income' AND version = 'v2'")
     with pytest.raises(InvalidInputError, match="already used"):
         advance(demo)
-    listed = signoffs.list_reviews(demo, model="adult-income")[:3]
+    listed = review_state.list_reviews(demo, model="adult-income")[:3]
     assert [(r["review_id"], r["outcome"], r["validity"]) for r in listed] == [
         (current, "approved", "valid"), (early, "approved", "stale"), (rejected, "rejected", "rejected")]
     moved_at = ledger.entries(demo, kind="stage_change")[-1]["seq"]
@@ -485,10 +486,10 @@ def test_drift_after_as_of_makes_a_decision_stale(demo):
     with demo.write() as tx:  # put v1 back before production so it can be reviewed again
         tx.execute("UPDATE model_version SET stage = 'staging' WHERE model = 'adult-income' AND version = 'v1'")
     rv = request(demo, model="adult-income", version="v1", as_of="2026-08-15")["review_id"]
-    assert not [f for f in signoffs.review(demo, review_id=rv)["evidence"]["drift"]["features"]
+    assert not [f for f in review_state.review(demo, review_id=rv)["evidence"]["drift"]["features"]
                 if f["status"] == "act"]
     approve_all(demo, rv)
-    validity = signoffs.review(demo, review_id=rv)["validity"]
+    validity = review_state.review(demo, review_id=rv)["validity"]
     assert validity["state"] == "stale" and validity["summary"].startswith("re-review required")
     assert any("hours_per_week" in r and "'act'" in r for r in validity["reasons"])
     with pytest.raises(InvalidInputError, match="hours_per_week"):
@@ -500,7 +501,8 @@ def test_concurrent_votes_keep_one_chain(tmp_path):
     reviews, voters = 10, 20
     path = light_workspace(tmp_path / "busy.duckdb", versions=reviews, stage="development", extra_members=voters)
     with GovernanceStore(path) as store:
-        ids = [signoffs.request_review(store, model="m", version=f"v{n}", gate="validation", actor=FARID)["review_id"]
+        ids = [review_state.request_review(store, model="m", version=f"v{n}", gate="validation",
+                                           actor=FARID)["review_id"]
                for n in range(1, reviews + 1)]
         ballots = [(rv, identity.User(f"member{n:02d}", f"Member {n:02d}", "committee member", "demo"))
                    for rv in ids for n in range(voters)]
@@ -518,14 +520,14 @@ def test_concurrent_votes_keep_one_chain(tmp_path):
         assert store.query_value("SELECT count(*) FROM ledger WHERE kind = 'signature'") == 200
         assert store.query_value("SELECT count(DISTINCT prev_hash) FROM ledger") == \
             store.query_value("SELECT count(*) FROM ledger")
-        assert {len(signoffs.review(store, review_id=rv)["votes"]) for rv in ids} == {voters}
+        assert {len(review_state.review(store, review_id=rv)["votes"]) for rv in ids} == {voters}
 
 
 CHILD = """
 import sys
 sys.path.insert(0, {root!r})
 from governance.access import identity
-from governance.decisions import signoffs
+from governance.decisions import voting
 from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore
 store = GovernanceStore({path!r})
@@ -534,7 +536,7 @@ for rv in {ids!r}:
     for n in range({voters}):
         user = identity.User(f"member{{n:02d}}", f"Member {{n:02d}}", "committee member", "demo")
         try:
-            signoffs.vote(store, review_id=rv, actor=user, vote="approve", reason="looped", reauth={{"method": "demo"}})
+            voting.vote(store, review_id=rv, actor=user, vote="approve", reason="looped", reauth={{"method": "demo"}})
         except InvalidInputError as exc:
             if "already voted" not in str(exc):
                 raise
@@ -548,7 +550,8 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path):
     reviews, voters = 15, 12   # enough votes that 30 kills at random points all land mid-loop
     path = light_workspace(tmp_path / "crash.duckdb", versions=reviews, stage="development", extra_members=voters)
     with GovernanceStore(path) as store:
-        ids = [signoffs.request_review(store, model="m", version=f"v{n}", gate="validation", actor=FARID)["review_id"]
+        ids = [review_state.request_review(store, model="m", version=f"v{n}", gate="validation",
+                                           actor=FARID)["review_id"]
                for n in range(1, reviews + 1)]
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(root=str(ROOT), path=str(path), ids=ids, voters=voters))
@@ -641,7 +644,7 @@ def test_cli_vote_with_a_password(tmp_path, capsys, monkeypatch):
     with GovernanceStore(path) as store:
         identity.add_user(store, user_name="lena.local", display_name="Lena Local", role="committee member",
                           actor=GRACE, password=PASSWORD)
-        signoffs.add_member(store, user_name="lena.local", actor=GRACE)
+        committee.add_member(store, user_name="lena.local", actor=GRACE)
         rv = request(store)["review_id"]
     monkeypatch.setenv("QUORUM_PASSWORD", "not her password")
     code, out, err = run_cli(capsys, "signoff", "vote", rv, "--db", str(path), "--by", "lena.local", "--vote",

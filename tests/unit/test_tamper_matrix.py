@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from governance.access import identity, tokens
-from governance.decisions import signoffs
+from governance.decisions import committee
 from governance.record import server_file
 from governance.record.store import GovernanceStore
 from tests.conftest import copy_workspace
@@ -33,8 +33,8 @@ def template(demo_workspace, tmp_path_factory) -> Path:
         tokens.create_token(store, name="ci", user_name=ADMIN.user_name, actor=ADMIN, expires_days=None)
         second = tokens.create_token(store, name="laptop", user_name=ADMIN.user_name, actor=ADMIN, expires_days=None)
         tokens.revoke_token(store, token_id=second.token_id, actor=ADMIN)
-        signoffs.set_rule(store, key="decision_validity_days", value=180, actor=ADMIN)
-        signoffs.set_rule(store, key="quorum_fraction", value=0.6, actor=ADMIN)
+        committee.set_rule(store, key="decision_validity_days", value=180, actor=ADMIN)
+        committee.set_rule(store, key="quorum_fraction", value=0.6, actor=ADMIN)
         identity.add_user(store, user_name="local.admin", display_name="Local Admin", role="admin", actor=ADMIN,
                           password="a long enough password")
         identity.set_disabled(store, user_name="local.admin", disabled=True, actor=ADMIN)
