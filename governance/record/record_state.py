@@ -37,6 +37,8 @@ import pandas as pd
 
 from governance.record import ledger, ledger_keys
 from governance.record.repositories import accounts as account_rows
+from governance.record.repositories import committee as committee_rows
+from governance.record.repositories import reviews as review_rows
 
 if TYPE_CHECKING:
     from governance.record.store import GovernanceStore
@@ -87,7 +89,7 @@ def differences(store: GovernanceStore, key: ledger_keys.LedgerKey | None = None
 
 
 def _stages(store: GovernanceStore) -> list[str]:
-    table = {(m, v): s for m, v, s in store.query_rows("SELECT model, version, stage FROM model_version")}
+    table = review_rows.stages(store)
     moved: dict[tuple[str, str], tuple[str, int]] = {}
     for entry in ledger.entries(store, kind="stage_change"):
         p = entry["payload"]
@@ -112,8 +114,7 @@ def _committee_changes(store: GovernanceStore) -> list[dict]:
 
 
 def _members(store: GovernanceStore) -> list[str]:
-    table = {name: (added_at, added_by) for name, added_at, added_by in
-             store.query_rows("SELECT user_name, added_at, added_by FROM committee_member")}
+    table = {seat.user_name: (seat.added_at, seat.added_by) for seat in committee_rows.seats(store)}
     added: dict[str, dict] = {}      # user name -> the add entry still in force
     removed: dict[str, int] = {}     # user name -> the seq of the removal that ended their membership
     for entry in _committee_changes(store):
@@ -145,7 +146,7 @@ def _members(store: GovernanceStore) -> list[str]:
 
 
 def _rules(store: GovernanceStore) -> list[str]:
-    table = dict(store.query_rows("SELECT key, value FROM committee_rule"))
+    table = committee_rows.stored_rules(store)
     set_to: dict[str, tuple[str, int]] = {}
     for entry in _committee_changes(store):
         p = entry["payload"]

@@ -30,6 +30,19 @@ def members(store: GovernanceStore) -> list[CommitteeMember]:
     return [CommitteeMember(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class Seat:
+    """A committee_member row as stored, whether or not its account is still enabled (what `verify` compares with
+    the ledger's committee changes)."""
+    user_name: str
+    added_at: datetime
+    added_by: str
+
+
+def seats(store: GovernanceStore) -> list[Seat]:
+    return [Seat(*row) for row in store.query_rows("SELECT user_name, added_at, added_by FROM committee_member")]
+
+
 def is_member(store: GovernanceStore, *, user_name: str) -> bool:
     """Whether the account has a seat (disabled or not)."""
     return bool(store.query_value("SELECT count(*) FROM committee_member WHERE user_name = ?", [user_name]))

@@ -44,5 +44,11 @@ def stage_of(store: GovernanceStore, *, model: str, version: str) -> str | None:
     return store.query_value("SELECT stage FROM model_version WHERE model = ? AND version = ?", [model, version])
 
 
+def stages(store: GovernanceStore) -> dict[tuple[str, str], str]:
+    """Every version's stage, by (model, version)."""
+    return {(model, version): stage for model, version, stage in store.query_rows(
+        "SELECT model, version, stage FROM model_version")}
+
+
 def move_stage(tx: WriteTransaction, *, model: str, version: str, stage: str) -> None:
     tx.execute("UPDATE model_version SET stage = ? WHERE model = ? AND version = ?", [stage, model, version])
