@@ -49,6 +49,8 @@ _upkeep: dict[str, Upkeep] = {}
 DERIVED_UNMAINTAINED = ("this write changed {source} but nothing keeps {derived} in step with it, so it was rolled "
                         "back: import governance.monitoring (it registers the rollup's upkeep) before writing "
                         "telemetry")
+PART_FAILED = ("a write inside this unit of work failed, so none of it was committed: fix what that error said "
+               "and run the whole action again")
 
 
 def maintain_derived(*, source: str, upkeep: Upkeep) -> None:
@@ -217,22 +219,38 @@ class GovernanceStore:
     # --- writing -------------------------------------------------------------------------------------
     @contextmanager
     def write(self, *, shown: bool = True) -> Iterator["WriteTransaction"]:
-        """One all-or-nothing write: commits and bumps the data version of each concern it changed on success,
-        rolls back on any error.
+        """One all-or-nothing write, the unit of work: commits and bumps the data version of each concern it
+        changed on success, rolls back on any error.
+
+        The entry point owns it: a write opened while this thread already holds one joins it, so the services an
+        entry point calls inside its own `store.write()` commit together with it, or not at all, and their
+        after-commit hooks (the anchor) run once, after that one commit.
 
         `shown=False` is for bookkeeping no page or cached figure shows (when an API token was last used): its
         record rows bump no version, so it throws away no cached result. Telemetry it writes still counts."""
+        joined = getattr(self._local, "tx", None)
+        if joined is not None:
+            joined.shown |= shown
+            try:
+                yield joined
+            except BaseException:
+                joined.failed = True   # even if the caller carries on, the unit it belonged to must not commit
+                raise
+            return
         with self._write_lock:
             cursor = self._cursor()
             cursor.begin()
+            tx = WriteTransaction(cursor, shown=shown)
+            self._local.tx = tx
             try:
-                tx = WriteTransaction(cursor)
                 yield tx
+                if tx.failed:
+                    raise errors.GovernanceError(PART_FAILED)
                 for source, touched in list(tx.touched.items()):   # derived tables in step with their rows
                     if source not in _upkeep:
                         raise RuntimeError(DERIVED_UNMAINTAINED.format(source=source, derived=_DERIVED[source]))
                     _upkeep[source](tx, touched)
-                changed = sorted(tx.concerns_changed(shown=shown))
+                changed = sorted(tx.concerns_changed(shown=tx.shown))
                 if changed:
                     cursor.execute(f"UPDATE data_version SET version = version + 1 "
                                    f"WHERE concern IN ({', '.join('?' * (len(changed) + 1))})", [WORKSPACE, *changed])
@@ -240,6 +258,8 @@ class GovernanceStore:
             except BaseException:
                 cursor.rollback()
                 raise
+            finally:
+                self._local.tx = None
             # After the commit, still under the write lock: what must follow a committed write (the anchor over
             # the chains' new heads) follows it before the next write can begin. A hook that fails leaves the
             # committed write as it is; the anchor check names what the hook did not do.
@@ -289,8 +309,10 @@ class WriteTransaction:
     It notes the tables each statement writes: which concerns' data versions the commit bumps, and which derived
     tables must be brought in step (with what each statement said it `touched`, in the upkeep's own terms)."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection):
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, *, shown: bool = True):
         self._cursor = cursor
+        self.shown = shown
+        self.failed = False   # a write joined to this one raised: the whole unit rolls back
         self.tables_written: set[str] = set()
         self.unknown_statement = False   # a statement we could not read the target of: counted as a record change
         self.touched: dict[str, set | None] = {}

@@ -123,6 +123,47 @@ def test_a_failed_write_commits_nothing_and_keeps_the_data_version(tmp_path):
         assert store.data_version() == 0
 
 
+def _committed_meta(store) -> list[str]:
+    """What another thread sees: only committed rows."""
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(
+        r[0] for r in store.query_rows("SELECT key FROM workspace_meta ORDER BY key")))
+    reader.start()
+    reader.join()
+    return seen
+
+
+def test_a_write_inside_a_write_joins_it_as_one_unit_of_work(tmp_path):
+    ran = []
+    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+        with store.write() as outer:
+            outer.execute("INSERT INTO workspace_meta VALUES ('a', 'by the entry point')")
+            with store.write() as inner:   # what a service called by the entry point opens
+                assert inner is outer
+                inner.execute("INSERT INTO workspace_meta VALUES ('b', 'by a service')")
+                inner.after_commit("probe", lambda: ran.append(_committed_meta(store)))
+            assert _committed_meta(store) == [] and ran == []   # the service's write waits for the unit
+        assert ran == [["a", "b"]]   # the hook ran once, after the one commit
+        assert _committed_meta(store) == ["a", "b"] and store.data_version() == 1
+
+
+def test_a_failed_inner_write_undoes_the_whole_unit_even_if_its_error_is_caught(tmp_path):
+    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+        with pytest.raises(errors.GovernanceError, match="none of it was committed"):
+            with store.write() as outer:
+                outer.execute("INSERT INTO workspace_meta VALUES ('a', 'by the entry point')")
+                try:
+                    with store.write() as inner:
+                        inner.execute("INSERT INTO workspace_meta VALUES ('b', 'half of a service write')")
+                        raise ValueError("the service's own check fails")
+                except ValueError:
+                    pass   # a caller that carries on must not commit the half-written part
+        assert store.query_value("SELECT count(*) FROM workspace_meta") == 0 and store.data_version() == 0
+        with store.write() as tx:   # and the next unit of work starts clean
+            tx.execute("INSERT INTO workspace_meta VALUES ('c', 'later')")
+        assert _committed_meta(store) == ["c"]
+
+
 def test_values_are_bound_not_formatted(tmp_path):
     hostile = "x'); DROP TABLE model; --"
     with GovernanceStore(tmp_path / "ws.duckdb") as store:
