@@ -5,8 +5,8 @@ the relations `telemetry` (and `telemetry_input`) come from:
 
 - workspace: the tables in the workspace file, as always;
 - parquet: a folder laid out as `telemetry/date=YYYY-MM-DD/*.parquet` (Hive partitions by day) and
-  `telemetry_input.parquet`, as `telemetry_setup.export_parquet` writes it. The same SQL runs in the workspace's DuckDB over
-  the files in place; only the partitions of the days a query's window touches are opened (the pruning is
+  `telemetry_input.parquet`, as `telemetry_setup.export_parquet` writes it. The same SQL runs in the
+  workspace's DuckDB over the files in place; only the partitions of the days a query's window touches are opened (the pruning is
   done here, from the folder names, so that it does not depend on an optimiser), and nothing is copied;
 - spark: the same folder (local or remote storage), or a table in Spark's catalog, read by a Spark session
   (local mode, or a cluster given by its master URL) and filtered on `date` so that Spark prunes the
