@@ -1,6 +1,7 @@
-"""Issue 22 §4: the rules of signing, stated once in governance/decisions/signoffs.py and taken from there by the Sign-offs
-page and the CLI alike: how a signer re-authenticates (reauthentication_method), who may vote on a review now
-(why_no_vote, the facts `vote` enforces) and the approval a version's current stage stands on (standing_approval).
+"""Issue 22 §4: the rules of signing, stated once in governance/decisions (voting, review_state) and taken from
+there by the Sign-offs page and the CLI alike: how a signer re-authenticates (reauthentication_method), who may vote
+on a review now (why_no_vote, the facts `vote` enforces) and the approval a version's current stage stands on
+(standing_approval).
 The CLI runs as a real process (before the page, which keeps the workspace open); the page under AppTest."""
 
 from __future__ import annotations
