@@ -2,6 +2,7 @@
 and robustness runs (a locked definition, then its result).
 
 Definitions and results are canonical JSON text, stored and returned as it is: their hashes are over that text.
+One audit or run comes back as a record; the list of fairness audits as a DataFrame, the table the pages show.
 """
 
 from __future__ import annotations
