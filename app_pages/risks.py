@@ -72,7 +72,7 @@ def shipped_clauses() -> pd.DataFrame:
 
 
 def clause_table() -> pd.DataFrame:
-    if get_store().query_value("SELECT count(*) FROM framework_clause"):
+    if risks.frameworks_loaded(get_store()):
         return cached(risks.clauses)
     return shipped_clauses()
 

@@ -35,7 +35,7 @@ def sign_in_screen() -> None:
     if oidc_configured():
         st.button("Sign in with your organisation's account", icon=":material/login:", on_click=st.login,
                   type="primary", key="signin_oidc")
-    if not store.query_value("SELECT count(*) FROM app_user"):
+    if not identity.has_accounts(store):
         st.info("This workspace has no accounts yet. Create the first admin on the server:\n\n"
                 "`python -m governance users add NAME --role admin`", icon=":material/person_add:")
         return

@@ -367,6 +367,11 @@ def oidc_user(store: GovernanceStore, *, email: str | None, subject: str | None)
                       "ask an admin to run `python -m governance users add EMAIL --role ROLE --oidc`")
 
 
+def has_accounts(store: GovernanceStore) -> bool:
+    """Whether anyone can sign in yet: a new workspace has no account until its first admin is added."""
+    return account_rows.has_accounts(store)
+
+
 def is_demo_workspace(store: GovernanceStore) -> bool:
     return account_rows.has_demo_accounts(store)
 

@@ -94,6 +94,11 @@ def ensure_frameworks(store: GovernanceStore) -> None:
             register_rows.add_clauses(tx, rows)
 
 
+def frameworks_loaded(store: GovernanceStore) -> bool:
+    """Whether the shipped framework clauses are in the workspace yet (ensure_frameworks loads them)."""
+    return bool(register_rows.clause_count(store))
+
+
 def clauses(store: GovernanceStore, *, framework: str | None = None) -> pd.DataFrame:
     ensure_frameworks(store)
     return pd.DataFrame([asdict(c) for c in register_rows.clauses(store, framework=framework)],

@@ -74,6 +74,10 @@ def accounts(store: GovernanceStore, *, enabled_only: bool = False) -> list[Acco
     return [AccountRecord(*row) for row in rows]
 
 
+def has_accounts(store: GovernanceStore) -> bool:
+    return bool(store.query_value("SELECT count(*) FROM app_user"))
+
+
 def name_taken(store: GovernanceStore, *, user_name: str) -> bool:
     """Whether an account has this name in any letter case."""
     return bool(store.query_value("SELECT count(*) FROM app_user WHERE lower(user_name) = lower(?)", [user_name]))
