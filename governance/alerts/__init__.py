@@ -23,13 +23,21 @@ import pandas as pd
 from governance.record import clock
 from governance.access import identity
 from governance.decisions import review_state, risks
+from governance.decisions.release_gate import standing_fairness_result
 from governance.evidence import version_drift
 from governance.record import ledger, verification
 from governance.record.repositories import alerts as alert_records
-from governance.alerts.delivery import DEFAULT_BASE_URL, check_webhook_url, enqueue
+from governance.alerts.delivery import (DEFAULT_BASE_URL, check_webhook_url, deliver_pending, enqueue,
+                                        settings_from_files)
 from governance.errors import InvalidInputError
 from governance.access.identity import User
+from governance.evidence.fairness import list_audits
+from governance.evidence.robustness import list_runs
+from governance.monitoring.anomalies import kpi_anomalies
+from governance.monitoring.drift import JUDGED, judged_period
 from governance.monitoring.inventory import list_versions, require_model
+from governance.monitoring.kpis import Window, data_window
+from governance.monitoring.service_levels import KPIS, slo_breaches
 from governance.record.store import GovernanceStore
 
 SEVERITIES = ("info", "warning", "critical")
@@ -180,10 +188,6 @@ def _finding(*, key: str, model: str | None, what: str, title: str, link: str, e
 
 
 def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[dict]:
-    from governance.monitoring.anomalies import kpi_anomalies
-    from governance.monitoring.kpis import Window, data_window
-    from governance.monitoring.service_levels import KPIS, slo_breaches
-
     span = data_window(store, model=model)
     if span is None:
         return []
@@ -200,8 +204,6 @@ def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[d
                                             "detected_at": b.detected_at.isoformat()}))
     for version in list_versions(store).query("model == @model and telemetry_rows > 0")["version"]:
         periods = version_drift.drift_periods(store, model=model, version=version)
-        from governance.monitoring.drift import JUDGED, judged_period   # here, not at the top: drift imports scipy
-
         period = judged_period(periods)   # the latest complete week: a partial week never raises an alert
         if period is None:
             continue
@@ -236,10 +238,6 @@ def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[d
 
 
 def _evidence_findings(store: GovernanceStore, *, model: str, in_force: dict, today: date) -> list[dict]:
-    from governance.evidence.fairness import list_audits
-    from governance.decisions.release_gate import standing_fairness_result
-    from governance.evidence.robustness import list_runs
-
     found = []
     days_ahead = int(in_force["decision_stale"]["days_ahead"])
     audits = list_audits(store, model=model)
@@ -399,3 +397,14 @@ def episodes(store: GovernanceStore, *, open_only: bool = False) -> list[dict]:
                         columns=[f.name for f in fields(alert_records.Episode)])
     found = json.loads(rows.to_json(orient="records", date_format="iso"))
     return [{**e, "evidence": json.loads(e["evidence"])} for e in found]
+
+
+def check_and_send(store: GovernanceStore, *, actor, dry_run: bool = False) -> dict:
+    """Judge every rule now and send what is due: on demand from the CLI (as the checked account), on its schedule in
+    the server (as SCHEDULER), with the delivery settings of settings_from_files."""
+    settings = settings_from_files()
+    result = check(store, actor=actor, dry_run=dry_run, base_url=settings.base_url)
+    if not dry_run:
+        sent = deliver_pending(store, settings=settings)
+        result["delivery"] = {k: sent[k] for k in ("tried", "delivered", "retrying", "failed")}
+    return result
