@@ -9,11 +9,9 @@ from governance.csv_safety import frame_csv
 from governance.monitoring.explore import DIMENSIONS, MEASURES, View, explore
 from governance.monitoring.kpis import GRAINS, Window
 from governance.monitoring.inventory import list_versions
-from governance.monitoring.sql_sandbox import SandboxRefusal, run_sandboxed_query
+from governance.monitoring.sql_sandbox import EXAMPLE as EXAMPLE_SQL, SandboxRefusal, run_sandboxed_query
 
 NO_GRAIN = "none"
-EXAMPLE_SQL = ("SELECT model, version, date_trunc('week', ts) AS week, count(*) AS predictions,\n"
-               "       avg(is_error::INT) AS error_rate\nFROM telemetry\nGROUP BY ALL\nORDER BY ALL")
 
 
 def _param_list(name: str, allowed: list[str], default: list[str]) -> list[str]:

@@ -35,6 +35,7 @@ from governance.record.store import TELEMETRY, GovernanceStore
 
 SANDBOX_TABLES = ("telemetry", "telemetry_input")  # never model artifacts, sign-offs or settings
 MAX_SQL_CHARS = 20_000
+EXAMPLE = telemetry_sql.CONSOLE_EXAMPLE   # what the console starts with
 MEMORY_LIMIT = "2GB"
 
 # Harmless to the data, but they reveal server paths and settings (the snapshot's path, the home directory)

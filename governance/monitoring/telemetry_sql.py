@@ -550,3 +550,8 @@ SANDBOX_ATTACH_SQL = "ATTACH ? AS snapshot (READ_ONLY)"
 def sandbox_view_sql(table: str) -> str:
     """A read-only view of one snapshot table, under its own name (`table` from the sandbox's fixed list)."""
     return f"CREATE VIEW {table} AS SELECT * FROM snapshot.{table}"
+
+
+# The SQL console's starting query, shown in its editor for the analyst to change.
+CONSOLE_EXAMPLE = ("SELECT model, version, date_trunc('week', ts) AS week, count(*) AS predictions,\n"
+                   "       avg(is_error::INT) AS error_rate\nFROM telemetry\nGROUP BY ALL\nORDER BY ALL")

@@ -33,6 +33,7 @@ from governance.access.identity import PermissionDeniedError, User
 from governance.monitoring.inventory import list_models, list_versions, require_model
 from governance.monitoring.kpis import kpi_series, kpi_summary
 from governance.monitoring.service_levels import service_levels, slo_judgment
+from governance.record.repositories import workspace_meta
 from governance.record.store import GovernanceStore
 from governance.vocabulary import REPORT_KINDS as KINDS
 from governance.vocabulary import SUPPRESS_BELOW
@@ -67,8 +68,8 @@ def _header(store: GovernanceStore, *, kind: str, report_id: str, generated_by: 
 
 def _seeds(store: GovernanceStore, **more) -> dict:
     """The random seeds behind the figures, so that anyone can reproduce them."""
-    demo = store.query_rows("SELECT value FROM workspace_meta WHERE key = 'demo_seed'")
-    return {"demo_build": int(demo[0][0]) if demo else None, **more}
+    demo = workspace_meta.value_of(store, key="demo_seed")
+    return {"demo_build": int(demo) if demo is not None else None, **more}
 
 
 def _check_threshold(suppress_below) -> None:
