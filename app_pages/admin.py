@@ -9,7 +9,7 @@ from governance import alerts
 from governance.access import identity, tokens
 from governance.alerts import scheduler
 from governance.decisions import committee, release_gate
-from governance.monitoring import telemetry_sources
+from governance.monitoring import telemetry_setup, telemetry_sources
 from governance.errors import GovernanceError
 from governance.monitoring.inventory import list_models, workspace_status
 
@@ -150,8 +150,8 @@ def telemetry_source_section() -> None:
     if submitted:
         try:
             with st.spinner("Trying the source…"):
-                telemetry_sources.set_source(get_store(), model=model, kind=kind, location=location,
-                                             master=master, actor=current_user())
+                telemetry_setup.set_source(get_store(), model=model, kind=kind, location=location,
+                                           master=master, actor=current_user())
         except GovernanceError as exc:
             st.error(plain(str(exc)))
             return
