@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.cli import as_json_values
+from governance.cli.main import as_json_values
 
 # written here, apart from the CLI's own pattern, so a field the CLI forgets is still caught
 COUNT = re.compile(r"^(n|rows|count|labelled|failures|votes|tests|requests|errors|sizes|evaluation_rows|"
