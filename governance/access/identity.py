@@ -198,14 +198,14 @@ def _account_added(store: GovernanceStore, tx, user: User, *, password_hash: str
     """The ledger entry of a new account, in the write that adds its row: `verify` compares the accounts with
     these entries (governance.record.record_state), so a role raised or a password hash swapped behind Quorum's back is
     named. The hash itself is not shown in the ledger: a keyed digest of it is."""
-    key = ledger_keys.for_writing(store, tx)
+    key = ledger_keys.for_writing(store)
     n = ledger.count_of_kind(store, kind="account_change") + 1
     ledger.append(store, actor=by, kind="account_change", subject=user.user_name,
                   payload={"change": "add", "user_name": user.user_name, "display_name": user.display_name,
                            "role": user.role, "source": user.source,
                            "password_mac": None if password_hash is None else key.mac(ledger_keys.ACCOUNT_PASSWORD,
                                                                                       password_hash)},
-                  idempotency_key=f"account_change:{n}", tx=tx)
+                  idempotency_key=f"account_change:{n}")
 
 
 def set_email(store: GovernanceStore, *, user_name: str, email: str | None, actor: User) -> None:
@@ -245,7 +245,7 @@ def set_disabled(store: GovernanceStore, *, user_name: str, disabled: bool, acto
             ledger.append(store, actor=actor.recorded_as, kind="account_change", subject=user_name,
                           payload={"change": "disabled" if disabled else "enabled", "user_name": user_name,
                                    "by": actor.signature_name, "at": clock.now_iso_micro()},
-                          idempotency_key=f"account_change:{n}", tx=tx)
+                          idempotency_key=f"account_change:{n}")
             changed = True
         else:
             changed = False

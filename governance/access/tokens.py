@@ -157,10 +157,10 @@ def create_token(store: GovernanceStore, *, name: str, user_name: str, actor: id
                                "role": bound.role, "prefix": prefix, "expires_at": _iso(expires_at),
                                # not the hash itself, which is not shown, but a keyed digest of it: verify finds
                                # a row whose hash was swapped, and the ledger gives nothing to test guesses against
-                               "token_hash_mac": ledger_keys.for_writing(store, tx).mac(ledger_keys.TOKEN_HASH,
+                               "token_hash_mac": ledger_keys.for_writing(store).mac(ledger_keys.TOKEN_HASH,
                                                                                        token_hash(token)),
                                "created_by": actor.signature_name, "created_at": _iso(created_at)},
-                      idempotency_key=f"token_created:{token_id}", tx=tx)
+                      idempotency_key=f"token_created:{token_id}")
     return IssuedToken(token_id=token_id, name=name, user_name=bound.user_name, token=token, prefix=prefix,
                        created_at=created_at, expires_at=expires_at)
 
@@ -195,7 +195,7 @@ def revoke_token(store: GovernanceStore, *, token_id: str, actor: identity.User)
                       payload={"token_id": current.token_id, "name": current.name, "user_name": current.user_name,
                                "prefix": current.prefix, "revoked_by": actor.signature_name,
                                "revoked_at": _iso(revoked_at)},
-                      idempotency_key=f"token_revoked:{current.token_id}", tx=tx)
+                      idempotency_key=f"token_revoked:{current.token_id}")
     return _token(store, current.token_id)
 
 

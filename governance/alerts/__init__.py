@@ -114,7 +114,7 @@ def set_rules(store: GovernanceStore, *, model: str, changes: dict, actor: User)
             current[what].update(rule)
         entry = ledger.append(store, actor=actor.recorded_as, kind="alert_rules", subject=model,
                               payload={"model": model, "rules": current, "set_by": actor.signature_name},
-                              idempotency_key=f"alert_rules:{model}:{uuid.uuid4().hex}", tx=tx)
+                              idempotency_key=f"alert_rules:{model}:{uuid.uuid4().hex}")
     return entry["payload"]
 
 
@@ -369,7 +369,7 @@ def check(store: GovernanceStore, *, actor: User | None = None, dry_run: bool = 
                 made = enqueue(store, alert_key=f"{key}:{f['severity']}", channel=_channel(recipient),
                                recipient=recipient, subject=f"[Quorum {f['severity']}] {f['title']}",
                                body=f"{WHAT_WORDS[f['what']].capitalize()}: {f['title']}.", link=f["link"],
-                               evidence=f["evidence"], base_url=base_url, now=now, tx=tx)
+                               evidence=f["evidence"], base_url=base_url, now=now)
                 result["queued"] += int(made.get("created", False))
             alert_records.mark_notified(tx, alert_key=key, severity=f["severity"])
     return result

@@ -222,13 +222,12 @@ def build_link(link: str, *, base_url: str = DEFAULT_BASE_URL) -> str:
 
 
 def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: str, subject: str, body: str,
-            link: str, evidence: dict, base_url: str = DEFAULT_BASE_URL, now: datetime | None = None,
-            tx: WriteTransaction | None = None) -> dict:
+            link: str, evidence: dict, base_url: str = DEFAULT_BASE_URL, now: datetime | None = None) -> dict:
     """Queue an alert for one recipient and return its delivery (with `created`: whether this call queued it).
 
     Idempotent on (alert_key, channel, recipient): queuing the same again returns the existing delivery unchanged.
     `link` is the Quorum page (a path such as "/kpis?model=churn", joined to `base_url`, or an absolute URL).
-    With `tx` (an open `store.write()` of this thread) the delivery commits or rolls back with the caller's rows.
+    Inside a caller's open `store.write()` the delivery commits or rolls back with the caller's rows.
     """
     alert_key = checked_text(alert_key, "alert key", limit=500)
     if channel not in CHANNELS:
@@ -249,11 +248,8 @@ def enqueue(store: GovernanceStore, *, alert_key: str, channel: str, recipient: 
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
     at = _utc(now)
-    if tx is not None:
+    with store.write() as tx:
         return _enqueue(store, tx, alert_key=alert_key, channel=channel, recipient=recipient, subject=subject,
-                        body=body, payload=payload, at=at)
-    with store.write() as own:
-        return _enqueue(store, own, alert_key=alert_key, channel=channel, recipient=recipient, subject=subject,
                         body=body, payload=payload, at=at)
 
 

@@ -78,7 +78,7 @@ def _committee_entry(store: GovernanceStore, tx, *, actor: User, payload: dict) 
     ledger.append(store, actor=actor.recorded_as, kind="committee_change", subject="committee",
                   payload={**payload, "by": actor.signature_name, "by_user": actor.user_name,
                            "at": clock.now_iso_seconds()},
-                  idempotency_key=f"committee_change:{n}", tx=tx)
+                  idempotency_key=f"committee_change:{n}")
 
 
 def set_rule(store: GovernanceStore, *, key: str, value, actor: User) -> dict:

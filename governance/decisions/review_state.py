@@ -122,7 +122,7 @@ def request_review(store: GovernanceStore, *, model: str, version: str, gate: st
                       payload={"review_id": review_id, "model": model, "version": version, "from_stage": stage,
                                "gate": gate, "as_of": str(as_of), "evidence": evidence, "evidence_hash": digest,
                                "requested_by": actor.signature_name, "requested_by_user": actor.user_name},
-                      idempotency_key=idempotency_key or f"review_request:{review_id}", tx=tx)
+                      idempotency_key=idempotency_key or f"review_request:{review_id}")
     return review(store, review_id=review_id)
 
 
@@ -165,7 +165,7 @@ def update_condition(store: GovernanceStore, *, condition_id: str, status: str, 
                       payload={"review_id": review_id, "condition_id": condition_id, "status": status,
                                "reason": reason, "updated_by": actor.signature_name,
                                "updated_at": clock.now_iso_seconds()},
-                      idempotency_key=f"condition_update:{condition_id}", tx=tx)
+                      idempotency_key=f"condition_update:{condition_id}")
     return review(store, review_id=review_id)
 
 

@@ -62,5 +62,5 @@ def advance_stage(store: GovernanceStore, *, model: str, version: str, to_stage:
                                        "review_id": review_id, "evidence_hash": state["evidence_hash"],
                                        "reason": reason, "changed_by": actor.signature_name,
                                        "changed_at": clock.now_iso_seconds(), "gate": {"ok": True, "reasons": []}},
-                              idempotency_key=f"stage_change:{model}:{version}:{to_stage}:{review_id}", tx=tx)
+                              idempotency_key=f"stage_change:{model}:{version}:{to_stage}:{review_id}")
     return entry["payload"]

@@ -285,7 +285,7 @@ def vote(store: GovernanceStore, *, review_id: str, actor: User, vote: str, reas
         if idempotency_key:
             payload["submission"] = idempotency_key
         entry = ledger.append(store, actor=signer.recorded_as, kind="signature", subject=review_id,
-                              payload=payload, idempotency_key=f"signature:{review_id}:{signer.user_name}", tx=tx)
+                              payload=payload, idempotency_key=f"signature:{review_id}:{signer.user_name}")
         votes[signer.user_name] = {**payload, "seq": entry["seq"], "entry_hash": entry["entry_hash"]}
         rule = rules(store)
         result = tally(votes=votes, committee=members(store), rule=rule)
@@ -293,7 +293,7 @@ def vote(store: GovernanceStore, *, review_id: str, actor: User, vote: str, reas
         if result["outcome"]:
             decision = _decision_payload(review_id=review_id, request=request, votes=votes, result=result, rule=rule)
             ledger.append(store, actor=signer.recorded_as, kind="decision", subject=review_id, payload=decision,
-                          idempotency_key=f"decision:{review_id}", tx=tx)
+                          idempotency_key=f"decision:{review_id}")
     return {"signature": votes[signer.user_name], "decision": decision, "retried": False}
 
 

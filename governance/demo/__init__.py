@@ -331,7 +331,7 @@ DEMO_FAIRNESS_POLICIES = {
 
 def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
     for model in dict.fromkeys(m for m, *_ in DEMO_AUDITS):   # the bar first, in the ledger, then the audits
-        fairness_policy.set_policy(store, model=model, criteria=fairness.DEFAULT_CRITERIA, tx=tx,
+        fairness_policy.set_policy(store, model=model, criteria=fairness.DEFAULT_CRITERIA,
                                    reason=DEMO_FAIRNESS_POLICIES[model], actor=DEMO_AUDITOR)
     for model, version, sensitive, intersectional in DEMO_AUDITS:
         data = fairness.evaluation_set_data(store, model=model, version=version)

@@ -121,7 +121,7 @@ def _set_up_move(store: GovernanceStore, made: dict, reason: str) -> None:
                                "changed_by": "demo set-up (not through the app, which refuses this move)",
                                "changed_at": clock.now_iso_seconds(),
                                "gate": {"ok": findings["ok"], "reasons": findings["reasons"]}},
-                      idempotency_key=f"stage_change:{model}:{version}:{stage}:{made['review_id']}", tx=tx)
+                      idempotency_key=f"stage_change:{model}:{version}:{stage}:{made['review_id']}")
 
 
 def _adult_v1_before_drift(store: GovernanceStore) -> dict:

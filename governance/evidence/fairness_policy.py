@@ -89,11 +89,10 @@ def _from_entry(entry: dict) -> FairnessPolicy:
 
 
 def set_policy(store: GovernanceStore, *, model: str, criteria, reason: str, actor: User,
-               confidence: float = fm.CONFIDENCE, min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
-               tx=None) -> FairnessPolicy:
+               confidence: float = fm.CONFIDENCE, min_group_size: int = DEFAULT_MIN_GROUP_SIZE) -> FairnessPolicy:
     """Record the model's fairness policy in the ledger; it is in force for every audit locked from now on.
-    `criteria` as audits take them ("name>=x,name<=y" or a list). With `tx` (an open write, the demo's) the entry
-    lands with the caller's rows (the anchor follows when the caller's write commits)."""
+    `criteria` as audits take them ("name>=x,name<=y" or a list). Inside a caller's open write (the demo's) the
+    entry lands with the caller's rows (the anchor follows when the caller's write commits)."""
     identity.require(actor, PERMISSION)
     require_model(store, model=model)
     parsed = parse_criteria(criteria)
@@ -106,7 +105,7 @@ def set_policy(store: GovernanceStore, *, model: str, criteria, reason: str, act
         raise InvalidInputError(BAD_CONFIDENCE.format(value=confidence))
     if isinstance(min_group_size, bool) or not isinstance(min_group_size, int) or not 1 <= min_group_size <= 1_000_000:
         raise InvalidInputError(BAD_MIN_GROUP.format(value=min_group_size))
-    entry = ledger.append(store, actor=actor.recorded_as, kind=KIND, subject=model, tx=tx,
+    entry = ledger.append(store, actor=actor.recorded_as, kind=KIND, subject=model,
                           payload={"model": model, "criteria": [c.text for c in parsed],
                                    "confidence": float(confidence), "min_group_size": int(min_group_size),
                                    "reason": reason, "set_by": actor.signature_name, "set_at": clock.now_iso_micro()},

@@ -35,7 +35,6 @@ Plain Python: no Streamlit here.
 from __future__ import annotations
 
 import uuid
-import warnings
 from dataclasses import dataclass
 from datetime import datetime
 

@@ -786,7 +786,7 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
                                    "version": version, "rows_accepted": int(meta["rows_accepted"]),
                                    "rows_quarantined": int(meta["rows_quarantined"]), "via": via,
                                    "ingested_at": now.isoformat(timespec="microseconds")},
-                          idempotency_key=f"telemetry_ingest:{sha256}", tx=tx)
+                          idempotency_key=f"telemetry_ingest:{sha256}")
     except _AlreadyIngested as repeat:
         return repeat.outcome
     return _outcome(meta, mode="ingested", inbox_file=inbox_file, ingested_at=now, ingested_by=actor)

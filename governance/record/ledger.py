@@ -58,12 +58,11 @@ def _text(value, field: str) -> str:
     return value
 
 
-def append(store: GovernanceStore, *, actor: str, kind: str, subject: str, payload: dict, idempotency_key: str,
-           tx: WriteTransaction | None = None) -> dict:
+def append(store: GovernanceStore, *, actor: str, kind: str, subject: str, payload: dict, idempotency_key: str) -> dict:
     """Append one entry and return it; a retry with the same idempotency key and content returns the first one.
 
-    With `tx` (an open `store.write()` of this thread) the entry commits or rolls back with the caller's own
-    rows. Either way the anchor moves to the chains' new heads once the write commits (an after-commit hook),
+    Inside a caller's open `store.write()` (its unit of work) the entry commits or rolls back with the caller's
+    own rows. Either way the anchor moves to the chains' new heads once the write commits (an after-commit hook),
     never after a rollback.
     """
     fields = {"actor": _text(actor, "actor"), "kind": _text(kind, "kind"), "subject": _text(subject, "subject"),
@@ -74,10 +73,8 @@ def append(store: GovernanceStore, *, actor: str, kind: str, subject: str, paylo
         fields["payload"] = canonical_json(payload)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(NOT_JSON.format(reason=exc)) from None
-    if tx is not None:
+    with store.write() as tx:
         return _append(store, tx, **fields)
-    with store.write() as own:
-        return _append(store, own, **fields)
 
 
 def anchor_after_commit(store: GovernanceStore, tx: WriteTransaction, *, key: ledger_keys.LedgerKey) -> None:
@@ -94,7 +91,7 @@ def _append(store: GovernanceStore, tx: WriteTransaction, *, actor: str, kind: s
         if (existing.actor, existing.kind, existing.subject, existing.payload) != (actor, kind, subject, payload):
             raise InvalidInputError(KEY_REUSED.format(key=idempotency_key, seq=existing.seq))
         return _entry(existing)
-    key = key or ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
+    key = key or ledger_keys.for_writing(store)   # refuses, before anything is written, a missing or foreign key
     seq, prev_hash = hash_chain.next_link(store, LEDGER)
     if seq == 1:  # anchor the empty ledger first, so a crash right after the first commit leaves it behind, not absent
         hash_chain.refresh_anchor(store, key=key)

@@ -135,7 +135,7 @@ def current_fingerprint(store: GovernanceStore) -> str | None:
     return keys[-1].fingerprint if keys else None
 
 
-def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> LedgerKey:
+def for_writing(store: GovernanceStore) -> LedgerKey:
     """The key, checked against the workspace's fingerprint; raises with what to do when it is missing or wrong.
 
     A workspace without a fingerprint (made before fingerprints, or by code that opened the file directly) gets
@@ -147,11 +147,8 @@ def for_writing(store: GovernanceStore, tx: WriteTransaction | None = None) -> L
     expected = current_fingerprint(store)
     if expected is None:
         _prove(store, key)
-        if tx is not None:
+        with store.write() as tx:   # inside the caller's write, when it has one open
             record_key(tx, key, since_seq=0, since_event=0)
-        else:
-            with store.write() as own:
-                record_key(own, key, since_seq=0, since_event=0)
     elif not hmac.compare_digest(expected, key.fingerprint):
         raise GovernanceError(KEY_MISMATCH.format(source=key.source, found=key.fingerprint, expected=expected,
                                                   env=KEY_ENV))

@@ -29,7 +29,7 @@ def append(store: GovernanceStore, tx: WriteTransaction, *, risk_id: str, actor:
            old_value: str, new_value: str, reason: str | None, recorded_at: datetime) -> RiskEvent:
     """Seal and append one event inside the caller's write (values already JSON text); the anchor moves to the
     register's new head once the write commits."""
-    key = ledger_keys.for_writing(store, tx)   # refuses, before anything is written, a missing or foreign key
+    key = ledger_keys.for_writing(store)   # refuses, before anything is written, a missing or foreign key
     seq, prev_hash = hash_chain.next_link(store, RISK_REGISTER)
     content = _content(seq, risk_id, recorded_at.isoformat(), actor, kind, field, old_value, new_value, reason,
                        prev_hash)

@@ -8,14 +8,13 @@ are in benchmarks/cli_startup.py.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from governance.monitoring import telemetry_setup, telemetry_sources
+from governance.monitoring import telemetry_setup
 from governance.monitoring.kpis import kpi_records, kpi_series, resolve_window
 from governance.monitoring.service_levels import service_levels, slo_judgment
 from governance.record.store import GovernanceStore

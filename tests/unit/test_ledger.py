@@ -132,16 +132,15 @@ def test_inside_a_callers_write_the_entry_commits_or_rolls_back_with_its_rows(st
     with pytest.raises(RuntimeError):
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
-            add(store, 0, tx=tx)
+            add(store, 0)
             raise RuntimeError("the caller fails after appending")
     assert store.query_value("SELECT count(*) FROM model") == store.query_value("SELECT count(*) FROM ledger") == 0
 
     with store.write() as tx:
         tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
-        first = add(store, 0, tx=tx)
-        second = add(store, 1, tx=tx)  # sees the first, still uncommitted
-        assert add(store, 0, tx=tx) == first
-    ledger.refresh_anchor(store)
+        first = add(store, 0)
+        second = add(store, 1)  # sees the first, still uncommitted
+        assert add(store, 0) == first
     assert second["prev_hash"] == first["entry_hash"]
     assert store.query_value("SELECT count(*) FROM model") == 1
     result = verification.verify(store)

@@ -47,8 +47,8 @@ def test_a_committed_append_moves_the_anchor(store):
     entry(store, 1)
     assert anchored(store) == {"ledger": 1, "risk register": 0}
     with store.write() as tx:
-        entry(store, 2, tx=tx)
-        entry(store, 3, tx=tx)
+        entry(store, 2)
+        entry(store, 3)
         event(store, tx, "R-001")
         assert anchored(store)["ledger"] == 1   # not before the commit
     assert anchored(store) == {"ledger": 3, "risk register": 1}
@@ -59,7 +59,7 @@ def test_a_rolled_back_write_leaves_the_anchor_untouched(store):
     entry(store, 1)
     before = hash_chain.anchor_path(store).read_bytes()
     with pytest.raises(RuntimeError), store.write() as tx:
-        entry(store, 2, tx=tx)
+        entry(store, 2)
         event(store, tx, "R-001")
         raise RuntimeError("the caller fails after appending")
     assert hash_chain.anchor_path(store).read_bytes() == before
@@ -76,6 +76,6 @@ def test_a_write_with_many_appends_anchors_once(store, monkeypatch):
     monkeypatch.setattr(hash_chain, "refresh_anchor", lambda *a, **k: calls.append(1) or refresh(*a, **k))
     with store.write() as tx:
         for n in range(2, 7):
-            entry(store, n, tx=tx)
+            entry(store, n)
         event(store, tx, "R-001")
     assert len(calls) == 1 and anchored(store) == {"ledger": 6, "risk register": 1}

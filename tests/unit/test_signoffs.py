@@ -46,7 +46,7 @@ def light_workspace(path: Path, *, versions: int = 1, stage: str = "staging", ex
                 tx.execute("INSERT INTO model_version VALUES ('m', ?, 'lr', 'd', now(), ?, '{}')", [f"v{n}", stage])
             identity.seed_demo_users(store, tx)
             for n in range(1, versions + 1):   # how the version got there, so the table agrees with the record
-                ledger.append(store, actor="test set-up", kind="stage_change", subject=f"m v{n}", tx=tx,
+                ledger.append(store, actor="test set-up", kind="stage_change", subject=f"m v{n}",
                               payload={"model": "m", "version": f"v{n}", "from_stage": "development",
                                        "to_stage": stage},
                               idempotency_key=f"stage_change:m:v{n}:{stage}:set-up")
