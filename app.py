@@ -1,4 +1,4 @@
-"""Quorum: page config, the workspace, sign-in and navigation. Everything else lives in app_pages/ and components/."""
+"""Quorum: page config, the workspace, sign-in and navigation. Everything else lives in pages/ and components/."""
 
 import streamlit as st
 

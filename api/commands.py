@@ -28,8 +28,8 @@ from starlette.responses import FileResponse, JSONResponse
 from api import auth
 from api.http import ApiError, internal, refusal, status_for
 from governance import errors, jobs
-from governance.cli import main as cli
 from governance.access import caller
+from governance.cli import main as cli
 
 KEEP_SECONDS = 3600   # finished jobs and unused uploads: long enough to fetch, not for the server's lifetime
 MAX_UPLOAD_BYTES = int(os.environ.get("QUORUM_MAX_UPLOAD_MB", "1024")) << 20

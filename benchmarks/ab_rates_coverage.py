@@ -32,8 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from governance.monitoring.compare import (_bootstraps, _verdict, _weighted_mean, compare_versions,  # noqa: E402
-                                newcombe_interval)
+from governance.monitoring.compare import _bootstraps, _verdict, _weighted_mean, compare_versions, newcombe_interval
 from governance.monitoring.kpis import Window  # noqa: E402
 from governance.record.store import GovernanceStore  # noqa: E402
 from governance.monitoring.telemetry_sql import COMPARE_BINNED, compare_bins_sql  # noqa: E402

@@ -42,8 +42,8 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from governance.monitoring import data_quality, drift  # noqa: E402
-from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, GERMAN_CATEGORICAL,  # noqa: E402
-                                 GERMAN_NUMERIC, load_adult, load_german)
+from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, GERMAN_CATEGORICAL, GERMAN_NUMERIC, load_adult,
+                                      load_german)
 from governance.demo import DEFAULT_SEED, _stratified_split  # noqa: E402
 from governance.monitoring.telemetry_sql import QUALITY_NULL, QUALITY_OK, QUALITY_OUTSIDE  # noqa: E402
 

@@ -44,7 +44,7 @@ MODEL, VERSION = "adult-income", "v2"
 ROWS = 10_000
 AGNOSTIC_ROWS = 100
 TARGET_COLD, TARGET_PAGE = 5.0, 0.5
-PAGE = "app_pages/explanations.py"
+PAGE = "pages/explanations.py"
 
 
 def build(base: Path) -> float:

@@ -18,7 +18,7 @@ Two measurements per server (after one session that warms the server up):
 - visits: in that signed-in session, a click on Explanations in the sidebar (after Reports), --visits times; the time
   from the click, the websocket bytes received, and the browser main thread's busy time (CDP TaskDuration).
 
-Baseline in the same run: a second server runs the same code with app_pages/explanations.py and
+Baseline in the same run: a second server runs the same code with pages/explanations.py and
 components/explanation_charts.py as they were at --baseline (a git revision: before issue 20 the beeswarm's ~20,000
 dots and the dependence plot's 2,000 were SVG elements), on its own copy of the workspace. `--baseline none` skips it.
 
@@ -55,7 +55,7 @@ if _LEDGER_KEY is None:
     os.environ.pop("QUORUM_LEDGER_KEY", None)
 
 PYTHON = sys.executable
-PAGE_FILES = ("app_pages/explanations.py", "components/explanation_charts.py")
+PAGE_FILES = ("pages/explanations.py", "components/explanation_charts.py")
 BASELINE = "9544371"     # the last commit before issue 20's change to the page
 TARGET_SECONDS = 1.5
 QUIET_SECONDS = 0.75     # DRAWN_AND_STILL's "unchanged for 750 ms"

@@ -84,7 +84,7 @@ DEMOS = {
 SIZES = {"german-credit v1": 300, "adult-income v1": 15_060}
 
 
-# --- shared with tests/unit/test_robustness_coverage.py --------------------------------------------------------------
+# --- shared with tests/unit/evidence/test_robustness_coverage.py --------------------------------------------------------------
 def wrong_verdict(verdict: str, truth: float, threshold: float) -> bool:
     """A fail while the truth meets the criterion, a pass while it does not; on the threshold, either."""
     on = math.isclose(truth, threshold, rel_tol=0, abs_tol=1e-12)

@@ -15,18 +15,18 @@ class PageSpec:
 
 
 PAGES = (
-    PageSpec("app_pages/overview.py", "Overview", ":material/dashboard:", "Home"),
-    PageSpec("app_pages/kpis.py", "KPIs", ":material/speed:", "Monitoring"),
-    PageSpec("app_pages/compare.py", "A/B comparison", ":material/compare_arrows:", "Monitoring"),
-    PageSpec("app_pages/drift.py", "Drift", ":material/trending_up:", "Monitoring"),
-    PageSpec("app_pages/alerts.py", "Alerts", ":material/notifications:", "Monitoring"),
-    PageSpec("app_pages/explore.py", "Explore", ":material/query_stats:", "Monitoring"),
-    PageSpec("app_pages/fairness.py", "Fairness", ":material/balance:", "Responsible AI"),
-    PageSpec("app_pages/explanations.py", "Explanations", ":material/lightbulb:", "Responsible AI"),
-    PageSpec("app_pages/risks.py", "Risks", ":material/warning:", "Governance"),
-    PageSpec("app_pages/signoffs.py", "Sign-offs", ":material/verified:", "Governance"),
-    PageSpec("app_pages/reports.py", "Reports", ":material/description:", "Governance"),
-    PageSpec("app_pages/admin.py", "Admin", ":material/settings:", "Workspace"),
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "Home"),
+    PageSpec("pages/kpis.py", "KPIs", ":material/speed:", "Monitoring"),
+    PageSpec("pages/compare.py", "A/B comparison", ":material/compare_arrows:", "Monitoring"),
+    PageSpec("pages/drift.py", "Drift", ":material/trending_up:", "Monitoring"),
+    PageSpec("pages/alerts.py", "Alerts", ":material/notifications:", "Monitoring"),
+    PageSpec("pages/explore.py", "Explore", ":material/query_stats:", "Monitoring"),
+    PageSpec("pages/fairness.py", "Fairness", ":material/balance:", "Responsible AI"),
+    PageSpec("pages/explanations.py", "Explanations", ":material/lightbulb:", "Responsible AI"),
+    PageSpec("pages/risks.py", "Risks", ":material/warning:", "Governance"),
+    PageSpec("pages/signoffs.py", "Sign-offs", ":material/verified:", "Governance"),
+    PageSpec("pages/reports.py", "Reports", ":material/description:", "Governance"),
+    PageSpec("pages/admin.py", "Admin", ":material/settings:", "Workspace"),
 )
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from components.formatting import milliseconds, percent, plain
-from governance.record import ledger, verification
 from governance.errors import InvalidInputError
+from governance.record import ledger, verification
 
 OUTCOME_BADGES = {None: ("awaiting votes", "gray"), "approved": ("approved", "green"),
                   "approved_with_conditions": ("approved with conditions", "green"), "rejected": ("rejected", "red")}

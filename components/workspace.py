@@ -14,13 +14,13 @@ from components import jobs
 from components.formatting import plain
 from governance import demo
 from governance.alerts import scheduler
-from governance.monitoring import telemetry_sources
-from governance.record import ledger_keys
 from governance.errors import GovernanceError
+from governance.monitoring import telemetry_sources
 from governance.monitoring.ingest import absorb_inbox
-from governance.record.store import TELEMETRY, WORKSPACE, GovernanceStore
+from governance.record import ledger_keys
 from governance.record.repositories import models
 from governance.record.shared_stores import shared_store
+from governance.record.store import GovernanceStore, TELEMETRY, WORKSPACE
 from governance.record.workspace import is_default_workspace, workspace_path
 
 T = TypeVar("T")

@@ -80,7 +80,7 @@ def demo_copy(demo_workspace, tmp_path) -> Path:
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """`python -m governance …` run by governance.cli.main in this process: the same parser, services, output and
-    exit codes, without starting an interpreter for every command (tests/unit/test_cli.py keeps real processes
+    exit codes, without starting an interpreter for every command (tests/unit/cli/test_cli.py keeps real processes
     to prove the entry point itself). `env` applies to that one command only."""
     from governance.cli import main as governance_cli
 

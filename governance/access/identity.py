@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from governance.access.throttle import Throttle, ThrottledError
+from governance.errors import GovernanceError, InvalidInputError
 from governance.record import clock, ledger, ledger_keys
 from governance.record.repositories import accounts as account_rows
-from governance.errors import GovernanceError, InvalidInputError
-from governance.access.throttle import Throttle, ThrottledError
 from governance.vocabulary import PERMISSIONS, ROLES
 
 if TYPE_CHECKING:   # the command line imports this module to build its parsers: no DuckDB, no argon2 for that

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from governance.access import identity
+from governance.errors import GovernanceError, InvalidInputError
 from governance.record import clock, ledger, ledger_keys
 from governance.record.repositories import accounts as account_rows
-from governance.errors import GovernanceError, InvalidInputError
 from governance.validation import checked_text
 
 if TYPE_CHECKING:

@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+from governance.errors import InvalidInputError
 from governance.record import clock
 from governance.record.canonical import canonical_json
 from governance.record.repositories import alerts as alert_records
-from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore, WriteTransaction
 from governance.validation import checked_text
 

@@ -31,20 +31,19 @@ from governance.decisions.review_state import approval_for_gate
 from governance.errors import InvalidInputError
 from governance.evidence import robustness
 from governance.evidence.explanations import current_explanation   # shap itself only when one is computed
-from governance.evidence.fairness_policy import StandingFairnessResult, standing_result
+from governance.evidence.fairness_policy import standing_result, StandingFairnessResult
 from governance.evidence.version_drift import drift_periods
 from governance.monitoring import telemetry_sources
 from governance.monitoring.drift import judged_period
 from governance.monitoring.inventory import list_versions, require_model
-from governance.monitoring.kpis import Window, kpi_series, ratio
+from governance.monitoring.kpis import kpi_series, ratio, Window
 from governance.monitoring.service_levels import service_levels
 from governance.monitoring.telemetry_sql import VERSION_LABELLED_SQL
 from governance.record import clock, ledger
 from governance.record.store import GovernanceStore
 from governance.validation import checked_text
 from governance.vocabulary import ATTESTED  # item -> the permission it needs
-from governance.vocabulary import DEFAULT_RETRAINING_POLICY as DEFAULT_POLICY
-from governance.vocabulary import SIGNOFF_STAGES as STAGES
+from governance.vocabulary import DEFAULT_RETRAINING_POLICY as DEFAULT_POLICY, SIGNOFF_STAGES as STAGES
 
 CHECKLIST = ("fairness", "robustness", "explanation reviewed", "risks reviewed")
 BLOCKING_LEVELS = ("high", "critical")

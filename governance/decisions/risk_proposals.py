@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from governance.access import identity
 from governance.decisions import risks
-from governance.monitoring.drift import drift_report
 from governance.evidence.fairness import list_audits
+from governance.monitoring.drift import drift_report
 from governance.monitoring.inventory import list_versions
 from governance.monitoring.kpis import resolve_window
 from governance.monitoring.service_levels import slo_breaches

@@ -23,21 +23,17 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from governance.record import clock, ledger, risk_chain
-from governance.record.repositories import models as model_rows
-from governance.record.repositories import risk_register as register_rows
-from governance.record.repositories.risk_register import FrameworkClause, RiskEvent
 from governance.access import identity
 from governance.csv_safety import neutralise
 from governance.errors import GovernanceError, InvalidInputError
+from governance.record import clock, ledger, risk_chain
+from governance.record.repositories import models as model_rows, risk_register as register_rows
+from governance.record.repositories.risk_register import FrameworkClause, RiskEvent
 from governance.record.store import GovernanceStore
-from governance.validation import checked_text as _text
-from governance.vocabulary import RISK_CATEGORIES as CATEGORIES
-from governance.vocabulary import RISK_EDITABLE as EDITABLE
-from governance.vocabulary import RISK_FRAMEWORKS as FRAMEWORKS
-from governance.vocabulary import RISK_STATUSES as STATUSES
-from governance.vocabulary import STALE_AFTER_DAYS
 from governance.record.workspace import DATA_DIR
+from governance.validation import checked_text as _text
+from governance.vocabulary import (RISK_CATEGORIES as CATEGORIES, RISK_EDITABLE as EDITABLE,
+                                   RISK_FRAMEWORKS as FRAMEWORKS, RISK_STATUSES as STATUSES, STALE_AFTER_DAYS)
 
 # "proposed" comes from monitoring (risk_proposals.py): a person makes it "identified" or dismisses it.
 NEXT_STATUSES = {"proposed": {"identified", "dismissed"}, "dismissed": set(),

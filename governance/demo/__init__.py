@@ -20,24 +20,22 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from governance.record import clock
-from governance import errors
+from governance import alerts, errors
 from governance.access import identity
-from governance.evidence import fairness, fairness_policy
-from governance.monitoring import service_levels as service_level_rules
-from governance.monitoring import rollup
 from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SENSITIVE, GERMAN_CATEGORICAL,
-                                 GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
+                                      GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
 from governance.demo.risks import seed_demo_risks
 from governance.demo.signoffs import INSERTED_STAGES, seed_demo_signoffs
+from governance.demo.training import train, TrainedModel
 from governance.demo.validation import seed_demo_validation
-from governance import alerts
+from governance.evidence import fairness, fairness_policy
 from governance.evidence.explanations import explain_version
+from governance.evidence.model_artifacts import dump_model
+from governance.monitoring import rollup, service_levels as service_level_rules
+from governance.record import clock
 from governance.record.hash_chain import anchor_path
 from governance.record.repositories import models, settings, workspace_meta
-from governance.evidence.model_artifacts import dump_model
 from governance.record.store import GovernanceStore
-from governance.demo.training import TrainedModel, train
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_SEED = 42

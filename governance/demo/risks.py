@@ -14,12 +14,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
-from governance.record import clock
-from governance.record.repositories import models as model_rows
 from governance.access import identity
 from governance.decisions import risks
-from governance.evidence.fairness import DEFAULT_MIN_GROUP_SIZE, list_audits
 from governance.decisions.risk_proposals import propose_from_monitoring
+from governance.evidence.fairness import DEFAULT_MIN_GROUP_SIZE, list_audits
+from governance.record import clock
+from governance.record.repositories import models as model_rows
 from governance.record.store import GovernanceStore
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}

@@ -39,10 +39,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from governance.record import clock
 from governance.access import identity
 from governance.decisions import committee, release_gate, review_state, stage_changes, voting
-from governance.record import ledger
+from governance.record import clock, ledger
 from governance.record.repositories import reviews as review_record
 from governance.record.store import GovernanceStore
 

@@ -34,15 +34,14 @@ import pandas as pd
 
 # shap, scikit-learn, scipy and skops are imported inside the functions that compute: looking an explanation up
 # (a gate check's checklist, sign-off evidence) must not cost their import, seconds on a busy host.
-from governance.record import clock
+from governance.access.identity import PermissionDeniedError, User
 from governance.errors import InvalidInputError
 from governance.evidence.evaluation_sets import evaluation_set
 from governance.evidence.fairness_inputs import sha256_text
 from governance.evidence.model_artifacts import load_model
-from governance.access.identity import PermissionDeniedError, User
+from governance.record import clock
 from governance.record.canonical import canonical_json
-from governance.record.repositories import explanations as stored_explanations
-from governance.record.repositories import models
+from governance.record.repositories import explanations as stored_explanations, models
 from governance.record.store import GovernanceStore
 
 DEFAULT_ROWS = 10_000

@@ -28,19 +28,19 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from governance.access.identity import require, User
+from governance.errors import GovernanceError
+from governance.evidence import fairness_metrics as fm
+from governance.evidence.fairness_inputs import (as_text, AuditData, AuditError, evaluation_set_data, MISSING_GROUP,
+                                                 NO_ROWS, NO_SENSITIVE, read_csv_data, sha256_text, UNKNOWN_COLUMN)
 from governance.record import clock, ledger
 from governance.record.canonical import canonical_json
-from governance.evidence import fairness_metrics as fm
-from governance.errors import GovernanceError
-from governance.evidence.fairness_inputs import (MISSING_GROUP, NO_ROWS, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData, AuditError,
-                                        as_text, evaluation_set_data, read_csv_data, sha256_text)
-from governance.access.identity import User, require
 from governance.record.repositories import audits, models
 from governance.record.store import GovernanceStore
-from governance.vocabulary import FAIRNESS_DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP
-from governance.vocabulary import FAIRNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA
-from governance.vocabulary import FAIRNESS_DEFAULT_MIN_GROUP_SIZE as DEFAULT_MIN_GROUP_SIZE
-from governance.vocabulary import FAIRNESS_DEFAULT_SEED as DEFAULT_SEED
+from governance.vocabulary import (FAIRNESS_DEFAULT_BOOTSTRAP as DEFAULT_BOOTSTRAP,
+                                   FAIRNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA,
+                                   FAIRNESS_DEFAULT_MIN_GROUP_SIZE as DEFAULT_MIN_GROUP_SIZE,
+                                   FAIRNESS_DEFAULT_SEED as DEFAULT_SEED)
 
 # The results' method version: 2 since issue 21 (criteria's intervals simultaneous max-T over the pairwise
 # differences, p-values their duals, a group's rates with Wilson intervals); 1 had percentile bootstrap intervals.

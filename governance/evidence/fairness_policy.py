@@ -26,15 +26,14 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from governance.record import clock
-from governance.evidence import fairness_metrics as fm
 from governance.access import identity
-from governance.record import ledger
-from governance.errors import InvalidInputError
-from governance.evidence.fairness import (DEFAULT_CRITERIA, DEFAULT_MIN_GROUP_SIZE, AuditDefinition, Criterion,
-                                          get_audit, list_audits, parse_criteria)
 from governance.access.identity import User
+from governance.errors import InvalidInputError
+from governance.evidence import fairness_metrics as fm
+from governance.evidence.fairness import (AuditDefinition, Criterion, DEFAULT_CRITERIA, DEFAULT_MIN_GROUP_SIZE,
+                                          get_audit, list_audits, parse_criteria)
 from governance.monitoring.inventory import require_model
+from governance.record import clock, ledger
 from governance.record.store import GovernanceStore
 from governance.validation import checked_text
 

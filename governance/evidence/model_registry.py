@@ -18,11 +18,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from governance.record import clock, ledger
+from governance.access.identity import require, User
 from governance.errors import InvalidInputError
-from governance.access.identity import User, require
 from governance.evidence.model_artifacts import canonical_model_bytes, load_model
 from governance.evidence.model_metrics import training_metrics
+from governance.record import clock, ledger
 from governance.record.repositories import models
 from governance.record.store import GovernanceStore
 

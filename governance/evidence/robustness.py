@@ -36,25 +36,25 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from threadpoolctl import threadpool_limits
 
-from governance.record import clock
-from governance.monitoring import telemetry_sources
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence.evaluation_sets import evaluation_set
+from governance.monitoring import telemetry_sources
+from governance.record import clock
 from governance.evidence.explanations import evaluation_frame, load_version   # shap itself only when one is computed
-from governance.record.canonical import canonical_json
+from governance.access.identity import require, User
 from governance.evidence.fairness import environment
 from governance.evidence.fairness_inputs import MISSING_GROUP, sha256_text
 from governance.evidence.version_drift import drift_periods
-from governance.access.identity import User, require
 from governance.monitoring.inventory import require_model
+from governance.monitoring.telemetry_sql import VERSION_NEWEST_SQL, WEEKLY_ACCURACY_SQL
+from governance.record.canonical import canonical_json
 from governance.record.repositories import audits
 from governance.record.store import GovernanceStore
-from governance.monitoring.telemetry_sql import VERSION_NEWEST_SQL, WEEKLY_ACCURACY_SQL
 from governance.vocabulary import ROBUSTNESS_CRITERIA as CRITERIA  # name -> (what it measures, judged at a level)
-from governance.vocabulary import ROBUSTNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA
-from governance.vocabulary import ROBUSTNESS_DEFAULT_LEVELS as DEFAULT_LEVELS
-from governance.vocabulary import ROBUSTNESS_DEFAULT_MIN_SLICE as DEFAULT_MIN_SLICE
-from governance.vocabulary import ROBUSTNESS_DEFAULT_SEED as DEFAULT_SEED
+from governance.vocabulary import (ROBUSTNESS_DEFAULT_CRITERIA as DEFAULT_CRITERIA,
+                                   ROBUSTNESS_DEFAULT_LEVELS as DEFAULT_LEVELS,
+                                   ROBUSTNESS_DEFAULT_MIN_SLICE as DEFAULT_MIN_SLICE,
+                                   ROBUSTNESS_DEFAULT_SEED as DEFAULT_SEED)
 
 SCHEMA_VERSION = 1
 IMPUTES_BELOW = 0.005          # accuracy drop under half a point with a feature missing: the model imputes

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
-from governance.monitoring.kpis import Window, data_window, resolve_window
+from governance.monitoring import telemetry_sources
+from governance.monitoring.kpis import data_window, resolve_window, Window
 from governance.monitoring.service_levels import wilson_interval
+from governance.monitoring.telemetry_sql import COMPARE_BINNED, compare_bins_sql, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL
 from governance.record.store import GovernanceStore
-from governance.monitoring.telemetry_sql import COMPARE_BINNED, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL, compare_bins_sql
 
 BOOTSTRAP_DRAWS = 1_000
 # The latency bins' relative precision (DDSketch's alpha): 0.1%, a tenth of the 1% the issue allows, so that at

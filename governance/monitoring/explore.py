@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
+from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import list_models
 from governance.monitoring.kpis import GRAINS, Window
+from governance.monitoring.telemetry_sql import (EXPLORE_DIMENSIONS as DIMENSIONS, EXPLORE_MEASURES as MEASURES,
+                                                 explore_sql)
 from governance.record.store import GovernanceStore
-from governance.monitoring.telemetry_sql import EXPLORE_DIMENSIONS as DIMENSIONS, EXPLORE_MEASURES as MEASURES, explore_sql
 
 FILTERABLE = ("model", "version", "segment")
 MAX_GROUPS = 5_000  # the most rows (and so chart points) one view returns

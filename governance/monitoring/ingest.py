@@ -44,13 +44,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from governance.record import clock
 from governance import errors
 from governance.access import identity
-from governance.record import ledger
 from governance.access.identity import User
 from governance.monitoring import rollup, telemetry_sql
 from governance.monitoring.inventory import require_model
+from governance.record import clock, ledger
 from governance.record.store import GovernanceStore
 
 # --- what a file may carry ---------------------------------------------------------------------------

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Callable
 
-from governance.monitoring import telemetry_sources
 from governance.errors import InvalidInputError
+from governance.monitoring import telemetry_sources
+from governance.monitoring.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL,
+                                                 KPI_SERIES_RAW_SQL, KPI_SERIES_SQL, LATENCY_HISTOGRAM_SQL)
 from governance.vocabulary import KPI_GRAINS as GRAINS
-from governance.monitoring.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL, KPI_SERIES_RAW_SQL,
-                                      KPI_SERIES_SQL, LATENCY_HISTOGRAM_SQL)
 
 if TYPE_CHECKING:
     import pandas as pd

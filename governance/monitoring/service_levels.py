@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from governance.record import clock
-from governance.record.repositories import settings
+from governance.access.identity import require, User
 from governance.errors import InvalidInputError
-from governance.access.identity import User, require
 from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import require_model
 from governance.monitoring.telemetry_sql import SLO_HOURLY_SQL
+from governance.record import clock
+from governance.record.repositories import settings
 from governance.vocabulary import KPI_LABELS
 
 if TYPE_CHECKING:

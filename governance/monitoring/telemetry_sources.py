@@ -36,10 +36,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from governance.record import clock
-from governance.record.repositories import settings
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sql
+from governance.record import clock
+from governance.record.repositories import settings
 from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
 from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS  # noqa: F401 (for the pages)
 

@@ -15,9 +15,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from governance.errors import GovernanceError, InvalidInputError
 from governance.record import clock, hash_chain, ledger_keys
 from governance.record.canonical import canonical_json
-from governance.errors import GovernanceError, InvalidInputError
 from governance.record.hash_chain import LEDGER
 from governance.record.repositories import ledger as ledger_rows
 from governance.record.repositories.ledger import LedgerEntry

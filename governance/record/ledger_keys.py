@@ -28,8 +28,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from governance.record import clock, durable_file, hash_chain
 from governance.errors import GovernanceError
+from governance.record import clock, durable_file, hash_chain
 from governance.record.repositories import ledger as ledger_rows
 
 if TYPE_CHECKING:   # the command line imports the account services to build its parsers: no DuckDB for that

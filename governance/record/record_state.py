@@ -36,9 +36,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from governance.record import ledger, ledger_keys
-from governance.record.repositories import accounts as account_rows
-from governance.record.repositories import committee as committee_rows
-from governance.record.repositories import reviews as review_rows
+from governance.record.repositories import accounts as account_rows, committee as committee_rows, reviews as review_rows
 
 if TYPE_CHECKING:
     from governance.record.store import GovernanceStore

@@ -13,9 +13,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from governance.errors import GovernanceError, WorkspaceLockedError
 from governance.record import ledger_keys
 from governance.record.canonical import canonical_json
-from governance.errors import GovernanceError, WorkspaceLockedError
 
 SERVED_BY = ("workspace {path} is served by the Quorum server at {url}: run the command through it with "
              "--server {url} (or QUORUM_SERVER={url}) and QUORUM_TOKEN set to an API token (an admin makes one "

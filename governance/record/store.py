@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import duckdb
 
-from governance.record import clock
 from governance import errors
+from governance.record import clock
 
 if TYPE_CHECKING:   # DuckDB imports pandas itself when a query returns a DataFrame (or reads one): opening a
     import pandas as pd   # workspace and query_rows/query_value do not pay for it

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from governance.record import hash_chain, ledger, ledger_keys, record_state, risk_chain, server_file
 from governance.errors import GovernanceError
+from governance.record import hash_chain, ledger, ledger_keys, record_state, risk_chain, server_file
 from governance.record.hash_chain import CHAINS, LEDGER, LEDGER_BOUND, RECORDS
 
 if TYPE_CHECKING:

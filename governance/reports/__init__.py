@@ -1,6 +1,6 @@
 """Audit reports that stand on their own: the content of each report as plain JSON values, for auditors, regulators
-and committee members who never open the app. `report_render` turns the same dict into HTML and PDF, and
-`audit_pack` bundles them, so every format says exactly the same thing.
+and committee members who never open the app. `reports.render` turns the same dict into HTML and PDF, and
+`reports.audit_pack` bundles them, so every format says exactly the same thing.
 
 Three kinds (schema_version 1; the README documents the fields):
 - model: one version's model card with its governance record (KPIs and service levels, drift, fairness audits,
@@ -22,21 +22,18 @@ from typing import Callable
 
 import pandas as pd
 
-from governance.record import clock
-from governance.decisions import committee, review_evidence, review_state, risks
-from governance.evidence import version_drift
-from governance.evidence import explanations, fairness, fairness_policy
-from governance.record import verification
-from governance.monitoring.drift import drift_thresholds, judged_period
-from governance.errors import InvalidInputError
 from governance.access.identity import PermissionDeniedError, User
+from governance.decisions import committee, review_evidence, review_state, risks
+from governance.errors import InvalidInputError
+from governance.evidence import explanations, fairness, fairness_policy, version_drift
+from governance.monitoring.drift import drift_thresholds, judged_period
 from governance.monitoring.inventory import list_models, list_versions, require_model
 from governance.monitoring.kpis import kpi_series, kpi_summary
 from governance.monitoring.service_levels import service_levels, slo_judgment
+from governance.record import clock, verification
 from governance.record.repositories import workspace_meta
 from governance.record.store import GovernanceStore
-from governance.vocabulary import REPORT_KINDS as KINDS
-from governance.vocabulary import SUPPRESS_BELOW
+from governance.vocabulary import REPORT_KINDS as KINDS, SUPPRESS_BELOW
 
 SCHEMA_VERSION = 1
 SUPPRESSED_NOTE = ("Groups with fewer than {n} people are shown as \"< {n}\" without their figures, so that no "

@@ -18,11 +18,11 @@ import platform
 import zipfile
 from importlib import metadata
 
+from governance.csv_safety import safe_cell as _cell
+from governance.errors import InvalidInputError
 from governance.record import ledger_keys
 from governance.record.canonical import canonical_json
-from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore
-from governance.csv_safety import safe_cell as _cell
 
 MANIFEST = "manifest.json"
 PACK_FORMAT = "quorum-audit-pack"

@@ -16,8 +16,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from governance.errors import GovernanceError
-from governance.reports.charts import charts_for
 from governance.monitoring.service_levels import KPIS
+from governance.reports.charts import charts_for
 
 TEMPLATES = Path(__file__).parent / "templates"
 TITLES = {"model": ("Model version report", "Model card and governance record"),

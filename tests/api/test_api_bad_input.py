@@ -16,9 +16,9 @@ from http.client import HTTPConnection
 import pytest
 
 from governance.access.caller import BY_IS_NOT_THE_TOKEN
+from governance.access.tokens import TOKEN_REFUSED
 from governance.errors import GovernanceError
 from governance.record.store import GovernanceStore
-from governance.access.tokens import TOKEN_REFUSED
 from tests.api.conftest import (ADMIN, LEADER, MEMBER_PASSWORD, VIEWER, Answer, add_committee_member, cli,
                                 cli_here, fresh_copy, http, issue_token, must, no_traceback, serve)
 from tests.servers import free_port, stop_server

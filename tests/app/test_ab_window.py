@@ -12,7 +12,7 @@ import pandas as pd
 from governance.monitoring import compare
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
-from tests.unit.test_cli import cli
+from tests.unit.cli.test_cli import cli
 
 MODEL, A, B = "adult-income", "v1", "v2"
 
@@ -35,7 +35,7 @@ def expected_window(db) -> tuple[date, date]:
 
 
 def page_window(db, monkeypatch) -> tuple[date, date]:
-    app = open_page("app_pages/compare.py", db, monkeypatch)
+    app = open_page("pages/compare.py", db, monkeypatch)
     assert_clean(app)
     picked = next(d for d in app.date_input if d.label.startswith("Window"))
     return tuple(picked.value)

@@ -9,12 +9,12 @@ import pytest
 
 from governance.access import identity
 from governance.decisions import committee
-from governance.record import ledger
 from governance.errors import GovernanceError
+from governance.record import ledger
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
-PAGE = "app_pages/admin.py"
+PAGE = "pages/admin.py"
 ADMIN, CHAIR, VIEWER = "grace.lindqvist", "amara.okafor", "hugo.tanaka"
 PASSWORD = "a password for lin the member"
 

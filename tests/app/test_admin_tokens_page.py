@@ -8,7 +8,7 @@ from governance.access import identity, tokens
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
-PAGE = "app_pages/admin.py"
+PAGE = "pages/admin.py"
 ADMIN, VIEWER = "grace.lindqvist", "hugo.tanaka"
 HOSTILE = "<img src=x onerror=alert(1)> [x](http://evil)"
 

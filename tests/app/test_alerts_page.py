@@ -10,7 +10,7 @@ from governance.alerts import delivery
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import forget_alerts
-from tests.unit.test_alert_delivery import free_port
+from tests.unit.alerts.test_alert_delivery import free_port
 
 
 class Inbox:
@@ -26,7 +26,7 @@ def test_a_viewer_sees_the_demos_alerts_with_their_evidence_but_cannot_check_or_
     with GovernanceStore(demo_copy) as store:
         opened = alerts.episodes(store, open_only=True)
         waiting = [d for d in delivery.history(store) if d["status"] == "pending"]
-    app = open_page("app_pages/alerts.py", demo_copy, monkeypatch, user="hugo.tanaka")
+    app = open_page("pages/alerts.py", demo_copy, monkeypatch, user="hugo.tanaka")
     assert_clean(app)
     metrics = {m.label: m.value for m in app.metric}
     assert int(metrics["Open critical"]) + int(metrics["Open warnings"]) == len(opened)
@@ -53,7 +53,7 @@ def test_a_leader_checks_now_and_the_waiting_messages_reach_a_real_smtp_server(d
     try:
         with GovernanceStore(demo_copy) as store:
             waiting = [d for d in delivery.history(store) if d["status"] == "pending"]
-        app = open_page("app_pages/alerts.py", demo_copy, monkeypatch)
+        app = open_page("pages/alerts.py", demo_copy, monkeypatch)
         next(b for b in app.button if b.label == "Check the rules now").click().run()
         assert_clean(app)
     finally:
@@ -67,7 +67,7 @@ def test_a_leader_checks_now_and_the_waiting_messages_reach_a_real_smtp_server(d
 
 
 def test_a_leader_records_an_alert_rule_on_the_admin_page_and_a_viewer_cannot(demo_copy, monkeypatch):
-    app = open_page("app_pages/admin.py", demo_copy, monkeypatch,
+    app = open_page("pages/admin.py", demo_copy, monkeypatch,
                     session={"ad_rules_model": "german-credit", "ad_rules_what": "anomaly"})
     assert_clean(app)
     [recipients] = [m for m in app.multiselect if m.label == "Recipients"]
@@ -83,24 +83,24 @@ def test_a_leader_records_an_alert_rule_on_the_admin_page_and_a_viewer_cannot(de
     assert rule["recipients"] == ["engineering leader", "elif.kaya"] and rule["sensitivity"] == 5.5
     assert other == alerts.DEFAULT_RULES["anomaly"]
 
-    viewer = open_page("app_pages/admin.py", demo_copy, monkeypatch, user="hugo.tanaka")
+    viewer = open_page("pages/admin.py", demo_copy, monkeypatch, user="hugo.tanaka")
     assert next(b for b in viewer.button if b.label == "Record the rule").disabled
 
 
 def test_an_alerts_link_opens_its_evidence(demo_copy, monkeypatch):
-    app = open_page("app_pages/kpis.py", demo_copy, monkeypatch)
+    app = open_page("pages/kpis.py", demo_copy, monkeypatch)
     app.query_params["model"] = "german-credit"
     app.run()
     assert_clean(app)
     assert app.selectbox(key="kp_model").value == "german-credit"
-    app = open_page("app_pages/risks.py", demo_copy, monkeypatch)
+    app = open_page("pages/risks.py", demo_copy, monkeypatch)
     app.query_params["risk"] = "R-003"
     app.run()
     assert_clean(app)
     assert app.selectbox(key="rk_risk").value == "R-003"
     with GovernanceStore(demo_copy) as store:
         audit = next(e for e in alerts.episodes(store) if e["what"] == "fairness_fail")["evidence"]["audit_id"]
-    app = open_page("app_pages/fairness.py", demo_copy, monkeypatch, session={"fa_model": "german-credit"})
+    app = open_page("pages/fairness.py", demo_copy, monkeypatch, session={"fa_model": "german-credit"})
     app.query_params["audit"] = audit
     app.run()
     assert_clean(app)
@@ -109,7 +109,7 @@ def test_an_alerts_link_opens_its_evidence(demo_copy, monkeypatch):
 
 def test_after_checking_now_the_tiles_and_the_table_show_what_the_check_left(demo_copy, monkeypatch):
     forget_alerts(demo_copy)   # rules never checked: the check opens every alert the demo has
-    app = open_page("app_pages/alerts.py", demo_copy, monkeypatch)
+    app = open_page("pages/alerts.py", demo_copy, monkeypatch)
     assert_clean(app)
     assert {m.label: int(m.value) for m in app.metric}["Open critical"] == 0
     next(b for b in app.button if b.label == "Check the rules now").click().run()

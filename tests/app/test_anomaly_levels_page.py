@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from governance.record import ledger
 from governance.monitoring.anomalies import ACCEPTED_KIND, kpi_anomalies
+from governance.record import ledger
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
@@ -16,7 +16,7 @@ def _form_button(app):
 
 
 def test_a_viewer_sees_the_form_but_cannot_accept(demo_copy, monkeypatch):
-    app = open_page("app_pages/kpis.py", demo_copy, monkeypatch, user="hugo.tanaka")
+    app = open_page("pages/kpis.py", demo_copy, monkeypatch, user="hugo.tanaka")
     assert_clean(app)
     assert _form_button(app).disabled
 
@@ -25,7 +25,7 @@ def test_a_leader_accepts_the_v2_latency_level_with_a_reason_and_the_page_shows_
     with GovernanceStore(demo_copy) as store:
         found = kpi_anomalies(store, model="adult-income", kpi="latency_p95_ms", grain="day")
     (episode,) = [e for e in found["episodes"] if e["version"] == "v2"]
-    app = open_page("app_pages/kpis.py", demo_copy, monkeypatch)
+    app = open_page("pages/kpis.py", demo_copy, monkeypatch)
     assert_clean(app)
     next(s for s in app.selectbox if s.label == "Version").set_value("v2")
     next(d for d in app.date_input if d.label == "Normal from (UTC)").set_value(episode["start"].date())

@@ -6,7 +6,7 @@ from tests.app.test_pages import open_page
 
 
 def test_drift_page_shows_the_data_quality_section(demo_workspace, monkeypatch):
-    app = open_page("app_pages/drift.py", demo_workspace, monkeypatch, session={"dr_tab": "Data quality"})
+    app = open_page("pages/drift.py", demo_workspace, monkeypatch, session={"dr_tab": "Data quality"})
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
     checks = app.dataframe[0].value

@@ -6,7 +6,7 @@ from governance.monitoring import drift
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 
-PAGE = "app_pages/drift.py"
+PAGE = "pages/drift.py"
 
 
 def test_a_telemetry_reference_defaults_to_days_the_version_served(demo_workspace, monkeypatch):

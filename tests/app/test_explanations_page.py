@@ -16,14 +16,14 @@ from streamlit.testing.v1 import AppTest
 
 from components import jobs
 from components.explanation_charts import label
-from governance.evidence import explanations as ex
 from governance.errors import InvalidInputError
+from governance.evidence import explanations as ex
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean as assert_page_clean
 from tests.app.test_pages import open_page
 from tests.conftest import LEADER, forget_explanations
 
-PAGE = "app_pages/explanations.py"
+PAGE = "pages/explanations.py"
 MODEL, VERSION = "adult-income", "v1"      # the page's first choice: the linear explainer, about a second
 ROW = 123
 UNKNOWN_ROW = 999_999

@@ -19,7 +19,7 @@ from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import LEADER
 
-PAGE = "app_pages/fairness.py"
+PAGE = "pages/fairness.py"
 DEMO_AUDITS = ("FA-0001", "FA-0002", "FA-0003")
 
 

@@ -5,15 +5,14 @@ a new policy with a reason. Expected texts come from the services, read apart fr
 from __future__ import annotations
 
 from governance.decisions import release_gate
-from governance.evidence import fairness
+from governance.evidence import fairness, fairness_policy as fp
 from governance.record import ledger
-from governance.evidence import fairness_policy as fp
 from governance.record.store import GovernanceStore
 from components.formatting import plain
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import LEADER
 
-PAGE = "app_pages/fairness.py"
+PAGE = "pages/fairness.py"
 MODEL = "adult-income"
 
 

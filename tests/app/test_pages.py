@@ -26,7 +26,7 @@ def app(demo_workspace, monkeypatch) -> AppTest:
     return signed_in(AppTest.from_file(APP, default_timeout=60))
 
 
-WRITING_PAGES = {"app_pages/explanations.py"}  # computes and stores explanations on first open
+WRITING_PAGES = {"pages/explanations.py"}  # computes and stores explanations on first open
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.title for p in PAGES])
@@ -189,7 +189,7 @@ def _open(path: str, db, monkeypatch) -> AppTest:
 
 
 def test_kpis_page_shows_tiles_statuses_and_the_latency_breach(demo_copy, monkeypatch):
-    app = _open("app_pages/kpis.py", demo_copy, monkeypatch)
+    app = _open("pages/kpis.py", demo_copy, monkeypatch)
     labels = [m.label for m in app.metric]
     assert labels.count("p95 latency") == 2  # adult-income v1 and v2
     breaches = app.dataframe[0].value
@@ -199,7 +199,7 @@ def test_kpis_page_shows_tiles_statuses_and_the_latency_breach(demo_copy, monkey
 
 
 def test_kpis_page_grain_and_version_controls_rerun_cleanly(demo_copy, monkeypatch):
-    app = _open("app_pages/kpis.py", demo_copy, monkeypatch)
+    app = _open("pages/kpis.py", demo_copy, monkeypatch)
     app.multiselect[0].set_value(["v1"]).run()
     assert not app.exception
     assert [m.label for m in app.metric].count("p95 latency") == 1
@@ -209,7 +209,7 @@ def test_kpis_page_grain_and_version_controls_rerun_cleanly(demo_copy, monkeypat
 
 
 def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_copy, monkeypatch):
-    app = _open("app_pages/kpis.py", demo_copy, monkeypatch)
+    app = _open("pages/kpis.py", demo_copy, monkeypatch)
     form_inputs = app.number_input
     kpi_box = next(s for s in app.selectbox if s.label == "KPI")
     kpi_box.set_value("accuracy")
@@ -231,7 +231,7 @@ def test_service_level_form_refuses_impossible_values_and_saves_good_ones(demo_c
 
 def test_ab_page_gives_verdicts_for_the_demo_split(app):
     app.run()
-    app.switch_page("app_pages/compare.py")
+    app.switch_page("pages/compare.py")
     app.run()
     assert not app.exception
     table = app.dataframe[0].value.set_index("KPI")
@@ -245,7 +245,7 @@ def test_explore_view_comes_from_and_goes_to_the_page_address(app):
     app.query_params["grain"] = "week"
     app.query_params["model"] = "german-credit"
     app.run()
-    app.switch_page("app_pages/explore.py")
+    app.switch_page("pages/explore.py")
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     table = app.dataframe[0].value
@@ -261,7 +261,7 @@ def test_explore_ignores_a_stale_or_hostile_link(app):
     app.query_params["dims"] = "model,nonsense"
     app.query_params["since"] = "not-a-date"
     app.run()
-    app.switch_page("app_pages/explore.py")
+    app.switch_page("pages/explore.py")
     app.run()
     assert not app.exception
     assert list(app.dataframe[0].value.columns) == ["period", "model", "predictions"]
@@ -269,7 +269,7 @@ def test_explore_ignores_a_stale_or_hostile_link(app):
 
 def test_sql_console_runs_selects_and_refuses_writes(app):
     app.run()
-    app.switch_page("app_pages/explore.py")
+    app.switch_page("pages/explore.py")
     app.run()
     console = next(t for t in app.text_area if t.label == "SQL")
     console.set_value("SELECT count(*) AS n FROM telemetry")
@@ -286,7 +286,7 @@ def test_sql_console_runs_selects_and_refuses_writes(app):
 
 
 def test_drift_page_names_the_drifted_features_and_guards_its_thresholds(demo_copy, monkeypatch):
-    app = _open("app_pages/drift.py", demo_copy, monkeypatch)
+    app = _open("pages/drift.py", demo_copy, monkeypatch)
     summary = next(m.value for m in app.markdown if m.value.startswith("**Drifted in some"))
     # feature names come from the telemetry, so they reach markdown escaped (hours\_per\_week)
     assert "age" in summary and plain("hours_per_week") in summary and "occupation" not in summary
@@ -299,5 +299,5 @@ def test_drift_page_names_the_drifted_features_and_guards_its_thresholds(demo_co
 
 
 def test_drift_page_warns_when_labels_are_missing(demo_copy, monkeypatch):
-    app = _open("app_pages/drift.py", demo_copy, monkeypatch)
+    app = _open("pages/drift.py", demo_copy, monkeypatch)
     assert any("labels missing" in w.value for w in app.warning)  # the last days have no outcomes yet

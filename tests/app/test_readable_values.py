@@ -50,7 +50,7 @@ def _shown(frame, proto) -> pd.DataFrame:
 def test_the_kpi_chart_axis_fits_the_data_and_its_band_stays_possible(demo_workspace, monkeypatch, title, possible):
     """adult-income, day grain, the full window: v2's expected latency band widens to ~150,000 ms after the
     regression and the error-rate band dips below 0."""
-    app = open_page("app_pages/kpis.py", demo_workspace, monkeypatch)
+    app = open_page("pages/kpis.py", demo_workspace, monkeypatch)
     assert_clean(app)
     spec = _chart(app, title)
     lines = [t for t in spec["data"] if t.get("mode") == "lines" and "band" not in (t.get("legendgroup") or "")]
@@ -68,7 +68,7 @@ def test_the_kpi_chart_axis_fits_the_data_and_its_band_stays_possible(demo_works
 
 
 def test_the_ab_table_names_each_kpi_once_in_words_with_figures_in_their_units(demo_workspace, monkeypatch):
-    app = open_page("app_pages/compare.py", demo_workspace, monkeypatch)
+    app = open_page("pages/compare.py", demo_workspace, monkeypatch)
     assert_clean(app)
     table = app.dataframe[0].value
     assert list(table.columns[:2]) == ["KPI", "verdict"]      # the verdict beside the KPI, never off-screen
@@ -86,7 +86,7 @@ def test_the_ab_table_names_each_kpi_once_in_words_with_figures_in_their_units(d
 
 
 def test_the_kpi_tables_name_kpis_in_words_and_show_days_as_dates(demo_workspace, monkeypatch):
-    app = open_page("app_pages/kpis.py", demo_workspace, monkeypatch)
+    app = open_page("pages/kpis.py", demo_workspace, monkeypatch)
     assert_clean(app)
     breaches = app.dataframe[0].value
     latency = breaches[breaches["KPI"] == "p95 latency"]
@@ -100,7 +100,7 @@ def test_the_kpi_tables_name_kpis_in_words_and_show_days_as_dates(demo_workspace
 
 
 def test_the_risk_timeline_says_what_changed_in_words_with_the_reason_beside_it(demo_workspace, monkeypatch):
-    app = open_page("app_pages/risks.py", demo_workspace, monkeypatch)
+    app = open_page("pages/risks.py", demo_workspace, monkeypatch)
     assert_clean(app)
     timeline = next(d for d in app.dataframe if "what changed" in d.value.columns)
     frame = timeline.value
@@ -119,7 +119,7 @@ PAGES = ["kpis", "compare", "overview", "risks", "alerts", "admin", "drift"]
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_table_shows_a_raw_value(demo_workspace, monkeypatch, page):
-    app = open_page(f"app_pages/{page}.py", demo_workspace, monkeypatch, user="grace.lindqvist")
+    app = open_page(f"pages/{page}.py", demo_workspace, monkeypatch, user="grace.lindqvist")
     assert_clean(app)
     assert app.dataframe, page
     for table in app.dataframe:

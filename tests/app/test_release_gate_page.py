@@ -12,7 +12,7 @@ from tests.app.test_pages import assert_clean, open_page
 def test_the_overview_names_the_models_to_retrain_and_why(demo_workspace, monkeypatch):
     with GovernanceStore(demo_workspace) as store:
         expected = {f["model"]: f for f in release_gate.all_triggers(store)}
-    app = open_page("app_pages/overview.py", demo_workspace, monkeypatch)
+    app = open_page("pages/overview.py", demo_workspace, monkeypatch)
     assert_clean(app)
     warnings = [w.value for w in app.warning]
     for model, found in expected.items():
@@ -22,7 +22,7 @@ def test_the_overview_names_the_models_to_retrain_and_why(demo_workspace, monkey
 
 
 def test_a_committee_chair_attests_on_the_stage_gates_tab(demo_copy, monkeypatch):
-    app = open_page("app_pages/signoffs.py", demo_copy, monkeypatch, user="amara.okafor",
+    app = open_page("pages/signoffs.py", demo_copy, monkeypatch, user="amara.okafor",
                     session={"so_tab": "Stage gates", "so_c_version": "adult-income v1"})
     assert_clean(app)
     text = " ".join(m.value for m in app.markdown)
@@ -41,7 +41,7 @@ def test_a_committee_chair_attests_on_the_stage_gates_tab(demo_copy, monkeypatch
 
 
 def test_a_leader_records_a_retraining_policy_on_the_admin_page(demo_copy, monkeypatch):
-    app = open_page("app_pages/admin.py", demo_copy, monkeypatch, session={"ad_policy_model": "german-credit"})
+    app = open_page("pages/admin.py", demo_copy, monkeypatch, session={"ad_policy_model": "german-credit"})
     assert_clean(app)
     next(n for n in app.number_input if n.label.startswith("Retrain when the model is older")).set_value(30)
     app.text_area[0].input("Retrain monthly.")
@@ -61,7 +61,7 @@ def test_the_overview_lists_the_open_alerts(demo_copy, monkeypatch):
 
     with GovernanceStore(demo_copy) as store:
         checked = alerts.check(store, actor=alerts.SCHEDULER)
-    app = open_page("app_pages/overview.py", demo_copy, monkeypatch)
+    app = open_page("pages/overview.py", demo_copy, monkeypatch)
     assert_clean(app)
     shown = [m.value for m in (*app.error, *app.warning, *app.info)]
     for alert in checked["alerts"]:

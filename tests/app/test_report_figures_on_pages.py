@@ -12,7 +12,7 @@ def test_the_fairness_page_shows_the_reports_criterion_values(demo_workspace, mo
     with GovernanceStore(demo_workspace) as store:
         report = reports.build(store, kind="model", model="adult-income", version="v2")
     [audit] = report["fairness_audits"]
-    app = open_page("app_pages/fairness.py", demo_workspace, monkeypatch, session={"fa_audit": audit["audit_id"]})
+    app = open_page("pages/fairness.py", demo_workspace, monkeypatch, session={"fa_audit": audit["audit_id"]})
     assert_clean(app)
     assert app.selectbox(key="fa_audit").value == audit["audit_id"]
     table = next(t.value for t in app.table if "explanation" in t.value.columns).reset_index(drop=True)

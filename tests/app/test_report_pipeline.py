@@ -10,7 +10,7 @@ import time
 from governance import reports
 from tests.app.test_pages import assert_clean, open_page
 from tests.app.test_reports_page import PAGE, prepared
-from tests.unit.test_cli import cli
+from tests.unit.cli.test_cli import cli
 
 MODEL, VERSION = "german-credit", "v1"
 FARID = "farid.haddad (engineering leader)"

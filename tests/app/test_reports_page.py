@@ -12,7 +12,7 @@ import zipfile
 from governance.reports import audit_pack
 from tests.app.test_pages import assert_clean, open_page
 
-PAGE = "app_pages/reports.py"
+PAGE = "pages/reports.py"
 TIMEOUT = 90
 
 

@@ -14,9 +14,9 @@ from governance.decisions import risks
 from governance.errors import InvalidInputError
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
-from tests.unit.test_risk_proposals import empty_register
+from tests.unit.decisions.test_risk_proposals import empty_register
 
-PAGE = "app_pages/risks.py"
+PAGE = "pages/risks.py"
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 LEADER = PEOPLE["farid.haddad"]   # open_page's default user: may edit risks, may not accept them
 

@@ -14,13 +14,13 @@ import pytest
 from components.formatting import plain
 from governance.access import identity
 from governance.decisions import committee, review_state, voting
-from governance.record import ledger
 from governance.errors import GovernanceError
 from governance.monitoring.inventory import list_versions
+from governance.record import ledger
 from governance.record.store import GovernanceStore
 from tests.app.test_signoffs_page import (BEN, CHEN, GRACE, HUGO, PASSWORD, PEOPLE, buttons, db, open_review,  # noqa: F401
                                           open_signoffs, stored, texts)
-from tests.unit.test_cli import cli
+from tests.unit.cli.test_cli import cli
 
 LOCAL, OIDC, DEMO = "ines.local", "jo@example.org", BEN.user_name
 # The rule as the README states it: a local account re-enters its password anywhere; an identity-provider account

@@ -23,9 +23,9 @@ from governance.decisions import committee, release_gate, review_state, stage_ch
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
 from tests.conftest import TEST_LEDGER_KEY
-from tests.unit.test_signoffs import clear_the_gate
+from tests.unit.decisions.test_signoffs import clear_the_gate
 
-PAGE = "app_pages/signoffs.py"
+PAGE = "pages/signoffs.py"
 TABS = ("My queue", "Reviews", "Request a review", "Stage gates", "Ledger")
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 CHAIR, BEN, CHEN, DOLORES = (PEOPLE[n] for n in ("amara.okafor", "ben.hartmann", "chen.wei", "dolores.ruiz"))

@@ -10,7 +10,7 @@ from tests.app.test_pages import assert_clean, open_page
 def test_a_leader_points_a_model_at_its_parquet_export_and_the_pages_read_it(demo_copy, monkeypatch, tmp_path):
     with GovernanceStore(demo_copy) as store:
         exported = telemetry_setup.export_parquet(store, model="german-credit", out=tmp_path / "german")
-    app = open_page("app_pages/admin.py", demo_copy, monkeypatch, session={"ad_source_model": "german-credit"})
+    app = open_page("pages/admin.py", demo_copy, monkeypatch, session={"ad_source_model": "german-credit"})
     assert_clean(app)
     [location] = [t for t in app.text_input if t.label.startswith("Location")]
     location.set_value(str(tmp_path / "nowhere"))
@@ -29,9 +29,9 @@ def test_a_leader_points_a_model_at_its_parquet_export_and_the_pages_read_it(dem
     assert sources.loc["german-credit", "rows"] == f"{exported['rows']:,}"   # as people read it
     assert sources.loc["adult-income", "source"] == "workspace"
 
-    kpis = open_page("app_pages/kpis.py", demo_copy, monkeypatch, session={"kp_model": "german-credit"})
+    kpis = open_page("pages/kpis.py", demo_copy, monkeypatch, session={"kp_model": "german-credit"})
     assert_clean(kpis)
     assert telemetry_sources.last_query("german-credit")["engine"] == "parquet"
 
-    viewer = open_page("app_pages/admin.py", demo_copy, monkeypatch, user="hugo.tanaka")
+    viewer = open_page("pages/admin.py", demo_copy, monkeypatch, user="hugo.tanaka")
     assert next(b for b in viewer.button if b.label == "Use this source").disabled

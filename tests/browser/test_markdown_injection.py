@@ -18,11 +18,11 @@ import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from governance.decisions import review_state, risks, voting
-from governance.evidence import fairness, fairness_policy
-from governance.demo.datasets import load_german
-from governance.evidence.fairness_inputs import read_csv_data
 from governance.access.identity import DEMO_USERS
+from governance.decisions import review_state, risks, voting
+from governance.demo.datasets import load_german
+from governance.evidence import fairness, fairness_policy
+from governance.evidence.fairness_inputs import read_csv_data
 from governance.evidence.model_registry import register_model
 from governance.record.store import GovernanceStore
 from governance.vocabulary import RISK_CATEGORIES

@@ -61,7 +61,7 @@ def test_navigation_lists_every_page_and_moves_between_them(page, server):
 
 def test_a_direct_link_as_first_request_still_goes_through_app_py(browser, demo_workspace, tmp_path):
     """Streamlit runs a page file directly, skipping app.py, when a `pages/` folder sits beside it and the
-    first request of a fresh server is a direct link. Our pages live in app_pages/, so this must not happen."""
+    first request of a fresh server is a direct link. Our pages live in pages/, so this must not happen."""
     from tests.browser.conftest import start_server, stop_server
 
     db = tmp_path / "direct.duckdb"

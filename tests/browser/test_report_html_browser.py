@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from governance import reports
-from governance.reports import charts, render
 from governance.record.store import GovernanceStore
+from governance.reports import charts, render
 
 
 @pytest.fixture(scope="module")

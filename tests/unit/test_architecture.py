@@ -127,7 +127,7 @@ def _sql_outside_homes(paths) -> list[str]:
 
 def _application_files():
     yield from GOVERNANCE.rglob("*.py")
-    for folder in ("app_pages", "components", "api"):
+    for folder in ("pages", "components", "api"):
         yield from (ROOT / folder).rglob("*.py")
     yield from (ROOT / name for name in ("app.py", "server.py"))
 

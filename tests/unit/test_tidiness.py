@@ -37,7 +37,7 @@ def test_the_browser_tests_refresh_the_readme_picture_only_when_asked(monkeypatc
 
 def test_no_page_uses_streamlit_components_v1():
     """st.components.v1.html and .iframe are deprecated (removal after 2026-06-01): st.iframe replaces them."""
-    sources = [ROOT / "app.py", ROOT / "server.py", *(ROOT / "app_pages").glob("*.py"),
+    sources = [ROOT / "app.py", ROOT / "server.py", *(ROOT / "pages").glob("*.py"),
                *(ROOT / "components").glob("*.py")]
     users = [p.relative_to(ROOT).as_posix() for p in sources
              if re.search(r"streamlit\.components\.v1|components\.v1\.(html|iframe)", p.read_text())]
