@@ -69,6 +69,6 @@ def _print_rotate(result: dict) -> None:
           "with the old key). Delete the new-key file you gave.")
 
 
-# (service, printer, exit code for a result), as the subcommands of cli_audit and cli_risks
+# (service, printer, exit code for a result), as the subcommands of cli.audit and cli.risks
 COMMAND = (_verify, _print_verify, _exit_code)
 ROTATE = (_rotate, _print_rotate)

@@ -194,7 +194,7 @@ def _inventory_rows(p: _Prepared, tx) -> None:
                      risk_tier=m.risk_tier, dataset=m.dataset, created_at=min(v.created_at for v in m.versions))
     for v in m.versions:
         trained = p.trained[v.version]
-        # one stage short of v.stage: the demo's review history (demo_signoffs) moves it there through the committee
+        # one stage short of v.stage: the demo's review history (demo.signoffs) moves it there through the committee
         models.add_version(tx, model=m.name, version=v.version, algorithm=trained.algorithm,
                            training_data=m.training_data, created_at=v.created_at,
                            stage=INSERTED_STAGES.get((m.name, v.version), v.stage), training_metrics=trained.metrics)

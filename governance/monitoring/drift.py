@@ -776,8 +776,8 @@ def _completeness(periods: pd.DatetimeIndex, grain: str, covered: Window) -> tup
 def judged_period(periods: pd.DataFrame) -> pd.Timestamp | None:
     """The period whose statuses count: the latest complete period in which the version served, or None.
 
-    periods are a DriftReport's (or signoffs.drift_periods'). Pages, reports, the CLI, the alerts and the retraining
-    policy all judge this one period, so that none of them acts on a partial week or a pooled window."""
+    periods are a DriftReport's (or version_drift.drift_periods'). Pages, reports, the CLI, the alerts and the
+    retraining policy all judge this one period, so that none of them acts on a partial week or a pooled window."""
     if periods.empty or "complete" not in periods.columns:
         return None
     served = periods[periods["complete"].astype(bool) & (periods["n"] > 0)]

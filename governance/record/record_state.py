@@ -1,7 +1,7 @@
 """The tables that must say what the ledger says: a version's stage, the committee's members and its rules, and
 the API tokens.
 
-The services write these tables and their ledger entries in one transaction (governance/decisions/signoffs.py), and the
+The services write these tables and their ledger entries in one transaction (governance/decisions/), and the
 tallies, the gate and the pages read the tables. Anyone who edits a table behind the services' back (an UPDATE of
 `model_version.stage`, a DELETE or INSERT OR REPLACE in `committee_member` or `committee_rule`) changes what the
 app shows without a ledger entry, and the hash chain cannot see it. `differences` folds the ledger entries and
