@@ -1,4 +1,4 @@
-"""What every page shares: its header, and the rule that users see messages, never tracebacks."""
+"""What every page shares: the sign-in gate, its header, and the rule that users see messages, never tracebacks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ from typing import Callable
 
 import streamlit as st
 
+from components.auth import current_user
 from components.formatting import plain
+from components.sign_in import sign_in_screen
 from governance.errors import GovernanceError
 
 log = logging.getLogger("quorum.app")
 
 
 def render_page(title: str, body: Callable[[], None], *, caption: str | None = None) -> None:
-    """Show the title, then run the page body; a domain error becomes its message, anything else a reference."""
+    """Show the title, then run the page body; a domain error becomes its message, anything else a reference.
+
+    Without a signed-in account the page shows the sign-in screen instead. app.py asks first, for every page it
+    runs; the page asks again because Streamlit can run a file in pages/ without app.py (its older multipage
+    layout, which Streamlit's AppTest still uses), and the gate must hold there too."""
+    if current_user() is None:
+        sign_in_screen()
+        return
     st.title(title)
     if caption:
         st.caption(caption)

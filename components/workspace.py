@@ -20,7 +20,7 @@ from governance.monitoring.ingest import absorb_inbox
 from governance.record import ledger_keys
 from governance.record.repositories import models
 from governance.record.shared_stores import shared_store
-from governance.record.store import GovernanceStore, TELEMETRY, WORKSPACE
+from governance.record.store import TELEMETRY, WORKSPACE, GovernanceStore
 from governance.record.workspace import is_default_workspace, workspace_path
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from governance.errors import GovernanceError
 from governance.monitoring.data_quality import CHECKS, quality_report
 from governance.monitoring.drift import default_reference_period, drift_report, drift_thresholds, set_drift_thresholds
 from governance.monitoring.inventory import list_versions
-from governance.monitoring.kpis import data_window, Window
+from governance.monitoring.kpis import Window, data_window
 
 
 def thresholds_form(model: str) -> None:

@@ -6,10 +6,10 @@ from components.formatting import plain, plural
 from components.page import render_page
 from components.workspace import cached, get_store
 from governance.csv_safety import frame_csv
-from governance.monitoring.explore import DIMENSIONS, explore, MEASURES, View
+from governance.monitoring.explore import DIMENSIONS, MEASURES, View, explore
 from governance.monitoring.inventory import list_versions
 from governance.monitoring.kpis import GRAINS, Window
-from governance.monitoring.sql_sandbox import EXAMPLE as EXAMPLE_SQL, run_sandboxed_query, SandboxRefusal
+from governance.monitoring.sql_sandbox import EXAMPLE as EXAMPLE_SQL, SandboxRefusal, run_sandboxed_query
 
 NO_GRAIN = "none"
 

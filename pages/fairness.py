@@ -12,7 +12,7 @@ from components.workspace import cached, get_store
 from governance.decisions import release_gate
 from governance.errors import GovernanceError
 from governance.evidence import fairness, fairness_metrics as fm, fairness_policy
-from governance.evidence.fairness_inputs import AuditData, AuditError, read_csv_data, UNREADABLE_CSV
+from governance.evidence.fairness_inputs import UNREADABLE_CSV, AuditData, AuditError, read_csv_data
 from governance.evidence.fairness_mitigation import mitigation_preview
 from governance.monitoring.inventory import list_versions
 

@@ -9,12 +9,12 @@ from components.kpi_tiles import kpi_tile, tile_row
 from components.page import arrive_from_link, keep_valid, render_page
 from components.workspace import cached, get_store
 from governance.errors import GovernanceError
-from governance.monitoring.anomalies import (accept_level, ACCEPT_PERMISSION, accepted_levels, BAD_DIRECTION,
+from governance.monitoring.anomalies import (ACCEPT_PERMISSION, BAD_DIRECTION, accept_level, accepted_levels,
                                              kpi_anomalies)
 from governance.monitoring.inventory import list_models, list_versions
-from governance.monitoring.kpis import data_window, GRAINS, kpi_summary, kpi_view, Window
-from governance.monitoring.service_levels import (BURN_RULES_TEXT, KPIS, service_levels, set_service_level,
-                                                  slo_judgment, SLO_PERIOD_DAYS)
+from governance.monitoring.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
+from governance.monitoring.service_levels import (BURN_RULES_TEXT, KPIS, SLO_PERIOD_DAYS, service_levels,
+                                                  set_service_level, slo_judgment)
 from governance.vocabulary import KPI_RATIOS
 
 HOURLY_MAX_DAYS = 31  # keeps an hourly chart within the point budget

@@ -9,7 +9,7 @@ from components.workspace import cached
 from governance.alerts import episodes
 from governance.decisions.release_gate import all_triggers, serving_outside_their_gate
 from governance.monitoring.inventory import list_models, list_versions
-from governance.monitoring.kpis import daily_volume, DEFINITIONS, headline_figures
+from governance.monitoring.kpis import DEFINITIONS, daily_volume, headline_figures
 
 
 def body() -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from governance.access import identity
 from governance.access.identity import User
-from governance.alerts.delivery import (check_webhook_url, DEFAULT_BASE_URL, deliver_pending, enqueue,
+from governance.alerts.delivery import (DEFAULT_BASE_URL, check_webhook_url, deliver_pending, enqueue,
                                         settings_from_files)
 from governance.decisions import review_state, risks
 from governance.decisions.release_gate import standing_fairness_result
@@ -33,7 +33,7 @@ from governance.evidence.robustness import list_runs
 from governance.monitoring.anomalies import kpi_anomalies
 from governance.monitoring.drift import JUDGED, judged_period
 from governance.monitoring.inventory import list_versions, require_model
-from governance.monitoring.kpis import data_window, Window
+from governance.monitoring.kpis import Window, data_window
 from governance.monitoring.service_levels import KPIS, slo_breaches
 from governance.record import clock, ledger, verification
 from governance.record.repositories import alerts as alert_records

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from governance.alerts import check_and_send, schedule, SCHEDULER
+from governance.alerts import SCHEDULER, check_and_send, schedule
 from governance.monitoring.ingest import absorb_inbox
 from governance.record.repositories import models
 

@@ -31,12 +31,12 @@ from governance.decisions.review_state import approval_for_gate
 from governance.errors import InvalidInputError
 from governance.evidence import robustness
 from governance.evidence.explanations import current_explanation   # shap itself only when one is computed
-from governance.evidence.fairness_policy import standing_result, StandingFairnessResult
+from governance.evidence.fairness_policy import StandingFairnessResult, standing_result
 from governance.evidence.version_drift import drift_periods
 from governance.monitoring import telemetry_sources
 from governance.monitoring.drift import judged_period
 from governance.monitoring.inventory import list_versions, require_model
-from governance.monitoring.kpis import kpi_series, ratio, Window
+from governance.monitoring.kpis import Window, kpi_series, ratio
 from governance.monitoring.service_levels import service_levels
 from governance.monitoring.telemetry_sql import VERSION_LABELLED_SQL
 from governance.record import clock, ledger

@@ -18,7 +18,7 @@ from governance.evidence.fairness import list_audits
 from governance.evidence.robustness import list_runs
 from governance.evidence.version_drift import drift_periods
 from governance.monitoring import telemetry_sources
-from governance.monitoring.kpis import kpi_summary, Window
+from governance.monitoring.kpis import Window, kpi_summary
 from governance.monitoring.service_levels import slo_breaches
 from governance.monitoring.telemetry_sql import VERSION_BEFORE_SQL
 from governance.record.canonical import canonical_json

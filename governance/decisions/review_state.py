@@ -39,8 +39,8 @@ from governance.access import identity
 from governance.access.identity import User
 from governance.decisions.committee import current_account, members, on_committee, rules
 from governance.decisions.review_evidence import evidence_hash, fairness_audits, gather_evidence, version_breaches
-from governance.decisions.stages import check_gate, next_stage, NOT_NEXT_STAGE, stage_of
-from governance.decisions.voting import (as_date, check_review_id, MAX_REASON, OUTCOMES, review_events, tally,
+from governance.decisions.stages import NOT_NEXT_STAGE, check_gate, next_stage, stage_of
+from governance.decisions.voting import (MAX_REASON, OUTCOMES, as_date, check_review_id, review_events, tally,
                                          votes_by_person)
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence.version_drift import drift_periods

@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 
 from governance.access import identity
 from governance.access.identity import PermissionDeniedError, User
-from governance.decisions.committee import current_account, members, NOT_ON_COMMITTEE, on_committee, rules
+from governance.decisions.committee import NOT_ON_COMMITTEE, current_account, members, on_committee, rules
 from governance.errors import GovernanceError, InvalidInputError
 from governance.record import clock, ledger
 from governance.record.repositories import reviews as review_record

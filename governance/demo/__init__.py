@@ -26,7 +26,7 @@ from governance.demo.datasets import (ADULT_CATEGORICAL, ADULT_NUMERIC, ADULT_SE
                                       GERMAN_NUMERIC, GERMAN_SENSITIVE, load_adult, load_german)
 from governance.demo.risks import seed_demo_risks
 from governance.demo.signoffs import INSERTED_STAGES, seed_demo_signoffs
-from governance.demo.training import train, TrainedModel
+from governance.demo.training import TrainedModel, train
 from governance.demo.validation import seed_demo_validation
 from governance.evidence import fairness, fairness_policy
 from governance.evidence.explanations import explain_version

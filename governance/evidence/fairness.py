@@ -28,11 +28,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from governance.access.identity import require, User
+from governance.access.identity import User, require
 from governance.errors import GovernanceError
 from governance.evidence import fairness_metrics as fm
-from governance.evidence.fairness_inputs import (as_text, AuditData, AuditError, evaluation_set_data, MISSING_GROUP,
-                                                 NO_ROWS, NO_SENSITIVE, read_csv_data, sha256_text, UNKNOWN_COLUMN)
+from governance.evidence.fairness_inputs import (MISSING_GROUP, NO_ROWS, NO_SENSITIVE, UNKNOWN_COLUMN, AuditData,
+                                                 AuditError, as_text, evaluation_set_data, read_csv_data, sha256_text)
 from governance.record import clock, ledger
 from governance.record.canonical import canonical_json
 from governance.record.repositories import audits, models

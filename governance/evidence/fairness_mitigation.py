@@ -10,7 +10,7 @@ from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator
 
 from governance.evidence import fairness_metrics as fm
-from governance.evidence.fairness import Criterion, DEFAULT_SEED, parse_criteria
+from governance.evidence.fairness import DEFAULT_SEED, Criterion, parse_criteria
 from governance.evidence.fairness_inputs import AuditError
 
 NO_SCORE_FOR_MITIGATION = ("a mitigation preview moves decision thresholds, so it needs each row's score: this "

@@ -30,7 +30,7 @@ from governance.access import identity
 from governance.access.identity import User
 from governance.errors import InvalidInputError
 from governance.evidence import fairness_metrics as fm
-from governance.evidence.fairness import (AuditDefinition, Criterion, DEFAULT_CRITERIA, DEFAULT_MIN_GROUP_SIZE,
+from governance.evidence.fairness import (DEFAULT_CRITERIA, DEFAULT_MIN_GROUP_SIZE, AuditDefinition, Criterion,
                                           get_audit, list_audits, parse_criteria)
 from governance.monitoring.inventory import require_model
 from governance.record import clock, ledger

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from governance.access.identity import require, User
+from governance.access.identity import User, require
 from governance.errors import InvalidInputError
 from governance.evidence.model_artifacts import canonical_model_bytes, load_model
 from governance.evidence.model_metrics import training_metrics

@@ -41,7 +41,7 @@ from governance.evidence.evaluation_sets import evaluation_set
 from governance.monitoring import telemetry_sources
 from governance.record import clock
 from governance.evidence.explanations import evaluation_frame, load_version   # shap itself only when one is computed
-from governance.access.identity import require, User
+from governance.access.identity import User, require
 from governance.evidence.fairness import environment
 from governance.evidence.fairness_inputs import MISSING_GROUP, sha256_text
 from governance.evidence.version_drift import drift_periods

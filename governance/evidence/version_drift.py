@@ -13,7 +13,7 @@ import pandas as pd
 
 from governance.monitoring import telemetry_sources
 from governance.monitoring.drift import drift_report
-from governance.monitoring.kpis import data_window, Window
+from governance.monitoring.kpis import Window, data_window
 from governance.record.store import GovernanceStore
 
 _DRIFT_MEMO: dict[tuple, pd.DataFrame] = {}

@@ -24,9 +24,9 @@ import pandas as pd
 
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
-from governance.monitoring.kpis import data_window, resolve_window, Window
+from governance.monitoring.kpis import Window, data_window, resolve_window
 from governance.monitoring.service_levels import wilson_interval
-from governance.monitoring.telemetry_sql import COMPARE_BINNED, compare_bins_sql, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL
+from governance.monitoring.telemetry_sql import COMPARE_BINNED, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL, compare_bins_sql
 from governance.record.store import GovernanceStore
 
 BOOTSTRAP_DRAWS = 1_000

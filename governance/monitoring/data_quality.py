@@ -66,9 +66,9 @@ from governance.monitoring import drift, telemetry_sources
 from governance.monitoring.inventory import require_model
 from governance.monitoring.kpis import resolve_window
 from governance.monitoring.telemetry_sql import (EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL, QUALITY_ABSENT,
-                                                 quality_counts_sql, QUALITY_EVALUATION_SQL, QUALITY_NEWEST_SQL,
-                                                 QUALITY_NO_INPUT, QUALITY_NULL, QUALITY_OK, QUALITY_OUTSIDE,
-                                                 QUALITY_ROWS_SQL, QUALITY_WRONG_KIND)
+                                                 QUALITY_EVALUATION_SQL, QUALITY_NEWEST_SQL, QUALITY_NO_INPUT,
+                                                 QUALITY_NULL, QUALITY_OK, QUALITY_OUTSIDE, QUALITY_ROWS_SQL,
+                                                 QUALITY_WRONG_KIND, quality_counts_sql)
 from governance.record.repositories import models
 from governance.record.store import GovernanceStore
 from governance.vocabulary import QUALITY_CHECKS as CHECKS  # noqa: F401 (data_quality.CHECKS for the pages)

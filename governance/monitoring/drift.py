@@ -88,15 +88,15 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from governance.access.identity import require, User
+from governance.access.identity import User, require
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import require_model
-from governance.monitoring.kpis import BAD_DATE, data_window, parse_day, resolve_window, Window
-from governance.monitoring.telemetry_sql import (current_counts_sql, distinct_values_sql, EVALUATION_SCORES_SQL,
-                                                 EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL, json_structure,
+from governance.monitoring.kpis import BAD_DATE, Window, data_window, parse_day, resolve_window
+from governance.monitoring.telemetry_sql import (EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL,
                                                  REFERENCE_SCORES_SQL, REFERENCE_TOTAL_SQL, REFERENCE_VALUES_SQL,
-                                                 VERSION_SPAN_SQL)
+                                                 VERSION_SPAN_SQL, current_counts_sql, distinct_values_sql,
+                                                 json_structure)
 from governance.record import clock
 from governance.record.repositories import models, settings
 from governance.record.store import GovernanceStore

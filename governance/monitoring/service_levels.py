@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from governance.access.identity import require, User
+from governance.access.identity import User, require
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import require_model

@@ -31,7 +31,7 @@ import pandas as pd
 
 from governance.errors import GovernanceError
 from governance.monitoring import telemetry_sql
-from governance.record.store import GovernanceStore, TELEMETRY
+from governance.record.store import TELEMETRY, GovernanceStore
 
 SANDBOX_TABLES = ("telemetry", "telemetry_input")  # never model artifacts, sign-offs or settings
 MAX_SQL_CHARS = 20_000

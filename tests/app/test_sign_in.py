@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -50,6 +51,17 @@ def test_every_page_address_without_a_session_gets_the_sign_in_screen(workspace,
     app = _fresh()
     app.run()
     app.switch_page(page.path)
+    app.run()
+    assert not app.exception
+    assert _titles(app) == ["Sign in to Quorum"]
+    assert not app.metric and not app.dataframe
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.title for p in PAGES])
+def test_a_page_file_run_without_app_py_still_gets_the_sign_in_screen(workspace, page):
+    """Streamlit can run a file in pages/ on its own (its older multipage layout, for `streamlit run app.py`):
+    the page's own gate holds there too."""
+    app = AppTest.from_file(str(Path(APP).parent / page.path), default_timeout=60)
     app.run()
     assert not app.exception
     assert _titles(app) == ["Sign in to Quorum"]

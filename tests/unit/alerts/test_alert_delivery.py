@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from governance.alerts import delivery as alert_delivery
-from governance.alerts.delivery import deliver_pending, DeliverySettings, enqueue, history, retry_failed
+from governance.alerts.delivery import DeliverySettings, deliver_pending, enqueue, history, retry_failed
 from governance.errors import InvalidInputError
 from governance.record.repositories import alerts as alert_records
 from governance.record.store import GovernanceStore

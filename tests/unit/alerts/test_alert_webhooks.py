@@ -17,8 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from governance import alerts
-from governance.alerts.delivery import (deliver_pending, DeliverySettings, enqueue, history, is_public,
-                                        WEBHOOK_ALLOW_ENV, WebhookRefusedError)
+from governance.alerts.delivery import (WEBHOOK_ALLOW_ENV, DeliverySettings, WebhookRefusedError, deliver_pending,
+                                        enqueue, history, is_public)
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 

@@ -15,8 +15,8 @@ import pytest
 from governance.access import identity
 from governance.access.identity import MONITORING, PermissionDeniedError
 from governance.decisions import risks
-from governance.decisions.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON, NewRisk,
-                                        NO_OWNER, UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER)
+from governance.decisions.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE, BAD_STATUS_MOVE, NEEDS_REASON,
+                                        NO_OWNER, UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER, NewRisk)
 from governance.errors import InvalidInputError
 from governance.record import ledger, verification
 from governance.record.store import GovernanceStore

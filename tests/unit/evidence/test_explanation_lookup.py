@@ -13,7 +13,7 @@ import pytest
 from governance import reports
 from governance.decisions import release_gate, review_evidence
 from governance.evidence import explanations
-from governance.evidence.explanations import current_explanation, explain_version, NO_EXPLANATION, STALE_EXPLANATION
+from governance.evidence.explanations import NO_EXPLANATION, STALE_EXPLANATION, current_explanation, explain_version
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 

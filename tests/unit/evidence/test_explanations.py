@@ -30,9 +30,9 @@ from threadpoolctl import threadpool_limits
 from governance.demo.datasets import ADULT_CATEGORICAL, ADULT_NUMERIC
 from governance.errors import InvalidInputError
 from governance.evidence import explanations
-from governance.evidence.explanations import (AGNOSTIC_ROWS, choose_explainer, explain_row, explain_version,
-                                              explanation_values, FEATURES_MISMATCH, load_version, prepare,
-                                              PROXY_ASSOCIATION, PROXY_TOP, shap_values, UNKNOWN_ROW)
+from governance.evidence.explanations import (AGNOSTIC_ROWS, FEATURES_MISMATCH, PROXY_ASSOCIATION, PROXY_TOP,
+                                              UNKNOWN_ROW, choose_explainer, explain_row, explain_version,
+                                              explanation_values, load_version, prepare, shap_values)
 from governance.evidence.model_registry import register_model
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, copy_workspace

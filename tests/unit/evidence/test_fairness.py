@@ -14,10 +14,10 @@ from fairlearn.metrics import (MetricFrame, count, demographic_parity_ratio, equ
 from sklearn.metrics import accuracy_score, precision_score
 
 from governance.evidence import fairness
-from governance.evidence.fairness import (ALREADY_RAN, compute_results, COULD_NOT_RUN, evidence_hash_of, FILE_CHANGED,
-                                          finest_cells, make_definition, NEEDS_FILE, RUN_BROKE)
+from governance.evidence.fairness import (ALREADY_RAN, COULD_NOT_RUN, FILE_CHANGED, NEEDS_FILE, RUN_BROKE,
+                                          compute_results, evidence_hash_of, finest_cells, make_definition)
 from governance.evidence.fairness_inputs import AuditError, frame_data
-from governance.evidence.fairness_mitigation import mitigation_preview, NO_MITIGATION_CONSTRAINT
+from governance.evidence.fairness_mitigation import NO_MITIGATION_CONSTRAINT, mitigation_preview
 from governance.record.store import GovernanceStore
 from tests.conftest import AUDITOR
 

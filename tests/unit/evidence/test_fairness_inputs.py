@@ -7,13 +7,13 @@ import hashlib
 import pytest
 
 from governance.evidence import fairness
-from governance.evidence.fairness import (BAD_CRITERION, BAD_SETTING, DIFFERENCE_DIRECTION, make_definition,
-                                          parse_criteria, RATIO_DIRECTION, SCORE_METRIC_NEEDS_SCORE, UNKNOWN_METRIC)
-from governance.evidence.fairness_inputs import (AuditData, AuditError, CONSTANT_PREDICTIONS, frame_data,
-                                                 LENGTH_MISMATCH, LOOKS_LIKE_PROBABILITIES, MISSING_GROUP,
-                                                 MISSING_VALUES, NO_ROWS, NO_SENSITIVE, NOT_BINARY, read_csv_data,
+from governance.evidence.fairness import (BAD_CRITERION, BAD_SETTING, DIFFERENCE_DIRECTION, RATIO_DIRECTION,
+                                          SCORE_METRIC_NEEDS_SCORE, UNKNOWN_METRIC, make_definition, parse_criteria)
+from governance.evidence.fairness_inputs import (CONSTANT_PREDICTIONS, LENGTH_MISMATCH, LOOKS_LIKE_PROBABILITIES,
+                                                 MISSING_GROUP, MISSING_VALUES, NOT_BINARY, NO_ROWS, NO_SENSITIVE,
                                                  SCORE_RANGE, SINGLE_GROUP, TEXT_LABELS_NEED_POSITIVE, UNKNOWN_COLUMN,
-                                                 UNKNOWN_POSITIVE, UNREADABLE_CSV)
+                                                 UNKNOWN_POSITIVE, UNREADABLE_CSV, AuditData, AuditError, frame_data,
+                                                 read_csv_data)
 
 GROUPS = ["a", "a", "a", "b", "b", "b"]
 TRUTH = [1, 0, 1, 0, 1, 0]

@@ -21,8 +21,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from governance.demo.datasets import load_german
-from governance.evidence.model_artifacts import (canonical_model_bytes, dump_model, load_model, model_identity,
-                                                 UnsafeModelError)
+from governance.evidence.model_artifacts import (UnsafeModelError, canonical_model_bytes, dump_model, load_model,
+                                                 model_identity)
 
 ROOT = Path(__file__).resolve().parents[3]
 

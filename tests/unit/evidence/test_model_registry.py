@@ -21,12 +21,12 @@ from sklearn.svm import LinearSVC
 from governance.demo.datasets import load_german
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence import explanations, model_registry
-from governance.evidence.evaluation_sets import evaluation_set, NO_EVALUATION_SET
-from governance.evidence.model_artifacts import model_identity, UNSAFE_MODEL
+from governance.evidence.evaluation_sets import NO_EVALUATION_SET, evaluation_set
+from governance.evidence.model_artifacts import UNSAFE_MODEL, model_identity
 from governance.evidence.model_registry import (ALREADY_REGISTERED, BAD_NAME, EMPTY_FILE, EVALUATION_COLUMNS,
                                                 EVALUATION_LABELS, EVALUATION_NOT_FINITE, MAX_MODEL_BYTES, MODEL_FAILED,
-                                                NO_FEATURE_NAMES, NO_PROBABILITIES, NOT_SKOPS, PICKLE_REFUSED,
-                                                register_model, TOO_LARGE)
+                                                NOT_SKOPS, NO_FEATURE_NAMES, NO_PROBABILITIES, PICKLE_REFUSED,
+                                                TOO_LARGE, register_model)
 from governance.record.repositories.models import evaluation_content_sha256
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER

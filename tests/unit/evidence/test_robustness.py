@@ -15,8 +15,8 @@ from scipy.stats import binomtest
 from governance.access.identity import PermissionDeniedError
 from governance.errors import InvalidInputError
 from governance.evidence import robustness
-from governance.evidence.robustness import (BAD_LEVELS, compute_results, Criterion, CRITERION_HAS_NO_LEVEL,
-                                            CRITERION_NEEDS_LEVEL, feature_kinds, missing_value_results, parse_criteria,
+from governance.evidence.robustness import (BAD_LEVELS, CRITERION_HAS_NO_LEVEL, CRITERION_NEEDS_LEVEL, Criterion,
+                                            compute_results, feature_kinds, missing_value_results, parse_criteria,
                                             parse_levels, perturbation_results, swap_categories, weekly_accuracy,
                                             wilson_interval)
 from governance.record.store import GovernanceStore

@@ -13,7 +13,7 @@ from scipy import stats
 
 from governance.access.identity import DEMO_USERS, PermissionDeniedError
 from governance.errors import InvalidInputError
-from governance.monitoring.anomalies import (_count_law, accept_level, ACCEPTED_KIND, accepted_levels, BAD_ACCEPT_TIME,
+from governance.monitoring.anomalies import (ACCEPTED_KIND, BAD_ACCEPT_TIME, _count_law, accept_level, accepted_levels,
                                              detect, detect_proportion, detect_quantile, episodes, kpi_anomalies,
                                              quantile_slope)
 from governance.monitoring.kpis import data_window, kpi_series

@@ -8,8 +8,8 @@ import pytest
 
 from governance import errors
 from governance.monitoring import telemetry_sources
-from governance.monitoring.compare import (_bootstraps, _weighted_quantile, compare_versions, LATENCY_GAMMA,
-                                           LATENCY_RELATIVE_ERROR, newcombe_interval, overlap_window)
+from governance.monitoring.compare import (LATENCY_GAMMA, LATENCY_RELATIVE_ERROR, _bootstraps, _weighted_quantile,
+                                           compare_versions, newcombe_interval, overlap_window)
 from governance.monitoring.kpis import Window
 from governance.monitoring.telemetry_sql import compare_bins_sql
 from governance.record.store import GovernanceStore

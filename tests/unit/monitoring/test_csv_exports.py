@@ -11,7 +11,7 @@ import pytest
 
 from governance import csv_safety
 from governance.decisions import risks
-from governance.monitoring.explore import explore, View
+from governance.monitoring.explore import View, explore
 from governance.monitoring.kpis import Window
 from governance.record.store import GovernanceStore
 from governance.reports import audit_pack

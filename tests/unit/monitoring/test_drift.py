@@ -17,8 +17,8 @@ ADA = User("ada", "Ada", "admin")
 from governance.demo import DRIFT_FULL_DAY, DRIFT_START_DAY, START
 from governance.errors import InvalidInputError
 from governance.monitoring import drift
-from governance.monitoring.drift import (chi2_from_counts, drift_report, drift_threshold_history, drift_thresholds,
-                                         DriftThresholds, ks_from_counts, set_drift_thresholds)
+from governance.monitoring.drift import (DriftThresholds, chi2_from_counts, drift_report, drift_threshold_history,
+                                         drift_thresholds, ks_from_counts, set_drift_thresholds)
 from governance.monitoring.kpis import Window
 from governance.record.store import GovernanceStore
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from governance import errors
-from governance.monitoring.explore import explore, MEASURES, View
+from governance.monitoring.explore import MEASURES, View, explore
 from governance.monitoring.kpis import Window
 from governance.record.store import GovernanceStore
 

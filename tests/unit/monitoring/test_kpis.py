@@ -8,7 +8,7 @@ import pytest
 
 from governance import errors
 from governance.access.identity import PermissionDeniedError, User
-from governance.monitoring.kpis import headline_figures, kpi_records, kpi_series, kpi_summary, resolve_window, Window
+from governance.monitoring.kpis import Window, headline_figures, kpi_records, kpi_series, kpi_summary, resolve_window
 from governance.monitoring.service_levels import service_levels, set_service_level, slo_breaches, wilson_interval
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER

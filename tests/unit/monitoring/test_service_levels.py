@@ -15,9 +15,9 @@ import pytest
 from scipy import stats
 
 from governance.monitoring.kpis import data_window
-from governance.monitoring.service_levels import (burn_episodes, BURN_RULES, ErrorBudget, judge, LATENCY_ALLOWED_SLOW,
-                                                  MIN_SAMPLE, service_levels, ServiceLevel, slo_hourly, slo_judgment,
-                                                  SLO_PERIOD_DAYS)
+from governance.monitoring.service_levels import (BURN_RULES, LATENCY_ALLOWED_SLOW, MIN_SAMPLE, SLO_PERIOD_DAYS,
+                                                  ErrorBudget, ServiceLevel, burn_episodes, judge, service_levels,
+                                                  slo_hourly, slo_judgment)
 from governance.record.store import GovernanceStore
 
 ROOT = Path(__file__).resolve().parents[3]

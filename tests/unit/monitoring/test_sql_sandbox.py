@@ -14,8 +14,8 @@ import duckdb
 import pytest
 
 from governance.monitoring import sql_sandbox
-from governance.monitoring.sql_sandbox import run_sandboxed_query, SandboxRefusal
-from governance.record.store import GovernanceStore, TELEMETRY
+from governance.monitoring.sql_sandbox import SandboxRefusal, run_sandboxed_query
+from governance.record.store import TELEMETRY, GovernanceStore
 from tests.conftest import ROOT, copy_workspace
 
 

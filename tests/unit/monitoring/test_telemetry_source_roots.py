@@ -12,7 +12,7 @@ import pytest
 
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_setup, telemetry_sources
-from governance.monitoring.telemetry_sources import check_location, OUTSIDE_ROOTS, ROOTS_ENV, Source
+from governance.monitoring.telemetry_sources import OUTSIDE_ROOTS, ROOTS_ENV, Source, check_location
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
 

@@ -15,7 +15,7 @@ from governance.decisions import release_gate
 from governance.errors import InvalidInputError
 from governance.evidence import robustness
 from governance.monitoring import compare, data_quality, drift, kpis, telemetry_setup, telemetry_sources
-from governance.monitoring.explore import explore, View
+from governance.monitoring.explore import View, explore
 from governance.monitoring.inventory import list_versions
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, VIEWER, copy_workspace

@@ -17,7 +17,7 @@ from governance.alerts import delivery
 from governance.monitoring import ingest, kpis, sql_sandbox, telemetry_sql
 from governance.monitoring.inventory import list_models
 from governance.record import ledger, store as record_store
-from governance.record.store import GovernanceStore, load_migrations, MIGRATIONS_DIR, RECORD, TELEMETRY, WORKSPACE
+from governance.record.store import MIGRATIONS_DIR, RECORD, TELEMETRY, WORKSPACE, GovernanceStore, load_migrations
 from tests.conftest import LEADER
 
 MODEL, VERSION = "adult-income", "v2"

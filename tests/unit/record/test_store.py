@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from governance import errors
-from governance.record.store import GovernanceStore, load_migrations, MIGRATIONS_DIR
+from governance.record.store import MIGRATIONS_DIR, GovernanceStore, load_migrations
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -11,7 +11,7 @@ import pytest
 from matplotlib import font_manager
 
 from governance.reports import charts
-from governance.reports.charts import drift_chart, MAX_DATE_LABELS
+from governance.reports.charts import MAX_DATE_LABELS, drift_chart
 
 
 def _weekly(first: date, weeks: int, features=("hours_per_week", "age")) -> list[dict]:
