@@ -44,8 +44,9 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if node.level:   # a relative import, from the package `level - 1` steps up
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
             names = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
         else:
             continue
@@ -113,6 +114,15 @@ def test_the_cycle_check_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
+def _text_of(node: ast.AST) -> str | None:
+    """A string literal's text; an f-string's with each replacement field as {} (SQL built around table names)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(part.value if isinstance(part, ast.Constant) else "{}" for part in node.values)
+    return None
+
+
 def _sql_outside_homes(paths) -> list[str]:
     found = []
     for path in paths:
@@ -120,8 +130,12 @@ def _sql_outside_homes(paths) -> list[str]:
         if where.startswith(SQL_HOMES):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
-                found.append(f"{where}:{node.lineno}: {node.value.strip().splitlines()[0][:80]}")
+            text = _text_of(node)
+            if text is None or not SQL.search(text):
+                continue
+            place = f"{where}:{node.lineno}"
+            if not any(f.startswith(place + ":") for f in found):
+                found.append(f"{place}: {text.strip().splitlines()[0][:80]}")
     return found
 
 
@@ -140,8 +154,9 @@ def test_sql_lives_only_in_the_repositories_and_the_telemetry_query_module():
 def test_the_sql_check_finds_sql(tmp_path):
     probe = ROOT / "governance" / "probe_for_the_sql_check.py"
     try:
-        probe.write_text('QUERY = """\n    SELECT count(*)\n    FROM ledger"""\nNOTE = "select a model"\n')
+        probe.write_text('QUERY = """\n    SELECT count(*)\n    FROM ledger"""\nNOTE = "select a model"\n'
+                         'TABLE = "risk_event"\nBUILT = f"DELETE FROM {TABLE} WHERE seq = ?"\n')
         assert [line.split(": ", 1)[0] for line in _sql_outside_homes([probe])] == [
-            "governance/probe_for_the_sql_check.py:1"]
+            "governance/probe_for_the_sql_check.py:1", "governance/probe_for_the_sql_check.py:6"]
     finally:
         probe.unlink()
