@@ -50,6 +50,7 @@ from governance.access.identity import User
 from governance.monitoring import rollup, telemetry_sql
 from governance.monitoring.inventory import require_model
 from governance.record import clock, ledger
+from governance.record.repositories import ingests
 from governance.record.store import GovernanceStore
 
 # --- what a file may carry ---------------------------------------------------------------------------
@@ -777,9 +778,9 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
             tx.execute(telemetry_sql.ingest_telemetry_sql(_TELEMETRY_COLUMNS), [model, version, str(checked)],
                        touched=rollup.file_hours(store, path=str(checked), model=model, version=version))
             tx.execute(telemetry_sql.INGEST_QUARANTINE_SQL, [sha256, model, version, str(checked)])
-            tx.execute(telemetry_sql.INGESTED_FILE_SQL,
-                       [sha256, meta["source_file"], meta["source_format"], model, version,
-                        int(meta["rows_accepted"]), int(meta["rows_quarantined"]), via, now])
+            ingests.add_ingested_file(tx, record=ingests.IngestedFile(
+                sha256, meta["source_file"], meta["source_format"], model, version, int(meta["rows_accepted"]),
+                int(meta["rows_quarantined"]), via, now))
             ledger.append(store, actor=actor, kind="telemetry_ingest", subject=f"{model} {version}",
                           payload={"file_sha256": sha256, "file_name": meta["source_file"], "model": model,
                                    "version": version, "rows_accepted": int(meta["rows_accepted"]),
@@ -794,17 +795,17 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
 def _earlier_ingest(store: GovernanceStore, *, sha256: str, file_name: str, model: str, version: str,
                     inbox_file: Path | None) -> IngestOutcome | None:
     """The outcome of ingesting this content before, if it was; an error if it went to another version."""
-    earlier = store.query_rows(telemetry_sql.EARLIER_INGEST_SQL, [sha256])
-    if not earlier:
+    earlier = ingests.ingested_file(store, file_sha256=sha256)
+    if earlier is None:
         return None
-    other_model, other_version, accepted, quarantined, when = earlier[0]
-    if (other_model, other_version) != (model, version):
+    if (earlier.model, earlier.version) != (model, version):
         raise errors.InvalidInputError(ALREADY_INGESTED_ELSEWHERE.format(
-            file=file_name, other_model=other_model, other_version=other_version, when=when, model=model,
-            version=version))
+            file=file_name, other_model=earlier.model, other_version=earlier.version, when=earlier.ingested_at,
+            model=model, version=version))
     return IngestOutcome(mode="already_ingested", file_name=file_name, file_sha256=sha256, model=model,
-                         version=version, rows_accepted=accepted, rows_quarantined=quarantined,
-                         inbox_file=inbox_file, ingested_at=when)
+                         version=version, rows_accepted=earlier.rows_accepted,
+                         rows_quarantined=earlier.rows_quarantined, inbox_file=inbox_file,
+                         ingested_at=earlier.ingested_at)
 
 
 # --- the inbox, from the app's side --------------------------------------------------------------------------

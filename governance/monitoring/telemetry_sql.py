@@ -525,7 +525,7 @@ MODEL_ROWS_SQL = "SELECT count(*) FROM telemetry WHERE model = $model"
 MODEL_ROW_COUNT_SQL = "SELECT count(*) AS n FROM telemetry WHERE model = $model"
 
 
-# --- ingest (ingest.py): a checked file's rows, its quarantined rows and the file's own record -------------------
+# --- ingest (ingest.py): a checked file's rows and its quarantined rows (its own record: repositories.ingests) -
 
 def ingest_telemetry_sql(columns: str) -> str:
     return (f"INSERT INTO telemetry BY NAME SELECT {columns}, ? AS model, ? AS version "
@@ -534,11 +534,6 @@ def ingest_telemetry_sql(columns: str) -> str:
 
 INGEST_QUARANTINE_SQL = ("INSERT INTO ingest_quarantine BY NAME SELECT ? AS file_sha256, ? AS model, ? AS version, "
                          "row_number, problem_columns, reason, raw_row FROM read_parquet(?) WHERE reason IS NOT NULL")
-INGESTED_FILE_SQL = ("INSERT INTO ingested_file BY NAME SELECT ? AS file_sha256, ? AS file_name, "
-                     "? AS file_format, ? AS model, ? AS version, ? AS rows_accepted, "
-                     "? AS rows_quarantined, ? AS via, ? AS ingested_at")
-EARLIER_INGEST_SQL = ("SELECT model, version, rows_accepted, rows_quarantined, ingested_at FROM ingested_file "
-                      "WHERE file_sha256 = ?")
 
 
 # --- the SQL console's sandbox (sql_sandbox.py) -------------------------------------------------------------------
