@@ -1,0 +1,1 @@
+-- telemetry lives in the lake with PostgreSQL: nothing to create (DuckDB's 005 makes the hourly rollup telemetry_hourly)
