@@ -28,6 +28,10 @@ class WorkspaceTooNewError(WorkspaceError):
     pass
 
 
+class WorkspaceUnreachableError(WorkspaceError):
+    """The database server of a shared workspace does not answer."""
+
+
 class WorkspaceNotEmptyError(GovernanceError):
     pass
 

@@ -110,7 +110,10 @@ _GROUPS = {"audit": audit, "risks": risks, "users": users, "signoff": signoffs,
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m governance", description="Quorum: AI governance workspace tools.")
     parser.add_argument("--db", metavar="PATH",
-                        help="workspace file (default: $QUORUM_DB, else data/quorum.duckdb)")
+                        help="workspace: a DuckDB file, or postgresql://… for a shared deployment (default: "
+                             "$QUORUM_DB, else data/quorum.duckdb)")
+    parser.add_argument("--lake", metavar="DIR",
+                        help="with a PostgreSQL workspace, the folder of its telemetry (default: $QUORUM_LAKE)")
     parser.add_argument("--server", metavar="URL",
                         help="run the command through a Quorum server (default: $QUORUM_SERVER), as the account of "
                              "the API token in $QUORUM_TOKEN")
@@ -118,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     # global ones.
     workspace = _Parser(add_help=False)
     workspace.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    workspace.add_argument("--lake", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     workspace.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (cli_workspace, monitoring, reports, robustness, alerts, release, audit,
@@ -190,10 +194,10 @@ def _run_here(command: Command, args: argparse.Namespace) -> dict:
 
     if not command.opens_workspace:
         return as_json_values(command.run(None, args))
-    from governance.record.store import GovernanceStore
+    from governance.record.shared_stores import open_store
 
     try:
-        store = GovernanceStore(workspace_path(db=args.db))
+        store = open_store(workspace_path(db=args.db), lake=getattr(args, "lake", None))
     except errors.WorkspaceLockedError as exc:
         from governance.record import server_file
 

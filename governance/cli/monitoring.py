@@ -163,7 +163,7 @@ def ingest(store, args) -> dict:
                                       actor=acting_user(store, args.by)).to_dict()
     return ingest_file(workspace=workspace_path(db=args.db), file=Path(args.file), model=args.model,
                        version=args.version, actor=lambda opened: acting_user(opened, args.by),
-                       account=args.by).to_dict()
+                       account=args.by, lake=getattr(args, "lake", None)).to_dict()
 
 
 def print_ingest(result: dict) -> None:

@@ -84,6 +84,8 @@ def serve(args) -> None:
     owns the workspace for as long as it runs."""
     if args.db:
         os.environ["QUORUM_DB"] = str(args.db)
+    if getattr(args, "lake", None):
+        os.environ["QUORUM_LAKE"] = str(args.lake)
     if args.demo:
         os.environ["QUORUM_AUTO_DEMO"] = "1"
     command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "server.py"),

@@ -190,10 +190,10 @@ def quality_reference(store: GovernanceStore, *, model: str, version: str) -> Qu
     """The expected features of a version, with their kinds, ranges, categories and missing shares."""
     require_model(store, model=model, version=version)
     params = {"model": model, "version": version}
-    total = int(store.query_value(EVALUATION_TOTAL_SQL, params) or 0)
+    total = int(store.analytics.query_value(EVALUATION_TOTAL_SQL, params) or 0)
     if total == 0:
         raise InvalidInputError(NO_REFERENCE.format(model=model, version=version))
-    values = store.query(EVALUATION_VALUES_SQL, params)
+    values = store.analytics.query(EVALUATION_VALUES_SQL, params)
     notes: list[str] = []
     # the same features and kinds as drift (its reference reading, without the score)
     found = drift._features_from_reference(total, values, pd.DataFrame({"score": [], "n": []}), notes)
@@ -208,7 +208,7 @@ def quality_reference(store: GovernanceStore, *, model: str, version: str) -> Qu
             expected.append(Expected(f.name, "categorical", share, categories=tuple(str(v) for v in f.values)))
     if not expected:
         raise InvalidInputError(NO_FEATURES.format(model=model, version=version))
-    distinct, sensitive = store.query_rows(QUALITY_EVALUATION_SQL, params)[0]
+    distinct, sensitive = store.analytics.query_rows(QUALITY_EVALUATION_SQL, params)[0]
     return QualityReference(total, tuple(expected), tuple(sensitive or ()), 1 - distinct / total, tuple(notes))
 
 

@@ -480,9 +480,9 @@ def _reference_counts(store: GovernanceStore, *, model: str, version: str, windo
     """Rows in the reference, value counts per feature key, and score value counts."""
     if window is None:
         params = {"model": model, "version": version}
-        total = store.query_value(EVALUATION_TOTAL_SQL, params)
-        values = store.query(EVALUATION_VALUES_SQL, params)
-        scores = store.query(EVALUATION_SCORES_SQL, params)
+        total = store.analytics.query_value(EVALUATION_TOTAL_SQL, params)
+        values = store.analytics.query(EVALUATION_VALUES_SQL, params)
+        scores = store.analytics.query(EVALUATION_SCORES_SQL, params)
         return int(total or 0), values, scores
     params = {"model": model, "version": version, "start": window.start, "end": window.end}
     total = telemetry_sources.query_rows(store, REFERENCE_TOTAL_SQL, params)[0][0]

@@ -76,14 +76,14 @@ def _from_sources(store: GovernanceStore, sql: str, params: dict, *, view: View)
     side by side (model as a dimension) or one at a time."""
     chosen = dict(view.filters).get("model")
     models = [m for m in list_models(store)["name"] if not chosen or m in chosen]
-    external = [m for m in models if telemetry_sources.source_for(store, model=m).kind != "workspace"]
+    external = [m for m in models if not telemetry_sources.reads_own(store, model=m)]
     if not external:
-        return store.query(sql, params)
+        return store.analytics.query(sql, params)
     if len(models) > 1 and "model" not in view.dimensions:
         raise InvalidInputError(MIXED_SOURCES.format(models=", ".join(external)))
     frames = []
     if len(external) < len(models):
-        frame = store.query(sql, params)
+        frame = store.analytics.query(sql, params)
         frames.append(frame[~frame["model"].isin(external)])
     for model in external:
         frame = telemetry_sources.query(store, sql, {**params, "model": model})

@@ -51,7 +51,9 @@ from governance.monitoring import rollup, telemetry_sql
 from governance.monitoring.inventory import require_model
 from governance.record import clock, ledger
 from governance.record.repositories import ingests
+from governance.record.shared_stores import open_store
 from governance.record.store import GovernanceStore
+from governance.record.workspace import is_database_url
 
 # --- what a file may carry ---------------------------------------------------------------------------
 
@@ -228,14 +230,20 @@ class IngestOutcome:
 # --- public entry points -------------------------------------------------------------------------------
 
 
-def ingest_file(*, workspace: Path, file: Path, model: str, version: str,
-                actor: Callable[[GovernanceStore], User], account: str | None = None) -> IngestOutcome:
+def ingest_file(*, workspace: Path | str, file: Path, model: str, version: str,
+                actor: Callable[[GovernanceStore], User], account: str | None = None,
+                lake: str | None = None) -> IngestOutcome:
     """Ingest `file` into the workspace, or into its inbox when another process (the app) holds it open.
 
     actor    proves who acts once the workspace is open (at the terminal: the account's password)
     account  the account named on the command line (--by), if one was: the inbox cannot check it, so a named
              account is refused there rather than recorded as the file-system account instead
+    lake     a PostgreSQL workspace's telemetry lake (default QUORUM_LAKE); any number of processes ingest into
+             it at once, so there is no inbox
     """
+    if is_database_url(workspace):
+        with open_store(workspace, lake=lake) as store:
+            return ingest_path_into_store(store, file=file, model=model, version=version, actor=actor(store))
     workspace = Path(workspace)
     if not workspace.is_file():  # opening would create an empty workspace: ingesting never should
         raise errors.InvalidInputError(NO_WORKSPACE.format(path=workspace))

@@ -32,7 +32,7 @@ def frame_hours(frame: pd.DataFrame) -> set[Hour]:
 
 def file_hours(store: GovernanceStore, *, path: str, model: str, version: str) -> set[Hour]:
     """The hours of the accepted rows of an ingest's checked Parquet file, as one model and version."""
-    return {(model, version, hour) for (hour,) in store.query_rows(telemetry_sql.INGEST_HOURS_SQL, [path])}
+    return {(model, version, hour) for (hour,) in store.analytics.query_rows(telemetry_sql.INGEST_HOURS_SQL, [path])}
 
 
 def _keep_in_step(tx: WriteTransaction, touched: frozenset | set | None) -> None:

@@ -84,11 +84,11 @@ def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike
         raise InvalidInputError(f"{out / telemetry_sources.TELEMETRY_DIR} exists already: export into a new folder")
     out.mkdir(parents=True, exist_ok=True)
     target = str(out / telemetry_sources.TELEMETRY_DIR).replace("'", "''")
-    store.query_value(telemetry_sql.export_telemetry_sql(telemetry_sources.PARTITION, target), {"model": model})
+    store.analytics.query_value(telemetry_sql.export_telemetry_sql(telemetry_sources.PARTITION, target), {"model": model})
     inputs = str(out / telemetry_sources.INPUTS_FILE).replace("'", "''")
-    store.query_value(telemetry_sql.export_inputs_sql(inputs), {"model": model})
+    store.analytics.query_value(telemetry_sql.export_inputs_sql(inputs), {"model": model})
     files = telemetry_sources.dataset_files(str(out))
     return {"model": model, "location": str(out),
             "partitions": len({telemetry_sources.partition_day(f) for f in files}),
             "files": len(files), "bytes": telemetry_sources.bytes_of(files),
-            "rows": store.query_value(telemetry_sql.MODEL_ROWS_SQL, {"model": model})}
+            "rows": store.analytics.query_value(telemetry_sql.MODEL_ROWS_SQL, {"model": model})}

@@ -50,6 +50,7 @@ if TYPE_CHECKING:   # pandas is imported where a frame is made: query_records on
 
 TELEMETRY_DIR = "telemetry"
 INPUTS_FILE = "telemetry_input.parquet"
+INPUTS_DIR = "telemetry_input"   # a lake that servers append to: one file per write
 PARTITION = "date"
 SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
                          "{location} is not a folder on this machine: point the model at a local or mounted copy")
@@ -126,12 +127,25 @@ def check_location(store: GovernanceStore, source: Source) -> None:
 
 # --- the setting ---------------------------------------------------------------------------------------------------
 def source_for(store: GovernanceStore, *, model: str) -> Source:
-    """The source in force for a model: the newest recorded, or the workspace."""
+    """The source in force for a model: the newest recorded, or the workspace. A PostgreSQL workspace's own
+    telemetry is its lake, read as a Parquet dataset in place."""
     row = settings.newest_telemetry_source(store, model=model)
+    if store.engine == "postgresql" and (row is None or row.kind == "workspace"):
+        return Source(model=model, kind="parquet", location=str(store.lake),
+                      set_by=row.set_by if row else None,
+                      set_at=row.set_at.isoformat(timespec="seconds") + "Z" if row else None)
     if row is None:
         return Source(model=model)
     return Source(model=model, kind=row.kind, location=row.location, master=row.master, set_by=row.set_by,
                   set_at=row.set_at.isoformat(timespec="seconds") + "Z")
+
+
+def reads_own(store: GovernanceStore, *, model: str) -> bool:
+    """Whether the model's telemetry is the workspace's own (its tables, or a PostgreSQL workspace's lake), which
+    one query reads for every such model at once."""
+    source = source_for(store, model=model)
+    return source.kind == "workspace" or (store.engine == "postgresql" and source.kind == "parquet"
+                                          and source.location == str(store.lake))
 
 
 # --- partitions ----------------------------------------------------------------------------------------------------
@@ -148,8 +162,12 @@ def dataset_files(location: str) -> list[str]:
     return []
 
 
-def _inputs_file(location: str) -> str:
-    """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality."""
+def _inputs_file(location: str) -> str | list[str]:
+    """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality; in
+    a shared workspace's lake, the files of its telemetry_input/ folder."""
+    appended = sorted(glob.glob(os.path.join(location, INPUTS_DIR, "*.parquet")))
+    if appended:
+        return appended
     files = dataset_files(location)
     candidates = [os.path.join(location, INPUTS_FILE)] + \
         ([str(Path(files[0]).parent.parent / INPUTS_FILE), str(Path(files[0]).parent.parent.parent / INPUTS_FILE)]
@@ -237,7 +255,7 @@ def query_records(store: GovernanceStore, sql: str, params: dict) -> list[dict]:
         frame = _query(store, source, sql, params)
         return frame.astype(object).where(frame.notna(), None).to_dict("records")
     started = time.perf_counter()
-    records = store.query_records(sql, _used(params, sql))
+    records = store.analytics.query_records(sql, _used(params, sql))
     _note(source, started, opened=None)
     return records
 
@@ -247,7 +265,7 @@ def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd
     opened = None
     check_location(store, source)   # again at each read: the allowed roots may have changed since it was set
     if source.kind == "workspace":
-        frame = store.query(sql, _used(params, sql))
+        frame = store.analytics.query(sql, _used(params, sql))
     elif source.kind == "parquet":
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
         opened = bytes_of(files)
@@ -255,7 +273,7 @@ def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd
         values = {**params, "telemetry_files": files or dataset_files(source.location)[:1]}
         if "$input_file" in text:
             values["input_file"] = _inputs_file(source.location)
-        frame = store.query(text, _used(values, text))
+        frame = store.analytics.query(text, _used(values, text))
     else:
         frame, opened = _spark_query(store, source, sql, params)
     _note(source, started, opened=opened)
@@ -274,8 +292,8 @@ def across_models(store: GovernanceStore, sql: str, params: dict | None = None) 
     read elsewhere from its own source; each model's rows come from where it is read."""
     import pandas as pd
 
-    external = settings.models_read_elsewhere(store)
-    frame = store.query(sql, params or {})
+    external = [m for m in settings.models_read_elsewhere(store) if not reads_own(store, model=m)]
+    frame = store.analytics.query(sql, params or {})
     frames = [frame[~frame["model"].isin(external)]]
     for model in external:
         found = query(store, sql, {**(params or {}), "model": model})
@@ -466,7 +484,7 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
     values = {**params, "telemetry_files": files or dataset_files(source.location or "")[:1]}
     if "$input_file" in text:
         values["input_file"] = _inputs_file(source.location)
-    return store.query_over(text, _used(values, text), frames=pushed), opened
+    return store.analytics.query_over(text, _used(values, text), frames=pushed), opened
 
 
 def _used(values: dict, text: str) -> dict:

@@ -97,6 +97,10 @@ def _translate_open_error(path: Path, exc: Exception) -> errors.WorkspaceError:
 class GovernanceStore:
     """A workspace: one DuckDB file, migrated to the newest schema when opened."""
 
+    engine = "duckdb"
+    # Derived tables (the hourly rollup) are kept in this database; with PostgreSQL telemetry is in the lake.
+    keeps_derived = True
+
     def __init__(self, path: str | Path, *, migrations_dir: Path = MIGRATIONS_DIR):
         self.path = Path(path)
         self._migrations = load_migrations(migrations_dir)
@@ -156,6 +160,17 @@ class GovernanceStore:
 
     def close(self) -> None:
         self._con.close()
+
+    @property
+    def location(self) -> str:
+        """Where the workspace is, as shown to people: the DuckDB file."""
+        return str(self.path)
+
+    @property
+    def analytics(self) -> "GovernanceStore":
+        """Where telemetry SQL and DuckDB-only analytics run: this same database (PostgresStore: DuckDB over the
+        lake and a read copy of the record)."""
+        return self
 
     def __enter__(self) -> "GovernanceStore":
         return self
@@ -238,25 +253,14 @@ class GovernanceStore:
                 raise
             return
         with self._write_lock:
-            cursor = self._cursor()
-            cursor.begin()
-            tx = WriteTransaction(cursor, shown=shown)
+            tx = self._begin(shown=shown)
             self._local.tx = tx
             try:
                 yield tx
-                if tx.failed:
-                    raise errors.GovernanceError(PART_FAILED)
-                for source, touched in list(tx.touched.items()):   # derived tables in step with their rows
-                    if source not in _upkeep:
-                        raise RuntimeError(DERIVED_UNMAINTAINED.format(source=source, derived=_DERIVED[source]))
-                    _upkeep[source](tx, touched)
-                changed = sorted(tx.concerns_changed(shown=tx.shown))
-                if changed:
-                    cursor.execute(f"UPDATE data_version SET version = version + 1 "
-                                   f"WHERE concern IN ({', '.join('?' * (len(changed) + 1))})", [WORKSPACE, *changed])
-                cursor.commit()
+                finish_write(tx, keeps_derived=self.keeps_derived)
+                self._commit(tx)
             except BaseException:
-                cursor.rollback()
+                self._rollback(tx)
                 raise
             finally:
                 self._local.tx = None
@@ -265,6 +269,17 @@ class GovernanceStore:
             # committed write as it is; the anchor check names what the hook did not do.
             for hook in tx.after_commit_hooks.values():
                 hook()
+
+    def _begin(self, *, shown: bool) -> "WriteTransaction":
+        cursor = self._cursor()
+        cursor.begin()
+        return WriteTransaction(cursor, shown=shown)
+
+    def _commit(self, tx: "WriteTransaction") -> None:
+        tx._cursor.commit()
+
+    def _rollback(self, tx: "WriteTransaction") -> None:
+        tx._cursor.rollback()
 
     # --- facts about the workspace -------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -303,6 +318,26 @@ class GovernanceStore:
                 cursor.execute("DETACH quorum_snapshot_export")
 
 
+def finish_write(tx: "WriteTransaction", *, keeps_derived: bool) -> None:
+    """What every engine does before committing a write: refuse a unit a part of which failed, bring derived
+    tables in step, and bump the data version of each concern the write changed."""
+    if tx.failed:
+        raise errors.GovernanceError(PART_FAILED)
+    for source, touched in list(tx.touched.items()) if keeps_derived else ():   # derived tables in step
+        if source not in _upkeep:
+            raise RuntimeError(DERIVED_UNMAINTAINED.format(source=source, derived=_DERIVED[source]))
+        _upkeep[source](tx, touched)
+    changed = sorted(tx.concerns_changed(shown=tx.shown))
+    if changed:
+        tx.execute(f"UPDATE data_version SET version = version + 1 "
+                   f"WHERE concern IN ({', '.join('?' * (len(changed) + 1))})", [WORKSPACE, *changed])
+
+
+def written_tables(sql: str) -> set[str]:
+    """The tables a statement writes to, read from its text."""
+    return {match.lower() for match in _WRITE_TARGET.findall(sql)} - {"set"}
+
+
 class WriteTransaction:
     """The cursor of an open write, with a bulk insert that keeps table names out of user input.
 
@@ -327,7 +362,7 @@ class WriteTransaction:
                 self.touched.setdefault(source, set()).update(touched)
 
     def _note_sql(self, sql: str, touched) -> None:
-        tables = {match.lower() for match in _WRITE_TARGET.findall(sql)} - {"set"}
+        tables = written_tables(sql)
         if not tables and not _READ_ONLY.match(sql):
             self.unknown_statement = True
         self._note(tables, touched)

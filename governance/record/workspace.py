@@ -1,4 +1,7 @@
-"""Where the workspace file lives: --db on the CLI, else QUORUM_DB, else data/quorum.duckdb."""
+"""Where the workspace lives: --db on the CLI, else QUORUM_DB, else data/quorum.duckdb.
+
+A DuckDB file's path, or a PostgreSQL URL (postgresql://…) for a shared deployment, whose telemetry then lives
+in the lake folder QUORUM_LAKE (or --lake)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,22 @@ DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_WORKSPACE = DATA_DIR / "quorum.duckdb"
 
 
-def workspace_path(*, db: str | os.PathLike | None = None) -> Path:
-    if db:
-        return Path(db)
-    if os.environ.get("QUORUM_DB"):
-        return Path(os.environ["QUORUM_DB"])
-    return DEFAULT_WORKSPACE
+def workspace_path(*, db: str | os.PathLike | None = None) -> Path | str:
+    """The DuckDB file's path, or the PostgreSQL URL as it was given."""
+    location = db or os.environ.get("QUORUM_DB")
+    if not location:
+        return DEFAULT_WORKSPACE
+    return str(location) if is_database_url(location) else Path(location)
 
 
-def is_default_workspace(path: Path) -> bool:
-    return Path(path).resolve() == DEFAULT_WORKSPACE.resolve()
+def is_database_url(location) -> bool:
+    return str(location or "").startswith(("postgresql://", "postgres://"))
+
+
+def lake_path(*, lake: str | os.PathLike | None = None) -> str | None:
+    """The telemetry lake of a PostgreSQL workspace: --lake, else QUORUM_LAKE."""
+    return str(lake or os.environ.get("QUORUM_LAKE") or "") or None
+
+
+def is_default_workspace(path: Path | str) -> bool:
+    return not is_database_url(path) and Path(path).resolve() == DEFAULT_WORKSPACE.resolve()
