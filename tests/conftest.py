@@ -77,6 +77,45 @@ def demo_copy(demo_workspace, tmp_path) -> Path:
     return copy_workspace(demo_workspace, tmp_path / "copy.duckdb")
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL from Debian's packages (governance/record/postgres_server.py), one per test worker (a
+    session is a worker under xdist), on a free port, without fsync. It fails, never skips, when PostgreSQL is
+    missing: the message names the package. Its data is in a folder of its own under /tmp, not under tmp_path:
+    run as root, the server runs as quorum-pg, which may not enter pytest's private /tmp/pytest-of-root (0700)."""
+    import tempfile
+
+    from governance.errors import GovernanceError
+    from governance.record import postgres_server as local_postgres
+
+    parent = Path(tempfile.mkdtemp(prefix="quorum-pg-"))
+    parent.chmod(0o755)
+    try:
+        server = local_postgres.start(data_dir=parent / "data", fast=True)
+    except GovernanceError as error:
+        shutil.rmtree(parent, ignore_errors=True)
+        pytest.fail(str(error), pytrace=False)
+    yield server
+    server.stop()
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """The URL of a new, empty database on the worker's server, named after the test, dropped afterwards."""
+    import re
+    import uuid
+
+    import psycopg
+
+    name = f"t_{re.sub(r'[^a-z0-9_]', '_', request.node.name.lower())[:40]}_{uuid.uuid4().hex[:8]}"
+    yield postgres_server.create_database(name)
+    try:
+        postgres_server.drop_database(name)   # WITH (FORCE): closes what the test left open
+    except psycopg.Error:
+        pass
+
+
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """`python -m governance …` run by governance.cli.main in this process: the same parser, services, output and

@@ -190,7 +190,7 @@ def start(*, data_dir: Path, port: int | None = None, fast: bool = False) -> Ser
     options = [f"-c {setting}" for setting in FAST_SETTINGS] if fast else []
     # Binding port 0 finds a free port, but another process may take it before the server binds it: then we try
     # another one (only when the caller did not ask for a port).
-    for attempt in range(1 if port is not None else PORT_ATTEMPTS):
+    for _ in range(1 if port is not None else PORT_ATTEMPTS):
         chosen = port if port is not None else _free_port()
         log = data_dir / LOG_NAME
         log_size = log.stat().st_size if log.exists() else 0
