@@ -1,6 +1,6 @@
 # Quorum: the two set-up commands of the README.
 #   make run   installs what the app needs into .venv and serves the app and its API (one port) on the demo workspace
-#   make test  installs the test tools and Debian's chromium, poppler-utils and Pango too, then runs all three layers
+#   make test  installs the test tools and Debian's chromium, poppler-utils, Pango and PostgreSQL; runs all three layers
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -20,10 +20,11 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	@touch $@
 
 # Debian packages: Pango and fonts for the PDF reports (WeasyPrint); for the tests also chromium (browser tests)
-# and poppler-utils (pdftotext reads the PDFs back), and Java 17 for Spark in local mode (telemetry sources).
+# and poppler-utils (pdftotext reads the PDFs back), Java 17 for Spark in local mode (telemetry sources), and
+# PostgreSQL (the record's tests start a server of their own; its programs are not on PATH).
 # Installed as root when missing; otherwise we say what to run.
 PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
-TEST_PACKAGES := $(PDF_PACKAGES) chromium fonts-liberation poppler-utils openjdk-17-jre-headless
+TEST_PACKAGES := $(PDF_PACKAGES) chromium fonts-liberation poppler-utils openjdk-17-jre-headless postgresql
 has_pango = /sbin/ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0
 
 pdf-libraries:
@@ -35,7 +36,8 @@ pdf-libraries:
 	  fi; }
 
 system-packages:
-	@{ command -v chromium && command -v pdftotext && command -v java && $(has_pango); } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v pdftotext && command -v java && $(has_pango) && \
+	   ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEST_PACKAGES) >/dev/null; \
 	  else \
@@ -43,6 +45,18 @@ system-packages:
 	    exit 1; \
 	  fi; }
 .PHONY: pdf-libraries system-packages
+
+# A local PostgreSQL (Debian's package) to try a shared deployment by hand: its data in data/postgres/ (git-ignored),
+# on 127.0.0.1 only (a free port, or PG_PORT=N), with a database `quorum`; it prints the QUORUM_DB to use.
+# Password-less for this machine, not for production. `make postgres-stop` stops it; the data stays.
+PG_DATA := data/postgres
+PG_PORT ?=
+postgres: $(VENV)/.runtime
+	$(PY) -m governance.record.postgres_server start --data-dir $(PG_DATA) $(if $(PG_PORT),--port $(PG_PORT))
+
+postgres-stop: $(VENV)/.runtime
+	$(PY) -m governance.record.postgres_server stop --data-dir $(PG_DATA)
+.PHONY: postgres postgres-stop
 
 # The server: the pages and the HTTP API (/api/v1/) on one port, in one process that owns the workspace (QUORUM_DB,
 # else data/quorum.duckdb, which gets the demo on first start in the browser). QUORUM_DEMO_MODE=1 offers the demo's
