@@ -18,9 +18,9 @@ import psycopg
 import pytest
 
 from governance.record import clock
+from governance.record.postgres_store import POSTGRES_MIGRATIONS_DIR, PostgresStore
 from governance.record.store import MIGRATIONS_DIR, GovernanceStore, load_migrations
 
-POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgresql"
 GOVERNANCE_DIR = Path(__file__).resolve().parents[3] / "governance"
 # With PostgreSQL, telemetry lives in a Parquet lake read by DuckDB: these tables exist only in a DuckDB workspace.
 TELEMETRY_TABLES = {"telemetry", "telemetry_input", "telemetry_hourly"}
@@ -168,22 +168,19 @@ def schema_differences(duck: dict[str, TableSchema], postgres: dict[str, TableSc
 
 
 # --- applying the migrations -------------------------------------------------------------------------------------
-def apply_postgres_migrations(url: str, *, directory: Path = POSTGRES_MIGRATIONS_DIR,
-                              upto: int | None = None) -> None:
-    """Apply the numbered files in order, one transaction each, recorded in schema_version as GovernanceStore
-    records the DuckDB ones."""
-    # TODO(lead): open through PostgresStore(url, lake=...) (with its migrations directory) once it exists.
-    migrations = load_migrations(directory)
-    with psycopg.connect(url) as con:
-        with con.transaction():
-            con.execute("CREATE TABLE IF NOT EXISTS schema_version ("
-                        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
-        current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-        for migration in migrations[current:upto]:
-            with con.transaction():
-                con.execute(migration.sql)
-                con.execute("INSERT INTO schema_version VALUES (%s, %s, %s)",
-                            [migration.version, migration.name, clock.now_naive()])
+def apply_postgres_migrations(url: str, *, lake: Path, directory: Path = POSTGRES_MIGRATIONS_DIR) -> None:
+    """Open the database as the application does, which applies the numbered files it has not applied yet."""
+    PostgresStore(url, lake=lake, migrations_dir=directory).close()
+
+
+def _first_migrations(directory: Path, *, into: Path, before: str) -> Path:
+    """A copy of the migrations in `directory` that ends just before the file named `before`."""
+    into.mkdir()
+    for migration in load_migrations(directory):
+        if migration.name == before:
+            return into
+        (into / migration.name).write_text(migration.sql, encoding="utf-8")
+    raise AssertionError(f"{before} is not among the migrations in {directory}")
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +218,8 @@ def test_every_migration_has_a_postgresql_file_of_the_same_name_and_no_other():
     assert len(duck) >= 21
 
 
-def test_both_engines_make_the_same_record_schema(duckdb_tables, postgres_url):
-    apply_postgres_migrations(postgres_url)
+def test_both_engines_make_the_same_record_schema(duckdb_tables, tmp_path, postgres_url):
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake")
     postgres_tables, _ = postgres_schema(postgres_url)
     assert schema_differences(duckdb_tables, postgres_tables) == []
     # The comparison saw the whole record: every table but telemetry's, with their keys and checks.
@@ -236,8 +233,8 @@ def test_both_engines_make_the_same_record_schema(duckdb_tables, postgres_url):
         (("model", "version"), "model_version", ("model", "version"))}
 
 
-def test_rowid_stands_in_last_on_exactly_the_tables_record_sql_orders_by_rowid(postgres_url):
-    apply_postgres_migrations(postgres_url)
+def test_rowid_stands_in_last_on_exactly_the_tables_record_sql_orders_by_rowid(tmp_path, postgres_url):
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake")
     postgres_tables, identities = postgres_schema(postgres_url)
     ordered_by_rowid = _tables_ordered_by_rowid()
     assert {"service_level_objective", "drift_threshold", "framework_clause"} <= ordered_by_rowid
@@ -249,7 +246,7 @@ def test_rowid_stands_in_last_on_exactly_the_tables_record_sql_orders_by_rowid(p
 
 
 def test_the_seed_rows_come_out_the_same(tmp_path, postgres_url):
-    apply_postgres_migrations(postgres_url)
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake")
     with GovernanceStore(tmp_path / "w.duckdb") as store:
         duck = store.query_rows("SELECT concern, version FROM data_version ORDER BY concern")
         duck_versions = store.query_rows("SELECT version, name FROM schema_version ORDER BY version")
@@ -264,22 +261,20 @@ def test_the_seed_rows_come_out_the_same(tmp_path, postgres_url):
 def test_the_split_data_version_starts_at_the_old_single_version_on_both_engines(tmp_path, postgres_url):
     """Migration 021 copies the old version into all three concerns (DuckDB's cross join and rename, PostgreSQL's
     spelling of them): a workspace at version 7 before it is at 7 in each concern after it."""
-    migrations = load_migrations(MIGRATIONS_DIR)
-    before = next(m.version for m in migrations if m.name == "021_data_version_by_concern.sql") - 1
-    old_dir = tmp_path / "duckdb_old"
-    old_dir.mkdir()
-    for migration in migrations[:before]:
-        (old_dir / migration.name).write_text(migration.sql, encoding="utf-8")
-    GovernanceStore(tmp_path / "w.duckdb", migrations_dir=old_dir).close()
+    split = "021_data_version_by_concern.sql"
+    duck_old = _first_migrations(MIGRATIONS_DIR, into=tmp_path / "duckdb_old", before=split)
+    GovernanceStore(tmp_path / "w.duckdb", migrations_dir=duck_old).close()
     con = duckdb.connect(str(tmp_path / "w.duckdb"))   # the store's writes already bump versions by concern
     con.execute("UPDATE data_version SET version = 7")
     con.close()
     with GovernanceStore(tmp_path / "w.duckdb") as store:
         duck = store.query_rows("SELECT concern, version FROM data_version ORDER BY concern")
-    apply_postgres_migrations(postgres_url, upto=before)
+    postgres_old = _first_migrations(POSTGRES_MIGRATIONS_DIR, into=tmp_path / "postgresql_old", before=split)
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake", directory=postgres_old)
     with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT version FROM data_version").fetchall() == [(0,)]   # one row, before the split
         con.execute("UPDATE data_version SET version = 7")
-    apply_postgres_migrations(postgres_url)
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake")
     with psycopg.connect(postgres_url) as con:
         postgres = con.execute("SELECT concern, version FROM data_version ORDER BY concern").fetchall()
     assert [tuple(r) for r in duck] == postgres == [("record", 7), ("telemetry", 7), ("workspace", 7)]
@@ -312,7 +307,7 @@ def test_the_drift_threshold_checks_refuse_the_same_values_on_both_engines(tmp_p
         con = store._con.cursor()   # autocommit statements: one refused row must not roll back the others
         duck = accepted(con.execute, "?", duckdb.ConstraintException)
         con.close()
-    apply_postgres_migrations(postgres_url)
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake")
     with psycopg.connect(postgres_url, autocommit=True) as con:
         postgres = accepted(con.execute, "%s", psycopg.errors.CheckViolation)
     assert duck == postgres == expected
@@ -339,7 +334,8 @@ def test_the_drift_threshold_checks_refuse_the_same_values_on_both_engines(tmp_p
 ])
 def test_the_comparison_finds_a_schema_that_differs(duckdb_tables, tmp_path, postgres_url, file_name, old, new,
                                                      difference):
-    apply_postgres_migrations(postgres_url, directory=_edited_copy(tmp_path, file_name, old, new))
+    apply_postgres_migrations(postgres_url, lake=tmp_path / "lake",
+                              directory=_edited_copy(tmp_path, file_name, old, new))
     found = schema_differences(duckdb_tables, postgres_schema(postgres_url)[0])
     assert len(found) == 1 and found[0].startswith(difference), found
 
