@@ -66,6 +66,8 @@ START_FAILED = ("PostgreSQL did not start in {path} ({reason}); the last lines o
 OTHER_PORT = ("a server already runs in {path} on port {running}, not {port}: use it, or stop it first with "
               "`python -m governance.record.postgres_server stop --data-dir {path}`")
 STOP_FAILED = "the server in {path} did not stop: {output}"
+TIMED_OUT = ("{program} did not finish within {seconds} s: the machine may be overloaded; see {path}/server.log, "
+             "and try again")
 BAD_DATABASE_NAME = ("database name {name!r}: use lower-case letters, digits and underscores, starting with a "
                      "letter or underscore, at most 63 characters")
 
@@ -295,8 +297,14 @@ def _run(binaries: Path, os_user: str | None, program: str, *arguments: str) -> 
         command = ["runuser", "-u", os_user, "--", *command]
     # PG* variables (PGDATA, PGPORT …) from the caller's shell must not point the programs elsewhere.
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PG")}
-    return subprocess.run(command, capture_output=True, text=True, env=environment,
-                          timeout=START_TIMEOUT_S + 30, cwd="/")
+    # pg_ctl waits at most START_TIMEOUT_S (-t) itself; this bound only catches a program that hangs.
+    try:
+        return subprocess.run(command, capture_output=True, text=True, env=environment,
+                              timeout=START_TIMEOUT_S + 30, cwd="/")
+    except subprocess.TimeoutExpired:
+        folder = arguments[arguments.index("-D") + 1] if "-D" in arguments else "the data folder"
+        raise PostgresServerError(TIMED_OUT.format(program=program, seconds=START_TIMEOUT_S + 30,
+                                                   path=folder)) from None
 
 
 def _free_port() -> int:
