@@ -55,14 +55,19 @@ async def lifespan(app):
     store = shared_store(workspace_path())
     ledger_keys.initialise_if_new(store)   # a new workspace's key, before the server file is signed with it
     server = commands.open_server(store)
-    server_file.write(workspace=store.path, url=server_url(address=config.get_option("server.address"),
-                                                           port=config.get_option("server.port")))
-    os.environ["QUORUM_SERVED_AT"] = server_file.read(workspace=store.path)["url"]   # alert links' default address
+    url = server_url(address=config.get_option("server.address"), port=config.get_option("server.port"))
+    # A DuckDB file has one owner, named beside it so that commands go through it. A PostgreSQL workspace is
+    # shared by several servers and commands write to it directly: no server owns it, so none is named.
+    owns_file = store.engine == "duckdb"
+    if owns_file:
+        server_file.write(workspace=store.path, url=url)
+    os.environ["QUORUM_SERVED_AT"] = url   # alert links' default address
     scheduler.start(store, tick_seconds=float(os.environ.get("QUORUM_SCHEDULER_TICK", scheduler.TICK_SECONDS)))
     try:
         yield {"quorum": server}
     finally:
         scheduler.stop()
-        server_file.remove(workspace=store.path)
+        if owns_file:
+            server_file.remove(workspace=store.path)
         sql_sandbox.remove_snapshot_folder(store)   # the SQL console's copy of the telemetry, in a temporary folder
         commands.close_server()

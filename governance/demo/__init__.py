@@ -32,7 +32,7 @@ from governance.evidence import fairness, fairness_policy
 from governance.evidence.explanations import explain_version
 from governance.evidence.model_artifacts import dump_model
 from governance.monitoring import rollup, service_levels as service_level_rules
-from governance.record import clock
+from governance.record import clock, lake
 from governance.record.hash_chain import anchor_path
 from governance.record.repositories import models, settings, workspace_meta
 from governance.record.store import GovernanceStore
@@ -381,6 +381,8 @@ def discard_unfinished(store: GovernanceStore) -> None:
             with store.write() as tx:
                 workspace_meta.empty_table(tx, table=table)
             emptied.add(table)
+    if store.engine == "postgresql":   # its telemetry is files in the lake, not a table
+        lake.empty(store.lake)
     with store.write() as tx:
         workspace_meta.remove_all(tx)
     anchor_path(store).unlink(missing_ok=True)   # the demo's own ledger, now empty: a new one starts with the build

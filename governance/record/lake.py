@@ -84,6 +84,12 @@ def remove(paths: list[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
+def empty(lake: str | os.PathLike) -> None:
+    """Remove every telemetry file of the lake: only for a demo whose build stopped halfway."""
+    for table in TABLES:
+        shutil.rmtree(Path(lake) / table, ignore_errors=True)
+
+
 def relation_sql(table: str, *, placeholder: str) -> str:
     """A query over every file of the table (listed in the parameter `placeholder`), with the table's columns."""
     if table == "telemetry":

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from governance import errors
-from governance.record import lake
+from governance.record import clock, lake
 from governance.record.store import (MIGRATIONS_DIR, RECORD, GovernanceStore, WriteTransaction, load_migrations,
                                      written_tables)
 
@@ -148,8 +148,10 @@ class PostgresStore(GovernanceStore):
         self._migrations = load_migrations(migrations_dir)
         self._write_lock = threading.RLock()
         self._local = threading.local()
-        self._all_connections: list = []
+        self._owners: dict = {}   # every open connection -> the thread it belongs to
         self._connections_lock = threading.Lock()
+        self._analytics_lock = threading.Lock()
+        self._analytics: LakeEngine | None = None
         try:
             self.lake.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -161,7 +163,6 @@ class PostgresStore(GovernanceStore):
         except BaseException:
             self.close()
             raise
-        self._analytics: LakeEngine | None = None
 
     # --- connections -------------------------------------------------------------------------------------------
     def _connect(self):
@@ -174,21 +175,30 @@ class PostgresStore(GovernanceStore):
             connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
             parts = urlsplit(self.url)
-            reason = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+            # psycopg's first line ends with the cause ("… failed: Connection refused"); the rest is advice
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rsplit(": ", 1)[-1].strip()[:300]
             raise errors.WorkspaceUnreachableError(UNREACHABLE.format(
                 host=parts.hostname or "localhost", port=parts.port or 5432, reason=reason)) from None
         _adapted(connection)
-        with self._connections_lock:
-            self._all_connections.append(connection)
         return connection
 
-    def _connection(self):
+    def _connection(self, *, purpose: str = "work"):
         """This thread's connection (autocommit: a read sees every committed write; a write opens its own
-        transaction)."""
-        connection = getattr(self._local, "connection", None)
+        transaction). "committed" is a second one, outside any write this thread holds open.
+
+        A server runs each page's script on a thread of its own, and threads come and go: the connections of
+        threads that have ended are closed whenever a new one is made, so they never pile up on the database."""
+        connection = getattr(self._local, purpose, None)
         if connection is None or connection.closed:
             connection = self._connect()
-            self._local.connection = connection
+            setattr(self._local, purpose, connection)
+            with self._connections_lock:
+                self._owners[connection] = threading.current_thread()
+                ended = [c for c, thread in self._owners.items() if not thread.is_alive()]
+                for old in ended:
+                    del self._owners[old]
+            for old in ended:
+                old.close()
         return connection
 
     def _migrate_postgres(self, connection) -> None:
@@ -201,8 +211,6 @@ class PostgresStore(GovernanceStore):
             if current > known:
                 raise errors.WorkspaceTooNewError(
                     errors.WORKSPACE_TOO_NEW.format(path=self.location, found=current, known=known))
-            from governance.record import clock
-
             for migration in self._migrations[current:]:
                 if _without_comments(migration.sql):
                     connection.execute(migration.sql)
@@ -211,9 +219,9 @@ class PostgresStore(GovernanceStore):
 
     def close(self) -> None:
         with self._connections_lock:
-            for connection in self._all_connections:
+            for connection in self._owners:
                 connection.close()
-            self._all_connections.clear()
+            self._owners.clear()
         if getattr(self, "_analytics", None) is not None:
             self._analytics.close()
 
@@ -223,7 +231,7 @@ class PostgresStore(GovernanceStore):
 
     @property
     def analytics(self) -> "LakeEngine":
-        with self._connections_lock:
+        with self._analytics_lock:
             if self._analytics is None:
                 self._analytics = LakeEngine(self)
             return self._analytics
@@ -256,10 +264,7 @@ class PostgresStore(GovernanceStore):
         return None if row is None else row[0]
 
     def committed_value(self, sql: str, params: Sequence | dict | None = None):
-        committed = getattr(self._local, "committed", None)
-        if committed is None or committed.closed:
-            committed = self._local.committed = self._connect()
-        row = self._execute(sql, params, committed).fetchone()
+        row = self._execute(sql, params, self._connection(purpose="committed")).fetchone()
         return None if row is None else row[0]
 
     # --- writing -----------------------------------------------------------------------------------------------
@@ -510,11 +515,7 @@ class LakeEngine:
                 self._copied[table] = version
 
     def _store_frame(self, table: str, *, committed: bool = False):
-        connection = None
-        if committed:
-            connection = getattr(self._store._local, "committed", None)
-            if connection is None or connection.closed:
-                connection = self._store._local.committed = self._store._connect()
+        connection = self._store._connection(purpose="committed") if committed else None
         import pandas as pd
 
         cursor = self._store._execute(f'SELECT * FROM "{table}"', None, connection)
