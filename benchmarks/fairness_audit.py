@@ -74,7 +74,7 @@ def build(path: Path, *, seed: int = 0) -> None:
                   ON e.model = ? AND e.version = ? AND e.row_id = p.source_row
                 ORDER BY p.row_id""", [VERSION, MODEL, SOURCE_VERSION])
             tx.execute("DROP TABLE bench_pick")
-            models.record_evaluation_set(tx, model=MODEL, version=VERSION, recorded_at=clock.now_naive())
+            models.record_evaluation_set(store, tx, model=MODEL, version=VERSION, recorded_at=clock.now_naive())
 
 
 def metric_frame(rows: pd.DataFrame) -> MetricFrame:

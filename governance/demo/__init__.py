@@ -188,7 +188,7 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
     return frame.to_json(orient="records", lines=True).rstrip("\n").split("\n")
 
 
-def _inventory_rows(p: _Prepared, tx) -> None:
+def _inventory_rows(store: GovernanceStore, p: _Prepared, tx) -> None:
     m = p.model
     models.add_model(tx, name=m.name, purpose=m.purpose, intended_use=m.intended_use, owner=m.owner,
                      risk_tier=m.risk_tier, dataset=m.dataset, created_at=min(v.created_at for v in m.versions))
@@ -206,7 +206,7 @@ def _inventory_rows(p: _Prepared, tx) -> None:
             "features": _json_lines(p.evaluation[p.features]), "sensitive": _json_lines(p.evaluation[p.sensitive]),
             "y_true": p.evaluation["target"].to_numpy(np.int8), "y_pred": (score >= 0.5).astype(np.int8),
             "score": score}))
-        models.record_evaluation_set(tx, model=m.name, version=v.version, recorded_at=clock.now_naive())
+        models.record_evaluation_set(store, tx, model=m.name, version=v.version, recorded_at=clock.now_naive())
     for kpi, target in m.service_levels.items():
         target, warning = service_level_rules.validate(kpi=kpi, target=target)
         settings.add_service_level_objective(tx, model=m.name, kpi=kpi, target=target, warning=warning,
@@ -411,7 +411,7 @@ def seed_demo(store: GovernanceStore, *, rows: int = DEFAULT_ROWS, seed: int = D
         report(STAGES["train"], "Writing model inventory and evaluation sets")
         identity.seed_demo_users(store, tx)
         for p in prepared:
-            _inventory_rows(p, tx)
+            _inventory_rows(store, p, tx)
         done = 0
         telemetry = _stage(report, STAGES["inventory"], STAGES["telemetry"])
         for p in prepared:

@@ -24,7 +24,7 @@ def evaluation_set(store: GovernanceStore, *, model: str, version: str) -> Evalu
         if not models.evaluation_row_count(store, model=model, version=version):
             raise InvalidInputError(NO_EVALUATION_SET.format(model=model, version=version))
         with store.write() as tx:  # a workspace written before sets were hashed: hash it once, now
-            models.record_evaluation_set(tx, model=model, version=version, recorded_at=clock.now_naive())
+            models.record_evaluation_set(store, tx, model=model, version=version, recorded_at=clock.now_naive())
         return evaluation_set(store, model=model, version=version)
     return found
 

@@ -180,6 +180,6 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
         models.add_artifact(tx, model=model, version=version, sha256=sha256, content=content)
         if rows is not None:
             models.add_evaluation_rows(tx, rows=rows)
-            models.record_evaluation_set(tx, model=model, version=version, recorded_at=clock.now_naive())
+            models.record_evaluation_set(store, tx, model=model, version=version, recorded_at=clock.now_naive())
     return Registration(model, version, sha256, algorithm, tuple(features), 0 if rows is None else len(rows), metrics,
                         file_sha256)

@@ -73,8 +73,10 @@ _DELIVERY_COLUMNS = ("delivery_id", "alert_key", "channel", "recipient", "subjec
                      "status", "attempts", "attempts_at_requeue", "next_attempt_at", "delivered_at")
 _SELECT_DELIVERY = f"SELECT {', '.join(_DELIVERY_COLUMNS)} FROM alert_delivery"
 _ATTEMPT_COLUMNS = ("delivery_id", "attempt", "attempted_at", "result", "detail")
-# Failed deliveries: all, one delivery's or one alert's (parameters: delivery_id twice, then alert_key twice).
-_FAILED = "status = 'failed' AND (? IS NULL OR delivery_id = ?) AND (? IS NULL OR alert_key = ?)"
+# Failed deliveries: all, one delivery's or one alert's (parameters: delivery_id twice, then alert_key twice). A
+# parameter tested for NULL is cast, so PostgreSQL knows its type when it is NULL.
+_FAILED = ("status = 'failed' AND (CAST(? AS BIGINT) IS NULL OR delivery_id = ?) "
+           "AND (CAST(? AS VARCHAR) IS NULL OR alert_key = ?)")
 
 
 # --- episodes ----------------------------------------------------------------------------------------------------
@@ -177,12 +179,13 @@ def requeue_failed(tx: WriteTransaction, *, delivery_id: int | None, alert_key: 
 def deliveries(store: GovernanceStore, *, alert_key: str | None = None) -> list[Delivery]:
     """Every delivery (of one alert, or all), oldest first."""
     return [Delivery(*row) for row in store.query_rows(
-        f"{_SELECT_DELIVERY} WHERE (? IS NULL OR alert_key = ?) ORDER BY delivery_id", [alert_key, alert_key])]
+        f"{_SELECT_DELIVERY} WHERE (CAST(? AS VARCHAR) IS NULL OR alert_key = ?) ORDER BY delivery_id",
+        [alert_key, alert_key])]
 
 
 def attempts(store: GovernanceStore, *, alert_key: str | None = None) -> list[Attempt]:
     """Every attempt (at one alert's deliveries, or all), by delivery and in order."""
     return [Attempt(*row) for row in store.query_rows(
-        f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM alert_attempt a WHERE (? IS NULL OR EXISTS ("
+        f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM alert_attempt a WHERE (CAST(? AS VARCHAR) IS NULL OR EXISTS ("
         "SELECT 1 FROM alert_delivery d WHERE d.delivery_id = a.delivery_id AND d.alert_key = ?)) "
         "ORDER BY delivery_id, attempt", [alert_key, alert_key])]

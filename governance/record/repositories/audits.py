@@ -116,7 +116,7 @@ def fairness_audit_table(store: GovernanceStore, *, model: str | None = None,
                    AS verdict, r.evidence_hash, r.results
         FROM fairness_audit a LEFT JOIN fairness_audit_run r USING (audit_id)
              LEFT JOIN fairness_audit_failure f USING (audit_id)
-        WHERE (? IS NULL OR a.model = ?) AND (? IS NULL OR a.version = ?)
+        WHERE (CAST(? AS VARCHAR) IS NULL OR a.model = ?) AND (CAST(? AS VARCHAR) IS NULL OR a.version = ?)
         ORDER BY a.defined_at DESC, a.audit_id DESC""", [model, model, version, version])
 
 
@@ -161,7 +161,8 @@ def robustness_runs(store: GovernanceStore, *, model: str | None = None,
                     version: str | None = None) -> list[RobustnessRunRecord]:
     """Every run (of a model, of a version), newest first."""
     return [RobustnessRunRecord(*row) for row in store.query_rows(
-        _ROBUSTNESS_RUN_SQL + " WHERE (? IS NULL OR r.model = ?) AND (? IS NULL OR r.version = ?) "
+        _ROBUSTNESS_RUN_SQL + " WHERE (CAST(? AS VARCHAR) IS NULL OR r.model = ?) "
+        "AND (CAST(? AS VARCHAR) IS NULL OR r.version = ?) "
         "ORDER BY r.defined_at DESC, r.run_id DESC", [model, model, version, version])]
 
 

@@ -62,7 +62,8 @@ def stored_rules(store: GovernanceStore) -> dict[str, str]:
 
 
 def set_rule(tx: WriteTransaction, *, key: str, value: str) -> None:
-    tx.execute("INSERT OR REPLACE INTO committee_rule VALUES (?, ?)", [key, value])
+    tx.execute("INSERT INTO committee_rule (key, value) VALUES (?, ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])
 
 
 def changes_recorded(store: GovernanceStore) -> int:

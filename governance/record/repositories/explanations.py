@@ -60,9 +60,10 @@ def explanations_of(store: GovernanceStore, *, model: str, version: str) -> list
 
 def value_table(store: GovernanceStore, *, explanation_id: str, max_rows: int | None = None) -> pd.DataFrame:
     """Long table (row_id, feature, shap, value, value_number) by row and input; with `max_rows`, of that many
-    sampled rows chosen by hash(row_id)."""
+    sampled rows chosen by DuckDB's hash(row_id) (store.analytics), so the same rows on either engine."""
     limit = "" if max_rows is None else "AND row_id IN (SELECT row_id FROM explanation_row WHERE explanation_id = ? " \
                                         "ORDER BY hash(row_id) LIMIT ?)"
     params = [explanation_id] + ([] if max_rows is None else [explanation_id, max_rows])
-    return store.query(f"SELECT row_id, feature, shap, value, value_number FROM explanation_value "
-                       f"WHERE explanation_id = ? {limit} ORDER BY row_id, feature", params)
+    reader = store if max_rows is None else store.analytics
+    return reader.query(f"SELECT row_id, feature, shap, value, value_number FROM explanation_value "
+                        f"WHERE explanation_id = ? {limit} ORDER BY row_id, feature", params)

@@ -25,9 +25,8 @@ class IngestedFile:
 
 
 def add_ingested_file(tx: WriteTransaction, *, record: IngestedFile) -> None:
-    tx.execute("INSERT INTO ingested_file BY NAME SELECT ? AS file_sha256, ? AS file_name, "
-               "? AS file_format, ? AS model, ? AS version, ? AS rows_accepted, "
-               "? AS rows_quarantined, ? AS via, ? AS ingested_at",
+    tx.execute("INSERT INTO ingested_file (file_sha256, file_name, file_format, model, version, rows_accepted, "
+               "rows_quarantined, via, ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                [record.file_sha256, record.file_name, record.file_format, record.model, record.version,
                 record.rows_accepted, record.rows_quarantined, record.via, record.ingested_at])
 

@@ -56,7 +56,8 @@ def all_entries(store: GovernanceStore) -> list[LedgerEntry]:
 
 
 def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | None = None) -> list[LedgerEntry]:
-    rows = store.query_rows(f"{_SELECT} WHERE (? IS NULL OR subject = ?) AND (? IS NULL OR kind = ?) ORDER BY seq",
+    rows = store.query_rows(f"{_SELECT} WHERE (CAST(? AS VARCHAR) IS NULL OR subject = ?) "
+                            "AND (CAST(? AS VARCHAR) IS NULL OR kind = ?) ORDER BY seq",
                             [subject, subject, kind, kind])
     return [LedgerEntry(*row) for row in rows]
 

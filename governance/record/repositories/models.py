@@ -25,6 +25,10 @@ _CONTENT_SHA256_SQL = """
            sha256(coalesce(string_agg(concat_ws('|', row_id, features, sensitive, y_true, y_pred, score), chr(10)
                                       ORDER BY row_id), ''))
     FROM evaluation_row WHERE model = ? AND version = ?"""
+# The sensitive attributes an evaluation set carries: the JSON text of their sorted names (DuckDB's to_json).
+_ATTRIBUTES_SQL = """
+    SELECT to_json(list_sort(list_distinct(flatten(list(json_keys(sensitive))))))::VARCHAR
+    FROM evaluation_row WHERE model = ? AND version = ?"""
 # Every version with its model's owner and risk tier, its artifact and its telemetry counts, read from a relation
 # named version_telemetry (model, version, rows, first_ts, last_ts) that the caller provides.
 _VERSIONS_SQL = """
@@ -119,8 +123,8 @@ def version_table(store: GovernanceStore, *, version_telemetry: pd.DataFrame) ->
 
 def version_summaries(store: GovernanceStore, *, version_telemetry_sql: str) -> list[VersionSummary]:
     """Every version (_VERSIONS_SQL), without pandas, its telemetry counts from the given query over the workspace's
-    own telemetry."""
-    return [VersionSummary(**record) for record in store.query_records(
+    own telemetry (store.analytics: with PostgreSQL, that telemetry is in the lake)."""
+    return [VersionSummary(**record) for record in store.analytics.query_records(
         f"WITH version_telemetry AS ({version_telemetry_sql}) {_VERSIONS_SQL}")]
 
 
@@ -159,15 +163,15 @@ def add_evaluation_rows(tx: WriteTransaction, *, rows: pd.DataFrame) -> None:
     tx.insert_frame("evaluation_row", rows)
 
 
-def record_evaluation_set(tx: WriteTransaction, *, model: str, version: str, recorded_at: datetime) -> None:
-    """Inside the transaction that wrote the rows: hash them and note which sensitive attributes they carry."""
-    tx.execute(f"""
-        INSERT INTO evaluation_set
-        SELECT ?, ?, h.n, a.attributes, h.digest, ?
-        FROM ({_CONTENT_SHA256_SQL}) h(n, digest),
-             (SELECT to_json(list_sort(list_distinct(flatten(list(json_keys(sensitive))))))::VARCHAR AS attributes
-              FROM evaluation_row WHERE model = ? AND version = ?) a""",
-               [model, version, recorded_at, model, version, model, version])
+def record_evaluation_set(store: GovernanceStore, tx: WriteTransaction, *, model: str, version: str,
+                          recorded_at: datetime) -> None:
+    """Inside the transaction that wrote the rows (`store` reads them, as that write sees them): hash them and note
+    which sensitive attributes they carry. The hash and the attributes' JSON text are DuckDB's (store.analytics),
+    so that a set sealed on either engine has the very hash `verify` recomputes, and old workspaces keep theirs."""
+    rows, digest = store.analytics.query_rows(_CONTENT_SHA256_SQL, [model, version])[0]
+    attributes = store.analytics.query_value(_ATTRIBUTES_SQL, [model, version])
+    tx.execute("INSERT INTO evaluation_set (model, version, rows, attributes, content_sha256, recorded_at) "
+               "VALUES (?, ?, ?, ?, ?, ?)", [model, version, rows, attributes, digest, recorded_at])
 
 
 def evaluation_set(store: GovernanceStore, *, model: str, version: str) -> EvaluationSet | None:
@@ -186,33 +190,34 @@ def evaluation_row_count(store: GovernanceStore, *, model: str, version: str) ->
 
 def evaluation_content_sha256(store: GovernanceStore, *, model: str, version: str) -> str:
     """The content hash recomputed from the stored rows, as record_evaluation_set records it."""
-    return store.query_rows(_CONTENT_SHA256_SQL, [model, version])[0][1]
+    return store.analytics.query_rows(_CONTENT_SHA256_SQL, [model, version])[0][1]
 
 
 def evaluation_rows(store: GovernanceStore, *, model: str, version: str, limit: int | None = None, seed: int = 0,
                     row_ids: list[int] | None = None) -> pd.DataFrame:
-    """row_id, y_true, y_pred, score and the features and sensitive attributes as JSON text, by row_id.
+    """row_id, y_true, y_pred, score and the features and sensitive attributes as JSON text, by row_id (a sample:
+    in its own order).
 
-    `limit` takes a seeded random subset in DuckDB (by hash(row_id, seed)), so a million-row set is never read
-    whole; `row_ids` picks rows by id."""
+    `limit` takes a seeded random subset in DuckDB (by hash(row_id, seed), so the same rows on either engine), so a
+    million-row set is never read whole; `row_ids` picks rows by id."""
     where, params = "model = ? AND version = ?", [model, version]
     if row_ids is not None:
-        where += " AND list_contains(?, row_id)"
+        where += " AND row_id IN (SELECT unnest(?))"
         params.append([int(r) for r in row_ids])
-    order = "ORDER BY row_id"
-    if limit is not None:
-        order = "ORDER BY hash(row_id, ?), row_id LIMIT ?"
-        params += [seed, int(limit)]
-    return store.query(f"SELECT row_id, y_true, y_pred, score, features, sensitive FROM evaluation_row "
-                       f"WHERE {where} {order}", params)
+    sql = f"SELECT row_id, y_true, y_pred, score, features, sensitive FROM evaluation_row WHERE {where} "
+    if limit is None:
+        return store.query(sql + "ORDER BY row_id", params)
+    # in the sample's own order (by hash), as it always came: explanations computed on it stay the same
+    return store.analytics.query(sql + "ORDER BY hash(row_id, ?), row_id LIMIT ?", params + [seed, int(limit)])
 
 
 def evaluation_cells(store: GovernanceStore, *, model: str, version: str, bins: int,
                      score_units: int) -> pd.DataFrame:
     """Counts of the rows by sensitive attributes' JSON text, outcome, prediction and score bin (of `bins`), with
     each cell's scores summed as whole units of 1/score_units. Grouping by the whole JSON text first is ~5x faster
-    than extracting each attribute per row."""
-    return store.query(f"""
+    than extracting each attribute per row. Run by DuckDB (store.analytics): its round() and sums make the counts
+    a fairness audit's evidence hash is over."""
+    return store.analytics.query(f"""
             SELECT sensitive, y_true, y_pred, {'greatest(0, least(floor(score * ?), ? - 1))::INTEGER' if bins > 1 else '0'} AS bin,
                    count(*) AS n, sum(round(score * {int(score_units)})::BIGINT) AS score_units
             FROM evaluation_row WHERE model = ? AND version = ? GROUP BY ALL""",
@@ -226,7 +231,8 @@ def evaluation_outcomes(store: GovernanceStore, *, model: str, version: str) -> 
 
 
 def average_score(store: GovernanceStore, *, model: str, version: str) -> float | None:
-    return store.query_value("SELECT avg(score) FROM evaluation_row WHERE model = ? AND version = ?",
+    """By DuckDB (store.analytics): a mean of doubles summed in another order could differ in its last digit."""
+    return store.analytics.query_value("SELECT avg(score) FROM evaluation_row WHERE model = ? AND version = ?",
                              [model, version])
 
 

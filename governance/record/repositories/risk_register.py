@@ -78,7 +78,7 @@ def clauses(store: GovernanceStore, *, framework: str | None = None) -> list[Fra
     """In the order they were loaded (the shipped files' order)."""
     return [FrameworkClause(*row) for row in store.query_rows(
         "SELECT framework, ref_id, title, detail FROM framework_clause "
-        "WHERE ? IS NULL OR framework = ? ORDER BY framework, rowid", [framework, framework])]
+        "WHERE CAST(? AS VARCHAR) IS NULL OR framework = ? ORDER BY framework, rowid", [framework, framework])]
 
 
 def clause_refs(store: GovernanceStore) -> set[str]:

@@ -58,8 +58,11 @@ def add_service_level_objective(tx: WriteTransaction, *, model: str, kpi: str, t
 def newest_service_level_objectives(store: GovernanceStore, *, model: str) -> list[ServiceLevelObjective]:
     """The newest objective row of each KPI of a model (active or removed), by KPI."""
     rows = store.query_records("""
-        SELECT * FROM service_level_objective WHERE model = ?
-        QUALIFY row_number() OVER (PARTITION BY kpi ORDER BY set_at DESC, rowid DESC) = 1
+        SELECT model, kpi, target, warning, set_by, set_at, active FROM (
+            SELECT model, kpi, target, warning, set_by, set_at, active,
+                   row_number() OVER (PARTITION BY kpi ORDER BY set_at DESC, rowid DESC) AS newest
+            FROM service_level_objective WHERE model = ?) objective
+        WHERE newest = 1
         ORDER BY kpi""", [model])   # one order everywhere (a window function's output order is not defined)
     return [ServiceLevelObjective(**row) for row in rows]
 
@@ -107,7 +110,8 @@ def newest_telemetry_source(store: GovernanceStore, *, model: str) -> TelemetryS
 def telemetry_sources_in_force(store: GovernanceStore) -> list[TelemetrySourceSetting]:
     """The newest source of every model that has one recorded, by model."""
     return [TelemetrySourceSetting(model, kind, location) for model, kind, location in store.query_rows(
-        "SELECT model, arg_max(kind, set_at), arg_max(location, set_at) FROM telemetry_source GROUP BY model "
+        "SELECT model, kind, location FROM (SELECT model, kind, location, row_number() OVER ("
+        "PARTITION BY model ORDER BY set_at DESC) AS newest FROM telemetry_source) source WHERE newest = 1 "
         "ORDER BY model")]
 
 
@@ -115,6 +119,7 @@ def models_read_elsewhere(store: GovernanceStore) -> list[str]:
     """The models of the inventory whose newest source is not the workspace, by name."""
     return [r[0] for r in store.query_rows("""
         SELECT name FROM model
-        WHERE name IN (SELECT model FROM telemetry_source
-                       QUALIFY row_number() OVER (PARTITION BY model ORDER BY set_at DESC) = 1 AND kind <> 'workspace')
+        WHERE name IN (SELECT model FROM (SELECT model, kind, row_number() OVER (
+                           PARTITION BY model ORDER BY set_at DESC) AS newest FROM telemetry_source) source
+                       WHERE newest = 1 AND kind <> 'workspace')
         ORDER BY name""")]

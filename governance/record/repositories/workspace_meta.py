@@ -33,14 +33,22 @@ def remove_all(tx: WriteTransaction) -> None:
 def record_tables(store: GovernanceStore) -> list[str]:
     """Every table of the workspace but the engine's own (schema_version, data_version) and workspace_meta, by name."""
     return [r[0] for r in store.query_rows(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = current_schema() AND table_type = 'BASE TABLE' "
         "AND table_name NOT IN ('schema_version', 'data_version', 'workspace_meta') ORDER BY table_name")]
 
 
 def foreign_keys(store: GovernanceStore) -> list[tuple[str, str]]:
     """(table, the table it refers to) for every foreign key."""
-    return [(table, referenced) for table, referenced in store.query_rows(
-        "SELECT table_name, referenced_table FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'")]
+    return [(table, referenced) for table, referenced in store.query_rows("""
+        SELECT fk.table_name, pk.table_name
+        FROM information_schema.referential_constraints r
+        JOIN information_schema.table_constraints fk
+          ON fk.constraint_schema = r.constraint_schema AND fk.constraint_name = r.constraint_name
+        JOIN information_schema.table_constraints pk
+          ON pk.constraint_schema = r.unique_constraint_schema AND pk.constraint_name = r.unique_constraint_name
+        WHERE fk.table_catalog = current_database() AND fk.table_schema = current_schema()
+        ORDER BY fk.table_name, pk.table_name""")]
 
 
 def empty_table(tx: WriteTransaction, *, table: str) -> None:

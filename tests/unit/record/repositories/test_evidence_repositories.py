@@ -30,7 +30,7 @@ def _add_version(store, *, with_rows: bool = True) -> None:
         models.add_artifact(tx, model="credit", version="v1", sha256="ab" * 32, content=b"PK")
         if with_rows:
             models.add_evaluation_rows(tx, rows=ROWS)
-            models.record_evaluation_set(tx, model="credit", version="v1", recorded_at=AT)
+            models.record_evaluation_set(store, tx, model="credit", version="v1", recorded_at=AT)
 
 
 def test_a_version_written_through_the_repository_reads_back_as_records(store):

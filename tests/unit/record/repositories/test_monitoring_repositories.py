@@ -1,4 +1,4 @@
-"""The monitoring settings and alerts repositories on a fresh workspace: what goes in comes back as dataclasses, the
+"""The monitoring settings and alerts repositories on a fresh workspace of each engine: what goes in comes back as dataclasses, the
 newest setting is the one in force, and the outbox's reads filter as the services rely on."""
 
 from __future__ import annotations
@@ -9,19 +9,18 @@ import pytest
 
 from governance.monitoring import telemetry_sources
 from governance.record.repositories import alerts, models, settings
-from governance.record.store import GovernanceStore
 
 T0 = datetime(2026, 1, 5, 9, 0)
 
 
 @pytest.fixture
-def store(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as opened:
-        with opened.write() as tx:
-            for name in ("alpha", "beta", "gamma"):
-                models.add_model(tx, name=name, purpose="p", intended_use="u", owner="o", risk_tier="high",
-                                 dataset=None, created_at=T0)
-        yield opened
+def store(engine_store):
+    """Three models, on each engine (conftest.py)."""
+    with engine_store.write() as tx:
+        for name in ("alpha", "beta", "gamma"):
+            models.add_model(tx, name=name, purpose="p", intended_use="u", owner="o", risk_tier="high",
+                             dataset=None, created_at=T0)
+    return engine_store
 
 
 def test_the_newest_objective_of_each_kpi_is_in_force_removed_ones_included(store):
@@ -61,9 +60,10 @@ def test_models_read_elsewhere_are_those_whose_newest_source_is_not_the_workspac
             settings.add_telemetry_source(tx, model=model, kind=kind, location=None if kind == "workspace" else
                                           "/lake", master=None, set_by="ann", set_at=at)
     assert settings.models_read_elsewhere(store) == ["beta"]
-    # the same answer as asking each model of the inventory for its source in force
+    # the same answer as asking each model of the inventory whether it reads the workspace's own telemetry (with
+    # PostgreSQL, the lake: its source then shows as that Parquet dataset)
     assert settings.models_read_elsewhere(store) == [
-        m for m in models.model_names(store) if telemetry_sources.source_for(store, model=m).kind != "workspace"]
+        m for m in models.model_names(store) if not telemetry_sources.reads_own(store, model=m)]
     assert [(s.model, s.kind) for s in settings.telemetry_sources_in_force(store)] == [
         ("alpha", "workspace"), ("beta", "parquet"), ("gone", "spark")]
     newest = settings.newest_telemetry_source(store, model="beta")
