@@ -279,14 +279,11 @@ class PostgresStore(GovernanceStore):
         return PostgresWriteTransaction(self, connection, shown=shown)
 
     def _commit(self, tx: "PostgresWriteTransaction") -> None:
+        # The files first: a commit that fails after them is rolled back (_rollback takes them away again); files
+        # placed after a commit that then failed to place them would leave an acknowledged ingest without rows.
         tx.place_lake_files()
-        try:
-            tx._connection.execute("COMMIT")
-        except BaseException:
-            lake.remove(tx.placed)
-            raise
-        finally:
-            tx.drop_staging()
+        tx._connection.execute("COMMIT")
+        tx.drop_staging()
 
     def _rollback(self, tx: "PostgresWriteTransaction") -> None:
         try:
