@@ -34,7 +34,7 @@ def init(store, args) -> dict:
     from governance.record import ledger, ledger_keys
 
     key, made = ledger_keys.initialise(store)   # the one place a ledger key is ever made
-    result = {"workspace": str(store.path), "schema_version": store.schema_version(),
+    result = {"workspace": store.location, "schema_version": store.schema_version(),
               "ledger_key": {"source": key.source, "fingerprint": key.fingerprint, "made": made}}
     ledger.refresh_anchor(store)   # the empty chains' anchor: from now on a removed ledger and anchor are seen
     if args.demo:

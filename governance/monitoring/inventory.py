@@ -55,7 +55,7 @@ def workspace_status(store: GovernanceStore) -> dict:
             } for v in versions if v["model"] == m.name],
         })
     return {
-        "workspace": str(store.path),
+        "workspace": store.location,
         "schema_version": store.schema_version(),
         "data_version": store.data_version(),
         "tables": store.table_row_counts(),

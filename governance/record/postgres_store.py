@@ -427,6 +427,25 @@ def _tables_read(sql: str) -> frozenset[str]:
     return frozenset(t.name for t in tree.find_all(exp.Table) if not t.db and t.name and t.name not in ctes)
 
 
+def _without_constraints(duck: GovernanceStore) -> None:
+    """The in-memory schema's tables as plain columns: copies are taken a table at a time, from a database that has
+    already checked every key, so DuckDB must not check a copy against a table not copied yet."""
+    cursor = duck._cursor()
+    tables = [r[0] for r in cursor.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                                           "AND table_name NOT IN ('schema_version', 'data_version')").fetchall()]
+    referenced = cursor.execute("SELECT table_name, referenced_table FROM duckdb_constraints() "
+                                "WHERE constraint_type = 'FOREIGN KEY'").fetchall()
+    for table in tables:
+        cursor.execute(f"CREATE TABLE plain_{table} AS SELECT * FROM main.{table} LIMIT 0")
+    left = set(tables)
+    while left:   # a table other tables refer to is dropped after them
+        for table in sorted(t for t in left if not any(r == t and f in left for f, r in referenced)):
+            cursor.execute(f"DROP TABLE main.{table}")
+            left.discard(table)
+    for table in tables:
+        cursor.execute(f"ALTER TABLE plain_{table} RENAME TO {table}")
+
+
 class LakeEngine:
     """DuckDB, in memory, with the workspace's DuckDB schema: the lake's files stand in for the telemetry tables,
     and the record tables a statement reads are copied in from PostgreSQL (see the module's docstring)."""
@@ -434,6 +453,7 @@ class LakeEngine:
     def __init__(self, store: PostgresStore):
         self._store = store
         self._duck = GovernanceStore(":memory:")
+        _without_constraints(self._duck)
         self._record_tables = set(store.tables())
         self._copied: dict[str, int] = {}
         self._copy_lock = threading.Lock()
