@@ -1,147 +1,27 @@
-"""200 API writers at once against one server: risks added by four accounts, four committee members signing five
-open reviews with their passwords, fairness audits run as jobs. Every write the server acknowledged is there
-afterwards, exactly once, no id is issued twice, and both hash chains (the ledger, the risk register) verify.
+"""200 API writers at once against one server (see concurrent_writers: risks, votes, audits as jobs, ingests).
+Every write the server acknowledged is there afterwards, exactly once, no id is issued twice, and both hash chains
+(the ledger, the risk register) verify.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, wait
-
 import pytest
 
-from tests.api.conftest import (ADMIN, CHAIR, LEADER, MEMBER_PASSWORD, RISK_OWNER, VIEWER, add_committee_member,
-                                cli_here, fresh_copy, issue_token, model_files, must, serve)
+from tests.api.concurrent_writers import prepare, two_hundred_writers
+from tests.api.conftest import fresh_copy, serve
 from tests.servers import stop_server
-
-WRITERS = (LEADER, RISK_OWNER, CHAIR, ADMIN)
-RISKS_EACH = 44                                   # 176 risks added
-MEMBERS = tuple(f"member{n}" for n in range(1, 5))
-NEW_VERSIONS = ("v1", "v2", "v3", "v4")           # four new versions to review, with adult-income v2: 20 votes
-AUDITS = 4                                        # 176 + 20 + 4 = 200 requests
-DEADLINE_S = 90
 
 
 @pytest.fixture(scope="module")
 def served(demo_workspace, module_dir):
     db = fresh_copy(demo_workspace, module_dir)
-    model_file, _ = model_files(module_dir)
-    for version in NEW_VERSIONS:
-        must(cli_here("--db", db, "model", "register", "--model", "loan-screen", "--version", version,
-                      "--file", model_file, "--by", LEADER))
-    for n, member in enumerate(MEMBERS, 1):
-        add_committee_member(db, member, MEMBER_PASSWORD.format(n=n))
-    reviews = [("adult-income", "v2", "production")] + [("loan-screen", v, "validation") for v in NEW_VERSIONS]
-    review_ids = []
-    for model, version, gate in reviews:
-        requested = must(cli_here("--db", db, "signoff", "request", "--model", model, "--version", version,
-                                  "--gate", gate, "--by", LEADER, "--json"))
-        review_ids.append(json.loads(requested.stdout)["review_id"])
-    tokens = {user: issue_token(db, user) for user in (*WRITERS, *MEMBERS, VIEWER)}
+    review_ids, tokens = prepare(db, module_dir)
     server = serve(db, module_dir, tokens=tokens)
     server.review_ids = review_ids
     yield server
     stop_server(server.process)
 
 
-def test_two_hundred_concurrent_writers_lose_nothing_and_duplicate_nothing(served):
-    go = threading.Event()   # every request is sent at once, from its own thread
-    risks_before = served.result("risks list", as_user=VIEWER)["result"]["risks"]
-    audits_before = served.result("audit list", as_user=VIEWER)["result"]["audits"]
-
-    def add_risk(writer: str, n: int):
-        answer = served.command("risks add", {"title": f"Concurrent risk {writer} #{n}", "category": "operational",
-                                              "owner": RISK_OWNER, "likelihood": 1 + n % 5, "impact": 1 + n % 3,
-                                              "model": ["adult-income"]}, as_user=writer, timeout=DEADLINE_S)
-        return ("risk", writer, answer)
-
-    def vote(member: str, review_id: str):
-        n = MEMBERS.index(member) + 1
-        answer = served.command("signoff vote", {"review_id": review_id, "vote": "approve",
-                                                 "reason": f"{member} read the evidence of {review_id}"},
-                                as_user=member, secrets={"QUORUM_PASSWORD": MEMBER_PASSWORD.format(n=n)},
-                                timeout=DEADLINE_S)
-        return ("vote", (member, review_id), answer)
-
-    def audit(n: int):
-        answer = served.command("audit run", {"model": "german-credit", "version": "v1", "sensitive": "sex",
-                                              "bootstrap": 100, "seed": n}, as_user=LEADER, timeout=DEADLINE_S)
-        job = served.follow(answer.body["job"], token=served.tokens[LEADER], timeout=DEADLINE_S) \
-            if answer.status == 202 else None
-        return ("audit", n, answer, job)
-
-    calls = [(add_risk, writer, n) for n in range(RISKS_EACH) for writer in WRITERS]
-    calls += [(vote, member, review_id) for review_id in served.review_ids for member in MEMBERS]
-    calls += [(audit, n) for n in range(AUDITS)]
-    calls.sort(key=lambda call: hash(call[1:]) % 7)   # interleave the kinds of writes
-    assert len(calls) == 200
-
-    def run(call):
-        go.wait(timeout=30)
-        return call[0](*call[1:])
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        began = time.monotonic()
-        go.set()
-        done, pending = wait(futures, timeout=DEADLINE_S + 30)
-        assert not pending, f"{len(pending)} requests still open after {DEADLINE_S + 30} s"
-    elapsed = time.monotonic() - began
-    outcomes = [f.result() for f in futures]
-
-    # What the server acknowledged. Every request must be answered in JSON, and nothing may fail on the server.
-    added, votes, audits, refused = [], [], [], []
-    for outcome in outcomes:
-        kind, what, answer = outcome[:3]
-        assert answer.body is not None and answer.status < 500, (kind, what, answer.status, answer.text)
-        if kind == "risk" and answer.status == 200:
-            added.append(answer.body["result"])
-        elif kind == "vote" and answer.status == 200:
-            assert answer.body["result"]["retried"] is False
-            votes.append(what)
-        elif kind == "audit" and answer.status == 202:
-            job = outcome[3]
-            assert job["state"] == "succeeded", job
-            audits.append(job["result"])
-        else:
-            refused.append((kind, what, answer.status, answer.body))
-    assert not refused, refused[:5]
-    assert (len(added), len(votes), len(audits)) == (RISKS_EACH * len(WRITERS), 20, AUDITS)
-
-    # Risks: each acknowledged add is in the register once, under an id no other risk has.
-    risks = served.result("risks list", as_user=VIEWER)["result"]["risks"]
-    ids = [r["risk_id"] for r in risks]
-    assert len(ids) == len(set(ids))
-    assert len(risks) == len(risks_before) + len(added)
-    assert len({r["risk_id"] for r in added}) == len(added)
-    by_id = {r["risk_id"]: r for r in risks}
-    assert all(by_id[r["risk_id"]]["title"] == r["title"] for r in added)
-    assert Counter(r["created_by"].split(" ")[0] for r in added) == {w: RISKS_EACH for w in WRITERS}
-
-    # Votes: every acknowledged signature is on its review, and only those.
-    for review_id in served.review_ids:
-        status = served.result("signoff status", {"review_id": review_id}, as_user=VIEWER)["result"]
-        signed = sorted(v["user_name"] for v in status["votes"])
-        assert signed == sorted(m for m, r in votes if r == review_id), (review_id, signed)
-        assert status["decision"] is None and status["tally"]["quorum"] is False   # the chair has not voted
-
-    # Audits: one id each, all on the list, none of the demo's reused.
-    audit_ids = [a["audit_id"] for a in audits]
-    assert len(set(audit_ids)) == AUDITS
-    listed = [a["audit_id"] for a in served.result("audit list", as_user=VIEWER)["result"]["audits"]]
-    assert len(listed) == len(set(listed)) == len(audits_before) + AUDITS
-    assert set(audit_ids) <= set(listed) and not set(audit_ids) & {a["audit_id"] for a in audits_before}
-    assert all(a["status"] == "completed" for a in audits)
-
-    # Both hash chains hold.
-    for command in ("verify", "risks verify"):
-        checked = served.result(command, as_user=VIEWER)
-        assert checked["exit_code"] == 0 and checked["result"]["ok"] is True, (command, checked)
-    for audit_id in audit_ids:
-        assert served.result("audit verify", {"audit_id": audit_id}, as_user=VIEWER)["exit_code"] == 0
-    assert elapsed < DEADLINE_S, f"200 writes took {elapsed:.0f} s"
-    assert "Traceback" not in served.log_path.read_text(errors="replace"), served.output()
+def test_two_hundred_concurrent_writers_lose_nothing_and_duplicate_nothing(served, module_dir):
+    elapsed = two_hundred_writers([served], served.review_ids, module_dir)
     print(f"200 concurrent writes in {elapsed:.1f} s")
