@@ -1,23 +1,34 @@
 """The review and committee repositories (governance/record/repositories/reviews.py, committee.py): what the
-services read of the record, checked against the services' own answers and the ledger."""
+services read of the record, checked against the services' own answers and the ledger, on both engines."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+import duckdb
 import pytest
 
+from governance.access import identity
 from governance.decisions import committee, review_state, voting
 from governance.record import ledger
 from governance.record.repositories import committee as committee_record, reviews as review_record
-from governance.record.store import GovernanceStore
-from tests.unit.decisions.test_signoffs import BEN, DEMO, FARID, GRACE, light_workspace
+from tests.unit.decisions.test_signoffs import BEN, DEMO, FARID, GRACE
 
 
 @pytest.fixture
-def ws(tmp_path):
-    with GovernanceStore(light_workspace(tmp_path / "ws.duckdb")) as store:
-        yield store
+def ws(engine_store):
+    """What test_signoffs.light_workspace writes into a DuckDB file (model m, version v1 at staging, the demo's
+    people and committee), written into each engine (conftest.py)."""
+    store = engine_store
+    with store.write() as tx:
+        tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
+        tx.execute("INSERT INTO model_version VALUES ('m', 'v1', 'lr', 'd', now(), 'staging', '{}')")
+        identity.seed_demo_users(store, tx)
+        ledger.append(store, actor="test set-up", kind="stage_change", subject="m v1",
+                      payload={"model": "m", "version": "v1", "from_stage": "development", "to_stage": "staging"},
+                      idempotency_key="stage_change:m:v1:staging:set-up")
+    committee.seed_demo_committee(store)
+    return store
 
 
 def test_committee_record_is_what_the_service_shows(ws):
@@ -35,6 +46,15 @@ def test_committee_record_is_what_the_service_shows(ws):
     assert committee_record.stored_rules(ws) == {"quorum_fraction": "0.6"}
 
 
+# Known, outside the repositories: a PostgreSQL workspace whose lake holds no telemetry file yet cannot request a
+# review (telemetry_sources reads its Parquet source with read_parquet over an empty list of files). Strict: once
+# that is fixed this test passes on PostgreSQL too, and the mark must go.
+_EMPTY_LAKE = pytest.mark.xfail(raises=duckdb.IOException, strict=True,
+                                reason="read_parquet over a lake without files (telemetry_sources)")
+
+
+@pytest.mark.parametrize("engine_store", [
+    "duckdb", pytest.param("postgresql", marks=_EMPTY_LAKE)], indirect=True)
 def test_review_record_holds_the_reviews_entries(ws):
     assert review_record.review_record(ws, review_id="RV-0001") is None
     assert review_record.requests_recorded(ws) == 0
