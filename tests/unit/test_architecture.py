@@ -20,7 +20,8 @@ LAYER_OF = {package: depth for depth, packages in enumerate(LAYERS) for package 
 # Where SQL may be written: the record's repositories, the telemetry query module, and the stores' own engines
 # (migrations, data versions; PostgreSQL's copies into DuckDB and the lake's files).
 SQL_HOMES = ("governance/record/repositories/", "governance/monitoring/telemetry_sql.py",
-             "governance/record/store.py", "governance/record/postgres_store.py", "governance/record/lake.py")
+             "governance/record/store.py", "governance/record/postgres_store.py", "governance/record/lake.py",
+             "governance/record/workspace_copy.py")
 SQL = re.compile(r"\b(SELECT\b.+\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|"
                  r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?(TABLE|VIEW|INDEX|SEQUENCE)|ALTER\s+TABLE|"
                  r"DROP\s+(TABLE|VIEW)|ATTACH\b|COPY\s+\w+\s+(FROM|TO))", re.S)
