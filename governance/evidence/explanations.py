@@ -490,7 +490,10 @@ def association_strength(values: pd.Series, groups: np.ndarray) -> float | None:
         total = np.nansum((x - np.nanmean(x)) ** 2)
         if total == 0:
             return None
-        between = sum(np.sum(groups == g) * (np.nanmean(x[groups == g]) - np.nanmean(x)) ** 2 for g in set(groups))
+        # summed in the groups' sorted order: a set's order changes with the process's hash seed, and so would the
+        # last digit of the sum (two builds of the same demo gave two summaries)
+        between = sum(np.sum(groups == g) * (np.nanmean(x[groups == g]) - np.nanmean(x)) ** 2
+                      for g in sorted(set(groups)))
         return float(np.sqrt(between / total))
     table = pd.crosstab(values.astype(str).to_numpy(), groups).to_numpy(np.float64)
     if min(table.shape) < 2:
