@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from governance import errors
-from governance.cli import (alerts, anomalies, audit, ledger, models, monitoring, quality, release, reports, risks,
-                            robustness, signoffs, telemetry, tokens, users, workspace as cli_workspace)
+from governance.cli import (alerts, anomalies, audit, backup as cli_backup, ledger, models, monitoring, quality,
+                            release, reports, risks, robustness, signoffs, telemetry, tokens, users,
+                            workspace as cli_workspace)
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -91,6 +92,14 @@ REMOTE = {
 LOCAL_ONLY = {
     "init": "init creates a workspace where it runs: run it without --server (or QUORUM_SERVER) on the server's machine",
     "serve": "serve starts a server: run it without --server (or QUORUM_SERVER)",
+    # They read or write the workspace's own files (the DuckDB file, the lake, pg_dump's output) and prove the copy
+    # there; a server would write them on its machine, not the caller's.
+    "migrate": ("migrate copies the workspace's file and lake where they are: run it on the workspace's machine, "
+                "without --server (or QUORUM_SERVER), with the server stopped for a DuckDB workspace"),
+    "backup": ("backup copies the workspace's file (or runs pg_dump and copies the lake) where they are: run it on "
+               "that machine without --server (or QUORUM_SERVER); stop the server first for a DuckDB workspace"),
+    "restore": ("restore writes a new workspace on the machine that runs it: run it there without --server (or "
+                "QUORUM_SERVER)"),
     "rotate-key": ("rotate-key rewrites the key file where the workspace is: stop the server and run it on its "
                    "machine without --server (or QUORUM_SERVER)"),
 }
@@ -124,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     workspace.add_argument("--lake", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     workspace.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in (cli_workspace, monitoring, reports, robustness, alerts, release, audit,
+    for module in (cli_workspace, cli_backup, monitoring, reports, robustness, alerts, release, audit,
                    models, risks, users, tokens, signoffs, quality, telemetry,
                    anomalies):
         adder = getattr(module, "add_parsers", None) or module.add_parser
@@ -143,7 +152,7 @@ def _registry() -> dict[str, tuple]:
     exit code for a result]): the one table `command_for` reads, for the CLI and the API alike."""
     found = {f"{group} {sub}": spec for group, module in _GROUPS.items() for sub, spec in module.COMMANDS.items()}
     found.update({" ".join(key) if isinstance(key, tuple) else key: spec for key, spec in release.COMMANDS.items()})
-    for module in (reports, cli_workspace, monitoring, anomalies):
+    for module in (reports, cli_workspace, cli_backup, monitoring, anomalies):
         found.update(module.COMMANDS)
     found.update({"verify": ledger.COMMAND, "rotate-key": ledger.ROTATE, "quality": quality.COMMAND,
                   "explain": (models.explain, models.print_explanation)})
@@ -151,7 +160,8 @@ def _registry() -> dict[str, tuple]:
 
 
 REGISTRY = _registry()
-OPENS_ITS_OWN_WORKSPACE = ("ingest", "verify-pack")   # ingest opens it itself; verify-pack needs none
+OPENS_ITS_OWN_WORKSPACE = ("ingest", "verify-pack", "restore")   # ingest opens it itself; verify-pack needs none;
+# restore makes a new one
 
 
 def command_for(args: argparse.Namespace) -> Command:

@@ -244,7 +244,8 @@ def migrate(*, source: GovernanceStore, to_url: str, lake: str | Path) -> Migrat
         problems.append(f"verify: {checked['problem']}")
     if heads_after != heads_before:
         problems.append(f"chain heads {heads_after} instead of {heads_before}")
-    problems += [f"{t}: {counts_after[t]} rows instead of {n}" for t, n in counts_before.items() if counts_after[t] != n]
+    problems += [f"{t}: {counts_after[t]} rows instead of {n}" for t, n in counts_before.items()
+                 if counts_after[t] != n]
     if telemetry_after != telemetry_before:
         problems.append(f"telemetry {telemetry_after} instead of {telemetry_before}")
     if problems:
