@@ -60,10 +60,13 @@ def explanations_of(store: GovernanceStore, *, model: str, version: str) -> list
 
 def value_table(store: GovernanceStore, *, explanation_id: str, max_rows: int | None = None) -> pd.DataFrame:
     """Long table (row_id, feature, shap, value, value_number) by row and input; with `max_rows`, of that many
-    sampled rows chosen by DuckDB's hash(row_id) (store.analytics), so the same rows on either engine."""
-    limit = "" if max_rows is None else "AND row_id IN (SELECT row_id FROM explanation_row WHERE explanation_id = ? " \
-                                        "ORDER BY hash(row_id) LIMIT ?)"
-    params = [explanation_id] + ([] if max_rows is None else [explanation_id, max_rows])
-    reader = store if max_rows is None else store.analytics
-    return reader.query(f"SELECT row_id, feature, shap, value, value_number FROM explanation_value "
-                        f"WHERE explanation_id = ? {limit} ORDER BY row_id, feature", params)
+    sampled rows chosen by DuckDB's hash(row_id), so the same rows on either engine."""
+    sql = "SELECT row_id, feature, shap, value, value_number FROM explanation_value WHERE explanation_id = ? "
+    if max_rows is None:
+        return store.query(sql + "ORDER BY row_id, feature", [explanation_id])
+    # The sample from the small table of rows, by DuckDB (store.analytics); the values, many per row, then read
+    # where they are kept, so a PostgreSQL workspace never copies every value to pick a few.
+    picked = [r[0] for r in store.analytics.query_rows(
+        "SELECT row_id FROM explanation_row WHERE explanation_id = ? ORDER BY hash(row_id) LIMIT ?",
+        [explanation_id, max_rows])]
+    return store.query(sql + "AND row_id IN (SELECT unnest(?)) ORDER BY row_id, feature", [explanation_id, picked])
