@@ -60,6 +60,10 @@ TARGET_FILE_EXISTS = "{path} already exists: restore into a new file, so no work
 NO_PROGRAM = "{program} was not found beside PostgreSQL's server programs in {folder}: install postgresql-client"
 PROGRAM_FAILED = "{program} failed (exit {code}): {output}"
 PROGRAM_TIMED_OUT = "{program} did not finish within {seconds} s: see whether the database server is overloaded"
+SOURCE_BROKEN = ("the workspace {location} does not verify ({problem}): a copy would carry that damage and could not "
+                 "be proven whole, so nothing was written; run `python -m governance verify` and resolve it first")
+COPY_FAILED = ("PostgreSQL refused the rows of {table} ({reason}): nothing was left in {url} or the lake; fix those "
+               "rows in the DuckDB workspace, then migrate again")
 RESTORE_MISMATCH = ("the restored workspace at {target} does not match its backup: {problems}. Do not use it; "
                     "report this")
 
@@ -209,30 +213,32 @@ def migrate(*, source: GovernanceStore, to_url: str, lake: str | Path) -> Migrat
 
     tables = _record_tables(source)
     with source._write_lock:   # the source stands still while it is copied, so heads and counts are one moment's
+        source_check = verification.verify(source)
+        if not source_check["ok"]:
+            raise errors.InvalidInputError(SOURCE_BROKEN.format(
+                location=source.location, problem=source_check["problem"] or source_check["key_problem"]))
         heads_before = _heads(source)
         counts_before = _record_counts(source, tables)
         telemetry_before = _telemetry_figures(source)
         target = PostgresStore(to_url, lake=lake)
+        placed: list[Path] = []
         try:
-            identity = {r[0] for r in target.query_rows(
-                "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                "AND column_name = 'rowid'")}
-            with target.write() as tx:
-                for table in tables:
-                    # DuckDB's rowid is the insertion order some reads break ties by; PostgreSQL's tables that
-                    # stand in for it number their rows as they arrive, so the rows arrive in that order.
-                    order = " ORDER BY rowid" if table in identity else ""
-                    frame = source.query(f'SELECT * FROM "{table}"{order}')
-                    if len(frame):
-                        tx.insert_frame(table, frame)
-            placed = []
-            cursor = source._cursor()
-            for table in lake_files.TABLES:
-                if telemetry_before[table]["rows"]:
-                    placed += lake_files.write(lake, table=table, cursor=cursor, relation=f"main.{table}")
-            anchor = hash_chain.anchor_path(source)
-            if anchor.exists():
-                shutil.copyfile(anchor, hash_chain.anchor_path(target))
+            try:
+                _copy_record(source, target, tables)
+                cursor = source._cursor()
+                for table in lake_files.TABLES:
+                    if telemetry_before[table]["rows"]:
+                        placed += lake_files.write(lake, table=table, cursor=cursor, relation=f"main.{table}")
+                anchor = hash_chain.anchor_path(source)
+                if anchor.exists():
+                    shutil.copyfile(anchor, hash_chain.anchor_path(target))
+            except BaseException:
+                # The database and the lake were empty: leave them so, and the migration can simply be run again.
+                target.close()
+                _empty_database(to_url)
+                lake_files.remove(placed)
+                hash_chain.anchor_path(target).unlink(missing_ok=True)
+                raise
             heads_after = _heads(target)
             counts_after = _record_counts(target, tables)
             telemetry_after = _telemetry_figures(target)
@@ -257,6 +263,36 @@ def migrate(*, source: GovernanceStore, to_url: str, lake: str | Path) -> Migrat
         telemetry_rows={t: telemetry_after[t]["rows"] for t in lake_files.TABLES}, lake_files=len(placed),
         heads_before=heads_before, heads_after=heads_after, verify_intact=checked["ok"],
         seconds=round(time.perf_counter() - started, 2))
+
+
+def _copy_record(source: GovernanceStore, target: PostgresStore, tables: list[str]) -> None:
+    import psycopg
+
+    identity = {r[0] for r in target.query_rows(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND column_name = 'rowid'")}
+    table = None
+    try:
+        with target.write() as tx:
+            for table in tables:
+                # DuckDB's rowid is the insertion order some reads break ties by; PostgreSQL's tables that stand in
+                # for it number their rows as they arrive, so the rows arrive in that order.
+                order = " ORDER BY rowid" if table in identity else ""
+                frame = source.query(f'SELECT * FROM "{table}"{order}')
+                if len(frame):
+                    tx.insert_frame(table, frame)
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise errors.InvalidInputError(COPY_FAILED.format(table=table, reason=reason,
+                                                          url=target.location)) from None
+
+
+def _empty_database(url: str) -> None:
+    """Drop every table of the database's schema: only for a database that held none before migrate began."""
+    with _connect(url) as connection:
+        with connection.transaction():
+            for table in database_tables(url):
+                connection.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
 
 
 # --- backup ------------------------------------------------------------------------------------------------------

@@ -193,3 +193,23 @@ def test_a_changed_missing_or_extra_backup_file_is_refused_and_nothing_is_restor
     target.write_bytes(b"")
     with pytest.raises(errors.InvalidInputError, match="already exists"):
         workspace_copy.restore(backup=tmp_path / "backup", to=target)
+
+
+def test_a_source_that_does_not_verify_is_refused_before_anything_is_written(demo_copy, postgres_url, tmp_path):
+    Path(f"{demo_copy}.anchor").unlink()
+    with GovernanceStore(demo_copy) as source:
+        with pytest.raises(errors.InvalidInputError, match="does not verify .*anchor file .* is missing"):
+            workspace_copy.migrate(source=source, to_url=postgres_url, lake=tmp_path / "lake")
+    assert _tables(postgres_url) == []
+
+
+def test_rows_postgresql_refuses_leave_the_database_and_lake_empty(demo_copy, postgres_url, tmp_path):
+    with GovernanceStore(demo_copy) as source:   # PostgreSQL's text cannot hold a NUL character; DuckDB's can
+        with source.write() as tx:
+            tx.execute("UPDATE model SET intended_use = 'before' || chr(0) || 'after' WHERE name = "
+                       "(SELECT min(name) FROM model)")
+        assert verification.verify(source)["ok"]
+        with pytest.raises(errors.InvalidInputError, match="PostgreSQL refused the rows of model .*nothing was left"):
+            workspace_copy.migrate(source=source, to_url=postgres_url, lake=tmp_path / "lake")
+    assert _tables(postgres_url) == []
+    assert not list((tmp_path / "lake").rglob("*.parquet")) and not list((tmp_path / "lake").glob("*.anchor"))
