@@ -144,8 +144,11 @@ def reads_own(store: GovernanceStore, *, model: str) -> bool:
     """Whether the model's telemetry is the workspace's own (its tables, or a PostgreSQL workspace's lake), which
     one query reads for every such model at once."""
     source = source_for(store, model=model)
-    return source.kind == "workspace" or (store.engine == "postgresql" and source.kind == "parquet"
-                                          and source.location == str(store.lake))
+    return source.kind == "workspace" or _is_own_lake(store, source)
+
+
+def _is_own_lake(store: GovernanceStore, source: Source) -> bool:
+    return store.engine == "postgresql" and source.kind == "parquet" and source.location == str(store.lake)
 
 
 # --- partitions ----------------------------------------------------------------------------------------------------
@@ -269,7 +272,8 @@ def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd
     elif source.kind == "parquet":
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
         opened = bytes_of(files)
-        text = _on_files(sql, files=files)
+        text = _on_files(sql, files=files, location=source.location,
+                         own=_is_own_lake(store, source))
         values = {**params, "telemetry_files": files or dataset_files(source.location)[:1]}
         if "$input_file" in text:
             values["input_file"] = _inputs_file(source.location)
@@ -319,12 +323,18 @@ def _replace_relations(sql: str, relations: dict[str, str]):
     return tree
 
 
-def _on_files(sql: str, *, files: list[str]) -> str:
-    """The DuckDB statement over the dataset's files: $telemetry_files (the window's partitions) and $input_file."""
+def _on_files(sql: str, *, files: list[str], location: str, own: bool = False) -> str:
+    """The DuckDB statement over the dataset's files: $telemetry_files (the window's partitions) and $input_file.
+    A dataset with no file at all yet reads as no rows; so do the inputs of a shared workspace's own lake before
+    any were written (an ingest of predictions alone writes none), as a DuckDB workspace's empty table would."""
+    has_files = bool(files or dataset_files(location))
+    has_inputs = not own or bool(glob.glob(os.path.join(location, INPUTS_DIR, "*.parquet")))
     return _replace_relations(sql, {
         # no partition in the window: no rows, but the dataset's columns
-        "telemetry": telemetry_sql.dataset_telemetry_sql(PARTITION, empty=not files),
-        "telemetry_input": telemetry_sql.DATASET_INPUTS_SQL,
+        "telemetry": telemetry_sql.dataset_telemetry_sql(PARTITION, empty=not files) if has_files
+        else telemetry_sql.NO_TELEMETRY_SQL,
+        "telemetry_input": telemetry_sql.DATASET_INPUTS_SQL if has_files and has_inputs
+        else telemetry_sql.NO_INPUTS_SQL,
     }).sql(dialect="duckdb")
 
 
@@ -480,7 +490,8 @@ def _spark_query(store: GovernanceStore, source: Source, sql: str, params: dict)
         if not (source.is_folder and os.path.isdir(source.location)):   # DuckDB reads those rows in place
             raise InvalidInputError(SPARK_ONLY_AGGREGATES.format(location=source.location))
         files = partitions(source.location, start=params.get("start"), end=params.get("end"))
-    text = _on_files(tree.sql(dialect="duckdb"), files=files) if source.is_folder else tree.sql(dialect="duckdb")
+    text = _on_files(tree.sql(dialect="duckdb"), files=files, location=source.location) if source.is_folder \
+        else tree.sql(dialect="duckdb")
     values = {**params, "telemetry_files": files or dataset_files(source.location or "")[:1]}
     if "$input_file" in text:
         values["input_file"] = _inputs_file(source.location)

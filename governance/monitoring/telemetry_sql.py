@@ -499,6 +499,9 @@ DATASET_COLUMNS_SQL = "DESCRIBE SELECT * FROM read_parquet($file, hive_partition
 # What the relations read become over a dataset's files: the partitions of the window ($telemetry_files; with
 # none, no rows but the dataset's columns) and the inputs' file ($input_file).
 DATASET_INPUTS_SQL = "SELECT * FROM read_parquet($input_file)"
+# A dataset without a single file yet: no rows, with the columns of the workspace's own (empty-shaped) tables.
+NO_TELEMETRY_SQL = "SELECT * FROM main.telemetry WHERE false"
+NO_INPUTS_SQL = "SELECT * FROM main.telemetry_input WHERE false"
 
 
 def dataset_telemetry_sql(partition: str, *, empty: bool) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import duckdb
 import pytest
 
 from governance.access import identity
@@ -46,15 +45,8 @@ def test_committee_record_is_what_the_service_shows(ws):
     assert committee_record.stored_rules(ws) == {"quorum_fraction": "0.6"}
 
 
-# Known, outside the repositories: a PostgreSQL workspace whose lake holds no telemetry file yet cannot request a
-# review (telemetry_sources reads its Parquet source with read_parquet over an empty list of files). Strict: once
-# that is fixed this test passes on PostgreSQL too, and the mark must go.
-_EMPTY_LAKE = pytest.mark.xfail(raises=duckdb.IOException, strict=True,
-                                reason="read_parquet over a lake without files (telemetry_sources)")
-
-
 @pytest.mark.parametrize("engine_store", [
-    "duckdb", pytest.param("postgresql", marks=_EMPTY_LAKE)], indirect=True)
+    "duckdb", "postgresql"], indirect=True)
 def test_review_record_holds_the_reviews_entries(ws):
     assert review_record.review_record(ws, review_id="RV-0001") is None
     assert review_record.requests_recorded(ws) == 0
