@@ -64,6 +64,8 @@ SOURCE_BROKEN = ("the workspace {location} does not verify ({problem}): a copy w
                  "be proven whole, so nothing was written; run `python -m governance verify` and resolve it first")
 COPY_FAILED = ("PostgreSQL refused the rows of {table} ({reason}): nothing was left in {url} or the lake; fix those "
                "rows in the DuckDB workspace, then migrate again")
+CANNOT_WRITE = ("cannot write {path} ({reason}): nothing was left there; choose a place this user may write "
+                "(--out, --to or --lake)")
 RESTORE_MISMATCH = ("the restored workspace at {target} does not match its backup: {problems}. Do not use it; "
                     "report this")
 
@@ -348,7 +350,10 @@ def backup(*, store: GovernanceStore, out: str | Path) -> BackupResult:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise errors.InvalidInputError(OUT_NOT_EMPTY.format(out=out))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     anchor = hash_chain.anchor_path(store)
     try:
         if store.engine == "duckdb":
@@ -377,13 +382,20 @@ def backup(*, store: GovernanceStore, out: str | Path) -> BackupResult:
                     "created_at": created_at, "source": store.location, "heads": heads, "files": files,
                     "ledger_key": "not included: keep the ledger key separately, a restore verifies only with it"}
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(out, ignore_errors=True)   # never leave half a backup that looks like one
-        raise
+        raise _unwritable(out, exc) from None
     return BackupResult(out=str(out), engine=store.engine, schema_version=manifest["schema_version"],
                         created_at=created_at, heads=heads, files=files,
                         bytes=sum((out / name).stat().st_size for name in files),
                         seconds=round(time.perf_counter() - started, 2))
+
+
+def _unwritable(where: Path, exc: BaseException) -> BaseException:
+    """An OSError as the error a user can act on; every other error as it is."""
+    if isinstance(exc, OSError):
+        return errors.WorkspaceUnwritableError(CANNOT_WRITE.format(path=where, reason=exc.strerror or exc))
+    return exc
 
 
 # --- restore -----------------------------------------------------------------------------------------------------
@@ -398,7 +410,7 @@ def read_checked_manifest(backup: str | Path) -> dict:
         files = manifest["files"]
         engine = manifest["engine"]
         if not isinstance(files, dict) or engine not in ("duckdb", "postgresql") or not isinstance(
-                manifest["heads"], dict):
+                manifest["heads"], dict) or not isinstance(manifest["schema_version"], int):
             raise TypeError("fields of the wrong kind")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise errors.InvalidInputError(BAD_MANIFEST.format(path=path, reason=exc)) from None
@@ -433,11 +445,20 @@ def restore(*, backup: str | Path, to: str | Path, lake: str | Path | None = Non
         target_path = Path(to)
         if target_path.exists() or Path(f"{target_path}.wal").exists():
             raise errors.InvalidInputError(TARGET_FILE_EXISTS.format(path=target_path))
-        target_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(backup / DUCKDB_FILE, target_path)
-        if (backup / ANCHOR_FILE).exists():
-            shutil.copyfile(backup / ANCHOR_FILE, f"{target_path}.anchor")
-        store = GovernanceStore(target_path)
+        written = [target_path, Path(f"{target_path}.anchor")]
+        try:
+            target_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(backup / DUCKDB_FILE, target_path)
+            if (backup / ANCHOR_FILE).exists():
+                shutil.copyfile(backup / ANCHOR_FILE, written[1])
+            store = GovernanceStore(target_path)
+        except BaseException as exc:
+            for path in written:   # the file did not exist before: no half-restored workspace is left behind
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:   # it could not be made in the first place
+                    pass
+            raise _unwritable(target_path, exc) from None
     else:
         from governance.record.postgres_store import NO_LAKE
         from governance.record.workspace import lake_path
@@ -450,15 +471,23 @@ def restore(*, backup: str | Path, to: str | Path, lake: str | Path | None = Non
         _refuse_used_lake(lake)
         lake_files.check_writable(lake)
         _run_pg_program("pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-                        str(backup / PG_DUMP_FILE), url=str(to))
-        for name in manifest["files"]:
-            if Path(name).parts[0] == LAKE_FOLDER:
-                target = lake / Path(*Path(name).parts[1:])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(backup / name, target)
-        store = PostgresStore(str(to), lake=lake)
-        if (backup / ANCHOR_FILE).exists():
-            shutil.copyfile(backup / ANCHOR_FILE, hash_chain.anchor_path(store))
+                        str(backup / PG_DUMP_FILE), url=str(to))   # one transaction: all of it, or nothing
+        written = [lake / "quorum.anchor"]
+        try:
+            for name in manifest["files"]:
+                if Path(name).parts[0] == LAKE_FOLDER:
+                    target = lake / Path(*Path(name).parts[1:])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    written.append(target)
+                    shutil.copyfile(backup / name, target)
+            store = PostgresStore(str(to), lake=lake)
+            if (backup / ANCHOR_FILE).exists():
+                shutil.copyfile(backup / ANCHOR_FILE, hash_chain.anchor_path(store))
+        except BaseException as exc:
+            # The database and the lake were empty: leave them so, and the restore can simply be run again.
+            _empty_database(str(to))
+            lake_files.remove(written)
+            raise _unwritable(lake, exc) from None
     try:
         checked = verification.verify(store)
         heads = _heads(store)
@@ -472,7 +501,7 @@ def restore(*, backup: str | Path, to: str | Path, lake: str | Path | None = Non
         problems.append(f"verify: {checked['problem']}")
     if heads != manifest["heads"]:
         problems.append(f"chain heads {heads} instead of {manifest['heads']}")
-    if schema != manifest.get("schema_version"):
+    if schema < manifest["schema_version"]:   # a newer one: an older backup, migrated forward when opened
         problems.append(f"schema version {schema} instead of {manifest.get('schema_version')}")
     if problems:
         raise errors.GovernanceError(RESTORE_MISMATCH.format(target=location, problems="; ".join(problems)))

@@ -73,3 +73,14 @@ def test_the_commands_refuse_to_run_through_a_server(tmp_path, cli):
                   ["restore", "--from", str(tmp_path), "--to", str(tmp_path / "r.duckdb")]):
         refused = cli("--server", "http://127.0.0.1:9", *words)
         assert refused.returncode == 2 and "without --server" in refused.stderr
+
+
+def test_a_backup_or_restore_where_nothing_can_be_written_says_so_and_leaves_nothing(demo_copy, tmp_path, cli):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    refused = cli("--db", demo_copy, "backup", "--out", blocker / "b")
+    assert refused.returncode == 2 and refused.stderr.startswith(f"error: cannot write {blocker / 'b'}")
+    assert cli("--db", demo_copy, "backup", "--out", tmp_path / "b").returncode == 0
+    refused = cli("restore", "--from", tmp_path / "b", "--to", blocker / "r.duckdb")
+    assert refused.returncode == 2 and "cannot write" in refused.stderr and "Traceback" not in refused.stderr
+    assert blocker.read_text() == "x"
