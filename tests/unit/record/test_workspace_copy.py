@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from governance import errors
-from governance.record import hash_chain, lake, verification, workspace_copy
+from governance.record import hash_chain, lake, ledger, verification, workspace_copy
 from governance.record.postgres_store import PostgresStore
 from governance.record.store import GovernanceStore
 
@@ -93,6 +93,13 @@ def test_migrate_moves_every_row_and_keeps_the_chains_heads_and_verify_intact(mi
         assert checked["ok"], checked["problems"]
         assert checked["signatures_checked"]
         assert hash_chain._heads(target) == source_heads
+        # and it carries on: a new entry follows the copied head, its anchor moves with it, verify stays intact
+        ledger.append(target, actor="farid.haddad", kind="note", subject="after the move", payload={"n": 1},
+                      idempotency_key="after-migrate")
+        heads = hash_chain._heads(target)
+        assert heads["ledger"]["seq"] == source_heads["ledger"]["seq"] + 1
+        assert _anchor_heads(folder / "quorum.anchor") == heads
+        assert verification.verify(target)["ok"]
     assert result.verify_intact
 
 
