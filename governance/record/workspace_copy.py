@@ -18,7 +18,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from governance import errors
 from governance.record import clock, hash_chain, lake as lake_files, verification
@@ -314,7 +314,7 @@ def _without_password(url: str) -> tuple[str, str | None]:
         return url, None
     host = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{host}")), parts.password
+    return urlunsplit(parts._replace(netloc=f"{user}{host}")), unquote(parts.password)   # %40 in a URL is @
 
 
 def _run_pg_program(program: str, *arguments: str, url: str) -> None:

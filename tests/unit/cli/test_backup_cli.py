@@ -53,7 +53,8 @@ def test_migrate_prints_rows_and_heads_and_refuses_a_used_database(demo_copy, po
     result = json.loads(moved.stdout)
     assert result["verify_intact"] and result["heads_before"] == result["heads_after"]
     with psycopg.connect(postgres_url, autocommit=True) as connection:
-        assert connection.execute("SELECT count(*) FROM model_version").fetchone()[0] == result["tables"]["model_version"]
+        versions = connection.execute("SELECT count(*) FROM model_version").fetchone()[0]
+    assert versions == result["tables"]["model_version"] == _counts(demo_copy)["model_version"]
     assert result["telemetry_rows"]["telemetry"] == _counts(demo_copy)["telemetry"]
     again = cli("--db", demo_copy, "migrate", "--to", postgres_url, "--lake", tmp_path / "lake2")
     assert again.returncode == 2 and "already holds a Quorum workspace" in again.stderr

@@ -220,3 +220,11 @@ def test_rows_postgresql_refuses_leave_the_database_and_lake_empty(demo_copy, po
             workspace_copy.migrate(source=source, to_url=postgres_url, lake=tmp_path / "lake")
     assert _tables(postgres_url) == []
     assert not list((tmp_path / "lake").rglob("*.parquet")) and not list((tmp_path / "lake").glob("*.anchor"))
+
+
+def test_the_password_goes_to_pg_dump_through_the_environment_never_the_command_line():
+    url, password = workspace_copy._without_password(
+        "postgresql://quorum:s%40cr3t@db.example:5433/quorum?sslmode=require")
+    assert url == "postgresql://quorum@db.example:5433/quorum?sslmode=require" and "cr3t" not in url
+    assert password == "s@cr3t"
+    assert workspace_copy._without_password("postgresql://quorum@db/q") == ("postgresql://quorum@db/q", None)
