@@ -333,7 +333,11 @@ def body() -> None:
     left.metric("Schema version", status["schema_version"], border=True)
     right.metric("Data version", status["data_version"], border=True,
                  help="Bumped by every committed write; cached figures are keyed on it.")
-    st.markdown(f"Workspace file: `{get_store().path}`")
+    store = get_store()
+    if store.engine == "postgresql":   # its path is a folder in the lake; people know it by its URL (no password)
+        st.markdown(f"Workspace: `{store.location}`, telemetry in the lake `{store.lake}`")
+    else:
+        st.markdown(f"Workspace file: `{store.path}`")
     st.subheader("Tables")
     st.dataframe(pd.DataFrame(list(status["tables"].items()), columns=["table", "rows"]), hide_index=True,
                  column_config={"rows": st.column_config.NumberColumn(format="localized")})

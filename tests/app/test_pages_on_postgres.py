@@ -1,0 +1,104 @@
+"""Every page of the app on a PostgreSQL workspace: no exception, and the same content as on the DuckDB demo.
+
+A PostgreSQL demo of the same rows and seed as the session's DuckDB demo; each page runs under AppTest on both
+(QUORUM_DB and QUORUM_LAKE as a server of a shared deployment has them). What the page shows must be equal:
+titles, headings, metrics, messages, captions, markdown and every table's cells, once the build times and the
+workspace's location are set aside (tests/unit/test_commands_on_postgres.py says how), with floats to 1e-9.
+What differs by design is listed in BY_DESIGN and checked for what it must be.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from components.navigation import PAGES
+from tests.app.test_pages import APP, signed_in
+from tests.conftest import DEMO_ROWS, copy_workspace
+from tests.unit.test_commands_on_postgres import differences, normalised
+
+# before either demo is built; a minute earlier, as pages show times to the minute
+_STARTED = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+# Admin only: the hourly rollup is a DuckDB workspace's table; with PostgreSQL a model's telemetry is read from
+# the lake as a Parquet dataset, so its source, its location and the last query's engine and time differ.
+ROLLUP = "telemetry_hourly"
+SOURCE_COLUMNS = ("source", "location", "seconds", "engine", "last query")
+
+
+@pytest.fixture(scope="module")
+def workspaces(demo_workspace, postgres_server, tmp_path_factory) -> dict:
+    """The environment of each: a private copy of the session's DuckDB demo (the Explanations page may store
+    one), and a PostgreSQL demo of the same rows and seed with its lake."""
+    from governance.demo import seed_demo
+    from governance.record.postgres_store import PostgresStore
+
+    folder = tmp_path_factory.mktemp("pages_on_postgres")
+    duck = copy_workspace(demo_workspace, folder / "demo.duckdb")
+    url = postgres_server.create_database("pages_on_postgres")
+    lake = folder / "lake"
+    started = time.perf_counter()
+    with PostgresStore(url, lake=lake) as store:
+        seed_demo(store, rows=DEMO_ROWS, seed=42)
+    print(f"PostgreSQL demo of {DEMO_ROWS:,} rows built in {time.perf_counter() - started:.1f} s")
+    return {"duckdb": {"QUORUM_DB": str(duck)}, "postgresql": {"QUORUM_DB": url, "QUORUM_LAKE": str(lake)},
+            "places": [str(duck), url, str(lake)]}
+
+
+def _frame(frame) -> dict:
+    return json.loads(frame.to_json(orient="split", date_format="iso", default_handler=str))
+
+
+def shown(page, environment: dict, monkeypatch) -> dict:
+    """What `page` shows on the workspace of `environment`, signed in as the demo's engineering leader."""
+    with monkeypatch.context() as patched:
+        patched.delenv("QUORUM_LAKE", raising=False)
+        patched.setenv("QUORUM_AUTO_DEMO", "0")
+        for name, value in environment.items():
+            patched.setenv(name, value)
+        app = signed_in(AppTest.from_file(APP, default_timeout=120))
+        app.run()
+        if page is not PAGES[0]:
+            app.switch_page(page.path)
+            app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return {"title": [t.value for t in app.title], "header": [h.value for h in app.header],
+            "subheader": [s.value for s in app.subheader], "metric": [(m.label, m.value) for m in app.metric],
+            "error": [e.value for e in app.error], "warning": [w.value for w in app.warning],
+            "info": [i.value for i in app.info], "success": [s.value for s in app.success],
+            "caption": [c.value for c in app.caption], "markdown": [m.value for m in app.markdown],
+            "dataframe": [_frame(d.value) for d in app.dataframe], "table": [_frame(t.value) for t in app.table]}
+
+
+def _by_design(duck: dict, pg: dict) -> None:
+    """Admin: take out (after checking it) what differs by design between the engines."""
+    tables = [frame for frame in (duck["dataframe"][0], pg["dataframe"][0])]
+    assert [ROLLUP in (row[0] for row in frame["data"]) for frame in tables] == [True, False]
+    duck["dataframe"][0]["data"] = [row for row in tables[0]["data"] if row[0] != ROLLUP]
+    duck["dataframe"][0]["index"] = pg["dataframe"][0]["index"]
+    for shown_on, kind in ((duck, "workspace"), (pg, "parquet")):
+        sources = shown_on["dataframe"][1]
+        at = [sources["columns"].index(c) for c in SOURCE_COLUMNS]
+        assert {row[at[0]] for row in sources["data"]} == {kind}
+        sources["data"] = [[v for i, v in enumerate(row) if i not in at] for row in sources["data"]]
+    duck["markdown"] = [m for m in duck["markdown"] if not m.startswith("Workspace file: ")]
+    assert sum(m.startswith("Workspace: `postgresql://") for m in pg["markdown"]) == 1
+    pg["markdown"] = [m for m in pg["markdown"] if not m.startswith("Workspace: ")]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.title for p in PAGES])
+def test_a_page_shows_the_same_on_postgresql(workspaces, page, monkeypatch):
+    duck = shown(page, workspaces["duckdb"], monkeypatch)
+    pg = shown(page, workspaces["postgresql"], monkeypatch)
+    assert pg["title"] == [page.title]
+    failures = [e for e in pg["error"] if "critical" not in e]   # the demo's critical alerts show on both
+    assert not failures, failures
+    if page.path == "pages/admin.py":
+        _by_design(duck, pg)
+    windows = [(_STARTED, datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=1))]
+    found = differences(*(normalised(json.loads(json.dumps(x)), build_windows=windows,
+                                     places=workspaces["places"]) for x in (duck, pg)))
+    assert not found, "\n".join(found[:20])
