@@ -48,6 +48,10 @@ UNREACHABLE = ("cannot reach the PostgreSQL database at {host}:{port} ({reason})
                "accepts connections there, and the address in QUORUM_DB or --db")
 NO_LAKE = ("a PostgreSQL workspace keeps its telemetry in a lake: set QUORUM_LAKE (or --lake) to a folder every "
            "server can write, such as a shared mount")
+NOT_BYTE_ORDER = ("the PostgreSQL database {database} sorts text by the rules of {collation}, so lists would come in "
+                  "another order than Quorum's own: create the workspace's database with byte-order sorting "
+                  "(CREATE DATABASE {database} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8') and point "
+                  "QUORUM_DB at it")
 NOT_IN_LAKE = ("{table} is kept only in a DuckDB workspace; with PostgreSQL, read telemetry through its source "
                "(the lake)")
 
@@ -202,6 +206,13 @@ class PostgresStore(GovernanceStore):
         return connection
 
     def _migrate_postgres(self, connection) -> None:
+        # Text must sort by its bytes, as DuckDB sorts it: the pages, the reports and every list hashed into
+        # evidence come in the same order on either engine.
+        database, provider, collation = connection.execute(
+            "SELECT datname, datlocprovider, CASE WHEN datlocprovider = 'i' THEN daticulocale ELSE datcollate END "
+            "FROM pg_database WHERE datname = current_database()").fetchone()
+        if provider != "c" or collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+            raise errors.WorkspaceError(NOT_BYTE_ORDER.format(database=database, collation=collation))
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])   # one server migrates
             connection.execute("CREATE TABLE IF NOT EXISTS schema_version ("
@@ -455,7 +466,7 @@ class LakeEngine:
         self._duck = GovernanceStore(":memory:")
         _without_constraints(self._duck)
         self._record_tables = set(store.tables())
-        self._copied: dict[str, int] = {}
+        self._copied: dict[str, tuple] = {}   # table -> (record version, _marks) when copied
         self._copy_lock = threading.Lock()
         self.path = store.path
         self.engine = "duckdb"
@@ -512,13 +523,17 @@ class LakeEngine:
             return
         with self._copy_lock:
             version = self._store.data_version(concern=RECORD)
-            stale = [t for t in sorted(rest) if self._copied.get(t) != version]
+            stale = [t for t in sorted(rest) if self._copied.get(t, (None, None))[0] != version]
             if not stale:
                 return
+            # The record moved on, but most writes leave most tables alone: copy only the tables whose rows
+            # changed (their count, or the newest transaction that wrote one of them), not every table read.
+            marks = self._marks(stale)
+            changed = [t for t in stale if self._copied.get(t, (None, None))[1] != marks[t]]
             copier = self._duck._con.cursor()
             copier.begin()
             try:
-                for table in stale:
+                for table in changed:
                     _quorum_rows = self._store_frame(table, committed=True)  # noqa: F841
                     copier.execute(f"DELETE FROM main.{table}")
                     copier.execute(f"INSERT INTO main.{table} BY NAME SELECT * FROM _quorum_rows")
@@ -529,7 +544,14 @@ class LakeEngine:
             finally:
                 copier.close()
             for table in stale:
-                self._copied[table] = version
+                self._copied[table] = (version, marks[table])
+
+    def _marks(self, tables: list[str]) -> dict[str, tuple]:
+        """Per table, (rows, the newest writing transaction's id): it changes with every insert, update or delete."""
+        sql = " UNION ALL ".join(f"SELECT '{t}', count(*), coalesce(max(xmin::text::BIGINT), 0) FROM \"{t}\""
+                                 for t in tables)
+        rows = self._store._execute(sql, None, self._store._connection(purpose="committed")).fetchall()
+        return {table: (n, newest) for table, n, newest in rows}
 
     def _store_frame(self, table: str, *, committed: bool = False):
         connection = self._store._connection(purpose="committed") if committed else None

@@ -5,6 +5,7 @@ written whole or not at all."""
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pandas as pd
 import psycopg
@@ -119,3 +120,38 @@ def test_files_placed_for_a_write_whose_commit_fails_are_taken_back(postgres_url
                 tx.execute("INSERT INTO checked_at_commit VALUES (1), (1)")
         assert lake.files(store.lake, table="telemetry") == []
         assert store.analytics.query_value("SELECT count(*) FROM telemetry") == 0
+
+
+def test_a_database_that_sorts_text_by_language_rules_is_refused(postgres_server, tmp_path):
+    name = f"t_icu_{uuid.uuid4().hex[:8]}"   # English rules by ICU, which Debian's PostgreSQL is built with
+    with psycopg.connect(postgres_server.url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                           "LOCALE 'C.UTF-8'")
+    with pytest.raises(errors.WorkspaceError, match="byte-order sorting") as caught:
+        PostgresStore(postgres_server.url.rsplit("/", 1)[0] + f"/{name}", lake=tmp_path / "lake")
+    assert "en-US" in str(caught.value)
+    with psycopg.connect(postgres_server.url.rsplit("/", 1)[0] + f"/{name}") as connection:   # nothing created
+        assert connection.execute("SELECT count(*) FROM information_schema.tables "
+                                  "WHERE table_schema = 'public'").fetchone()[0] == 0
+    postgres_server.drop_database(name)
+
+
+def test_analytics_read_the_record_as_committed_by_any_server_and_a_write_its_own_rows(postgres_url, tmp_path):
+    with PostgresStore(postgres_url, lake=tmp_path / "lake") as here, \
+            PostgresStore(postgres_url, lake=tmp_path / "lake") as there:
+        count = "SELECT count(*) FROM workspace_meta"
+        assert here.analytics.query_value(count) == 0
+        with there.write() as tx:
+            tx.execute("INSERT INTO workspace_meta VALUES ('a', '1'), ('b', '2')")
+        assert here.analytics.query_value(count) == 2   # copied again: the record moved and so did the table
+        with there.write() as tx:
+            tx.execute("INSERT INTO committee_rule VALUES ('quorum_fraction', '0.5')")
+        assert here.analytics.query_value(count) == 2   # the record moved, this table did not
+        with there.write() as tx:
+            tx.execute("UPDATE workspace_meta SET value = '3' WHERE key = 'a'")
+        assert here.analytics.query_value("SELECT sum(value::INTEGER) FROM workspace_meta") == 5
+        with there.write() as tx:
+            tx.execute("INSERT INTO workspace_meta VALUES ('c', '4')")
+            assert there.analytics.query_value(count) == 3   # inside the write: its own uncommitted row
+            assert here.analytics.query_value(count) == 2    # elsewhere: only what is committed
+        assert there.analytics.query_value(count) == here.analytics.query_value(count) == 3
