@@ -26,6 +26,7 @@ and every refused location gets the same message, whether or not it exists.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -329,9 +330,15 @@ def _on_files(sql: str, *, files: list[str], location: str, own: bool = False) -
     any were written (an ingest of predictions alone writes none), as a DuckDB workspace's empty table would."""
     has_files = bool(files or dataset_files(location))
     has_inputs = not own or bool(glob.glob(os.path.join(location, INPUTS_DIR, "*.parquet")))
+    return _over_files(sql, in_window=bool(files), has_files=has_files, has_inputs=has_inputs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _over_files(sql: str, *, in_window: bool, has_files: bool, has_inputs: bool) -> str:
+    """_on_files's statement, parsed and rewritten once per text and case (sqlglot takes milliseconds a time)."""
     return _replace_relations(sql, {
         # no partition in the window: no rows, but the dataset's columns
-        "telemetry": telemetry_sql.dataset_telemetry_sql(PARTITION, empty=not files) if has_files
+        "telemetry": telemetry_sql.dataset_telemetry_sql(PARTITION, empty=not in_window) if has_files
         else telemetry_sql.NO_TELEMETRY_SQL,
         "telemetry_input": telemetry_sql.DATASET_INPUTS_SQL if has_files and has_inputs
         else telemetry_sql.NO_INPUTS_SQL,

@@ -438,6 +438,22 @@ def _tables_read(sql: str) -> frozenset[str]:
     return frozenset(t.name for t in tree.find_all(exp.Table) if not t.db and t.name and t.name not in ctes)
 
 
+@functools.lru_cache(maxsize=1024)
+def _over_lake(sql: str, tables: frozenset[str]) -> str:
+    """The statement with each of `tables` read from the lake's files ($quorum_lake_<table>), same alias."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for table in list(tree.find_all(exp.Table)):
+        if table.name in tables and not table.db:
+            replacement = sqlglot.parse_one(lake.relation_sql(table.name, placeholder=f"quorum_lake_{table.name}"),
+                                            read="duckdb")
+            table.replace(exp.Subquery(this=replacement, alias=exp.TableAlias(
+                this=exp.to_identifier(table.alias or table.name))))
+    return tree.sql(dialect="duckdb")
+
+
 def _without_constraints(duck: GovernanceStore) -> None:
     """The in-memory schema's tables as plain columns: copies are taken a table at a time, from a database that has
     already checked every key, so DuckDB must not check a copy against a table not copied yet."""
@@ -484,28 +500,13 @@ class LakeEngine:
         record = tables & self._record_tables
         if record:
             self._copy(record)
-        lake_tables = tables & LAKE_TABLES
-        if not lake_tables:
+        found = {t: lake.files(self._store.lake, table=t) for t in tables & LAKE_TABLES}
+        present = frozenset(t for t, files in found.items() if files)   # no file yet: the empty table of that name
+        if not present:
             return sql, params
-        import sqlglot
-        from sqlglot import exp
-
-        tree = sqlglot.parse_one(sql, read="duckdb")
-        values = dict(params or {}) if not isinstance(params, (list, tuple)) else None
-        for table in list(tree.find_all(exp.Table)):
-            if table.name in lake_tables and not table.db:
-                found = lake.files(self._store.lake, table=table.name)
-                if not found:
-                    continue   # no file yet: the empty table of the same name
-                if values is None:
-                    raise ValueError("a statement over the lake takes named ($name) parameters")
-                placeholder = f"quorum_lake_{table.name}"
-                values[placeholder] = found
-                replacement = sqlglot.parse_one(lake.relation_sql(table.name, placeholder=placeholder),
-                                                read="duckdb")
-                table.replace(exp.Subquery(this=replacement, alias=exp.TableAlias(
-                    this=exp.to_identifier(table.alias or table.name))))
-        return tree.sql(dialect="duckdb"), (values if values is not None else params)
+        if isinstance(params, (list, tuple)):
+            raise ValueError("a statement over the lake takes named ($name) parameters")
+        return _over_lake(sql, present), {**(params or {}), **{f"quorum_lake_{t}": found[t] for t in present}}
 
     def _copy(self, tables: set[str]) -> None:
         """Bring the copies of these record tables up to date: from the open write's transaction for tables it
