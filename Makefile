@@ -92,6 +92,7 @@ bench: $(VENV)/.test pdf-libraries   # the test tools too: the page benchmark dr
 	$(PY) benchmarks/drift_false_alarms.py
 	$(PY) benchmarks/robustness_verdicts.py
 	$(PY) benchmarks/explanations.py
+	$(PY) benchmarks/record_engines.py
 	$(PY) benchmarks/explanations_page_browser.py
 	$(PY) benchmarks/report_pdf.py
 	QUORUM_SPARK_MEMORY=8g $(PY) benchmarks/telemetry_lake.py
