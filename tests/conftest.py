@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -131,50 +132,83 @@ class PgWorkspace:
         return PostgresStore(self.url, lake=self.lake)
 
     @property
-    def cli_args(self) -> tuple[str, ...]:
-        return ("--db", self.url, "--lake", str(self.lake))
+    def name(self) -> str:
+        return urlsplit(self.url).path.lstrip("/")
+
+    @property
+    def path(self) -> Path:
+        """What PostgresStore.path is: the name its files beside the record (anchor, server file) start with."""
+        return self.lake / "quorum"
 
     @property
     def anchor(self) -> Path:
-        return self.lake / "quorum.anchor"
+        return Path(f"{self.path}.anchor")
+
+    @property
+    def cli_args(self) -> tuple[str, ...]:
+        return ("--db", self.url, "--lake", str(self.lake))
 
 
-@pytest.fixture(scope="session")
-def pg_demo_template(demo_workspace, postgres_server, tmp_path_factory) -> PgWorkspace:
-    """The session's demo moved once per worker into a PostgreSQL database and a lake, the template of every
-    pg_demo_copy. Migrated from a copy of the demo file: opening the shared file itself would lock it against
-    the other workers. Tests must not write to it; nothing may hold a connection to it (CREATE DATABASE …
+def migrate_to_postgres(postgres_server, *, source: Path, name: str, folder: Path) -> PgWorkspace:
+    """The DuckDB workspace `source` moved by migrate into a new database `name` and the lake folder/lake, to
+    serve as a template for copy_postgres_workspace. Migrated from a copy of the file: opening the file itself
+    would lock it against other test workers. Nothing may keep a connection to the result (CREATE DATABASE …
     TEMPLATE refuses a template in use), so it is handed out as a URL and a folder, not as an open store."""
     from governance.record import workspace_copy
 
-    folder = tmp_path_factory.mktemp("pg_demo")
-    source = copy_workspace(demo_workspace, folder / "source.duckdb")
-    url = postgres_server.create_database(PG_DEMO_TEMPLATE)
-    with GovernanceStore(source) as store:
+    copied = copy_workspace(source, folder / "source.duckdb")
+    url = postgres_server.create_database(name)
+    with GovernanceStore(copied) as store:
         workspace_copy.migrate(source=store, to_url=url, lake=folder / "lake")
-    source.unlink()
+    copied.unlink()
+    Path(f"{copied}.anchor").unlink(missing_ok=True)
     return PgWorkspace(url=url, lake=folder / "lake")
 
 
-@pytest.fixture
-def pg_demo_copy(pg_demo_template, postgres_server, tmp_path) -> PgWorkspace:
-    """A private PostgreSQL copy of the demo: a database made from the template inside the server (a copy of its
-    files: 0.4 to 0.6 s on the test demo, where migrating it takes 3.5 s) and a copy of the lake folder with its anchor. Dropped afterwards."""
+def copy_postgres_workspace(template: PgWorkspace, *, lake: Path) -> PgWorkspace:
+    """A private copy of `template`: a new database made from it inside the server (a copy of its files: 0.4 to
+    0.6 s for the test demo, where migrating it takes 3.5 s) and a copy of its lake folder, anchor included."""
     import uuid
 
     import psycopg
     from psycopg import sql
 
-    name = f"t_demo_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(PG_DEMO_TEMPLATE)))
-    lake = shutil.copytree(pg_demo_template.lake, tmp_path / "lake")
-    yield PgWorkspace(url=postgres_server.database_url(name), lake=Path(lake))
+    name = f"t_copy_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(urlunsplit(urlsplit(template.url)._replace(path="/postgres")), autocommit=True) as con:
+        con.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                      sql.Identifier(template.name)))
+    shutil.copytree(template.lake, lake)
+    return PgWorkspace(url=urlunsplit(urlsplit(template.url)._replace(path=f"/{name}")), lake=lake)
+
+
+def drop_postgres_workspace(workspace: PgWorkspace) -> None:
+    """Drop the copy's database, closing any connection a test left open to it (WITH FORCE)."""
+    import psycopg
+    from psycopg import sql
+
+    maintenance = urlunsplit(urlsplit(workspace.url)._replace(path="/postgres"))
     try:
-        postgres_server.drop_database(name)   # WITH (FORCE): closes what the test left open
+        with psycopg.connect(maintenance, autocommit=True) as con:
+            con.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(workspace.name)))
     except psycopg.Error:
         pass
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(demo_workspace, postgres_server, tmp_path_factory) -> PgWorkspace:
+    """The session's demo moved once per worker into PostgreSQL and a lake: the template of every pg_demo_copy.
+    Tests must not write to it."""
+    return migrate_to_postgres(postgres_server, source=demo_workspace, name=PG_DEMO_TEMPLATE,
+                               folder=tmp_path_factory.mktemp("pg_demo"))
+
+
+@pytest.fixture
+def pg_demo_copy(pg_demo_template, tmp_path) -> PgWorkspace:
+    """A private PostgreSQL copy of the demo (a database and a lake folder), for tests that write. Dropped
+    afterwards."""
+    copied = copy_postgres_workspace(pg_demo_template, lake=tmp_path / "lake")
+    yield copied
+    drop_postgres_workspace(copied)
 
 
 ENGINES = ("duckdb", "postgresql")
