@@ -3,6 +3,10 @@ every table of the record, the key, the anchor and the server file. `python -m g
 changed in every case and exits 0 only on the untouched workspace (1: broken; 3: the signatures could not be
 checked because the key at hand is missing or not the workspace's).
 
+Every case runs on both engines: on PostgreSQL the same statements run with psycopg on the database (DuckDB's
+`SELECT * REPLACE` spelled out column by column), and the anchor and server file are those in the lake. So the
+record of a shared workspace is as provable as a file's.
+
 The workspace is a copy of the session's demo with two API tokens (one revoked) and a stage moved through the
 services, so that every table holds rows to tamper with."""
 
@@ -10,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -19,8 +25,10 @@ import pytest
 from governance.access import identity, tokens
 from governance.decisions import committee
 from governance.record import server_file
+from governance.record.postgres_store import psycopg_sql
 from governance.record.store import GovernanceStore
-from tests.conftest import copy_workspace
+from tests.conftest import (ENGINES, PgWorkspace, copy_postgres_workspace, copy_workspace, drop_postgres_workspace,
+                            migrate_to_postgres, workspace_args)
 
 ADMIN = next(u for u in identity.DEMO_USERS if u.role == "admin")
 SESSION_KEY = os.environ["QUORUM_LEDGER_KEY"]
@@ -41,16 +49,76 @@ def template(demo_workspace, tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def workspace(template, tmp_path) -> Path:
-    return copy_workspace(template, tmp_path / "ws.duckdb")
+@pytest.fixture(scope="module")
+def pg_template(template, postgres_server, tmp_path_factory) -> PgWorkspace:
+    return migrate_to_postgres(postgres_server, source=template, name="t_tamper_template",
+                               folder=tmp_path_factory.mktemp("tamper_pg"))
+
+
+@pytest.fixture(params=ENGINES)
+def workspace(request, template, tmp_path):
+    """A private copy of the template: a DuckDB file, or a PostgreSQL database with its lake."""
+    if request.param == "duckdb":
+        yield copy_workspace(template, tmp_path / "ws.duckdb")
+        return
+    copied = copy_postgres_workspace(request.getfixturevalue("pg_template"), lake=tmp_path / "lake")
+    yield copied
+    drop_postgres_workspace(copied)
+
+
+def beside(workspace) -> Path:
+    """The name the workspace's own files start with: the DuckDB file, or PostgresStore.path in the lake."""
+    return workspace.path if isinstance(workspace, PgWorkspace) else Path(workspace)
+
+
+_STAR_REPLACE = re.compile(r"INSERT INTO (\w+) SELECT \* REPLACE \((.*)\) (FROM \w+ WHERE .*)", re.DOTALL)
+
+
+def _items(text: str) -> list[str]:
+    """`a, f(b, c) AS d` -> ['a', 'f(b, c) AS d']: split at the commas outside parentheses."""
+    found, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if c == "," and depth == 0:
+            found.append(text[start:i].strip())
+            start = i + 1
+    return found + [text[start:].strip()]
+
+
+def _spelled_out(con, statement: str) -> str:
+    """DuckDB's `INSERT INTO t SELECT * REPLACE (expr AS col, …) FROM …` as PostgreSQL takes it: every column of t
+    named, the replaced ones by their expression (an identity column is left to number itself)."""
+    match = _STAR_REPLACE.fullmatch(statement)
+    if not match:
+        return statement
+    table, items, rest = match.groups()
+    replaced = {column.strip(): expression for expression, _, column in (i.rpartition(" AS ") for i in _items(items))}
+    columns = [row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = %s AND is_identity = 'NO' ORDER BY ordinal_position", [table])]
+    return (f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(replaced.get(c, c) for c in columns)} {rest}")
+
+
+@contextmanager
+def behind_quorums_back(workspace):
+    """run(statement, params) on the database itself, as someone with access to it would: DuckDB on the file, or
+    psycopg on the PostgreSQL database."""
+    if isinstance(workspace, PgWorkspace):
+        import psycopg
+
+        with psycopg.connect(workspace.url, autocommit=True) as con:
+            yield lambda statement, params=None: con.execute(psycopg_sql(_spelled_out(con, statement)), params)
+        return
+    with duckdb.connect(str(workspace)) as con:
+        yield con.execute
 
 
 def sql(*statements: str):
-    def tamper(path: Path) -> None:
-        with duckdb.connect(str(path)) as con:
+    def tamper(workspace) -> None:
+        with behind_quorums_back(workspace) as run:
             for statement in statements:
-                con.execute(statement)
+                run(statement)
     return tamper
 
 
@@ -60,13 +128,13 @@ def newest(table: str, key: str = "seq") -> str:
 
 def swap(table: str, column: str, where_a: str, where_b: str) -> callable:
     """Two rows trade one column's values (a reorder of what the rows say)."""
-    def tamper(path: Path) -> None:
-        with duckdb.connect(str(path)) as con:
-            a = con.execute(f"SELECT {column} FROM {table} WHERE {where_a}").fetchone()[0]
-            b = con.execute(f"SELECT {column} FROM {table} WHERE {where_b}").fetchone()[0]
+    def tamper(workspace) -> None:
+        with behind_quorums_back(workspace) as run:
+            a = run(f"SELECT {column} FROM {table} WHERE {where_a}").fetchone()[0]
+            b = run(f"SELECT {column} FROM {table} WHERE {where_b}").fetchone()[0]
             assert a != b, (table, column)
-            con.execute(f"UPDATE {table} SET {column} = ? WHERE {where_a}", [b])
-            con.execute(f"UPDATE {table} SET {column} = ? WHERE {where_b}", [a])
+            run(f"UPDATE {table} SET {column} = ? WHERE {where_a}", [b])
+            run(f"UPDATE {table} SET {column} = ? WHERE {where_b}", [a])
     return tamper
 
 
@@ -84,33 +152,43 @@ def chain_cases(table: str, text_column: str, hash_column: str, extra: str = "")
 
 
 def move_anchor(content: str):
-    def tamper(path: Path) -> None:
-        Path(f"{path}.anchor").write_text(content)
+    def tamper(workspace) -> None:
+        Path(f"{beside(workspace)}.anchor").write_text(content)
     return tamper
 
 
-def anchor_of_another_workspace(path: Path) -> None:
+def anchor_of_another_workspace(workspace) -> None:
     """A genuine anchor (the same key signed it) of another copy that went on to record one entry more."""
-    other = copy_workspace(path, path.with_name("other.duckdb"))
+    if isinstance(workspace, PgWorkspace):
+        other = copy_postgres_workspace(workspace, lake=workspace.lake.with_name("other-lake"))
+        try:
+            with other.open() as store:
+                tokens.create_token(store, name="elsewhere", user_name=ADMIN.user_name, actor=ADMIN,
+                                    expires_days=None)
+        finally:
+            drop_postgres_workspace(other)
+        shutil.copyfile(other.anchor, workspace.anchor)
+        return
+    other = copy_workspace(workspace, workspace.with_name("other.duckdb"))
     with GovernanceStore(other) as store:
         tokens.create_token(store, name="elsewhere", user_name=ADMIN.user_name, actor=ADMIN, expires_days=None)
-    shutil.copyfile(f"{other}.anchor", f"{path}.anchor")
+    shutil.copyfile(f"{other}.anchor", f"{workspace}.anchor")
 
 
-def anchor_removed(path: Path) -> None:
-    Path(f"{path}.anchor").unlink()
+def anchor_removed(workspace) -> None:
+    Path(f"{beside(workspace)}.anchor").unlink()
 
 
-def server_file_redirected(path: Path) -> None:
-    server_file.write(workspace=path, url="http://127.0.0.1:8501")   # genuine, signed
-    target = server_file.path_for(path)
+def server_file_redirected(workspace) -> None:
+    server_file.write(workspace=beside(workspace), url="http://127.0.0.1:8501")   # genuine, signed
+    target = server_file.path_for(beside(workspace))
     found = json.loads(target.read_text())
     target.write_text(json.dumps({**found, "url": "http://attacker.example:8501"}))
 
 
-def server_file_unsigned(path: Path) -> None:
-    server_file.path_for(path).write_text(json.dumps({"url": "http://attacker.example:8501", "pid": os.getpid(),
-                                                       "workspace": str(path)}))
+def server_file_unsigned(workspace) -> None:
+    server_file.path_for(beside(workspace)).write_text(json.dumps(
+        {"url": "http://attacker.example:8501", "pid": os.getpid(), "workspace": str(beside(workspace))}))
 
 
 CASES = {
@@ -165,8 +243,8 @@ KEY_CASES = {"key: swapped": {"QUORUM_LEDGER_KEY": "another key"},
              "key: removed": {"QUORUM_LEDGER_KEY": "", "QUORUM_LEDGER_KEY_FILE": "/nonexistent/ledger.key"}}
 
 
-def verify(cli, path: Path, env: dict | None = None) -> tuple[int, dict]:
-    done = cli("--db", path, "verify", "--json", env=env)
+def verify(cli, workspace, env: dict | None = None) -> tuple[int, dict]:
+    done = cli(*workspace_args(workspace), "verify", "--json", env=env)
     return done.returncode, json.loads(done.stdout)
 
 
