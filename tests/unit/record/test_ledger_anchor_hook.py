@@ -11,7 +11,8 @@ import pytest
 
 from governance.record import hash_chain, ledger, risk_chain, verification
 from governance.record.clock import now_naive
-from governance.record.store import GovernanceStore
+from tests.conftest import ENGINES
+from tests.unit.record.repositories.conftest import open_engine
 
 KEY = "test ledger key"
 
@@ -21,9 +22,10 @@ def ledger_key(monkeypatch):
     monkeypatch.setenv("QUORUM_LEDGER_KEY", KEY)
 
 
-@pytest.fixture
-def store(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+@pytest.fixture(params=ENGINES)
+def store(request, tmp_path):
+    """A new workspace on each engine: on PostgreSQL the anchor is the lake's, written after the database's commit."""
+    with open_engine(request.param, tmp_path=tmp_path, request=request) as store:
         yield store
 
 
