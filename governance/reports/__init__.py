@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Callable
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -60,7 +61,16 @@ def _number(value):
 def _header(store: GovernanceStore, *, kind: str, report_id: str, generated_by: str | None) -> dict:
     return {"schema_version": SCHEMA_VERSION, "kind": kind, "report_id": report_id,
             "generated_at": clock.now_iso_seconds(),
-            "generated_by": generated_by, "generator": "Quorum", "workspace": store.path.name}
+            "generated_by": generated_by, "generator": "Quorum", "workspace": _workspace_name(store)}
+
+
+def _workspace_name(store: GovernanceStore) -> str:
+    """The workspace as a report names it: a DuckDB file's name, a PostgreSQL database's name. Never its folder,
+    host or address: a report leaves the organisation. (A PostgreSQL store's path is a folder in its lake, the
+    same name for every shared workspace.)"""
+    if store.engine == "postgresql":
+        return urlsplit(store.url).path.lstrip("/") or "postgresql"
+    return store.path.name
 
 
 def _seeds(store: GovernanceStore, **more) -> dict:

@@ -89,7 +89,16 @@ REPORTS = [
     ("report review", ["report", "--kind", "review", "--review", "RV-0002", "--format", "json",
                        "--by", "farid.haddad"]),
     ("report coverage", ["report", "--kind", "coverage", "--format", "json", "--by", "farid.haddad"]),
+    ("report html", ["report", "--kind", "model", "--model", "adult-income", "--version", "v1", "--format", "html",
+                     "--by", "farid.haddad"]),
+    ("report pack", ["report", "--kind", "model", "--model", "adult-income", "--version", "v2", "--format", "pack",
+                     "--by", "farid.haddad"]),
 ]
+SUFFIX = {"html": ".html", "pack": ".zip"}
+# In an audit pack's manifest, the files' sizes and digests and the manifest's HMAC are over texts that hold the
+# build times; the files themselves are compared.
+PACK_MANIFEST_BY_DESIGN = {"bytes", "sha256", "manifest_hmac"}
+LEDGER_HEAD = re.compile(r"(Head hash: <span class=\"hash\">)[0-9a-f]{64}")
 # What differs by design, per command: with PostgreSQL a model's telemetry is read from the lake as a Parquet
 # dataset (telemetry_sources.source_for), with DuckDB from the workspace; a query's time and bytes are measured.
 BY_DESIGN = {
@@ -141,6 +150,10 @@ def differences(a, b, path="") -> list[str]:
             return []
         if a != a and b != b:   # NaN on both
             return []
+    if isinstance(a, str) and isinstance(b, str) and a != b and max(len(a), len(b)) > 200:   # a document
+        at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        return [f"{path} from character {at}: {a[max(0, at - 80):at + 80]!r} on DuckDB, "
+                f"{b[max(0, at - 80):at + 80]!r} on PostgreSQL"]
     return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} on DuckDB, {b!r} on PostgreSQL"]
 
 
@@ -158,7 +171,10 @@ def replaced(value, names: dict[str, str]):
         return {k: replaced(v, names) for k, v in value.items()}
     if isinstance(value, list):
         return [replaced(v, names) for v in value]
-    return names.get(value, value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        for found, name in names.items():
+            value = value.replace(found, name)
+    return value
 
 
 # before either demo is built (collection comes first), to the minute: some answers show times to the minute
@@ -200,9 +216,13 @@ def both(demo_workspace, postgres_server, tmp_path_factory) -> dict:
     answers = {}
     for name, arguments in COMMANDS + REPORTS:
         for engine, db in workspaces.items():
-            extra = ["--out", folder / f"{engine}-{name.replace(' ', '-')}.json"] if name.startswith("report") else []
+            suffix = SUFFIX.get(arguments[arguments.index("--format") + 1], ".json") if "--format" in arguments else ""
+            extra = ["--out", folder / f"{engine}-{name.replace(' ', '-')}{suffix}"] if suffix else []
             answers[name, engine] = _run([*db, *arguments, *extra, "--json"])
-    places = [str(duck), url, str(lake), str(folder)]
+    for engine in workspaces:
+        answers["verify-pack", engine] = _run(["verify-pack", folder / f"{engine}-report-pack.zip", "--json"])
+    # the full paths first; then the names a report gives the workspace (its file's, its database's)
+    places = [str(duck), url, str(lake), str(folder), duck.name, "commands_on_postgres"]
     return {"answers": answers, "places": places, "build_seconds": build_seconds, "folder": folder}
 
 
@@ -213,6 +233,38 @@ def _json(answer, engine: str, name: str):
         return json.loads(out)
     except ValueError:
         pytest.fail(f"{name} on {engine} printed no JSON: {out[:500]!r}")
+
+
+def _report(path: str):
+    """A report's content: JSON as data, HTML as text, an audit pack as its files (CSV cells as numbers where
+    they are numbers, so that floats compare to the tolerance)."""
+    import csv
+    import io
+    import zipfile
+
+    def cell(text: str):
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    def read(name: str, data: bytes):
+        if name.endswith(".json"):
+            found = json.loads(data)
+            return without(found, PACK_MANIFEST_BY_DESIGN) if name == "manifest.json" else found
+        if name.endswith(".csv"):
+            return [[cell(v) for v in row] for row in csv.reader(io.StringIO(data.decode()))]
+        if name.endswith(".html"):
+            return LEDGER_HEAD.sub(r"\1<ledger head>", data.decode())   # a hash over build times
+        return None   # the PDF: the same HTML, printed
+
+    if path.endswith(".zip"):
+        with zipfile.ZipFile(path) as pack:
+            return {name: read(name, pack.read(name)) for name in pack.namelist()}
+    with open(path, "rb") as file:
+        return read(path, file.read())
 
 
 def _review_hashes(both) -> dict[str, str]:
@@ -237,8 +289,7 @@ def test_a_command_answers_alike_on_both_engines(both, name):
     assert duck[0] in (0, 1), f"{name} failed on DuckDB: {duck[2][-2000:]}"
     a, b = _json(duck, "duckdb", name), _json(pg, "postgresql", name)
     if name.startswith("report"):   # the report itself, beside the command's answer
-        a = {"answer": a, "report": json.loads(open(a["out"]).read())}
-        b = {"answer": b, "report": json.loads(open(b["out"]).read())}
+        a, b = ({"answer": x, "report": _report(x["out"])} for x in (a, b))
     windows = [(_STARTED, datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=1))]
     reviews = _review_hashes(both)
     comparable = [replaced(without(normalised(x, build_windows=windows, places=both["places"]),
@@ -277,3 +328,18 @@ def test_both_workspaces_verify_intact(both):
         shown = json.loads(out)
         assert code == 0 and shown["ok"] is True and shown["signatures_checked"] is True, (engine, out[:500])
     print(f"PostgreSQL demo of {DEMO_ROWS:,} rows built in {both['build_seconds']:.1f} s")
+
+
+def test_audit_packs_verify_on_both_engines(both):
+    for engine in ("duckdb", "postgresql"):
+        code, out, err = both["answers"]["verify-pack", engine]
+        shown = json.loads(out)
+        assert code == 0 and shown["ok"] is True and shown["manifest"] == "verified", (engine, out[:800], err)
+
+
+def test_a_report_names_the_workspace_by_its_file_or_its_database(both):
+    """Never by the lake's inner folder, which is the same for every shared workspace."""
+    names = {engine: _json(both["answers"]["report model", engine], engine, "report model")["out"]
+             for engine in ("duckdb", "postgresql")}
+    assert _report(names["duckdb"])["workspace"] == "demo.duckdb"
+    assert _report(names["postgresql"])["workspace"] == "commands_on_postgres"
