@@ -8,12 +8,12 @@ import hmac
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -22,7 +22,11 @@ import pytest
 from governance.errors import InvalidInputError
 from governance.record import hash_chain, ledger, verification
 from governance.record.repositories import ledger as ledger_rows
+from governance.record.postgres_store import psycopg_sql
 from governance.record.store import GovernanceStore
+from tests.conftest import (ENGINES, PgWorkspace, copy_postgres_workspace, copy_workspace, drop_postgres_workspace,
+                            open_workspace, workspace_args)
+from tests.unit.record.repositories.conftest import open_engine
 
 ROOT = Path(__file__).resolve().parents[3]
 KEY = "test ledger key"
@@ -68,9 +72,10 @@ def forged_mac(entry_hash: str) -> str:
     return hmac.new(OTHER_KEY, entry_hash.encode(), hashlib.sha256).hexdigest()
 
 
-@pytest.fixture
-def store(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+@pytest.fixture(params=ENGINES)
+def store(request, tmp_path):
+    """A new workspace on each engine."""
+    with open_engine(request.param, tmp_path=tmp_path, request=request) as store:
         yield store
 
 
@@ -148,28 +153,69 @@ def test_inside_a_callers_write_the_entry_commits_or_rolls_back_with_its_rows(st
 
 
 # --- tampering behind Quorum's back ------------------------------------------------------------------------------
+def _with_entries(store) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUORUM_LEDGER_KEY", KEY)
+        with store:
+            for n in range(ENTRIES):
+                add(store, n)
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """A closed workspace with ENTRIES entries and its anchor, copied by each tampering test."""
     path = tmp_path_factory.mktemp("template") / "ws.duckdb"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("QUORUM_LEDGER_KEY", KEY)
-        with GovernanceStore(path) as store:
-            for n in range(ENTRIES):
-                add(store, n)
+    _with_entries(GovernanceStore(path))
     return path
 
 
-@pytest.fixture
-def workspace(template, tmp_path) -> Path:
-    path = tmp_path / "ws.duckdb"
-    shutil.copy(template, path)
-    shutil.copy(f"{template}.anchor", f"{path}.anchor")
-    return path
+@pytest.fixture(scope="module")
+def pg_template(postgres_server, tmp_path_factory) -> PgWorkspace:
+    """The same on PostgreSQL: a database of its own and its lake, closed before it is copied."""
+    made = PgWorkspace(url=postgres_server.create_database("t_ledger_template"),
+                       lake=tmp_path_factory.mktemp("template_pg") / "lake")
+    _with_entries(made.open())
+    return made
 
 
-def verify_file(path: Path) -> dict:
-    with GovernanceStore(path) as store:
+@pytest.fixture(params=ENGINES)
+def workspace(request, template, tmp_path):
+    """A private copy of the template on each engine: a DuckDB file, or a PostgreSQL database and its lake."""
+    if request.param == "duckdb":
+        yield copy_workspace(template, tmp_path / "ws.duckdb")
+        return
+    copied = copy_postgres_workspace(request.getfixturevalue("pg_template"), lake=tmp_path / "lake")
+    yield copied
+    drop_postgres_workspace(copied)
+
+
+def anchor_of(workspace) -> Path:
+    return workspace.anchor if isinstance(workspace, PgWorkspace) else Path(f"{workspace}.anchor")
+
+
+@contextmanager
+def behind_quorums_back(workspace):
+    """A connection to the database itself, as someone with access to it would use: DuckDB on the file, or
+    psycopg on the PostgreSQL database. Its execute takes DuckDB's `?` markers on either."""
+    if not isinstance(workspace, PgWorkspace):
+        with duckdb.connect(str(workspace)) as con:
+            yield con
+        return
+    import psycopg
+
+    class Connection:
+        def __init__(self, con):
+            self._con = con
+
+        def execute(self, statement, params=None):
+            return self._con.execute(psycopg_sql(statement), params)
+
+    with psycopg.connect(workspace.url, autocommit=True) as con:
+        yield Connection(con)
+
+
+def verify_file(workspace) -> dict:
+    with open_workspace(workspace) as store:
         return verification.verify(store)
 
 
@@ -240,7 +286,7 @@ def rewrite_chain_without_key(con, anchor: Path, k):
 
 
 TAMPERING = {
-    "update recorded_at": updating("recorded_at", "recorded_at + INTERVAL 1 SECOND"),
+    "update recorded_at": updating("recorded_at", "recorded_at + INTERVAL '1 second'"),
     "update actor": updating("actor", "'mallory'"),
     "update kind": updating("kind", "'gate_call'"),
     "update subject": updating("subject", "'review-9'"),
@@ -263,8 +309,8 @@ TAMPERING = {
 @pytest.mark.parametrize("name", TAMPERING)
 def test_tampering_is_found_at_the_right_entry(workspace, name):
     k = random.Random(name).randint(3, ENTRIES - 4)
-    anchor = Path(f"{workspace}.anchor")
-    with duckdb.connect(str(workspace)) as con:
+    anchor = anchor_of(workspace)
+    with behind_quorums_back(workspace) as con:
         expected = TAMPERING[name](con, anchor, k)
     result = verify_file(workspace)
     assert (result["ok"], result["first_bad_seq"]) == (False, expected), result
@@ -272,17 +318,17 @@ def test_tampering_is_found_at_the_right_entry(workspace, name):
 
 
 def test_the_problem_says_what_happened(workspace):
-    with duckdb.connect(str(workspace)) as con:
+    with behind_quorums_back(workspace) as con:
         actor = con.execute("SELECT actor FROM ledger WHERE seq = 7").fetchone()[0]
         updating("actor", "'mallory'")(con, None, 7)
     assert verify_file(workspace)["problem"] == hash_chain.CHANGED.format(seq=7, **LEDGER_WORDS)
-    with duckdb.connect(str(workspace)) as con:
+    with behind_quorums_back(workspace) as con:
         con.execute("UPDATE ledger SET actor = ? WHERE seq = 7", [actor])
         delete_last(con, None, None)
     assert verify_file(workspace)["problem"] == hash_chain.ANCHOR_AHEAD.format(anchored=ENTRIES, count=ENTRIES - 1,
                                                                                 **LEDGER_WORDS)
-    Path(f"{workspace}.anchor").unlink()
-    assert verify_file(workspace)["problem"] == hash_chain.ANCHOR_MISSING.format(path=f"{workspace}.anchor")
+    anchor_of(workspace).unlink()
+    assert verify_file(workspace)["problem"] == hash_chain.ANCHOR_MISSING.format(path=anchor_of(workspace))
 
 
 def test_an_anchor_behind_the_head_after_a_crash_is_still_ok(store):
@@ -298,9 +344,9 @@ def test_an_anchor_behind_the_head_after_a_crash_is_still_ok(store):
 
 
 def test_new_appends_do_not_cover_up_deleted_entries(workspace):
-    with duckdb.connect(str(workspace)) as con:
+    with behind_quorums_back(workspace) as con:
         delete_last(con, None, None)
-    with GovernanceStore(workspace) as store:
+    with open_workspace(workspace) as store:
         add(store, 99)  # takes the deleted entry's number
         result = verification.verify(store)
     assert (result["ok"], result["first_bad_seq"]) == (False, ENTRIES)
@@ -348,6 +394,7 @@ for line in sys.stdin:  # one round a line: a fresh writer process, without impo
 
 
 def test_acknowledged_entries_survive_sigkill(tmp_path):
+    # DuckDB only: what a killed writer leaves in the file. On PostgreSQL a commit's durability is the server's.
     script, path, errors = tmp_path / "fork_server.py", tmp_path / "ws.duckdb", tmp_path / "errors.txt"
     script.write_text(FORK_SERVER)
     rng, acknowledged = random.Random(2026), []
@@ -389,20 +436,20 @@ def test_acknowledged_entries_survive_sigkill(tmp_path):
 # --- the command line --------------------------------------------------------------------------------------------
 def test_cli_verify_exit_codes(workspace, capsys):
     def verify_cli():
-        done = subprocess.run([sys.executable, "-m", "governance", "--db", str(workspace), "verify", "--json"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+        done = subprocess.run([sys.executable, "-m", "governance", *workspace_args(workspace), "verify",
+                               "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120,
                               env={**os.environ, "QUORUM_LEDGER_KEY": KEY})
         assert done.stdout, done.stderr
         return done.returncode, json.loads(done.stdout)
 
     code, result = verify_cli()
     assert (code, result["ok"], result["entries"], result["anchor_seq"]) == (0, True, ENTRIES, ENTRIES)
-    with duckdb.connect(str(workspace)) as con:
+    with behind_quorums_back(workspace) as con:
         delete_middle(con, None, 5)
     code, result = verify_cli()
     assert (code, result["ok"], result["first_bad_seq"]) == (1, False, 5)
     from governance.cli import main as cli  # here, so the rest of the file does not depend on every command's imports
 
-    assert cli.main(["--db", str(workspace), "verify"]) == 1
+    assert cli.main([*workspace_args(workspace), "verify"]) == 1
     assert capsys.readouterr().out == (f"record BROKEN (1 problem):\n"
                                        f"  - {hash_chain.MISSING.format(seq=5, found=6, **LEDGER_WORDS)}\n")
