@@ -19,8 +19,9 @@ from governance.decisions.risks import (BAD_CATEGORY, BAD_NEW_STATUS, BAD_SCORE,
                                         NO_OWNER, UNKNOWN_CLAUSE, UNKNOWN_MODEL, UNKNOWN_OWNER, NewRisk)
 from governance.errors import InvalidInputError
 from governance.record import ledger, verification
-from governance.record.store import GovernanceStore
 from governance.validation import CONTROL_CHARACTERS, EMPTY, TOO_LONG
+from tests.conftest import ENGINES
+from tests.unit.record.repositories.conftest import open_engine
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 ME = PEOPLE["elif.kaya"]            # a risk owner: may edit and accept
@@ -28,9 +29,10 @@ CHAIR, LEADER, VIEWER, ADMIN = (PEOPLE[n] for n in ("amara.okafor", "farid.hadda
 OWNER, OTHER = "elif.kaya", "farid.haddad"
 
 
-@pytest.fixture
-def store(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+@pytest.fixture(params=ENGINES)
+def store(request, tmp_path):
+    """A new workspace on each engine, with the demo's accounts and one model."""
+    with open_engine(request.param, tmp_path=tmp_path, request=request) as store:
         ledger.refresh_anchor(store)   # as `init` does: the empty chains are anchored before the first record
         with store.write() as tx:
             tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
