@@ -339,7 +339,7 @@ def _fairness_audits(store: GovernanceStore, tx, *, seed: int) -> None:
 
 def _require_empty(store: GovernanceStore) -> None:
     if models.model_count(store):
-        raise errors.WorkspaceNotEmptyError(errors.WORKSPACE_NOT_EMPTY.format(path=store.path))
+        raise errors.WorkspaceNotEmptyError(errors.WORKSPACE_NOT_EMPTY.format(path=store.location))   # a URL or a file
 
 
 # The build's stages and where each ends on the progress bar, in proportion to their time in the app on a 2-core
@@ -369,7 +369,7 @@ def discard_unfinished(store: GovernanceStore) -> None:
     same transaction), and the marker's table last: stopped in the middle, the workspace is still recognised as
     unfinished and the next start discards the rest."""
     if not unfinished(store):
-        raise errors.InvalidInputError(f"{store.path} holds no unfinished demo build: nothing was discarded")
+        raise errors.InvalidInputError(f"{store.location} holds no unfinished demo build: nothing was discarded")
     tables = workspace_meta.record_tables(store)
     refers = {}
     for table, referenced in workspace_meta.foreign_keys(store):

@@ -219,11 +219,13 @@ def both(demo_workspace, postgres_server, tmp_path_factory) -> dict:
             suffix = SUFFIX.get(arguments[arguments.index("--format") + 1], ".json") if "--format" in arguments else ""
             extra = ["--out", folder / f"{engine}-{name.replace(' ', '-')}{suffix}"] if suffix else []
             answers[name, engine] = _run([*db, *arguments, *extra, "--json"])
-    for engine in workspaces:
+    for engine, db in workspaces.items():
         answers["verify-pack", engine] = _run(["verify-pack", folder / f"{engine}-report-pack.zip", "--json"])
+        answers["init again", engine] = _run([*db, "init", "--demo", "--rows", DEMO_ROWS])
     # the full paths first; then the names a report gives the workspace (its file's, its database's)
     places = [str(duck), url, str(lake), str(folder), duck.name, "commands_on_postgres"]
-    return {"answers": answers, "places": places, "build_seconds": build_seconds, "folder": folder}
+    return {"answers": answers, "places": places, "build_seconds": build_seconds, "folder": folder, "url": url,
+            "duck": duck}
 
 
 def _json(answer, engine: str, name: str):
@@ -343,3 +345,12 @@ def test_a_report_names_the_workspace_by_its_file_or_its_database(both):
              for engine in ("duckdb", "postgresql")}
     assert _report(names["duckdb"])["workspace"] == "demo.duckdb"
     assert _report(names["postgresql"])["workspace"] == "commands_on_postgres"
+
+
+def test_a_second_demo_is_refused_naming_the_workspace_as_its_users_know_it(both):
+    """By its file, or its URL: never the lake's inner folder, which names no workspace."""
+    from governance.record.postgres_store import shown_url
+
+    for engine, name in (("duckdb", str(both["duck"])), ("postgresql", shown_url(both["url"]))):
+        code, out, err = both["answers"]["init again", engine]
+        assert code == 2 and err.startswith(f"error: workspace {name} already holds models"), (engine, err)
