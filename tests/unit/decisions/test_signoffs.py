@@ -26,6 +26,8 @@ from governance.evidence import robustness
 from governance.evidence.explanations import stored_explanation
 from governance.record import ledger, record_state, verification
 from governance.record.store import GovernanceStore
+from tests.conftest import ENGINES, open_workspace
+from tests.unit.record.repositories.conftest import open_engine
 
 ROOT = Path(__file__).resolve().parents[3]
 KEY = os.environ["QUORUM_LEDGER_KEY"]   # the test session's key (tests/conftest.py), which signed the demo
@@ -40,35 +42,42 @@ def light_workspace(path: Path, *, versions: int = 1, stage: str = "staging", ex
     """A workspace without telemetry (evidence gathers fast): model m, its versions, the demo's people, and the
     committee (the demo's four, plus `extra_members` demo-source members)."""
     with GovernanceStore(path) as store:
-        with store.write() as tx:
-            tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
-            for n in range(1, versions + 1):
-                tx.execute("INSERT INTO model_version VALUES ('m', ?, 'lr', 'd', now(), ?, '{}')", [f"v{n}", stage])
-            identity.seed_demo_users(store, tx)
-            for n in range(1, versions + 1):   # how the version got there, so the table agrees with the record
-                ledger.append(store, actor="test set-up", kind="stage_change", subject=f"m v{n}",
-                              payload={"model": "m", "version": f"v{n}", "from_stage": "development",
-                                       "to_stage": stage},
-                              idempotency_key=f"stage_change:m:v{n}:{stage}:set-up")
-        for n in range(extra_members):   # through the service, so each account has its ledger entry
-            identity.add_user(store, user_name=f"member{n:02d}", display_name=f"Member {n:02d}",
-                              role="committee member", source="demo", actor=GRACE)
-        committee.seed_demo_committee(store)
-        for n in range(extra_members):
-            committee.add_member(store, user_name=f"member{n:02d}", actor=GRACE)
+        fill_light_workspace(store, versions=versions, stage=stage, extra_members=extra_members)
     return path
 
 
-@pytest.fixture
-def ws(tmp_path):
-    with GovernanceStore(light_workspace(tmp_path / "ws.duckdb")) as store:
+def fill_light_workspace(store, *, versions: int = 1, stage: str = "staging", extra_members: int = 0) -> None:
+    """light_workspace's rows written into an open store of either engine."""
+    with store.write() as tx:
+        tx.execute("INSERT INTO model VALUES ('m', 'p', 'u', 'o', 'high', 'd', now())")
+        for n in range(1, versions + 1):
+            tx.execute("INSERT INTO model_version VALUES ('m', ?, 'lr', 'd', now(), ?, '{}')", [f"v{n}", stage])
+        identity.seed_demo_users(store, tx)
+        for n in range(1, versions + 1):   # how the version got there, so the table agrees with the record
+            ledger.append(store, actor="test set-up", kind="stage_change", subject=f"m v{n}",
+                          payload={"model": "m", "version": f"v{n}", "from_stage": "development",
+                                   "to_stage": stage},
+                          idempotency_key=f"stage_change:m:v{n}:{stage}:set-up")
+    for n in range(extra_members):   # through the service, so each account has its ledger entry
+        identity.add_user(store, user_name=f"member{n:02d}", display_name=f"Member {n:02d}",
+                          role="committee member", source="demo", actor=GRACE)
+    committee.seed_demo_committee(store)
+    for n in range(extra_members):
+        committee.add_member(store, user_name=f"member{n:02d}", actor=GRACE)
+
+
+@pytest.fixture(params=ENGINES)
+def ws(request, tmp_path):
+    """The light workspace on each engine."""
+    with open_engine(request.param, tmp_path=tmp_path, request=request) as store:
+        fill_light_workspace(store)
         yield store
 
 
 @pytest.fixture
-def demo(demo_copy):
-    """A copy of the demo, with its committee and its review history (RV-0001 to RV-0005)."""
-    with GovernanceStore(demo_copy) as store:
+def demo(demo_on_engine):
+    """A copy of the demo on each engine, with its committee and its review history (RV-0001 to RV-0005)."""
+    with open_workspace(demo_on_engine) as store:
         yield store
 
 
@@ -498,6 +507,7 @@ def test_drift_after_as_of_makes_a_decision_stale(demo):
 
 # --- concurrency and crashes ---------------------------------------------------------------------------------------
 def test_concurrent_votes_keep_one_chain(tmp_path):
+    # DuckDB here; concurrent votes on PostgreSQL, from two servers, are tests/api/test_two_servers_postgres.py's.
     reviews, voters = 10, 20
     path = light_workspace(tmp_path / "busy.duckdb", versions=reviews, stage="development", extra_members=voters)
     with GovernanceStore(path) as store:
