@@ -248,7 +248,7 @@ def _current_snapshot(store: GovernanceStore) -> Path:
                 old.unlink(missing_ok=True)  # a sandbox still reading it keeps its open handle (POSIX)
     except (OSError, duckdb.Error) as exc:
         reason = getattr(exc, "strerror", None) or _first_line(exc)
-        raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.path, folder=folder, reason=reason)) from None
+        raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.location, folder=folder, reason=reason)) from None
     _exported[store] = version
     return target
 
@@ -263,7 +263,7 @@ def _open_sandbox(store: GovernanceStore) -> tuple[duckdb.DuckDBPyConnection, Pa
         except duckdb.Error as exc:  # removed or damaged behind our back: export afresh next time
             con.close()
             _exported.pop(store, None)
-            raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.path, folder=snapshot.parent,
+            raise SandboxRefusal(SNAPSHOT_FAILED.format(workspace=store.location, folder=snapshot.parent,
                                                         reason=_first_line(exc))) from None
         except BaseException:
             con.close()

@@ -225,7 +225,7 @@ def both(demo_workspace, postgres_server, tmp_path_factory) -> dict:
     # the full paths first; then the names a report gives the workspace (its file's, its database's)
     places = [str(duck), url, str(lake), str(folder), duck.name, "commands_on_postgres"]
     return {"answers": answers, "places": places, "build_seconds": build_seconds, "folder": folder, "url": url,
-            "duck": duck}
+            "duck": duck, "lake": lake}
 
 
 def _json(answer, engine: str, name: str):
@@ -354,3 +354,22 @@ def test_a_second_demo_is_refused_naming_the_workspace_as_its_users_know_it(both
     for engine, name in (("duckdb", str(both["duck"])), ("postgresql", shown_url(both["url"]))):
         code, out, err = both["answers"]["init again", engine]
         assert code == 2 and err.startswith(f"error: workspace {name} already holds models"), (engine, err)
+
+
+def test_the_sql_console_answers_alike_on_both_engines(both):
+    """The Explore page's console (not a command): its example and an aggregate over both telemetry tables, on a
+    snapshot of the workspace's telemetry or of the lake's."""
+    from governance.monitoring.sql_sandbox import EXAMPLE, run_sandboxed_query
+    from governance.record.shared_stores import open_store
+
+    queries = [EXAMPLE, "SELECT count(*) AS n, sum(latency_ms) AS latency_ms, count(DISTINCT t.version) AS versions, "
+                        "count(i.input_id) AS with_inputs FROM telemetry t "
+                        "LEFT JOIN telemetry_input i USING (model, input_id)"]
+    frames = {}
+    for engine, location, lake in (("duckdb", both["duck"], None), ("postgresql", both["url"], both["lake"])):
+        with open_store(location, lake=lake) as store:
+            frames[engine] = [json.loads(run_sandboxed_query(store, sql=q).frame.to_json(
+                orient="split", date_format="iso")) for q in queries]
+    assert frames["duckdb"][1]["data"][0][0] == DEMO_ROWS
+    found = differences(frames["duckdb"], frames["postgresql"])
+    assert not found, "\n".join(found[:20])
