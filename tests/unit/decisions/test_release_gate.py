@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from governance.access import identity
@@ -21,7 +22,7 @@ from governance.errors import InvalidInputError
 from governance.evidence import robustness
 from governance.record import ledger, verification
 from governance.record.store import GovernanceStore
-from tests.conftest import AUDITOR, LEADER, ROOT, VIEWER
+from tests.conftest import AUDITOR, LEADER, ROOT, VIEWER, PgWorkspace, open_workspace, workspace_args
 
 MODEL, VERSION, STAGE = "german-credit", "v1", "production"   # approved for production in the demo (RV-0002)
 LENIENT = "flip_rate<=0.5@0.01"
@@ -31,8 +32,8 @@ def reasons_about(result: dict, needle: str) -> list[str]:
     return [r for r in result["reasons"] if needle in r]
 
 
-def test_the_gate_passes_the_demos_validated_version_and_refuses_each_condition_undone_in_turn(demo_copy, cli):
-    with GovernanceStore(demo_copy) as store:
+def test_the_gate_passes_the_demos_validated_version_and_refuses_each_condition_undone_in_turn(demo_on_engine, cli):
+    with open_workspace(demo_on_engine) as store:
         first = release_gate.gate(store, model=MODEL, version=VERSION, stage=STAGE, actor=LEADER,
                                   caller="test pipeline")
         assert first["ok"] and first["reasons"] == [] and first["decision"]["review_id"] == "RV-0002"
@@ -82,17 +83,17 @@ def test_the_gate_passes_the_demos_validated_version_and_refuses_each_condition_
     assert checks[0]["payload"]["caller"] == "test pipeline"
     assert checks[1]["actor"] == "hugo.tanaka (viewer)" and checks[1]["payload"]["caller"] is None
 
-    passed = cli("--db", demo_copy, "gate", "--model", MODEL, "--version", VERSION, "--stage", STAGE,
+    passed = cli(*workspace_args(demo_on_engine), "gate", "--model", MODEL, "--version", VERSION, "--stage", STAGE,
                  "--caller", "ci run 7", "--by", "hugo.tanaka", "--json")
     assert passed.returncode == 0, passed.stderr
     assert json.loads(passed.stdout)["ok"] is True
-    refused = cli("--db", demo_copy, "gate", "--model", "adult-income", "--version", "v2", "--stage", STAGE,
-                  "--by", "hugo.tanaka")
+    refused = cli(*workspace_args(demo_on_engine), "gate", "--model", "adult-income", "--version", "v2",
+                  "--stage", STAGE, "--by", "hugo.tanaka")
     assert refused.returncode == 1 and "REFUSED" in refused.stdout and "RV-0005" in refused.stdout
 
 
-def test_attestations_need_their_role_and_a_known_item(demo_copy):
-    with GovernanceStore(demo_copy) as store:
+def test_attestations_need_their_role_and_a_known_item(demo_on_engine):
+    with open_workspace(demo_on_engine) as store:
         before = verification.verify(store)["entries"]
         with pytest.raises(PermissionDeniedError):
             release_gate.attest(store, model=MODEL, version=VERSION, item="risks reviewed", actor=VIEWER, note="x")
@@ -103,8 +104,19 @@ def test_attestations_need_their_role_and_a_known_item(demo_copy):
         assert verification.verify(store)["entries"] == before
 
 
-def test_retraining_triggers_follow_the_recorded_policy(demo_copy):
-    with GovernanceStore(demo_copy) as store:
+def telemetry_reader(workspace) -> duckdb.DuckDBPyConnection:
+    """The test's own read of the telemetry, not Quorum's: the DuckDB file's table, or the lake's Parquet files
+    read with DuckDB directly."""
+    if not isinstance(workspace, PgWorkspace):
+        return duckdb.connect(str(workspace))   # the store's own configuration: DuckDB shares the open file
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW telemetry AS SELECT * FROM read_parquet('{workspace.lake}/telemetry/*/*.parquet', "
+                "hive_partitioning = true)")
+    return con
+
+
+def test_retraining_triggers_follow_the_recorded_policy(demo_on_engine):
+    with open_workspace(demo_on_engine) as store:
         found = release_gate.retraining_triggers(store, model="adult-income")
         met = {t["trigger"] for t in found["triggers"] if t["met"]}
         # the demo's adult-income drifts to 'act' in hours_per_week; v1 is the production version
@@ -122,11 +134,14 @@ def test_retraining_triggers_follow_the_recorded_policy(demo_copy):
         assert met == {"label coverage below 95%", "model older than 30 days"}
         # the coverage it reports equals an independent count over the same days
         detail = next(t["detail"] for t in again["triggers"] if t["trigger"].startswith("label coverage"))
-        last = store.query_value("SELECT max(ts) FROM telemetry WHERE model = 'adult-income' AND version = 'v1'")
-        n, labelled = store.query_rows(   # the KPI page's definition: labelled / successful requests
-            "SELECT count(*) FILTER (WHERE NOT is_error), count(label) FILTER (WHERE NOT is_error) FROM telemetry "
-            "WHERE model = 'adult-income' AND version = 'v1' "
-            "AND ts >= ?::TIMESTAMP - INTERVAL 33 DAY AND ts < ?::TIMESTAMP - INTERVAL 3 DAY", [last, last])[0]
+        with telemetry_reader(demo_on_engine) as telemetry:
+            last = telemetry.execute(
+                "SELECT max(ts) FROM telemetry WHERE model = 'adult-income' AND version = 'v1'").fetchone()[0]
+            n, labelled = telemetry.execute(   # the KPI page's definition: labelled / successful requests
+                "SELECT count(*) FILTER (WHERE NOT is_error), count(label) FILTER (WHERE NOT is_error) "
+                "FROM telemetry WHERE model = 'adult-income' AND version = 'v1' "
+                "AND ts >= ?::TIMESTAMP - INTERVAL 33 DAY AND ts < ?::TIMESTAMP - INTERVAL 3 DAY",
+                [last, last]).fetchone()
         assert f"{labelled / n:.1%} of {n:,} successful predictions" in detail
         assert release_gate.policy(store, model="adult-income")["set_by"] == LEADER.signature_name
 
@@ -162,6 +177,7 @@ def _cli_process(*args: str, env: dict | None = None) -> subprocess.CompletedPro
 def test_a_gate_check_is_recorded_as_the_checked_account_not_a_name_the_caller_types(demo_copy):
     """`--caller` used to be the only record of who asked, in the asker's own words. Now the account acts, checked
     like every other writer (a local account's password); the words are kept beside it."""
+    # DuckDB only: it starts pipeline processes, seconds each; the gate's record on PostgreSQL is the first test's.
     with GovernanceStore(demo_copy) as store:
         admin = identity.get_user(store, user_name="grace.lindqvist")
         identity.add_user(store, user_name="ci-bot", display_name="CI bot", role="engineering leader", actor=admin,
