@@ -20,7 +20,8 @@ from governance.access import identity
 from governance.decisions import committee
 from governance.evidence import model_registry
 from governance.record import record_state
-from governance.record.store import GovernanceStore
+from tests.conftest import ENGINES, open_workspace
+from tests.unit.record.repositories.conftest import open_engine
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 GRACE = PEOPLE["grace.lindqvist"]   # the demo's admin
@@ -32,11 +33,11 @@ def _model_file() -> bytes:
     return sio.dumps(LogisticRegression().fit(frame, (frame["income"] > 0).astype(int)))
 
 
-@pytest.fixture
-def ws(tmp_path):
-    """A workspace written only by the services: a registered version (stage development), the demo's people, the
-    committee (chair and three members, added by the admin), and two rules set."""
-    with GovernanceStore(tmp_path / "ws.duckdb") as store:
+@pytest.fixture(params=ENGINES)
+def ws(request, tmp_path):
+    """A workspace written only by the services, on each engine: a registered version (stage development), the
+    demo's people, the committee (chair and three members, added by the admin), and two rules set."""
+    with open_engine(request.param, tmp_path=tmp_path, request=request) as store:
         with store.write() as tx:
             identity.seed_demo_users(store, tx)
         model_registry.register_model(store, model="m", version="v1", content=_model_file(), file_name="m.skops",
@@ -61,6 +62,11 @@ def _rule_seq(store, key: str) -> int:
     return max(seq for seq, p in _entries(store, "committee_change") if p["change"] == "rule" and p["key"] == key)
 
 
+# DuckDB's INSERT OR REPLACE as both engines take it.
+REPLACE_MEMBER = ("INSERT INTO committee_member VALUES {values} ON CONFLICT (user_name) "
+                  "DO UPDATE SET added_at = excluded.added_at, added_by = excluded.added_by")
+
+
 def _edit(store, sql: str, params=()) -> None:
     with store.write() as tx:
         tx.execute(sql, list(params))
@@ -71,8 +77,8 @@ def test_a_workspace_the_services_wrote_has_no_difference(ws):
     assert record_state.differences(ws) == []
 
 
-def test_the_demo_has_no_difference(demo_workspace):
-    with GovernanceStore(demo_workspace) as store:
+def test_the_demo_has_no_difference(demo_on_engine):
+    with open_workspace(demo_on_engine) as store:
         assert record_state.differences(store) == []
 
 
@@ -84,8 +90,8 @@ def test_a_stage_set_by_update_on_a_version_never_moved_is_named(ws):
         "is still at the stage it was registered with, 'development'"]
 
 
-def test_the_issues_attack_rejected_v2_set_to_production_by_update_is_named(demo_copy):
-    with GovernanceStore(demo_copy) as store:
+def test_the_issues_attack_rejected_v2_set_to_production_by_update_is_named(demo_on_engine):
+    with open_workspace(demo_on_engine) as store:
         moves = [(seq, p) for seq, p in _entries(store, "stage_change")
                  if (p["model"], p["version"]) == ("adult-income", "v2")]
         seq, last = moves[-1]
@@ -107,7 +113,7 @@ def test_a_member_deleted_behind_the_services_back_is_named(ws):
 
 def test_a_member_inserted_or_replaced_behind_the_services_back_is_named(ws):
     now = datetime.now()
-    _edit(ws, "INSERT OR REPLACE INTO committee_member VALUES ('elif.kaya', ?, 'grace.lindqvist')", [now])
+    _edit(ws, REPLACE_MEMBER.format(values="('elif.kaya', ?, 'grace.lindqvist')"), [now])
     assert record_state.differences(ws) == [
         "committee_member elif.kaya: the table lists elif.kaya on the committee but no ledger entry adds them"]
     _edit(ws, "DELETE FROM committee_member WHERE user_name = 'elif.kaya'")
@@ -116,12 +122,12 @@ def test_a_member_inserted_or_replaced_behind_the_services_back_is_named(ws):
     # the same member, replaced with another adder: who added them is part of the record
     seq = _added_seq(ws, "chen.wei")
     added_at = ws.query_value("SELECT added_at FROM committee_member WHERE user_name = 'chen.wei'")
-    _edit(ws, "INSERT OR REPLACE INTO committee_member VALUES ('chen.wei', ?, 'amara.okafor')", [added_at])
+    _edit(ws, REPLACE_MEMBER.format(values="('chen.wei', ?, 'amara.okafor')"), [added_at])
     assert record_state.differences(ws) == [
         f"committee_member chen.wei: the table says added_by 'amara.okafor' but the ledger says 'grace.lindqvist' "
         f"(entry {seq})"]
     earlier = datetime(2020, 1, 1, 9, 30)   # and when: backdated membership is an edit too
-    _edit(ws, "INSERT OR REPLACE INTO committee_member VALUES ('chen.wei', ?, 'grace.lindqvist')", [earlier])
+    _edit(ws, REPLACE_MEMBER.format(values="('chen.wei', ?, 'grace.lindqvist')"), [earlier])
     assert record_state.differences(ws) == [
         f"committee_member chen.wei: the table says added_at '2020-01-01T09:30:00' but the ledger says "
         f"'{pd.Timestamp(added_at).isoformat()}' (entry {seq})"]
@@ -140,7 +146,8 @@ def test_a_removed_member_put_back_by_insert_is_named(ws):
 
 def test_rules_replaced_deleted_or_inserted_behind_the_services_back_are_named(ws):
     quorum, validity = _rule_seq(ws, "quorum_fraction"), _rule_seq(ws, "decision_validity_days")
-    _edit(ws, "INSERT OR REPLACE INTO committee_rule VALUES ('quorum_fraction', '0.2')")
+    _edit(ws, "INSERT INTO committee_rule VALUES ('quorum_fraction', '0.2') "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
     _edit(ws, "DELETE FROM committee_rule WHERE key = 'decision_validity_days'")
     _edit(ws, "INSERT INTO committee_rule VALUES ('chair_required', 'false')")
     assert record_state.differences(ws) == [
