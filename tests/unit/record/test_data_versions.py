@@ -1,6 +1,10 @@
 """Data versions by concern (issue 23): a write bumps the version of what it changed (record, telemetry), caches key
 on what they read, bookkeeping bumps nothing, and the hourly rollup is upserted for the hours a write touched only,
-in step with the rows at every commit."""
+in step with the rows at every commit.
+
+The versions' tests run on both engines where they do not write telemetry as a table: a PostgreSQL workspace keeps
+its telemetry as files in the lake, written by ingest only, and keeps no hourly rollup, so the telemetry writes and
+the rollup are DuckDB's alone."""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ from governance.monitoring import ingest, kpis, sql_sandbox, telemetry_sql
 from governance.monitoring.inventory import list_models
 from governance.record import ledger, store as record_store
 from governance.record.store import MIGRATIONS_DIR, RECORD, TELEMETRY, WORKSPACE, GovernanceStore, load_migrations
-from tests.conftest import LEADER
+from tests.conftest import ENGINES, LEADER, PgWorkspace, open_workspace
+from tests.unit.record.repositories.conftest import open_engine
 
 MODEL, VERSION = "adult-income", "v2"
 AS_LEADER = lambda store: LEADER   # noqa: E731
@@ -33,7 +38,8 @@ def _versions(store: GovernanceStore) -> dict[str, int]:
 def _rows_in_existing_hours(store: GovernanceStore, n: int = 400) -> pd.DataFrame:
     """n valid rows of MODEL VERSION, one every 20 s from two hours before its newest row: some of the hours they
     fall in already have rows, so the upsert must merge them with what is there."""
-    newest = store.query_value("SELECT max(ts) FROM telemetry WHERE model = ? AND version = ?", [MODEL, VERSION])
+    newest = store.analytics.query_value("SELECT max(ts) FROM telemetry WHERE model = $model AND version = $version",
+                                         {"model": MODEL, "version": VERSION})
     start = pd.Timestamp(newest).floor("h") - pd.Timedelta(hours=2)
     rng = np.random.default_rng(3)
     return pd.DataFrame({
@@ -61,12 +67,22 @@ def _full_rebuild(store: GovernanceStore) -> pd.DataFrame:
 def _ingest(workspace, tmp_path, frame: pd.DataFrame):
     file = tmp_path / "telemetry.parquet"
     frame.to_parquet(file, index=False)
+    if isinstance(workspace, PgWorkspace):
+        return ingest.ingest_file(workspace=workspace.url, lake=str(workspace.lake), file=file, model=MODEL,
+                                  version=VERSION, actor=AS_LEADER)
     return ingest.ingest_file(workspace=workspace, file=file, model=MODEL, version=VERSION, actor=AS_LEADER)
 
 
+@pytest.fixture(params=ENGINES)
+def fresh(request, tmp_path):
+    """A new workspace on each engine: data versions live in its database on either."""
+    with open_engine(request.param, tmp_path=tmp_path, request=request) as store:
+        yield store
+
+
 # --- versions by concern -------------------------------------------------------------------------------------
-def test_a_record_write_leaves_the_telemetry_version_and_its_caches_alone(demo_copy):
-    with GovernanceStore(demo_copy) as store:
+def test_a_record_write_leaves_the_telemetry_version_and_its_caches_alone(demo_on_engine):
+    with open_workspace(demo_on_engine) as store:
         before = _versions(store)
         kpi_key, models_key = version_read_by(store, service=kpis.kpi_view), version_read_by(store, service=list_models)
         snapshot = sql_sandbox._current_snapshot(store)
@@ -78,12 +94,12 @@ def test_a_record_write_leaves_the_telemetry_version_and_its_caches_alone(demo_c
         assert sql_sandbox._current_snapshot(store) == snapshot and snapshot.exists()   # the console's copy kept
 
 
-def test_an_ingest_bumps_telemetry_and_the_record_once_each(demo_copy, tmp_path):
-    with GovernanceStore(demo_copy) as store:
+def test_an_ingest_bumps_telemetry_and_the_record_once_each(demo_on_engine, tmp_path):
+    with open_workspace(demo_on_engine) as store:
         before, frame = _versions(store), _rows_in_existing_hours(store)
         kpi_key = version_read_by(store, service=kpis.kpi_view)
-    assert _ingest(demo_copy, tmp_path, frame).rows_accepted == len(frame)
-    with GovernanceStore(demo_copy) as store:
+    assert _ingest(demo_on_engine, tmp_path, frame).rows_accepted == len(frame)
+    with open_workspace(demo_on_engine) as store:
         # its ledger entry and ingested file are the record's; the workspace steps once, as it always did
         assert _versions(store) == {concern: version + 1 for concern, version in before.items()}
         assert version_read_by(store, service=kpis.kpi_view) != kpi_key
@@ -122,17 +138,17 @@ def test_a_delivery_claim_bumps_no_version(demo_copy):
         assert _versions(store) == {**before, WORKSPACE: before[WORKSPACE] + 1, TELEMETRY: before[TELEMETRY] + 1}
 
 
-def test_an_empty_or_failed_write_bumps_nothing(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as store:
-        with store.write():
-            store.query_value("SELECT count(*) FROM workspace_meta")   # a write that only read
-        with pytest.raises(RuntimeError):
-            with store.write() as tx:
-                tx.execute("INSERT INTO workspace_meta VALUES ('half', 'written')")
-                raise RuntimeError("crash")
-        assert _versions(store) == {WORKSPACE: 0, RECORD: 0, TELEMETRY: 0}
-        with pytest.raises(ValueError, match="no data version"):
-            store.data_version(concern="pages")
+def test_an_empty_or_failed_write_bumps_nothing(fresh):
+    store = fresh
+    with store.write():
+        store.query_value("SELECT count(*) FROM workspace_meta")   # a write that only read
+    with pytest.raises(RuntimeError):
+        with store.write() as tx:
+            tx.execute("INSERT INTO workspace_meta VALUES ('half', 'written')")
+            raise RuntimeError("crash")
+    assert _versions(store) == {WORKSPACE: 0, RECORD: 0, TELEMETRY: 0}
+    with pytest.raises(ValueError, match="no data version"):
+        store.data_version(concern="pages")
 
 
 def test_a_workspace_made_before_the_concerns_keeps_its_version_in_each(tmp_path):
@@ -203,15 +219,15 @@ def test_a_rolled_back_ingest_changes_nothing(demo_copy, tmp_path, monkeypatch):
         pd.testing.assert_frame_equal(store.query(ROLLUP_ROWS), rollup)
 
 
-def test_what_a_statement_writes_decides_the_concern(tmp_path):
-    with GovernanceStore(tmp_path / "ws.duckdb") as store:
-        with store.write() as tx:   # an upsert's "DO UPDATE SET" is not a second table
-            tx.execute("INSERT INTO workspace_meta VALUES ('k', 'v') ON CONFLICT (key) DO UPDATE SET value = 'v'")
-            assert tx.concerns_changed() == {RECORD}
-            tx.execute("INSERT INTO telemetry_source VALUES ('m', 'workspace', NULL, NULL, 'me', now())")
-            assert tx.concerns_changed() == {RECORD, TELEMETRY}   # where telemetry is read from: both
-            assert tx.concerns_changed(shown=False) == {TELEMETRY}
-        assert _versions(store) == {WORKSPACE: 1, RECORD: 1, TELEMETRY: 1}
+def test_what_a_statement_writes_decides_the_concern(fresh):
+    store = fresh
+    with store.write() as tx:   # an upsert's "DO UPDATE SET" is not a second table
+        tx.execute("INSERT INTO workspace_meta VALUES ('k', 'v') ON CONFLICT (key) DO UPDATE SET value = 'v'")
+        assert tx.concerns_changed() == {RECORD}
+        tx.execute("INSERT INTO telemetry_source VALUES ('m', 'workspace', NULL, NULL, 'me', now())")
+        assert tx.concerns_changed() == {RECORD, TELEMETRY}   # where telemetry is read from: both
+        assert tx.concerns_changed(shown=False) == {TELEMETRY}
+    assert _versions(store) == {WORKSPACE: 1, RECORD: 1, TELEMETRY: 1}
 
 
 def test_a_telemetry_write_with_nothing_to_keep_its_rollup_is_rolled_back(tmp_path, monkeypatch):
