@@ -125,7 +125,9 @@ def explore_chart(frame: pd.DataFrame, *, measure: str, dimensions: list[str]) -
     frame = frame.copy()
     colour = None
     if dimensions:
-        frame["group"] = frame[dimensions].astype(str).agg(" · ".join, axis=1)
+        # a dimension may be missing for some rows (no label yet): the group is named "none", not a NaN
+        frame["group"] = frame[dimensions].apply(
+            lambda column: column.map(lambda value: "none" if pd.isna(value) else str(value))).agg(" · ".join, axis=1)
         colour = "group"
     if "period" in frame:
         figure = px.line(frame, x="period", y=measure, color=colour, template=QUORUM_TEMPLATE,

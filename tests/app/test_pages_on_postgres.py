@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from components.navigation import PAGES
 from tests.app.test_pages import APP, signed_in
 from tests.conftest import DEMO_ROWS, copy_workspace
-from tests.unit.test_commands_on_postgres import differences, normalised
+from tests.unit.test_commands_on_postgres import _run, differences, normalised, replaced
 
 # before either demo is built; a minute earlier, as pages show times to the minute
 _STARTED = datetime.now(timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
@@ -45,21 +45,55 @@ def workspaces(demo_workspace, postgres_server, tmp_path_factory) -> dict:
         seed_demo(store, rows=DEMO_ROWS, seed=42)
     print(f"PostgreSQL demo of {DEMO_ROWS:,} rows built in {time.perf_counter() - started:.1f} s")
     return {"duckdb": {"QUORUM_DB": str(duck)}, "postgresql": {"QUORUM_DB": url, "QUORUM_LAKE": str(lake)},
-            "places": [str(duck), url, str(lake)]}
+            "places": [str(duck), url, str(lake)],
+            "reviews": _review_hashes([["--db", duck], ["--db", url, "--lake", lake]])}
+
+
+def _review_hashes(workspaces: list[list]) -> dict[str, str]:
+    """Each review's evidence hash on either workspace -> the review's id, once the hash is recomputed from the
+    evidence `signoff status` shows: the evidence names build times, so its hash differs between builds."""
+    from governance.decisions.review_evidence import evidence_hash
+
+    names = {}
+    for db in workspaces:
+        for review in ("RV-0001", "RV-0002", "RV-0003", "RV-0004", "RV-0005"):
+            code, out, err = _run([*db, "signoff", "status", review, "--json"])
+            found = json.loads(out)
+            assert code == 0 and evidence_hash(found["evidence"]) == found["evidence_hash"], (db, review, err)
+            names[found["evidence_hash"]] = f"<evidence of {review}>"
+    return names
 
 
 def _frame(frame) -> dict:
     return json.loads(frame.to_json(orient="split", date_format="iso", default_handler=str))
 
 
-def shown(page, environment: dict, monkeypatch) -> dict:
-    """What `page` shows on the workspace of `environment`, signed in as the demo's engineering leader."""
+# Views reached by a link (an alert's, a report's, a colleague's): other models, filters, grains and measures.
+LINKED_VIEWS = [
+    ("pages/kpis.py", {"model": "german-credit"}),
+    ("pages/drift.py", {"model": "german-credit"}),
+    ("pages/fairness.py", {"audit": "FA-0001"}),
+    ("pages/risks.py", {"risk": "R-003"}),
+    ("pages/signoffs.py", {"review": "RV-0004"}),
+    ("pages/explanations.py", {"model": "german-credit", "version": "v1"}),
+    ("pages/explore.py", {"measure": "latency_p95_ms", "dims": "segment,hour_of_day", "grain": "week",
+                          "model": "adult-income", "version": "v2", "since": "2026-09-01", "until": "2026-09-20"}),
+    ("pages/explore.py", {"measure": "expected_value_usd", "dims": "weekday,label", "grain": "none",
+                          "segment": "web,branch"}),
+]
+
+
+def shown(page, environment: dict, monkeypatch, params: dict | None = None) -> dict:
+    """What `page` shows on the workspace of `environment`, signed in as the demo's engineering leader, reached
+    by a link with `params`."""
     with monkeypatch.context() as patched:
         patched.delenv("QUORUM_LAKE", raising=False)
         patched.setenv("QUORUM_AUTO_DEMO", "0")
         for name, value in environment.items():
             patched.setenv(name, value)
         app = signed_in(AppTest.from_file(APP, default_timeout=120))
+        for name, value in (params or {}).items():
+            app.query_params[name] = value
         app.run()
         if page is not PAGES[0]:
             app.switch_page(page.path)
@@ -99,6 +133,22 @@ def test_a_page_shows_the_same_on_postgresql(workspaces, page, monkeypatch):
     if page.path == "pages/admin.py":
         _by_design(duck, pg)
     windows = [(_STARTED, datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=1))]
-    found = differences(*(normalised(json.loads(json.dumps(x)), build_windows=windows,
-                                     places=workspaces["places"]) for x in (duck, pg)))
+    found = differences(*(replaced(normalised(json.loads(json.dumps(x)), build_windows=windows,
+                                              places=workspaces["places"]), workspaces["reviews"]) for x in (duck, pg)))
+    assert not found, "\n".join(found[:20])
+
+
+@pytest.mark.parametrize("path, params", LINKED_VIEWS,
+                         ids=[f"{p.split('/')[-1][:-3]}?{'&'.join(f'{k}={v}' for k, v in q.items())}"
+                              for p, q in LINKED_VIEWS])
+def test_a_linked_view_shows_the_same_on_postgresql(workspaces, path, params, monkeypatch):
+    page = next(p for p in PAGES if p.path == path)
+    duck = shown(page, workspaces["duckdb"], monkeypatch, params)
+    pg = shown(page, workspaces["postgresql"], monkeypatch, params)
+    failures = [e for shown_on in (duck, pg) for e in shown_on["error"] if "critical" not in e]
+    assert not failures, failures
+    assert differences(shown(page, workspaces["duckdb"], monkeypatch), duck), "the link changed nothing"
+    windows = [(_STARTED, datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=1))]
+    found = differences(*(replaced(normalised(json.loads(json.dumps(x)), build_windows=windows,
+                                              places=workspaces["places"]), workspaces["reviews"]) for x in (duck, pg)))
     assert not found, "\n".join(found[:20])
