@@ -429,7 +429,14 @@ def clear_the_gate(store, model="adult-income", version="v2") -> None:
                         note="every risk of the model read after the acceptances")
 
 
-def test_stage_advance_needs_a_valid_approval(demo, tmp_path):
+def test_stage_advance_needs_a_valid_approval(demo_copy, tmp_path):
+    # DuckDB only, to keep the suite's time: the stage moves and gates on PostgreSQL are
+    # test_conditions_their_updates_and_the_gate's and tests/unit/decisions/test_release_gate.py's.
+    with GovernanceStore(demo_copy) as demo:
+        _stage_advance_needs_a_valid_approval(demo, tmp_path)
+
+
+def _stage_advance_needs_a_valid_approval(demo, tmp_path):
     with GovernanceStore(light_workspace(tmp_path / "new.duckdb")) as new:
         with pytest.raises(InvalidInputError, match="no committee decision"):
             stage_changes.advance_stage(new, model="m", version="v1", to_stage="production", actor=FARID, reason="x")

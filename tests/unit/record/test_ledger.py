@@ -175,7 +175,8 @@ def pg_template(postgres_server, tmp_path_factory) -> PgWorkspace:
     made = PgWorkspace(url=postgres_server.create_database("t_ledger_template"),
                        lake=tmp_path_factory.mktemp("template_pg") / "lake")
     _with_entries(made.open())
-    return made
+    yield made
+    drop_postgres_workspace(made)
 
 
 @pytest.fixture(params=ENGINES)

@@ -51,8 +51,10 @@ def template(demo_workspace, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pg_template(template, postgres_server, tmp_path_factory) -> PgWorkspace:
-    return migrate_to_postgres(postgres_server, source=template, name="t_tamper_template",
+    made = migrate_to_postgres(postgres_server, source=template, name="t_tamper_template",
                                folder=tmp_path_factory.mktemp("tamper_pg"))
+    yield made
+    drop_postgres_workspace(made)
 
 
 @pytest.fixture(params=ENGINES)
