@@ -56,10 +56,6 @@ NOT_IN_LAKE = ("{table} is kept only in a DuckDB workspace; with PostgreSQL, rea
                "(the lake)")
 
 
-def is_postgres_url(location: str | Path | None) -> bool:
-    return str(location or "").startswith(("postgresql://", "postgres://"))
-
-
 def shown_url(url: str) -> str:
     """The URL without its password, for pages, logs and errors."""
     parts = urlsplit(url)
@@ -116,10 +112,12 @@ def _adapted(connection) -> None:
     adapters.register_dumper(np.float32, FloatDumper)
     adapters.register_dumper(np.bool_, BoolDumper)
     adapters.register_loader("json", TextLoader)
-    adapters.register_loader("numeric", _NumericLoader)
+    adapters.register_loader("numeric", _numeric_loader())
 
 
-def _numeric_loader_class():
+@functools.cache
+def _numeric_loader():
+    """Made on the first connection: opening a DuckDB workspace never imports psycopg."""
     from psycopg.adapt import Loader
 
     class NumericLoader(Loader):
@@ -130,9 +128,6 @@ def _numeric_loader_class():
             return int(text) if text.lstrip("-").isdigit() else float(text)
 
     return NumericLoader
-
-
-_NumericLoader = None   # made on the first connection: opening a DuckDB workspace never imports psycopg
 
 
 class PostgresStore(GovernanceStore):
@@ -170,11 +165,8 @@ class PostgresStore(GovernanceStore):
 
     # --- connections -------------------------------------------------------------------------------------------
     def _connect(self):
-        global _NumericLoader
         import psycopg
 
-        if _NumericLoader is None:
-            _NumericLoader = _numeric_loader_class()
         try:
             connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:

@@ -22,8 +22,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from governance import errors
 from governance.record import clock, hash_chain, lake as lake_files, verification
-from governance.record.postgres_store import UNREACHABLE, PostgresStore, is_postgres_url, shown_url
+from governance.record.postgres_store import UNREACHABLE, PostgresStore, shown_url
 from governance.record.store import MIGRATIONS_DIR, GovernanceStore, load_migrations
+from governance.record.workspace import is_database_url
 
 # Tables every workspace makes for itself when it is opened: never copied, the target keeps its own.
 OWN_TABLES = ("schema_version", "data_version")
@@ -201,7 +202,7 @@ def migrate(*, source: GovernanceStore, to_url: str, lake: str | Path) -> Migrat
     started = time.perf_counter()
     if source.engine != "duckdb":
         raise errors.InvalidInputError(NOT_DUCKDB.format(location=source.location, engine=source.engine))
-    if not is_postgres_url(to_url):
+    if not is_database_url(to_url):
         raise errors.InvalidInputError(NOT_A_URL.format(to=to_url))
     lake = Path(lake)
     known = len(load_migrations(MIGRATIONS_DIR))
@@ -435,7 +436,7 @@ def restore(*, backup: str | Path, to: str | Path, lake: str | Path | None = Non
     backup = Path(backup)
     manifest = read_checked_manifest(backup)
     engine = manifest["engine"]
-    to_url = is_postgres_url(to)
+    to_url = is_database_url(to)
     if engine == "duckdb" and to_url:
         raise errors.InvalidInputError(ENGINE_MISMATCH.format(engine=engine, wanted="a new DuckDB file (--to PATH)"))
     if engine == "postgresql" and not to_url:
