@@ -37,7 +37,7 @@ NON_FINITE_LITERALS = {"Infinity", "-Infinity", "NaN"}
 ROWID = "rowid"   # PostgreSQL's stand-in for DuckDB's implicit rowid (an identity column, last)
 _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 _FROM_TABLE = re.compile(r"\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)")   # the SQL keywords as the code writes them
-_ROWID_WORD = re.compile(r"\browid\b", re.IGNORECASE)
+_ROWID_WORD = re.compile(r"ORDER\s+BY\b[^;]*?\browid\b", re.IGNORECASE | re.DOTALL)   # ordered by it, not merely named
 
 
 @dataclass(frozen=True)
