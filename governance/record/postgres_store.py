@@ -27,7 +27,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from governance import errors
 from governance.record import clock, lake
@@ -48,12 +48,31 @@ UNREACHABLE = ("cannot reach the PostgreSQL database at {host}:{port} ({reason})
                "accepts connections there, and the address in QUORUM_DB or --db")
 NO_LAKE = ("a PostgreSQL workspace keeps its telemetry in a lake: set QUORUM_LAKE (or --lake) to a folder every "
            "server can write, such as a shared mount")
+LAKE_NOT_A_FOLDER = ("the lake {lake} is not a folder on this machine: every server of a shared workspace writes its "
+                     "telemetry there, so give a folder they all mount (NFS, a cloud file share), as a path or a "
+                     "file:// URI; datasets in object stores are read as a model's telemetry source instead")
 NOT_BYTE_ORDER = ("the PostgreSQL database {database} sorts text by the rules of {collation}, so lists would come in "
                   "another order than Quorum's own: create the workspace's database with byte-order sorting "
                   "(CREATE DATABASE {database} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.UTF-8') and point "
                   "QUORUM_DB at it")
 NOT_IN_LAKE = ("{table} is kept only in a DuckDB workspace; with PostgreSQL, read telemetry through its source "
                "(the lake)")
+
+
+def lake_folder(lake: str | Path | None) -> Path:
+    """The lake's folder, from a path or a file:// URI. Every server writes into it, so it is a folder they all
+    mount (NFS, a cloud file share); an object store (s3://…) is refused with what to use instead."""
+    if not lake:
+        raise errors.InvalidInputError(NO_LAKE)
+    text = str(lake)
+    if text.startswith("file://"):
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            raise errors.InvalidInputError(LAKE_NOT_A_FOLDER.format(lake=text))
+        return Path(unquote(parts.path))
+    if re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE):
+        raise errors.InvalidInputError(LAKE_NOT_A_FOLDER.format(lake=text))
+    return Path(text)
 
 
 def shown_url(url: str) -> str:
@@ -137,10 +156,8 @@ class PostgresStore(GovernanceStore):
     keeps_derived = False   # the hourly rollup is a DuckDB workspace's; the lake is read by its partitions
 
     def __init__(self, url: str, *, lake: str | Path | None, migrations_dir: Path = POSTGRES_MIGRATIONS_DIR):
-        if not lake:
-            raise errors.InvalidInputError(NO_LAKE)
         self.url = url
-        self.lake = Path(lake)
+        self.lake = lake_folder(lake)
         # Files kept beside a workspace (the anchor, the inbox, the SQL console's snapshots) live in the lake,
         # which every server shares.
         self.path = self.lake / "quorum"

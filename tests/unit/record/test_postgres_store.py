@@ -40,6 +40,14 @@ def test_a_workspace_without_a_lake_is_refused_with_what_to_set(postgres_url):
         PostgresStore(postgres_url, lake=None)
 
 
+def test_the_lake_is_a_folder_given_as_a_path_or_a_file_uri(postgres_url, tmp_path):
+    with PostgresStore(postgres_url, lake=(tmp_path / "my lake").as_uri()) as store:
+        assert store.lake == tmp_path / "my lake" and store.lake.is_dir()
+    for elsewhere in ("s3://bucket/lake", "file://files.example.org/lake", "abfss://c@a.dfs.core.windows.net/l"):
+        with pytest.raises(errors.InvalidInputError, match="not a folder on this machine"):
+            PostgresStore(postgres_url, lake=elsewhere)
+
+
 def test_a_schema_newer_than_the_code_is_refused(postgres_url, tmp_path):
     PostgresStore(postgres_url, lake=tmp_path / "lake").close()
     with psycopg.connect(postgres_url, autocommit=True) as connection:
