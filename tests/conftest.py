@@ -223,6 +223,17 @@ def demo_on_engine(request, tmp_path):
     return request.getfixturevalue("pg_demo_copy")
 
 
+def copy_on_engine(request, *, template: Path, tmp_path: Path):
+    """For a fixture parametrised over ENGINES: a private copy of the DuckDB `template`, or of the module's own
+    `pg_template` fixture (a PgWorkspace) on PostgreSQL, dropped afterwards."""
+    if request.param == "duckdb":
+        yield copy_workspace(template, tmp_path / "ws.duckdb")
+        return
+    copied = copy_postgres_workspace(request.getfixturevalue("pg_template"), lake=tmp_path / "lake")
+    yield copied
+    drop_postgres_workspace(copied)
+
+
 def open_workspace(workspace):
     """An open store on a demo_on_engine workspace (a DuckDB path or a PgWorkspace)."""
     return workspace.open() if isinstance(workspace, PgWorkspace) else GovernanceStore(workspace)

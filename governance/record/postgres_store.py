@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -48,6 +47,8 @@ UNREACHABLE = ("cannot reach the PostgreSQL database at {host}:{port} ({reason})
                "accepts connections there, and the address in QUORUM_DB or --db")
 NO_LAKE = ("a PostgreSQL workspace keeps its telemetry in a lake: set QUORUM_LAKE (or --lake) to a folder every "
            "server can write, such as a shared mount")
+LAKE_APPEND_ONLY = ("telemetry in the lake is only ever added to, a file per write: it cannot be changed or deleted "
+                    "in place; ingest corrected rows as a new file")
 LAKE_NOT_A_FOLDER = ("the lake {lake} is not a folder on this machine: every server of a shared workspace writes its "
                      "telemetry there, so give a folder they all mount (NFS, a cloud file share), as a path or a "
                      "file:// URI; datasets in object stores are read as a model's telemetry source instead")
@@ -299,8 +300,8 @@ class PostgresStore(GovernanceStore):
         return PostgresWriteTransaction(self, connection, shown=shown)
 
     def _commit(self, tx: "PostgresWriteTransaction") -> None:
-        # The files first: a commit that fails after them is rolled back (_rollback takes them away again); files
-        # placed after a commit that then failed to place them would leave an acknowledged ingest without rows.
+        # The files first, then the commit: if the commit fails, _rollback takes the files back. The other order
+        # could acknowledge an ingest whose files then failed to appear.
         tx.place_lake_files()
         tx._connection.execute("COMMIT")
         tx.drop_staging()
@@ -361,8 +362,7 @@ class PostgresWriteTransaction(WriteTransaction):
         targets = written_tables(sql)
         if targets & LAKE_TABLES:
             if len(targets) > 1 or not re.match(r"\s*INSERT\b", sql, re.IGNORECASE):
-                raise errors.InvalidInputError(
-                    "telemetry in the lake is only ever added to: this change cannot be made to it")
+                raise errors.InvalidInputError(LAKE_APPEND_ONLY)
             (table,) = targets
             self._note_sql(sql, touched)
             cursor = self._staging(table)
@@ -383,8 +383,8 @@ class PostgresWriteTransaction(WriteTransaction):
         return True
 
     def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
-        if written_tables(sql) & LAKE_TABLES:
-            raise errors.InvalidInputError("telemetry in the lake is written with insert_frame")
+        if written_tables(sql) & LAKE_TABLES:   # a caller's mistake, not a user's: rows for the lake come as frames
+            raise ValueError("rows for the lake's tables go through insert_frame")
         super().executemany(sql, rows)
 
     def insert_frame(self, table: str, frame: pd.DataFrame, *, touched: Iterable | None = None) -> int:

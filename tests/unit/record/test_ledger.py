@@ -24,8 +24,8 @@ from governance.record import hash_chain, ledger, verification
 from governance.record.repositories import ledger as ledger_rows
 from governance.record.postgres_store import psycopg_sql
 from governance.record.store import GovernanceStore
-from tests.conftest import (ENGINES, PgWorkspace, copy_postgres_workspace, copy_workspace, drop_postgres_workspace,
-                            open_workspace, workspace_args)
+from tests.conftest import (ENGINES, PgWorkspace, copy_on_engine, drop_postgres_workspace, open_workspace,
+                            workspace_args)
 from tests.unit.record.repositories.conftest import open_engine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -182,12 +182,7 @@ def pg_template(postgres_server, tmp_path_factory) -> PgWorkspace:
 @pytest.fixture(params=ENGINES)
 def workspace(request, template, tmp_path):
     """A private copy of the template on each engine: a DuckDB file, or a PostgreSQL database and its lake."""
-    if request.param == "duckdb":
-        yield copy_workspace(template, tmp_path / "ws.duckdb")
-        return
-    copied = copy_postgres_workspace(request.getfixturevalue("pg_template"), lake=tmp_path / "lake")
-    yield copied
-    drop_postgres_workspace(copied)
+    yield from copy_on_engine(request, template=template, tmp_path=tmp_path)
 
 
 def anchor_of(workspace) -> Path:

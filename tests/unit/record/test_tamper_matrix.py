@@ -27,8 +27,8 @@ from governance.decisions import committee
 from governance.record import server_file
 from governance.record.postgres_store import psycopg_sql
 from governance.record.store import GovernanceStore
-from tests.conftest import (ENGINES, PgWorkspace, copy_postgres_workspace, copy_workspace, drop_postgres_workspace,
-                            migrate_to_postgres, workspace_args)
+from tests.conftest import (ENGINES, PgWorkspace, copy_on_engine, copy_postgres_workspace, copy_workspace,
+                            drop_postgres_workspace, migrate_to_postgres, workspace_args)
 
 ADMIN = next(u for u in identity.DEMO_USERS if u.role == "admin")
 SESSION_KEY = os.environ["QUORUM_LEDGER_KEY"]
@@ -60,12 +60,7 @@ def pg_template(template, postgres_server, tmp_path_factory) -> PgWorkspace:
 @pytest.fixture(params=ENGINES)
 def workspace(request, template, tmp_path):
     """A private copy of the template: a DuckDB file, or a PostgreSQL database with its lake."""
-    if request.param == "duckdb":
-        yield copy_workspace(template, tmp_path / "ws.duckdb")
-        return
-    copied = copy_postgres_workspace(request.getfixturevalue("pg_template"), lake=tmp_path / "lake")
-    yield copied
-    drop_postgres_workspace(copied)
+    yield from copy_on_engine(request, template=template, tmp_path=tmp_path)
 
 
 def beside(workspace) -> Path:
