@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sql
-from governance.record import clock
+from governance.record import clock, lake
 from governance.record.repositories import settings
 from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
 from governance.vocabulary import TELEMETRY_SOURCE_KINDS as KINDS  # noqa: F401 (for the pages)
@@ -51,7 +51,6 @@ if TYPE_CHECKING:   # pandas is imported where a frame is made: query_records on
 
 TELEMETRY_DIR = "telemetry"
 INPUTS_FILE = "telemetry_input.parquet"
-INPUTS_DIR = "telemetry_input"   # a lake that servers append to: one file per write
 PARTITION = "date"
 SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
                          "{location} is not a folder on this machine: point the model at a local or mounted copy")
@@ -169,7 +168,7 @@ def dataset_files(location: str) -> list[str]:
 def _inputs_file(location: str) -> str | list[str]:
     """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality; in
     a shared workspace's lake, the files of its telemetry_input/ folder."""
-    appended = sorted(glob.glob(os.path.join(location, INPUTS_DIR, "*.parquet")))
+    appended = lake.files(location, table="telemetry_input")   # a lake that servers append to
     if appended:
         return appended
     files = dataset_files(location)
@@ -329,7 +328,7 @@ def _on_files(sql: str, *, files: list[str], location: str, own: bool = False) -
     A dataset with no file at all yet reads as no rows; so do the inputs of a shared workspace's own lake before
     any were written (an ingest of predictions alone writes none), as a DuckDB workspace's empty table would."""
     has_files = bool(files or dataset_files(location))
-    has_inputs = not own or bool(glob.glob(os.path.join(location, INPUTS_DIR, "*.parquet")))
+    has_inputs = not own or bool(lake.files(location, table="telemetry_input"))
     return _over_files(sql, in_window=bool(files), has_files=has_files, has_inputs=has_inputs)
 
 
