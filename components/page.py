@@ -72,3 +72,10 @@ def arrive_from_link(fields: dict[str, str], *, also: dict | None = None) -> boo
             st.session_state[fields[name]] = value
     st.session_state.update(also or {})
     return True
+
+
+def read_notes(notes) -> None:
+    """What a service said about how it read a dataset (partitions read from their rows for want of a rollup, files
+    left out for a wrong schema), shown literally: the notes quote file names."""
+    for note in notes:
+        st.caption(plain(note))

@@ -6,7 +6,7 @@ from components.charts import SERIES_POINT_BUDGET, anomaly_band, kpi_line_chart
 from components.formatting import (heading, kpi_label, kpi_value, milliseconds, per_minute, percent, period, plural,
                                    plain, timestamp, usd, usd_compact)
 from components.kpi_tiles import kpi_tile, tile_row
-from components.page import arrive_from_link, keep_valid, render_page
+from components.page import arrive_from_link, keep_valid, read_notes, render_page
 from components.workspace import cached, get_store
 from governance.errors import GovernanceError
 from governance.monitoring.anomalies import (ACCEPT_PERMISSION, BAD_DIRECTION, accept_level, accepted_levels,
@@ -216,6 +216,7 @@ def body() -> None:
         return
     model, versions, grain, window = chosen
     view = cached(kpi_view, model=model, window=window, grain=grain)
+    read_notes(view.notes)
     tiles(model, versions, window, view.summary)
     series = view.series[view.series["version"].isin(versions)]
     if series.empty:

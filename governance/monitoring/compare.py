@@ -26,13 +26,13 @@ from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
 from governance.monitoring.kpis import Window, data_window, resolve_window
 from governance.monitoring.service_levels import wilson_interval
-from governance.monitoring.telemetry_sql import COMPARE_BINNED, COMPARE_COUNTS_SQL, OVERLAP_WINDOW_SQL, compare_bins_sql
+from governance.monitoring.telemetry_sql import (COMPARE_BINNED, COMPARE_BINS_ROLLUP_SQL, COMPARE_COUNTS_ROLLUP_SQL,
+                                                 COMPARE_COUNTS_SQL, COMPARE_LATENCY_ALPHA, OVERLAP_WINDOW_ROLLUP_SQL,
+                                                 OVERLAP_WINDOW_SQL, compare_bins_sql)
 from governance.record.store import GovernanceStore
 
 BOOTSTRAP_DRAWS = 1_000
-# The latency bins' relative precision (DDSketch's alpha): 0.1%, a tenth of the 1% the issue allows, so that at
-# the demo's and a fast service's volumes the bins' error stays well below the sampling error.
-LATENCY_RELATIVE_ERROR = 0.001
+LATENCY_RELATIVE_ERROR = COMPARE_LATENCY_ALPHA
 LATENCY_GAMMA = (1 + LATENCY_RELATIVE_ERROR) / (1 - LATENCY_RELATIVE_ERROR)
 SAME_VERSION = "compare two different versions, got {a!r} twice"
 NO_TRAFFIC = "version {version!r} served no predictions in this window: choose a window where both ran"
@@ -163,7 +163,11 @@ def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, wind
     if a == b:
         raise InvalidInputError(SAME_VERSION.format(a=a))
     params = {"model": model, "a": a, "b": b, "start": window.start, "end": window.end}
-    counts = telemetry_sources.query(store, COMPARE_COUNTS_SQL, params).set_index("version")
+    # a dataset with rollups, over whole days (the comparison's windows are): the same counts and bins from them
+    rollups = telemetry_sources.reads_rollups(store, model=model) and all(
+        pd.Timestamp(t) == pd.Timestamp(t).floor("D") for t in (window.start, window.end))
+    counts = telemetry_sources.query(store, COMPARE_COUNTS_ROLLUP_SQL if rollups else COMPARE_COUNTS_SQL,
+                                     params).set_index("version")
     for version in (a, b):
         if version not in counts.index:
             raise InvalidInputError(NO_TRAFFIC.format(version=version))
@@ -172,7 +176,8 @@ def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, wind
     binning = {"latency_ms": {"gamma": LATENCY_GAMMA}} | {
         measure: {"width": width} for measure, (_, width) in COMPARE_BINNED.items()}
     for measure, bound in binning.items():  # binned (see the module's docstring): fast to bootstrap
-        frame = telemetry_sources.query(store, compare_bins_sql(measure), {**params, **bound})
+        frame = telemetry_sources.query(store, COMPARE_BINS_ROLLUP_SQL, {**params, "measure": measure}) if rollups \
+            else telemetry_sources.query(store, compare_bins_sql(measure), {**params, **bound})
         bins[measure] = {version: group for version, group in frame.groupby("version")}
     rng = np.random.default_rng(seed)
     versions = (a, b)
@@ -188,8 +193,8 @@ def compare_versions(store: GovernanceStore, *, model: str, a: str, b: str, wind
 
 def overlap_window(store: GovernanceStore, *, model: str, a: str, b: str) -> Window | None:
     """The whole days on which both versions served predictions: the natural A/B window."""
-    start, end, versions = telemetry_sources.query_rows(store, OVERLAP_WINDOW_SQL,
-                                                        {"model": model, "a": a, "b": b})[0]
+    sql = OVERLAP_WINDOW_ROLLUP_SQL if telemetry_sources.reads_rollups(store, model=model) else OVERLAP_WINDOW_SQL
+    start, end, versions = telemetry_sources.query_rows(store, sql, {"model": model, "a": a, "b": b})[0]
     if versions < 2 or end < start:
         return None
     return Window(pd.Timestamp(start), pd.Timestamp(end) + pd.Timedelta(days=1))

@@ -73,6 +73,9 @@ How it runs
     there (categories, or numeric bins); the two are joined and counted per (period, value or bin) for each
     feature with GROUPING SETS. Only those counts -- tens of thousands of rows for the demo at any size --
     reach numpy, which computes the shares, PSI, CDFs and tests. Reference counts are one small query too.
+    Over a dataset that keeps rollups (a lake), the rows per (day, input, score) are read from its daily rollup,
+    telemetry_daily_inputs, instead of the rows, whenever the window is whole days (the page's always are): drift's
+    periods are whole days or weeks, so the counts, and every figure made from them, are the same.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, timedelta
 from typing import Sequence
 
@@ -93,9 +96,8 @@ from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import require_model
 from governance.monitoring.kpis import BAD_DATE, Window, data_window, parse_day, resolve_window
-from governance.monitoring.telemetry_sql import (EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL, EVALUATION_VALUES_SQL,
-                                                 REFERENCE_SCORES_SQL, REFERENCE_TOTAL_SQL, REFERENCE_VALUES_SQL,
-                                                 VERSION_SPAN_SQL, current_counts_sql, distinct_values_sql,
+from governance.monitoring.telemetry_sql import (DRIFT_READS, EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL,
+                                                 EVALUATION_VALUES_SQL, current_counts_sql, distinct_values_sql,
                                                  json_structure)
 from governance.record import clock
 from governance.record.repositories import models, settings
@@ -448,7 +450,8 @@ def _period_window(name: str, period) -> Window | None:
 
 def served_days(store: GovernanceStore, *, model: str, version: str) -> tuple[date, date] | None:
     """The first and last day on which a version served predictions, or None when it has served none."""
-    first, last = telemetry_sources.query_rows(store, VERSION_SPAN_SQL, {"model": model, "version": version})[0]
+    reads = DRIFT_READS[telemetry_sources.reads_rollups(store, model=model)]
+    first, last = telemetry_sources.query_rows(store, reads["span"], {"model": model, "version": version})[0]
     if first is None or pd.isna(first):
         return None
     return pd.Timestamp(first).date(), pd.Timestamp(last).date()
@@ -485,10 +488,19 @@ def _reference_counts(store: GovernanceStore, *, model: str, version: str, windo
         scores = store.analytics.query(EVALUATION_SCORES_SQL, params)
         return int(total or 0), values, scores
     params = {"model": model, "version": version, "start": window.start, "end": window.end}
-    total = telemetry_sources.query_rows(store, REFERENCE_TOTAL_SQL, params)[0][0]
-    values = telemetry_sources.query(store, REFERENCE_VALUES_SQL, params)
-    scores = telemetry_sources.query(store, REFERENCE_SCORES_SQL, params)
+    reads = DRIFT_READS[_from_rollups(store, model=model, window=window)]
+    total = telemetry_sources.query_rows(store, reads["total"], params)[0][0]
+    values = telemetry_sources.query(store, reads["values"], params)
+    scores = telemetry_sources.query(store, reads["scores"], params)
     return int(total or 0), values, scores
+
+
+def _from_rollups(store: GovernanceStore, *, model: str, window: Window) -> bool:
+    """Whether drift counts a window from the model's daily rollup rather than its rows: its source is a dataset
+    that keeps rollups (partitions without one are counted from their rows there), and the window is whole days,
+    the rollup's grain. Drift's periods are days or weeks, so its counts are the rollup's, summed: the same."""
+    whole_days = window.start == window.start.normalize() and window.end == window.end.normalize()
+    return whole_days and telemetry_sources.reads_rollups(store, model=model)
 
 
 def _decile_edges(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -565,7 +577,8 @@ def _current_counts(store: GovernanceStore, *, model: str, version: str, window:
     """
     params: dict = {"model": model, "version": version, "start": window.start, "end": window.end,
                     "grain": grain}
-    sql, parts = current_counts_sql(inputs, score.edges, params)
+    sql, parts = current_counts_sql(inputs, score.edges, params,
+                                    rollups=_from_rollups(store, model=model, window=window))
     frame = telemetry_sources.query(store, sql, params)
     split = dict(tuple(frame.groupby("part", sort=False)))
     return {key: split.get(number, frame.iloc[:0]) for key, number in parts.items()}
@@ -684,6 +697,12 @@ class _Result:
     p_value: float
 
 
+def _codes(values: pd.Series) -> np.ndarray:
+    """Bin codes as integers, NULL (a row whose input has no record) as -1, missing: casting NaN to an integer is
+    undefined, and differs between processors (the smallest integer on x86, 0 -- a real bin -- on ARM)."""
+    return np.nan_to_num(values.to_numpy(np.float64), nan=-1).astype(np.int64)
+
+
 def _numeric_result(f: _Feature, counts_by_part: dict, period_index: pd.Index) -> _Result:
     n_periods = len(period_index)
     is_score = f.index < 0
@@ -705,7 +724,7 @@ def _numeric_result(f: _Feature, counts_by_part: dict, period_index: pd.Index) -
         period_stat, period_p = ks_from_counts(f.values, f.counts, grid, cur_values)
         whole_values, whole_counts = grid, cur_values.sum(axis=0)
     else:
-        codes = rows["value"].to_numpy(np.float64).astype(np.int64)
+        codes = _codes(rows["value"])
         present = codes >= 0
         cur_bins = np.zeros((n_periods, n_bins))
         np.add.at(cur_bins, (positions[present], codes[present]), counts[present])
@@ -730,7 +749,7 @@ def _categorical_result(f: _Feature, counts_by_part: dict, period_index: pd.Inde
     n_periods = len(period_index)
     rows = counts_by_part[("f", f.index)]
     positions = period_index.get_indexer(rows["period"])
-    codes = rows["value"].to_numpy(np.float64).astype(np.int64)
+    codes = _codes(rows["value"])
     counts = rows["n"].to_numpy(np.float64)
     labels = [str(v) for v in f.values]
     ref_bins = list(f.counts.astype(np.float64))
@@ -809,7 +828,18 @@ def drift_report(store: GovernanceStore, *, model: str, version: str, reference=
                reference period.
     grain      "day" or "week" (weeks start on Monday).
     features   the features to report (names, SCORE_FEATURE for the score); None: all of them.
+
+    Its notes end with what the reads of a lake had to say: partitions read from their rows for want of a rollup,
+    files left out for a wrong schema.
     """
+    with telemetry_sources.noting() as read:
+        report = _drift_report(store, model=model, version=version, reference=reference, current=current,
+                               grain=grain, features=features)
+    return replace(report, notes=report.notes + tuple(read)) if read else report
+
+
+def _drift_report(store: GovernanceStore, *, model: str, version: str, reference, current, grain: str,
+                  features: Sequence[str] | None) -> DriftReport:
     if grain not in GRAINS:
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     require_model(store, model=model)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import pwd
@@ -47,13 +48,15 @@ import pyarrow.parquet as pq
 from governance import errors
 from governance.access import identity
 from governance.access.identity import User
-from governance.monitoring import rollup, telemetry_sql
+from governance.monitoring import lake_rollup, rollup, telemetry_sql
 from governance.monitoring.inventory import require_model
 from governance.record import clock, ledger
 from governance.record.repositories import ingests
 from governance.record.shared_stores import open_store
 from governance.record.store import GovernanceStore
 from governance.record.workspace import is_database_url
+
+log = logging.getLogger("quorum.ingest")
 
 # --- what a file may carry ---------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ FALSE_TEXTS = ("false", "f", "no", "n", "0", "0.0")
 MAX_PROBLEMS_LISTED = 20
 SHOWN_VALUE_CHARS = 40
 STALE_TEMP_SECONDS = 6 * 3600      # an inbox temp file this old was left by a writer that died
+LAKE_ROLLUP_HOOK = "lake_rollup"    # after an ingest into a shared workspace's lake commits: its days rolled up
 
 # --- messages ----------------------------------------------------------------------------------------
 # File-level: the whole file is refused and nothing is written.
@@ -783,8 +787,11 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
                                      version=version, inbox_file=inbox_file)
             if repeat is not None:
                 raise _AlreadyIngested(repeat)
+            hours = rollup.file_hours(store, path=str(checked), model=model, version=version)
             tx.execute(telemetry_sql.ingest_telemetry_sql(_TELEMETRY_COLUMNS), [model, version, str(checked)],
-                       touched=rollup.file_hours(store, path=str(checked), model=model, version=version))
+                       touched=hours)
+            if store.engine == "postgresql":   # the rows land in the lake: its days' rollups follow the commit
+                tx.after_commit(LAKE_ROLLUP_HOOK, lambda: _roll_up_lake_days(store, hours))
             tx.execute(telemetry_sql.INGEST_QUARANTINE_SQL, [sha256, model, version, str(checked)])
             ingests.add_ingested_file(tx, record=ingests.IngestedFile(
                 sha256, meta["source_file"], meta["source_format"], model, version, int(meta["rows_accepted"]),
@@ -798,6 +805,19 @@ def _load(store: GovernanceStore, checked: Path, meta: dict, *, via: str, inbox_
     except _AlreadyIngested as repeat:
         return repeat.outcome
     return _outcome(meta, mode="ingested", inbox_file=inbox_file, ingested_at=now, ingested_by=actor)
+
+
+def _roll_up_lake_days(store: GovernanceStore, hours: set) -> None:
+    """Roll up again the lake's day partitions an ingest wrote to (the days of its hours), once it has committed.
+    The rows are in and the ingest has succeeded whatever happens here: a day whose rollup could not be written is
+    read from its rows (or rolled up again when first read, if its old rollup is stale now) and the page says so,
+    so a failure is logged, not raised."""
+    days = {hour.date() for _, _, hour in hours}
+    try:
+        lake_rollup.rollup_days(location=str(store.lake), days=days)
+    except Exception:  # noqa: BLE001 -- see above: the ingest must not be reported as failed after its commit
+        log.warning("the lake's rollups of %s were not rewritten after an ingest; `python -m governance telemetry "
+                    "rollup` rebuilds them", ", ".join(sorted(d.isoformat() for d in days)), exc_info=True)
 
 
 def _earlier_ingest(store: GovernanceStore, *, sha256: str, file_name: str, model: str, version: str,

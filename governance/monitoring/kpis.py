@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Callable
 
 from governance.errors import InvalidInputError
 from governance.monitoring import telemetry_sources
-from governance.monitoring.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_SQL, HEADLINE_SQL,
-                                                 KPI_SERIES_RAW_SQL, KPI_SERIES_SQL, LATENCY_HISTOGRAM_SQL)
+from governance.monitoring.telemetry_sql import (COUNT_SQL, DAILY_VOLUME_SQL, DATA_WINDOW_ROLLUP_SQL, DATA_WINDOW_SQL,
+                                                 HEADLINE_SQL, KPI_SERIES_RAW_SQL, KPI_SERIES_ROLLUP_SQL,
+                                                 KPI_SERIES_SQL, LATENCY_HISTOGRAM_SQL, LATENCY_SKETCH_SQL,
+                                                 LATENCY_SKETCH_WINDOW_SQL)
 from governance.vocabulary import KPI_GRAINS as GRAINS
 
 if TYPE_CHECKING:
@@ -108,6 +110,7 @@ RATIOS = {
     "cost_per_1k_usd": (lambda c: c["cost_sum"], lambda c: c["cost_n"], 1000),
 }
 LATENCY_QUANTILES = ("latency_p50_ms", "latency_p95_ms", "latency_p99_ms")   # telemetry_sql's latency_q, in order
+LATENCY_QUANTILE_LEVELS = (0.5, 0.95, 0.99)
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
@@ -197,7 +200,8 @@ def _start_of_day(value: datetime) -> datetime:
 
 def _data_span(store: GovernanceStore, *, model: str) -> tuple[datetime, datetime] | None:
     """The first day of a model's telemetry and the day after its last, or None when it has none."""
-    first, last = telemetry_sources.query_records(store, DATA_WINDOW_SQL, {"model": model})[0].values()
+    sql = DATA_WINDOW_ROLLUP_SQL if telemetry_sources.reads_rollups(store, model=model) else DATA_WINDOW_SQL
+    first, last = telemetry_sources.query_records(store, sql, {"model": model})[0].values()
     if first is None:
         return None
     return _start_of_day(first), _start_of_day(last) + timedelta(days=1)
@@ -217,10 +221,37 @@ def _series(store: GovernanceStore, *, model: str, window: Window, grain: str, v
         raise InvalidInputError(BAD_GRAIN.format(grain=grain, grains=", ".join(GRAINS)))
     # In the workspace, counts from the hourly rollup and only the percentiles, which do not add up, from the raw
     # rows; elsewhere one scan of the raw rows, where the engine is.
+    params = {"grain": grain, "model": model, "version": version, "start": window.start, "end": window.end}
+    if _reads_rollups(store, model=model, window=window):
+        frame = _rollup_series(store, params)
+        return frame if query is telemetry_sources.query else \
+            frame.astype(object).where(frame.notna(), None).to_dict("records")
     sql = KPI_SERIES_SQL if telemetry_sources.source_for(store, model=model).kind == "workspace" else \
         KPI_SERIES_RAW_SQL
-    return query(store, sql, {"grain": grain, "model": model, "version": version, "start": window.start,
-                              "end": window.end})
+    return query(store, sql, params)
+
+
+def _on_the_hour(value) -> bool:
+    import pandas as pd
+
+    return pd.Timestamp(value) == pd.Timestamp(value).floor("h")
+
+
+def _reads_rollups(store: GovernanceStore, *, model: str, window: Window) -> bool:
+    """A dataset with rollups, and a window of whole hours (the rollups' grain)."""
+    return telemetry_sources.reads_rollups(store, model=model) and _on_the_hour(window.start) and \
+        _on_the_hour(window.end)
+
+
+def _rollup_series(store: GovernanceStore, params: dict) -> pd.DataFrame:
+    """KPI_SERIES_RAW_SQL's frame from a dataset's rollups: the counts summed from the hourly rollup, and each
+    period's percentiles from the merged latency sketches (within the sketch's relative error)."""
+    counts = telemetry_sources.query(store, KPI_SERIES_ROLLUP_SQL, params)
+    sketch = telemetry_sources.query(store, LATENCY_SKETCH_SQL, params)
+    quantiles = {key: [histogram_quantile(group, q) for q in LATENCY_QUANTILE_LEVELS]
+                 for key, group in sketch.groupby(["version", "period"], sort=False)}
+    counts["latency_q"] = [quantiles.get((v, p)) for v, p in zip(counts["version"], counts["period"])]
+    return counts
 
 
 def kpi_records(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
@@ -253,9 +284,11 @@ def kpi_series(store: GovernanceStore, *, model: str, window: Window, grain: str
 
 @dataclass(frozen=True)
 class KpiView:
-    """What the KPI page shows for one window: the series at a grain, and the window as a whole."""
+    """What the KPI page shows for one window: the series at a grain, the window as a whole, and what the reads had
+    to say about how they read a dataset (partitions without a rollup, files left out for their schema)."""
     series: pd.DataFrame
     summary: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
 
 def kpi_view(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",
@@ -263,16 +296,20 @@ def kpi_view(store: GovernanceStore, *, model: str, window: Window, grain: str =
     """The series, and the window's figures summed from it: one scan of the rows plus a latency histogram.
 
     The window's percentiles come from a histogram of exact latency values (a GROUP BY, which DuckDB does far
-    faster than sorting millions of values), interpolated as quantile_cont does: the same numbers.
+    faster than sorting millions of values), interpolated as quantile_cont does: the same numbers. Over a dataset
+    with rollups, the series and the histogram are read from them (lake_rollup): counts exact, percentiles from the
+    merged latency sketches, within LATENCY_ALPHA.
     """
-    series = kpi_series(store, model=model, window=window, grain=grain, version=version)
+    with telemetry_sources.noting() as notes:
+        series = kpi_series(store, model=model, window=window, grain=grain, version=version)
+        histogram = telemetry_sources.query(
+            store, LATENCY_SKETCH_WINDOW_SQL if _reads_rollups(store, model=model, window=window)
+            else LATENCY_HISTOGRAM_SQL, {"model": model, "version": version, "start": window.start, "end": window.end})
     sums = series.groupby("version", as_index=False)[list(COUNT_SQL)].sum(min_count=1)
     summary = derive_ratios(sums, minutes=window.days * 1440)
-    histogram = telemetry_sources.query(store, LATENCY_HISTOGRAM_SQL, {
-        "model": model, "version": version, "start": window.start, "end": window.end})
-    for name, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95), ("latency_p99_ms", 0.99)):
+    for name, q in zip(LATENCY_QUANTILES, LATENCY_QUANTILE_LEVELS):
         summary[name] = [histogram_quantile(histogram[histogram["version"] == v], q) for v in summary["version"]]
-    return KpiView(series, summary)
+    return KpiView(series, summary, tuple(notes))
 
 
 def kpi_summary(store: GovernanceStore, *, model: str, window: Window, version: str | None = None) -> pd.DataFrame:

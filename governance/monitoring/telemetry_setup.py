@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from governance.access import identity
 from governance.errors import InvalidInputError
-from governance.monitoring import telemetry_sources, telemetry_sql
+from governance.monitoring import lake_rollup, telemetry_sources, telemetry_sql
 from governance.monitoring.inventory import require_model
 from governance.record import clock
 from governance.record.repositories import settings
@@ -77,7 +77,8 @@ def _check_columns(location: str, names) -> None:
 
 # --- export ----------------------------------------------------------------------------------------------------------
 def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike) -> dict:
-    """Write a model's telemetry as a dataset: telemetry/date=YYYY-MM-DD/*.parquet and telemetry_input.parquet."""
+    """Write a model's telemetry as a dataset: telemetry/date=YYYY-MM-DD/*.parquet and telemetry_input.parquet, with
+    each partition's rollup beside it (telemetry/_rollup/date=YYYY-MM-DD/)."""
     require_model(store, model=model)
     out = Path(out)
     if (out / telemetry_sources.TELEMETRY_DIR).exists():
@@ -88,7 +89,10 @@ def export_parquet(store: GovernanceStore, *, model: str, out: str | os.PathLike
     inputs = str(out / telemetry_sources.INPUTS_FILE).replace("'", "''")
     store.analytics.query_value(telemetry_sql.export_inputs_sql(inputs), {"model": model})
     files = telemetry_sources.dataset_files(str(out))
+    # Rolled up as it lands, so that pages over the dataset read summaries from the first view on.
+    rollups = lake_rollup.rollup_dataset(location=str(out)) if files else []
     return {"model": model, "location": str(out),
             "partitions": len({telemetry_sources.partition_day(f) for f in files}),
             "files": len(files), "bytes": telemetry_sources.bytes_of(files),
-            "rows": store.analytics.query_value(telemetry_sql.MODEL_ROWS_SQL, {"model": model})}
+            "rows": store.analytics.query_value(telemetry_sql.MODEL_ROWS_SQL, {"model": model}),
+            "rollups": len(rollups), "rollup_bytes": sum(r.bytes for r in rollups)}

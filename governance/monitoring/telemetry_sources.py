@@ -26,19 +26,21 @@ and every refused location gets the same message, whether or not it exists.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-import glob
 import os
 import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from governance.errors import InvalidInputError
-from governance.monitoring import telemetry_sql
+from governance.monitoring import lake_rollup, spark_engine, telemetry_sql
+from governance.monitoring.telemetry_dataset import (PARTITION, TELEMETRY_DIR, bytes_of,  # noqa: F401 (theirs too)
+                                                     dataset_files, partition_day, partitions)
 from governance.record import clock, lake
 from governance.record.repositories import settings
 from governance.vocabulary import DEFAULT_SPARK_MASTER as DEFAULT_MASTER
@@ -49,14 +51,12 @@ if TYPE_CHECKING:   # pandas is imported where a frame is made: query_records on
 
     from governance.record.store import GovernanceStore
 
-TELEMETRY_DIR = "telemetry"
 INPUTS_FILE = "telemetry_input.parquet"
-PARTITION = "date"
 SPARK_ONLY_AGGREGATES = ("this view needs row-level reads that run on DuckDB over the dataset's files, and "
                          "{location} is not a folder on this machine: point the model at a local or mounted copy")
 NO_INPUTS = ("the dataset {location} has no {name} beside its partitions: drift and data quality need the inputs; "
              "`python -m governance telemetry export` writes them")
-NO_SPARK = "Spark is not available here ({reason}): install pyspark and Java 17, or choose another source"
+NO_SPARK = spark_engine.NO_SPARK
 ROOTS_ENV = "QUORUM_TELEMETRY_ROOTS"
 # One message for every refused location, naming neither the location's state nor the allowed roots: a refusal
 # must not tell whether a path exists.
@@ -152,19 +152,6 @@ def _is_own_lake(store: GovernanceStore, source: Source) -> bool:
 
 
 # --- partitions ----------------------------------------------------------------------------------------------------
-def dataset_files(location: str) -> list[str]:
-    """The dataset's Parquet files, each in a date=YYYY-MM-DD folder: under location/telemetry/ (as exported) or
-    location/ itself, or matched by a glob such as /lake/*/date=*/*.parquet."""
-    if any(c in location for c in "*?["):
-        return sorted(f for f in glob.glob(location, recursive=True)
-                      if f.endswith(".parquet") and Path(f).parent.name.startswith(f"{PARTITION}="))
-    for root in (os.path.join(location, TELEMETRY_DIR), location):
-        files = sorted(glob.glob(os.path.join(root, f"{PARTITION}=*", "*.parquet")))
-        if files:
-            return files
-    return []
-
-
 def _inputs_file(location: str) -> str | list[str]:
     """telemetry_input.parquet beside the partitions' folder (or in the location), for drift and data quality; in
     a shared workspace's lake, the files of its telemetry_input/ folder."""
@@ -181,34 +168,16 @@ def _inputs_file(location: str) -> str | list[str]:
     return found
 
 
-def partition_day(path: str) -> date:
-    return date.fromisoformat(Path(path).parent.name.split("=", 1)[1])
-
-
-def partitions(location: str, *, start=None, end=None) -> list[str]:
-    """The files of the days that [start, end) touches (all of them without a window)."""
-    import pandas as pd
-
-    files = dataset_files(location)
-    if start is None or end is None:
-        return files
-    first, last = pd.Timestamp(start).date(), (pd.Timestamp(end) - pd.Timedelta(microseconds=1)).date()
-    return [f for f in files if first <= partition_day(f) <= last]
-
-
-def bytes_of(files: list[str]) -> int:
-    return sum(os.path.getsize(f) for f in files)
-
-
 # --- freshness, for caches ---------------------------------------------------------------------------------------
 _FRESHNESS_SECONDS = 10.0
 _freshness: dict[str, tuple[float, tuple]] = {}
 
 
 def freshness(store: GovernanceStore) -> tuple:
-    """What changes when telemetry outside the workspace changes: each dataset's file count and newest file time;
-    for a Spark table, the current minute. Looked at no more than every 10 seconds. A cache keyed on the data
-    version and this shows new partitions of a lake without a write to the workspace."""
+    """What changes when telemetry outside the workspace changes: each dataset's file count and newest file time,
+    and its rollups' (a rollup made or remade changes how a page reads, and what it says about it); for a Spark
+    table, the current minute. Looked at no more than every 10 seconds. A cache keyed on the data version and this
+    shows new partitions of a lake without a write to the workspace."""
     key = str(store.path)
     now = time.monotonic()
     if key in _freshness and now - _freshness[key][0] < _FRESHNESS_SECONDS:
@@ -225,9 +194,12 @@ def freshness(store: GovernanceStore) -> tuple:
             continue
         if source.is_folder and "://" not in (location or ""):
             files = dataset_files(location)
-            marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0)))
+            marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0),
+                          lake_rollup.manifests_mark(files)))
         else:
             marks.append((model, int(time.time() // 60)))
+    if store.engine == "postgresql":   # the shared workspace's own lake: its rows move the data version, not its rollups
+        marks.append((None, lake_rollup.manifests_mark(dataset_files(str(store.lake)))))
     _freshness[key] = (now, tuple(marks))
     return _freshness[key][1]
 
@@ -265,30 +237,88 @@ def query_records(store: GovernanceStore, sql: str, params: dict) -> list[dict]:
 
 def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd.DataFrame:
     started = time.perf_counter()
-    opened = None
+    opened, notes = None, []
     check_location(store, source)   # again at each read: the allowed roots may have changed since it was set
     if source.kind == "workspace":
         frame = store.analytics.query(sql, _used(params, sql))
-    elif source.kind == "parquet":
-        files = partitions(source.location, start=params.get("start"), end=params.get("end"))
-        opened = bytes_of(files)
-        text = _on_files(sql, files=files, location=source.location,
-                         own=_is_own_lake(store, source))
-        values = {**params, "telemetry_files": files or dataset_files(source.location)[:1]}
-        if "$input_file" in text:
-            values["input_file"] = _inputs_file(source.location)
-        frame = store.analytics.query(text, _used(values, text))
+    elif source.kind == "parquet" or (_names_rollups(sql) and _is_local_folder(source)):
+        frame, opened, notes = _dataset_query(store, source, sql, params)
     else:
         frame, opened = _spark_query(store, source, sql, params)
-    _note(source, started, opened=opened)
+    _note(source, started, opened=opened, notes=notes)
     return frame
 
 
-def _note(source: Source, started: float, *, opened: int | None) -> None:
-    """What last_query reports."""
+def _dataset_query(store: GovernanceStore, source: Source, sql: str, params: dict
+                   ) -> tuple[pd.DataFrame, int, list[str]]:
+    """A statement over a dataset's files, in DuckDB: its rollup relations from the window's rollups (and the rows
+    of partitions without one), `telemetry` from the window's usable files."""
+    files = partitions(source.location, start=params.get("start"), end=params.get("end"))
+    values = dict(params)
+    if _names_rollups(sql):
+        plan = lake_rollup.plan(files=files, model=source.model)
+        named = [relation for relation in lake_rollup.RELATIONS if re.search(rf"\b{relation}\b", sql)]
+        opened = bytes_of([f for relation in named for f in plan.rollup_files[relation]] + plan.row_files)
+        values |= {f"{relation}_files": found for relation, found in plan.rollup_files.items()}
+        values |= {"rollup_rows": plan.row_files, **lake_rollup.PARAMS}
+        rollups, rows, notes = plan.has_rollups, bool(plan.row_files), plan.notes
+    else:
+        opened = bytes_of(files)
+        files, left_out = lake_rollup.usable(files)
+        rollups, rows = False, False
+        notes = [f"left out for a wrong schema ({len(left_out)} files): " + "; ".join(left_out[:5])] if left_out \
+            else []
+    text = _on_files(sql, files=files, location=source.location, own=_is_own_lake(store, source),
+                     rollups=rollups, rows=rows)
+    values["telemetry_files"] = files or dataset_files(source.location)[:1]
+    if "$input_file" in text:
+        values["input_file"] = _inputs_file(source.location)
+    return store.analytics.query(text, _used(values, text)), opened, notes
+
+
+def _names_rollups(sql: str) -> bool:
+    return any(re.search(rf"\b{relation}\b", sql) for relation in lake_rollup.RELATIONS)
+
+
+def _is_local_folder(source: Source) -> bool:
+    return source.is_folder and bool(source.location) and os.path.isdir(source.location)
+
+
+def reads_rollups(store: GovernanceStore, *, model: str) -> bool:
+    """Whether the model's telemetry is a dataset whose day partitions have rollups read in its place: a Parquet
+    dataset (a shared workspace's lake included), or a Spark source's folder on this machine."""
+    source = source_for(store, model=model)
+    return source.kind == "parquet" or (source.kind == "spark" and _is_local_folder(source))
+
+
+_notes: contextvars.ContextVar[list | None] = contextvars.ContextVar("telemetry_notes", default=None)
+
+
+@contextlib.contextmanager
+def noting():
+    """Collect, in a list, what the telemetry reads inside the block have to say about how they read: partitions
+    read from rows for want of a rollup, files left out for a wrong schema. Each note once; a block inside another
+    passes its notes on to the outer one too."""
+    notes: list[str] = []
+    outer = _notes.get()
+    token = _notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _notes.reset(token)
+        if outer is not None:
+            outer += [n for n in notes if n not in outer]
+
+
+def _note(source: Source, started: float, *, opened: int | None, notes: list[str] = ()) -> None:
+    """What last_query reports, and the notes for noting()."""
+    collected = _notes.get()
+    if collected is not None:
+        collected += [n for n in notes if n not in collected]
     with _last_lock:
         _last[source.model] = {"engine": source.kind, "at": clock.now().isoformat(timespec="seconds"),
-                               "seconds": round(time.perf_counter() - started, 3), "bytes_opened": opened}
+                               "seconds": round(time.perf_counter() - started, 3), "bytes_opened": opened,
+                               "notes": list(notes)}
 
 
 def across_models(store: GovernanceStore, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -323,17 +353,20 @@ def _replace_relations(sql: str, relations: dict[str, str]):
     return tree
 
 
-def _on_files(sql: str, *, files: list[str], location: str, own: bool = False) -> str:
+def _on_files(sql: str, *, files: list[str], location: str, own: bool = False, rollups: bool = False,
+              rows: bool = False) -> str:
     """The DuckDB statement over the dataset's files: $telemetry_files (the window's partitions) and $input_file.
     A dataset with no file at all yet reads as no rows; so do the inputs of a shared workspace's own lake before
     any were written (an ingest of predictions alone writes none), as a DuckDB workspace's empty table would."""
     has_files = bool(files or dataset_files(location))
     has_inputs = not own or bool(lake.files(location, table="telemetry_input"))
-    return _over_files(sql, in_window=bool(files), has_files=has_files, has_inputs=has_inputs)
+    return _over_files(sql, in_window=bool(files), has_files=has_files, has_inputs=has_inputs, rollups=rollups,
+                       rows=rows)
 
 
 @functools.lru_cache(maxsize=1024)
-def _over_files(sql: str, *, in_window: bool, has_files: bool, has_inputs: bool) -> str:
+def _over_files(sql: str, *, in_window: bool, has_files: bool, has_inputs: bool, rollups: bool = False,
+                rows: bool = False) -> str:
     """_on_files's statement, parsed and rewritten once per text and case (sqlglot takes milliseconds a time)."""
     return _replace_relations(sql, {
         # no partition in the window: no rows, but the dataset's columns
@@ -341,83 +374,24 @@ def _over_files(sql: str, *, in_window: bool, has_files: bool, has_inputs: bool)
         else telemetry_sql.NO_TELEMETRY_SQL,
         "telemetry_input": telemetry_sql.DATASET_INPUTS_SQL if has_files and has_inputs
         else telemetry_sql.NO_INPUTS_SQL,
+        **{relation: _rollup_relation(relation, rollups=rollups, rows=rows) for relation in lake_rollup.RELATIONS},
     }).sql(dialect="duckdb")
 
 
+def _rollup_relation(relation: str, *, rollups: bool, rows: bool) -> str:
+    """A rollup relation over a dataset: the rollup files ($<relation>_files) UNION ALL the same statement over the
+    rows of the partitions without a rollup ($rollup_rows); with neither, the statement over no rows."""
+    over_rows = _replace_relations(telemetry_sql.ROLLUP_SQL[relation], {
+        "telemetry": telemetry_sql.ROLLUP_ROWS_RELATION_SQL if rows else telemetry_sql.NO_TELEMETRY_SQL})
+    parts = ([telemetry_sql.rollup_files_sql(relation)] if rollups else []) + \
+        ([over_rows.sql(dialect="duckdb")] if rows or not rollups else [])
+    return telemetry_sql.union_sql(parts)
+
+
 # --- Spark -----------------------------------------------------------------------------------------------------------
-_sessions: dict[str, object] = {}
-_spark_lock = threading.Lock()
-
-
-def _spark(master: str | None):
-    """One Spark session per master for this process; UTC throughout, as the workspace stores time."""
-    master = master or DEFAULT_MASTER
-    with _spark_lock:
-        if master not in _sessions:
-            try:
-                from pyspark.sql import SparkSession
-
-                _sessions[master] = (SparkSession.builder.master(master).appName("quorum")
-                                     .config("spark.sql.session.timeZone", "UTC")
-                                     .config("spark.ui.enabled", "false")
-                                     .config("spark.ui.showConsoleProgress", "false")
-                                     # aggregates are small: a few shuffle partitions, not Spark's 200
-                                     .config("spark.sql.shuffle.partitions", "4")
-                                     # local mode runs in the driver: its memory is the engine's
-                                     .config("spark.driver.memory", os.environ.get("QUORUM_SPARK_MEMORY", "2g"))
-                                     .getOrCreate())
-                _sessions[master].sparkContext.setLogLevel("ERROR")
-            except Exception as exc:  # noqa: BLE001 -- no pyspark, no Java: say so, in the caller's terms
-                raise InvalidInputError(NO_SPARK.format(reason=f"{type(exc).__name__}: {exc}"[:300])) from None
-        return _sessions[master]
-
-
-def spark_sql(sql, params: dict, *, relation: str = "telemetry") -> str:
-    """A DuckDB statement (text or parsed) as Spark SQL: values as literals, `telemetry` read from the view
-    `relation`, and DuckDB's functions Spark names otherwise: quantile_cont as `percentile` (the same exact,
-    interpolated definition), hash as the 64-bit xxhash64, dayname as the full name, isfinite as a test for NaN
-    and infinity."""
-    import sqlglot
-    from sqlglot import exp
-
-    tree = (sqlglot.parse_one(sql, read="duckdb") if isinstance(sql, str) else sql).copy()
-    for node in list(tree.find_all(exp.Placeholder)):
-        node.replace(_literal(params[node.name]))
-    for node in list(tree.find_all(exp.PercentileCont)):
-        node.replace(exp.Anonymous(this="percentile", expressions=[node.this, node.expression]))
-    for node in list(tree.find_all(exp.Dayname)):   # Spark's dayname() abbreviates ("Mon"); DuckDB's does not
-        node.replace(exp.Anonymous(this="date_format", expressions=[node.this, exp.Literal.string("EEEE")]))
-    for node in list(tree.find_all(exp.Anonymous)):
-        if node.name.lower() == "hash":   # 64 bits, as DuckDB's: Spark's hash() has 32 and collides at scale
-            node.set("this", "xxhash64")
-        if node.name.lower() == "isfinite":
-            x = node.expressions[0]
-            node.replace(sqlglot.parse_one(f"(NOT isnan({x.sql('spark')}) AND abs({x.sql('spark')}) <> "
-                                           "double('infinity'))", read="spark"))
-    for table in list(tree.find_all(exp.Table)):
-        if table.name == "telemetry" and not table.db:
-            table.set("this", exp.to_identifier(relation))
-            table.set("alias", exp.TableAlias(this=exp.to_identifier(table.alias or "telemetry")))
-    return tree.sql(dialect="spark")
-
-
-def _literal(value):
-    import pandas as pd
-    from sqlglot import exp
-
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, (int, float)):
-        return exp.Literal.number(value)
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return exp.cast(exp.Literal.string(pd.Timestamp(value).isoformat(sep=" ")), "TIMESTAMP")
-    if isinstance(value, date):
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-    if isinstance(value, (list, tuple)):
-        return exp.Array(expressions=[_literal(v) for v in value])
-    return exp.Literal.string(str(value))
+# The session and the translation are spark_engine's, shared with the rollups that Spark computes.
+_spark = spark_engine.session
+spark_sql = spark_engine.spark_sql
 
 
 def _reads(node) -> set[str]:
@@ -427,6 +401,7 @@ def _reads(node) -> set[str]:
 
 
 _frames: dict[tuple, object] = {}
+_frames_lock = threading.Lock()
 
 
 def spark_frame(source: Source):
@@ -442,7 +417,7 @@ def spark_frame(source: Source):
         return _frames[key]
     frame = _read_spark_frame(source)
     if marker is not None:
-        with _spark_lock:
+        with _frames_lock:
             if len(_frames) >= 16:   # folders that changed since: their old listings are of no use
                 _frames.clear()
             _frames[key] = frame

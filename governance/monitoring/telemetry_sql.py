@@ -174,6 +174,23 @@ COMPARE_BINNED = {
     "cost_usd": ("cost_usd", 0.00001),
     "expected_value_usd": ("expected_value_usd", 0.5),
 }
+# The A/B latency bins' relative precision (DDSketch's alpha): 0.1%, a tenth of the 1% allowed, so that at the
+# demo's and a fast service's volumes the bins' error stays well below the sampling error.
+COMPARE_LATENCY_ALPHA = 0.001
+
+
+def latency_bin_sql(gamma: str) -> str:
+    """DDSketch's bin of a latency at the relative precision bound as ${gamma} (NULL for a latency <= 0)."""
+    return f"CASE WHEN latency_ms > 0 THEN ceil(ln(latency_ms) / ln(${gamma})) END"
+
+
+def bin_value_sql(gamma: str) -> str:
+    """A latency bin's representative value (0 ms for bin NULL), from the column `bin`."""
+    return f"coalesce(2 * pow(${gamma}, bin) / (${gamma} + 1), 0.0)"
+
+
+def rounded_sql(expression: str, width: str) -> str:
+    return f"round({expression} / ${width}) * ${width}"
 
 
 def compare_bins_sql(measure: str) -> str:
@@ -187,15 +204,30 @@ def compare_bins_sql(measure: str) -> str:
     if measure == "latency_ms":
         return f"""
             WITH binned AS (
-                SELECT version, CASE WHEN latency_ms > 0 THEN ceil(ln(latency_ms) / ln($gamma)) END AS bin
+                SELECT version, {latency_bin_sql('gamma')} AS bin
                 FROM telemetry WHERE {COMPARE_WHERE} AND NOT is_error AND latency_ms IS NOT NULL)
-            SELECT version, coalesce(2 * pow($gamma, bin) / ($gamma + 1), 0.0) AS value, count(*) AS n
+            SELECT version, {bin_value_sql('gamma')} AS value, count(*) AS n
             FROM binned GROUP BY version, bin ORDER BY version, value"""
     expression, _ = COMPARE_BINNED[measure]
     return f"""
-        SELECT version, round({expression} / $width) * $width AS value, count(*) AS n
+        SELECT version, {rounded_sql(expression, 'width')} AS value, count(*) AS n
         FROM telemetry WHERE {COMPARE_WHERE} AND {expression} IS NOT NULL
         GROUP BY ALL ORDER BY version, value"""
+
+
+# The same counts and bins from a dataset's rollups (telemetry_hourly, telemetry_daily_values) over whole days.
+COMPARE_ROLLUP_WHERE = "model = $model AND version IN ($a, $b) AND {time} >= $start AND {time} < $end"
+COMPARE_COUNTS_ROLLUP_SQL = f"""
+    SELECT version, sum(n) AS n, sum(failures) AS errors, sum(labelled) AS labelled, sum(correct) AS correct
+    FROM telemetry_hourly WHERE {COMPARE_ROLLUP_WHERE.format(time="hour")} GROUP BY version"""
+COMPARE_BINS_ROLLUP_SQL = f"""
+    SELECT version, value, sum(n) AS n FROM telemetry_daily_values
+    WHERE {COMPARE_ROLLUP_WHERE.format(time="day")} AND measure = $measure
+    GROUP BY ALL ORDER BY version, value"""
+OVERLAP_WINDOW_ROLLUP_SQL = """
+    SELECT max(first_day), min(last_day), count(*) FROM (
+        SELECT min(first_ts)::DATE AS first_day, max(last_ts)::DATE AS last_day
+        FROM telemetry_hourly WHERE model = $model AND version IN ($a, $b) GROUP BY version)"""
 
 
 # The first and last day each of versions $a and $b served predictions, reduced to their overlap.
@@ -281,6 +313,31 @@ REFERENCE_SCORES_SQL = f"""
     WHERE {REFERENCE_WHERE} AND NOT is_error AND score IS NOT NULL AND isfinite(score)
     GROUP BY score ORDER BY score"""
 
+# The same counts from a dataset's rollups (telemetry_daily_inputs: rows n and labels n_label per model, version,
+# day, input, score and is_error; telemetry_hourly: first_ts and last_ts per hour), for a period of whole days: sums
+# of the very counts the row queries make, so every figure drift derives from them is identical.
+ROLLUP_WHERE = "model = $model AND version = $version AND day >= $start AND day < $end"
+REFERENCE_TOTAL_ROLLUP_SQL = f"SELECT coalesce(sum(n), 0)::BIGINT FROM telemetry_daily_inputs WHERE {ROLLUP_WHERE}"
+REFERENCE_VALUES_ROLLUP_SQL = f"""
+    WITH r AS (SELECT input_id, sum(n) AS n FROM telemetry_daily_inputs WHERE {ROLLUP_WHERE} GROUP BY input_id)
+    SELECT {DRIFT_VALUE_COLUMNS}, sum(r.n)::BIGINT AS n, min(j.id) AS position
+    FROM r JOIN telemetry_input ti ON ti.model = $model AND ti.input_id = r.input_id,
+         json_each(ti.features) j
+    GROUP BY ALL"""
+REFERENCE_SCORES_ROLLUP_SQL = f"""
+    SELECT score, sum(n)::BIGINT AS n FROM telemetry_daily_inputs
+    WHERE {ROLLUP_WHERE} AND NOT is_error AND score IS NOT NULL AND isfinite(score)
+    GROUP BY score ORDER BY score"""
+VERSION_SPAN_ROLLUP_SQL = ("SELECT min(first_ts), max(last_ts) FROM telemetry_hourly "
+                           "WHERE model = $model AND version = $version")
+# drift.py picks one set of statements per read: rows, or (for a dataset that keeps rollups) rollups.
+DRIFT_READS = {
+    False: {"total": REFERENCE_TOTAL_SQL, "values": REFERENCE_VALUES_SQL, "scores": REFERENCE_SCORES_SQL,
+            "span": VERSION_SPAN_SQL},
+    True: {"total": REFERENCE_TOTAL_ROLLUP_SQL, "values": REFERENCE_VALUES_ROLLUP_SQL,
+           "scores": REFERENCE_SCORES_ROLLUP_SQL, "span": VERSION_SPAN_ROLLUP_SQL},
+}
+
 
 def json_structure(inputs) -> str:
     """The json_transform structure of the inputs, bound as a parameter: each feature parsed once per input.
@@ -313,13 +370,33 @@ def distinct_values_sql(positions) -> str:
             SELECT json_transform(features, $structure) AS v FROM telemetry_input WHERE model = $model)"""
 
 
-def current_counts_sql(inputs, score_edges: np.ndarray, params: dict) -> tuple[str, dict[tuple, int]]:
+# Drift's rows per (period, input, score, is_error) in the current window, and labels among them: from the rows, and
+# from the daily rollup (the rollup's counts summed over the days of each period).
+PER_INPUT_SQL = """
+            SELECT date_trunc($grain, ts) AS period, input_id, score, is_error,
+                   count(*) AS n, count(label) AS n_label
+            FROM telemetry
+            WHERE model = $model AND version = $version AND ts >= $start AND ts < $end
+            GROUP BY ALL"""
+PER_INPUT_ROLLUP_SQL = f"""
+            SELECT date_trunc($grain, day)::TIMESTAMP AS period, input_id, score, is_error,
+                   sum(n)::BIGINT AS n, sum(n_label)::BIGINT AS n_label
+            FROM telemetry_daily_inputs
+            WHERE {ROLLUP_WHERE}
+            GROUP BY ALL"""
+
+
+def current_counts_sql(inputs, score_edges: np.ndarray, params: dict, *,
+                       rollups: bool = False) -> tuple[str, dict[tuple, int]]:
     """Drift's one query over the current window, and the number of each part of its result.
 
     inputs are drift features (.kind, .index, .values, .by_value, .edges); score_edges the score's bin edges.
     params must hold $model, $version, $start, $end and $grain; the categories, bin edges and the
     json_transform $structure are bound into it here. The result is one long table (part, period, value, n,
     n_ok, n_labelled, n_scored); see drift._current_counts for what each part holds.
+
+    rollups: count per input from the daily rollup (telemetry_daily_inputs) instead of the rows, for a dataset that
+    keeps rollups and a window of whole days; periods are days or weeks, so summing whole days gives the same counts.
 
     Feature names reach the SQL only inside the bound json_transform structure; the SQL text holds
     positional column names (f0, f1 ...) and parameter names, nothing else.
@@ -366,13 +443,9 @@ def current_counts_sql(inputs, score_edges: np.ndarray, params: dict) -> tuple[s
     else:
         joined = f"SELECT per_input.* EXCLUDE (input_id), {score_bin} AS sbin FROM per_input"
     union = "\n        UNION ALL ".join(branches)
+    per_input = PER_INPUT_ROLLUP_SQL if rollups else PER_INPUT_SQL
     sql = f"""
-        WITH per_input AS (
-            SELECT date_trunc($grain, ts) AS period, input_id, score, is_error,
-                   count(*) AS n, count(label) AS n_label
-            FROM telemetry
-            WHERE model = $model AND version = $version AND ts >= $start AND ts < $end
-            GROUP BY ALL
+        WITH per_input AS ({per_input}
         ), joined AS MATERIALIZED ({joined}
         )
         {union}"""
@@ -512,6 +585,100 @@ def dataset_telemetry_sql(partition: str, *, empty: bool) -> str:
 def pushed_part_sql(name: str) -> str:
     """A part of a statement computed by Spark, read back by DuckDB from the frame registered as `name`."""
     return f"SELECT * FROM {name}"
+
+
+# --- the lake's rollups (lake_rollup.py): one partition's summaries, and the relations read from them -------------
+
+# Built once per day partition, each over the relation `telemetry` (that partition's rows), and written beside it.
+# Pages read the relations of the same names: the rollup files of the partitions that have one, UNION ALL the same
+# statement over the rows of those that have none, so a figure is the same either way.
+#   telemetry_hourly        COUNT_SQL's counts and the first and last prediction, per model, version, hour, segment
+#   telemetry_latency       the latency sketch of successful requests: DDSketch's logarithmic bins of relative
+#                           precision $gamma = (1 + a) / (1 - a), each bin's representative value and count
+#                           (compare_bins_sql's latency branch, per hour and segment)
+#   telemetry_daily_inputs  drift's per-input counts at the day grain (current_counts_sql's per_input)
+#   telemetry_daily_values  the A/B comparison's bins per day (compare_bins_sql's, every measure: `measure`)
+ROLLUP_SQL = {
+    "telemetry_hourly": f"""
+        SELECT model, version, date_trunc('hour', ts) AS hour, segment, min(ts) AS first_ts, max(ts) AS last_ts,
+               {COUNTS}
+        FROM telemetry GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
+    "telemetry_latency": f"""
+        SELECT model, version, hour, segment, {bin_value_sql('gamma')} AS value, count(*) AS n
+        FROM (SELECT model, version, date_trunc('hour', ts) AS hour, segment, {latency_bin_sql('gamma')} AS bin
+              FROM telemetry WHERE NOT is_error AND latency_ms IS NOT NULL) AS binned
+        GROUP BY model, version, hour, segment, bin ORDER BY 1, 2, 3, 4, 5""",
+    "telemetry_daily_inputs": """
+        SELECT model, version, CAST(ts AS DATE) AS day, input_id, score, is_error, count(*) AS n,
+               count(label) AS n_label
+        FROM telemetry GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6""",
+    "telemetry_daily_values": f"""
+        SELECT model, version, day, measure, value, count(*) AS n FROM (
+            SELECT model, version, CAST(ts AS DATE) AS day, 'latency_ms' AS measure,
+                   {bin_value_sql('compare_gamma')} AS value
+            FROM (SELECT *, {latency_bin_sql('compare_gamma')} AS bin FROM telemetry) AS binned
+            WHERE NOT is_error AND latency_ms IS NOT NULL
+            """ + "".join(f"""
+            UNION ALL
+            SELECT model, version, CAST(ts AS DATE), '{measure}', {rounded_sql(expression, f'{measure}_width')}
+            FROM telemetry WHERE {expression} IS NOT NULL""" for measure, (expression, _) in COMPARE_BINNED.items())
+    + ") AS valued GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+}
+# One partition's rows, read once into the table `telemetry` the statements above read ($files: its usable files;
+# the partition column is the folder's, not the rows').
+ROLLUP_LOAD_SQL = ("CREATE TEMP TABLE telemetry AS SELECT * EXCLUDE (date) FROM read_parquet($files, "
+                   "union_by_name = true, hive_partitioning = true)")
+# A partition without one usable file (or rolled up by Spark): the telemetry columns, no rows.
+ROLLUP_EMPTY_SQL = """CREATE TEMP TABLE telemetry (
+    ts TIMESTAMP, model VARCHAR, version VARCHAR, segment VARCHAR, input_id BIGINT, prediction TINYINT, score DOUBLE,
+    label TINYINT, latency_ms DOUBLE, is_error BOOLEAN, cpu_pct DOUBLE, memory_mb DOUBLE, cost_usd DOUBLE,
+    approved_volume_usd DOUBLE, expected_value_usd DOUBLE)"""
+# Spark's result of a statement (the frame spark_result), typed as DuckDB's statement types it.
+ROLLUP_FROM_FRAME_SQL = "INSERT INTO rollup_result BY NAME SELECT * FROM spark_result"
+ROLLUP_ROWS_SQL = "SELECT coalesce(sum(n), 0) FROM rollup_result"
+
+
+def rollup_result_sql(relation: str) -> str:
+    """One relation's rollup as the table rollup_result (`relation` a key of ROLLUP_SQL)."""
+    return f"CREATE OR REPLACE TEMP TABLE rollup_result AS {ROLLUP_SQL[relation]}"
+
+
+def rollup_write_sql(target: str) -> str:
+    return f"COPY rollup_result TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+
+
+# A rollup relation over its files ($<relation>_files), and the rows of the partitions without one ($rollup_rows).
+def rollup_files_sql(relation: str) -> str:
+    return f"SELECT * FROM read_parquet(${relation}_files)"
+
+
+def union_sql(parts: list[str]) -> str:
+    """Statements of the same columns, in any order, as one relation."""
+    return " UNION ALL BY NAME ".join(f"SELECT * FROM ({part})" for part in parts)
+
+
+ROLLUP_ROWS_RELATION_SQL = ("SELECT * EXCLUDE (date) FROM read_parquet($rollup_rows, union_by_name = true, "
+                            "hive_partitioning = true)")
+
+
+# The KPI page over a lake: the counts per version and period from telemetry_hourly (the latency percentiles come
+# from telemetry_latency, merged per period by kpis), the latency histogram of a window, and the data's span.
+KPI_SERIES_ROLLUP_SQL = f"""
+    SELECT version, date_trunc($grain, hour) AS period, {SUMS}
+    FROM telemetry_hourly
+    WHERE model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end
+    GROUP BY ALL ORDER BY version, period"""
+LATENCY_SKETCH_SQL = """
+    SELECT version, date_trunc($grain, hour) AS period, value AS latency_ms, sum(n) AS n
+    FROM telemetry_latency
+    WHERE model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end
+    GROUP BY ALL ORDER BY version, period, latency_ms"""
+LATENCY_SKETCH_WINDOW_SQL = """
+    SELECT version, value AS latency_ms, sum(n) AS n
+    FROM telemetry_latency
+    WHERE model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end
+    GROUP BY ALL ORDER BY version, latency_ms"""
+DATA_WINDOW_ROLLUP_SQL = "SELECT min(first_ts), max(last_ts) FROM telemetry_hourly WHERE model = $model"
 
 
 # A model's rows, exported as a dataset into the folders `target` (quoted by the caller) and `inputs`.
