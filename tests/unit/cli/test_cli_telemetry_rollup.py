@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from governance.cli.telemetry import BAD_SINCE, NOT_A_LOCAL_DATASET, WORKSPACE_KEEPS_ITS_OWN
@@ -28,7 +29,9 @@ def _rollup_files(location: str) -> list[Path]:
 def _exported(cli, db: Path) -> str:
     """adult-income exported beside the workspace and made its Parquet source, through the CLI."""
     out = db.parent / "adult"
-    assert cli("telemetry", "export", "--db", db, "--model", MODEL, "--out", out).returncode == 0
+    exported = cli("telemetry", "export", "--db", db, "--model", MODEL, "--out", out)
+    assert exported.returncode == 0, exported.stderr
+    assert "  rolled up: 90 partitions, " in exported.stdout   # export rolls up what it writes
     chosen = cli("telemetry", "source", "--db", db, "--model", MODEL, "--kind", "parquet", "--location", out,
                  "--by", "farid.haddad")
     assert chosen.returncode == 0, chosen.stderr
@@ -59,10 +62,15 @@ def test_rollup_rebuilds_the_partitions_from_a_day_on_and_reports_their_cost(dem
     assert (removed / "manifest.json").exists()
     assert lake_rollup.plan(files=files, rebuild=False).row_files == []   # every partition read from its rollup
 
+    # a file of another schema in the last partition: rolled up without it, and named
+    bad = Path(location, "telemetry", f"date={days[-1]}", "bad.parquet")
+    pq.write_table(pa.table({"when": [1, 2], "what": ["a", "b"]}), bad)
     shown = cli("telemetry", "rollup", "--db", demo_copy, "--model", MODEL, "--since", days[-1].isoformat())
     assert shown.returncode == 0, shown.stderr
-    assert f"{MODEL}: 1 day partitions from {days[-1]} rolled up by duckdb" in shown.stdout
-    assert f"of the dataset's {result['dataset_bytes']:,} bytes under {location}" in shown.stdout
+    assert f"{MODEL}: 1 day partitions from {days[-1]} rolled up by duckdb: " \
+           f"{sum(pq.read_metadata(f).num_rows for f in files if partition_day(f) == days[-1]):,} rows" in shown.stdout
+    assert f"of the dataset's {result['dataset_bytes'] + bad.stat().st_size:,} bytes under {location}" in shown.stdout
+    assert f"  left out for a wrong schema: date={days[-1]}/bad.parquet lacks ts, model" in shown.stdout
 
 
 def test_the_progress_names_each_partition_as_it_is_done(demo_copy, cli):
