@@ -4,11 +4,13 @@ dataset (or a shared workspace's lake) rebuilt on demand, with what it did and w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from governance.cli.telemetry import BAD_SINCE, NOT_A_LOCAL_DATASET, WORKSPACE_KEEPS_ITS_OWN
 from governance.jobs import showing_progress
@@ -125,3 +127,21 @@ def test_on_postgresql_it_rolls_up_the_lake(pg_demo_copy, cli):
     with open_workspace(pg_demo_copy) as store:
         assert result["rows"] == store.analytics.query_value("SELECT count(*) FROM telemetry")
     assert lake_rollup.plan(files=files, rebuild=False).row_files == []
+
+
+@pytest.mark.spark
+def test_spark_rolls_up_the_same_rows(demo_copy, cli):
+    pytest.importorskip("pyspark", reason="Spark rollups need pyspark")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark rollups need Java 17 (no java on PATH, no JAVA_HOME)")
+    location = _exported(cli, demo_copy)
+    days = sorted({partition_day(f) for f in dataset_files(location)})
+    by_duckdb = json.loads(cli("telemetry", "rollup", "--db", demo_copy, "--model", MODEL, "--since",
+                               days[-2].isoformat(), "--json").stdout)
+    done = cli("telemetry", "rollup", "--db", demo_copy, "--model", MODEL, "--since", days[-2].isoformat(),
+               "--engine", "spark", "--json")
+    assert done.returncode == 0, done.stderr
+    by_spark = json.loads(done.stdout)
+    assert by_spark["engine"] == "spark" and by_spark["partitions"] == 2
+    assert [(d["day"], d["rows"]) for d in by_spark["days"]] == [(d["day"], d["rows"]) for d in by_duckdb["days"]]
+    assert lake_rollup.plan(files=dataset_files(location), rebuild=False).row_files == []
