@@ -46,6 +46,9 @@ LATENCY_GAMMA = (1 + LATENCY_ALPHA) / (1 - LATENCY_ALPHA)
 PARAMS = {"gamma": LATENCY_GAMMA,
           "compare_gamma": (1 + telemetry_sql.COMPARE_LATENCY_ALPHA) / (1 - telemetry_sql.COMPARE_LATENCY_ALPHA),
           **{f"{measure}_width": width for measure, (_, width) in telemetry_sql.COMPARE_BINNED.items()}}
+# A read rolls up again at most this many stale or damaged partitions (about 2 s each at 1.1M rows): the rest are
+# read from their rows this time, so that a page never waits minutes after a rollup format change or a bulk rewrite.
+REBUILDS_PER_READ = 4
 # Old generations are removed this long after a newer one is in place: a reader that planned with the older
 # manifest a moment ago still finds its files.
 KEEP_OLD_SECONDS = 60.0
@@ -338,10 +341,13 @@ def plan(*, files: list[str], rebuild: bool = True, model: str | None = None) ->
     rollups: dict[str, list[str]] = {relation: [] for relation in RELATIONS}
     rows: list[str] = []
     without: list[date] = []
+    stale: list[date] = []
     left_out: list[str] = []
-    for day, day_files in sorted(_by_day(files).items()):
+    rebuilds = REBUILDS_PER_READ if rebuild else 0
+    for day, day_files in sorted(_by_day(files).items(), reverse=True):   # the newest days first
         found, skipped, why = _fresh_files(day_files)
-        if found is None and why == "stale" and rebuild:
+        if found is None and why == "stale" and rebuilds:
+            rebuilds -= 1
             try:
                 roll_up(files=day_files)
                 found, skipped, why = _fresh_files(day_files)
@@ -350,18 +356,22 @@ def plan(*, files: list[str], rebuild: bool = True, model: str | None = None) ->
         if found is None:
             good, skipped = usable(day_files)
             rows += good
-            without.append(day)
+            (stale if why == "stale" else without).append(day)
         else:
             for relation in RELATIONS:
                 rollups[relation].append(found[relation])
         left_out += skipped
     notes = []
-    if without:
-        days = ", ".join(str(d) for d in without[:5]) + (f" and {len(without) - 5} more" if len(without) > 5 else "")
-        fix = f" --model {model}" if model else ""
-        notes.append(f"{len(without)} of {len(_by_day(files))} day partitions have no rollup and were read from their "
-                     f"rows ({days}): `python -m governance telemetry rollup{fix}` makes them")
+    fix = f"`python -m governance telemetry rollup{f' --model {model}' if model else ''}`"
+    for days, what, does in ((without, "have no rollup", "makes them"), (stale, "have out-of-date rollups",
+                                                                       "remakes them")):
+        if days:
+            days = sorted(days)
+            listed = ", ".join(str(d) for d in days[:5]) + (f" and {len(days) - 5} more" if len(days) > 5 else "")
+            notes.append(f"{len(days)} of {len(_by_day(files))} day partitions {what} and were read from their rows "
+                         f"({listed}): {fix} {does}")
     if left_out:
         notes.append(f"left out for a wrong schema ({len(left_out)} files): " + "; ".join(left_out[:5])
                      + ("; …" if len(left_out) > 5 else ""))
-    return ReadPlan(rollup_files=rollups, row_files=rows, notes=notes)
+    return ReadPlan(rollup_files={relation: sorted(found) for relation, found in rollups.items()},
+                    row_files=sorted(rows), notes=notes)

@@ -203,3 +203,20 @@ def test_an_unwritable_rollup_folder_gets_a_clear_error(tmp_path):
     plan = lake_rollup.plan(files=files)   # the reader falls back to the rows, and says so
     assert plan.row_files == files and plan.notes
     assert os.path.isfile(tmp_path / "telemetry" / lake_rollup.ROLLUP_DIR)
+
+
+def test_a_read_rolls_up_again_only_a_few_stale_partitions_and_reads_the_rest_from_rows(tmp_path, monkeypatch):
+    rng = np.random.default_rng(33)
+    files = [str(_write(tmp_path, _rows(rng, pd.Timestamp(f"2026-05-0{day}")))) for day in (1, 2, 3)]
+    lake_rollup.rollup_dataset(location=str(tmp_path))
+    for f in files:   # every partition rewritten since (a bulk rewrite, or a new rollup format)
+        _write(tmp_path, _rows(rng, pd.Timestamp(Path(f).parent.name.split("=")[1])), name="part-1.parquet")
+    files = sorted(str(f) for f in (tmp_path / "telemetry").glob("date=*/*.parquet"))
+    monkeypatch.setattr(lake_rollup, "REBUILDS_PER_READ", 2)
+    plan = lake_rollup.plan(files=files, model="m1")
+    # the two newest rolled up again; the oldest read from its rows, and said so
+    assert [Path(f).parent.name for f in plan.row_files] == ["date=2026-05-01"] * 2
+    assert len(plan.rollup_files["telemetry_hourly"]) == 2
+    assert plan.notes == ["1 of 3 day partitions have out-of-date rollups and were read from their rows (2026-05-01): "
+                          "`python -m governance telemetry rollup --model m1` remakes them"]
+    assert not lake_rollup.plan(files=files).row_files   # the next read rolls up the rest
