@@ -154,12 +154,14 @@ def migrate_to_postgres(postgres_server, *, source: Path, name: str, folder: Pat
     serve as a template for copy_postgres_workspace. Migrated from a copy of the file: opening the file itself
     would lock it against other test workers. Nothing may keep a connection to the result (CREATE DATABASE …
     TEMPLATE refuses a template in use), so it is handed out as a URL and a folder, not as an open store."""
+    from governance.cli.backup import roll_up_lake
     from governance.record import workspace_copy
 
     copied = copy_workspace(source, folder / "source.duckdb")
     url = postgres_server.create_database(name)
     with GovernanceStore(copied) as store:
         workspace_copy.migrate(source=store, to_url=url, lake=folder / "lake")
+    roll_up_lake(folder / "lake")   # as the migrate command does after the copy
     copied.unlink()
     Path(f"{copied}.anchor").unlink(missing_ok=True)
     return PgWorkspace(url=url, lake=folder / "lake")
