@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from governance.monitoring import telemetry_setup, telemetry_sources
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
@@ -35,3 +37,31 @@ def test_a_leader_points_a_model_at_its_parquet_export_and_the_pages_read_it(dem
 
     viewer = open_page("pages/admin.py", demo_copy, monkeypatch, user="hugo.tanaka")
     assert next(b for b in viewer.button if b.label == "Use this source").disabled
+
+
+def test_the_kpi_and_drift_pages_say_which_partitions_were_read_from_rows_and_which_files_were_left_out(
+        demo_copy, monkeypatch, tmp_path):
+    import pandas as pd
+
+    from governance.monitoring import lake_rollup
+    from tests.conftest import LEADER
+
+    with GovernanceStore(demo_copy) as store:
+        telemetry_setup.export_parquet(store, model="german-credit", out=tmp_path / "german")
+        files = telemetry_sources.dataset_files(str(tmp_path / "german"))
+        last = files[-1]
+        # the newest day's rollup gone; a file of the wrong schema beside the day before's rows
+        (lake_rollup.rollup_folder([last]) / lake_rollup.MANIFEST).unlink()
+        bad = Path(files[-2]).parent / "<b>x.parquet"
+        pd.DataFrame({"ts": [pd.Timestamp("2026-09-01")], "model": ["german-credit"]}).to_parquet(bad)
+        telemetry_setup.set_source(store, model="german-credit", kind="parquet", location=str(tmp_path / "german"),
+                                   actor=LEADER)
+    day = telemetry_sources.partition_day(last)
+    for page, session in (("pages/kpis.py", {"kp_model": "german-credit"}),
+                          ("pages/drift.py", {"dr_model": "german-credit"})):
+        app = open_page(page, demo_copy, monkeypatch, session=session)
+        assert_clean(app)
+        shown = " ".join(c.value for c in app.caption) + " ".join(i.value for i in app.info)
+        assert "1 of " in shown and "have no rollup and were read from their rows" in shown and str(day) in shown, page
+        # the file is named literally: its markup escaped, never rendered
+        assert "left out for a wrong schema" in shown and r"\<b\>x.parquet lacks version" in shown, page
