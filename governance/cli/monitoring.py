@@ -57,14 +57,16 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
 def kpis(store, args) -> dict:
     """Plain records throughout: no pandas to import (telemetry in the workspace), so the answer comes at once."""
     from governance.monitoring.inventory import require_model
+    from governance.monitoring import telemetry_sources
     from governance.monitoring.kpis import kpi_records, resolve_window
     from governance.monitoring.service_levels import slo_judgment
 
     require_model(store, model=args.model, version=args.version)
     window = resolve_window(store, model=args.model, since=args.since, until=args.until, pandas=False)
-    series = kpi_records(store, model=args.model, window=window, grain=args.grain, version=args.version)
-    # judged on hourly counts whatever the grain shown: every grain lists the same breaches
-    judged = slo_judgment(store, model=args.model, window=window, version=args.version)
+    with telemetry_sources.noting() as notes:   # a dataset's days read from rows, its files left out
+        series = kpi_records(store, model=args.model, window=window, grain=args.grain, version=args.version)
+        # judged on hourly counts whatever the grain shown: every grain lists the same breaches
+        judged = slo_judgment(store, model=args.model, window=window, version=args.version)
     return {
         "model": args.model, "grain": args.grain,
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
@@ -73,6 +75,7 @@ def kpis(store, args) -> dict:
                          "status": judged.status(version, kpi, end=window.end)}
                         for (version, kpi), budget in judged.budgets.items()],
         "slo_breaches": [b.as_dict() for b in judged.breaches],
+        "notes": notes,
     }
 
 
@@ -95,6 +98,8 @@ def print_kpis(result: dict) -> None:
             f"{b['remaining']:.0%} left" if b["remaining"] > 0 else f"spent ({b['spent']:.0%} of it used)"
         print(f"  {b['version']} {b['kpi']}: {left}, {b['bad']:,} bad of {b['events']:,}; {b['status']}; "
               f"{b['rule']}")
+    for note in result["notes"]:
+        print(f"note: {note}")
     print(f"service-level breaches: {len(result['slo_breaches'])}")
     for b in result["slo_breaches"]:
         print(f"  {b['version']} {b['kpi']}: {b['start']} to {b['end']} ({b['hours']} hours), "
@@ -130,8 +135,8 @@ def print_drift(result: dict) -> None:
     print(f"{result['model']} {result['version']}: {result['current']['start'][:10]} to "
           f"{result['current']['end'][:10]} (end exclusive) against {result['reference']['description']}")
     print(result["thresholds"]["rule"])
-    if result["label_note"]:
-        print(f"note: {result['label_note']}")
+    for note in ([result["label_note"]] if result["label_note"] else []) + result["notes"]:
+        print(f"note: {note}")
     print(f"status and PSI: {result['judged_period_label']}; whole window: every {result['grain']} pooled, for "
           f"reference only")
     partial = sorted({str(p["period"])[:10] for p in result["periods"] if p["status"] == "partial"})
