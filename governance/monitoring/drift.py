@@ -89,7 +89,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import sparse, special, stats
 
 from governance.access.identity import User, require
 from governance.errors import InvalidInputError
@@ -97,8 +97,8 @@ from governance.monitoring import telemetry_sources
 from governance.monitoring.inventory import require_model
 from governance.monitoring.kpis import BAD_DATE, Window, data_window, parse_day, resolve_window
 from governance.monitoring.telemetry_sql import (DRIFT_READS, EVALUATION_SCORES_SQL, EVALUATION_TOTAL_SQL,
-                                                 EVALUATION_VALUES_SQL, current_counts_sql, distinct_values_sql,
-                                                 json_structure)
+                                                 EVALUATION_VALUES_SQL, PER_INPUT_DAY_ROLLUP_SQL, current_counts_sql,
+                                                 distinct_values_sql, input_codes_sql, json_structure)
 from governance.record import clock
 from governance.record.repositories import models, settings
 from governance.record.store import GovernanceStore
@@ -577,11 +577,61 @@ def _current_counts(store: GovernanceStore, *, model: str, version: str, window:
     """
     params: dict = {"model": model, "version": version, "start": window.start, "end": window.end,
                     "grain": grain}
-    sql, parts = current_counts_sql(inputs, score.edges, params,
-                                    rollups=_from_rollups(store, model=model, window=window))
+    rollups = _from_rollups(store, model=model, window=window)
+    # from rollups the statement counts the totals and the score; the features are counted in numpy
+    sql, parts = current_counts_sql([] if rollups else inputs, score.edges, params, rollups=rollups)
     frame = telemetry_sources.query(store, sql, params)
     split = dict(tuple(frame.groupby("part", sort=False)))
-    return {key: split.get(number, frame.iloc[:0]) for key, number in parts.items()}
+    counts = {key: split.get(number, frame.iloc[:0]) for key, number in parts.items()}
+    if rollups and inputs:
+        periods = _periods(window, grain)
+        totals = counts[("totals",)]
+        period_rows = np.zeros(len(periods))
+        np.add.at(period_rows, periods.get_indexer(totals["period"]), totals["n"].to_numpy(np.float64))
+        counts |= _feature_counts(store, params=params, inputs=inputs, periods=periods, period_rows=period_rows)
+    return counts
+
+
+def _feature_counts(store: GovernanceStore, *, params: dict, inputs: list[_Feature], periods: pd.DatetimeIndex,
+                    period_rows: np.ndarray) -> dict[tuple, pd.DataFrame]:
+    """_current_counts's ("f", i) and ("w", i) parts from a dataset's daily rollup, counted in numpy: rows per
+    (period, input) by one bincount, then per (period, value or bin) as the product with each feature's inputs.
+
+    The same sums as the statement's join of rows to inputs and GROUP BY: the rows with no input, or whose input has
+    no record, are the rest of the period's rows (period_rows, the totals' n) and count as missing (NULL); an input_id
+    recorded twice counts once per record; a (period, value) without rows is left out, as GROUP BY leaves it out.
+    """
+    rows = telemetry_sources.query(store, PER_INPUT_DAY_ROLLUP_SQL, params)
+    codes_params = dict(params)
+    codes = telemetry_sources.query(store, input_codes_sql(inputs, codes_params), codes_params)
+    codes = codes[codes["input_id"].notna()]
+    ids, record_position = np.unique(codes["input_id"].to_numpy(np.int64), return_inverse=True)
+    width = len(ids) + 1                            # the last column: rows with no record
+    position = pd.Index(ids).get_indexer(rows["input_id"].to_numpy(np.int64))
+    period = pd.Index(periods.to_numpy().astype("datetime64[D]").astype(np.int64)).get_indexer(
+        rows["period_day"].to_numpy(np.int64))
+    assert (period >= 0).all(), "a period outside the window"
+    found = position >= 0
+    per_input = np.bincount(period[found] * width + position[found], weights=rows["n"].to_numpy(np.float64)[found],
+                            minlength=len(periods) * width).reshape(len(periods), width)
+    per_input[:, -1] = period_rows - per_input.sum(axis=1)
+    by_input = np.ascontiguousarray(per_input.T)    # (input, period), as the sparse products below want it
+    positions = np.append(record_position, width - 1)
+    counts: dict[tuple, pd.DataFrame] = {}
+    for f in inputs:
+        values = np.append(codes[f"f{f.index}"].to_numpy(np.float64), np.nan)    # no record: NULL
+        grid, column = np.unique(values, return_inverse=True)                      # NaNs as one value, as NULL
+        one_hot = sparse.csr_matrix((np.ones(len(values)), (column, positions)), shape=(len(grid), width))
+        by_value = one_hot @ by_input                                              # (value, period)
+        k, p = np.nonzero(by_value)
+        counts[("f", f.index)] = pd.DataFrame({"period": periods[p], "value": grid[k], "n": by_value[k, p]})
+        if f"w{f.index}" in codes:      # a feature counted per bin: its whole-window counts per value too
+            whole = codes[f"w{f.index}"].to_numpy(np.float64)
+            present = ~np.isnan(whole)
+            grid, column = np.unique(whole[present], return_inverse=True)
+            n = np.bincount(column, weights=by_input.sum(axis=1)[record_position[present]], minlength=len(grid))
+            counts[("w", f.index)] = pd.DataFrame({"value": grid[n > 0], "n": n[n > 0]})
+    return counts
 
 
 # --- statistics on counts -----------------------------------------------------------------------------
