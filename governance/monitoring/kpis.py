@@ -247,11 +247,35 @@ def _rollup_series(store: GovernanceStore, params: dict) -> pd.DataFrame:
     """KPI_SERIES_RAW_SQL's frame from a dataset's rollups: the counts summed from the hourly rollup, and each
     period's percentiles from the merged latency sketches (within the sketch's relative error)."""
     counts = telemetry_sources.query(store, KPI_SERIES_ROLLUP_SQL, params)
-    sketch = telemetry_sources.query(store, LATENCY_SKETCH_SQL, params)
-    quantiles = {key: [histogram_quantile(group, q) for q in LATENCY_QUANTILE_LEVELS]
-                 for key, group in sketch.groupby(["version", "period"], sort=False)}
+    merged = sketch_quantiles(telemetry_sources.query(store, LATENCY_SKETCH_SQL, params), keys=["version", "period"],
+                              levels=LATENCY_QUANTILE_LEVELS)
+    quantiles = {(v, p): list(q) for v, p, *q in merged.itertuples(index=False, name=None)}
     counts["latency_q"] = [quantiles.get((v, p)) for v, p in zip(counts["version"], counts["period"])]
     return counts
+
+
+def sketch_quantiles(histograms: pd.DataFrame, *, keys: list[str], levels) -> pd.DataFrame:
+    """histogram_quantile at each level for every group of `keys` at once: histograms sorted by keys then
+    latency_ms, with counts n. One column per level (named by it), one row per group."""
+    import numpy as np
+    import pandas as pd
+
+    if histograms.empty:
+        return pd.DataFrame(columns=[*keys, *levels])
+    groups = histograms.groupby(keys, sort=False)
+    cumulative = histograms["n"].to_numpy().cumsum()
+    values = histograms["latency_ms"].to_numpy()
+    last = groups.cumcount(ascending=False).to_numpy() == 0   # each group's last row
+    ends = cumulative[last]
+    starts = np.concatenate(([0], ends[:-1]))
+    out = groups.size().reset_index()[keys]
+    for q in levels:   # as histogram_quantile, with every group's ranks offset by the rows before it
+        position = (ends - starts - 1) * q
+        below = np.floor(position)
+        lower = values[np.searchsorted(cumulative, starts + below, side="right")]
+        upper = values[np.searchsorted(cumulative, starts + np.minimum(below + 1, ends - starts - 1), side="right")]
+        out[q] = lower + (position - below) * (upper - lower)
+    return out
 
 
 def kpi_records(store: GovernanceStore, *, model: str, window: Window, grain: str = "day",

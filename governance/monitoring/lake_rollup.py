@@ -36,12 +36,22 @@ from governance.record import durable_file
 
 ROLLUP_DIR = "_rollup"
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2   # 2: the latency rollup keeps the objectives' steps
 RELATIONS = tuple(telemetry_sql.ROLLUP_SQL)
 # DDSketch's relative accuracy: every percentile read from the sketch is within 1% of the exact one (the value of
 # each order statistic is within LATENCY_ALPHA of its bin's representative, and so is any interpolation of two).
 LATENCY_ALPHA = 0.01
 LATENCY_GAMMA = (1 + LATENCY_ALPHA) / (1 - LATENCY_ALPHA)
+def latency_step(target: float) -> int | None:
+    """The step (telemetry_sql.LATENCY_STEP_SQL) whose upper edge is this latency target, or None when the target
+    is not an edge (10 ms apart up to 1 s, 100 ms apart up to 10 s): then the slow count needs the rows."""
+    if 0 <= target <= 1000 and target % 10 == 0:
+        return int(target // 10)
+    if 1000 < target <= 10000 and target % 100 == 0:
+        return 100 + int((target - 1000) // 100)
+    return None
+
+
 # The values the statements bind: the sketch's precision, and the A/B comparison's bins (compare_bins_sql's).
 PARAMS = {"gamma": LATENCY_GAMMA,
           "compare_gamma": (1 + telemetry_sql.COMPARE_LATENCY_ALPHA) / (1 - telemetry_sql.COMPARE_LATENCY_ALPHA),

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 
 from governance.access.identity import User, require
 from governance.errors import InvalidInputError
-from governance.monitoring import telemetry_sources
+from governance.monitoring import lake_rollup, telemetry_sources
 from governance.monitoring.inventory import require_model
-from governance.monitoring.telemetry_sql import SLO_HOURLY_SQL
+from governance.monitoring.kpis import sketch_quantiles
+from governance.monitoring.telemetry_sql import LATENCY_HOURLY_SKETCH_SQL, SLO_HOURLY_ROLLUP_SQL, SLO_HOURLY_SQL
 from governance.record import clock
 from governance.record.repositories import settings
 from governance.vocabulary import KPI_LABELS
@@ -455,11 +456,23 @@ def _breach(version: str, level: ServiceLevel, rows: list[dict], episode: Episod
 
 def slo_hourly(store: GovernanceStore, *, model: str, start: datetime, end: datetime, version: str | None,
                levels: dict[str, ServiceLevel]) -> list[dict]:
-    """SLO_HOURLY_SQL's rows for [start, end), as plain records (no pandas when the telemetry is in the workspace)."""
+    """SLO_HOURLY_SQL's rows for [start, end), as plain records (no pandas when the telemetry is in the workspace).
+
+    Over a dataset with rollups, the same counts from them (whole hours, and a latency target on a step of the
+    latency rollup, so that the slow requests are counted exactly); each hour's p95, only a breach's worst value,
+    from its merged latency sketches (within lake_rollup.LATENCY_ALPHA)."""
     latency = levels.get("latency_p95_ms")
-    return telemetry_sources.query_records(store, SLO_HOURLY_SQL, {
-        "model": model, "version": version, "start": start, "end": end,
-        "latency_target_ms": None if latency is None else float(latency.target)})
+    target = None if latency is None else float(latency.target)
+    params = {"model": model, "version": version, "start": start, "end": end}
+    step = None if target is None else lake_rollup.latency_step(target)
+    if telemetry_sources.reads_rollups(store, model=model) and (target is None or step is not None) and \
+            all(_plain_time(t) == _plain_time(t).replace(minute=0, second=0, microsecond=0) for t in (start, end)):
+        rows = telemetry_sources.query_records(store, SLO_HOURLY_ROLLUP_SQL, {**params, "latency_step": step})
+        p95 = sketch_quantiles(telemetry_sources.query(store, LATENCY_HOURLY_SKETCH_SQL, params),
+                               keys=["version", "hour"], levels=[0.95])
+        by_hour = {(v, _plain_time(h)): q for v, h, q in p95.itertuples(index=False, name=None)}
+        return [{**r, "latency_p95_ms": by_hour.get((r["version"], _plain_time(r["hour"])))} for r in rows]
+    return telemetry_sources.query_records(store, SLO_HOURLY_SQL, {**params, "latency_target_ms": target})
 
 
 def slo_judgment(store: GovernanceStore, *, model: str, window: Window, version: str | None = None) -> SloJudgment:

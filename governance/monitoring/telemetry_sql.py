@@ -619,6 +619,12 @@ def pushed_part_sql(name: str) -> str:
 
 # --- the lake's rollups (lake_rollup.py): one partition's summaries, and the relations read from them -------------
 
+# The latency objectives' steps: a latency's step is k when it lies in (edge(k - 1), edge(k)], the edges every 10 ms
+# up to 1 s and every 100 ms up to 10 s (lake_rollup.latency_step). Kept beside the sketch's bins, so that the
+# successful requests slower than an objective's target on an edge (250 ms, 1 s) are counted exactly from rollups.
+LATENCY_STEP_SQL = ("CASE WHEN latency_ms <= 1000 THEN ceil(latency_ms / 10) "
+                    "WHEN latency_ms <= 10000 THEN 100 + ceil((latency_ms - 1000) / 100) ELSE 191 END")
+
 # Built once per day partition, each over the relation `telemetry` (that partition's rows), and written beside it.
 # Pages read the relations of the same names: the rollup files of the partitions that have one, UNION ALL the same
 # statement over the rows of those that have none, so a figure is the same either way.
@@ -634,10 +640,11 @@ ROLLUP_SQL = {
                {COUNTS}
         FROM telemetry GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""",
     "telemetry_latency": f"""
-        SELECT model, version, hour, segment, {bin_value_sql('gamma')} AS value, count(*) AS n
-        FROM (SELECT model, version, date_trunc('hour', ts) AS hour, segment, {latency_bin_sql('gamma')} AS bin
+        SELECT model, version, hour, segment, {bin_value_sql('gamma')} AS value, step, count(*) AS n
+        FROM (SELECT model, version, date_trunc('hour', ts) AS hour, segment, {latency_bin_sql('gamma')} AS bin,
+                     {LATENCY_STEP_SQL} AS step
               FROM telemetry WHERE NOT is_error AND latency_ms IS NOT NULL) AS binned
-        GROUP BY model, version, hour, segment, bin ORDER BY 1, 2, 3, 4, 5""",
+        GROUP BY model, version, hour, segment, bin, step ORDER BY 1, 2, 3, 4, 5, 6""",
     "telemetry_daily_inputs": """
         SELECT model, version, CAST(ts AS DATE) AS day, input_id, score, is_error, count(*) AS n,
                count(label) AS n_label
@@ -708,6 +715,22 @@ LATENCY_SKETCH_WINDOW_SQL = """
     FROM telemetry_latency
     WHERE model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end
     GROUP BY ALL ORDER BY version, latency_ms"""
+# Service levels' hourly counts from the rollups (SLO_HOURLY_SQL's columns but the p95, which kpis merges from
+# the sketches): slow = successful requests in steps above $latency_step (the target's; NULL: no objective).
+ROLLUP_HOURLY_WHERE = "model = $model AND ($version IS NULL OR version = $version) AND hour >= $start AND hour < $end"
+SLO_HOURLY_ROLLUP_SQL = f"""
+    WITH counts AS (
+        SELECT version, hour, sum(n)::BIGINT AS n, sum(failures)::BIGINT AS failures,
+               sum(labelled)::BIGINT AS labelled, sum(correct)::BIGINT AS correct
+        FROM telemetry_hourly WHERE {ROLLUP_HOURLY_WHERE} GROUP BY version, hour),
+    slow AS (
+        SELECT version, hour, coalesce(sum(n) FILTER (WHERE step > $latency_step), 0)::BIGINT AS slow
+        FROM telemetry_latency WHERE {ROLLUP_HOURLY_WHERE} GROUP BY version, hour)
+    SELECT version, hour, n, failures, labelled, correct, n - failures AS n_ok, coalesce(slow, 0) AS slow
+    FROM counts LEFT JOIN slow USING (version, hour) ORDER BY version, hour"""
+LATENCY_HOURLY_SKETCH_SQL = f"""
+    SELECT version, hour, value AS latency_ms, sum(n) AS n FROM telemetry_latency WHERE {ROLLUP_HOURLY_WHERE}
+    GROUP BY ALL ORDER BY version, hour, latency_ms"""
 DATA_WINDOW_ROLLUP_SQL = "SELECT min(first_ts), max(last_ts) FROM telemetry_hourly WHERE model = $model"
 
 

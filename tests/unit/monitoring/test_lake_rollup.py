@@ -128,6 +128,11 @@ def test_rollups_of_random_partitions_match_the_rows(tmp_path, seed):
                 assert abs(histogram_quantile(histogram, q) - exact) <= lake_rollup.LATENCY_ALPHA * exact + 1e-12
                 checked += 1
     assert checked > 30
+    # the slow requests above any latency objective on a step (10 ms apart to 1 s, 100 ms apart to 10 s), exactly
+    sketch = _rollup(location, "telemetry_latency")
+    for target in (0, 10, 250, 990, 1000, 1100, 5000, 10000):
+        step = lake_rollup.latency_step(target)
+        assert sketch.loc[sketch["step"] > step, "n"].sum() == (ok["latency_ms"] > target).sum(), target
     # drift's per-input counts, exactly
     inputs = _rollup(location, "telemetry_daily_inputs")
     assert inputs["n"].sum() == len(rows) and inputs["n_label"].sum() == rows["label"].notna().sum()
@@ -220,3 +225,8 @@ def test_a_read_rolls_up_again_only_a_few_stale_partitions_and_reads_the_rest_fr
     assert plan.notes == ["1 of 3 day partitions have out-of-date rollups and were read from their rows (2026-05-01): "
                           "`python -m governance telemetry rollup --model m1` remakes them"]
     assert not lake_rollup.plan(files=files).row_files   # the next read rolls up the rest
+
+
+def test_latency_objectives_on_a_step_are_counted_exactly_and_others_are_not_claimed():
+    assert [lake_rollup.latency_step(t) for t in (0, 10, 250.0, 1000, 1100, 10000)] == [0, 1, 25, 100, 101, 190]
+    assert [lake_rollup.latency_step(t) for t in (255, 1050, 12000, -10)] == [None] * 4

@@ -15,7 +15,8 @@ from governance.access.identity import PermissionDeniedError
 from governance.decisions import release_gate
 from governance.errors import InvalidInputError
 from governance.evidence import robustness
-from governance.monitoring import compare, data_quality, drift, kpis, lake_rollup, telemetry_setup, telemetry_sources
+from governance.monitoring import (compare, data_quality, drift, kpis, lake_rollup, service_levels, telemetry_setup,
+                                   telemetry_sources)
 from governance.monitoring.explore import View, explore
 from governance.monitoring.inventory import list_versions
 from governance.record.store import GovernanceStore
@@ -38,6 +39,14 @@ def results(store: GovernanceStore) -> dict:
     out["week"] = kpis.kpi_view(store, model=MODEL, window=WEEK, grain="day").summary
     out["ab"] = pd.DataFrame([k.as_dict() for k in compare.compare_versions(store, model=MODEL, a="v1", b="v2",
                                                                             window=AB_WINDOW)])
+    # the service levels (250 ms, a step of the latency rollup: slow requests counted exactly from rollups)
+    judged = service_levels.slo_judgment(store, model=MODEL, window=span)
+    breaches = pd.DataFrame([b.as_dict() for b in judged.breaches])
+    latency = breaches["kpi"] == "latency_p95_ms"   # its worst is an hour's p95: from the sketch, within its error
+    out["slo_breaches"] = breaches.assign(worst=breaches["worst"].where(~latency),
+                                          worst_latency_p95=breaches["worst"].where(latency))
+    assert latency.any()
+    out["slo_budgets"] = pd.DataFrame([b.as_dict() for b in judged.budgets.values()])
     out["overlap"] = compare.overlap_window(store, model=MODEL, a="v1", b="v2")
     report = drift.drift_report(store, model=MODEL, version="v1", grain="week")
     reference_period = drift.drift_report(store, model=MODEL, version="v2", grain="week",
