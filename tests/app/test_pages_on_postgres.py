@@ -3,7 +3,8 @@
 The session's DuckDB demo, and the same demo moved to PostgreSQL and its lake; each page runs under AppTest on both
 (QUORUM_DB and QUORUM_LAKE as a server of a shared deployment has them). What the page shows must be equal:
 titles, headings, metrics, messages, captions, markdown and every table's cells, once the build times and the
-workspace's location are set aside (tests/unit/test_commands_on_postgres.py says how), with floats to 1e-9.
+workspace's location are set aside (tests/unit/test_commands_on_postgres.py says how), with floats to 1e-9 but
+latency percentiles, which on PostgreSQL come from the lake's sketches: those by that module's LATENCY rule.
 What differs by design is listed in BY_DESIGN and checked for what it must be.
 """
 

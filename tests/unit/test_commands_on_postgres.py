@@ -8,7 +8,9 @@ two answers must be equal once what is bound to differ is set aside:
   build times of the audits, runs and explanation it froze; the test recomputes each side's hash from the
   evidence it shows, which must itself be equal);
 - the workspace's location (a file against a URL and a lake) and the DuckDB-only hourly rollup;
-- floats, to a relative 1e-9: the engines add in different orders.
+- floats, to a relative 1e-9: the engines add in different orders;
+- latency percentiles, to the lake's sketch error (the LATENCY rule below): on PostgreSQL they come from the
+  rollups' latency sketches, on DuckDB from the rows.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from governance.cli import main as governance_cli
+from governance.monitoring.lake_rollup import LATENCY_ALPHA
 from tests.conftest import DEMO_ROWS, copy_workspace
 
 # The datetimes of the build: ISO text with a time of day (dates alone are the demo's telemetry days).
@@ -33,6 +36,29 @@ HASHED_OVER_BUILD_TIMES = {
 # Keys about the workspace itself, not its content.
 WORKSPACE_KEYS = {"workspace", "location", "path"}
 REL_TOL = 1e-9
+# The LATENCY rule. With PostgreSQL a model's telemetry is the lake, read from its rollups, whose latency
+# percentiles come from a DDSketch within LATENCY_ALPHA relative error; the DuckDB workspace computes them exactly
+# from its rows. Everything else (counts, sums, rates, PSI, KS...) the rollups keep exactly, and stays at REL_TOL.
+# (a) A latency percentile compares to LATENCY_ALPHA relative: under one of these keys, or under one of
+#     LATENCY_RECORD_VALUES in a record whose `kpi` is one (a service level's value, an anomaly's, a breach's worst
+#     hourly p95; a CSV row of either once keyed by its header).
+LATENCY_PERCENTILES = {"latency_p50_ms", "latency_p95_ms", "latency_p99_ms"}
+LATENCY_RECORD_VALUES = {"value", "worst"}
+# (a) A spread of percentiles each within LATENCY_ALPHA of its own is within LATENCY_ALPHA x the largest of them:
+#     absolute, that share of the answer's largest p95 (as tests/unit/monitoring/test_telemetry_sources.py does).
+LATENCY_SPREADS = {"latency_p95_rolling_std_ms"}
+# (b) What the 1% moves further, by name. An anomaly of a latency KPI: its expected band and score come from a
+#     fit over the period's neighbours and its sampling noise, which turn 1% on each point into several % on the
+#     band (seen: 2%) and on the score (10%). Which anomalies fire (version, KPI, period) and the value flagged still
+#     compare: only these are set aside.
+LATENCY_ANOMALY_FIT = {"expected", "expected_low", "expected_high", "score"}
+# (b) A latency figure in a text ("p95 latency 85 ms"): the text without its figures must be equal, and each pair
+#     of figures within LATENCY_ALPHA plus one unit of the last digit shown (each side rounded its own way).
+LATENCY_FIGURE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(?= ?ms\b)")
+# (b) The same for a breach's worst figure, written without its unit ("worst 803.2 against target 250"), in the
+#     texts of a record that names a latency KPI (a proposed risk's title, its evidence's ref) and only there: an
+#     accuracy's worst is held exactly.
+BREACH_FIGURE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)(?= ?ms\b)|(?<=worst )(\d[\d,]*(?:\.\d+)?)(?= against\b)")
 
 # (name, arguments): every command that reads, with the ids the demo makes.
 COMMANDS = [
@@ -99,6 +125,27 @@ SUFFIX = {"html": ".html", "pack": ".zip"}
 # build times; the files themselves are compared.
 PACK_MANIFEST_BY_DESIGN = {"bytes", "sha256", "manifest_hmac"}
 LEDGER_HEAD = re.compile(r"(Head hash: <span class=\"hash\">)[0-9a-f]{64}")
+# (b) of the LATENCY rule: a report's chart of the daily KPIs draws p95 latency, so its SVG's coordinates and axis
+# ticks move with the sketch's 1%. It is drawn from the report's kpis.daily, compared by the rule in the JSON
+# reports (and in a pack's report.json and kpis_daily.csv), so the chart itself is set aside.
+KPI_CHART = re.compile(r'(<figure data-chart="kpis">).*?(</figure>)', re.S)
+# (b) an HTML table's latency columns ("p95 ms"): their cells are latency figures written without the unit, given
+# it so that they compare as figures in a text do.
+LATENCY_COLUMN = re.compile(r"\s*p\d\d ms\s*")
+
+
+def _latency_cells_with_unit(html: str) -> str:
+    def table(found) -> str:
+        text = found.group(0)
+        head = [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<th\b[^>]*>.*?</th>", text, re.S)]
+        at = {i for i, name in enumerate(head) if LATENCY_COLUMN.fullmatch(name)}
+
+        def row(cells) -> str:
+            index = iter(range(len(head) + 1000))
+            return re.sub(r"(<td\b[^>]*>)(.*?)(</td>)", lambda c: c.group(1) + c.group(2)
+                          + (" ms" if next(index) in at else "") + c.group(3), cells.group(0), flags=re.S)
+        return re.sub(r"<tr\b[^>]*>.*?</tr>", row, text, flags=re.S) if at else text
+    return re.sub(r"<table\b.*?</table>", table, html, flags=re.S)
 # What differs by design, per command: with PostgreSQL a model's telemetry is read from the lake as a Parquet
 # dataset (telemetry_sources.source_for), with DuckDB from the workspace; a query's time and bytes are measured.
 BY_DESIGN = {
@@ -133,28 +180,94 @@ def _in_build(text: str, windows) -> bool:
     return any(start <= moment <= end for start, end in windows)
 
 
-def differences(a, b, path="") -> list[str]:
-    """Where two normalised answers differ: floats compared to a relative REL_TOL, the rest exactly."""
+def differences(a, b, path="", *, key: str = "", scale: float | None = None) -> list[str]:
+    """Where two normalised answers differ: latency percentiles by the LATENCY rule, other floats to a relative
+    REL_TOL, the rest exactly. `key` is the name the values are under; `scale`, the answer's largest p95 latency."""
+    if scale is None:
+        scale = max(_latency_p95s(a), default=0.0)
+    if _is_frame(a) and _is_frame(b):   # a table (split orient): each cell under its column's name
+        if a["columns"] != b["columns"]:
+            return [f"{path}.columns: {a['columns']!r} on DuckDB, {b['columns']!r} on PostgreSQL"]
+        a, b = ({**x, "data": _records(x)} for x in (a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         found = [f"{path}.{k}: only on {'DuckDB' if k in a else 'PostgreSQL'}" for k in set(a) ^ set(b)]
+        latency_record = a.get("kpi") in LATENCY_PERCENTILES and a.get("kpi") == b.get("kpi")
+        names_latency = any(isinstance(v, str) and any(kpi in v for kpi in LATENCY_PERCENTILES) for v in a.values())
         for k in a.keys() & b.keys():
-            found += differences(a[k], b[k], f"{path}.{k}")
+            if latency_record and k in LATENCY_ANOMALY_FIT:
+                continue
+            if names_latency and isinstance(a[k], str) and isinstance(b[k], str) \
+                    and _latency_figures_alike(a[k], b[k], figure=BREACH_FIGURE):
+                continue
+            named = "latency_p95_ms" if latency_record and k in LATENCY_RECORD_VALUES else str(k)
+            found += differences(a[k], b[k], f"{path}.{k}", key=named, scale=scale)
         return found
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} items on DuckDB, {len(b)} on PostgreSQL"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
-                and not isinstance(b, bool) and math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-12):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]", key=key,
+                                                                            scale=scale)]
+    if _number(a) and _number(b) and (isinstance(a, float) or isinstance(b, float)):
+        if key in LATENCY_PERCENTILES and math.isclose(a, b, rel_tol=LATENCY_ALPHA, abs_tol=1e-12):
             return []
-        if a != a and b != b:   # NaN on both
+        if key in LATENCY_SPREADS and math.isclose(a, b, rel_tol=REL_TOL, abs_tol=LATENCY_ALPHA * scale + 1e-12):
             return []
+        if math.isclose(a, b, rel_tol=REL_TOL, abs_tol=1e-12):
+            return []
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:   # NaN on both
+        return []
+    if isinstance(a, str) and isinstance(b, str) and a != b and _latency_figures_alike(a, b):
+        return []
     if isinstance(a, str) and isinstance(b, str) and a != b and max(len(a), len(b)) > 200:   # a document
         at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         return [f"{path} from character {at}: {a[max(0, at - 80):at + 80]!r} on DuckDB, "
                 f"{b[max(0, at - 80):at + 80]!r} on PostgreSQL"]
     return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} on DuckDB, {b!r} on PostgreSQL"]
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _is_frame(x) -> bool:
+    return isinstance(x, dict) and isinstance(x.get("columns"), list) and isinstance(x.get("data"), list) \
+        and all(isinstance(row, list) and len(row) == len(x["columns"]) for row in x["data"])
+
+
+def _records(frame: dict) -> list[dict]:
+    return [dict(zip(map(str, frame["columns"]), row)) for row in frame["data"]]
+
+
+def _latency_p95s(value):
+    """Every p95 latency in an answer (under its key, or as a latency record's value)."""
+    if isinstance(value, dict):
+        if _is_frame(value):
+            value = _records(value)
+        else:
+            for k, v in value.items():
+                if _number(v) and (k == "latency_p95_ms" or k == "value" and value.get("kpi") == "latency_p95_ms"):
+                    yield float(v)
+                else:
+                    yield from _latency_p95s(v)
+            return
+    if isinstance(value, list):
+        for v in value:
+            yield from _latency_p95s(v)
+
+
+def _latency_figures_alike(a: str, b: str, *, figure: re.Pattern = LATENCY_FIGURE) -> bool:
+    """Two texts equal but for their latency figures ("85 ms"), each pair within LATENCY_ALPHA plus one unit of
+    the last digit shown (the LATENCY rule, b)."""
+    figures = [["".join(groups) for groups in figure.findall(x)] if figure.groups > 1 else figure.findall(x)
+               for x in (a, b)]
+    if not figures[0] or len(figures[0]) != len(figures[1]) or figure.sub("#", a) != figure.sub("#", b):
+        return False
+    for x, y in zip(*figures):
+        unit = max(10.0 ** -len(f.partition(".")[2]) for f in (x, y))
+        x, y = (float(f.replace(",", "")) for f in (x, y))
+        if abs(x - y) > LATENCY_ALPHA * max(abs(x), abs(y)) + unit:
+            return False
+    return True
 
 
 def without(value, keys: set[str]):
@@ -256,10 +369,12 @@ def _report(path: str):
         if name.endswith(".json"):
             found = json.loads(data)
             return without(found, PACK_MANIFEST_BY_DESIGN) if name == "manifest.json" else found
-        if name.endswith(".csv"):
-            return [[cell(v) for v in row] for row in csv.reader(io.StringIO(data.decode()))]
+        if name.endswith(".csv"):   # as a table: each cell under its column's name (the LATENCY rule needs it)
+            header, *rows = csv.reader(io.StringIO(data.decode()))
+            return {"columns": header, "data": [[cell(v) for v in row] for row in rows]}
         if name.endswith(".html"):
-            return LEDGER_HEAD.sub(r"\1<ledger head>", data.decode())   # a hash over build times
+            html = LEDGER_HEAD.sub(r"\1<ledger head>", data.decode())   # a hash over build times
+            return _latency_cells_with_unit(KPI_CHART.sub(r"\1<the KPI chart>\2", html))
         return None   # the PDF: the same HTML, printed
 
     if path.endswith(".zip"):
@@ -300,6 +415,17 @@ def test_a_command_answers_alike_on_both_engines(both, name):
     assert not found, "\n".join(found[:20])
 
 
+def test_the_postgresql_demo_leaves_every_partition_of_its_lake_rolled_up(both):
+    """So its pages read summaries, and none says a partition was read from its rows (as drift's notes would)."""
+    from governance.monitoring import lake_rollup
+    from governance.monitoring.telemetry_dataset import dataset_files
+
+    files = dataset_files(str(both["lake"]))
+    plan = lake_rollup.plan(files=files, rebuild=False)   # a missing or stale rollup shows as rows to read
+    assert files and plan.row_files == [] and plan.notes == []
+    assert len(plan.rollup_files["telemetry_hourly"]) == len({f.split("date=")[1][:10] for f in files})
+
+
 def test_telemetry_is_read_from_the_lake_on_postgresql_and_from_the_workspace_on_duckdb(both):
     for engine, kind in (("duckdb", "workspace"), ("postgresql", "parquet")):
         shown = _json(both["answers"]["telemetry show", engine], engine, "telemetry show")
@@ -321,6 +447,54 @@ def test_the_comparison_finds_a_difference():
     assert differences(norm(base), norm(base | {"x": 0.3000001}))
     assert differences(norm(base), norm(base | {"day": "2026-09-14 13:00:00"}))   # a telemetry time, not the build's
     assert differences(norm(base), norm({k: v for k, v in base.items() if k != "n"}))
+
+
+def test_the_comparison_holds_latency_percentiles_to_the_sketch_error_only():
+    """The LATENCY rule: a latency percentile within LATENCY_ALPHA passes and one 2% off is found, under its key,
+    as a latency record's value, in a table's column and in a text; everything else beside them stays exact."""
+    day = {"date": "2026-09-14", "predictions": 144, "accuracy": 0.88, "latency_p95_ms": 100.0,
+           "latency_p95_rolling_std_ms": 4.0}
+    assert differences(day, day | {"latency_p95_ms": 100.9}) == []
+    assert differences(day, day | {"latency_p95_ms": 102.0})
+    assert differences(day, day | {"accuracy": 0.88 * 1.005})   # 0.5%: within the sketch's error, not an accuracy's
+    assert differences(day, day | {"latency_p95_rolling_std_ms": 4.9}) == []   # 1% of the largest p95: 1 ms
+    assert differences(day, day | {"latency_p95_rolling_std_ms": 5.1})
+    level = {"kpi": "latency_p95_ms", "value": 368.99, "status": "red", "target": 250.0}
+    assert differences(level, level | {"value": 368.76}) == []
+    assert differences(level, level | {"value": 368.99 * 1.02})
+    assert differences(level, level | {"target": 250.5})
+    assert differences(level | {"kpi": "error_rate"}, level | {"kpi": "error_rate", "value": 368.76})
+    anomaly = {"kpi": "latency_p95_ms", "period": "2026-09-14T00:00:00", "value": 489.2, "expected": 154.2,
+               "expected_low": 127.8, "expected_high": 186.0, "score": 24.59}
+    assert differences(anomaly, anomaly | {"value": 487.9, "expected_low": 125.2, "score": 22.26}) == []
+    assert differences(anomaly, anomaly | {"value": 489.2 * 1.02})
+    assert differences(anomaly, anomaly | {"period": "2026-09-15T00:00:00"})
+    table = {"columns": ["date", "latency_p95_ms"], "data": [["2026-09-14", 161.6]]}
+    assert differences(table, table | {"data": [["2026-09-14", 162.1]]}) == []
+    assert differences(table, table | {"data": [["2026-09-14", 161.6 * 1.02]]})
+    assert differences(table, {"columns": ["date", "accuracy"], "data": [["2026-09-14", 161.6]]})
+    text = "p95 latency 85 ms against the 250 ms objective, error rate 0.45%"
+    assert differences(text, text.replace("85 ms", "86 ms")) == []   # 85.5 shown rounded either way
+    assert differences(text, text.replace("85 ms", "88 ms"))
+    assert differences(text, text.replace("0.45%", "0.46%"))
+    assert differences(text, text.replace("250 ms", "260 ms"))
+    breach = {"kpi": "latency_p95_ms", "worst": 803.24, "target": 250.0, "peak_burn": 20.0}
+    assert differences(breach, breach | {"worst": 802.37}) == []
+    assert differences(breach, breach | {"worst": 803.24 * 1.02})
+    assert differences(breach, breach | {"peak_burn": 20.1})
+    risk = {"title": "adult-income v2: latency_p95_ms breached its service level",
+            "description": "141 hour(s) from 2026-09-14 03:00, worst 803.2 against target 250, peak burn 20.0x"}
+    assert differences(risk, risk | {"description": risk["description"].replace("803.2", "802.4")}) == []
+    assert differences(risk, risk | {"description": risk["description"].replace("803.2", "819.3")})
+    assert differences(risk, risk | {"description": risk["description"].replace("20.0x", "20.1x")})
+    accuracy = risk | {"title": "adult-income v2: accuracy breached its service level"}
+    assert differences(accuracy, accuracy | {"description": accuracy["description"].replace("803.2", "802.4")})
+    html = ('<table><tr><th>Day</th><th class="num">p95 ms</th><th>Predictions</th></tr>'
+            '<tr><td>2026-09-14</td><td class="num">{p95}</td><td class="num">{n}</td></tr></table>')
+    cells = _latency_cells_with_unit(html.format(p95=162, n=144))
+    assert differences(cells, _latency_cells_with_unit(html.format(p95=163, n=144))) == []
+    assert differences(cells, _latency_cells_with_unit(html.format(p95=166, n=144)))
+    assert differences(cells, _latency_cells_with_unit(html.format(p95=162, n=145)))
 
 
 def test_both_workspaces_verify_intact(both):
