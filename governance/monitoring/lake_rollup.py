@@ -59,8 +59,8 @@ PARAMS = {"gamma": LATENCY_GAMMA,
 # A read rolls up again at most this many stale or damaged partitions (about 2 s each at 1.1M rows): the rest are
 # read from their rows this time, so that a page never waits minutes after a rollup format change or a bulk rewrite.
 REBUILDS_PER_READ = 4
-# Old generations are removed this long after a newer one is in place: a reader that planned with the older
-# manifest a moment ago still finds its files.
+# A rollup keeps the generation before it (a reader that planned with the older manifest a moment ago still finds
+# its files); files of no manifest (older generations, a crashed writer's) go once they are this old.
 KEEP_OLD_SECONDS = 60.0
 # The telemetry schema: each column and the DuckDB type families a file's column may have.
 _NUMBER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
@@ -205,13 +205,14 @@ def roll_up(*, files: list[str], engine: str = "duckdb", master: str | None = No
                 _fsync(temporary)
                 os.replace(temporary, target)
                 written[relation] = [target.name, _sha256(target)]
+            previous = _manifest_files(folder)
             manifest = {"format": FORMAT, "partition": day.isoformat(), "sources": sources,
                         "left_out": left_out, "files": written, "rows": rows, "latency_alpha": LATENCY_ALPHA}
             durable_file.replace(folder / MANIFEST, json.dumps(manifest, indent=1))
         except OSError as exc:
             raise InvalidInputError(NOT_WRITABLE.format(partition=f"{PARTITION}={day}", folder=folder.parent,
                                                         reason=exc.strerror or type(exc).__name__)) from None
-        _remove_old(folder, keep={name for name, _ in written.values()})
+        _remove_old(folder, keep={name for name, _ in written.values()} | previous)
     size = sum((folder / name).stat().st_size for name, _ in written.values())
     return PartitionRollup(day=day, rows=rows, seconds=time.perf_counter() - started, bytes=size, path=str(folder),
                            left_out=tuple(left_out))
@@ -225,9 +226,9 @@ def _results(con, good: list[str], *, engine: str, master: str | None) -> Callab
     """A function that leaves one relation's rollup of the partition's usable rows in the table rollup_result:
     computed by DuckDB over the rows loaded once, or computed by Spark and typed as DuckDB's statement types it
     (so the files are the same whichever engine made them)."""
-    if good:
+    if good and engine != "spark":
         con.execute(telemetry_sql.ROLLUP_LOAD_SQL, {"files": good})
-    else:   # no usable file: empty rollups of the schema
+    else:   # no usable file (empty rollups of the schema), or Spark reads the rows (typed by an empty table)
         con.execute(telemetry_sql.ROLLUP_EMPTY_SQL)
     if engine != "spark":
         return lambda relation: con.execute(telemetry_sql.rollup_result_sql(relation), _params(relation))
@@ -248,6 +249,13 @@ def _results(con, good: list[str], *, engine: str, master: str | None) -> Callab
 def _fsync(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
+
+
+def _manifest_files(folder: Path) -> set[str]:
+    try:
+        return {name for name, _ in json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"].values()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
 
 
 def _remove_old(folder: Path, *, keep: set[str]) -> None:

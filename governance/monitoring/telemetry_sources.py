@@ -242,7 +242,12 @@ def _query(store: GovernanceStore, source: Source, sql: str, params: dict) -> pd
     if source.kind == "workspace":
         frame = store.analytics.query(sql, _used(params, sql))
     elif source.kind == "parquet" or (_names_rollups(sql) and _is_local_folder(source)):
-        frame, opened, notes = _dataset_query(store, source, sql, params)
+        import duckdb
+
+        try:
+            frame, opened, notes = _dataset_query(store, source, sql, params)
+        except (FileNotFoundError, duckdb.IOException):   # a rollup replaced twice while this read: plan again
+            frame, opened, notes = _dataset_query(store, source, sql, params)
     else:
         frame, opened = _spark_query(store, source, sql, params)
     _note(source, started, opened=opened, notes=notes)

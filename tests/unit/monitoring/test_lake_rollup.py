@@ -230,3 +230,18 @@ def test_a_read_rolls_up_again_only_a_few_stale_partitions_and_reads_the_rest_fr
 def test_latency_objectives_on_a_step_are_counted_exactly_and_others_are_not_claimed():
     assert [lake_rollup.latency_step(t) for t in (0, 10, 250.0, 1000, 1100, 10000)] == [0, 1, 25, 100, 101, 190]
     assert [lake_rollup.latency_step(t) for t in (255, 1050, 12000, -10)] == [None] * 4
+
+
+def test_a_rollup_keeps_the_generation_before_it_for_readers_that_planned_with_it(tmp_path, monkeypatch):
+    rng = np.random.default_rng(45)
+    files = [str(_write(tmp_path, _rows(rng, pd.Timestamp("2026-05-06"))))]
+    first = lake_rollup.plan(files=files, rebuild=False)
+    assert first.row_files   # nothing rolled up yet
+    lake_rollup.roll_up(files=files)
+    planned = lake_rollup.plan(files=files)   # a reader plans with the first generation...
+    monkeypatch.setattr(lake_rollup, "KEEP_OLD_SECONDS", 0.0)
+    lake_rollup.roll_up(files=files)          # ...while a writer replaces it (the second) and then again (the third)
+    assert all(Path(f).exists() for found in planned.rollup_files.values() for f in found)
+    lake_rollup.roll_up(files=files)
+    folder = Path(lake_rollup.rollup_folder(files))
+    assert len(list(folder.glob("*.parquet"))) == 2 * len(lake_rollup.RELATIONS)   # this generation and the one before
