@@ -90,13 +90,18 @@ def print_backup(result: dict) -> None:
 def restore(store, args) -> dict:
     from governance.record import workspace_copy
 
-    return workspace_copy.restore(backup=args.backup_dir, to=args.to, lake=getattr(args, "lake", None)).as_dict()
+    lake = getattr(args, "lake", None)
+    result = workspace_copy.restore(backup=args.backup_dir, to=args.to, lake=lake).as_dict()
+    # a PostgreSQL workspace's lake comes back with new file times: its rollups are made again from its rows
+    return result | {"rollups": roll_up_lake(lake) if result["engine"] == "postgresql" and lake else 0}
 
 
 def print_restore(result: dict) -> None:
     print(f"restored {result['backup']} -> {result['target']} ({result['engine']}) in {result['seconds']} s: "
           f"{result['files_checked']} files matched the manifest")
     _print_heads(result["heads"], "  chain heads (equal to the backup's):")
+    if result["rollups"]:
+        print(f"  the lake's {result['rollups']} day partitions rolled up")
     print(f"  verify: {'intact' if result['verify_intact'] else 'BROKEN'}")
 
 

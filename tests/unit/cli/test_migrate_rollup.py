@@ -37,3 +37,22 @@ def test_migrate_says_how_many_partitions_it_rolled_up(demo_copy, postgres_url, 
     assert moved.returncode == 0, moved.stderr
     days = len({f.split("date=")[1][:10] for f in dataset_files(str(tmp_path / "lake"))})
     assert f"{days} day partitions rolled up" in moved.stdout
+
+
+def test_restore_into_postgresql_rolls_up_the_restored_lake(demo_copy, postgres_url, postgres_server, tmp_path, cli):
+    import uuid
+
+    cli("--db", demo_copy, "migrate", "--to", postgres_url, "--lake", tmp_path / "lake", "--json")
+    backed = cli("--db", postgres_url, "--lake", tmp_path / "lake", "backup", "--out", tmp_path / "b", "--json")
+    assert backed.returncode == 0, backed.stderr
+    name = f"t_restored_{uuid.uuid4().hex[:8]}"
+    target = postgres_server.create_database(name)
+    try:
+        restored = cli("restore", "--from", tmp_path / "b", "--to", target, "--lake", tmp_path / "lake2", "--json")
+        assert restored.returncode == 0, restored.stderr
+        files = dataset_files(str(tmp_path / "lake2"))
+        days = {f.split("date=")[1][:10] for f in files}
+        assert files and json.loads(restored.stdout)["rollups"] == len(days)
+        assert lake_rollup.plan(files=files, rebuild=False).row_files == []
+    finally:
+        postgres_server.drop_database(name)
