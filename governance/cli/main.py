@@ -86,6 +86,7 @@ REMOTE = {
     "alerts check": Remote(job=True),
     "report": Remote(download="out", job=True),
     "telemetry export": Remote(download="out", folder=True, job=True),
+    "telemetry rollup": Remote(job=True),   # minutes over a large lake: a job, not a held request
     "signoff vote": Remote(secrets=("QUORUM_PASSWORD",)),
     "users add": Remote(secrets=("QUORUM_NEW_PASSWORD",)),
 }
