@@ -18,7 +18,6 @@ DDSketch-style sketch with at most LATENCY_ALPHA relative error; drift's per-inp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -120,14 +119,6 @@ def _stat(files: list[str]) -> list[list]:
     return marks
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- the schema of a data file -----------------------------------------------------------------------------------------
 _schemas: dict[tuple, str | None] = {}
 _schemas_lock = threading.Lock()
@@ -204,7 +195,7 @@ def roll_up(*, files: list[str], engine: str = "duckdb", master: str | None = No
                 con.execute(telemetry_sql.rollup_write_sql(str(temporary).replace("'", "''")))
                 _fsync(temporary)
                 os.replace(temporary, target)
-                written[relation] = [target.name, _sha256(target)]
+                written[relation] = [target.name, durable_file.sha256(target)]
             previous = _manifest_files(folder)
             manifest = {"format": FORMAT, "partition": day.isoformat(), "sources": sources,
                         "left_out": left_out, "files": written, "rows": rows, "latency_alpha": LATENCY_ALPHA}
@@ -344,7 +335,7 @@ def _fresh_files(files: list[str]) -> tuple[dict[str, str] | None, list[str], st
             s = path.stat()
             key = (str(path), s.st_size, s.st_mtime_ns)
             if _verified.get(key) != digest:
-                if _sha256(path) != digest:
+                if durable_file.sha256(path) != digest:
                     return None, [], "stale"
                 _verified[key] = digest
             found[relation] = str(path)

@@ -10,7 +10,6 @@ secret store, or a copy of the key file), or the restored workspace's signatures
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from governance import errors
-from governance.record import clock, hash_chain, lake as lake_files, verification
+from governance.record import clock, durable_file, hash_chain, lake as lake_files, verification
 from governance.record.postgres_store import UNREACHABLE, PostgresStore, shown_url
 from governance.record.store import MIGRATIONS_DIR, GovernanceStore, load_migrations
 from governance.record.workspace import is_database_url
@@ -299,14 +298,6 @@ def _empty_database(url: str) -> None:
 
 
 # --- backup ------------------------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _without_password(url: str) -> tuple[str, str | None]:
     """(the URL without its password, the password): the password goes to the programs through PGPASSWORD, so it
     never shows in the process list."""
@@ -377,7 +368,7 @@ def backup(*, store: GovernanceStore, out: str | Path) -> BackupResult:
                         shutil.copyfile(found, out / LAKE_FOLDER / inside)
                 if anchor.exists():
                     shutil.copyfile(anchor, out / ANCHOR_FILE)
-        files = {str(p.relative_to(out)): _sha256(p) for p in sorted(out.rglob("*")) if p.is_file()}
+        files = {str(p.relative_to(out)): durable_file.sha256(p) for p in sorted(out.rglob("*")) if p.is_file()}
         created_at = clock.now_iso_seconds()
         manifest = {"quorum_backup": 1, "engine": store.engine, "schema_version": store.schema_version(),
                     "created_at": created_at, "source": store.location, "heads": heads, "files": files,
@@ -419,7 +410,7 @@ def read_checked_manifest(backup: str | Path) -> dict:
         file = backup / name
         if Path(name).is_absolute() or ".." in Path(name).parts or not file.is_file():
             raise errors.InvalidInputError(FILE_MISSING.format(name=name, path=backup))
-        if _sha256(file) != sha:
+        if durable_file.sha256(file) != sha:
             raise errors.InvalidInputError(FILE_CHANGED.format(name=name, path=backup))
     for extra in sorted(backup.rglob("*")):
         name = str(extra.relative_to(backup))

@@ -28,16 +28,17 @@ MODEL, VERSION = "adult-income", "v2"
 AS_LEADER = lambda store: LEADER   # noqa: E731 (who acts, once the workspace is open: the demo's engineering leader)
 
 
-def _good_rows(n: int, *, seed: int = 7) -> pd.DataFrame:
-    """n valid telemetry rows, one second apart from 2026-10-01, about 2% of them failed requests."""
+def _good_rows(n: int, *, seed: int = 7, start: str = "2026-10-01", every: str = "s",
+               inputs: int = 10_000) -> pd.DataFrame:
+    """n valid telemetry rows, `every` apart from `start`, about 2% of them failed requests."""
     rng = np.random.default_rng(seed)
     is_error = rng.random(n) < 0.02
     score = rng.random(n).round(4)
     prediction = (score >= 0.5).astype(int)
     return pd.DataFrame({
-        "ts": pd.date_range("2026-10-01", periods=n, freq="s"),
+        "ts": pd.date_range(start, periods=n, freq=every),
         "segment": rng.choice(["web", "mobile", "branch"], size=n),
-        "input_id": rng.integers(0, 10_000, size=n),
+        "input_id": rng.integers(0, inputs, size=n),
         "prediction": pd.array(np.where(is_error, None, prediction), dtype="Int8"),
         "score": np.where(is_error, np.nan, score),
         "label": pd.array(np.where(rng.random(n) < 0.3, None, rng.integers(0, 2, size=n)), dtype="Int8"),

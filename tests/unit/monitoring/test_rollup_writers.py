@@ -19,6 +19,7 @@ from governance.monitoring import ingest, lake_rollup, telemetry_setup
 from governance.monitoring.telemetry_dataset import dataset_files, partition_day
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER, copy_workspace
+from tests.unit.monitoring.test_ingest import _good_rows
 
 MODEL = "adult-income"
 KEYS = ["model", "version", "hour", "segment"]
@@ -147,25 +148,7 @@ def test_the_translation_writes_a_float_exactly_and_as_a_double():
 # --- ingest into a shared workspace's lake ----------------------------------------------------------------------------
 def _ingest_rows(day: str, n: int, *, seed: int = 3) -> pd.DataFrame:
     """n valid rows 20 seconds apart from the start of `day` (under 6 hours), about 2% failed."""
-    rng = np.random.default_rng(seed)
-    is_error = rng.random(n) < 0.02
-    score = rng.random(n).round(4)
-    prediction = (score >= 0.5).astype(int)
-    return pd.DataFrame({
-        "ts": pd.date_range(day, periods=n, freq="20s"),
-        "segment": rng.choice(["web", "mobile", "branch"], size=n),
-        "input_id": rng.integers(0, 1_000, size=n),
-        "prediction": pd.array(np.where(is_error, None, prediction), dtype="Int8"),
-        "score": np.where(is_error, np.nan, score),
-        "label": pd.array(np.where(rng.random(n) < 0.3, None, rng.integers(0, 2, size=n)), dtype="Int8"),
-        "latency_ms": rng.uniform(5, 80, size=n).round(2),
-        "is_error": is_error,
-        "cpu_pct": rng.uniform(10, 90, size=n).round(1),
-        "memory_mb": rng.uniform(500, 900, size=n).round(1),
-        "cost_usd": rng.uniform(0.0001, 0.001, size=n).round(6),
-        "approved_volume_usd": np.where(prediction == 1, 5000.0, 0.0),
-        "expected_value_usd": rng.normal(0, 50, size=n).round(2),
-    })
+    return _good_rows(n, seed=seed, start=day, every="20s", inputs=1_000)
 
 
 def test_an_ingest_into_the_lake_rolls_up_the_days_it_touched(pg_demo_copy, tmp_path):
