@@ -343,6 +343,16 @@ def placeholder(path: Path) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+def current_rollup(folder: Path) -> bool:
+    """Whether a day's rollup was made by this version of lake_rollup (its format and relations): an older one
+    would be rebuilt from its rows when read, and a placeholder has none, so such a day is generated again."""
+    try:
+        manifest = json.loads((folder / lake_rollup.MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("format") == lake_rollup.FORMAT and set(manifest.get("files", ())) == set(lake_rollup.RELATIONS)
+
+
 def billion(folder: Path, *, rows: int, keep_rows: bool) -> tuple[list[dict], float]:
     """90 partitions of about 11.1 M rows, generated and rolled up one day at a time; the rows deleted after
     their rollup (all but the first day's) unless keep_rows. Resumes where an earlier run stopped."""
@@ -352,7 +362,7 @@ def billion(folder: Path, *, rows: int, keep_rows: bool) -> tuple[list[dict], fl
     days, started = [], time.perf_counter()
     for day in range(DAYS):
         when = (START + pd.Timedelta(days=day)).date()
-        if (rollup_root(folder) / f"date={when}" / "manifest.json").exists():
+        if current_rollup(rollup_root(folder) / f"date={when}"):
             continue
         made = time.perf_counter()
         path, n = generate_day(folder, rows, day)
