@@ -20,7 +20,7 @@ when stays on record.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -458,21 +458,38 @@ def slo_hourly(store: GovernanceStore, *, model: str, start: datetime, end: date
                levels: dict[str, ServiceLevel]) -> list[dict]:
     """SLO_HOURLY_SQL's rows for [start, end), as plain records (no pandas when the telemetry is in the workspace).
 
-    Over a dataset with rollups, the same counts from them (whole hours, and a latency target on a step of the
-    latency rollup, so that the slow requests are counted exactly); each hour's p95, only a breach's worst value,
-    from its merged latency sketches (within lake_rollup.LATENCY_ALPHA)."""
+    Over a dataset with rollups (_from_rollups), the same counts from them; each hour's p95, only a breach's worst
+    value, is left out (None) for slo_judgment to merge from the sketches of the breaches' hours alone."""
     latency = levels.get("latency_p95_ms")
     target = None if latency is None else float(latency.target)
     params = {"model": model, "version": version, "start": start, "end": end}
-    step = None if target is None else lake_rollup.latency_step(target)
-    if telemetry_sources.reads_rollups(store, model=model) and (target is None or step is not None) and \
-            all(_plain_time(t) == _plain_time(t).replace(minute=0, second=0, microsecond=0) for t in (start, end)):
-        rows = telemetry_sources.query_records(store, SLO_HOURLY_ROLLUP_SQL, {**params, "latency_step": step})
-        p95 = sketch_quantiles(telemetry_sources.query(store, LATENCY_HOURLY_SKETCH_SQL, params),
-                               keys=["version", "hour"], levels=[0.95])
-        by_hour = {(v, _plain_time(h)): q for v, h, q in p95.itertuples(index=False, name=None)}
-        return [{**r, "latency_p95_ms": by_hour.get((r["version"], _plain_time(r["hour"])))} for r in rows]
+    if _from_rollups(store, model=model, start=start, end=end, target=target):
+        rows = telemetry_sources.query_records(store, SLO_HOURLY_ROLLUP_SQL, {
+            **params, "latency_step": None if target is None else lake_rollup.latency_step(target)})
+        return [{**r, "latency_p95_ms": None} for r in rows]
     return telemetry_sources.query_records(store, SLO_HOURLY_SQL, {**params, "latency_target_ms": target})
+
+
+def _from_rollups(store: GovernanceStore, *, model: str, start: datetime, end: datetime, target: float | None) -> bool:
+    """Whether a model's hourly counts come from its dataset's rollups: whole hours, and no latency objective or
+    one whose target is a step of the latency rollup (so that the slow requests are counted exactly)."""
+    return telemetry_sources.reads_rollups(store, model=model) and \
+        (target is None or lake_rollup.latency_step(target) is not None) and \
+        all(_plain_time(t) == _plain_time(t).replace(minute=0, second=0, microsecond=0) for t in (start, end))
+
+
+def _worst_from_sketches(store: GovernanceStore, *, model: str, breaches: list[Breach]) -> list[Breach]:
+    """Latency breaches with their worst hourly p95 merged from the latency sketches of their hours (within
+    lake_rollup.LATENCY_ALPHA); other breaches as they are."""
+    latency = [b for b in breaches if b.kpi == "latency_p95_ms"]
+    if not latency:
+        return breaches
+    hourly = sketch_quantiles(telemetry_sources.query(store, LATENCY_HOURLY_SKETCH_SQL, {
+        "model": model, "version": None, "start": min(b.start for b in latency),
+        "end": max(b.end for b in latency)}), keys=["version", "hour"], levels=[0.95])
+    p95 = [(v, _plain_time(h), q) for v, h, q in hourly.itertuples(index=False, name=None)]
+    return [replace(b, worst=max((q for v, h, q in p95 if v == b.version and b.start <= h < b.end), default=math.nan))
+            if b.kpi == "latency_p95_ms" else b for b in breaches]
 
 
 def slo_judgment(store: GovernanceStore, *, model: str, window: Window, version: str | None = None) -> SloJudgment:
@@ -483,7 +500,11 @@ def slo_judgment(store: GovernanceStore, *, model: str, window: Window, version:
         return SloJudgment(levels, [], {})
     reach = min(start - timedelta(hours=LOOK_BACK_HOURS), end - timedelta(days=SLO_PERIOD_DAYS))
     hourly = slo_hourly(store, model=model, start=reach, end=end, version=version, levels=levels)
-    return judge(hourly, levels=levels, start=start, end=end)
+    judged = judge(hourly, levels=levels, start=start, end=end)
+    latency = levels.get("latency_p95_ms")
+    if _from_rollups(store, model=model, start=reach, end=end, target=latency and float(latency.target)):
+        return replace(judged, breaches=_worst_from_sketches(store, model=model, breaches=judged.breaches))
+    return judged
 
 
 def slo_breaches(store: GovernanceStore, *, model: str, window: Window, version: str | None = None) -> list[Breach]:
