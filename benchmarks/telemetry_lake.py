@@ -420,7 +420,7 @@ def report_rows(args, folder: Path) -> None:
           f"{statistics.median(b.rows for b in built):,.0f} rows: median {statistics.median(times):.2f} s, "
           f"max {max(times):.2f} s (target < 2 s)")
     by_relation = {relation: size(rollup_files(folder, WHOLE, (relation,))) for relation in lake_rollup.RELATIONS}
-    current, on_disk = sum(by_relation.values()), lake_rollup.rollup_bytes(str(folder))
+    current, on_disk = sum(by_relation.values()), lake_rollup.rollup_bytes(location=str(folder))
     print(f"rollup bytes: {current:,} of the lake's {total:,} = {current / total:.2%} (target <= 2%): "
           + ", ".join(f"{relation} {b:,} ({b / total:.2%})" for relation, b in by_relation.items())
           + f"; on disk with superseded generations not yet removed: {on_disk:,} ({on_disk / total:.2%})")
@@ -484,7 +484,7 @@ def report_billion(args, folder: Path, big: Path) -> None:
     files = telemetry_sources.dataset_files(str(big))
     written = telemetry_sources.bytes_of(files)
     on_disk = sum(os.stat(f).st_blocks * 512 for f in files)
-    rollups = lake_rollup.rollup_bytes(str(big))
+    rollups = lake_rollup.rollup_bytes(location=str(big))
     print(f"billion: rows as written {written:,} bytes ({on_disk:,} kept on disk); rollups {rollups:,} bytes "
           f"= {rollups / written:.2%} of the rows")
     print(f"billion: rollups hold {groups(big)}")

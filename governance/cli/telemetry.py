@@ -136,7 +136,7 @@ def _rollup(store, args) -> dict:
                                       master=source.master, progress=progress)
     seconds = time.perf_counter() - started
     dataset_bytes = telemetry_sources.bytes_of(telemetry_sources.dataset_files(source.location))
-    rollup_bytes = lake_rollup.rollup_bytes(source.location)
+    rollup_bytes = lake_rollup.rollup_bytes(location=source.location)
     return {"model": args.model, "location": source.location, "engine": args.engine,
             "since": since.isoformat() if since else None, "partitions": len(made),
             "rows": sum(m.rows for m in made), "seconds": round(seconds, 3),

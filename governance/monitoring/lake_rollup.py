@@ -41,7 +41,7 @@ RELATIONS = tuple(telemetry_sql.ROLLUP_SQL)
 # each order statistic is within LATENCY_ALPHA of its bin's representative, and so is any interpolation of two).
 LATENCY_ALPHA = 0.01
 LATENCY_GAMMA = (1 + LATENCY_ALPHA) / (1 - LATENCY_ALPHA)
-def latency_step(target: float) -> int | None:
+def latency_step(*, target: float) -> int | None:
     """The step (telemetry_sql.LATENCY_STEP_SQL) whose upper edge is this latency target, or None when the target
     is not an edge (10 ms apart up to 1 s, 100 ms apart up to 10 s): then the slow count needs the rows."""
     if 0 <= target <= 1000 and target % 10 == 0:
@@ -105,9 +105,9 @@ def _by_day(files: Iterable[str]) -> dict[date, list[str]]:
     return days
 
 
-def rollup_folder(partition_files: list[str]) -> Path:
+def rollup_folder(*, files: list[str]) -> Path:
     """The rollup folder of a partition, from its files: `<root>/_rollup/date=D/` beside `<root>/date=D/`."""
-    folder = Path(partition_files[0]).parent
+    folder = Path(files[0]).parent
     return folder.parent / ROLLUP_DIR / folder.name
 
 
@@ -124,7 +124,7 @@ _schemas: dict[tuple, str | None] = {}
 _schemas_lock = threading.Lock()
 
 
-def schema_problem(path: str) -> str | None:
+def schema_problem(*, path: str) -> str | None:
     """What is wrong with a data file's columns for telemetry (None when nothing): a missing column, a column of
     the wrong type, or a file that is not Parquet. Remembered while the file's size and time are the same."""
     import duckdb
@@ -149,11 +149,11 @@ def schema_problem(path: str) -> str | None:
     return problem
 
 
-def usable(files: list[str]) -> tuple[list[str], list[str]]:
+def usable(*, files: list[str]) -> tuple[list[str], list[str]]:
     """(files of the telemetry schema, a note per file left out and why)."""
     good, notes = [], []
     for f in files:
-        problem = schema_problem(f)
+        problem = schema_problem(path=f)
         if problem is None:
             good.append(f)
         else:
@@ -176,9 +176,9 @@ def roll_up(*, files: list[str], engine: str = "duckdb", master: str | None = No
     import duckdb
 
     started = time.perf_counter()
-    day, folder = partition_day(files[0]), rollup_folder(files)
+    day, folder = partition_day(files[0]), rollup_folder(files=files)
     sources = _stat(files)
-    good, left_out = usable(files)
+    good, left_out = usable(files=files)
     generation = uuid.uuid4().hex[:12]
     with _lock(folder):
         try:
@@ -290,18 +290,18 @@ def rollup_dataset(*, location: str, since: date | None = None, engine: str = "d
     return made
 
 
-def rollup_bytes(location: str) -> int:
+def rollup_bytes(*, location: str) -> int:
     """The bytes of a dataset's rollups (their folders' files)."""
     files = dataset_files(location)
     roots = {Path(f).parent.parent / ROLLUP_DIR for f in files}
     return sum(p.stat().st_size for root in roots if root.is_dir() for p in root.glob("*/*") if p.is_file())
 
 
-def manifests_mark(files: list[str]) -> tuple[int, int]:
+def manifests_mark(*, files: list[str]) -> tuple[int, int]:
     """How many of these files' partitions have a manifest, and the newest one's time (ns): what changes when
     rollups are made or remade."""
     count, newest = 0, 0
-    for folder in {rollup_folder([f]) for f in files}:
+    for folder in {rollup_folder(files=[f]) for f in files}:
         try:
             newest = max(newest, (folder / MANIFEST).stat().st_mtime_ns)
             count += 1
@@ -317,7 +317,7 @@ _verified: dict[tuple, str] = {}
 def _fresh_files(files: list[str]) -> tuple[dict[str, str] | None, list[str], str]:
     """(relation -> rollup file, the files left out for their schema, why not) for a partition whose rollup can
     be trusted; (None, [], reason) when it has none ("missing") or it is stale or damaged ("stale")."""
-    folder = rollup_folder(files)
+    folder = rollup_folder(files=files)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -363,7 +363,7 @@ def plan(*, files: list[str], rebuild: bool = True, model: str | None = None) ->
             except InvalidInputError:   # a folder it cannot write: read its rows this time
                 pass
         if found is None:
-            good, skipped = usable(day_files)
+            good, skipped = usable(files=day_files)
             rows += good
             (stale if why == "stale" else without).append(day)
         else:

@@ -465,7 +465,7 @@ def slo_hourly(store: GovernanceStore, *, model: str, start: datetime, end: date
     params = {"model": model, "version": version, "start": start, "end": end}
     if _from_rollups(store, model=model, start=start, end=end, target=target):
         rows = telemetry_sources.query_records(store, SLO_HOURLY_ROLLUP_SQL, {
-            **params, "latency_step": None if target is None else lake_rollup.latency_step(target)})
+            **params, "latency_step": None if target is None else lake_rollup.latency_step(target=target)})
         return [{**r, "latency_p95_ms": None} for r in rows]
     return telemetry_sources.query_records(store, SLO_HOURLY_SQL, {**params, "latency_target_ms": target})
 
@@ -474,7 +474,7 @@ def _from_rollups(store: GovernanceStore, *, model: str, start: datetime, end: d
     """Whether a model's hourly counts come from its dataset's rollups: whole hours, and no latency objective or
     one whose target is a step of the latency rollup (so that the slow requests are counted exactly)."""
     return telemetry_sources.reads_rollups(store, model=model) and \
-        (target is None or lake_rollup.latency_step(target) is not None) and \
+        (target is None or lake_rollup.latency_step(target=target) is not None) and \
         all(_plain_time(t) == _plain_time(t).replace(minute=0, second=0, microsecond=0) for t in (start, end))
 
 

@@ -195,11 +195,11 @@ def freshness(store: GovernanceStore) -> tuple:
         if source.is_folder and "://" not in (location or ""):
             files = dataset_files(location)
             marks.append((model, len(files), max((os.path.getmtime(f) for f in files), default=0.0),
-                          lake_rollup.manifests_mark(files)))
+                          lake_rollup.manifests_mark(files=files)))
         else:
             marks.append((model, int(time.time() // 60)))
     if store.engine == "postgresql":   # the shared workspace's own lake: its rows move the data version, not its rollups
-        marks.append((None, lake_rollup.manifests_mark(dataset_files(str(store.lake)))))
+        marks.append((None, lake_rollup.manifests_mark(files=dataset_files(str(store.lake)))))
     _freshness[key] = (now, tuple(marks))
     return _freshness[key][1]
 
@@ -269,7 +269,7 @@ def _dataset_query(store: GovernanceStore, source: Source, sql: str, params: dic
         rollups, rows, notes = plan.has_rollups, bool(plan.row_files), plan.notes
     else:
         opened = bytes_of(files)
-        files, left_out = lake_rollup.usable(files)
+        files, left_out = lake_rollup.usable(files=files)
         rollups, rows = False, False
         notes = [f"left out for a wrong schema ({len(left_out)} files): " + "; ".join(left_out[:5])] if left_out \
             else []

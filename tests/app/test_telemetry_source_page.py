@@ -51,7 +51,7 @@ def test_the_kpi_and_drift_pages_say_which_partitions_were_read_from_rows_and_wh
         files = telemetry_sources.dataset_files(str(tmp_path / "german"))
         last = files[-1]
         # the newest day's rollup gone; a file of the wrong schema beside the day before's rows
-        (lake_rollup.rollup_folder([last]) / lake_rollup.MANIFEST).unlink()
+        (lake_rollup.rollup_folder(files=[last]) / lake_rollup.MANIFEST).unlink()
         bad = Path(files[-2]).parent / "<b>x.parquet"
         pd.DataFrame({"ts": [pd.Timestamp("2026-09-01")], "model": ["german-credit"]}).to_parquet(bad)
         telemetry_setup.set_source(store, model="german-credit", kind="parquet", location=str(tmp_path / "german"),

@@ -18,7 +18,7 @@ def test_kpis_and_drift_name_the_days_read_from_rows(demo_copy, cli, tmp_path):
                                    actor=LEADER)
     rolled = json.loads(cli("--db", demo_copy, "kpis", "--model", "german-credit", "--json").stdout)
     assert rolled["notes"] == []
-    (lake_rollup.rollup_folder([files[-1]]) / lake_rollup.MANIFEST).unlink()
+    (lake_rollup.rollup_folder(files=[files[-1]]) / lake_rollup.MANIFEST).unlink()
     day = str(telemetry_sources.partition_day(files[-1]))
     for command in (["kpis", "--model", "german-credit"], ["drift", "--model", "german-credit", "--version", "v1"]):
         answer = json.loads(cli("--db", demo_copy, *command, "--json").stdout)

@@ -131,7 +131,7 @@ def test_rollups_of_random_partitions_match_the_rows(tmp_path, seed):
     # the slow requests above any latency objective on a step (10 ms apart to 1 s, 100 ms apart to 10 s), exactly
     sketch = _rollup(location, "telemetry_latency")
     for target in (0, 10, 250, 990, 1000, 1100, 5000, 10000):
-        step = lake_rollup.latency_step(target)
+        step = lake_rollup.latency_step(target=target)
         assert sketch.loc[sketch["step"] > step, "n"].sum() == (ok["latency_ms"] > target).sum(), target
     # drift's per-input counts, exactly
     inputs = _rollup(location, "telemetry_daily_inputs")
@@ -228,8 +228,8 @@ def test_a_read_rolls_up_again_only_a_few_stale_partitions_and_reads_the_rest_fr
 
 
 def test_latency_objectives_on_a_step_are_counted_exactly_and_others_are_not_claimed():
-    assert [lake_rollup.latency_step(t) for t in (0, 10, 250.0, 1000, 1100, 10000)] == [0, 1, 25, 100, 101, 190]
-    assert [lake_rollup.latency_step(t) for t in (255, 1050, 12000, -10)] == [None] * 4
+    assert [lake_rollup.latency_step(target=t) for t in (0, 10, 250.0, 1000, 1100, 10000)] == [0, 1, 25, 100, 101, 190]
+    assert [lake_rollup.latency_step(target=t) for t in (255, 1050, 12000, -10)] == [None] * 4
 
 
 def test_a_rollup_keeps_the_generation_before_it_for_readers_that_planned_with_it(tmp_path, monkeypatch):
@@ -243,5 +243,5 @@ def test_a_rollup_keeps_the_generation_before_it_for_readers_that_planned_with_i
     lake_rollup.roll_up(files=files)          # ...while a writer replaces it (the second) and then again (the third)
     assert all(Path(f).exists() for found in planned.rollup_files.values() for f in found)
     lake_rollup.roll_up(files=files)
-    folder = Path(lake_rollup.rollup_folder(files))
+    folder = Path(lake_rollup.rollup_folder(files=files))
     assert len(list(folder.glob("*.parquet"))) == 2 * len(lake_rollup.RELATIONS)   # this generation and the one before
