@@ -12,6 +12,7 @@ import sys
 from contextlib import redirect_stdout
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from governance.cli import main as cli
 from tests.browser.conftest import assert_no_failure, open_and_settle, settle, start_server, stop_server
@@ -73,9 +74,16 @@ def test_a_vote_signed_on_the_command_line_shows_in_the_open_page(page, served):
     assert voted.returncode == 0, voted.stderr
     assert voted.stdout.startswith("signed: Carla Mendes (committee member) approve"), voted.stdout
 
-    page.mouse.click(5, 5)          # focus the page, off any input, then Streamlit's rerun key
-    page.keyboard.press("r")
-    settle(page)
-    page.get_by_text("Carla Mendes (committee member) — approved", exact=False).first.wait_for(timeout=60_000)
+    voted_line = page.get_by_text("Carla Mendes (committee member) — approved", exact=False).first
+    for _ in range(4):   # Streamlit ignores its rerun key while a run is still going (a loaded machine): press again
+        page.mouse.click(5, 5)      # focus the page, off any input, then Streamlit's rerun key
+        page.keyboard.press("r")
+        settle(page)
+        try:
+            voted_line.wait_for(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    voted_line.wait_for(timeout=20_000)
     assert "Read the frozen evidence; the latency root cause is documented." in main.inner_text()
     assert_no_failure(page)
