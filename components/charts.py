@@ -194,3 +194,39 @@ def quality_trend_chart(trend: pd.DataFrame, *, check: str, warn: float | None =
     if not days:
         figure.update_yaxes(tickformat=".1%")
     return figure
+
+
+ESTIMATE_COLOURS = ("#2E6DB4", "#D9822B", "#3A9A6E", "#8E44AD")   # one per version, in order
+
+
+def estimate_chart(rows: pd.DataFrame, *, title: str, target: float | None = None,
+                   unreliable: tuple[str, ...] = ()) -> go.Figure:
+    """One metric's estimate from scores (dashed, with its 95% interval shaded) beside its realised figure (solid,
+    where labels arrived), per version. rows: performance_estimate's rows of one metric (version, period, estimate,
+    ci_low, ci_high, realised). A version in `unreliable` (its calibration check fails) is named so in the legend."""
+    figure = go.Figure()
+    for i, (version, part) in enumerate(rows.sort_values("period").groupby("version", sort=True)):
+        colour = ESTIMATE_COLOURS[i % len(ESTIMATE_COLOURS)]
+        red, green, blue = (int(colour[k:k + 2], 16) for k in (1, 3, 5))
+        caveat = " (NOT reliable)" if version in unreliable else ""
+        figure.add_trace(go.Scatter(x=part["period"], y=part["ci_high"], mode="lines", line={"width": 0},
+                                    hoverinfo="skip", showlegend=False, legendgroup=f"estimate {version}"))
+        figure.add_trace(go.Scatter(x=part["period"], y=part["ci_low"], mode="lines", line={"width": 0},
+                                    fill="tonexty", fillcolor=f"rgba({red}, {green}, {blue}, 0.15)",
+                                    name=f"{version} 95% interval", legendgroup=f"estimate {version}",
+                                    hoverinfo="skip"))
+        figure.add_trace(go.Scatter(x=part["period"], y=part["estimate"], mode="lines",
+                                    line={"color": colour, "dash": "dash"}, name=f"{version} estimated{caveat}",
+                                    legendgroup=f"estimate {version}",
+                                    customdata=part[["ci_low", "ci_high"]].to_numpy(),
+                                    hovertemplate=(f"{version} estimated · %{{x|%Y-%m-%d}}: %{{y:.1%}} (95% "
+                                                   "%{customdata[0]:.1%} to %{customdata[1]:.1%})<extra></extra>")))
+        figure.add_trace(go.Scatter(x=part["period"], y=part["realised"], mode="lines+markers",
+                                    line={"color": colour}, marker={"size": 4}, name=f"{version} realised",
+                                    hovertemplate=f"{version} realised · %{{x|%Y-%m-%d}}: %{{y:.1%}}<extra></extra>"))
+    if target is not None:
+        figure.add_hline(y=target, line_dash="dot", line_color="#C0392B", annotation_text="SLO",
+                         annotation_position="top left")
+    figure.update_layout(template=QUORUM_TEMPLATE, height=340, title=title)
+    figure.update_yaxes(tickformat=".1%")
+    return figure

@@ -2,7 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components.auth import can, current_user, needs
-from components.charts import SERIES_POINT_BUDGET, anomaly_band, kpi_line_chart
+from components.charts import SERIES_POINT_BUDGET, anomaly_band, estimate_chart, kpi_line_chart
 from components.formatting import (heading, kpi_label, kpi_value, milliseconds, per_minute, percent, period, plural,
                                    plain, timestamp, usd, usd_compact)
 from components.kpi_tiles import kpi_tile, tile_row
@@ -13,6 +13,7 @@ from governance.monitoring.anomalies import (ACCEPT_PERMISSION, BAD_DIRECTION, a
                                              kpi_anomalies)
 from governance.monitoring.inventory import list_models, list_versions
 from governance.monitoring.kpis import GRAINS, Window, data_window, kpi_summary, kpi_view
+from governance.monitoring.performance_estimate import estimate_performance
 from governance.monitoring.service_levels import (BURN_RULES_TEXT, KPIS, SLO_PERIOD_DAYS, service_levels,
                                                   set_service_level, slo_judgment)
 from governance.vocabulary import KPI_RATIOS
@@ -125,6 +126,7 @@ def charts(series: pd.DataFrame, levels: dict, *, model: str, grain: str, window
         st.plotly_chart(kpi_line_chart(series, columns={"label_coverage": "label coverage"},
                                        title="Label coverage (outcomes that have arrived)", y_title="",
                                        percent=True), theme=None)
+        estimates(model=model, versions=versions, grain=grain, window=window, target=target)
     with speed:
         st.plotly_chart(band(kpi_line_chart(series, columns={"latency_p50_ms": "p50", "latency_p95_ms": "p95",
                                                              "latency_p99_ms": "p99"}, title="Inference latency",
@@ -154,6 +156,51 @@ def charts(series: pd.DataFrame, levels: dict, *, model: str, grain: str, window
                                        title="Accuracy stability", y_title="std of accuracy"), theme=None)
         st.plotly_chart(kpi_line_chart(series, columns={"latency_p95_rolling_std_ms": "p95 latency"},
                                        title="p95 latency stability", y_title="std of p95 (ms)"), theme=None)
+
+
+ESTIMATE_METRICS = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "roc_auc": "ROC AUC"}
+
+
+def estimates(*, model: str, versions: list[str], grain: str, window: Window, target) -> None:
+    """Performance estimated from the scores before labels arrive (CBPE), beside the realised figures, with the
+    method and, for a version whose calibration check fails, a warning that the estimate is not reliable."""
+    st.subheader("Estimated before the labels arrive")
+    if grain == "hour":
+        st.caption("Performance is estimated per day or week: choose the day or week grain to see it.")
+        return
+    try:
+        found = cached(estimate_performance, model=model, grain=grain, since=window.start.date(),
+                       until=(window.end - pd.Timedelta(days=1)).date())
+    except GovernanceError as exc:
+        st.info(plain(exc))
+        return
+    read_notes(found.notes)
+    st.caption(plain(found.method))
+    unreliable = tuple(v for v in versions if v in found.checks and not found.reliable(v))
+    for version in versions:
+        if version in unreliable:
+            st.warning(plain(f"{model} {version}: {found.warning(version)} CBPE fails under concept drift: do not "
+                             "read the dashed line as the model's performance."), icon=":material/warning:")
+        elif version in found.checks:
+            st.caption(plain(f"{model} {version}: calibration check holds. {found.checks[version].why}"))
+    rows = found.frame()
+    rows = rows[rows["version"].isin(versions)]
+    if rows.empty:
+        st.info("No scored predictions to estimate from in this window.")
+        return
+    metric = st.segmented_control("Metric estimated", list(ESTIMATE_METRICS), default="accuracy", required=True,
+                                  format_func=ESTIMATE_METRICS.get, key="kp_estimate_metric")
+    shown = rows[rows["metric"] == metric]
+    st.plotly_chart(estimate_chart(shown, title=f"{ESTIMATE_METRICS[metric]}: estimated from scores (dashed, 95% "
+                                                f"interval shaded) and realised (solid)",
+                                   target=target(metric) if metric == "accuracy" else None, unreliable=unreliable),
+                    theme=None)
+    coverage = pd.DataFrame([c.as_dict() for c in found.coverage])
+    waiting = coverage[coverage["version"].isin(versions) & (coverage["labelled"] == 0)] if len(coverage) else coverage
+    if len(waiting):
+        periods = plural(waiting["period"].nunique(), grain)
+        st.caption(plain(f"No label yet for {periods} of {', '.join(versions)} (from {waiting['period'].min()}): "
+                         "there the estimate is all there is."))
 
 
 def breach_table(model: str, versions: list[str], window: Window, grain: str) -> None:

@@ -34,17 +34,19 @@ from governance.monitoring.anomalies import kpi_anomalies
 from governance.monitoring.drift import JUDGED, judged_period
 from governance.monitoring.inventory import list_versions, require_model
 from governance.monitoring.kpis import Window, data_window
+from governance.monitoring.performance_estimate import estimate_breaches
 from governance.monitoring.service_levels import KPIS, slo_breaches
 from governance.record import clock, ledger, verification
 from governance.record.repositories import alerts as alert_records
 from governance.record.store import GovernanceStore
 
 SEVERITIES = ("info", "warning", "critical")
-WHATS = ("slo_breach", "drift_act", "anomaly", "fairness_fail", "robustness_fail", "overdue_control",
-         "overdue_condition", "decision_stale", "ledger_broken")
+WHATS = ("slo_breach", "estimate_breach", "drift_act", "anomaly", "fairness_fail", "robustness_fail",
+         "overdue_control", "overdue_condition", "decision_stale", "ledger_broken")
 # Each condition goes, until a model's rules say otherwise, to the role that acts on it.
 DEFAULT_RULES = {what: {"enabled": True, "severity": severity, "recipients": [role]} for what, severity, role in (
-    ("slo_breach", "critical", "engineering leader"), ("drift_act", "warning", "engineering leader"),
+    ("slo_breach", "critical", "engineering leader"), ("estimate_breach", "warning", "engineering leader"),
+    ("drift_act", "warning", "engineering leader"),
     ("anomaly", "warning", "engineering leader"), ("fairness_fail", "critical", "committee chair"),
     ("robustness_fail", "warning", "engineering leader"), ("overdue_control", "warning", "risk owner"),
     ("overdue_condition", "critical", "committee chair"), ("decision_stale", "warning", "committee chair"),
@@ -54,7 +56,9 @@ THRESHOLDS = {"anomaly": ("sensitivity", 4.0, 2.0, 10.0, "spreads from the expec
               "decision_stale": ("days_ahead", 30, 1, 365, "days before a decision expires")}
 for _what, (_name, _default, *_) in THRESHOLDS.items():
     DEFAULT_RULES[_what][_name] = _default
-WHAT_WORDS = {"slo_breach": "service level breached", "drift_act": "feature drift at 'act'",
+WHAT_WORDS = {"slo_breach": "service level breached",
+              "estimate_breach": "estimated performance below its objective before labels arrived",
+              "drift_act": "feature drift at 'act'",
               "anomaly": "KPI anomaly", "fairness_fail": "fairness audit fails",
               "robustness_fail": "robustness run fails", "overdue_control": "risk control overdue",
               "overdue_condition": "decision condition overdue",
@@ -201,6 +205,17 @@ def _monitoring(store: GovernanceStore, *, model: str, in_force: dict) -> list[d
                                   evidence={"worst": b.as_dict()["worst"], "target": b.target, "hours": b.hours,
                                             "peak_burn": b.as_dict()["peak_burn"],
                                             "detected_at": b.detected_at.isoformat()}))
+    # Before labels arrive: the estimate from scores (CBPE) wholly below the objective on days with no label yet,
+    # only where the calibration check holds. A model exactly on its objective is called below it on at most 2.5% of
+    # such days if the interval holds (measured: benchmarks/performance_estimate.py).
+    for b in estimate_breaches(store, model=model):
+        found.append(_finding(key=f"{model}:estimate:{b.version}:{b.metric}:{b.first_day}", model=model,
+                              what="estimate_breach", link=f"kpis?model={model}",
+                              title=f"{model} {b.version}: {KPIS[b.metric].label} estimated at {b.estimate:.1%} "
+                                    f"(95% interval up to {b.ci_high:.1%}) against an objective of "
+                                    f"{b.target:.1%} on {b.days} day{'s' if b.days != 1 else ''} with no label yet, "
+                                    f"from {b.first_day}",
+                              evidence=b.as_dict()))
     for version in list_versions(store).query("model == @model and telemetry_rows > 0")["version"]:
         periods = version_drift.drift_periods(store, model=model, version=version)
         period = judged_period(periods)   # the latest complete week: a partial week never raises an alert

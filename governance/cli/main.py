@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from governance import errors
-from governance.cli import (alerts, anomalies, audit, backup as cli_backup, ledger, models, monitoring, quality,
+from governance.cli import (alerts, anomalies, audit, backup as cli_backup, estimate, ledger, models, monitoring,
+                            quality,
                             release, reports, risks, robustness, signoffs, telemetry, tokens, users,
                             workspace as cli_workspace)
 
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (cli_workspace, cli_backup, monitoring, reports, robustness, alerts, release, audit,
                    models, risks, users, tokens, signoffs, quality, telemetry,
-                   anomalies):
+                   anomalies, estimate):
         adder = getattr(module, "add_parsers", None) or module.add_parser
         adder(commands, workspace=workspace, parser_class=_Parser)
     ledger.add_parser(commands, workspace=workspace)
@@ -153,7 +154,7 @@ def _registry() -> dict[str, tuple]:
     exit code for a result]): the one table `command_for` reads, for the CLI and the API alike."""
     found = {f"{group} {sub}": spec for group, module in _GROUPS.items() for sub, spec in module.COMMANDS.items()}
     found.update({" ".join(key) if isinstance(key, tuple) else key: spec for key, spec in release.COMMANDS.items()})
-    for module in (reports, cli_workspace, cli_backup, monitoring, anomalies):
+    for module in (reports, cli_workspace, cli_backup, monitoring, anomalies, estimate):
         found.update(module.COMMANDS)
     found.update({"verify": ledger.COMMAND, "rotate-key": ledger.ROTATE, "quality": quality.COMMAND,
                   "explain": (models.explain, models.print_explanation)})

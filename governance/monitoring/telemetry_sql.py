@@ -773,3 +773,30 @@ def sandbox_view_sql(table: str) -> str:
 # The SQL console's starting query, shown in its editor for the analyst to change.
 CONSOLE_EXAMPLE = ("SELECT model, version, date_trunc('week', ts) AS week, count(*) AS predictions,\n"
                    "       avg(is_error::INT) AS error_rate\nFROM telemetry\nGROUP BY ALL\nORDER BY ALL")
+
+
+# --- performance estimated from scores (performance_estimate.py) ---------------------------------------------------
+
+# The reference: a version's held-out evaluation set, each row's score, outcome and prediction (a few thousand rows).
+ESTIMATE_REFERENCE_SQL = """
+    SELECT score, y_true, y_pred FROM evaluation_row
+    WHERE model = $model AND version = $version AND score IS NOT NULL AND isfinite(score) AND y_true IS NOT NULL"""
+# How many successful predictions each distinct score had, per version and period ($grain: day or week): the scores
+# are all an estimate needs. From the rows, and from a dataset's daily rollup (the same counts, summed per period).
+ESTIMATE_SCORES_SQL = f"""
+    SELECT version, date_trunc($grain, ts) AS period, score, count(*) AS n, count(label) AS n_label
+    FROM telemetry WHERE {KPI_WHERE} AND NOT is_error AND score IS NOT NULL AND isfinite(score)
+    GROUP BY ALL ORDER BY version, period, score"""
+ESTIMATE_SCORES_ROLLUP_SQL = """
+    SELECT version, date_trunc($grain, day)::TIMESTAMP AS period, score, sum(n)::BIGINT AS n,
+           sum(n_label)::BIGINT AS n_label
+    FROM telemetry_daily_inputs
+    WHERE model = $model AND ($version IS NULL OR version = $version) AND day >= $start AND day < $end
+      AND NOT is_error AND score IS NOT NULL AND isfinite(score)
+    GROUP BY ALL ORDER BY version, period, score"""
+# The outcomes that did arrive, per version, period, score, prediction and outcome: the realised figures (with
+# COUNT_SQL's filters: successful requests with a label) and the calibration check on recent labels.
+ESTIMATE_REALISED_SQL = f"""
+    SELECT version, date_trunc($grain, ts) AS period, score, prediction, label, count(*) AS n
+    FROM telemetry WHERE {KPI_WHERE} AND NOT is_error AND label IS NOT NULL
+    GROUP BY ALL ORDER BY version, period, score"""
