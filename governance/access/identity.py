@@ -13,6 +13,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from governance.access.throttle import Throttle, ThrottledError
@@ -297,6 +298,18 @@ def accounts(store: GovernanceStore) -> list[Account]:
     """Every account, enabled and disabled (list_users has the enabled ones only), by display name."""
     return [Account(user=_user(record), email=record.email, disabled=bool(record.disabled))
             for record in account_rows.accounts(store)]
+
+
+def accounts_as_of(store: GovernanceStore, *, before: datetime) -> list[Account]:
+    """Every account as it stood before `before` (naive UTC), by display name: folded from the ledger's account
+    changes recorded before it (governance.record.record_state), not read from the table. The e-mail address is
+    not in the ledger, so it is None here."""
+    from governance.record import record_state   # here: it imports pandas; the CLI imports this module at start
+
+    states = record_state.account_states(store, before=before).values()
+    return [Account(user=User(user_name=a["user_name"], display_name=a["display_name"], role=a["role"],
+                              source=a["source"]), email=None, disabled=a["disabled"])
+            for a in sorted(states, key=lambda a: a["display_name"].lower())]
 
 
 def authenticate(store: GovernanceStore, *, user_name: str, password: str) -> User:

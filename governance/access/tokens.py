@@ -171,6 +171,30 @@ def list_tokens(store: GovernanceStore) -> list[TokenInfo]:
     return [_info(record, now) for record in account_rows.tokens(store)]
 
 
+def _moment(text: str | None) -> datetime | None:
+    return None if not text else datetime.fromisoformat(text.rstrip("Z"))
+
+
+def tokens_as_of(store: GovernanceStore, *, before: datetime) -> list[TokenInfo]:
+    """Every token issued before `before` (naive UTC), newest first, with its state then: folded from the ledger's
+    token entries recorded before it (governance.record.record_state), not read from the table. created_by and
+    revoked_by are the names the entries give; when a token was last used is not in the ledger (None here)."""
+    from governance.record import record_state   # here: it imports pandas; the CLI imports this module at start
+
+    issued, revoked = record_state.token_states(store, before=before)
+    found = []
+    for token_id, entry in issued.items():
+        p, gone = entry["payload"], revoked.get(token_id, {}).get("payload", {})
+        created_at = _moment(p.get("created_at")) or datetime.fromisoformat(entry["recorded_at"].rstrip("Z"))
+        expires_at, revoked_at = _moment(p.get("expires_at")), _moment(gone.get("revoked_at"))
+        found.append(TokenInfo(token_id=token_id, name=p["name"], user_name=p["user_name"], prefix=p["prefix"],
+                               created_at=created_at, created_by=p.get("created_by", entry["actor"]),
+                               expires_at=expires_at, last_used_at=None, revoked_at=revoked_at,
+                               revoked_by=gone.get("revoked_by"),
+                               state=_state(expires_at=expires_at, revoked_at=revoked_at, now=before)))
+    return sorted(found, key=lambda t: (t.created_at, t.token_id), reverse=True)
+
+
 def _token(store: GovernanceStore, token_id: str) -> TokenInfo:
     record = account_rows.token(store, token_id=(token_id or "").strip())
     if record is None:

@@ -8,12 +8,14 @@ member or committee chair sit on it."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 
 from governance.access import identity
 from governance.access.identity import PermissionDeniedError, User
 from governance.errors import InvalidInputError
-from governance.record import clock, ledger
+from governance.record import clock, ledger, record_state
 from governance.record.repositories import committee as committee_record
 from governance.record.store import GovernanceStore
 
@@ -37,9 +39,12 @@ def current_account(store: GovernanceStore, actor: User) -> User:
     return identity.get_user(store, user_name=actor.user_name)
 
 
-def rules(store: GovernanceStore) -> dict:
-    """The quorum settings in force: stored values over DEFAULT_RULES, parsed."""
-    merged = {**DEFAULT_RULES, **committee_record.stored_rules(store)}
+def rules(store: GovernanceStore, *, before: datetime | None = None) -> dict:
+    """The quorum settings in force: stored values over DEFAULT_RULES, parsed. `before` (naive UTC): the settings
+    in force then, folded from the ledger's committee changes recorded before it (the table holds only today's)."""
+    stored = (committee_record.stored_rules(store) if before is None else
+              {key: value for key, (value, _) in record_state.committee_rules(store, before=before).items()})
+    merged = {**DEFAULT_RULES, **stored}
     return {"quorum_fraction": float(merged["quorum_fraction"]),
             "chair_required": merged["chair_required"].lower() == "true",
             "decision_validity_days": int(merged["decision_validity_days"])}
@@ -123,11 +128,29 @@ def remove_member(store: GovernanceStore, *, user_name: str, actor: User) -> dic
     return {"user_name": name, "removed": True}
 
 
-def members(store: GovernanceStore) -> list[dict]:
-    """The committee: enabled accounts on it, chair(s) first."""
+def members(store: GovernanceStore, *, before: datetime | None = None) -> list[dict]:
+    """The committee: enabled accounts on it, chair(s) first. `before` (naive UTC): the committee then, folded from
+    the ledger's committee and account changes recorded before it, in the same order."""
+    if before is not None:
+        return _members_before(store, before=before)
     return [{"user_name": m.user_name, "display_name": m.display_name, "role": m.role,
              "added_at": pd.Timestamp(m.added_at).isoformat(timespec="seconds") + "Z", "added_by": m.added_by}
             for m in committee_record.members(store)]
+
+
+def _members_before(store: GovernanceStore, *, before: datetime) -> list[dict]:
+    seats, _ = record_state.committee_seats(store, before=before)
+    accounts = record_state.account_states(store, before=before)
+    found = []
+    for user_name, seat in seats.items():
+        account = accounts.get(user_name)
+        if account is None or account["disabled"]:
+            continue
+        added_at = seat.get("added_at") or seat["recorded_at"].rstrip("Z")   # entries before issue 22 name only who
+        found.append({"user_name": user_name, "display_name": account["display_name"], "role": account["role"],
+                      "added_at": pd.Timestamp(added_at).isoformat(timespec="seconds") + "Z",
+                      "added_by": seat.get("by_user", seat.get("by"))})
+    return sorted(found, key=lambda m: (m["role"] != "committee chair", m["display_name"].lower()))
 
 
 def on_committee(store: GovernanceStore, *, user_name: str) -> bool:

@@ -100,9 +100,10 @@ def set_policy(store: GovernanceStore, *, model: str, policy: dict, actor: User)
     return entry["payload"]
 
 
-def policy(store: GovernanceStore, *, model: str) -> dict:
-    """The policy in force: the newest recorded one, or the defaults (set_by None) if none was recorded."""
-    recorded = ledger.entries(store, kind="retraining_policy", subject=model)
+def policy(store: GovernanceStore, *, model: str, before: datetime | None = None) -> dict:
+    """The policy in force: the newest recorded one, or the defaults (set_by None) if none was recorded. `before`
+    (naive UTC): the one in force then (governance.record.as_of)."""
+    recorded = ledger.entries(store, kind="retraining_policy", subject=model, before=before)
     return recorded[-1]["payload"] if recorded else {"model": model, **DEFAULT_POLICY, "set_by": None,
                                                       "set_at": None}
 

@@ -31,7 +31,7 @@ Validity of a decision (`review()["validity"]`)
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 
@@ -71,8 +71,8 @@ RE_REVIEW = "re-review required"
 
 
 # --- requesting ------------------------------------------------------------------------------------------------
-def _requests(store: GovernanceStore) -> list[dict]:
-    return ledger.entries(store, kind="review_request")
+def _requests(store: GovernanceStore, *, before: datetime | None = None) -> list[dict]:
+    return ledger.entries(store, kind="review_request", before=before)
 
 
 def _newest_telemetry_day(store: GovernanceStore, *, model: str, version: str) -> date | None:
@@ -171,23 +171,29 @@ def update_condition(store: GovernanceStore, *, condition_id: str, status: str, 
 
 # --- the folded state ------------------------------------------------------------------------------------------
 class _Newer:
-    """Evidence after a decision's as_of, computed once per version for however many reviews ask."""
+    """Evidence after a decision's as_of, computed once per version for however many reviews ask. `before` (naive
+    UTC): only the evidence there was by then (audits run before it, telemetry up to its day)."""
 
-    def __init__(self, store: GovernanceStore):
+    def __init__(self, store: GovernanceStore, *, before: datetime | None = None):
         self.store = store
+        self.before = before
         self._cache: dict = {}
 
     def failing_audits(self, model: str, version: str) -> list[dict]:
         key = ("audits", model, version)
         if key not in self._cache:
+            cut = None if self.before is None else self.before.isoformat(timespec="seconds") + "Z"
             self._cache[key] = [a for a in fairness_audits(self.store, model=model, version=version)
-                                if a["verdict"] == "fail"]
+                                if a["verdict"] == "fail" and (cut is None or (a["ran_at"] or cut) < cut)]
         return self._cache[key]
 
     def breaches(self, model: str, version: str) -> list[dict]:
         key = ("breaches", model, version)
         if key not in self._cache:
             span = data_window(self.store, model=model)
+            if span is not None and self.before is not None:   # telemetry after the day was not there yet
+                end = min(span.end, pd.Timestamp(self.before))   # a window is half-open: [start, end)
+                span = None if end <= span.start else type(span)(span.start, end)
             self._cache[key] = ([] if span is None else
                                 version_breaches(self.store, model=model, version=version, window=span))
         return self._cache[key]
@@ -196,7 +202,8 @@ class _Newer:
         key = ("drift", model, version)
         if key not in self._cache:
             try:
-                periods = drift_periods(self.store, model=model, version=version)
+                until = None if self.before is None else (self.before - timedelta(microseconds=1)).date()
+                periods = drift_periods(self.store, model=model, version=version, until=until)
                 self._cache[key] = periods[periods["status"] == "act"]
             except GovernanceError:
                 self._cache[key] = pd.DataFrame(columns=["period", "feature", "status", "psi"])
@@ -227,7 +234,7 @@ def _stale_reasons(newer: _Newer, request: dict) -> list[str]:
 
 
 def _fold(store: GovernanceStore, review_id: str, *, today: date, newer: _Newer) -> dict:
-    events = review_events(store, review_id)
+    events = review_events(store, review_id, before=newer.before)
     request_entry = events.request
     request = request_entry["payload"]
     votes = votes_by_person(events.signatures)
@@ -241,7 +248,8 @@ def _fold(store: GovernanceStore, review_id: str, *, today: date, newer: _Newer)
                            "updated_by": update["updated_by"] if update else None,
                            "updated_at": update["updated_at"] if update else None,
                            "update_reason": update["reason"] if update else None})
-    result = tally(votes=votes, committee=members(store), rule=rules(store)) if decision is None else decision["tally"]
+    result = (tally(votes=votes, committee=members(store, before=newer.before), rule=rules(store, before=newer.before))
+              if decision is None else decision["tally"])
     validity = _validity(request, decision, conditions, today=today, newer=newer)
     return {"review_id": review_id, "model": request["model"], "version": request["version"],
             "from_stage": request["from_stage"], "gate": request["gate"], "as_of": request["as_of"],
@@ -279,10 +287,11 @@ def _validity(request: dict, decision: dict | None, conditions: list[dict], *, t
     return out
 
 
-def review(store: GovernanceStore, *, review_id: str, today: date | None = None) -> dict:
+def review(store: GovernanceStore, *, review_id: str, today: date | None = None,
+           before: datetime | None = None) -> dict:
     """One review folded from its ledger entries: request, frozen evidence, votes, decision, conditions,
-    validity."""
-    return _fold(store, check_review_id(review_id), today=today or clock.today(), newer=_Newer(store))
+    validity. `before` (naive UTC) with `today` its day: the review as it stood then (governance.record.as_of)."""
+    return _fold(store, check_review_id(review_id), today=today or clock.today(), newer=_Newer(store, before=before))
 
 
 def _summary(state: dict) -> dict:
@@ -296,11 +305,12 @@ def _summary(state: dict) -> dict:
 
 
 def list_reviews(store: GovernanceStore, *, model: str | None = None, version: str | None = None,
-                 today: date | None = None) -> list[dict]:
-    """Summaries of every review (of a model, or one version), newest first."""
-    newer, today = _Newer(store), today or clock.today()
+                 today: date | None = None, before: datetime | None = None) -> list[dict]:
+    """Summaries of every review (of a model, or one version), newest first. `before` (naive UTC) with `today` its
+    day: the reviews as they stood then, from the entries recorded before it (governance.record.as_of)."""
+    newer, today = _Newer(store, before=before), today or clock.today()
     found = []
-    for entry in reversed(_requests(store)):
+    for entry in reversed(_requests(store, before=before)):
         p = entry["payload"]
         if (model is None or p["model"] == model) and (version is None or p["version"] == version):
             found.append(_summary(_fold(store, entry["subject"], today=today, newer=newer)))

@@ -18,7 +18,7 @@ import io
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -199,8 +199,9 @@ def _append(store: GovernanceStore, tx, *, risk_id: str, actor: str, kind: str, 
                       new_value=json.dumps(new), reason=reason, recorded_at=clock.now_naive())
 
 
-def history(store: GovernanceStore, *, risk_id: str) -> list[dict]:
-    events = register_rows.events_of(store, risk_id=risk_id)
+def history(store: GovernanceStore, *, risk_id: str, before: datetime | None = None) -> list[dict]:
+    """Every event of the risk, oldest first (`before`, naive UTC: those recorded before it)."""
+    events = register_rows.events_of(store, risk_id=risk_id, before=before)
     if not events:
         raise InvalidInputError(UNKNOWN_RISK.format(risk_id=risk_id))
     return [{"seq": e.seq, "at": pd.Timestamp(e.recorded_at).isoformat() + "Z", "actor": e.actor, "kind": e.kind,
@@ -237,11 +238,12 @@ def get_risk(store: GovernanceStore, *, risk_id: str) -> dict:
     return _public(risk_id, _fold(events))
 
 
-def _public(risk_id: str, state: dict) -> dict:
+def _public(risk_id: str, state: dict, *, today: date | None = None) -> dict:
     inherent = state["likelihood"] * state["impact"]
     residual = (state["residual_likelihood"] * state["residual_impact"]
                 if state.get("residual_likelihood") and state.get("residual_impact") else None)
-    today = clock.today().isoformat()
+    day = today or clock.today()
+    today = day.isoformat()
     open_risk = is_open(state)
     return {"risk_id": risk_id, **{k: v for k, v in state.items() if k not in ("created_at", "updated_at")},
             "created_at": pd.Timestamp(state["created_at"]).isoformat() + "Z",
@@ -249,7 +251,7 @@ def _public(risk_id: str, state: dict) -> dict:
             "inherent_score": inherent, "inherent_level": level(inherent),
             "residual_score": residual, "residual_level": level(residual),
             "review_overdue": bool(open_risk and state.get("next_review") and state["next_review"] < today),
-            "overdue_controls": len(overdue_controls(state, today=clock.today()))}
+            "overdue_controls": len(overdue_controls(state, today=day))}
 
 
 def is_open(risk: dict) -> bool:
@@ -273,12 +275,14 @@ def maps_to(risk: dict, *, model: str, version: str) -> bool:
 
 
 def list_risks(store: GovernanceStore, *, model: str | None = None, version: str | None = None,
-               status: str | None = None) -> list[dict]:
-    """Every risk, or those of a model (any of its versions), or of one version (`model` and `version`)."""
+               status: str | None = None, today: date | None = None, before: datetime | None = None) -> list[dict]:
+    """Every risk, or those of a model (any of its versions), or of one version (`model` and `version`).
+    `before` (naive UTC) with `today` its day: the register as it stood then, folded from the events recorded
+    before it (governance.record.as_of)."""
     by_risk: dict[str, list[RiskEvent]] = {}
-    for event in register_rows.all_events(store):   # each risk in the order of its first event
+    for event in register_rows.all_events(store, before=before):   # each risk in the order of its first event
         by_risk.setdefault(event.risk_id, []).append(event)
-    risks = [_public(risk_id, _fold(events)) for risk_id, events in by_risk.items()]
+    risks = [_public(risk_id, _fold(events), today=today) for risk_id, events in by_risk.items()]
     if model:
         risks = [r for r in risks if any(m.split(" ")[0] == model for m in r["models"])]
     if model and version:
@@ -420,13 +424,15 @@ def link_evidence(store: GovernanceStore, *, risk_id: str, kind: str, ref: str, 
 
 # --- views -------------------------------------------------------------------------------------------------------
 def coverage(store: GovernanceStore, *, framework: str, stale_after_days: int = STALE_AFTER_DAYS,
-             today: date | None = None) -> dict:
+             today: date | None = None, before: datetime | None = None) -> dict:
     """Per clause: the risks mapped to it (closed ones included: they were treated; not withdrawn, dismissed or
-    merely proposed ones), whether any has a control, and whether any has evidence younger than the cut-off."""
+    merely proposed ones), whether any has a control, and whether any has evidence younger than the cut-off.
+    `before` (naive UTC) with `today` its day: the coverage as the register stood then."""
     if framework not in FRAMEWORKS:
         raise InvalidInputError(UNKNOWN_FRAMEWORK.format(known=", ".join(FRAMEWORKS), value=framework))
     cutoff = (today or clock.today()) - timedelta(days=stale_after_days)
-    risks = [r for r in list_risks(store) if r["status"] not in ("withdrawn", "dismissed", "proposed")]
+    risks = [r for r in list_risks(store, today=today, before=before)
+             if r["status"] not in ("withdrawn", "dismissed", "proposed")]
     rows = []
     for clause in clauses(store, framework=framework).itertuples(index=False):
         mapped = [r for r in risks if clause.ref_id in r["clauses"]]

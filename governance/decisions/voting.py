@@ -91,9 +91,10 @@ def check_review_id(review_id) -> str:
     return text
 
 
-def review_events(store: GovernanceStore, review_id: str) -> ReviewRecord:
-    """The ledger entries of one review; refuses an id no review was requested under."""
-    found = review_record.review_record(store, review_id=review_id)
+def review_events(store: GovernanceStore, review_id: str, *, before: datetime | None = None) -> ReviewRecord:
+    """The ledger entries of one review (`before`: recorded before that moment, the review as it stood then);
+    refuses an id no review was requested under."""
+    found = review_record.review_record(store, review_id=review_id, before=before)
     if found is None:
         raise InvalidInputError(UNKNOWN_REVIEW.format(review_id=review_id))
     return found

@@ -106,8 +106,10 @@ def _append(store: GovernanceStore, tx: WriteTransaction, *, actor: str, kind: s
     return _entry(entry)
 
 
-def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | None = None) -> list[dict]:
-    return [_entry(entry) for entry in ledger_rows.entries(store, subject=subject, kind=kind)]
+def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | None = None,
+            before: datetime | None = None) -> list[dict]:
+    """Oldest first; `before` (naive UTC): only those recorded before it, to read the record as it stood then."""
+    return [_entry(entry) for entry in ledger_rows.entries(store, subject=subject, kind=kind, before=before)]
 
 
 def count_of_kind(store: GovernanceStore, *, kind: str) -> int:

@@ -25,12 +25,16 @@ What the ledger says, entry kind by entry kind (each folded in `seq` order):
     account_change    {change: "add", user_name, display_name, role, source, password_mac}: the app_user row, which
                       must exist with these values (password_mac, a keyed digest of the password hash, checked
                       where the key is at hand); {change: "disabled"|"enabled", user_name}: its state.
+
+The folds are public and take `before`, a moment: governance.record.as_of reads the record as it stood at the end
+of a day from the same folds, over the entries recorded before it.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import asdict
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -86,12 +90,67 @@ def differences(store: GovernanceStore, key: ledger_keys.LedgerKey | None = None
     return _stages(store) + _members(store) + _rules(store) + _tokens(store, key) + _accounts(store, key)
 
 
-def _stages(store: GovernanceStore) -> list[str]:
-    table = review_rows.stages(store)
+# --- the folds: what the ledger says, read by `differences` (against the tables) and by governance.record.as_of
+# (the record as it stood on a day: `before` keeps the entries recorded before that moment) ----------------------
+def stage_changes(store: GovernanceStore, *, before: datetime | None = None) -> dict[tuple[str, str], tuple[str, int]]:
+    """(model, version) -> (the stage its last stage change moved it to, that entry's seq); a version without one
+    is at REGISTERED_STAGE."""
     moved: dict[tuple[str, str], tuple[str, int]] = {}
-    for entry in ledger.entries(store, kind="stage_change"):
+    for entry in ledger.entries(store, kind="stage_change", before=before):
         p = entry["payload"]
         moved[(p["model"], p["version"])] = (p["to_stage"], entry["seq"])
+    return moved
+
+
+def committee_seats(store: GovernanceStore, *, before: datetime | None = None) -> tuple[dict[str, dict], dict[str, int]]:
+    """(user name -> the add entry still in force, with its seq; user name -> the seq of the removal that ended
+    their membership)."""
+    added: dict[str, dict] = {}
+    removed: dict[str, int] = {}
+    for entry in _committee_changes(store, before=before):
+        p = entry["payload"]
+        if p.get("change") == "add":
+            added[p["user_name"]] = {**p, "seq": entry["seq"], "recorded_at": entry["recorded_at"]}
+            removed.pop(p["user_name"], None)
+        elif p.get("change") == "remove" and p["user_name"] in added:
+            added.pop(p["user_name"])
+            removed[p["user_name"]] = entry["seq"]
+    return added, removed
+
+
+def committee_rules(store: GovernanceStore, *, before: datetime | None = None) -> dict[str, tuple[str, int]]:
+    """Rule key -> (the value last set, that entry's seq); a rule never set has its default."""
+    set_to: dict[str, tuple[str, int]] = {}
+    for entry in _committee_changes(store, before=before):
+        p = entry["payload"]
+        if p.get("change") == "rule":
+            set_to[p["key"]] = (p["value"], entry["seq"])
+    return set_to
+
+
+def account_states(store: GovernanceStore, *, before: datetime | None = None) -> dict[str, dict]:
+    """User name -> the add entry's payload with `disabled` as the later entries left it and the seq of the last."""
+    added: dict[str, dict] = {}
+    for entry in ledger.entries(store, kind="account_change", before=before):
+        p = entry["payload"]
+        if p.get("change") == "add":
+            added[p["user_name"]] = {**p, "seq": entry["seq"], "disabled": False}
+        elif p.get("change") in ("disabled", "enabled") and p["user_name"] in added:
+            added[p["user_name"]].update(disabled=p["change"] == "disabled", seq=entry["seq"])
+    return added
+
+
+def token_states(store: GovernanceStore, *, before: datetime | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(token id -> its token_created entry; token id -> its token_revoked entry)."""
+    issued = {e["payload"]["token_id"]: e for e in ledger.entries(store, kind="token_created", before=before)}
+    revoked = {e["payload"]["token_id"]: e for e in ledger.entries(store, kind="token_revoked", before=before)}
+    return issued, revoked
+
+
+# --- the comparisons -----------------------------------------------------------------------------------------------
+def _stages(store: GovernanceStore) -> list[str]:
+    table = review_rows.stages(store)
+    moved = stage_changes(store)
     found = []
     for model, version in sorted(set(table) | set(moved)):
         stage = table.get((model, version))
@@ -107,22 +166,13 @@ def _stages(store: GovernanceStore) -> list[str]:
     return found
 
 
-def _committee_changes(store: GovernanceStore) -> list[dict]:
-    return ledger.entries(store, kind="committee_change")
+def _committee_changes(store: GovernanceStore, *, before: datetime | None = None) -> list[dict]:
+    return ledger.entries(store, kind="committee_change", before=before)
 
 
 def _members(store: GovernanceStore) -> list[str]:
     table = {seat.user_name: (seat.added_at, seat.added_by) for seat in committee_rows.seats(store)}
-    added: dict[str, dict] = {}      # user name -> the add entry still in force
-    removed: dict[str, int] = {}     # user name -> the seq of the removal that ended their membership
-    for entry in _committee_changes(store):
-        p = entry["payload"]
-        if p.get("change") == "add":
-            added[p["user_name"]] = {**p, "seq": entry["seq"]}
-            removed.pop(p["user_name"], None)
-        elif p.get("change") == "remove" and p["user_name"] in added:
-            added.pop(p["user_name"])
-            removed[p["user_name"]] = entry["seq"]
+    added, removed = committee_seats(store)
     found = []
     for user in sorted(set(table) | set(added)):
         if user not in added:
@@ -145,11 +195,7 @@ def _members(store: GovernanceStore) -> list[str]:
 
 def _rules(store: GovernanceStore) -> list[str]:
     table = committee_rows.stored_rules(store)
-    set_to: dict[str, tuple[str, int]] = {}
-    for entry in _committee_changes(store):
-        p = entry["payload"]
-        if p.get("change") == "rule":
-            set_to[p["key"]] = (p["value"], entry["seq"])
+    set_to = committee_rules(store)
     found = []
     for key in sorted(set(table) | set(set_to)):
         if key not in set_to:
@@ -167,8 +213,8 @@ def _seconds(value) -> str | None:
 
 def _tokens(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
     table = {record.token_id: asdict(record) for record in account_rows.tokens(store)}
-    issued = {e["payload"]["token_id"]: e for e in ledger.entries(store, kind="token_created")}
-    revoked = {e["payload"]["token_id"]: e["seq"] for e in ledger.entries(store, kind="token_revoked")}
+    issued, revoked_entries = token_states(store)
+    revoked = {token_id: e["seq"] for token_id, e in revoked_entries.items()}
     found = []
     for token_id in sorted(set(table) | set(issued)):
         if token_id not in issued:
@@ -197,13 +243,7 @@ def _tokens(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[s
 
 def _accounts(store: GovernanceStore, key: ledger_keys.LedgerKey | None) -> list[str]:
     table = {record.user_name: asdict(record) for record in account_rows.accounts(store)}
-    added: dict[str, dict] = {}
-    for entry in ledger.entries(store, kind="account_change"):
-        p = entry["payload"]
-        if p.get("change") == "add":
-            added[p["user_name"]] = {**p, "seq": entry["seq"], "disabled": False}
-        elif p.get("change") in ("disabled", "enabled") and p["user_name"] in added:
-            added[p["user_name"]].update(disabled=p["change"] == "disabled", seq=entry["seq"])
+    added = account_states(store)
     found = []
     for user in sorted(set(table) | set(added)):
         if user not in added:

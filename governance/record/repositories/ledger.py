@@ -55,10 +55,13 @@ def all_entries(store: GovernanceStore) -> list[LedgerEntry]:
     return [LedgerEntry(*row) for row in store.query_rows(f"{_SELECT} ORDER BY seq")]
 
 
-def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | None = None) -> list[LedgerEntry]:
+def entries(store: GovernanceStore, *, subject: str | None = None, kind: str | None = None,
+            before: datetime | None = None) -> list[LedgerEntry]:
+    """Oldest first; `before` (naive UTC): only the entries recorded before that moment (the record as it stood)."""
+    cut, params = ("", []) if before is None else (" AND recorded_at < ?", [before])
     rows = store.query_rows(f"{_SELECT} WHERE (CAST(? AS VARCHAR) IS NULL OR subject = ?) "
-                            "AND (CAST(? AS VARCHAR) IS NULL OR kind = ?) ORDER BY seq",
-                            [subject, subject, kind, kind])
+                            f"AND (CAST(? AS VARCHAR) IS NULL OR kind = ?){cut} ORDER BY seq",
+                            [subject, subject, kind, kind, *params])
     return [LedgerEntry(*row) for row in rows]
 
 

@@ -8,6 +8,7 @@ model_version, which a stage change writes in the same transaction as its ledger
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from governance.record import ledger
 from governance.record.store import GovernanceStore, WriteTransaction
@@ -22,10 +23,11 @@ class ReviewRecord:
     condition_updates: tuple[dict, ...]
 
 
-def review_record(store: GovernanceStore, *, review_id: str) -> ReviewRecord | None:
-    """The review's entries, or None when no review was requested under this id."""
+def review_record(store: GovernanceStore, *, review_id: str, before: datetime | None = None) -> ReviewRecord | None:
+    """The review's entries (`before`: those recorded before it), or None when no review was requested under this
+    id (by then)."""
     by_kind: dict[str, list] = {"review_request": [], "signature": [], "decision": [], "condition_update": []}
-    for entry in ledger.entries(store, subject=review_id):
+    for entry in ledger.entries(store, subject=review_id, before=before):
         by_kind.setdefault(entry["kind"], []).append(entry)
     if not by_kind["review_request"]:
         return None

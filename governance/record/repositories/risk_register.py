@@ -43,14 +43,18 @@ class FrameworkClause:
 
 
 # --- events ------------------------------------------------------------------------------------------------------
-def all_events(store: GovernanceStore) -> list[RiskEvent]:
-    """Every event of every risk, in the chain's order."""
-    return [RiskEvent(*row) for row in store.query_rows(f"SELECT {_EVENT_COLUMNS} FROM risk_event ORDER BY seq")]
-
-
-def events_of(store: GovernanceStore, *, risk_id: str) -> list[RiskEvent]:
+def all_events(store: GovernanceStore, *, before: datetime | None = None) -> list[RiskEvent]:
+    """Every event of every risk, in the chain's order; `before` (naive UTC): those recorded before it only."""
+    cut, params = ("", []) if before is None else (" WHERE recorded_at < ?", [before])
     return [RiskEvent(*row) for row in store.query_rows(
-        f"SELECT {_EVENT_COLUMNS} FROM risk_event WHERE risk_id = ? ORDER BY seq", [risk_id])]
+        f"SELECT {_EVENT_COLUMNS} FROM risk_event{cut} ORDER BY seq", params)]
+
+
+def events_of(store: GovernanceStore, *, risk_id: str, before: datetime | None = None) -> list[RiskEvent]:
+    """One risk's events in order; `before` (naive UTC): those recorded before it only."""
+    cut, params = ("", []) if before is None else (" AND recorded_at < ?", [before])
+    return [RiskEvent(*row) for row in store.query_rows(
+        f"SELECT {_EVENT_COLUMNS} FROM risk_event WHERE risk_id = ?{cut} ORDER BY seq", [risk_id, *params])]
 
 
 def risk_count(store: GovernanceStore) -> int:
