@@ -74,7 +74,7 @@ ROBUSTNESS_CRITERIA = {
 }
 
 # --- reports (reports) -----------------------------------------------------------------------------------------
-REPORT_KINDS = ("model", "review", "coverage")
+REPORT_KINDS = ("model", "review", "coverage", "annex-iv")
 SUPPRESS_BELOW = 10
 
 # --- telemetry: sources, KPIs, data quality (telemetry_sources, kpis, data_quality) ------------------------------

@@ -13,7 +13,9 @@ from governance import reports
 from governance.decisions import review_state
 from governance.monitoring.inventory import list_versions
 
-KINDS = {"Model version report": "model", "Committee review report": "review", "Framework coverage report": "coverage"}
+KINDS = {"Model version report": "model", "Committee review report": "review", "Framework coverage report": "coverage",
+         "EU AI Act technical documentation (Annex IV)": "annex-iv"}
+PER_VERSION = ("model", "annex-iv")   # the kinds about one model version
 DOWNLOADS = (("pdf", "PDF", "application/pdf", ":material/picture_as_pdf:"),
              ("html", "HTML", "text/html", ":material/html:"),
              ("json", "JSON", "application/json", ":material/data_object:"),
@@ -26,6 +28,10 @@ ABOUT = {
               "intact), every vote, the decision, dissent and conditions.",
     "coverage": "NIST AI RMF 1.0, EU AI Act and ISO/IEC 42001: which clauses the register covers, partly covers "
                 "or leaves as gaps, across every model.",
+    "annex-iv": "One version's technical documentation in the structure of Annex IV of the EU AI Act: each point "
+                "filled from the record (registration, data, oversight, risks, changes, standards, metrics, "
+                "post-market monitoring) or listed as a gap with what would fill it. Documentation support, not "
+                "legal advice.",
 }
 
 
@@ -39,7 +45,7 @@ def prepare(store, scope: dict, actor):
 
 
 def choose_scope(kind: str) -> dict | None:
-    if kind == "model":
+    if kind in PER_VERSION:
         versions = cached(list_versions)
         if versions.empty:
             st.info("The workspace has no model versions yet: register one on the Admin page or with "
@@ -89,6 +95,11 @@ def preview(result: dict) -> None:
             st.metric("Fairness audits", len(report["fairness_audits"]))
             st.metric("Open risks", len(report["risks"]))
             st.metric("Decisions", len(report["decisions"]))
+        elif report["kind"] == "annex-iv":
+            summary = report["summary"]
+            st.metric("Points filled", f"{summary['filled']} of {summary['points']}")
+            st.metric("Gaps", summary["gaps"])
+            st.metric("Partly filled", summary["filled_partly"])
         elif report["kind"] == "review":
             st.metric("Evidence", "intact" if report["evidence_intact"] else "ALTERED")
             st.metric("Decision", (report["decision"] or {}).get("outcome", "open").replace("_", " "))
@@ -108,7 +119,7 @@ def body() -> None:
     scope = choose_scope(kind)
     if scope is None:
         return
-    if kind == "model":
+    if kind in PER_VERSION:
         scope["suppress_below"] = int(st.number_input(
             "Withhold per-group figures of groups smaller than", min_value=1, max_value=1000,
             value=reports.SUPPRESS_BELOW, step=1, key="rp_suppress",

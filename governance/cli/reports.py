@@ -20,9 +20,11 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
     report = commands.add_parser("report", parents=[workspace],
                                  help="write a report for auditors: PDF, self-contained HTML, JSON or an audit pack")
     report.add_argument("--kind", choices=vocabulary.REPORT_KINDS, default="model",
-                        help="model: one version's record; review: one committee review; coverage: frameworks")
-    report.add_argument("--model", help="the model (kind model)")
-    report.add_argument("--version", help="the version (kind model)")
+                        help="model: one version's record; review: one committee review; coverage: frameworks; "
+                             "annex-iv: one version's EU AI Act technical documentation (Annex IV), each point "
+                             "filled from the record or listed as a gap with what would fill it")
+    report.add_argument("--model", help="the model (kinds model and annex-iv)")
+    report.add_argument("--version", help="the version (kinds model and annex-iv)")
     report.add_argument("--review", metavar="ID", help="the review, e.g. RV-0001 (kind review)")
     report.add_argument("--format", choices=FORMATS, default="pdf")
     report.add_argument("--suppress-below", type=int, default=vocabulary.SUPPRESS_BELOW, metavar="N",

@@ -2,12 +2,14 @@
 and committee members who never open the app. `reports.render` turns the same dict into HTML and PDF, and
 `reports.audit_pack` bundles them, so every format says exactly the same thing.
 
-Three kinds (schema_version 1; the README documents the fields):
+Four kinds (schema_version 1; the README documents the fields):
 - model: one version's model card with its governance record (KPIs and service levels, drift, fairness audits,
   the explanation, risks, every decision with its signatures manifested) and the ledger's state;
 - review: one review request, its frozen evidence (re-hashed here, so the report says whether it is intact),
   the votes, the decision and its conditions;
-- coverage: NIST AI RMF, EU AI Act and ISO/IEC 42001 coverage and gaps across the portfolio.
+- coverage: NIST AI RMF, EU AI Act and ISO/IEC 42001 coverage and gaps across the portfolio;
+- annex-iv: one version's EU AI Act technical documentation, point by point of Annex IV, each point filled from
+  the record or listed as a gap with what would fill it (reports.annex_iv).
 
 Per-group figures of groups smaller than the suppression threshold are withheld ("< 10") in exports: a table of
 a handful of people can identify them. The report says so where it happens.
@@ -34,6 +36,7 @@ from governance.monitoring.service_levels import service_levels, slo_judgment
 from governance.record import clock, verification
 from governance.record.repositories import workspace_meta
 from governance.record.store import GovernanceStore
+from governance.reports import annex_iv
 from governance.vocabulary import REPORT_KINDS as KINDS, SUPPRESS_BELOW
 
 SCHEMA_VERSION = 1
@@ -48,6 +51,7 @@ FORMATS = ("pdf", "html", "json", "pack")   # the pack seals the other three: as
 NOBODY_GENERATED = ("a report is printed with the account that generated it: sign in, give --by USER on the "
                     "command line, or call it through the server with an API token")
 UNKNOWN_FORMAT = "a report format is one of {known}, got {value!r}"
+ANNEX_IV_NEEDS_VERSION = "an Annex IV report needs --model and --version"
 
 
 def _number(value):
@@ -259,6 +263,16 @@ def coverage_report(store: GovernanceStore, *, generated_by: str | None = None, 
             "seeds": _seeds(store), "ledger": verification.verify(store)}
 
 
+# --- the EU AI Act technical documentation (Annex IV) -----------------------------------------------------------------
+def annex_iv_report(store: GovernanceStore, *, model: str, version: str, as_of: date | None = None,
+                    suppress_below: int = SUPPRESS_BELOW, generated_by: str | None = None) -> dict:
+    """One version's Annex IV technical documentation: the model version report's record, and the committee,
+    checklist, policies, rules and framework coverage behind it, point by point (reports.annex_iv)."""
+    base = model_report(store, model=model, version=version, as_of=as_of, suppress_below=suppress_below,
+                        generated_by=generated_by)
+    return annex_iv.annex_iv_document(store, base=base)
+
+
 def build(store: GovernanceStore, *, kind: str, model: str | None = None, version: str | None = None,
           review_id: str | None = None, suppress_below: int = SUPPRESS_BELOW, generated_by: str | None = None) -> dict:
     """The report of `kind` with what it needs, or a clear error naming what is missing."""
@@ -273,6 +287,11 @@ def build(store: GovernanceStore, *, kind: str, model: str | None = None, versio
         return review_report(store, review_id=review_id, generated_by=generated_by)
     if kind == "coverage":
         return coverage_report(store, generated_by=generated_by)
+    if kind == "annex-iv":
+        if not model or not version:
+            raise InvalidInputError(ANNEX_IV_NEEDS_VERSION)
+        return annex_iv_report(store, model=model, version=version, suppress_below=suppress_below,
+                               generated_by=generated_by)
     raise InvalidInputError(f"the report kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
 

@@ -109,9 +109,21 @@ def _coverage_tables(report: dict) -> dict[str, bytes]:
     }
 
 
+def _annex_iv_tables(report: dict) -> dict[str, bytes]:
+    points = [{"ref_id": p["ref_id"], "heading": p["heading"], "title": p["title"], "status": p["status"],
+               "filled_from": "; ".join(c["label"] for c in p["content"]),
+               "missing_from_record": "; ".join(m["label"] for m in p["missing"] if m["source"] in p["sources"])}
+              for p in report["points"]]
+    missing = [{"ref_id": p["ref_id"], "status": p["status"], **m} for p in report["points"] for m in p["missing"]]
+    return {"annex_iv_points.csv": _csv(["ref_id", "heading", "title", "status", "filled_from", "missing_from_record"],
+                                        points),
+            "annex_iv_missing.csv": _csv(["ref_id", "status", "source", "what", "remedy"], missing)}
+
+
 def csv_tables(report: dict) -> dict[str, bytes]:
     """The tables behind a report, as CSV files by name (small groups already withheld in the report)."""
-    return {"model": _model_tables, "review": _review_tables, "coverage": _coverage_tables}[report["kind"]](report)
+    return {"model": _model_tables, "review": _review_tables, "coverage": _coverage_tables,
+            "annex-iv": _annex_iv_tables}[report["kind"]](report)
 
 
 def library_versions() -> dict[str, str]:

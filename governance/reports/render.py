@@ -22,7 +22,9 @@ from governance.reports.charts import charts_for
 TEMPLATES = Path(__file__).parent / "templates"
 TITLES = {"model": ("Model version report", "Model card and governance record"),
           "review": ("Committee review report", "Committee review"),
-          "coverage": ("Framework coverage report", "Portfolio coverage")}
+          "coverage": ("Framework coverage report", "Portfolio coverage"),
+          "annex-iv": ("EU AI Act technical documentation", "Annex IV technical documentation")}
+TEMPLATE_OF = {"annex-iv": "annex_iv.html.j2"}   # other kinds: <kind>.html.j2
 CONTENTS = {
     "model": [("card", "1. Model card"), ("kpis", "2. Performance and service levels"), ("drift", "3. Data drift"),
               ("fairness", "4. Fairness audits"), ("explanation", "5. Explanation of the model's decisions"),
@@ -97,7 +99,32 @@ def ledger_line(state: dict) -> str:
     return f"LEDGER NOT VERIFIED: {state.get('problem')}"
 
 
+def cell(value) -> str:
+    """A value of an Annex IV point's facts or tables as text: numbers readable, nothing missing printed as 0."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def point_anchor(ref_id: str) -> str:
+    """An id for an Annex IV point: 1(a) -> p-1a."""
+    return "p-" + "".join(c for c in ref_id if c.isalnum())
+
+
 def _contents(report: dict) -> list[tuple[str, str]]:
+    if report["kind"] == "annex-iv":
+        headings = {}
+        for p in report["points"]:
+            headings.setdefault(p["point"], (point_anchor(p["ref_id"]) if p["ref_id"] == p["point"]
+                                              else f"h-{p['point']}", f"{p['point']}. {p['heading']}"))
+        return [("summary", "Summary: points filled and gaps"), *headings.values(),
+                ("gaps", "What is missing and how to fill it"), ("integrity", "Integrity")]
     if report["kind"] == "coverage":
         fixed = [("summary", "1. Summary")]
         fixed += [(f"fw-{f['framework']}", f"{i + 2}. {f['name']}") for i, f in enumerate(report["frameworks"])]
@@ -108,13 +135,18 @@ def _contents(report: dict) -> list[tuple[str, str]]:
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True,
                    default_for_string=True), trim_blocks=True, lstrip_blocks=True)
 _ENV.globals.update(pct=pct, num=num, ms=ms, kpi_value=kpi_value, kpi_label=kpi_label, interval=interval, count=count,
-                    group_label=group_label, metric=metric, ledger_line=ledger_line)
+                    group_label=group_label, metric=metric, ledger_line=ledger_line, cell=cell,
+                    point_anchor=point_anchor)
 
 
 def _subtitle(report: dict) -> str:
     if report["kind"] == "model":
         card = report["model_card"]
         return f"{card['model']} {card['version']}: {card['purpose']}"
+    if report["kind"] == "annex-iv":
+        s = report["summary"]
+        return (f"{report['model']} {report['version']}: {s['filled']} of {s['points']} points filled from the "
+                f"record, {s['gaps']} gaps")
     if report["kind"] == "review":
         v = report["review"]
         return f"{v['review_id']}: {v['model']} {v['version']}, {v['from_stage']} to {v['gate']}"
@@ -125,7 +157,7 @@ def render_html(report: dict, *, charts: dict[str, str] | None = None) -> str:
     """The report as one HTML document that needs nothing else: no script, font or image is fetched."""
     charts = charts_for(report) if charts is None else charts
     title, kicker = TITLES[report["kind"]]
-    return _ENV.get_template(f"{report['kind']}.html.j2").render(
+    return _ENV.get_template(TEMPLATE_OF.get(report["kind"], f"{report['kind']}.html.j2")).render(
         r=report, title=title, kicker=kicker, subtitle=_subtitle(report), toc=_contents(report),
         charts={name: Markup(svg) for name, svg in charts.items()})   # SVG from matplotlib, which escapes its text
 
