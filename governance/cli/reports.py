@@ -61,14 +61,21 @@ def report(store, args) -> dict:
                                       suppress_below=args.suppress_below, progress=current_progress())
     content = prepared.files[args.format]
     _write(args.out, content)
-    return {"kind": args.kind, "report_id": prepared.report["report_id"], "format": args.format, "out": args.out,
-            "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
-            "generated_by": prepared.report["generated_by"],
-            "seconds": {stage: round(s, 3) for stage, s in prepared.timings.items()}}
+    written = {"kind": args.kind, "report_id": prepared.report["report_id"], "format": args.format, "out": args.out,
+               "bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
+               "generated_by": prepared.report["generated_by"],
+               "seconds": {stage: round(s, 3) for stage, s in prepared.timings.items()}}
+    if "summary" in prepared.report:   # Annex IV: how much of it the record fills, and which points are gaps
+        written["summary"] = prepared.report["summary"]
+    return written
 
 
 def print_report(result: dict) -> None:
     print(f"wrote {result['out']}: {result['bytes']:,} bytes, sha256 {result['sha256']}")
+    if "summary" in result:
+        s = result["summary"]
+        print(f"  {s['filled']} of {s['points']} points filled ({s['filled_partly']} partly), {s['gaps']} gaps: "
+              f"{', '.join(s['gap_points']) or 'none'}")
 
 
 def verify_pack(store, args) -> dict:

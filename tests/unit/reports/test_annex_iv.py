@@ -225,6 +225,7 @@ def test_the_cli_lists_the_kind_and_writes_the_json(demo_copy, tmp_path, cli):
     written = json.loads(result.stdout)
     document = json.loads(out.read_text())
     assert written["kind"] == document["kind"] == "annex-iv" and written["report_id"] == document["report_id"]
+    assert written["summary"] == document["summary"]
     assert [p["ref_id"] for p in document["points"]] == [p["ref_id"] for p in shipped_points()]
     refused = cli("--db", demo_copy, "report", "--kind", "annex-iv", "--model", MODEL, "--out", out,
                   "--by", "farid.haddad")
