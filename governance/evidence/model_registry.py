@@ -30,6 +30,7 @@ MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_EVALUATION_BYTES = 500 * 1024 * 1024
 THRESHOLD = 0.5
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".dill")
+NOT_GIVEN = "(not given at registration)"   # what registration stores for a purpose or intended use left out
 # Pickle opcodes start protocol 2+ files; joblib wraps pickles in zlib (any level: joblib's default compress=3
 # writes 78 5e), gzip, bz2, xz, lzma-alone or lz4.
 PICKLE_MAGIC = (b"\x80", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ",
@@ -171,8 +172,8 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
         if models.has_version(store, model=model, version=version):
             raise InvalidInputError(ALREADY_REGISTERED.format(model=model, version=version))
         if not models.has_model(store, model=model):
-            models.add_model(tx, name=model, purpose=purpose or "(not given at registration)",
-                             intended_use="(not given at registration)", owner=owner or actor.display_name,
+            models.add_model(tx, name=model, purpose=purpose or NOT_GIVEN,
+                             intended_use=NOT_GIVEN, owner=owner or actor.display_name,
                              risk_tier="high", dataset=evaluation_name, created_at=clock.now_naive())
         models.add_version(tx, model=model, version=version, algorithm=algorithm,
                            training_data=f"registered from {file_name} by {actor.recorded_as}",

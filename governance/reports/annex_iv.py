@@ -27,6 +27,7 @@ import pandas as pd
 from governance.decisions import committee, release_gate, review_state, risks
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence.evaluation_sets import evaluation_set
+from governance.evidence.model_registry import NOT_GIVEN
 from governance.monitoring.drift import drift_thresholds
 from governance.monitoring.inventory import list_versions
 from governance.monitoring.service_levels import service_levels
@@ -39,7 +40,6 @@ ANNEX_IV_FILE = DATA_DIR / "eu_ai_act_annex_iv.csv"
 COLUMNS = ("ref_id", "point", "heading", "title", "requirement", "sources", "written_by_people")
 KIND = "annex-iv"
 # What registration stores where a field was not given (governance/evidence/model_registry.py): not content.
-NOT_GIVEN = "(not given at registration)"
 BAD_COLUMNS = ("{name} must have the columns {expected}, got {found}: restore the file from the Quorum release "
                "(data/eu_ai_act_annex_iv.csv)")
 BAD_ROW = "{name}, line {line}: {problem}; restore the file from the Quorum release (data/eu_ai_act_annex_iv.csv)"
