@@ -12,12 +12,14 @@ and accuracy, precision, recall and ROC AUC follow from those expectations. The 
 check, then the workspace) is robustness.py's.
 
 Calibration: a monotone histogram-binning calibrator fitted on the version's reference (its held-out evaluation
-set). The reference's scores are cut into bins of equal count on each side of the decision threshold (the
-threshold is always an edge, so every bin holds one prediction), each bin's probability is its share of positives,
-and adjacent bins that break the order are pooled (pool adjacent violators) so that a higher score never means a
-lower probability. Why binning rather than isotonic regression: its bins are few and large, so the calibrator's own
-sampling error (a bin of m reference rows knows its probability to within p(1 - p) / m) is known and goes into
-every interval; isotonic regression's steps can hold a handful of rows.
+set). The reference's scores are cut into 10 to 30 bins of equal count (at least 30 rows each where the reference
+allows) on each side of the decision threshold (the threshold is always an edge, so every bin holds one
+prediction), each bin's probability is its share of positives, and adjacent bins that break the order are pooled
+(pool adjacent violators) so that a higher score never means a lower probability. Why binning rather than isotonic
+regression: its bins are few and large enough that the calibrator's own sampling error (a block of m reference rows
+knows its probability to within p(1 - p) / m) is known and goes into every interval; isotonic regression's steps can
+hold a handful of rows. ROC AUC, which depends on the order of scores inside a bin, reads the probabilities
+interpolated linearly between the blocks' mean scores (Calibrator.smooth).
 
 The check, before any estimate is relied on (a criterion fixed before any result was seen; `p < 0.01` fails):
   - reference: the calibrator fitted on a random half of the reference predicts the other half: per bin, the
@@ -548,7 +550,7 @@ def estimate_performance(store: GovernanceStore, *, model: str, version: str | N
     notes = list(notes)
     rows, coverage, checks = [], [], {}
     rng = np.random.default_rng(SEED)
-    for name in sorted(set(scored["version"])):
+    for name in sorted(scored["version"].unique()):   # unique(), not set(): set() walks every row in Python
         try:
             reference_scores, reference_labels, threshold = reference_set(store, model=model, version=name)
         except InvalidInputError as exc:
