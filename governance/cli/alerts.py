@@ -18,6 +18,9 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     listing = sub.add_parser("list", parents=[workspace], help="alert episodes, newest first")
     listing.add_argument("--open", action="store_true", help="only the open ones")
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
+    rules = sub.add_parser("rules", parents=[workspace], help="a model's alert rules in force, and the schedule")
+    rules.add_argument("--model", required=True)
+    rules.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _check(store, args) -> dict:
@@ -54,4 +57,29 @@ def _print_list(result: dict) -> None:
         print(f"[{e['severity']}] {e['title']} (opened {e['opened_at'][:16]}, {state})")
 
 
-COMMANDS = {"check": (_check, _print_check, lambda result: 0), "list": (_list, _print_list, lambda result: 0)}
+def _rules(store, args) -> dict:
+    from governance.cli import as_of
+    from governance.monitoring.inventory import require_model
+
+    require_model(store, model=args.model)
+    cut = as_of.cutoff(store, args)
+    if cut is not None:
+        from governance.reports import as_of as record_as_of
+
+        return {"model": args.model, "rules": record_as_of.alert_rules(store, model=args.model, before=cut.before),
+                "schedule": record_as_of.alert_schedule(store, before=cut.before)}
+    from governance import alerts
+
+    return {"model": args.model, "rules": alerts.rules(store, model=args.model), "schedule": alerts.schedule(store)}
+
+
+def _print_rules(result: dict) -> None:
+    print(f"{result['model']}: checked every {result['schedule']['every_minutes']} minutes")
+    for what, rule in result["rules"].items():
+        extra = {k: v for k, v in rule.items() if k not in ("enabled", "severity", "recipients")}
+        print(f"  {what:<20} {'on ' if rule.get('enabled') else 'off'} {rule.get('severity', '-'):<9} "
+              f"{', '.join(rule.get('recipients') or []) or '-'}" + "".join(f"  {k} {v}" for k, v in extra.items()))
+
+
+COMMANDS = {"check": (_check, _print_check, lambda result: 0), "list": (_list, _print_list, lambda result: 0),
+            "rules": (_rules, _print_rules, lambda result: 0)}

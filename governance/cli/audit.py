@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from governance import vocabulary
 from governance.cli.files import read_input
+from governance.cli import as_of
 from governance.cli.users import acting_user, add_by_argument
 from governance.errors import InvalidInputError
 from governance.jobs import current_progress
@@ -138,6 +139,15 @@ def _list(store: GovernanceStore, args) -> dict:
 
     frame = fairness.list_audits(store, model=args.model, version=args.version)
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    cut = as_of.cutoff(store, args)
+    if cut is not None:   # the audits defined by then, each as it stood: one that ran later had not run yet
+        from governance.record import as_of as record_as_of
+
+        then = {a["audit_id"]: a for a in record_as_of.fairness_audits(store, before=cut.before)}
+        records = [r if then[r["audit_id"]]["ran_at"] is not None else
+                   {**r, "verdict": then[r["audit_id"]]["verdict"], "ran_at": None, "ran_by": None, "n_rows": None,
+                    "evidence_hash": None, "pass": None, "fail": None, "inconclusive": None}
+                   for r in records if r["audit_id"] in then]
     return {"audits": [{**r, "defined_at": str(r["defined_at"]), "ran_at": r["ran_at"] and str(r["ran_at"])}
                        for r in records]}
 
@@ -200,6 +210,7 @@ def _policy(store: GovernanceStore, args) -> dict:
     from governance.monitoring.inventory import list_versions, require_model
 
     if args.action == "set":
+        as_of.refuse_change(args)
         if not args.criterion or not (args.reason or "").strip():
             raise InvalidInputError(SET_NEEDS)
         # each --criterion may itself hold several, comma-separated, as `audit run --criteria` takes them
@@ -212,6 +223,13 @@ def _policy(store: GovernanceStore, args) -> dict:
     if given:
         raise InvalidInputError(SHOW_TAKES_NO.format(options=", ".join(given)))
     require_model(store, model=args.model)
+    cut = as_of.cutoff(store, args)
+    if cut is not None:   # the policy in force then, and the ones set before it (the standing results are today's)
+        history = [p for p in fairness_policy.policy_history(store, model=args.model)
+                   if p.set_at.replace("Z", "") < cut.before.isoformat()]
+        return {"model": args.model,
+                "in_force": fairness_policy.policies_in_force(store, model=args.model, at=cut.before)[0].as_dict(),
+                "history": [p.as_dict() for p in history], "standing": {}}
     versions = list_versions(store)
     standing = {v: release_gate.standing_fairness_result(store, model=args.model, version=v).as_dict()
                 for v in sorted(versions[versions["model"] == args.model]["version"])}

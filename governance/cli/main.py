@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from governance import errors
+from governance.cli import as_of as cli_as_of
 from governance.cli import (alerts, anomalies, audit, backup as cli_backup, estimate, ledger, models, monitoring,
                             quality,
                             release, reports, risks, robustness, signoffs, telemetry, tokens, users,
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     workspace.add_argument("--db", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     workspace.add_argument("--lake", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     workspace.add_argument("--server", metavar="URL", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    cli_as_of.add_argument(parser)   # the record as it stood on a day; read commands only (governance/cli/as_of.py)
+    cli_as_of.add_argument(workspace, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in (cli_workspace, cli_backup, monitoring, reports, robustness, alerts, release, audit,
                    models, risks, users, tokens, signoffs, quality, telemetry,
@@ -172,8 +175,10 @@ def command_for(args: argparse.Namespace) -> Command:
 
 
 def run_on_store(command: Command, args: argparse.Namespace, store) -> dict:
-    """The command's result on a store this process holds (the server's), as JSON values."""
-    return as_json_values(command.run(store, args))
+    """The command's result on a store this process holds (the server's), as JSON values; with --as-of, the
+    record as it stood (a command that does not read it refuses the option, here and through the API alike)."""
+    cli_as_of.refuse_unless_honoured(command.name, args)
+    return as_json_values(cli_as_of.stamped(command.run(store, args), args))
 
 
 def as_json_values(result: dict) -> dict:
@@ -205,6 +210,7 @@ def _run_here(command: Command, args: argparse.Namespace) -> dict:
     from governance.record.workspace import workspace_path
 
     if not command.opens_workspace:
+        cli_as_of.refuse_unless_honoured(command.name, args)
         return as_json_values(command.run(None, args))
     from governance.record.shared_stores import open_store
 
@@ -243,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if server and command.name in LOCAL_ONLY:
             raise errors.InvalidInputError(LOCAL_ONLY[command.name])
+        cli_as_of.refuse_unless_honoured(command.name, args)   # before anything is sent or opened
         if server:
             if getattr(args, "db", None):
                 raise errors.InvalidInputError(DB_AND_SERVER)
@@ -259,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 showing_progress(terminal_progress)
             result = _run_here(command, args)
-        _write_out((lambda: print(json.dumps(result, indent=2))) if args.json else (lambda: command.show(result)))
+        _write_out((lambda: print(json.dumps(result, indent=2))) if args.json else (lambda: _show(command, result, args)))
         return command.exit_code(result)
     except errors.ServerInternalError as exc:   # told with the server's reference; exit 3 as an internal error here
         print(f"error: {exc}", file=sys.stderr)
@@ -276,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: internal error (reference {reference}); rerun with QUORUM_LOG=debug to see details",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _show(command: Command, result: dict, args: argparse.Namespace) -> None:
+    line = cli_as_of.banner(args)   # --as-of: say first that this is the record as it stood
+    if line:
+        print(line)
+    command.show(result)
 
 
 def _write_out(write: Callable[[], None]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from governance.cli import as_of
 from governance.errors import InvalidInputError
 from governance.vocabulary import KPI_GRAINS
 
@@ -62,7 +63,9 @@ def kpis(store, args) -> dict:
     from governance.monitoring.service_levels import slo_judgment
 
     require_model(store, model=args.model, version=args.version)
-    window = resolve_window(store, model=args.model, since=args.since, until=args.until, pandas=False)
+    as_of.cutoff(store, args)   # --as-of: a day within the record; the window ends on it
+    window = resolve_window(store, model=args.model, since=args.since, until=as_of.last_day(args.until, args),
+                            pandas=False)
     with telemetry_sources.noting() as notes:   # a dataset's days read from rows, its files left out
         series = kpi_records(store, model=args.model, window=window, grain=args.grain, version=args.version)
         # judged on hourly counts whatever the grain shown: every grain lists the same breaches
@@ -125,7 +128,10 @@ def drift(store, args) -> dict:
     current = None
     if args.current:
         since, until = _day_range("--current", args.current)
-        current = resolve_window(store, model=args.model, since=since, until=until)
+        current = resolve_window(store, model=args.model, since=since, until=as_of.last_day(until, args))
+    elif as_of.cutoff(store, args) is not None:   # all telemetry after the reference, up to the --as-of day
+        since = None if reference == "training" else as_of.after(reference[1])
+        current = resolve_window(store, model=args.model, since=since, until=as_of.last_day(None, args))
     report = drift_report(store, model=args.model, version=args.version, reference=reference, current=current,
                           grain=args.grain)
     return report.as_dict()
@@ -195,7 +201,9 @@ def compare(store, args) -> dict:
 
     for version in (args.a, args.b):
         require_model(store, model=args.model, version=version)
-    window = comparison_window(store, model=args.model, a=args.a, b=args.b, since=args.since, until=args.until)
+    as_of.cutoff(store, args)
+    window = comparison_window(store, model=args.model, a=args.a, b=args.b, since=args.since,
+                               until=as_of.last_day(args.until, args))
     return {"model": args.model, "a": args.a, "b": args.b,
             "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
             "kpis": [c.as_dict() for c in compare_versions(store, model=args.model, a=args.a, b=args.b,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from governance import vocabulary
 from governance.cli.files import read_input
+from governance.cli import as_of
 from governance.cli.users import acting_user, add_by_argument
 from governance.errors import InvalidInputError
 
@@ -84,7 +85,9 @@ def _actor(store, args) -> identity.User:
 def _list(store, args) -> dict:
     from governance.decisions import risks
 
-    return {"risks": risks.list_risks(store, model=args.model, status=args.status)}
+    cut = as_of.cutoff(store, args)
+    then = {} if cut is None else {"today": cut.day, "before": cut.before}
+    return {"risks": risks.list_risks(store, model=args.model, status=args.status, **then)}
 
 
 def _print_list(result: dict) -> None:
@@ -125,7 +128,9 @@ def _print_risk(r: dict) -> None:
 def _history(store, args) -> dict:
     from governance.decisions import risks
 
-    return {"risk_id": args.risk_id, "events": risks.history(store, risk_id=args.risk_id)}
+    cut = as_of.cutoff(store, args)
+    return {"risk_id": args.risk_id,
+            "events": risks.history(store, risk_id=args.risk_id, before=None if cut is None else cut.before)}
 
 
 def _print_history(result: dict) -> None:

@@ -109,7 +109,19 @@ def _print_run(run: dict) -> None:
 def _list(store: GovernanceStore, args) -> dict:
     from governance.evidence import robustness
 
-    return {"runs": robustness.list_runs(store, model=args.model, version=args.version)}
+    from governance.cli import as_of
+
+    runs = robustness.list_runs(store, model=args.model, version=args.version)
+    cut = as_of.cutoff(store, args)
+    if cut is not None:   # the runs defined by then, each as it stood: one that ran later had no result yet
+        from governance.record import as_of as record_as_of
+
+        then = {r["run_id"]: r for r in record_as_of.robustness_runs(store, before=cut.before)}
+        runs = [r if then[r["run_id"]]["status"] == "completed" else
+                {**r, "status": "defined", "verdict": None, "ran_by": None, "ran_at": None, "n": None,
+                 "evidence_hash": None, "pass": None, "fail": None, "inconclusive": None}
+                for r in runs if r["run_id"] in then]
+    return {"runs": runs}
 
 
 def _print_list(result: dict) -> None:

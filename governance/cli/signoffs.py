@@ -12,6 +12,7 @@ import argparse
 from governance import vocabulary
 from governance.access import identity
 from governance.access.caller import acting_name, through_server
+from governance.cli import as_of
 from governance.cli.users import acting_user, read_password
 from governance.errors import InvalidInputError
 
@@ -22,7 +23,9 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
     parser = commands.add_parser("signoff", parents=[workspace], help="committee reviews and sign-offs of stage gates")
     sub = parser.add_subparsers(dest="subcommand", required=True, parser_class=parser_class)
 
-    request = sub.add_parser("request", parents=[workspace],
+    # its own --as-of is the day the evidence is taken up to: the workspace options without the record's --as-of
+    # (a request is a change, made today), so that the two do not clash
+    request = sub.add_parser("request", parents=[as_of.without_option(workspace)],
                              help="ask the committee to review a version for its next stage (freezes the evidence)")
     request.add_argument("--model", required=True)
     request.add_argument("--version", required=True)
@@ -122,13 +125,17 @@ def _vote(store, args) -> dict:
 def _status(store, args) -> dict:
     from governance.decisions import review_state
 
-    return review_state.review(store, review_id=args.review_id)
+    cut = as_of.cutoff(store, args)
+    then = {} if cut is None else {"today": cut.day, "before": cut.before}
+    return review_state.review(store, review_id=args.review_id, **then)
 
 
 def _list(store, args) -> dict:
     from governance.decisions import review_state
 
-    return {"reviews": review_state.list_reviews(store, model=args.model, version=args.version)}
+    cut = as_of.cutoff(store, args)
+    then = {} if cut is None else {"today": cut.day, "before": cut.before}
+    return {"reviews": review_state.list_reviews(store, model=args.model, version=args.version, **then)}
 
 
 def _queue(store, args) -> dict:
@@ -155,21 +162,24 @@ def _member(store, args) -> dict:
     from governance.decisions import committee
 
     if args.action != "list":
+        as_of.refuse_change(args)
         if not args.user_name:
             raise InvalidInputError(f"say whom to {args.action}: signoff member {args.action} USER --by ADMIN")
         change = committee.add_member if args.action == "add" else committee.remove_member
         change(store, user_name=args.user_name, actor=acting_user(store, _by(args)))
-    return {"members": committee.members(store), "rules": committee.rules(store)}
+    before = getattr(as_of.cutoff(store, args), "before", None)
+    return {"members": committee.members(store, before=before), "rules": committee.rules(store, before=before)}
 
 
 def _rules(store, args) -> dict:
     from governance.decisions import committee
 
     if args.key is not None:
+        as_of.refuse_change(args)
         if args.value is None:
             raise InvalidInputError(f"give the new value: signoff rules {args.key} VALUE --by USER")
         return {"rules": committee.set_rule(store, key=args.key, value=args.value, actor=acting_user(store, _by(args)))}
-    return {"rules": committee.rules(store)}
+    return {"rules": committee.rules(store, before=getattr(as_of.cutoff(store, args), "before", None))}
 
 
 # --- printing --------------------------------------------------------------------------------------------------

@@ -71,7 +71,11 @@ def print_created(result: dict) -> None:
 def list_(store, args) -> dict:
     from governance.access import tokens
 
-    return {"tokens": [_as_dict(info) for info in tokens.list_tokens(store)]}
+    from governance.cli import as_of
+
+    cut = as_of.cutoff(store, args)
+    listed = tokens.list_tokens(store) if cut is None else tokens.tokens_as_of(store, before=cut.before)
+    return {"tokens": [_as_dict(info) for info in listed]}
 
 
 def print_list(result: dict) -> None:

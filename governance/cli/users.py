@@ -111,6 +111,12 @@ def print_added(result: dict) -> None:
 
 
 def list_(store, args) -> dict:
+    from governance.cli import as_of
+
+    cut = as_of.cutoff(store, args)
+    if cut is not None:   # the ledger holds no e-mail addresses: shown as None then
+        return {"users": [{**_as_dict(a.user), "email": None} for a in identity.accounts_as_of(store, before=cut.before)
+                          if not a.disabled]}
     return {"users": [{**_as_dict(u), "email": _email(store, u.user_name)} for u in identity.list_users(store)]}
 
 

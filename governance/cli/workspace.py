@@ -58,9 +58,20 @@ def print_init(result: dict) -> None:
 
 
 def status(store, args) -> dict:
+    from governance.cli import as_of
     from governance.monitoring.inventory import workspace_status
 
-    return workspace_status(store)
+    found = workspace_status(store)
+    cut = as_of.cutoff(store, args)
+    if cut is None:
+        return found
+    from governance.record.as_of import stages
+
+    then = stages(store, before=cut.before)   # the versions registered by then, at the stage they were at
+    models = [{**m, "versions": [{**v, "stage": then[(m["name"], v["version"])]} for v in m["versions"]
+                                 if (m["name"], v["version"]) in then]} for m in found["models"]]
+    return {**found, "models": [m for m in models if m["versions"]],
+            "note": "models, versions and stages as they stood; table sizes and telemetry rows are today's"}
 
 
 def print_status(status: dict) -> None:
@@ -77,6 +88,8 @@ def print_status(status: dict) -> None:
         for v in model["versions"]:
             print(f"    {v['version']:<6} {v['stage']:<11} accuracy {v['training_metrics'].get('accuracy')}"
                   f"  telemetry rows {v['telemetry_rows']:,}  {v['algorithm']}")
+    if "note" in status:   # --as-of
+        print(f"note: {status['note']}")
 
 
 def serve(args) -> None:
