@@ -27,3 +27,14 @@ def test_the_kpi_page_shows_the_estimate_its_method_and_each_versions_check(demo
             assert any(w.startswith(plain(f"adult-income {version}: The calibration check fails")) and
                        "concept drift" in w for w in warnings), warnings
     assert any(c.value.startswith(plain("No label yet for 3 days")) for c in app.caption)
+
+
+def test_a_failed_check_warns_that_the_estimate_is_not_reliable(demo_copy, monkeypatch):
+    from tests.unit.monitoring.test_performance_estimate import flip_newest_outcomes
+
+    flip_newest_outcomes(demo_copy, model="german-credit", since="2026-09-19")
+    app = open_page(PAGE, demo_copy, monkeypatch, session={"kp_model": "german-credit"})
+    assert_clean(app)
+    warnings = [w.value for w in app.warning]
+    assert any(w.startswith(plain("german-credit v1: The calibration check fails: the estimate is not reliable"))
+               and "concept drift" in w for w in warnings), warnings

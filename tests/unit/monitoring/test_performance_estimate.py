@@ -219,3 +219,28 @@ def test_a_parquet_dataset_with_rollups_gives_the_workspaces_estimate(demo_copy,
                 assert got.as_dict()[name] == pytest.approx(value, rel=1e-9, abs=1e-12), (want, name)
             elif name != "why":
                 assert got.as_dict()[name] == value, (want, name)
+
+
+def flip_newest_outcomes(path, *, model: str, since: str) -> None:
+    """Concept drift, scripted: from `since` every outcome that arrived is the opposite of the real one, so the same
+    scores now mean the opposite (the rollup is rebuilt with the write). Only on a private copy."""
+    with GovernanceStore(path) as store:
+        with store.write() as tx:
+            tx.execute("UPDATE telemetry SET label = 1 - label WHERE model = ? AND ts >= ? AND label IS NOT NULL",
+                       [model, since])
+
+
+def test_concept_drift_fails_the_check_and_no_alert_is_raised_from_an_unreliable_estimate(demo_copy):
+    from governance.monitoring.service_levels import set_service_level
+    from tests.conftest import LEADER
+
+    flip_newest_outcomes(demo_copy, model="german-credit", since="2026-09-19")
+    with GovernanceStore(demo_copy) as store:
+        found = pe.estimate_performance(store, model="german-credit", grain="day")
+        set_service_level(store, model="german-credit", kpi="accuracy", target=0.97, actor=LEADER)
+        breaches = pe.estimate_breaches(store, model="german-credit")
+    check = found.checks["v1"]
+    assert not check.ok and check.recent_p_value < pe.CHECK_ALPHA and check.reference_p_value >= pe.CHECK_ALPHA
+    assert "concept drift" in check.why and "not reliable" in found.warning("v1")
+    assert check.recent_days[-1] == "2026-09-25"   # the newest day whose outcomes arrived
+    assert breaches == []   # below the objective, but from an estimate that cannot be relied on
