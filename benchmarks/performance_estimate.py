@@ -100,7 +100,27 @@ def validate_on_demo(store: GovernanceStore) -> dict:
                           f"MAE {np.abs(errors).mean():.4f}  mean error {errors.mean():+.4f}  "
                           f"interval holds {held}/{len(rows)} ({held / len(rows):.0%})  mean half-width "
                           f"{np.mean([(r.ci_high - r.ci_low) / 2 for r in rows]):.4f}")
+    when_the_check_fails(store)
     return {key: int(np.median(values)) for key, values in sizes.items()}
+
+
+def when_the_check_fails(store: GovernanceStore) -> None:
+    """adult-income's check day by day from the drift's start, with the outcomes up to that day (`until`), as a
+    page capped at that day sees them: the first day its recent-labels half fails."""
+    from datetime import date, timedelta
+
+    first = {}
+    day = date.fromisoformat(DRIFT_FROM)
+    while day <= date(2026, 9, 25) and len(first) < 2:
+        found = pe.estimate_performance(store, model="adult-income", grain="day", until=day)
+        for version, check in found.checks.items():
+            if not check.ok and version not in first:
+                first[version] = (day, check.recent_p_value)
+        day += timedelta(days=1)
+    for version in ("v1", "v2"):
+        print(f"  adult-income {version}: with the outcomes up to each day since {DRIFT_FROM}, the check first fails "
+              + (f"on {first[version][0]} (recent labels p = {first[version][1]:.2g})" if version in first
+                 else "on no day up to 2026-09-25"))
 
 
 def simulate(store: GovernanceStore, sizes: dict, *, sims: int, seed: int) -> None:
