@@ -24,10 +24,12 @@ def add_parser(commands, *, workspace: argparse.ArgumentParser, parser_class) ->
 
 
 def _run(store, args) -> dict:
+    from governance.cli import as_of
     from governance.monitoring.performance_estimate import estimate_performance
 
+    as_of.cutoff(store, args)   # --as-of (where honoured): a day within the record; the periods end on it
     found = estimate_performance(store, model=args.model, version=args.version, grain=args.grain,
-                                 since=args.since, until=args.until)
+                                 since=args.since, until=as_of.last_day(args.until, args))
     result = found.as_dict()
     result["rows"] = [{field: row[field] for field in ROW_FIELDS} for row in result["rows"]]
     result["warnings"] = {version: found.warning(version) for version in found.checks if found.warning(version)}
