@@ -71,9 +71,10 @@ BAD_RECIPIENT = ("{value!r} is not a recipient: give a role ({roles}), an accoun
 
 
 # --- rules -------------------------------------------------------------------------------------------------------
-def rules(store: GovernanceStore, *, model: str) -> dict:
-    """The rules in force for a model: the newest recorded, over the defaults."""
-    recorded = ledger.entries(store, kind="alert_rules", subject=model)
+def rules(store: GovernanceStore, *, model: str, before: datetime | None = None) -> dict:
+    """The rules in force for a model: the newest recorded (before `before`, naive UTC, to read them as they stood
+    then), over the defaults."""
+    recorded = ledger.entries(store, kind="alert_rules", subject=model, before=before)
     merged = {what: dict(rule) for what, rule in DEFAULT_RULES.items()}
     if recorded:
         for what, rule in recorded[-1]["payload"]["rules"].items():
@@ -126,9 +127,10 @@ DEFAULT_SCHEDULE_MINUTES = 60
 BAD_SCHEDULE = "the rules are checked every {low} to {high} minutes, got {value!r}"
 
 
-def schedule(store: GovernanceStore) -> dict:
-    """How often the server checks the rules: the newest recorded schedule, else hourly."""
-    recorded = ledger.entries(store, kind="alert_schedule", subject="workspace")
+def schedule(store: GovernanceStore, *, before: datetime | None = None) -> dict:
+    """How often the server checks the rules: the newest recorded schedule (before `before`, naive UTC), else
+    hourly."""
+    recorded = ledger.entries(store, kind="alert_schedule", subject="workspace", before=before)
     if not recorded:
         return {"every_minutes": DEFAULT_SCHEDULE_MINUTES, "set_by": None, "set_at": None}
     newest = recorded[-1]
