@@ -8,6 +8,7 @@ from typing import Callable
 
 import streamlit as st
 
+from components.as_of import as_of_banner, as_of_picker
 from components.auth import current_user
 from components.formatting import plain
 from components.sign_in import sign_in_screen
@@ -28,6 +29,8 @@ def render_page(title: str, body: Callable[[], None], *, caption: str | None = N
     st.title(title)
     if caption:
         st.caption(caption)
+    as_of_picker()   # the sidebar's "As of" date, on every page: empty is the live record
+    as_of_banner()   # a day set: every page says it shows the record as it stood then, read-only
     try:
         body()
     except GovernanceError as exc:  # messages quote user input (names, columns): shown literally

@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.as_of import read_only_note, record_then
 from components.auth import can, current_user, needs
 from components.formatting import ABSENT, cell, count, plain, timestamp
 from components.page import keep_valid, render_page
@@ -29,9 +30,15 @@ def retraining_policy() -> None:
     model = model_choice("ad_policy_model")
     if model is None:
         return
-    current = cached(release_gate.policy, model=model)
+    then = record_then()
+    current = (cached(release_gate.policy, model=model) if then is None else
+               cached(release_gate.policy, model=model, before=then.before))
     st.caption(f"In force: set by {plain(current['set_by'])} at {timestamp(current['set_at'])}." if current["set_by"]
                else "In force: the defaults (no policy recorded yet).")
+    if then is not None:
+        st.json({k: v for k, v in current.items() if k not in ("model", "set_by", "set_at")}, expanded=False)
+        read_only_note()
+        return
     may = can("configure monitoring")
     with st.form("ad_policy"):
         drift = st.checkbox("Retrain when a feature drifts to 'act'", value=bool(current["drift_act"]))
@@ -64,7 +71,11 @@ def alert_rules() -> None:
     model = model_choice("ad_rules_model")
     if model is None:
         return
-    rules = cached(alerts.rules, model=model)
+    then = record_then()
+    if then is not None and model not in then.alert_rules:
+        st.caption(f"{plain(model)} had no version registered at the end of {then.day}.")
+        return
+    rules = cached(alerts.rules, model=model) if then is None else then.alert_rules[model]
     st.dataframe(pd.DataFrame([{
         "condition": alerts.WHAT_WORDS[what], "on": rule["enabled"], "severity": rule["severity"],
         "recipients": ", ".join(rule["recipients"]) or "nobody",
@@ -72,6 +83,8 @@ def alert_rules() -> None:
         if what in alerts.THRESHOLDS else ""} for what, rule in rules.items()]), hide_index=True)
     st.caption("Service-level targets and drift thresholds are the KPIs' and Drift settings; these rules say "
                "who hears of a breach. A role reaches every enabled account in it that has an e-mail address.")
+    if read_only_note():
+        return
     may = can("configure monitoring")
     keep_valid("ad_rules_what", list(alerts.WHATS), alerts.WHATS[0])
     what = st.selectbox("Change the rule for", alerts.WHATS, format_func=alerts.WHAT_WORDS.get, key="ad_rules_what")
@@ -135,6 +148,8 @@ def telemetry_source_section() -> None:
     st.caption("A Parquet dataset is read in place by DuckDB, opening only the daily partitions a view's window "
                "touches; Spark runs the same SQL, translated by sqlglot, and returns only aggregates. "
                "`python -m governance telemetry export` writes a model's telemetry as such a dataset.")
+    if read_only_note():   # where telemetry is read from is today's setting
+        return
     may = can("configure monitoring")
     model = model_choice("ad_source_model")
     if model is None:
@@ -174,13 +189,17 @@ def api_tokens() -> None:
     flash = st.session_state.pop("ad_token_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
-    listed = tokens.list_tokens(get_store())   # its state depends on the clock (expiry), so never cached
+    then = record_then()
+    # its state depends on the clock (expiry), so never cached; as of a day, its state then (from the ledger)
+    listed = tokens.list_tokens(get_store()) if then is None else then.tokens
     st.dataframe(pd.DataFrame([{
         "id": t.token_id, "name": t.name, "account": t.user_name, "starts with": f"qrm_{t.prefix}…",
         "created": timestamp(t.created_at), "expires": timestamp(t.expires_at) or "never",
         "last used": timestamp(t.last_used_at) or "never", "state": t.state} for t in listed],
         columns=["id", "name", "account", "starts with", "created", "expires", "last used", "state"]),
         hide_index=True)
+    if read_only_note():
+        return
     user = current_user()
     admin = can("manage users")
     active = [t for t in listed if t.state == "active"]
@@ -228,7 +247,8 @@ def accounts_section() -> None:
     flash = st.session_state.pop("ad_account_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
-    listed = cached(identity.accounts)
+    then = record_then()
+    listed = cached(identity.accounts) if then is None else then.accounts   # the ledger holds no e-mail addresses
     st.dataframe(pd.DataFrame([{
         "account": a.user.user_name, "name": a.user.display_name, "role": a.user.role,
         "signs in": {"local": "password", "oidc": "identity provider", "demo": "demo mode"}.get(a.user.source,
@@ -237,7 +257,7 @@ def accounts_section() -> None:
         columns=["account", "name", "role", "signs in", "e-mail", "state"]), hide_index=True)
     st.caption("Add accounts with `python -m governance users add NAME --role ROLE --by ADMIN`. Disabling is "
                "recorded in the ledger with the admin who did it.")
-    if not listed:
+    if not listed or read_only_note():
         return
     by_name = {a.user.user_name: a for a in listed}
     keep_valid("ad_account", list(by_name), listed[0].user.user_name)
@@ -269,10 +289,15 @@ def committee_rules_section() -> None:
     flash = st.session_state.pop("ad_committee_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
-    current = cached(committee.rules)
+    then = record_then()
+    current = cached(committee.rules) if then is None else then.committee_rules
     st.caption(plain(f"In force: a quorum is more than {current['quorum_fraction']:g} of the committee members "
                      "who did not recuse" + (", the chair among them" if current["chair_required"] else "")
                      + f"; a decision is valid for {current['decision_validity_days']} days."))
+    if then is not None:
+        st.caption(plain("Members then: " + ", ".join(f"{m['display_name']} ({m['role']})" for m in then.committee)))
+        read_only_note()
+        return
     may = can("manage committee")
     with st.form("ad_committee_rules"):
         fraction = st.number_input("Quorum: more than this share of the members who did not recuse",
@@ -300,7 +325,8 @@ def committee_rules_section() -> None:
 def check_schedule() -> None:
     """How often the server checks the alert rules on its own (no cron job needed); recorded in the ledger."""
     st.subheader("Scheduled checks")
-    current = cached(alerts.schedule)
+    then = record_then()
+    current = cached(alerts.schedule) if then is None else then.alert_schedule
     running = scheduler.running()
     said = f"The server checks the alert rules every {current['every_minutes']} minutes"
     said += (f" (set by {current['set_by']} at {timestamp(current['set_at'])})." if current["set_by"]
@@ -311,6 +337,8 @@ def check_schedule() -> None:
     elif running.last_result is not None:
         said += f" The last scheduled check found {running.last_result['open']} open alerts."
     st.caption(plain(said))
+    if read_only_note():
+        return
     may = can("configure monitoring")
     low, high = alerts.SCHEDULE_BOUNDS
     with st.form("ad_schedule"):

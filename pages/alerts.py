@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.as_of import deliveries_then, episodes_then, record_then
 from components.auth import can, current_user, needs
 from components.formatting import ABSENT, number, plain, plural, timestamp
 from components.navigation import page_for_link
@@ -127,9 +128,14 @@ def episode_detail(episode: dict, outbox: list[dict]) -> None:
 
 def body() -> None:
     tiles = st.container()   # drawn above the buttons, filled after them: the counts are what a check just left
-    actions()
+    then = record_then()
+    if then is None:
+        actions()
     everything = cached(alerts.episodes)
     outbox = cached(delivery.history)
+    if then is not None:   # the episodes and messages as they stood at the end of the day
+        everything = episodes_then(everything, before=then.before)
+        outbox = deliveries_then(outbox, before=then.before)
     open_now = [e for e in everything if e["closed_at"] is None]
     cols = tiles.columns(4)
     cols[0].metric("Open critical", sum(e["severity"] == "critical" for e in open_now), border=True)

@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.as_of import last_day
 from components.charts import comparison_chart
 from components.formatting import count, kpi_change, kpi_interval, kpi_label, kpi_value
 from components.page import render_page
@@ -42,8 +43,12 @@ def body() -> None:
     if default is None:
         st.info(f"{model} has no telemetry yet.")
         return
-    last = (default.end - pd.Timedelta(days=1)).date()
-    picked = dates.date_input("Window (default: the days both versions served)", value=(default.start.date(), last))
+    last = last_day((default.end - pd.Timedelta(days=1)).date())   # up to the "As of" day
+    if last < default.start.date():
+        st.info(f"{model} {a} and {b} had not both served by the end of {last_day()}.")
+        return
+    picked = dates.date_input("Window (default: the days both versions served)", value=(default.start.date(), last),
+                              max_value=last_day())
     if not isinstance(picked, (tuple, list)) or len(picked) != 2:
         st.info("Pick the last day of the window too.")
         return

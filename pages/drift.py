@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.as_of import last_day, read_only_note
 from components.auth import can, current_user, needs
 from components.formatting import plain
 from components.charts import distribution_chart, drift_heatmap, quality_trend_chart
@@ -17,6 +18,8 @@ def thresholds_form(model: str) -> None:
     current = cached(drift_thresholds, model=model)
     with st.expander("Drift thresholds", icon=":material/tune:"):
         st.caption(current.rule() + ("" if current.is_default else f" · set by {plain(current.set_by)}, {current.set_at:%Y-%m-%d}"))
+        if read_only_note():   # thresholds are changed today
+            return
         with st.form("drift-thresholds"):
             left, right = st.columns(2)
             watch = left.number_input("Watch from PSI", value=float(current.psi_watch), format="%.3f")
@@ -49,7 +52,10 @@ def body() -> None:
     if span is None:
         st.info(f"{model} has no telemetry yet.")
         return
-    first, last = span.start.date(), (span.end - pd.Timedelta(days=1)).date()
+    first, last = span.start.date(), last_day((span.end - pd.Timedelta(days=1)).date())   # up to the "As of" day
+    if last < first:   # the "As of" day is before this model's first telemetry
+        st.info(f"{plain(model)} had no telemetry by the end of {last_day()}.")
+        return
     reference = "training"
     if reference_kind == "a telemetry period":
         served = cached(default_reference_period, model=model, version=version)   # days this version served

@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 from components import jobs
+from components.as_of import record_then, versions_then
 from components.auth import current_user
 from components.explanation_charts import (beeswarm_chart, cohort_chart, dependence_chart, importance_chart,
                                            label, value_text, waterfall_chart)
@@ -65,7 +66,7 @@ def arrive_from_link(versions: pd.DataFrame) -> None:
 
 
 def choose_version() -> tuple[str, str] | None:
-    versions = cached(list_versions)
+    versions = versions_then(cached(list_versions))
     if versions.empty:
         st.info("No model versions yet: register a model with `python -m governance model register`.")
         return None
@@ -386,6 +387,13 @@ def body() -> None:
     model, version = chosen
     found = cached(ex.current_explanation, model=model, version=version, rows=ROWS, seed=SEED)
     explanation = found.explanation
+    then = record_then()
+    if then is not None:   # the explanations stored by then; nothing is computed for a past record
+        stored = {e["explanation_id"] for e in then.explanations}
+        if explanation is None or explanation["explanation_id"] not in stored:
+            st.info(f"No explanation of {plain(model)} {plain(version)} had been stored by the end of {then.day}.",
+                    icon=":material/history:")
+            return
     if explanation is None:
         if found.stale:   # the stored one was for another model file, data or settings: say so, never show it
             st.caption(plain(found.reason))

@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.as_of import last_day
 from components.charts import explore_chart
 from components.formatting import plain, plural
 from components.page import render_page
@@ -59,7 +60,13 @@ def builder() -> None:
     chosen_segments = segment_col.multiselect("Segments", segments, default=_param_list("segment", segments, []),
                                               placeholder="all")
     first = pd.Timestamp(versions["first_ts"].min()).date()
-    last = pd.Timestamp(versions["last_ts"].max()).date()
+    if pd.isna(versions["last_ts"].max()):   # models, but no telemetry yet: nothing to explore
+        st.info("No telemetry in this workspace yet: ingest some with `python -m governance ingest telemetry`.")
+        return
+    last = last_day(pd.Timestamp(versions["last_ts"].max()).date())   # up to the "As of" day
+    if last < first:
+        st.info(f"There was no telemetry by the end of {last_day()}.")
+        return
     picked = date_col.date_input("Window", value=(_param_day("since", first, first, last),
                                                   _param_day("until", last, first, last)),
                                  min_value=first, max_value=last)

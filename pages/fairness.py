@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from components.as_of import read_only, read_only_note, record_then
 from components.auth import can, current_user, needs
 from components.fairness_charts import audit_comparison_chart, group_metric_chart, mitigation_chart
 from components.formatting import NOT_COMPUTABLE, code, percent, plain
@@ -82,7 +83,7 @@ def audits_tab() -> None:
     flash = st.session_state.pop("fa_flash", None)
     if flash:
         st.success(flash, icon=":material/task_alt:")
-    everything = cached(fairness.list_audits)
+    everything = stored_by_then(cached(fairness.list_audits))
     if everything.empty:
         st.info("No fairness audits yet: define one under **New audit**.")
         return
@@ -94,8 +95,8 @@ def audits_tab() -> None:
                         if model != ALL else [])
     keep_valid("fa_version", versions, ALL)
     version = version_col.selectbox("Version", versions, key="fa_version", persist_state="page")
-    frame = cached(fairness.list_audits, model=None if model == ALL else model,
-                   version=None if version == ALL else version)
+    frame = stored_by_then(cached(fairness.list_audits, model=None if model == ALL else model,
+                                  version=None if version == ALL else version))
     st.subheader("Audit history")
     history = frame.assign(evidence=frame["evidence_hash"].map(short), policy=policy_marks(frame))
     st.dataframe(history, hide_index=True, column_order=(
@@ -121,7 +122,26 @@ def audits_tab() -> None:
              for r in frame.itertuples(index=False)}
     keep_valid("fa_audit", ids, ids[0])
     audit_id = st.selectbox("Audit", ids, format_func=names.get, key="fa_audit", persist_state="page")
+    then = record_then()
+    if then is not None and not {a["audit_id"]: a for a in then.fairness_audits}[audit_id]["ran_at"]:
+        st.info(f"{audit_id} was defined and locked but had not run by the end of {then.day}.",
+                icon=":material/hourglass_empty:")
+        return
     show_audit(cached(fairness.get_audit, audit_id=audit_id))
+
+
+def stored_by_then(frame: pd.DataFrame) -> pd.DataFrame:
+    """The audits as listed, or (as of a day) those defined by then, each with its verdict then."""
+    then = record_then()
+    if then is None:
+        return frame
+    verdicts = {a["audit_id"]: a for a in then.fairness_audits}
+    frame = frame[frame["audit_id"].isin(list(verdicts))].copy()
+    frame["verdict"] = [verdicts[i]["verdict"] for i in frame["audit_id"]]
+    late = [verdicts[i]["ran_at"] is None for i in frame["audit_id"]]
+    for column in ("ran_at", "pass", "fail", "inconclusive", "evidence_hash"):
+        frame[column] = frame[column].where(~pd.Series(late, index=frame.index))
+    return frame
 
 
 def judged(model: str) -> dict:
@@ -147,7 +167,9 @@ def policy_text(policy: fairness_policy.FairnessPolicy) -> str:
 def policy_panel(model: str, versions: list[str]) -> None:
     """The policy in force, its history, the standing result of each version, and (for the chair or an admin) a
     form to set a new policy with its reason."""
-    policy = cached(fairness_policy.policy_in_force, model=model)
+    then = record_then()
+    policy = (cached(fairness_policy.policy_in_force, model=model) if then is None else
+              cached(fairness_policy.policies_in_force, model=model, at=then.before)[0])
     st.subheader(f"Fairness policy of {plain(model)}")
     st.markdown(f"**In force:** {policy_text(policy)}")
     if policy.is_default:
@@ -157,10 +179,14 @@ def policy_panel(model: str, versions: list[str]) -> None:
         st.caption(f"Set by {plain(policy.set_by)} at {when(policy.set_at[:19])} (ledger entry {policy.ledger_seq}): "
                    f"{plain(policy.reason)}. Every audit is judged against the policy in force when it was locked.")
     history = cached(fairness_policy.policy_history, model=model)
+    if then is not None:   # the policies set by then; the standing results are judged today
+        history = [p for p in history if p.set_at.replace("Z", "") < then.before.isoformat()]
     if len(history) > 1:
         with st.expander(f"Earlier policies ({len(history) - 1})", icon=":material/history:"):
             st.markdown("\n".join(f"- {when(p.set_at[:19])}, {plain(p.set_by)}: {policy_text(p)} — {plain(p.reason)}"
                                    for p in reversed(history[:-1])))
+    if read_only_note():
+        return
     for version in versions:
         standing_summary(model, version)
     policy_form(model, policy)
@@ -257,7 +283,8 @@ def show_audit(audit: dict) -> None:
         return
     if audit["status"] != "completed":
         st.info(f"{audit_id} is defined and locked but has not run yet.", icon=":material/hourglass_empty:")
-        run_panel(audit)
+        if not read_only():
+            run_panel(audit)
         return
     verdict_table(audit)
     too_small(audit)
@@ -582,6 +609,8 @@ def criteria_editor(*, key: str = "fa_criteria", initial=None,
 
 
 def new_audit_tab() -> None:
+    if read_only_note():
+        return
     locked = st.session_state.get("fa_locked")
     if locked:
         locked_panel(locked)

@@ -1,5 +1,7 @@
+import pandas as pd
 import streamlit as st
 
+from components.as_of import open_episodes, record_then, versions_then
 from components.charts import daily_volume_chart
 from components.formatting import (count, count_compact, heading, kpi_label, milliseconds, percent, plain,
                                    plural, timestamp, usd, usd_compact)
@@ -20,6 +22,10 @@ def body() -> None:
                 "to use the bundled demo workspace.")
         return
 
+    then = record_then()
+    if then is not None:
+        as_of_body(then, models)
+        return
     for h in cached(headline_figures, window_days=7):
         st.subheader(plain(h.model))
         st.caption(f"Last {plural(h.window_days, 'day')} of telemetry, up to {timestamp(h.window_end)}")
@@ -75,8 +81,35 @@ def body() -> None:
     st.page_link("pages/alerts.py", label="Every alert, its evidence and the messages sent",
                  icon=":material/notifications:")
 
+    inventory(models, cached(list_versions))
+    st.plotly_chart(daily_volume_chart(cached(daily_volume)), theme=None)
+
+
+def as_of_body(then, models) -> None:
+    """The Overview as the record stood at the end of the "As of" day: the stages and policies of then, the alerts
+    open then and the telemetry up to then (the gates and triggers judged today are left out: they are today's)."""
+    st.caption(f"Stage gates and retraining triggers are judged today, so they are not shown for {then.day}; "
+               "the Sign-offs page shows the reviews and their validity as they stood.")
+    st.subheader("Retraining policies in force")
+    for model, policy in then.retraining_policies.items():
+        who = f"set by {policy['set_by']} at {timestamp(policy['set_at'])}" if policy.get("set_by") else "the defaults"
+        st.markdown(plain(f"{model}: {who}"))
+    st.subheader("Alerts open then")
+    open_then = open_episodes(cached(episodes), before=then.before)
+    if not open_then:
+        st.caption(f"No alert was open at the end of {then.day}.")
+    for e in open_then:
+        st.warning(plain(f"[{e['severity']}] {e['title']} (open since {timestamp(e['opened_at'])})"),
+                   icon=":material/notifications_active:")
+    inventory(models[models["name"].isin(then.models)], versions_then(cached(list_versions)))
+    volume = cached(daily_volume)
+    if not volume.empty:   # telemetry timestamped up to the day
+        volume = volume[pd.to_datetime(volume["day"]).dt.date <= then.day]
+    st.plotly_chart(daily_volume_chart(volume), theme=None)
+
+
+def inventory(models, versions) -> None:
     st.subheader("Model inventory")
-    versions = cached(list_versions)
     table = versions.assign(
         accuracy=versions["training_metrics"].map(lambda m: m.get("accuracy")),
         roc_auc=versions["training_metrics"].map(lambda m: m.get("roc_auc")),
@@ -98,8 +131,6 @@ def body() -> None:
             for v in versions[versions["model"] == model.name].itertuples(index=False):
                 st.markdown(f"**{plain(v.version)}** ({v.stage}): {plain(v.algorithm)}. Artifact sha256 "
                             f"`{v.artifact_sha256}`")
-
-    st.plotly_chart(daily_volume_chart(cached(daily_volume)), theme=None)
 
 
 render_page("Overview", body, caption="Every deployed model at a glance: health, value and who owns it.")

@@ -4,6 +4,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from components.as_of import read_only, read_only_note, record_then
 from components.auth import can, current_user
 from components.formatting import ABSENT, cell, day, plain, plural, timestamp
 from components.page import arrive_from_link, keep_valid, lazy_tabs, render_page
@@ -45,6 +46,8 @@ def is_overdue(r: dict) -> bool:
 
 def allowed(action: str) -> dict:
     """Arguments that grey a write control out, saying which role it needs; the services enforce it anyway."""
+    if read_only():
+        return {"disabled": True, "help": "The record as it stood on a past day is read-only."}
     if can(action):
         return {"disabled": False}
     return {"disabled": True, "help": f"Needs the role {' or '.join(identity.PERMISSIONS[action])}."}
@@ -187,8 +190,10 @@ def register_tab() -> None:
         st.success(flash, icon=":material/task_alt:")
     if current_user() is None:
         st.info(SIGN_IN_FIRST, icon=":material/lock:")
-    propose_button()
-    everything = cached(risks.list_risks)
+    then = record_then()
+    if then is None:
+        propose_button()
+    everything = cached(risks.list_risks) if then is None else then.risks
     if not everything:
         st.info(EMPTY_STATE, icon=":material/inventory_2:")
     else:
@@ -210,6 +215,8 @@ def register_tab() -> None:
                            icon=":material/download:", key="rk_download",
                            help="The risks listed above; cells a spreadsheet would run as formulas are neutralised.")
         detail(rows or everything)
+    if read_only_note():
+        return
     add_form()
     import_panel()
 
@@ -235,7 +242,8 @@ def detail(rows: list[dict]) -> None:
         st.session_state["rk_risk"] = st.session_state.pop("rk_show")
     keep_valid("rk_risk", ids, ids[0])
     risk_id = st.selectbox("Risk", ids, format_func=titles.get, key="rk_risk")
-    r = cached(risks.get_risk, risk_id=risk_id)
+    then = record_then()
+    r = cached(risks.get_risk, risk_id=risk_id) if then is None else next(x for x in rows if x["risk_id"] == risk_id)
     st.text(r["title"])
     if r.get("description"):
         st.text(r["description"])
@@ -255,10 +263,12 @@ def detail(rows: list[dict]) -> None:
                           "linked_at": timestamp(e["linked_at"])} for e in r["evidence"]],
             {"kind": "kind", "ref": "reference", "note": "note", "linked_at": "linked", "linked_by": "by"},
             key="rk_evidence", empty="No evidence linked yet.", wide="note")
-    events = cached(risks.history, risk_id=risk_id)
+    events = cached(risks.history, risk_id=risk_id, before=None if then is None else then.before)
     st.markdown(f"**Timeline** ({plural(len(events), 'change')}, the newest last)")
     st.dataframe(timeline(events), hide_index=True, key="rk_timeline", row_height=WRAPPING_ROW_PX,
                  column_config=TIMELINE_COLUMNS, height=40 + WRAPPING_ROW_PX * min(len(events), 6))
+    if then is not None:   # the past record is read-only
+        return
     (proposal_form if r["status"] == "proposed" else update_form)(r)
     controls_panel(r)
 
@@ -484,7 +494,9 @@ def coverage_tab() -> None:
     framework = a.selectbox("Framework", keys, format_func=lambda k: risks.FRAMEWORKS[k][0], key="rk_framework")
     stale = b.number_input("Evidence is stale after (days)", min_value=1, max_value=3650,
                            value=risks.STALE_AFTER_DAYS, step=1, key="rk_stale")
-    result = cached(risks.coverage, framework=framework, stale_after_days=int(stale))
+    then = record_then()
+    result = cached(risks.coverage, framework=framework, stale_after_days=int(stale),
+                    **({} if then is None else {"today": then.day, "before": then.before}))
     counts = result["counts"]
     c1, c2, c3 = st.columns(3)
     c1.metric("Covered", counts["covered"], help="Mapped to a risk with a control and evidence fresher than the "
@@ -502,8 +514,10 @@ def coverage_tab() -> None:
 
 # --- actions -------------------------------------------------------------------------------------------------------
 def actions_tab() -> None:
-    today = clock.today().isoformat()
-    everything = [r for r in cached(risks.list_risks) if r["status"] not in ("closed", "withdrawn", "dismissed")]
+    then = record_then()
+    today = (clock.today() if then is None else then.day).isoformat()
+    listed = cached(risks.list_risks) if then is None else then.risks
+    everything = [r for r in listed if r["status"] not in ("closed", "withdrawn", "dismissed")]
     rows = [{"owner": c["owner"], "risk_id": r["risk_id"], "risk": r["title"], "action": f"control {c['control_id']}",
              "title": c["title"], "due": day(c.get("due")), "status": c["status"],
              "overdue": bool(c.get("due") and c["due"] < today)}

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from components import signoff_views as views
+from components.as_of import read_only, read_only_note, record_then, versions_then
 from components.auth import can, current_user, needs, session_auth, sign_out
 from components.formatting import plain
 from components.page import keep_valid, lazy_tabs, render_page
@@ -25,6 +26,8 @@ VOTE_LABELS = {"approve": "Approve", "approve_with_conditions": "Approve with co
 
 def allowed(action: str) -> dict:
     """Arguments that grey a write control out, saying which role it needs; the services enforce it anyway."""
+    if read_only():
+        return {"disabled": True, "help": "The record as it stood on a past day is read-only."}
     return {"disabled": False} if can(action) else {"disabled": True, "help": needs(action)}
 
 
@@ -70,6 +73,8 @@ def on_committee(user) -> bool:
 
 # --- my queue --------------------------------------------------------------------------------------------------
 def queue_tab() -> None:
+    if read_only_note():   # the queue is what awaits a vote now; the Reviews tab shows the reviews as they stood
+        return
     user = current_user()
     if not identity.allowed(user, VOTE):
         st.info(f"You act as {plain(user.role)}: only committee members and the committee chair vote, so nothing "
@@ -96,7 +101,8 @@ def queue_tab() -> None:
 # --- reviews ---------------------------------------------------------------------------------------------------
 def reviews_tab() -> None:
     flash()
-    everything = cached(review_state.list_reviews)
+    then = record_then()
+    everything = cached(review_state.list_reviews) if then is None else then.reviews
     if not everything:
         st.info("No reviews yet: an engineering leader, risk owner, the chair or an admin requests one in the "
                 "'Request a review' tab.", icon=":material/inbox:")
@@ -112,7 +118,8 @@ def reviews_tab() -> None:
     review_id = st.selectbox("Review", ids, format_func=labels.get, key="so_review")
     st.query_params["review"] = review_id
     st.session_state["so_link_seen"] = review_id
-    detail(cached(review_state.review, review_id=review_id))
+    detail(cached(review_state.review, review_id=review_id) if then is None else
+           cached(review_state.review, review_id=review_id, today=then.day, before=then.before))
 
 
 def approved(decision: dict | None) -> bool:
@@ -148,7 +155,8 @@ def detail(r: dict) -> None:
     views.show_evidence(r["evidence"], key=f"so_ev_{r['review_id']}")
     votes_section(r)
     conditions_section(r)
-    vote_form(r)
+    if not read_only():
+        vote_form(r)
 
 
 def votes_section(r: dict) -> None:
@@ -182,7 +190,7 @@ def conditions_section(r: dict) -> None:
     st.markdown("#### Conditions")
     st.dataframe(views.conditions_frame(r["conditions"]), hide_index=True, key=f"so_conditions_{r['review_id']}")
     still_open = [c["condition_id"] for c in r["conditions"] if c["status"] == "open"]
-    if not still_open:
+    if not still_open or read_only():
         return
     with st.form(f"so_condition_{r['review_id']}"):
         st.markdown("**Mark a condition met or waived**")
@@ -288,6 +296,8 @@ def signed(result: dict) -> str:
 # --- requesting ------------------------------------------------------------------------------------------------
 def request_tab() -> None:
     flash()
+    if read_only_note():
+        return
     if not can(REQUEST):
         st.info(f"Requesting a review: {needs(REQUEST)} You can preview the evidence.", icon=":material/lock:")
     versions = cached(list_versions)
@@ -336,7 +346,9 @@ def request_tab() -> None:
 def gates_tab() -> None:
     flash()
     versions = cached(list_versions)
-    reviews = cached(review_state.list_reviews)
+    then = record_then()
+    reviews = cached(review_state.list_reviews) if then is None else then.reviews
+    versions = versions_then(versions)   # as of a day: the versions registered by then, at the stage they were at
     rows = []
     for v in versions.itertuples(index=False):
         gate = stages.next_stage(v.stage)
@@ -356,6 +368,8 @@ def gates_tab() -> None:
                             "standing": "Approval for the current stage", "gate": "Next gate",
                             "review": "Newest review for it"},
                      key="so_gates", empty="No model versions yet.")
+    if read_only_note():   # the checklist and the moves are today's
+        return
     checklist_section(versions)
     movable = [r for r in rows if stages.next_stage(r["stage"])]
     if not movable:
@@ -423,7 +437,8 @@ def ledger_tab() -> None:
     st.markdown("**Head hash**")
     st.code(result["head_hash"] or "(empty ledger)", language=None)
     st.markdown(f"**Newest {views.LEDGER_ROWS} entries**")
-    entries = cached(ledger.entries)
+    then = record_then()
+    entries = cached(ledger.entries) if then is None else cached(ledger.entries, before=then.before)
     if entries:
         st.dataframe(views.ledger_frame(entries), hide_index=True, key="so_ledger")
     else:
