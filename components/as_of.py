@@ -20,8 +20,10 @@ LABEL = "As of"
 HELP = ("Show the record as it stood at the end of a day (UTC): stages, reviews and their validity, risks and "
         "their scores, policies, alert rules, accounts and roles, and the audits and explanations stored by then. "
         "Telemetry pages show data up to that day. Leave it empty for the live record.")
-BANNER = "The record as it stood at the end of {day} (UTC) — read-only. Clear the “As of” date for the live record."
-READ_ONLY_NOTE = "Read-only: the record as it stood at the end of {day}. Changes are made today: clear the “As of” date."
+BANNER = ("The record as it stood at the end of {day} (UTC) — read-only. Clear the “As of” date for the live "
+          "record.")
+READ_ONLY_NOTE = ("Read-only: the record as it stood at the end of {day}. Changes are made today: clear the “As of” "
+                  "date.")
 
 
 def as_of_day() -> date | None:

@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 showing_progress(terminal_progress)
             result = _run_here(command, args)
-        _write_out((lambda: print(json.dumps(result, indent=2))) if args.json else (lambda: _show(command, result, args)))
+        _write_out((lambda: print(json.dumps(result, indent=2))) if args.json else
+                   (lambda: _show(command, result, args)))
         return command.exit_code(result)
     except errors.ServerInternalError as exc:   # told with the server's reference; exit 3 as an internal error here
         print(f"error: {exc}", file=sys.stderr)

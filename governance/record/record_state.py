@@ -102,7 +102,8 @@ def stage_changes(store: GovernanceStore, *, before: datetime | None = None) -> 
     return moved
 
 
-def committee_seats(store: GovernanceStore, *, before: datetime | None = None) -> tuple[dict[str, dict], dict[str, int]]:
+def committee_seats(store: GovernanceStore, *,
+                    before: datetime | None = None) -> tuple[dict[str, dict], dict[str, int]]:
     """(user name -> the add entry still in force, with its seq; user name -> the seq of the removal that ended
     their membership)."""
     added: dict[str, dict] = {}
