@@ -1,6 +1,6 @@
 """The record as it stood at the end of a day (issue 26): after changes made through the services over six days,
 the record as of each day equals a snapshot of the live record taken through the ordinary read services at the end
-of that day.
+of that day, on either engine (DuckDB, PostgreSQL).
 
 The workspace clock (governance.record.clock, the one clock) is moved from day to day, so every entry, event and
 row is stamped on the day it was made. The snapshots are read from the live services and tables while each day
@@ -10,6 +10,7 @@ committee read from today's table would differ from some day's snapshot)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, time, timedelta, timezone
 
 import numpy as np
@@ -27,8 +28,10 @@ from governance.evidence.fairness_inputs import evaluation_set_data
 from governance.monitoring import inventory
 from governance.record import as_of as record_cutoff, clock, ledger, verification
 from governance.record.repositories import reviews as review_rows
+from governance.record.postgres_store import PostgresStore
 from governance.record.store import GovernanceStore
 from governance.reports.as_of import account_dict, record_as_of
+from tests.conftest import ENGINES
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 GRACE, FARID, CHAIR, BEN, CHEN, ELIF = (PEOPLE[n] for n in ("grace.lindqvist", "farid.haddad", "amara.okafor",
@@ -138,16 +141,26 @@ def as_of_view(store, day: date) -> dict:
 
 
 # --- six days of changes ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    """The workspace after six days of changes, and the snapshot taken at the end of each day."""
+def _workspace(engine: str, folder, request):
+    """A new workspace on `engine`, and how to drop it afterwards: a DuckDB file, or a database of its own on the
+    test worker's PostgreSQL server (module-scoped, so not postgres_url's per-test database)."""
+    if engine == "duckdb":
+        return GovernanceStore(folder / "ws.duckdb"), lambda: None
+    server = request.getfixturevalue("postgres_server")
+    name = f"t_as_of_{uuid.uuid4().hex[:12]}"
+    return PostgresStore(server.create_database(name), lake=folder / "lake"), lambda: server.drop_database(name)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def history(request, tmp_path_factory):
+    """The workspace after six days of changes, and the snapshot taken at the end of each day, on each engine."""
     monkeypatch = pytest.MonkeyPatch()
-    path = tmp_path_factory.mktemp("as_of") / "ws.duckdb"
+    opened, drop = _workspace(request.param, tmp_path_factory.mktemp("as_of"), request)
     now = Clock(monkeypatch)
     content, evaluation = _files()
     snapshots = {}
     try:
-        with GovernanceStore(path) as store:
+        with opened as store:
             d1, d2, d3, d4, d5, d6 = DAYS
             # day 1: people, a model, the committee and its rules, a risk, alert rules, a retraining policy
             now.at(d1, 9)
@@ -242,6 +255,7 @@ def history(tmp_path_factory):
             yield store, snapshots
     finally:
         monkeypatch.undo()
+        drop()
 
 
 @pytest.mark.parametrize("day", DAYS, ids=str)
