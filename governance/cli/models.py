@@ -24,7 +24,12 @@ def add_parsers(commands, *, workspace: argparse.ArgumentParser, parser_class) -
                           help="held-out rows: the model's input columns, the outcome (0/1) and sensitive columns")
     register.add_argument("--y-true", default="y_true", metavar="COL", help="outcome column of --eval (default y_true)")
     register.add_argument("--sensitive", metavar="COL[,COL…]", help="sensitive columns of --eval, kept for audits")
-    register.add_argument("--purpose", help="what the model is for (a new model only)")
+    register.add_argument("--purpose", metavar="TEXT", help="what the model is for (a new model only)")
+    register.add_argument("--intended-use", metavar="TEXT",
+                          help="how, by whom and for which decisions it is meant to be used, and what not for "
+                               "(a new model only)")
+    register.add_argument("--training-data", metavar="TEXT",
+                          help="this version's training data: provenance, scope, selection, labelling, cleaning")
     register.add_argument("--owner", help="who answers for it (default: you)")
     add_by_argument(register, what="registers it")
     register.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -50,7 +55,8 @@ def register(store, args) -> dict:
         evaluation=read_input(args.eval, limit=MAX_EVALUATION_BYTES, too_big=TOO_BIG) if args.eval else None,
         evaluation_name=Path(args.eval).name if args.eval else None,
         y_true=args.y_true, sensitive=[s.strip() for s in (args.sensitive or "").split(",") if s.strip()],
-        purpose=args.purpose, owner=args.owner, actor=acting_user(store, args.by)).as_dict()
+        purpose=args.purpose, intended_use=args.intended_use, training_data=args.training_data,
+        owner=args.owner, actor=acting_user(store, args.by)).as_dict()
 
 
 def print_registration(result: dict) -> None:

@@ -25,12 +25,20 @@ from governance.evidence.model_metrics import training_metrics
 from governance.record import clock, ledger
 from governance.record.repositories import models
 from governance.record.store import GovernanceStore
+from governance.validation import checked_text
 
 MAX_MODEL_BYTES = 200 * 1024 * 1024
 MAX_EVALUATION_BYTES = 500 * 1024 * 1024
 THRESHOLD = 0.5
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".dill")
 NOT_GIVEN = "(not given at registration)"   # what registration stores for a purpose or intended use left out
+# What a version records as its training data when nobody described it: where its model file came from, which
+# describes no data (described_training_data tells the two apart).
+REGISTERED_FROM = "registered from {file_name} by {actor}"
+_REGISTERED_FROM = re.compile(r"registered from .+ by \S+ \([\w -]+\)")   # the account as recorded_as writes it
+MAX_DESCRIPTION = 5_000     # characters of a purpose, an intended use or a training-data description
+GIVEN_EMPTY = ("the {what} given is empty: write it, or leave the option out and the record says "
+               f"{NOT_GIVEN}")
 # Pickle opcodes start protocol 2+ files; joblib wraps pickles in zlib (any level: joblib's default compress=3
 # writes 78 5e), gzip, bz2, xz, lzma-alone or lz4.
 PICKLE_MAGIC = (b"\x80", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x1f\x8b", b"BZh", b"\xfd7zXZ",
@@ -137,13 +145,38 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
     return frame.to_json(orient="records", lines=True, double_precision=15).rstrip("\n").split("\n")
 
 
+def _description(value: str | None, what: str) -> str | None:
+    """Text given at registration, trimmed and checked; None when it was not given (the record then says so)."""
+    if value is None:
+        return None
+    text = checked_text(value, what, limit=MAX_DESCRIPTION, required=False)
+    if not text:   # given, but blank: a slip, not a choice to leave it out
+        raise InvalidInputError(GIVEN_EMPTY.format(what=what))
+    return text
+
+
+def described_training_data(text: str | None) -> str | None:
+    """A version's training-data description as people gave it; None when none was (the text registration writes
+    by itself names the model file, not the data)."""
+    if not isinstance(text, str) or not text.strip() or _REGISTERED_FROM.fullmatch(text.strip()):
+        return None
+    return text.strip()
+
+
 def register_model(store: GovernanceStore, *, model: str, version: str, content: bytes, file_name: str,
                    actor: User, evaluation: bytes | None = None, evaluation_name: str | None = None,
                    y_true: str = "y_true", sensitive: Sequence[str] = (), purpose: str | None = None,
+                   intended_use: str | None = None, training_data: str | None = None,
                    owner: str | None = None) -> Registration:
-    """Check everything first, then write model, version, artifact and evaluation set in one transaction."""
+    """Check everything first, then write model, version, artifact and evaluation set in one transaction.
+
+    `purpose` and `intended_use` describe the model: they are recorded when it is first registered and, like its
+    owner, left as they are when a later version is registered. `training_data` describes this version's data."""
     require(actor, "register model")
     model, version = _name(model, "the model name"), _name(version, "the version")
+    purpose = _description(purpose, "purpose")
+    intended_use = _description(intended_use, "intended use")
+    training_data = _description(training_data, "training data description")
     estimator = check_model_file(content=content, name=file_name)
     features = [str(f) for f in estimator.feature_names_in_]
     rows, metrics = None, {}
@@ -173,10 +206,11 @@ def register_model(store: GovernanceStore, *, model: str, version: str, content:
             raise InvalidInputError(ALREADY_REGISTERED.format(model=model, version=version))
         if not models.has_model(store, model=model):
             models.add_model(tx, name=model, purpose=purpose or NOT_GIVEN,
-                             intended_use=NOT_GIVEN, owner=owner or actor.display_name,
+                             intended_use=intended_use or NOT_GIVEN, owner=owner or actor.display_name,
                              risk_tier="high", dataset=evaluation_name, created_at=clock.now_naive())
         models.add_version(tx, model=model, version=version, algorithm=algorithm,
-                           training_data=f"registered from {file_name} by {actor.recorded_as}",
+                           training_data=training_data or REGISTERED_FROM.format(file_name=file_name,
+                                                                                 actor=actor.recorded_as),
                            created_at=clock.now_naive(), stage="development", training_metrics=metrics)
         models.add_artifact(tx, model=model, version=version, sha256=sha256, content=content)
         if rows is not None:

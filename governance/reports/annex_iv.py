@@ -27,11 +27,12 @@ import pandas as pd
 from governance.decisions import committee, release_gate, review_state, risks
 from governance.errors import GovernanceError, InvalidInputError
 from governance.evidence.evaluation_sets import evaluation_set
-from governance.evidence.model_registry import NOT_GIVEN
+from governance.evidence.model_registry import NOT_GIVEN, described_training_data
 from governance.monitoring.drift import drift_thresholds
 from governance.monitoring.inventory import list_versions
 from governance.monitoring.service_levels import service_levels
 from governance.record import ledger
+from governance.record.repositories import models
 from governance.record.store import GovernanceStore
 from governance.record.workspace import DATA_DIR
 from governance.vocabulary import SIGNOFF_STAGES, SUPPRESS_BELOW
@@ -197,8 +198,10 @@ def _version_history(r: _Record) -> SourceFill:
 def _intended_use(r: _Record) -> SourceFill:
     if not _given(r.card["intended_use"]):
         return SourceFill("intended_use", False, missing="the intended use: it was not given at registration",
-                          remedy="no command records the intended use after registration yet: write the "
-                                 "instructions for use in the technical file")
+                          remedy="give it with --intended-use when the model is first registered (`python -m "
+                                 f"governance model register --model {shlex.quote(r.model)} --version VERSION "
+                                 "--file MODEL.skops --intended-use TEXT`); Quorum has no command to change it "
+                                 "afterwards, so for a model already registered write it in the technical file")
     return SourceFill("intended_use", True, facts=(("Intended use", r.card["intended_use"]),))
 
 
@@ -230,11 +233,19 @@ def _training(r: _Record) -> SourceFill:
 
 
 def _training_data(r: _Record) -> SourceFill:
-    if not _given(r.card["dataset"]):
-        return SourceFill("training_data", False, missing="the data set the model was built from",
-                          remedy="registration names it after the evaluation file (`model register ... --eval "
-                                 "FILE.csv`); describe the training data's provenance in the technical file")
-    return SourceFill("training_data", True, facts=(("Data set, as registered", r.card["dataset"]),))
+    # the version's own description; the text registration writes when nobody gave one names no data
+    described = described_training_data(models.training_data(r.store, model=r.model, version=r.version))
+    dataset = r.card["dataset"] if _given(r.card["dataset"]) else None
+    if described is None and dataset is None:
+        return SourceFill("training_data", False, missing="the data the model was built from: neither a data set "
+                          "nor a description of the training data was given at registration",
+                          remedy="describe each new version's training data when registering it (`python -m "
+                                 f"governance model register --model {shlex.quote(r.model)} --version NEW --file "
+                                 "MODEL.skops --eval FILE.csv --training-data TEXT`); a registered version does not "
+                                 "change, so for this one describe the data in the technical file")
+    return SourceFill("training_data", True, facts=tuple(
+        fact for fact in (("Data set, as registered", dataset),
+                          ("Training data, as described at registration", described)) if fact[1] is not None))
 
 
 def _evaluation(r: _Record):
@@ -523,7 +534,7 @@ SOURCES: dict[str, tuple[str, Callable[[_Record], SourceFill]]] = {
     "intended_use": ("the registered intended use", _intended_use),
     "model_file": ("the version's model file", _model_file),
     "training": ("the version's registration", _training),
-    "training_data": ("the registered data set", _training_data),
+    "training_data": ("the registered training data", _training_data),
     "evaluation_set": ("the held-out evaluation set", _evaluation_set),
     "explanation": ("the explanation of the model's decisions", _explanation),
     "oversight": ("the review committee and the sign-off rules", _oversight),

@@ -105,6 +105,12 @@ def has_version(store: GovernanceStore, *, model: str, version: str) -> bool:
                                   [model, version]))
 
 
+def training_data(store: GovernanceStore, *, model: str, version: str) -> str | None:
+    """The version's training-data description as registration wrote it; None when there is no such version."""
+    return store.query_value("SELECT training_data FROM model_version WHERE model = ? AND version = ?",
+                             [model, version])
+
+
 def model_table(store: GovernanceStore) -> pd.DataFrame:
     """Every model's card core, by name: what the Inventory page lists."""
     return store.query("SELECT name, purpose, intended_use, owner, risk_tier, dataset, created_at "

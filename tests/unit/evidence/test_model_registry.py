@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 
 import joblib
 import numpy as np
@@ -27,6 +28,7 @@ from governance.evidence.model_registry import (ALREADY_REGISTERED, BAD_NAME, EM
                                                 EVALUATION_LABELS, EVALUATION_NOT_FINITE, MAX_MODEL_BYTES, MODEL_FAILED,
                                                 NOT_SKOPS, NO_FEATURE_NAMES, NO_PROBABILITIES, PICKLE_REFUSED,
                                                 TOO_LARGE, register_model)
+from governance.record.repositories import models
 from governance.record.repositories.models import evaluation_content_sha256
 from governance.record.store import GovernanceStore
 from tests.conftest import LEADER
@@ -287,6 +289,24 @@ def test_a_registered_version_is_immutable(store, german):
     assert _counts(store) == before and store.query_value("SELECT sha256 FROM model_artifact") == sha
     _register(store, german, version="v2")       # a new version of the same model is welcome
     assert _counts(store)["model"] == 1 and _counts(store)["model_version"] == 2
+
+
+def test_the_descriptions_given_are_checked_and_the_models_stay_as_first_registered(store, german):
+    for changes, message in (({"purpose": " "}, model_registry.GIVEN_EMPTY.format(what="purpose")),
+                             ({"intended_use": ""}, model_registry.GIVEN_EMPTY.format(what="intended use")),
+                             ({"training_data": "rows\x00"}, "training data description contains control characters"),
+                             ({"intended_use": "u" * (model_registry.MAX_DESCRIPTION + 1)}, "the limit is 5,000")):
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            _register(store, german, **changes)
+    assert _counts(store) == dict.fromkeys(TABLES, 0)
+    _register(store, german, purpose="Score loans.", intended_use="Officers decide.", training_data="700 applicants")
+    _register(store, german, version="v2", purpose="other", intended_use="other")   # the model's: unchanged
+    assert store.query_rows("SELECT purpose, intended_use FROM model") == [("Score loans.", "Officers decide.")]
+    described = {v: model_registry.described_training_data(
+        models.training_data(store, model="credit", version=v)) for v in ("v1", "v2", "v3")}
+    assert described == {"v1": "700 applicants", "v2": None, "v3": None}   # v2: only the file it came from
+    assert models.training_data(store, model="credit", version="v2") == model_registry.REGISTERED_FROM.format(
+        file_name="model.skops", actor=LEADER.recorded_as)
 
 
 @pytest.mark.parametrize("field,value", [("model", "credit model"), ("model", ""), ("version", "v1/../x"),

@@ -20,8 +20,9 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from governance import reports
+from governance.access import identity
 from governance.decisions import risks
-from governance.evidence.model_registry import register_model
+from governance.evidence.model_registry import GIVEN_EMPTY, MAX_DESCRIPTION, NOT_GIVEN, register_model
 from governance.record.store import GovernanceStore
 from governance.reports import annex_iv, audit_pack, render as report_render
 from tests.conftest import LEADER
@@ -116,6 +117,8 @@ def test_the_demos_filled_points_hold_the_workspaces_values(demo, demo_workspace
     points = by_ref(demo.report)
     with GovernanceStore(demo_workspace) as store:
         purpose, intended = store.query_rows("SELECT purpose, intended_use FROM model WHERE name = ?", [MODEL])[0]
+        described = store.query_value("SELECT training_data FROM model_version WHERE model = ? AND version = ?",
+                                      [MODEL, VERSION])
         rows = store.query("SELECT sensitive, y_true, y_pred FROM evaluation_row WHERE model = ? AND version = ?",
                            [MODEL, VERSION])
         members = {r[0] for r in store.query_rows("SELECT user_name FROM committee_member")}
@@ -128,6 +131,7 @@ def test_the_demos_filled_points_hold_the_workspaces_values(demo, demo_workspace
                                                     "payload::JSON->>'model' = ?", [MODEL])}
     assert points["1(a)"]["status"] == "filled" and facts(points["1(a)"], "registration")["Intended purpose"] == purpose
     assert facts(points["1(h)"], "intended_use")["Intended use"] == intended
+    assert facts(points["2(d)"], "training_data")["Training data, as described at registration"] == described
 
     # the evaluation set: its size and sensitive attributes, counted from its rows
     sensitive = [json.loads(s) for s in rows["sensitive"]]
@@ -196,6 +200,61 @@ def test_user_text_is_escaped_in_html_and_literal_in_the_pdf(bare):
     assert "<b>Bold" not in bare.html
     assert HOSTILE in bare.html_text
     assert squash(HOSTILE) in squash(bare.pdf)
+
+
+# --- c2. what registration is told fills 1(h) and 2(d) --------------------------------------------------------------
+USE = 'Decision support <img src=x onerror=alert(2)> for officers & "never" automated rejection'
+DATA = "<script>alert(3)</script> 2020 census extract, <i>deduplicated</i> & labelled by two reviewers"
+
+
+def test_intended_use_and_training_data_given_at_registration_fill_their_points(tmp_path, cli):
+    """`model register --intended-use --training-data` through the command line: 1(h) and 2(d) print exactly the
+    texts stored, escaped in HTML; a later version keeps the model's intended use and describes only its own data."""
+    frame = pd.DataFrame({"income": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "age": [30.0, 40.0, 35.0, 50.0, 45.0, 60.0]})
+    model_file = tmp_path / "told.skops"
+    model_file.write_bytes(sio.dumps(LogisticRegression().fit(frame, [0, 0, 0, 1, 1, 1])))
+    db = tmp_path / "told.duckdb"
+    with GovernanceStore(db) as store:
+        identity.add_user(store, user_name="ada", display_name="Ada", role="admin", actor=None, password="correct horse battery")
+    register = ("--db", db, "model", "register", "--model", "told", "--file", model_file, "--by", "ada")
+    as_ada = {"QUORUM_PASSWORD": "correct horse battery"}
+
+    for option, value, message in (
+            ("--intended-use", "   ", GIVEN_EMPTY.format(what="intended use")),
+            ("--training-data", "x" * (MAX_DESCRIPTION + 1), f"{MAX_DESCRIPTION + 1:,} characters")):
+        refused = cli(*register, "--version", "v1", option, value, env=as_ada)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    with GovernanceStore(db) as store:
+        assert store.query_value("SELECT count(*) FROM model_version") == 0
+
+    done = cli(*register, "--version", "v1", "--intended-use", f"  {USE} ", "--training-data", DATA, env=as_ada)
+    assert done.returncode == 0, done.stderr
+    later = cli(*register, "--version", "v2", "--intended-use", "something else", env=as_ada)
+    assert later.returncode == 0, later.stderr
+    with GovernanceStore(db) as store:
+        stored_use = store.query_value("SELECT intended_use FROM model WHERE name = 'told'")
+        stored_data = dict(store.query_rows("SELECT version, training_data FROM model_version"))
+        first = reports.build(store, kind="annex-iv", model="told", version="v1")
+        second = reports.build(store, kind="annex-iv", model="told", version="v2")
+    assert stored_use == USE and stored_data["v1"] == DATA and stored_data["v2"] != NOT_GIVEN
+
+    points = by_ref(first)
+    assert points["1(h)"]["status"] == points["2(d)"]["status"] == "filled"
+    assert facts(points["1(h)"], "intended_use") == {"Intended use": stored_use}
+    assert facts(points["2(d)"], "training_data") == {"Training data, as described at registration": stored_data["v1"]}
+    assert "2(d)" not in first["summary"]["gap_points"] and "1(h)" not in first["summary"]["gap_points"]
+    # v2: the model's intended use as first registered; its own data undescribed (and no evaluation set): a gap
+    later_points = by_ref(second)
+    assert facts(later_points["1(h)"], "intended_use") == {"Intended use": USE}
+    assert later_points["2(d)"]["status"] == "gap"
+    assert "--training-data TEXT" in " ".join(m["remedy"] for m in later_points["2(d)"]["missing"])
+
+    out, _ = report_render.render(first, formats=("html",))
+    document = out["html"].decode("utf-8")
+    assert "<script" not in document.lower() and "<img" not in document.lower() and "<i>deduplicated" not in document
+    assert "&lt;img src=x onerror=alert(2)&gt;" in document and "&lt;script&gt;alert(3)&lt;/script&gt;" in document
+    text = collapse(html_text(document))
+    assert USE in text and DATA in text
 
 
 # --- d. the shipped structure is checked when it is loaded ----------------------------------------------------------
