@@ -1,6 +1,7 @@
 import pandas as pd
 import streamlit as st
 
+from components.as_of import as_of_day, last_day as as_of_last_day, read_only_note
 from components.auth import can, current_user, needs
 from components.charts import SERIES_POINT_BUDGET, anomaly_band, estimate_chart, kpi_line_chart
 from components.formatting import (heading, kpi_label, kpi_value, milliseconds, per_minute, percent, period, plural,
@@ -41,7 +42,10 @@ def controls() -> tuple[str, list[str], str, Window] | None:
     if span is None:
         st.info(f"{model} has no telemetry yet.")
         return None
-    last_day = (span.end - pd.Timedelta(days=1)).date()
+    last_day = as_of_last_day((span.end - pd.Timedelta(days=1)).date())   # up to the "As of" day
+    if last_day < span.start.date():   # the "As of" day is before this model's first telemetry
+        st.info(plain(f"{model} had no telemetry by the end of {as_of_day()}."))
+        return None
     picked = row.date_input("Window", value=(span.start.date(), last_day), min_value=span.start.date(),
                             max_value=last_day, width=CONTROL_WIDTHS["window"])
     if not chosen:
@@ -233,6 +237,8 @@ def objectives_form(model: str, levels: dict) -> None:
         if levels:
             st.dataframe(pd.DataFrame([{"KPI": kpi_label(l.kpi), "rule": l.rule(), "set by": l.set_by,
                                         "set at": timestamp(l.set_at)} for l in levels.values()]), hide_index=True)
+        if read_only_note():   # objectives are set today
+            return
         with st.form("slo"):
             kpi = st.selectbox("KPI", list(KPIS), format_func=lambda k: KPIS[k].label)
             current = levels.get(kpi)
@@ -291,6 +297,8 @@ def accepted_levels_form(model: str, versions: list[str], *, span_end) -> None:
         else:
             st.caption("No new level has been accepted: a sustained shift stays flagged until it ends or an "
                        "engineering leader or admin accepts it here.")
+        if read_only_note():   # a new level is accepted today
+            return
         with st.form("accept_level"):
             row = st.columns(4)
             version = row[0].selectbox("Version", versions)

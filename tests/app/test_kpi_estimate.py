@@ -38,3 +38,17 @@ def test_a_failed_check_warns_that_the_estimate_is_not_reliable(demo_copy, monke
     warnings = [w.value for w in app.warning]
     assert any(w.startswith(plain("german-credit v1: The calibration check fails: the estimate is not reliable"))
                and "concept drift" in w for w in warnings), warnings
+
+
+def test_as_of_a_day_the_window_and_the_estimate_end_on_it_and_the_forms_are_read_only(demo_workspace, monkeypatch):
+    from datetime import date
+
+    from components.as_of import AS_OF_KEY
+
+    app = open_page(PAGE, demo_workspace, monkeypatch,
+                    session={"kp_model": "german-credit", AS_OF_KEY: date(2026, 9, 10)})
+    assert_clean(app)
+    window = next(d for d in app.date_input if d.label == "Window")
+    assert tuple(window.value)[-1] == date(2026, 9, 10)
+    assert not any(c.value.startswith(plain("No label yet")) for c in app.caption)   # labels had come by then
+    assert not [f for f in app.get("form")]   # no objective or level form on a past record
