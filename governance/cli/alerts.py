@@ -62,15 +62,11 @@ def _rules(store, args) -> dict:
     from governance.monitoring.inventory import require_model
 
     require_model(store, model=args.model)
-    cut = as_of.cutoff(store, args)
-    if cut is not None:
-        from governance.reports import as_of as record_as_of
-
-        return {"model": args.model, "rules": record_as_of.alert_rules(store, model=args.model, before=cut.before),
-                "schedule": record_as_of.alert_schedule(store, before=cut.before)}
     from governance import alerts
 
-    return {"model": args.model, "rules": alerts.rules(store, model=args.model), "schedule": alerts.schedule(store)}
+    before = getattr(as_of.cutoff(store, args), "before", None)   # --as-of: the rules as they stood then
+    return {"model": args.model, "rules": alerts.rules(store, model=args.model, before=before),
+            "schedule": alerts.schedule(store, before=before)}
 
 
 def _print_rules(result: dict) -> None:

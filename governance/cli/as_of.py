@@ -22,11 +22,11 @@ RECORD_READS = ("status", "risks list", "risks history", "signoff status", "sign
                 "signoff rules", "users list", "tokens list", "audit list", "audit policy", "robustness list",
                 "alerts rules")
 # Telemetry's read commands: their window ends on the day.
-TELEMETRY_READS = ("kpis", "compare", "drift")
+TELEMETRY_READS = ("kpis", "compare", "drift", "estimate")
 # Reads that are of the record as it is now, refused with that reason rather than as changes.
 NOW_READS = ("verify", "risks verify", "risks coverage", "audit show", "audit verify", "audit compare",
              "robustness show", "signoff queue", "checklist show", "alerts list", "quality", "verify-pack",
-             "telemetry sources", "telemetry list", "anomalies", "estimate")
+             "telemetry sources", "telemetry list", "anomalies")
 HONOURED = RECORD_READS + TELEMETRY_READS
 
 

@@ -9,7 +9,8 @@ the very services that fold them for today, given the cut-off and the day as the
   staleness from the audits run and the telemetry timestamped by then);
 - risks and their scores: governance.decisions.risks' fold of the register's events;
 - the fairness policy (governance.evidence.fairness_policy: the one in force at a moment), the retraining policy
-  (governance.decisions.release_gate), alert rules and schedule (the newest ledger entry before the cut-off);
+  (governance.decisions.release_gate), alert rules and schedule (governance.alerts), each the newest ledger entry
+  recorded before the cut-off;
 - the audits, robustness runs and explanations stored by then (append-only evidence, by its stored time).
 
 It lives at this layer because it gathers decisions, evidence and alert settings together, as the reports do; the
@@ -18,15 +19,14 @@ record layer below holds the cut-off (governance.record.as_of).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
 from governance.access import identity, tokens as token_service
-from governance.alerts import DEFAULT_RULES as DEFAULT_ALERT_RULES, DEFAULT_SCHEDULE_MINUTES
+from governance import alerts
 from governance.decisions import committee, release_gate, review_state, risks
 from governance.evidence import fairness_policy
-from governance.record import as_of as record_cutoff, ledger
+from governance.record import as_of as record_cutoff
 from governance.record.store import GovernanceStore
 
 READ_ONLY = "the record as it stood at the end of {day} (UTC) — read-only"
@@ -89,27 +89,6 @@ def account_dict(account: identity.Account) -> dict:
     return {**asdict(account.user), "email": account.email, "disabled": account.disabled}
 
 
-def alert_rules(store: GovernanceStore, *, model: str, before: datetime) -> dict:
-    """The model's alert rules in force then: the newest entry recorded before the cut-off over the defaults (as
-    governance.alerts.rules reads the newest one now)."""
-    recorded = ledger.entries(store, kind="alert_rules", subject=model, before=before)
-    merged = copy.deepcopy(DEFAULT_ALERT_RULES)
-    if recorded:
-        for what, rule in recorded[-1]["payload"]["rules"].items():
-            merged.setdefault(what, {}).update(rule)
-    return merged
-
-
-def alert_schedule(store: GovernanceStore, *, before: datetime) -> dict:
-    """How often the rules were checked then (as governance.alerts.schedule reads it now)."""
-    recorded = ledger.entries(store, kind="alert_schedule", subject="workspace", before=before)
-    if not recorded:
-        return {"every_minutes": DEFAULT_SCHEDULE_MINUTES, "set_by": None, "set_at": None}
-    newest = recorded[-1]
-    return {"every_minutes": newest["payload"]["every_minutes"], "set_by": newest["actor"],
-            "set_at": str(newest["recorded_at"])}
-
-
 def record_as_of(store: GovernanceStore, *, day) -> RecordAsOf:
     """The record as it stood at the end of `day` (a date or YYYY-MM-DD, UTC); a day after today or before the
     workspace's first record is refused with what to do."""
@@ -124,8 +103,8 @@ def record_as_of(store: GovernanceStore, *, day) -> RecordAsOf:
         fairness_policies={m: fairness_policy.policies_in_force(store, model=m, at=before)[0].as_dict()
                            for m in models},
         retraining_policies={m: release_gate.policy(store, model=m, before=before) for m in models},
-        alert_rules={m: alert_rules(store, model=m, before=before) for m in models},
-        alert_schedule=alert_schedule(store, before=before),
+        alert_rules={m: alerts.rules(store, model=m, before=before) for m in models},
+        alert_schedule=alerts.schedule(store, before=before),
         accounts=identity.accounts_as_of(store, before=before),
         committee=committee.members(store, before=before),
         committee_rules=committee.rules(store, before=before),
