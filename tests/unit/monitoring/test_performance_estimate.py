@@ -244,3 +244,19 @@ def test_concept_drift_fails_the_check_and_no_alert_is_raised_from_an_unreliable
     assert "concept drift" in check.why and "not reliable" in found.warning("v1")
     assert check.recent_days[-1] == "2026-09-25"   # the newest day whose outcomes arrived
     assert breaches == []   # below the objective, but from an estimate that cannot be relied on
+
+
+def test_a_version_without_an_evaluation_set_gets_no_estimate_and_says_why(demo_copy):
+    from governance.errors import InvalidInputError
+
+    with GovernanceStore(demo_copy) as store:
+        with store.write() as tx:
+            tx.execute("DELETE FROM evaluation_row WHERE model = ?", ["german-credit"])
+        found = pe.estimate_performance(store, model="german-credit", grain="week")
+        with pytest.raises(InvalidInputError) as refused:
+            pe.estimate_performance(store, model="german-credit", version="v1", grain="week")
+        assert pe.estimate_breaches(store, model="german-credit") == []
+    message = pe.NO_REFERENCE.format(model="german-credit", version="v1")
+    assert str(refused.value) == message
+    assert found.rows == () and not found.reliable("v1") and found.checks["v1"].why.startswith(message[:1].upper())
+    assert len(found.coverage) == 0
