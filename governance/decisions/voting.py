@@ -47,6 +47,8 @@ SIGNING_PLACES = ("app", "terminal", "server")
 _REVIEW_ID = re.compile(r"^RV-(\d{4,})$")
 
 UNKNOWN_REVIEW = "there is no review {review_id!r}; `python -m governance signoff list` shows them"
+NOT_REQUESTED_YET = ("{review_id} had not been requested yet before {before} (UTC): a later day shows it, "
+                     "`signoff list --as-of DAY` lists the reviews of a day")
 BAD_VOTE = "vote must be one of {known}, got {value!r}"
 NEEDS_CONDITIONS = "approve_with_conditions needs at least one condition (text, owner, due date)"
 CONDITIONS_ONLY_WITH = "conditions go with the vote approve_with_conditions, not {vote!r}"
@@ -95,6 +97,8 @@ def review_events(store: GovernanceStore, review_id: str, *, before: datetime | 
     """The ledger entries of one review (`before`: recorded before that moment, the review as it stood then);
     refuses an id no review was requested under."""
     found = review_record.review_record(store, review_id=review_id, before=before)
+    if found is None and before is not None and review_record.review_record(store, review_id=review_id) is not None:
+        raise InvalidInputError(NOT_REQUESTED_YET.format(review_id=review_id, before=before.isoformat(sep=" ")))
     if found is None:
         raise InvalidInputError(UNKNOWN_REVIEW.format(review_id=review_id))
     return found

@@ -101,6 +101,9 @@ def test_the_other_read_commands_show_the_day(db, cli):
     status = _json(cli("signoff", "status", "RV-0001", "--db", db, "--as-of", D2, "--json"))
     assert status["decision"]["outcome"] == "approved" and status["record_as_of"] == str(D2)
     assert status["as_of"] == str(D2)   # the review's own: the day its evidence was taken up to (requested on D2)
+    early = cli("signoff", "status", "RV-0001", "--db", db, "--as-of", D1)
+    assert early.returncode == 2 and early.stderr.strip() == "error: " + voting.NOT_REQUESTED_YET.format(
+        review_id="RV-0001", before=f"{D2} 00:00:00")
     users = {d: [u["user_name"] for u in _json(cli("users", "list", "--db", db, "--as-of", d, "--json"))["users"]]
              for d in (D1, D2, D3)}
     assert "zoe" not in users[D1] and "zoe" in users[D2] and "zoe" not in users[D3]
