@@ -7,6 +7,7 @@ import time
 
 import streamlit as st
 
+from components import as_of
 from components.formatting import plain
 from components.workspace import get_store
 from governance.access import identity
@@ -84,9 +85,10 @@ def needs(action: str) -> str:
 
 
 def can(action: str) -> bool:
-    """For greying out what the user may not do; the services enforce it regardless."""
+    """For greying out what the user may not do; the services enforce it regardless. Nothing may be changed from a
+    past record (the sidebar's "As of" date): changes are made today."""
     user = current_user()
-    return user is not None and identity.allowed(user, action)
+    return user is not None and not as_of.read_only() and identity.allowed(user, action)
 
 
 def signed_in_identity_bar(user: identity.User) -> None:

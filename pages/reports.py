@@ -4,7 +4,7 @@ rendering and the pack are governance services, the same the CLI calls."""
 
 import streamlit as st
 
-from components import jobs
+from components import as_of, jobs
 from components.auth import current_user
 from components.formatting import plain
 from components.page import keep_valid, render_page
@@ -112,6 +112,10 @@ def preview(result: dict) -> None:
 
 
 def body() -> None:
+    if as_of.as_of_day() is not None:   # a report stands on the live record, stamped with its own generation time
+        st.info("Reports are made from the live record and say when they were generated: clear the “As of” date "
+                "to prepare one. The record as it stood on a day is shown on the other pages.")
+        return
     user = current_user()
     label = st.radio("Report", list(KINDS), horizontal=True, key="rp_kind")
     kind = KINDS[label]
