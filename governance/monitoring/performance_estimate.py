@@ -482,14 +482,27 @@ def reference_set(store: GovernanceStore, *, model: str, version: str) -> tuple[
                                                  which="positive" if labels.min() == 1 else "negative"))
     predicted = frame["y_pred"].to_numpy(np.float64) == 1
     if not predicted.any():
-        threshold = float(np.nextafter(scores.max(), np.inf))
-    else:
-        threshold = float(scores[predicted].min())
-        highest_negative = scores[~predicted].max() if (~predicted).any() else -np.inf
-        if highest_negative >= threshold:
-            raise InvalidInputError(NOT_A_THRESHOLD.format(model=model, version=version, low=threshold,
-                                                           high=highest_negative))
-    return scores, labels, threshold
+        return scores, labels, float(np.nextafter(scores.max(), np.inf))
+    lowest_positive = float(scores[predicted].min())
+    highest_negative = float(scores[~predicted].max()) if (~predicted).any() else -np.inf
+    if highest_negative >= lowest_positive:
+        raise InvalidInputError(NOT_A_THRESHOLD.format(model=model, version=version, low=lowest_positive,
+                                                       high=highest_negative))
+    return scores, labels, roundest_between(highest_negative, lowest_positive)
+
+
+def roundest_between(low: float, high: float) -> float:
+    """The number with the fewest decimals in (low, high]: the threshold a prediction rule most likely uses (0.5 in
+    the demo) among those the evaluation set allows. Taking `high` itself, the smallest score predicted 1, would
+    misread telemetry scores that fall in the gap (the demo's drifted inputs scored 0.5001 are predicted 1)."""
+    if not np.isfinite(low):
+        return high
+    for decimals in range(13):
+        scale = 10.0 ** decimals
+        candidate = (math.floor(low * scale) + 1) / scale
+        if low < candidate <= high:
+            return float(round(candidate, decimals))
+    return high
 
 
 def _day_bound(value: date | datetime | str | None) -> datetime | None:
@@ -625,7 +638,9 @@ def _check(version: str, calibrator: Calibrator, scores: np.ndarray, labels: np.
         why.append(f"on the evaluation set's held-out half the calibrated scores miss the outcomes "
                    f"(p = {reference_p:.2g}, expected calibration error {reference_ece:.3f})")
     if recent_p is not None and recent_p < CHECK_ALPHA:
-        why.append(f"on the {recent_n:,} outcomes that arrived in {recent_days[0]} to {recent_days[-1]} the calibrated "
+        when = f"in {recent_days[0]} to {recent_days[-1]}" if len(recent_days) > 1 else \
+            f"in the {grain} of {recent_days[0]}"
+        why.append(f"on the {recent_n:,} outcomes that arrived {when} the calibrated "
                    f"scores miss the outcomes (p = {recent_p:.2g}, expected calibration error {recent_ece:.3f}): the "
                    "relation between inputs and outcome may have changed (concept drift), which an estimate from "
                    "scores cannot see")

@@ -260,3 +260,11 @@ def test_a_version_without_an_evaluation_set_gets_no_estimate_and_says_why(demo_
     assert str(refused.value) == message
     assert found.rows == () and not found.reliable("v1") and found.checks["v1"].why.startswith(message[:1].upper())
     assert len(found.coverage) == 0
+
+
+def test_the_threshold_is_the_roundest_number_the_evaluation_set_allows(references):
+    assert pe.roundest_between(0.4998, 0.5003) == 0.5
+    assert pe.roundest_between(0.5, 0.5003) == 0.5001   # 0.5 itself was predicted 0: the rule is above it
+    assert pe.roundest_between(0.31, 0.9) == 0.4 and pe.roundest_between(-np.inf, 0.2) == 0.2
+    # the demo predicts score >= 0.5 (governance/demo), for its evaluation sets and its telemetry alike
+    assert {threshold for _, _, threshold in references.values()} == {0.5}
