@@ -70,6 +70,8 @@ MIN_REFERENCE_ROWS = 100      # fewer reference rows: no calibrator worth the na
 ROWS_PER_BIN = 30             # the calibrator's bins: about this many reference rows each ...
 MIN_BINS, MAX_BINS = 10, 30   # ... and between these many bins
 AUC_DRAWS = 200
+BOOTSTRAP_BELOW = 2000        # a reference smaller than this gets its check's p-value by parametric bootstrap ...
+REFERENCE_DRAWS = 200         # ... of this many outcome sets
 AUC_GROUPS = 256
 SEED = 20260926               # the draws are reproducible: the same workspace gives the same intervals
 
@@ -246,14 +248,34 @@ class CalibrationCheck:
         return {**asdict(self), "recent_days": list(self.recent_days)}
 
 
-def reference_check(*, scores: np.ndarray, labels: np.ndarray, threshold: float,
-                    seed: int = SEED) -> tuple[float | None, float | None]:
-    """The reference half of the check: a calibrator fitted on a random half, tested on the other half."""
-    rng = np.random.default_rng(seed)
+def _split_half(*, scores: np.ndarray, labels: np.ndarray, threshold: float,
+                rng: np.random.Generator) -> tuple[float | None, float | None]:
     half = rng.permutation(len(scores)) < len(scores) // 2
     fitted = fit_calibrator(scores=scores[half], labels=labels[half], threshold=threshold)
     p_value, ece, _ = reliability_test(fitted, scores=scores[~half], labels=labels[~half])
     return p_value, ece
+
+
+def reference_check(*, scores: np.ndarray, labels: np.ndarray, threshold: float,
+                    seed: int = SEED) -> tuple[float | None, float | None]:
+    """The reference half of the check: a calibrator fitted on a random half, tested on the other half.
+
+    Below BOOTSTRAP_BELOW reference rows the chi-square's p-value is not trusted (blocks of a few dozen rows, chosen
+    by pooling: on german-credit's 300 rows it failed 2.6% of calibrated populations, not 1%): the p-value is then
+    the share of REFERENCE_DRAWS outcome sets drawn from the calibrator fitted on the whole reference whose own
+    split-half p-value is as small (a parametric bootstrap; 1.3% of 300 such populations failed)."""
+    rng = np.random.default_rng(seed)
+    p_value, ece = _split_half(scores=scores, labels=labels, threshold=threshold, rng=rng)
+    if p_value is None or len(scores) >= BOOTSTRAP_BELOW:
+        return p_value, ece
+    whole = fit_calibrator(scores=scores, labels=labels, threshold=threshold)
+    probability = whole.probability[whole.bin_of(scores)]
+    as_small = 0
+    for _ in range(REFERENCE_DRAWS):
+        drawn = (rng.random(len(scores)) < probability).astype(np.float64)
+        drawn_p, _ = _split_half(scores=scores, labels=drawn, threshold=threshold, rng=rng)
+        as_small += drawn_p is not None and drawn_p <= p_value
+    return (1 + as_small) / (1 + REFERENCE_DRAWS), ece
 
 
 # --- the estimates of one period -------------------------------------------------------------------------------------
