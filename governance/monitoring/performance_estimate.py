@@ -24,7 +24,8 @@ interpolated linearly between the blocks' mean scores (Calibrator.smooth).
 The check, before any estimate is relied on (a criterion fixed before any result was seen; `p < 0.01` fails):
   - reference: the calibrator fitted on a random half of the reference predicts the other half: per bin, the
     positives counted against those expected, each difference over its standard error (the half's binomial error
-    and the calibrator's own), summed squared, against chi-square with one degree per bin;
+    and the calibrator's own), summed squared, against chi-square with one degree per bin (below BOOTSTRAP_BELOW
+    reference rows, against the same statistic on outcome sets drawn from the calibrator: a parametric bootstrap);
   - recent labels: the same test on the labelled telemetry of the newest RECENT_DAYS days that have labels: do the
     calibrated scores still mean what they meant on the reference? A changed relation between inputs and outcome
     (concept drift), which no estimate from scores can see, fails it once its labels come in.
