@@ -75,12 +75,8 @@ CANNOT_SIGN_HERE = ("{who} cannot sign here: a vote needs the signer's password 
 
 def as_date(value, field: str) -> date:
     """A date from a date, a datetime or ISO text; refuses anything else naming `field`."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
     try:
-        return date.fromisoformat(str(value).strip())
+        return clock.to_date(value)
     except ValueError:
         raise InvalidInputError(BAD_DATE.format(field=field, value=value)) from None
 

@@ -46,12 +46,8 @@ class Cutoff:
 
 def parse_day(value) -> date:
     """A day from a date or ISO text (YYYY-MM-DD), or a clear error."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
     try:
-        return date.fromisoformat(str(value).strip())
+        return clock.to_date(value)
     except ValueError:
         raise InvalidInputError(NOT_A_DAY.format(value=value)) from None
 

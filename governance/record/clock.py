@@ -41,3 +41,13 @@ def now_iso_seconds() -> str:
 def now_iso_micro() -> str:
     """ISO 8601 text to the microsecond with a trailing Z (gate decisions, fairness policies)."""
     return now().isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def to_date(value) -> date:
+    """A day from a date, a datetime (its date) or ISO text (YYYY-MM-DD); ValueError for anything else, which each
+    caller words for its own input."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value).strip())

@@ -14,12 +14,11 @@ import pytest
 from components.as_of import AS_OF_KEY, BANNER, READ_ONLY_NOTE, WIDGET_KEY
 from components.navigation import PAGES
 from governance.access import identity
-from governance.decisions import committee, risks
-from governance.evidence import model_registry
+from governance.decisions import risks
 from governance.record import clock
 from governance.record.store import GovernanceStore
 from tests.app.test_pages import assert_clean, open_page
-from tests.unit.record.test_as_of import _files
+from tests.unit.record.test_as_of import first_day
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 GRACE, FARID = PEOPLE["grace.lindqvist"], PEOPLE["farid.haddad"]
@@ -34,16 +33,9 @@ def db(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     moment = [datetime.combine(D1, time(9), tzinfo=timezone.utc)]
     patch.setattr(clock, "now", lambda: moment[0])
-    content, evaluation = _files()
     try:
         with GovernanceStore(path) as store:
-            with store.write() as tx:
-                identity.seed_demo_users(store, tx)
-            model_registry.register_model(store, model="m", version="v1", content=content, file_name="m.skops",
-                                          actor=GRACE, evaluation=evaluation, evaluation_name="eval.csv")
-            committee.seed_demo_committee(store)
-            risks.add_risk(store, risk=risks.NewRisk(title="Proxy bias", category="fairness/bias", owner="elif.kaya",
-                                                     likelihood=3, impact=3, models=["m"]), actor=FARID)
+            first_day(store, risk_owner="elif.kaya")
             moment[0] = datetime.combine(D2, time(9), tzinfo=timezone.utc)
             risks.update_risk(store, risk_id="R-001", changes={"likelihood": 5, "impact": 5}, actor=FARID,
                               reason="seen in production")

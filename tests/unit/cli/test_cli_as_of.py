@@ -13,13 +13,12 @@ import pytest
 
 from governance.access import identity, tokens
 from governance.cli import as_of as cli_as_of, main as cli_main
-from governance.decisions import committee, review_state, risks, voting
+from governance.decisions import review_state, risks, voting
 from governance.errors import InvalidInputError
-from governance.evidence import model_registry
 from governance.record import clock
 from governance.record.as_of import BEFORE_RECORD, FUTURE_DAY
 from governance.record.store import GovernanceStore
-from tests.unit.record.test_as_of import _files
+from tests.unit.record.test_as_of import first_day
 
 PEOPLE = {u.user_name: u for u in identity.DEMO_USERS}
 GRACE, FARID, CHAIR, BEN, CHEN = (PEOPLE[n] for n in ("grace.lindqvist", "farid.haddad", "amara.okafor",
@@ -35,16 +34,9 @@ def db(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     moment = [datetime.combine(D1, time(9), tzinfo=timezone.utc)]
     patch.setattr(clock, "now", lambda: moment[0])
-    content, evaluation = _files()
     try:
         with GovernanceStore(path) as store:
-            with store.write() as tx:
-                identity.seed_demo_users(store, tx)
-            model_registry.register_model(store, model="m", version="v1", content=content, file_name="m.skops",
-                                          actor=GRACE, evaluation=evaluation, evaluation_name="eval.csv")
-            committee.seed_demo_committee(store)
-            risks.add_risk(store, risk=risks.NewRisk(title="Proxy bias", category="fairness/bias", owner="farid.haddad",
-                                                     likelihood=3, impact=3, models=["m"]), actor=FARID)
+            first_day(store, risk_owner="farid.haddad")
             moment[0] = datetime.combine(D2, time(9), tzinfo=timezone.utc)
             risks.update_risk(store, risk_id="R-001", changes={"likelihood": 4}, actor=FARID, reason="seen")
             tokens.create_token(store, name="ci", user_name="farid.haddad", actor=GRACE, expires_days=None)

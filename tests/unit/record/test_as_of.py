@@ -50,6 +50,20 @@ def _files() -> tuple[bytes, bytes]:
     return sio.dumps(fitted), evaluation.to_csv(index=False).encode()
 
 
+def first_day(store, *, risk_owner: str) -> None:
+    """Day 1 of the small as-of workspaces of the CLI and page tests: the demo's people, model m v1 with its
+    evaluation set, the demo committee, and risk R-001 of m scored 3 × 3 (owned by `risk_owner`)."""
+    people = {u.user_name: u for u in identity.DEMO_USERS}
+    content, evaluation = _files()
+    with store.write() as tx:
+        identity.seed_demo_users(store, tx)
+    model_registry.register_model(store, model="m", version="v1", content=content, file_name="m.skops",
+                                  actor=people["grace.lindqvist"], evaluation=evaluation, evaluation_name="eval.csv")
+    committee.seed_demo_committee(store)
+    risks.add_risk(store, risk=risks.NewRisk(title="Proxy bias", category="fairness/bias", owner=risk_owner,
+                                             likelihood=3, impact=3, models=["m"]), actor=people["farid.haddad"])
+
+
 class Clock:
     """The workspace clock, set by the test: every service reads clock.now()."""
 
