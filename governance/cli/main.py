@@ -30,8 +30,7 @@ from typing import Callable
 from governance import errors
 from governance.cli import as_of as cli_as_of
 from governance.cli import (alerts, anomalies, audit, backup as cli_backup, estimate, ledger, models, monitoring,
-                            quality,
-                            release, reports, risks, robustness, signoffs, telemetry, tokens, users,
+                            quality, release, reports, risks, robustness, signoffs, telemetry, tokens, users,
                             workspace as cli_workspace)
 
 EXIT_USAGE = 2
