@@ -65,8 +65,10 @@ DEMO_MODE ?= 1
 run: $(VENV)/.runtime pdf-libraries
 	QUORUM_DEMO_MODE=$(DEMO_MODE) $(PY) -m governance serve --port $(PORT) --address $(ADDRESS)
 
-# Two workers (pytest-xdist), one per core; a test file stays on one worker, so its module fixtures are built once.
-WORKERS ?= 2
+# Three workers (pytest-xdist) on two cores: about a third of the suite's time is spent waiting (servers starting,
+# pages settling, PostgreSQL syncing), which a third worker fills. A test file stays on one worker, so its module
+# fixtures are built once.
+WORKERS ?= 3
 
 test: $(VENV)/.test system-packages
 	$(PY) -m pytest tests -n $(WORKERS) --dist loadfile
