@@ -41,11 +41,11 @@ def test_a_risk_titled_with_html_shows_literally_and_runs_no_script(page, server
 
     # a click on the inherent heat map's cell of this risk (likelihood 3 × impact 3, the form's defaults) lists it
     cell = page.locator("[data-testid='stPlotlyChart']").first.locator(".scatterlayer .point").nth(12)
-    cell.scroll_into_view_if_needed()   # adding the risk scrolled the page down to its detail
-    box = cell.bounding_box()  # plotly's drag layer lies on top: click where the cell is, as a user does
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     for attempt in range(6):   # plotly finds the point under a click from its hover: let it hover first
         settle(page)               # (on a loaded machine a late rerun can redraw the chart under the pointer)
+        cell.scroll_into_view_if_needed()   # adding the risk scrolled the page down to its detail
+        box = cell.bounding_box()  # plotly's drag layer lies on top: click where the cell is, as a user does;
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2   # read again: a redraw may move it
         page.mouse.move(1, 1)
         page.mouse.move(x, y)
         try:
